@@ -1,0 +1,125 @@
+/** `db:backup` flags, checks and rendering; the work itself is backup() in backup.ts. */
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import { listValue, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { formatDuration } from '../cli/progress.js';
+import { backup, formatBytes, type BackupOptions, type BackupResult } from './backup.js';
+import { FORMATS, isValidType, parseFormats } from './naming.js';
+
+export interface BackupArgs extends CommonArgs, BackupOptions {}
+
+const DEFAULT_DESCRIPTIONS: Record<string, string> = {
+  manual: 'Manual backup',
+  auto: 'Automated backup',
+  'pre-migrate': 'Before migrations',
+};
+
+export const backupCommand: Command<BackupArgs, BackupResult> = {
+  name: 'backup',
+  usage: `
+Usage: pnpm db:backup -- [type] [description] [options]
+
+Takes a consistent backup (one snapshot) in every requested format, with checksums and
+per-table statistics, into backups/<env>/.
+
+Arguments:
+  type                     backup type used in the file name (default: manual); a-z, 0-9, -
+  description              free text stored in the .info file
+
+Options:
+  --format <list>          sql, sql.gz, dump, tar (comma-separated or repeated; default: all four)
+  --table <pattern>        only these tables (repeatable; pg_dump pattern syntax)
+  --exclude-table <pattern>  leave these tables out (repeatable)
+  --schema <pattern>       only these schemas (repeatable)
+  --env <name>             use packages/database/.env.<name>; backups go to backups/<name>/
+  --env-file <path>        read DATABASE_URL from this file
+  --url <url>              connection URL (prefer DATABASE_URL: argv is visible to other users)
+  --wait <seconds>         retry the connection until the server answers (default: 0)
+  --lock-wait-timeout <t>  give up if a table lock is not granted in time (default: 60s)
+  --gzip-level <1-9>       compression of .sql.gz (default: 6)
+  --skip-space-check       do not compare free disk space with the database size
+  --json                   print one JSON result object on stdout
+  --quiet, -q              print nothing on success
+  --no-progress            no progress output
+  --help, -h               this text
+
+Exit status: 0 on success; see the README's exit code table otherwise.
+`,
+  options: {
+    type: { type: 'string' },
+    description: { type: 'string' },
+    format: { type: 'string', multiple: true },
+    table: { type: 'string', multiple: true },
+    'exclude-table': { type: 'string', multiple: true },
+    schema: { type: 'string', multiple: true },
+    wait: { type: 'string' },
+    'lock-wait-timeout': { type: 'string' },
+    'gzip-level': { type: 'string' },
+    'skip-space-check': { type: 'boolean' },
+  },
+  parse(values, positionals, common) {
+    const problems: string[] = [];
+    // With --type (as db:backup:auto and db:backup:pre-migrate use it) the only argument left
+    // is the description.
+    const flagType = stringValue(values, 'type');
+    const [typeArg, descriptionArg] = flagType === undefined ? positionals : [flagType, ...positionals];
+    if (positionals.length > (flagType === undefined ? 2 : 1)) problems.push(`Too many arguments: expected at most [type] [description], got ${positionals.length}. Quote a description that has spaces.`);
+    const type = typeArg ?? 'manual';
+    if (!isValidType(type)) problems.push(`Backup type "${type}" is not allowed: use lower-case letters, digits and "-" (for example manual, auto, pre-migrate).`);
+    const description = stringValue(values, 'description') ?? descriptionArg ?? DEFAULT_DESCRIPTIONS[type] ?? `${type} backup`;
+    const { formats, unknown } = parseFormats(listValue(values, 'format'));
+    if (unknown.length) problems.push(`Unknown --format ${unknown.join(', ')}: choose from ${FORMATS.join(', ')}.`);
+    else if (listValue(values, 'format').length && formats.length === 0) problems.push(`--format needs at least one of ${FORMATS.join(', ')}.`);
+    const waitText = stringValue(values, 'wait') ?? '0';
+    const waitSeconds = Number(waitText);
+    if (!Number.isFinite(waitSeconds) || waitSeconds < 0) problems.push(`--wait takes a number of seconds, got "${waitText}".`);
+    const lockWaitTimeout = stringValue(values, 'lock-wait-timeout') ?? '60s';
+    if (!/^\d+(\.\d+)?\s*(ms|s|min|h)?$/.test(lockWaitTimeout)) problems.push(`--lock-wait-timeout takes a duration such as 30s, 2min or 5000 (ms), got "${lockWaitTimeout}".`);
+    const gzipText = stringValue(values, 'gzip-level') ?? '6';
+    const gzipLevel = Number(gzipText);
+    if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) problems.push(`--gzip-level takes 1 to 9, got "${gzipText}".`);
+    if (problems.length) {
+      const onlyFormat = problems.length === 1 && unknown.length > 0;
+      const error = usageError(problems, 'pnpm db:backup --');
+      throw onlyFormat ? new KitError('BAD_FORMAT', error.message) : error;
+    }
+    return {
+      ...common,
+      type,
+      description,
+      formats,
+      tables: listValue(values, 'table'),
+      excludeTables: listValue(values, 'exclude-table'),
+      schemas: listValue(values, 'schema'),
+      waitSeconds,
+      lockWaitTimeout: lockWaitTimeout.replace(/\s+/g, ''),
+      gzipLevel,
+      skipSpaceCheck: values['skip-space-check'] === true,
+    };
+  },
+  run: (args, ctx) => backup(ctx.target(args), args, ctx),
+  render(result) {
+    const rel = (p: string) => path.relative(process.cwd(), p) || p;
+    const width = Math.max(...result.files.map((f) => rel(f.path).length));
+    const preferred = result.files.find((f) => f.format === 'dump') ?? result.files[0]!;
+    return [
+      `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
+      ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
+      `  ${rel(result.info)}`,
+      `Restore with: pnpm db:restore -- ${rel(preferred.path)}`,
+    ];
+  },
+  githubOutput(result) {
+    const out: Record<string, string> = {
+      backup_id: result.id,
+      backup_dir: result.dir,
+      backup_info: result.info,
+      backup_files: result.files.map((f) => f.path).join('\n'),
+    };
+    for (const f of result.files) out[`backup_${f.format.replace('.', '_')}`] = f.path;
+    return out;
+  },
+  logFields(result) {
+    return { id: result.id, bytes: result.totalBytes, formats: result.files.map((f) => f.format), rows: result.statistics.totalRows };
+  },
+};

@@ -1,0 +1,81 @@
+/**
+ * The .info file: a backup exists only when this does. Versioned JSON, written last and
+ * atomically; the README documents every field. Never holds a password.
+ */
+import type { Format } from './naming.js';
+import type { SequenceState, TableStats } from './stats.js';
+
+export const INFO_SCHEMA = 'pg-backup-kit/backup-info';
+export const INFO_VERSION = 1;
+
+export interface ArtifactInfo {
+  file: string;
+  format: Format;
+  bytes: number;
+  sha256: string;
+}
+
+export type StatisticsSource = 'plain-stream' | 'archive' | 'none';
+
+export interface BackupInfo {
+  schema: typeof INFO_SCHEMA;
+  version: typeof INFO_VERSION;
+  id: string;
+  type: string;
+  description: string;
+  environment: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  database: {
+    name: string;
+    host: string;
+    port: number;
+    user: string;
+    serverVersion: string;
+    serverVersionNum: number;
+    sizeBytes: number;
+  };
+  tool: { name: string; version: string; node: string };
+  pgDump: { path: string; version: string };
+  snapshot: { id: string; isolation: 'repeatable read' };
+  scope: { tables: string[]; excludeTables: string[]; schemas: string[]; complete: boolean };
+  artifacts: ArtifactInfo[];
+  statistics: {
+    source: StatisticsSource;
+    algorithm: string;
+    note: string;
+    tables: Record<string, TableStats>;
+    sequences: Record<string, SequenceState>;
+    largeObjects: number;
+    totalRows: number;
+  };
+  restore: Partial<Record<Format, string[]>>;
+}
+
+export function restoreInstructions(files: Partial<Record<Format, string>>): Partial<Record<Format, string[]>> {
+  // Connection details come from the environment ($DATABASE_URL), never from this file.
+  const out: Partial<Record<Format, string[]>> = {};
+  if (files.dump) {
+    out.dump = [
+      `pnpm db:restore -- ${files.dump}`,
+      `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`,
+    ];
+  }
+  if (files.tar) {
+    out.tar = [
+      `pnpm db:restore -- ${files.tar}`,
+      `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`,
+    ];
+  }
+  if (files.sql) out.sql = [`pnpm db:restore -- ${files.sql}`, `psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
+  if (files['sql.gz']) {
+    out['sql.gz'] = [`pnpm db:restore -- ${files['sql.gz']}`, `gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
+  }
+  return out;
+}
+
+/** `sha256sum -c` format: "<hex>  <file>" per line, file names relative to the .sha256 file. */
+export function sha256Manifest(artifacts: ArtifactInfo[]): string {
+  return artifacts.map((a) => `${a.sha256}  ${a.file}\n`).join('');
+}

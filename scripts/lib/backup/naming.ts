@@ -1,0 +1,47 @@
+/** Backup names: pure functions, so they can be tested with tables of cases. */
+
+export const FORMATS = ['sql', 'sql.gz', 'dump', 'tar'] as const;
+export type Format = (typeof FORMATS)[number];
+
+const TYPE = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+export function isValidType(type: string): boolean {
+  return TYPE.test(type);
+}
+
+/** UTC "yyyyMMdd_HHmmss": sorts by time and never depends on the machine's time zone. */
+export function formatStamp(date: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${p(date.getUTCFullYear(), 4)}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}_${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}`;
+}
+
+/**
+ * The stem for a new backup. Two backups of the same type in the same second get "_2", "_3", …
+ * so neither overwrites the other. `taken` is every stem already present (complete or partial).
+ */
+export function backupStem(type: string, date: Date, taken: ReadonlySet<string>): string {
+  const base = `backup_${type}_${formatStamp(date)}`;
+  if (!taken.has(base)) return base;
+  for (let n = 2; ; n++) {
+    const candidate = `${base}_${n}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}
+
+const STEM = /^(backup_([a-z0-9][a-z0-9-]*)_(\d{8}_\d{6})(?:_(\d+))?)/;
+
+/** The stem a file belongs to, e.g. "backup_manual_20261121_143022.sql.gz.partial" → that stem. */
+export function stemOf(fileName: string): string | undefined {
+  return STEM.exec(fileName)?.[1];
+}
+
+export function artifactFile(stem: string, format: Format): string {
+  return `${stem}.${format}`;
+}
+
+export function parseFormats(values: string[]): { formats: Format[]; unknown: string[] } {
+  const requested = values.flatMap((v) => v.split(',')).map((v) => v.trim().toLowerCase()).filter(Boolean);
+  const unknown = requested.filter((v) => !(FORMATS as readonly string[]).includes(v));
+  const formats = FORMATS.filter((f) => requested.includes(f));
+  return { formats: requested.length === 0 ? [...FORMATS] : formats, unknown };
+}

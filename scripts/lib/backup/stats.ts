@@ -1,0 +1,217 @@
+/**
+ * Statistics read from pg_dump's plain output as it streams through the kit, so recording them
+ * costs the server nothing: every COPY block gives the table's row count and a content
+ * fingerprint, every setval() a sequence's value, and the trailer proves the dump is complete.
+ *
+ * The fingerprint is order-independent: each row line is hashed (two 32-bit FNV-style hashes with
+ * a final avalanche) and the hashes are summed modulo 2^32. Rows come back from a restore in any
+ * order; the sums do not care. Because the rows are pg_dump's own text (its own DateStyle,
+ * extra_float_digits, bytea_output…), verify recomputes the same numbers by streaming a pg_dump of
+ * the restored database through this same collector.
+ */
+
+export const FINGERPRINT_ALGORITHM = 'copy-row-hash-sum/v1';
+
+export interface TableStats {
+  rows: number;
+  fingerprint: string;
+}
+
+export interface SequenceState {
+  value: string;
+  isCalled: boolean;
+}
+
+export interface DumpStats {
+  tables: Record<string, TableStats>;
+  sequences: Record<string, SequenceState>;
+  /** pg_dump wrote its completion trailer: the stream was not cut short. */
+  complete: boolean;
+  bytes: number;
+}
+
+const NEWLINE = 0x0a;
+const BACKSLASH = 0x5c;
+const DOT = 0x2e;
+const MAX_SQL_LINE = 1 << 20;
+const TRAILER = '-- PostgreSQL database dump complete';
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
+
+interface TableAccumulator {
+  rows: number;
+  sum1: number;
+  sum2: number;
+}
+
+export class DumpStatsCollector {
+  private inCopy = false;
+  private table: TableAccumulator | undefined;
+  private readonly tables = new Map<string, TableAccumulator>();
+  private readonly sequences: Record<string, SequenceState> = {};
+  private complete = false;
+  private bytes = 0;
+  // the current SQL line (outside COPY data)
+  private sqlParts: Buffer[] = [];
+  private sqlLength = 0;
+  // the current COPY row
+  private h1 = 0x811c9dc5;
+  private h2 = 0x9747b28c;
+  private rowLength = 0;
+  private firstByte = 0;
+  private secondByte = 0;
+
+  push(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    let pos = 0;
+    while (pos < chunk.length) {
+      const newline = chunk.indexOf(NEWLINE, pos);
+      const end = newline === -1 ? chunk.length : newline;
+      if (this.inCopy) this.hashRowPart(chunk, pos, end);
+      else this.collectSqlPart(chunk, pos, end);
+      if (newline === -1) return;
+      if (this.inCopy) this.endRow();
+      else this.endSqlLine();
+      pos = newline + 1;
+    }
+  }
+
+  /** Bytes seen so far (for progress). */
+  get bytesSeen(): number {
+    return this.bytes;
+  }
+
+  finish(): DumpStats {
+    if (!this.inCopy && this.sqlLength > 0) this.endSqlLine();
+    const tables: Record<string, TableStats> = {};
+    for (const [name, acc] of this.tables) tables[name] = { rows: acc.rows, fingerprint: hex8(acc.sum1) + hex8(acc.sum2) };
+    return { tables, sequences: this.sequences, complete: this.complete && !this.inCopy, bytes: this.bytes };
+  }
+
+  private hashRowPart(chunk: Buffer, start: number, end: number): void {
+    let h1 = this.h1;
+    let h2 = this.h2;
+    if (this.rowLength === 0 && end > start) this.firstByte = chunk[start]!;
+    if (this.rowLength <= 1 && end - start + this.rowLength >= 2) this.secondByte = chunk[start + 1 - this.rowLength]!;
+    for (let i = start; i < end; i++) {
+      const b = chunk[i]!;
+      h1 = Math.imul(h1 ^ b, 0x01000193);
+      h2 = Math.imul(h2 ^ b, 0x5bd1e995) ^ (h2 >>> 13);
+    }
+    this.h1 = h1;
+    this.h2 = h2;
+    this.rowLength += end - start;
+  }
+
+  private endRow(): void {
+    if (this.rowLength === 2 && this.firstByte === BACKSLASH && this.secondByte === DOT) {
+      this.inCopy = false;
+      this.table = undefined;
+    } else if (this.table) {
+      this.table.rows++;
+      this.table.sum1 = (this.table.sum1 + fmix32(this.h1 ^ this.rowLength)) >>> 0;
+      this.table.sum2 = (this.table.sum2 + fmix32(this.h2 + Math.imul(this.rowLength, 0x27d4eb2d))) >>> 0;
+    }
+    this.h1 = 0x811c9dc5;
+    this.h2 = 0x9747b28c;
+    this.rowLength = 0;
+  }
+
+  private collectSqlPart(chunk: Buffer, start: number, end: number): void {
+    if (end <= start || this.sqlLength > MAX_SQL_LINE) return;
+    // Only lines starting with these letters matter; skip the rest without copying them.
+    if (this.sqlLength === 0) {
+      const first = chunk[start];
+      if (first !== 0x43 /* C */ && first !== 0x53 /* S */ && first !== 0x2d /* - */) {
+        this.sqlLength = MAX_SQL_LINE + 1;
+        return;
+      }
+    }
+    this.sqlParts.push(chunk.subarray(start, end));
+    this.sqlLength += end - start;
+  }
+
+  private endSqlLine(): void {
+    const line = this.sqlLength <= MAX_SQL_LINE ? Buffer.concat(this.sqlParts).toString('utf8') : '';
+    this.sqlParts = [];
+    this.sqlLength = 0;
+    if (line.startsWith('COPY ') && line.endsWith(' FROM stdin;')) {
+      const name = parseCopyTarget(line);
+      if (name !== undefined) {
+        let acc = this.tables.get(name);
+        if (!acc) this.tables.set(name, (acc = { rows: 0, sum1: 0, sum2: 0 }));
+        this.table = acc;
+        this.inCopy = true;
+      }
+    } else if (line.startsWith('SELECT pg_catalog.setval(')) {
+      const seq = parseSetval(line);
+      if (seq) this.sequences[seq.name] = { value: seq.value, isCalled: seq.isCalled };
+    } else if (line === TRAILER) {
+      this.complete = true;
+    }
+  }
+}
+
+/** Read a possibly quoted, possibly schema-qualified name starting at `pos`. */
+export function readQualifiedName(text: string, pos: number): { name: string; end: number } | undefined {
+  let i = pos;
+  for (;;) {
+    if (text[i] === '"') {
+      i++;
+      for (;;) {
+        const close = text.indexOf('"', i);
+        if (close === -1) return undefined;
+        if (text[close + 1] === '"') {
+          i = close + 2;
+          continue;
+        }
+        i = close + 1;
+        break;
+      }
+    } else {
+      const start = i;
+      while (i < text.length && !' ."('.includes(text[i]!)) i++;
+      if (i === start) return undefined;
+    }
+    if (text[i] !== '.') break;
+    i++;
+  }
+  return { name: text.slice(pos, i), end: i };
+}
+
+/** "COPY public."Order Items" (id, "select") FROM stdin;" → 'public."Order Items"' */
+export function parseCopyTarget(line: string): string | undefined {
+  return readQualifiedName(line, 'COPY '.length)?.name;
+}
+
+/** "SELECT pg_catalog.setval('public.\"my seq\"', 42, true);" → its name, value and is_called. */
+export function parseSetval(line: string): { name: string; value: string; isCalled: boolean } | undefined {
+  const prefix = "SELECT pg_catalog.setval('";
+  if (!line.startsWith(prefix)) return undefined;
+  let i = prefix.length;
+  let name = '';
+  for (;;) {
+    const quote = line.indexOf("'", i);
+    if (quote === -1) return undefined;
+    name += line.slice(i, quote);
+    if (line[quote + 1] === "'") {
+      name += "'";
+      i = quote + 2;
+      continue;
+    }
+    i = quote + 1;
+    break;
+  }
+  const rest = /^, (-?\d+), (true|false)\);$/.exec(line.slice(i));
+  if (!rest?.[1]) return undefined;
+  return { name, value: rest[1], isCalled: rest[2] === 'true' };
+}

@@ -1,0 +1,213 @@
+/**
+ * The CLI layer every command shares: strict flag parsing, target resolution, progress, rendering
+ * (human text or --json), $GITHUB_OUTPUT, the run log, signals and exit codes. Commands return
+ * result objects; only this layer prints.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
+import { redact } from '../redact.js';
+import { resolveTarget, type Target } from '../config/target.js';
+import { backupRoot, type CommandContext } from '../context.js';
+import { createReporter } from './progress.js';
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+export interface CommonArgs {
+  json: boolean;
+  quiet: boolean;
+  progress: boolean;
+  url: string | undefined;
+  env: string | undefined;
+  envFile: string | undefined;
+}
+
+export interface CliContext extends CommandContext {
+  target(args: CommonArgs): Target;
+}
+
+export interface Command<A extends CommonArgs, R> {
+  name: string;
+  usage: string;
+  options: OptionsConfig;
+  /** Check raw flags and positionals; collect every problem into one KitError. */
+  parse(values: Values, positionals: string[], common: CommonArgs): A;
+  run(args: A, ctx: CliContext): Promise<R>;
+  /** Human-readable result lines for stdout. */
+  render(result: R): string[];
+  /** key=value pairs for $GITHUB_OUTPUT. */
+  githubOutput?(result: R): Record<string, string>;
+  /** Extra fields for the run log line (no secrets). */
+  logFields?(result: R): Record<string, unknown>;
+}
+
+const COMMON_OPTIONS: OptionsConfig = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  'no-progress': { type: 'boolean' },
+  url: { type: 'string' },
+  env: { type: 'string' },
+  'env-file': { type: 'string' },
+};
+
+export function usageError(problems: string[], command: string): KitError {
+  return new KitError('USAGE', `${problems.join('\n')}\nRun "${command} --help" for usage.`);
+}
+
+function parseCommandLine(argv: string[], options: OptionsConfig): { values: Values; positionals: string[] } {
+  // pnpm passes the "--" of `pnpm db:backup -- --env prod` through; it separates pnpm's flags
+  // from ours and means nothing here.
+  const args = argv.filter((a) => a !== '--');
+  try {
+    const { values, positionals } = parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals: true });
+    return { values: values as Values, positionals };
+  } catch (error) {
+    const message = (error as Error).message;
+    const unknown = /Unknown option '([^']+)'/.exec(message);
+    if (unknown) throw new KitError('UNKNOWN_FLAG', `Unknown option ${unknown[1]}.`);
+    throw new KitError('USAGE', message.replace(/\. To specify a positional argument.*$/s, '.'));
+  }
+}
+
+export function stringValue(values: Values, key: string): string | undefined {
+  const v = values[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function listValue(values: Values, key: string): string[] {
+  const v = values[key];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];
+}
+
+function writeGithubOutput(file: string, pairs: Record<string, string>): void {
+  const lines = Object.entries(pairs).map(([k, v]) => {
+    if (!v.includes('\n')) return `${k}=${v}\n`;
+    const marker = `EOF_${Math.random().toString(36).slice(2)}`;
+    return `${k}<<${marker}\n${v}\n${marker}\n`;
+  });
+  appendFileSync(file, lines.join(''));
+}
+
+export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, argv = process.argv.slice(2)): Promise<void> {
+  const started = new Date();
+  const stderr = (line: string) => process.stderr.write(redact(line) + '\n');
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) process.exit(EXIT_CODES.INTERRUPTED);
+    stderr(`${command.name}: ${signal} received, stopping and cleaning up (press Ctrl-C again to quit at once)`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // Backups hold database contents: nothing the kit or its children create is for other users.
+  process.umask(0o077);
+
+  let common: CommonArgs = { json: false, quiet: false, progress: true, url: undefined, env: undefined, envFile: undefined };
+  let target: Target | undefined;
+  let result: R | undefined;
+  let failure: unknown;
+  const root = process.cwd();
+  const ctxBase = { root, env: process.env, signal: controller.signal, now: () => new Date() };
+  let reporter = createReporter({ tty: false, quiet: true, progress: false, intervalMs: 0, label: command.name, write: stderr });
+  try {
+    const { values, positionals } = parseCommandLine(argv, command.options);
+    common = {
+      json: values.json === true,
+      quiet: values.quiet === true,
+      progress: values['no-progress'] !== true,
+      url: stringValue(values, 'url'),
+      env: stringValue(values, 'env'),
+      envFile: stringValue(values, 'env-file'),
+    };
+    if (values.help === true) {
+      process.stdout.write(command.usage.trimEnd() + '\n');
+      return;
+    }
+    const args = command.parse(values, positionals, common);
+    if (common.url !== undefined && /:\/\/[^/@]*:[^/@]+@/.test(common.url) && !common.quiet) {
+      stderr(`${command.name}: warning: a password in --url is visible to other users in the process list; prefer DATABASE_URL in packages/database/.env`);
+    }
+    const intervalSeconds = Number(process.env.PROGRESS_INTERVAL ?? 10);
+    reporter = createReporter({
+      tty: process.stderr.isTTY === true,
+      quiet: common.quiet,
+      progress: common.progress && !common.json,
+      intervalMs: (Number.isFinite(intervalSeconds) && intervalSeconds > 0 ? intervalSeconds : 10) * 1000,
+      label: command.name,
+      write: stderr,
+    });
+    const ctx: CliContext = {
+      ...ctxBase,
+      reporter,
+      target(a) {
+        target ??= resolveTarget({ url: a.url, env: a.env, envFile: a.envFile, root, processEnv: process.env });
+        return target;
+      },
+    };
+    result = await command.run(args, ctx);
+  } catch (error) {
+    failure = controller.signal.aborted && !(error instanceof KitError && error.code === 'INTERRUPTED')
+      ? new KitError('INTERRUPTED', `Interrupted. ${error instanceof Error ? error.message : ''}`.trim())
+      : error;
+  } finally {
+    reporter.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  const exitCode = failure === undefined ? 0 : exitCodeOf(failure);
+  if (failure !== undefined) {
+    const message = failure instanceof KitError ? failure.message : `Unexpected error: ${failure instanceof Error ? failure.stack ?? failure.message : String(failure)}`;
+    stderr(`${command.name}: error: ${message}`);
+    if (failure instanceof KitError && failure.detail && process.env.DEBUG) stderr(failure.detail);
+    if (common.json) {
+      const code = failure instanceof KitError ? failure.code : 'INTERNAL';
+      process.stdout.write(redact(JSON.stringify({ ok: false, error: { code, exitCode, message } })) + '\n');
+    }
+  } else if (result !== undefined) {
+    if (common.json) process.stdout.write(redact(JSON.stringify({ ok: true, ...result }, null, 2)) + '\n');
+    else if (!common.quiet) process.stdout.write(redact(command.render(result).join('\n')) + '\n');
+    if (process.env.GITHUB_OUTPUT && command.githubOutput) writeGithubOutput(process.env.GITHUB_OUTPUT, command.githubOutput(result));
+  }
+  if (command.logFields !== undefined) appendRunLog(command, common, target, started, exitCode, failure, result, stderr);
+  process.exitCode = exitCode;
+}
+
+function appendRunLog<A extends CommonArgs, R>(
+  command: Command<A, R>,
+  common: CommonArgs,
+  target: Target | undefined,
+  started: Date,
+  exitCode: number,
+  failure: unknown,
+  result: R | undefined,
+  stderr: (line: string) => void,
+): void {
+  const finished = new Date();
+  const file = process.env.LOG_FILE
+    ? path.resolve(process.cwd(), process.env.LOG_FILE)
+    : path.join(backupRoot({ root: process.cwd(), env: process.env }), `${command.name}.log`);
+  const entry = {
+    command: command.name,
+    start: started.toISOString(),
+    end: finished.toISOString(),
+    durationMs: finished.getTime() - started.getTime(),
+    outcome: failure === undefined ? 'success' : 'failure',
+    exitCode,
+    environment: target?.env ?? common.env ?? 'default',
+    database: target ? { name: target.database, host: target.host, port: target.port } : undefined,
+    ...(failure === undefined && result !== undefined ? command.logFields?.(result) : {}),
+    ...(failure !== undefined ? { error: { code: failure instanceof KitError ? failure.code : 'INTERNAL', message: failure instanceof Error ? failure.message : String(failure) } } : {}),
+  };
+  try {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    appendFileSync(file, redact(JSON.stringify(entry)) + '\n', { mode: 0o600 });
+  } catch (error) {
+    stderr(`${command.name}: warning: could not append to the run log ${file}: ${(error as Error).message}`);
+  }
+}

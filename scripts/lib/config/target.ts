@@ -1,0 +1,236 @@
+/**
+ * Target resolution: the single place that decides which database a command talks to.
+ *
+ * Precedence, highest first:
+ *   1. --url
+ *   2. the process environment (DATABASE_URL, or DB_HOST/DB_PORT/DB_USER/... discrete variables)
+ *   3. --env-file <path>, or packages/database/.env.<env> with --env <env>,
+ *      else packages/database/.env, then the root .env
+ * Each layer is taken whole: the first layer that names a database decides the connection, so
+ * a host from one file is never paired with a password from another.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { KitError } from '../errors.js';
+import { redact, redactUrl, registerSecret } from '../redact.js';
+
+export interface Target {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  database: string;
+  /** libpq parameters from the URL's query string (sslmode, sslrootcert, …), password excluded. */
+  params: Record<string, string>;
+  /** Environment name: the --env value, or "default". Backups of each env are kept apart. */
+  env: string;
+  /** Human description of where the connection came from, e.g. "packages/database/.env.prod". */
+  source: string;
+  /** Protected targets (prod/production) need stronger confirmation for destructive commands. */
+  protected: boolean;
+}
+
+export interface ResolveOptions {
+  url?: string | undefined;
+  env?: string | undefined;
+  envFile?: string | undefined;
+  root: string;
+  processEnv: NodeJS.ProcessEnv;
+}
+
+type Vars = Record<string, string | undefined>;
+interface Layer {
+  name: string;
+  vars: Vars;
+}
+
+const ENV_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+const PROTECTED_ENVS = new Set(['prod', 'production']);
+
+/** Variables that carry a connection or a secret: stripped from what children inherit. */
+export const CONNECTION_VARIABLES = [
+  'DATABASE_URL',
+  'DB_HOST',
+  'DB_PORT',
+  'DB_USER',
+  'DB_USERNAME',
+  'DB_PASSWORD',
+  'DB_DATABASE',
+  'DB_NAME',
+] as const;
+
+export function resolveTarget(options: ResolveOptions): Target {
+  const env = options.env ?? 'default';
+  if (!ENV_NAME.test(env)) {
+    throw new KitError('BAD_ARGUMENT', `--env must be a simple name like "dev" or "prod" (letters, digits, - and _), got "${env}".`);
+  }
+  const layers = connectionLayers(options, env);
+  for (const layer of layers) {
+    const target = targetFromLayer(layer, env);
+    if (target) return target;
+  }
+  throw new KitError('NO_DATABASE_URL', noTargetMessage(options, env));
+}
+
+function connectionLayers(options: ResolveOptions, env: string): Layer[] {
+  const layers: Layer[] = [];
+  if (options.url !== undefined) layers.push({ name: '--url', vars: { DATABASE_URL: options.url } });
+  layers.push({ name: 'the environment', vars: options.processEnv });
+  for (const file of envFileCandidates(options, env)) {
+    if (existsSync(file)) layers.push({ name: path.relative(options.root, file) || file, vars: readEnvFile(file) });
+  }
+  return layers;
+}
+
+function envFileCandidates(options: ResolveOptions, env: string): string[] {
+  if (options.envFile !== undefined) {
+    const file = path.resolve(options.root, options.envFile);
+    if (!existsSync(file)) {
+      throw new KitError('ENV_FILE_MISSING', `--env-file ${options.envFile} does not exist. Give the path of a file with DATABASE_URL=… in it.`);
+    }
+    return [file];
+  }
+  // With --env, only that environment's file counts: falling back to the generic .env (usually
+  // a developer's local database) would silently back up or restore the wrong server.
+  if (options.env !== undefined) return [path.join(options.root, 'packages/database', `.env.${env}`)];
+  return [path.join(options.root, 'packages/database/.env'), path.join(options.root, '.env')];
+}
+
+function readEnvFile(file: string): Vars {
+  return parseDotenv(readFileSync(file));
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function targetFromLayer(layer: Layer, env: string): Target | undefined {
+  const url = nonEmpty(layer.vars.DATABASE_URL);
+  if (url) return targetFromUrl(url, layer.name, env);
+  const host = nonEmpty(layer.vars.DB_HOST);
+  const database = nonEmpty(layer.vars.DB_DATABASE) ?? nonEmpty(layer.vars.DB_NAME);
+  if (!host && !database) return undefined;
+  if (!database) {
+    throw new KitError('BAD_DATABASE_URL', `${layer.name} sets DB_HOST but no database name. Add DB_DATABASE (or DB_NAME), or use DATABASE_URL=postgresql://user:password@host:5432/database.`);
+  }
+  const portText = nonEmpty(layer.vars.DB_PORT) ?? '5432';
+  const port = parsePort(portText, `DB_PORT in ${layer.name}`);
+  const password = layer.vars.DB_PASSWORD === '' ? undefined : layer.vars.DB_PASSWORD;
+  registerSecret(password);
+  return {
+    host: host ?? 'localhost',
+    port,
+    user: nonEmpty(layer.vars.DB_USER) ?? nonEmpty(layer.vars.DB_USERNAME) ?? 'postgres',
+    password,
+    database,
+    params: {},
+    env,
+    source: layer.name,
+    protected: PROTECTED_ENVS.has(env.toLowerCase()),
+  };
+}
+
+function parsePort(text: string, where: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new KitError('BAD_DATABASE_URL', `${where} has port "${text}", which is not a port number (1-65535).`);
+  }
+  return port;
+}
+
+export function targetFromUrl(url: string, source: string, env: string): Target {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} is not a valid URL (${redact(url)}). Expected postgresql://user:password@host:5432/database; percent-encode special characters in the password.`);
+  }
+  if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
+    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} must start with postgresql:// (got ${parsed.protocol}//). Expected postgresql://user:password@host:5432/database.`);
+  }
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} has a badly percent-encoded ${what}.`);
+    }
+  };
+  const password = parsed.password ? decode(parsed.password, 'password') : undefined;
+  registerSecret(password);
+  const params: Record<string, string> = {};
+  for (const [key, value] of parsed.searchParams) {
+    if (key === 'password') {
+      registerSecret(value);
+      throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} carries the password as a query parameter; put it in the user:password@ part instead.`);
+    }
+    params[key] = value;
+  }
+  const socketHost = params.host;
+  delete params.host;
+  const database = decode(parsed.pathname.replace(/^\//, ''), 'database name');
+  if (!database) {
+    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} names no database (${redactUrl(url)}). Add it after the host: postgresql://user:password@host:5432/database.`);
+  }
+  const host = socketHost ?? (parsed.hostname ? decode(parsed.hostname, 'host').replace(/^\[(.*)\]$/, '$1') : 'localhost');
+  return {
+    host,
+    port: parsed.port ? parsePort(parsed.port, `DATABASE_URL from ${source}`) : 5432,
+    user: parsed.username ? decode(parsed.username, 'user') : 'postgres',
+    password,
+    database,
+    params,
+    env,
+    source,
+    protected: PROTECTED_ENVS.has(env.toLowerCase()),
+  };
+}
+
+function noTargetMessage(options: ResolveOptions, env: string): string {
+  const files = options.envFile !== undefined ? [options.envFile] : envFileCandidates(options, env).map((f) => path.relative(options.root, f));
+  return `No database configured${options.env ? ` for --env ${env}` : ''}. Set DATABASE_URL=postgresql://user:password@host:5432/database in ${files.join(' or ')} (copy packages/database/.env.example), export it, or pass --url.`;
+}
+
+/** How the target may be shown to a person: never with its password. */
+export function describeTarget(target: Target): string {
+  return `${target.user}@${target.host}:${target.port}/${target.database}`;
+}
+
+/**
+ * The libpq environment for a child process. The password travels here and nowhere else; every
+ * inherited PG* or connection variable is removed first so nothing stale overrides the target.
+ */
+export function childEnv(target: Target, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(base)) {
+    if (key.startsWith('PG') || (CONNECTION_VARIABLES as readonly string[]).includes(key)) continue;
+    env[key] = value;
+  }
+  env.PGHOST = target.host;
+  env.PGPORT = String(target.port);
+  env.PGUSER = target.user;
+  env.PGDATABASE = target.database;
+  env.PGAPPNAME = 'pg-backup-kit';
+  if (target.password !== undefined) env.PGPASSWORD = target.password;
+  if (base.PGPASSFILE) env.PGPASSFILE = base.PGPASSFILE;
+  for (const [key, value] of Object.entries(target.params)) {
+    const name = LIBPQ_PARAM_ENV[key];
+    if (name) env[name] = value;
+  }
+  if (!env.PGCONNECT_TIMEOUT) env.PGCONNECT_TIMEOUT = '10';
+  return env;
+}
+
+const LIBPQ_PARAM_ENV: Record<string, string> = {
+  sslmode: 'PGSSLMODE',
+  sslrootcert: 'PGSSLROOTCERT',
+  sslcert: 'PGSSLCERT',
+  sslkey: 'PGSSLKEY',
+  sslcrl: 'PGSSLCRL',
+  connect_timeout: 'PGCONNECT_TIMEOUT',
+  options: 'PGOPTIONS',
+  application_name: 'PGAPPNAME',
+  target_session_attrs: 'PGTARGETSESSIONATTRS',
+  channel_binding: 'PGCHANNELBINDING',
+  gssencmode: 'PGGSSENCMODE',
+};

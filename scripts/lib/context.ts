@@ -1,0 +1,33 @@
+/**
+ * What a command's core needs from the world, handed in by the CLI layer: where things live, the
+ * environment, a clock, cancellation, and a reporter for progress (the core never prints).
+ */
+import path from 'node:path';
+
+export interface ProgressUpdate {
+  phase: string;
+  bytes: number;
+  /** Expected total bytes, when the kit can estimate it (drives the ETA). */
+  estimate?: number;
+}
+
+export interface Reporter {
+  progress(update: ProgressUpdate): void;
+  /** A one-line notice (waiting for the server, …); goes to stderr unless --quiet. */
+  notice(message: string): void;
+}
+
+export interface CommandContext {
+  root: string;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  reporter: Reporter;
+  now: () => Date;
+}
+
+/** The backup root: BACKUP_DIR if set, else <root>/backups. */
+export function backupRoot(ctx: Pick<CommandContext, 'root' | 'env'>): string {
+  return ctx.env.BACKUP_DIR ? path.resolve(ctx.root, ctx.env.BACKUP_DIR) : path.join(ctx.root, 'backups');
+}
+
+export const silentReporter: Reporter = { progress: () => undefined, notice: () => undefined };

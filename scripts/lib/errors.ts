@@ -1,0 +1,81 @@
+/**
+ * One error model for the whole kit. Every failure a user can cause or meet is a KitError with a
+ * code; the code decides the exit status (documented in the README's exit code table) and the
+ * message says what to do about it.
+ */
+
+export const EXIT_CODES = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  CONFIG: 3,
+  CONNECTION: 4,
+  AUTH: 5,
+  DATABASE_MISSING: 6,
+  TOOLS: 7,
+  STORAGE: 8,
+  LOCKED: 9,
+  DUMP_FAILED: 10,
+  NOTHING_MATCHED: 11,
+  INTERRUPTED: 130,
+} as const;
+
+export type ExitKind = keyof typeof EXIT_CODES;
+
+/** Each code names one situation; `kind` groups codes into the exit statuses above. */
+const CODE_KIND = {
+  USAGE: 'USAGE',
+  UNKNOWN_FLAG: 'USAGE',
+  BAD_FORMAT: 'USAGE',
+  BAD_ARGUMENT: 'USAGE',
+  NO_DATABASE_URL: 'CONFIG',
+  BAD_DATABASE_URL: 'CONFIG',
+  ENV_FILE_MISSING: 'CONFIG',
+  SERVER_UNREACHABLE: 'CONNECTION',
+  UNKNOWN_HOST: 'CONNECTION',
+  AUTH_FAILED: 'AUTH',
+  DATABASE_MISSING: 'DATABASE_MISSING',
+  PG_TOOL_MISSING: 'TOOLS',
+  PG_DUMP_TOO_OLD: 'TOOLS',
+  BACKUP_DIR_UNWRITABLE: 'STORAGE',
+  DISK_FULL: 'STORAGE',
+  INSUFFICIENT_SPACE: 'STORAGE',
+  LOCKED: 'LOCKED',
+  PG_DUMP_FAILED: 'DUMP_FAILED',
+  ARTIFACT_IMPLAUSIBLE: 'DUMP_FAILED',
+  NOTHING_MATCHED: 'NOTHING_MATCHED',
+  INTERRUPTED: 'INTERRUPTED',
+  INTERNAL: 'INTERNAL',
+} as const satisfies Record<string, ExitKind>;
+
+export type ErrorCode = keyof typeof CODE_KIND;
+
+export class KitError extends Error {
+  readonly code: ErrorCode;
+  /** The failing tool's own words, when there are any (already redacted). */
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { detail?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'KitError';
+    this.code = code;
+    this.detail = options.detail;
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[CODE_KIND[this.code]];
+  }
+}
+
+export function exitCodeOf(error: unknown): number {
+  return error instanceof KitError ? error.exitCode : EXIT_CODES.INTERNAL;
+}
+
+/** Every code with its exit status, for the README table and its test. */
+export function errorCodeTable(): Array<{ code: ErrorCode; kind: ExitKind; exit: number }> {
+  return (Object.keys(CODE_KIND) as ErrorCode[]).map((code) => ({
+    code,
+    kind: CODE_KIND[code],
+    exit: EXIT_CODES[CODE_KIND[code]],
+  }));
+}

@@ -1,0 +1,181 @@
+/**
+ * The one module that owns PostgreSQL's client programs (pg_dump, pg_restore, psql). It finds a
+ * binary whose major version fits the server, runs it with an argument array and the connection
+ * in the child's environment (never in argv), and turns a failure into a KitError quoting the
+ * tool's own stderr.
+ */
+import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { KitError, type ErrorCode } from '../errors.js';
+import { redact } from '../redact.js';
+
+const execFileAsync = promisify(execFile);
+
+export type ToolName = 'pg_dump' | 'pg_restore' | 'psql';
+
+export interface ToolCandidate {
+  dir: string;
+  version: string;
+  major: number;
+}
+
+export interface LocatedTool extends ToolCandidate {
+  name: ToolName;
+  path: string;
+}
+
+/** "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" → { version: "15.18", major: 15 } */
+export function parseToolVersion(output: string): { version: string; major: number } | undefined {
+  const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(output);
+  if (!match?.[1]) return undefined;
+  const major = Number(match[1]);
+  const version = [match[1], match[2], match[3]].filter((p) => p !== undefined).join('.');
+  // Before PostgreSQL 10 the major version had two parts (9.6).
+  return { version, major: major < 10 && match[2] !== undefined ? Number(`${major}.${match[2]}`) : major };
+}
+
+/**
+ * Pick the best candidate for a server: the same major version if there is one (its output is
+ * exactly what that server's own tools would write), otherwise the newest that is newer.
+ */
+export function chooseTool(candidates: ToolCandidate[], serverMajor: number): ToolCandidate | undefined {
+  const fitting = candidates.filter((c) => c.major >= serverMajor);
+  const exact = fitting.find((c) => c.major === serverMajor);
+  if (exact) return exact;
+  return [...fitting].sort((a, b) => b.major - a.major)[0];
+}
+
+/** Directories to look in, in order. PG_BIN, when set, is the only place looked. */
+export function candidateDirs(env: NodeJS.ProcessEnv, bindirFromPgConfig?: string): string[] {
+  if (env.PG_BIN) return [env.PG_BIN];
+  const dirs: string[] = [];
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) if (dir) dirs.push(dir);
+  if (bindirFromPgConfig) dirs.push(bindirFromPgConfig);
+  const versioned = (parent: string, pattern: RegExp, suffix: string): string[] => {
+    try {
+      return readdirSync(parent)
+        .filter((name) => pattern.test(name))
+        .sort((a, b) => Number(b.replace(/\D+/g, '')) - Number(a.replace(/\D+/g, '')))
+        .map((name) => path.join(parent, name, suffix));
+    } catch {
+      return [];
+    }
+  };
+  dirs.push(...versioned('/usr/lib/postgresql', /^\d+$/, 'bin'));
+  dirs.push(...versioned('/opt/homebrew/opt', /^postgresql(@\d+)?$/, 'bin'));
+  dirs.push(...versioned('/usr/local/opt', /^postgresql(@\d+)?$/, 'bin'));
+  dirs.push(...versioned('/Applications/Postgres.app/Contents/Versions', /^\d+$/, 'bin'));
+  dirs.push('/opt/homebrew/bin', '/usr/local/bin');
+  return [...new Set(dirs)];
+}
+
+async function probe(dir: string, name: ToolName): Promise<ToolCandidate | undefined> {
+  const file = path.join(dir, name);
+  if (!existsSync(file)) return undefined;
+  try {
+    const { stdout } = await execFileAsync(file, ['--version'], { timeout: 10_000 });
+    const parsed = parseToolVersion(stdout);
+    return parsed ? { dir, ...parsed } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function pgConfigBindir(): Promise<string | undefined> {
+  try {
+    const { stdout } = await execFileAsync('pg_config', ['--bindir'], { timeout: 5_000 });
+    return stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const cache = new Map<string, LocatedTool>();
+
+/** Find `name` fitting a server of `serverMajor`, or fail naming what to install. */
+export async function locateTool(name: ToolName, serverMajor: number, env: NodeJS.ProcessEnv = process.env): Promise<LocatedTool> {
+  const key = `${name}:${serverMajor}:${env.PG_BIN ?? ''}`;
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const dirs = candidateDirs(env, env.PG_BIN ? undefined : await pgConfigBindir());
+  const found: ToolCandidate[] = [];
+  for (const dir of dirs) {
+    const candidate = await probe(dir, name);
+    if (!candidate) continue;
+    found.push(candidate);
+    if (candidate.major === serverMajor) break; // an exact match cannot be beaten
+  }
+  const chosen = chooseTool(found, serverMajor);
+  if (!chosen) {
+    const where = env.PG_BIN ? `PG_BIN (${env.PG_BIN})` : 'PATH, PG_BIN, pg_config --bindir, /usr/lib/postgresql/*/bin or Homebrew';
+    if (found.length === 0) {
+      throw new KitError('PG_TOOL_MISSING', `${name} was not found in ${where}. Install postgresql-client-${serverMajor} (Debian/Ubuntu) or postgresql@${serverMajor} (Homebrew), or set PG_BIN to its bin directory.`);
+    }
+    const newest = [...found].sort((a, b) => b.major - a.major)[0]!;
+    throw new KitError('PG_DUMP_TOO_OLD', `${name} ${newest.version} (${path.join(newest.dir, name)}) is older than the server (PostgreSQL ${serverMajor}) and cannot read it safely. Install postgresql-client-${serverMajor} (Debian/Ubuntu) or postgresql@${serverMajor} (Homebrew), or set PG_BIN to a bin directory with ${name} ${serverMajor} or newer.`);
+  }
+  const located: LocatedTool = { ...chosen, name, path: path.join(chosen.dir, name) };
+  cache.set(key, located);
+  return located;
+}
+
+/** Keep the last `limit` characters of a child's stderr: enough to quote, never unbounded. */
+export class StderrTail {
+  private text = '';
+  constructor(private readonly limit = 64 * 1024) {}
+  push(chunk: Buffer | string): void {
+    this.text += chunk.toString();
+    if (this.text.length > this.limit) this.text = this.text.slice(-this.limit);
+  }
+  toString(): string {
+    return redact(this.text.trim());
+  }
+  /** The last error line the tool printed, the most useful one to quote. */
+  lastError(): string {
+    const lines = this.toString().split('\n').filter((l) => l.trim());
+    const errors = lines.filter((l) => /error|fatal|could not|failed/i.test(l));
+    return (errors.at(-1) ?? lines.at(-1) ?? '').trim();
+  }
+}
+
+export interface RunningTool {
+  child: ChildProcess;
+  stderr: StderrTail;
+  /** Resolves when the child exits 0; rejects with a KitError quoting stderr otherwise. */
+  done: Promise<void>;
+}
+
+export interface SpawnToolOptions {
+  env: NodeJS.ProcessEnv;
+  stdio?: SpawnOptions['stdio'];
+  /** Error code used when the tool exits non-zero. */
+  failure: ErrorCode;
+  /** Called with each stderr chunk (progress lines from --verbose). */
+  onStderr?: (chunk: string) => void;
+  /** Classify well-known failures from the tool's stderr before the generic message. */
+  explain?: (stderr: string) => KitError | undefined;
+}
+
+export function spawnTool(tool: LocatedTool, args: string[], options: SpawnToolOptions): RunningTool {
+  const child = spawn(tool.path, args, { env: options.env, stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'] });
+  const stderr = new StderrTail();
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr.push(chunk);
+    options.onStderr?.(chunk.toString());
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.once('error', (error) => reject(new KitError('PG_TOOL_MISSING', `Could not start ${tool.path}: ${error.message}`, { cause: error })));
+    child.once('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const text = stderr.toString();
+      const explained = options.explain?.(text);
+      if (explained) return reject(explained);
+      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+      const last = stderr.lastError();
+      reject(new KitError(options.failure, `${tool.name} ${how}${last ? `: ${last}` : ''}`, { detail: text }));
+    });
+  });
+  return { child, stderr, done };
+}
