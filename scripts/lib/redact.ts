@@ -12,7 +12,9 @@ export function registerSecret(secret: string | undefined): void {
   if (secret && secret.length >= 3) secrets.add(secret);
 }
 
-const URL_PASSWORD = /(postgres(?:ql)?:\/\/[^:@/\s]*:)([^@\s]*)(@)/gi;
+// The placeholder "password" in the kit's own examples is left alone; a real password is also
+// masked by value once registered, whatever it is.
+const URL_PASSWORD = /(postgres(?:ql)?:\/\/[^:@/\s]*:)(?!password@)([^@\s]*)(@)/gi;
 const PASSWORD_PARAM = /((?:^|[?&\s])password=)([^&\s]*)/gi;
 
 export function redact(text: string): string {

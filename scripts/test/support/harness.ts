@@ -1,0 +1,192 @@
+/**
+ * What integration tests use to act like a user: fresh databases on the run's cluster, a fresh
+ * project directory, and the CLI spawned exactly as `pnpm db:*` runs it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import type { BackupInfo } from '../../lib/backup/metadata.js';
+
+export const REPO = path.resolve(import.meta.dirname, '../../..');
+const TSX = path.join(REPO, 'node_modules/.bin/tsx');
+
+export function cluster() {
+  return inject('cluster');
+}
+
+export function urlFor(database: string, overrides: { password?: string; host?: string; port?: number; user?: string } = {}): string {
+  const c = cluster();
+  const user = overrides.user ?? 'postgres';
+  const password = overrides.password ?? c.password;
+  return `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${overrides.host ?? c.host}:${overrides.port ?? c.port}/${encodeURIComponent(database)}`;
+}
+
+export async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+}
+
+export async function createDatabase(options: { seed?: 'awkward'; sql?: string } = {}): Promise<TestDatabase> {
+  const name = `t_${randomBytes(5).toString('hex')}`;
+  await query(urlFor('postgres'), `CREATE DATABASE ${name}`);
+  const url = urlFor(name);
+  if (options.seed === 'awkward') await runTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', path.join(REPO, 'scripts/test/support/awkward.sql')], url);
+  if (options.sql) await runTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', options.sql], url);
+  return { name, url };
+}
+
+/** libpq environment for a URL: tests pass connections to real tools the way the kit does. */
+export function libpqEnv(url: string): NodeJS.ProcessEnv {
+  const u = new URL(url);
+  return {
+    PATH: process.env.PATH,
+    PGHOST: u.hostname,
+    PGPORT: u.port,
+    PGUSER: decodeURIComponent(u.username),
+    PGPASSWORD: decodeURIComponent(u.password),
+    PGDATABASE: decodeURIComponent(u.pathname.slice(1)),
+  };
+}
+
+/** Run a real PostgreSQL client tool (psql, pg_restore) from the cluster's bin directory. */
+export function runTool(tool: string, args: string[], url: string, stdin?: NodeJS.ReadableStream): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(cluster().binDir, tool), args, { env: libpqEnv(url), stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    if (stdin) stdin.pipe(child.stdin!);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${tool} ${args.join(' ')} exited ${code}: ${stderr}`))));
+  });
+}
+
+/** A fresh application directory: where the user runs `pnpm db:*` from. */
+export function makeProject(files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-project-'));
+  mkdirSync(path.join(dir, 'packages/database'), { recursive: true });
+  for (const [file, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    writeFileSync(path.join(dir, file), content);
+  }
+  return dir;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+export interface CliOptions {
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+  uid?: number;
+  gid?: number;
+}
+
+/** The environment a user's shell would give the CLI, minus anything from this test process. */
+function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: 'C.UTF-8', ...extra };
+}
+
+export function startCli(script: string, args: string[], options: CliOptions): { child: ChildProcess; result: Promise<CliResult> } {
+  const child = spawn(TSX, [path.join(REPO, 'scripts', `${script}.ts`), ...args], {
+    cwd: options.cwd,
+    env: cliEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid } : {}),
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const result = new Promise<CliResult>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) =>
+      resolve({ code, signal, stdout, stderr, json: <T>() => JSON.parse(stdout) as T }),
+    );
+  });
+  return { child, result };
+}
+
+export function cli(script: string, args: string[], options: CliOptions): Promise<CliResult> {
+  return startCli(script, args, options).result;
+}
+
+export function backupDir(project: string, env = 'default'): string {
+  return path.join(project, 'backups', env);
+}
+
+/** Every file name in an environment's backup directory (lock and hidden files excluded). */
+export function listBackupFiles(project: string, env = 'default'): string[] {
+  try {
+    return readdirSync(backupDir(project, env)).filter((f) => !f.startsWith('.')).sort();
+  } catch {
+    return [];
+  }
+}
+
+export function readInfo(project: string, id: string, env = 'default'): BackupInfo {
+  return JSON.parse(readFileSync(path.join(backupDir(project, env), `${id}.info`), 'utf8')) as BackupInfo;
+}
+
+/** Wait until `predicate` holds, polling; fails the test with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, predicate: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await predicate();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** pids of running pg_dump processes whose libpq environment targets `database`. */
+export function pgDumpPidsFor(database: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!cmd[0]?.endsWith('pg_dump')) continue;
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (environ.includes(`PGDATABASE=${database}`)) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+/** Hold an ACCESS EXCLUSIVE lock on a table so pg_dump waits: a deterministic "slow backup". */
+export async function holdLock(url: string, table: string): Promise<{ release(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+  return {
+    async release() {
+      await client.query('COMMIT').catch(() => undefined);
+      await client.end().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['scripts/test/**/*.test.ts'],
+    globalSetup: ['scripts/test/global-setup.ts'],
+    // Integration tests spawn the CLI and pg_dump; give slow machines room without hiding hangs.
+    testTimeout: 90_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    maxWorkers: 2,
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
+  },
+});
