@@ -221,7 +221,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: Comman
     };
   } catch (error) {
     if (stem) await removeRun(dir, stem);
-    throw error;
+    throw storageError(error);
   } finally {
     await client?.end().catch(() => undefined);
     lock.release();
@@ -286,8 +286,26 @@ function plainJob(
   const all = Promise.all(flushes);
   all.catch(() => undefined);
   const fanout = new Fanout(sinks, (chunk) => collector.push(chunk), () => all);
-  const done = Promise.all([tool.done, pipeline(tool.child.stdout!, fanout)]).then(() => results.map((r) => r()));
+  const done = Promise.allSettled([tool.done, pipeline(tool.child.stdout!, fanout)]).then(([dumped, written]) => {
+    // A failed write (disk full) makes pg_dump fail too, with a broken pipe; the write error is
+    // the cause worth reporting.
+    if (written.status === 'rejected') throw storageError(written.reason);
+    if (dumped.status === 'rejected') throw dumped.reason;
+    return results.map((r) => r());
+  });
   return { formats: ['sql', 'sql.gz'], tool, done, bytesSoFar: async () => collector.bytesSeen };
+}
+
+/** Errors from writing files, in the kit's vocabulary. */
+export function storageError(error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new KitError('DISK_FULL', 'The disk filled up during the backup. No backup was written; partial files were removed. Free space or set BACKUP_DIR to a larger disk.', { cause: error });
+  }
+  if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
+    return new KitError('BACKUP_DIR_UNWRITABLE', `Writing the backup failed (${code}). Fix the backup directory's permissions or set BACKUP_DIR.`, { cause: error });
+  }
+  return error;
 }
 
 function fileJob(pgDump: LocatedTool, common: string[], env: NodeJS.ProcessEnv, format: 'dump' | 'tar', file: string): Job {

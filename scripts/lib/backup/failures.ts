@@ -6,8 +6,11 @@ export function explainDumpFailure(stderr: string): KitError | undefined {
   if (/no matching (tables|schemas|foreign servers|extensions) were found/i.test(stderr)) {
     return new KitError('NOTHING_MATCHED', `${quote}. Check the --table/--schema names (patterns are case-sensitive; quote mixed-case names, e.g. --table '"MyTable"'). No backup was written.`);
   }
-  if (/could not obtain lock|lock timeout|canceling statement due to lock timeout/i.test(stderr)) {
-    return new KitError('PG_DUMP_FAILED', `${quote}. Another session holds a conflicting lock (often a migration or ALTER TABLE). Retry when it has finished, or raise --lock-wait-timeout. No backup was written.`);
+  // pg_dump waits for each table lock under a statement timeout of --lock-wait-timeout.
+  const lockedTable = /Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE/i.exec(stderr)?.[1];
+  if (lockedTable || /could not obtain lock|canceling statement due to lock timeout/i.test(stderr)) {
+    const what = lockedTable ? `could not obtain lock on table "${lockedTable}" in time` : quote;
+    return new KitError('PG_DUMP_FAILED', `${what}: another session holds a conflicting lock (often a migration or ALTER TABLE). Retry when it has finished, or raise --lock-wait-timeout. No backup was written.`);
   }
   if (/No space left on device/i.test(stderr)) {
     return new KitError('DISK_FULL', `The disk filled up during the backup (${quote}). No backup was written; partial files were removed. Free space or set BACKUP_DIR to a larger disk.`);
