@@ -134,7 +134,8 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
     }
     const intervalSeconds = Number(process.env.PROGRESS_INTERVAL ?? 10);
     reporter = createReporter({
-      tty: process.stderr.isTTY === true,
+      // A terminal that reports no width (some CI pseudo-terminals) cannot host a spinner.
+      tty: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
       quiet: common.quiet,
       progress: common.progress && !common.json,
       intervalMs: (Number.isFinite(intervalSeconds) && intervalSeconds > 0 ? intervalSeconds : 10) * 1000,
