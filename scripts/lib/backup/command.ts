@@ -5,6 +5,7 @@ import { listValue, stringValue, usageError, type Command, type CommonArgs } fro
 import { formatDuration } from '../cli/progress.js';
 import { backup, formatBytes, type BackupOptions, type BackupResult } from './backup.js';
 import { FORMATS, isValidType, parseFormats } from './naming.js';
+import { restoreInstructions } from './metadata.js';
 
 export interface BackupArgs extends CommonArgs, BackupOptions {}
 
@@ -106,7 +107,7 @@ Exit status: 0 on success; see the README's exit code table otherwise.
       `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
       `  ${rel(result.info)}`,
-      `Restore with: pnpm db:restore -- ${rel(preferred.path)}`,
+      `Restore with: ${restoreInstructions({ [preferred.format]: rel(preferred.path) })[preferred.format]![0]}`,
     ];
   },
   githubOutput(result) {

@@ -57,20 +57,14 @@ export function restoreInstructions(files: Partial<Record<Format, string>>): Par
   // Connection details come from the environment ($DATABASE_URL), never from this file.
   const out: Partial<Record<Format, string[]>> = {};
   if (files.dump) {
-    out.dump = [
-      `pnpm db:restore -- ${files.dump}`,
-      `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`,
-    ];
+    out.dump = [`pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`];
   }
   if (files.tar) {
-    out.tar = [
-      `pnpm db:restore -- ${files.tar}`,
-      `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`,
-    ];
+    out.tar = [`pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`];
   }
-  if (files.sql) out.sql = [`pnpm db:restore -- ${files.sql}`, `psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
+  if (files.sql) out.sql = [`psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
   if (files['sql.gz']) {
-    out['sql.gz'] = [`pnpm db:restore -- ${files['sql.gz']}`, `gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
+    out['sql.gz'] = [`gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
   }
   return out;
 }

@@ -142,7 +142,9 @@ function parsePort(text: string, where: string): number {
 export function targetFromUrl(url: string, source: string, env: string): Target {
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    // libpq allows an empty host after credentials (postgresql://user@/db?host=/run/postgresql);
+    // the URL parser does not, so give it a placeholder that ?host= or the default replaces.
+    parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/i, '$1localhost'));
   } catch {
     throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} is not a valid URL (${redact(url)}). Expected postgresql://user:password@host:5432/database; percent-encode special characters in the password.`);
   }

@@ -116,8 +116,9 @@ export async function connectWithWait(
   }
 }
 
+/** 150018 → 15; before PostgreSQL 10 the major version had two parts: 90624 → 9.6. */
 export function majorOf(versionNum: number): number {
-  return versionNum >= 100000 ? Math.floor(versionNum / 10000) : Math.floor(versionNum / 100);
+  return versionNum >= 100000 ? Math.floor(versionNum / 10000) : Math.floor(versionNum / 10000) + (Math.floor(versionNum / 100) % 100) / 10;
 }
 
 export interface ServerFacts {
