@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
-import { connectWithWait, serverFacts, type Client, type ServerFacts } from '../pg/connect.js';
+import { classifyConnectError, connect, connectWithWait, serverFacts, type Client, type ServerFacts } from '../pg/connect.js';
 import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../pg/tools.js';
 import { acquireLock } from '../store/lock.js';
 import { commitFile, ensurePrivateDir, PARTIAL_SUFFIX, sha256File, sizeOf, syncDir, writeFileAtomic } from '../store/files.js';
@@ -221,7 +221,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: Comman
     };
   } catch (error) {
     if (stem) await removeRun(dir, stem);
-    throw storageError(error);
+    throw await serverGoneError(error, target) ?? storageError(error);
   } finally {
     await client?.end().catch(() => undefined);
     lock.release();
@@ -294,6 +294,23 @@ function plainJob(
     return results.map((r) => r());
   });
   return { formats: ['sql', 'sql.gz'], tool, done, bytesSoFar: async () => collector.bytesSeen };
+}
+
+/**
+ * pg_dump words a vanished server many ways (closed connection, crash of another process, no
+ * connection, …). Rather than trust the wording, ask: if the server no longer answers, that is
+ * the cause to report.
+ */
+async function serverGoneError(error: unknown, target: Target): Promise<KitError | undefined> {
+  if (!(error instanceof KitError) || (error.code !== 'PG_DUMP_FAILED' && error.code !== 'ARTIFACT_IMPLAUSIBLE')) return undefined;
+  try {
+    const probe = await connect(target);
+    await probe.end();
+    return undefined;
+  } catch (raw) {
+    if (!classifyConnectError(raw, target).retryable) return undefined;
+    return new KitError('SERVER_UNREACHABLE', `The connection to the server was lost during the backup (${error.message}). No backup was written; check the server and run the backup again.`, { cause: error, detail: error.detail });
+  }
 }
 
 /** Errors from writing files, in the kit's vocabulary. */

@@ -119,7 +119,7 @@ describe('db:backup when the server itself goes away or comes late', () => {
     const run = await result;
     await lock.release();
     await server.start();
-    expect(run.code).toBe(4);
+    expect(run.code, run.stderr).toBe(4);
     expect(run.stderr).toMatch(/connection to the server was lost during the backup/);
     expect(listBackupFiles(project)).toEqual([]);
   });
