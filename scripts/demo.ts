@@ -12,7 +12,8 @@ import pg from 'pg';
 import { startCluster, type Cluster } from './lib/cluster/cluster.js';
 import type { BackupInfo } from './lib/backup/metadata.js';
 
-const root = path.resolve(import.meta.dirname, '..');
+// pnpm runs scripts from the repository root.
+const root = process.cwd();
 const say = (line: string) => process.stdout.write(`\n▶ ${line}\n`);
 
 const SHOP = `
@@ -35,7 +36,7 @@ async function sql<T extends pg.QueryResultRow>(url: string, text: string): Prom
 
 function runKit(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'scripts/pg-backup.ts'), ...args], { cwd: root, env, stdio: 'inherit' });
+    const child = spawn(process.execPath, [path.join(root, 'scripts/kit.mjs'), 'pg-backup', ...args], { cwd: root, env, stdio: 'inherit' });
     child.once('error', reject);
     child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg-backup exited with ${code}`))));
   });

@@ -2,7 +2,6 @@
  * Progress on stderr: an ora spinner in a terminal ("elapsed | bytes | rate | ETA"), a plain
  * line every ~10 s otherwise (cron and CI logs), nothing with --quiet or --no-progress.
  */
-import ora, { type Ora } from 'ora';
 import type { ProgressUpdate, Reporter } from '../context.js';
 import { formatBytes } from '../backup/backup.js';
 
@@ -43,7 +42,7 @@ export function progressLine(update: ProgressUpdate, elapsedMs: number): string 
   return parts.join(' | ');
 }
 
-export function createReporter(options: ReporterOptions): StoppableReporter {
+export async function createReporter(options: ReporterOptions): Promise<StoppableReporter> {
   const started = Date.now();
   let last: ProgressUpdate = { phase: 'starting', bytes: 0 };
   if (options.quiet) return { progress: () => undefined, notice: () => undefined, stop: () => undefined };
@@ -51,7 +50,9 @@ export function createReporter(options: ReporterOptions): StoppableReporter {
     return { progress: () => undefined, notice: (m) => options.write(`${options.label}: ${m}`), stop: () => undefined };
   }
   if (options.tty) {
-    const spinner: Ora = ora({ stream: process.stderr, text: `${options.label}: starting` }).start();
+    // Loaded only for a terminal: cron and CI runs skip its start-up cost.
+    const { default: ora } = await import('ora');
+    const spinner = ora({ stream: process.stderr, text: `${options.label}: starting` }).start();
     return {
       progress(update) {
         last = update;

@@ -113,7 +113,7 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
   let failure: unknown;
   const root = process.cwd();
   const ctxBase = { root, env: process.env, signal: controller.signal, now: () => new Date() };
-  let reporter = createReporter({ tty: false, quiet: true, progress: false, intervalMs: 0, label: command.name, write: stderr });
+  let reporter = await createReporter({ tty: false, quiet: true, progress: false, intervalMs: 0, label: command.name, write: stderr });
   try {
     const { values, positionals } = parseCommandLine(argv, command.options);
     common = {
@@ -133,7 +133,7 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
       stderr(`${command.name}: warning: a password in --url is visible to other users in the process list; prefer DATABASE_URL in packages/database/.env`);
     }
     const intervalSeconds = Number(process.env.PROGRESS_INTERVAL ?? 10);
-    reporter = createReporter({
+    reporter = await createReporter({
       // A terminal that reports no width (some CI pseudo-terminals) cannot host a spinner.
       tty: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
       quiet: common.quiet,

@@ -110,9 +110,8 @@ describe('db:backup output for people, scripts, CI and cron', () => {
     const db = await createDatabase({ sql: 'CREATE TABLE big AS SELECT g AS id FROM generate_series(1, 1000) g' });
     const project = makeProject();
     const lock = await holdLock(db.url, 'big');
-    const tsx = path.join(REPO, 'node_modules/.bin/tsx');
     // `script` runs the CLI on a real pseudo-terminal, as a developer's shell would
-    const child = spawn('script', ['-qec', `stty cols 120 rows 40; ${tsx} ${path.join(REPO, 'scripts/pg-backup.ts')} --format sql`, '/dev/null'], {
+    const child = spawn('script', ['-qec', `stty cols 120 rows 40; node ${path.join(REPO, 'scripts/kit.mjs')} pg-backup --format sql`, '/dev/null'], {
       cwd: project,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.url, TERM: 'xterm-256color' },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -12,7 +12,7 @@ import { inject } from 'vitest';
 import type { BackupInfo } from '../../lib/backup/metadata.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../../..');
-const TSX = path.join(REPO, 'node_modules/.bin/tsx');
+const LAUNCHER = path.join(REPO, 'scripts/kit.mjs');
 
 export function cluster() {
   return inject('cluster');
@@ -108,7 +108,7 @@ function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 export function startCli(script: string, args: string[], options: CliOptions): { child: ChildProcess; result: Promise<CliResult> } {
-  const child = spawn(TSX, [path.join(REPO, 'scripts', `${script}.ts`), ...args], {
+  const child = spawn(process.execPath, [LAUNCHER, script, ...args], {
     cwd: options.cwd,
     env: cliEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
