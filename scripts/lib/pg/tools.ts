@@ -47,10 +47,17 @@ export function chooseTool(candidates: ToolCandidate[], serverMajor: number): To
   return [...fitting].sort((a, b) => b.major - a.major)[0];
 }
 
-/** Directories to look in, in order. PG_BIN, when set, is the only place looked. */
-export function candidateDirs(env: NodeJS.ProcessEnv, bindirFromPgConfig?: string): string[] {
+/**
+ * Directories to look in, in order. PG_BIN, when set, is the only place looked. Versioned
+ * directories for the server's own major version come first: on Debian the pg_dump on PATH is a
+ * wrapper script that costs a Perl start on every call.
+ */
+export function candidateDirs(env: NodeJS.ProcessEnv, bindirFromPgConfig?: string, serverMajor?: number): string[] {
   if (env.PG_BIN) return [env.PG_BIN];
   const dirs: string[] = [];
+  if (serverMajor !== undefined) {
+    dirs.push(`/usr/lib/postgresql/${serverMajor}/bin`, `/opt/homebrew/opt/postgresql@${serverMajor}/bin`, `/usr/local/opt/postgresql@${serverMajor}/bin`);
+  }
   for (const dir of (env.PATH ?? '').split(path.delimiter)) if (dir) dirs.push(dir);
   if (bindirFromPgConfig) dirs.push(bindirFromPgConfig);
   const versioned = (parent: string, pattern: RegExp, suffix: string): string[] => {
@@ -99,7 +106,8 @@ export async function locateTool(name: ToolName, serverMajor: number, env: NodeJ
   const key = `${name}:${serverMajor}:${env.PG_BIN ?? ''}`;
   const cached = cache.get(key);
   if (cached) return cached;
-  const dirs = candidateDirs(env, env.PG_BIN ? undefined : await pgConfigBindir());
+  const exact = env.PG_BIN ? undefined : await probe(`/usr/lib/postgresql/${serverMajor}/bin`, name);
+  const dirs = exact ? [exact.dir] : candidateDirs(env, env.PG_BIN ? undefined : await pgConfigBindir(), serverMajor);
   const found: ToolCandidate[] = [];
   for (const dir of dirs) {
     const candidate = await probe(dir, name);

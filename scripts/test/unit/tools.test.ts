@@ -30,6 +30,8 @@ describe('PostgreSQL client tools', () => {
   it('looks only in PG_BIN when it is set', () => {
     expect(candidateDirs({ PG_BIN: '/opt/pg/bin', PATH: '/usr/bin' })).toEqual(['/opt/pg/bin']);
     expect(candidateDirs({ PATH: '/a:/b:/a' }).slice(0, 2)).toEqual(['/a', '/b']);
+    // the server's own major version is tried before PATH (Debian's PATH pg_dump is a wrapper)
+    expect(candidateDirs({ PATH: '/usr/bin' }, undefined, 15)[0]).toBe('/usr/lib/postgresql/15/bin');
   });
 
   it.each([
