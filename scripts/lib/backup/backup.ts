@@ -4,7 +4,8 @@
  * finally .info written atomically. Until .info exists there is no backup; on any failure every
  * file of this run is removed.
  */
-import { readFileSync, statfsSync, createWriteStream, readdirSync } from 'node:fs';
+import { statfsSync, createWriteStream, readdirSync } from 'node:fs';
+import kitPackage from '../../../package.json' with { type: 'json' };
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -33,6 +34,8 @@ export interface BackupOptions {
   waitSeconds: number;
   skipSpaceCheck: boolean;
   gzipLevel: number;
+  /** Without a plain format: 'archive' reads the finished archive back for statistics. */
+  stats: 'auto' | 'archive';
 }
 
 export interface BackupResult {
@@ -51,7 +54,7 @@ export interface BackupResult {
 /** Rough output size per byte of pg_database_size, for the free-space check and the ETA. */
 const SIZE_FACTOR: Record<Format, number> = { sql: 1, 'sql.gz': 0.3, dump: 0.3, tar: 1 };
 
-const KIT_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? '0.0.0';
+const KIT_VERSION = kitPackage.version;
 
 export function estimateBytes(databaseSize: number, formats: Format[]): number {
   return Math.round(formats.reduce((sum, f) => sum + SIZE_FACTOR[f] * databaseSize, 0));
@@ -100,7 +103,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: Comman
     const facts = await serverFacts(client);
     const pgDump = await locateTool('pg_dump', facts.major, ctx.env);
     const plain = options.formats.includes('sql') || options.formats.includes('sql.gz');
-    const pgRestore = plain ? undefined : await locateTool('pg_restore', facts.major, ctx.env);
+    const pgRestore = plain || options.stats !== 'archive' ? undefined : await locateTool('pg_restore', facts.major, ctx.env);
     const estimate = estimateBytes(facts.databaseSize, options.formats);
     if (!options.skipSpaceCheck) checkFreeSpace(dir, estimate, options.formats, facts.databaseSize);
 
@@ -146,8 +149,9 @@ export async function backup(target: Target, options: BackupOptions, ctx: Comman
     await client.query('COMMIT');
 
     let stats: DumpStats | undefined;
-    let source: StatisticsSource = 'plain-stream';
+    let source: StatisticsSource = 'none';
     if (plain) {
+      source = 'plain-stream';
       stats = collector.finish();
       if (!stats.complete) {
         throw new KitError('ARTIFACT_IMPLAUSIBLE', 'The plain dump ended without pg_dump\'s completion trailer, so it is incomplete. No backup was written; run the backup again.');
@@ -193,9 +197,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: Comman
       statistics: {
         source,
         algorithm: FINGERPRINT_ALGORITHM,
-        note: source === 'plain-stream'
-          ? 'Row counts and fingerprints were computed from the plain pg_dump stream as it was written, in the backup\'s snapshot.'
-          : 'No plain stream was produced, so row counts and fingerprints were computed on this machine by reading the finished archive back with pg_restore (no second read of the server). Sequence values come from the archive.',
+        note: STATISTICS_NOTES[source],
         tables: stats?.tables ?? {},
         sequences: stats?.sequences ?? {},
         largeObjects,
@@ -227,6 +229,12 @@ export async function backup(target: Target, options: BackupOptions, ctx: Comman
     lock.release();
   }
 }
+
+const STATISTICS_NOTES: Record<StatisticsSource, string> = {
+  'plain-stream': 'Row counts and fingerprints were computed from the plain pg_dump stream as it was written, in the backup\'s snapshot.',
+  archive: 'No plain stream was produced, so row counts and fingerprints were computed on this machine by reading the finished archive back with pg_restore (no second read of the server).',
+  none: 'No plain stream was produced and --stats archive was not given, so no per-table statistics were recorded (computing them would cost a second pass over the data). Verification computes them from the archive instead.',
+};
 
 function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['database'] {
   return {
@@ -270,7 +278,7 @@ function plainJob(
   const results: Array<() => { format: Format; sha256: string; bytes: number }> = [];
   if (options.formats.includes('sql')) {
     const tap = new HashTap();
-    const file = createWriteStream(partial('sql'), { mode: 0o600, highWaterMark: 1 << 20 });
+    const file = createWriteStream(partial('sql'), { mode: 0o600, highWaterMark: 1 << 18 });
     sinks.push(tap);
     flushes.push(pipeline(tap, file));
     results.push(() => ({ format: 'sql', sha256: tap.digest(), bytes: tap.bytes }));
@@ -278,7 +286,7 @@ function plainJob(
   if (options.formats.includes('sql.gz')) {
     const gzip = createGzip({ level: options.gzipLevel, chunkSize: 1 << 16 });
     const tap = new HashTap();
-    const file = createWriteStream(partial('sql.gz'), { mode: 0o600, highWaterMark: 1 << 20 });
+    const file = createWriteStream(partial('sql.gz'), { mode: 0o600, highWaterMark: 1 << 18 });
     sinks.push(gzip);
     flushes.push(pipeline(gzip, tap, file));
     results.push(() => ({ format: 'sql.gz', sha256: tap.digest(), bytes: tap.bytes }));

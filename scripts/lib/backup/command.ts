@@ -38,6 +38,8 @@ Options:
   --wait <seconds>         retry the connection until the server answers (default: 0)
   --lock-wait-timeout <t>  give up if a table lock is not granted in time (default: 60s)
   --gzip-level <1-9>       compression of .sql.gz (default: 6)
+  --stats <auto|archive>   without sql/sql.gz: 'archive' reads the archive back to record row
+                           counts and fingerprints (default auto: recorded when a plain format is made)
   --skip-space-check       do not compare free disk space with the database size
   --json                   print one JSON result object on stdout
   --quiet, -q              print nothing on success
@@ -57,6 +59,7 @@ Exit status: 0 on success; see the README's exit code table otherwise.
     'lock-wait-timeout': { type: 'string' },
     'gzip-level': { type: 'string' },
     'skip-space-check': { type: 'boolean' },
+    stats: { type: 'string' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
@@ -79,6 +82,8 @@ Exit status: 0 on success; see the README's exit code table otherwise.
     const gzipText = stringValue(values, 'gzip-level') ?? '6';
     const gzipLevel = Number(gzipText);
     if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) problems.push(`--gzip-level takes 1 to 9, got "${gzipText}".`);
+    const stats = stringValue(values, 'stats') ?? 'auto';
+    if (stats !== 'auto' && stats !== 'archive') problems.push(`--stats takes auto or archive, got "${stats}".`);
     if (problems.length) {
       const onlyFormat = problems.length === 1 && unknown.length > 0;
       const error = usageError(problems, 'pnpm db:backup --');
@@ -96,6 +101,7 @@ Exit status: 0 on success; see the README's exit code table otherwise.
       lockWaitTimeout: lockWaitTimeout.replace(/\s+/g, ''),
       gzipLevel,
       skipSpaceCheck: values['skip-space-check'] === true,
+      stats: stats === 'archive' ? 'archive' : 'auto',
     };
   },
   run: (args, ctx) => backup(ctx.target(args), args, ctx),

@@ -12,7 +12,7 @@ export class Fanout extends Writable {
     /** Settles when every sink has flushed everything (their pipelines finished). */
     private readonly flushed: () => Promise<unknown>,
   ) {
-    super({ highWaterMark: 1 << 20 });
+    super({ highWaterMark: 1 << 18 });
     for (const sink of sinks) sink.once('error', (error) => this.destroy(error));
   }
 

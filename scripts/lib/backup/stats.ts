@@ -3,8 +3,9 @@
  * costs the server nothing: every COPY block gives the table's row count and a content
  * fingerprint, every setval() a sequence's value, and the trailer proves the dump is complete.
  *
- * The fingerprint is order-independent: each row line is hashed (two 32-bit FNV-style hashes with
- * a final avalanche) and the hashes are summed modulo 2^32. Rows come back from a restore in any
+ * The fingerprint is order-independent: each row line is hashed 32 bits at a time in two
+ * independent lanes (a MurmurHash3 round and a multiply-xorshift, each finished with an
+ * avalanche), and each lane's row hashes are summed modulo 2^32. Rows come back from a restore in any
  * order; the sums do not care. Because the rows are pg_dump's own text (its own DateStyle,
  * extra_float_digits, bytea_output…), verify recomputes the same numbers by streaming a pg_dump of
  * the restored database through this same collector.
@@ -69,6 +70,9 @@ export class DumpStatsCollector {
   private rowLength = 0;
   private firstByte = 0;
   private secondByte = 0;
+  // bytes of the current row not yet forming a whole 32-bit word
+  private carry = 0;
+  private carryBytes = 0;
 
   push(chunk: Buffer): void {
     this.bytes += chunk.length;
@@ -98,18 +102,49 @@ export class DumpStatsCollector {
   }
 
   private hashRowPart(chunk: Buffer, start: number, end: number): void {
+    if (end <= start) return;
+    if (this.rowLength === 0) this.firstByte = chunk[start]!;
+    if (this.rowLength <= 1 && end - start + this.rowLength >= 2) this.secondByte = chunk[start + 1 - this.rowLength]!;
+    this.rowLength += end - start;
+    let i = start;
+    // Finish a word left incomplete at the end of the previous chunk.
+    while (this.carryBytes > 0 && this.carryBytes < 4 && i < end) {
+      this.carry |= chunk[i++]! << (8 * this.carryBytes++);
+    }
+    if (this.carryBytes === 4) {
+      this.mixWord(this.carry);
+      this.carry = 0;
+      this.carryBytes = 0;
+    }
     let h1 = this.h1;
     let h2 = this.h2;
-    if (this.rowLength === 0 && end > start) this.firstByte = chunk[start]!;
-    if (this.rowLength <= 1 && end - start + this.rowLength >= 2) this.secondByte = chunk[start + 1 - this.rowLength]!;
-    for (let i = start; i < end; i++) {
-      const b = chunk[i]!;
-      h1 = Math.imul(h1 ^ b, 0x01000193);
-      h2 = Math.imul(h2 ^ b, 0x5bd1e995) ^ (h2 >>> 13);
+    const last = end - 3;
+    for (; i < last; i += 4) {
+      const k = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16) | (chunk[i + 3]! << 24);
+      let k1 = Math.imul(k, 0xcc9e2d51);
+      k1 = Math.imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
+      h1 ^= k1;
+      h1 = Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64;
+      let k2 = Math.imul(k, 0x9e3779b1);
+      k2 ^= k2 >>> 15;
+      h2 = Math.imul(h2 ^ k2, 0x85ebca77);
+      h2 ^= h2 >>> 13;
     }
     this.h1 = h1;
     this.h2 = h2;
-    this.rowLength += end - start;
+    for (; i < end; i++) this.carry |= chunk[i]! << (8 * this.carryBytes++);
+  }
+
+  /** One 32-bit word into both lanes: a MurmurHash3 round and an independent multiply-xorshift. */
+  private mixWord(k: number): void {
+    let k1 = Math.imul(k, 0xcc9e2d51);
+    k1 = Math.imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
+    this.h1 ^= k1;
+    this.h1 = Math.imul((this.h1 << 13) | (this.h1 >>> 19), 5) + 0xe6546b64;
+    let k2 = Math.imul(k, 0x9e3779b1);
+    k2 ^= k2 >>> 15;
+    this.h2 = Math.imul(this.h2 ^ k2, 0x85ebca77);
+    this.h2 ^= this.h2 >>> 13;
   }
 
   private endRow(): void {
@@ -117,13 +152,17 @@ export class DumpStatsCollector {
       this.inCopy = false;
       this.table = undefined;
     } else if (this.table) {
+      // The last 0-3 bytes, then the length, so "ab"+"c" and "a"+"bc" differ.
+      const tail = this.carry ^ Math.imul(this.carryBytes + 1, 0x27d4eb2d);
       this.table.rows++;
-      this.table.sum1 = (this.table.sum1 + fmix32(this.h1 ^ this.rowLength)) >>> 0;
-      this.table.sum2 = (this.table.sum2 + fmix32(this.h2 + Math.imul(this.rowLength, 0x27d4eb2d))) >>> 0;
+      this.table.sum1 = (this.table.sum1 + fmix32(this.h1 ^ tail ^ this.rowLength)) >>> 0;
+      this.table.sum2 = (this.table.sum2 + fmix32(this.h2 + Math.imul(tail, 0x165667b1) + Math.imul(this.rowLength, 0x27d4eb2d))) >>> 0;
     }
     this.h1 = 0x811c9dc5;
     this.h2 = 0x9747b28c;
     this.rowLength = 0;
+    this.carry = 0;
+    this.carryBytes = 0;
   }
 
   private collectSqlPart(chunk: Buffer, start: number, end: number): void {

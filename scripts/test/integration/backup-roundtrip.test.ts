@@ -104,6 +104,24 @@ describe('db:backup of a database with awkward content', () => {
     expect(run.stdout + run.stderr).not.toContain('Sup3r-Secret');
   });
 
+  it('without a plain format records statistics only on request, and then the same ones', async () => {
+    const source = await createDatabase({ seed: 'awkward' });
+    const project = makeProject();
+    const backupWith = async (args: string[]) => {
+      const run = await cli('pg-backup', [...args, '--json'], { cwd: project, env: { DATABASE_URL: source.url } });
+      expect(run.code).toBe(0);
+      return readInfo(project, run.json<Json>().id).statistics;
+    };
+    const streamed = await backupWith(['--format', 'sql']);
+    const none = await backupWith(['--format', 'dump']);
+    const fromArchive = await backupWith(['--format', 'tar', '--stats', 'archive']);
+    expect(none).toMatchObject({ source: 'none', tables: {}, totalRows: 0 });
+    expect(none.note).toMatch(/--stats archive/);
+    expect(fromArchive.source).toBe('archive');
+    expect(fromArchive.tables).toEqual(streamed.tables);
+    expect(fromArchive.sequences).toEqual(streamed.sequences);
+  });
+
   it('gives two backups taken in the same second different names', async () => {
     const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t VALUES (1)' });
     const project = makeProject();
