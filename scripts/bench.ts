@@ -3,15 +3,15 @@
  * database, machine and pg_dump, and prints the ratios. Absolute seconds do not travel between
  * machines; ratios measured side by side do, which is why both sides are always run together.
  *
- * Each case is a { prepare?, run } pair in CASES; a restore case can make its input (a dump) in
- * prepare() without it being timed, and is then compared through an entry in CHECKS.
+ * A case is a BenchCase in buildCases(): a timed run(dir) and an optional untimed prepare(dir),
+ * where a restore case can make the dump it restores. Targets are ratios between cases' medians
+ * in checksFor(), so a new case is compared by adding one line there.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCluster } from './lib/cluster/cluster.js';
 import { CONNECTION_VARIABLES, childEnv, targetFromUrl, type Target } from './lib/config/target.js';
@@ -19,8 +19,9 @@ import { connect, serverFacts, type Client } from './lib/pg/connect.js';
 import { StderrTail, locateTool } from './lib/pg/tools.js';
 import { redact } from './lib/redact.js';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
-const TSX = path.join(REPO, 'node_modules/.bin/tsx');
+// pnpm runs scripts from the repository root; the kit is started the way package.json starts it.
+const REPO = process.cwd();
+const LAUNCHER = path.join(REPO, 'scripts/kit.mjs');
 const BENCH_DATABASE = 'bench';
 const MB = 1e6; // the kit's formatBytes counts in powers of 1000 too
 
@@ -60,13 +61,9 @@ function positiveInteger(text: string, flag: string): number {
   return n;
 }
 
-/** Undefined means --help was printed and there is nothing to do. */
-function parseOptions(argv: string[]): BenchOptions | undefined {
-  // pnpm passes the "--" of `pnpm bench -- --runs 5` through; it means nothing here.
-  const args = argv.filter((a) => a !== '--');
-  let values;
+function parseFlags(args: string[]) {
   try {
-    ({ values } = parseArgs({
+    return parseArgs({
       args,
       strict: true,
       allowPositionals: false,
@@ -78,10 +75,16 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
-    }));
+    }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/** Undefined means --help was printed and there is nothing to do. */
+function parseOptions(argv: string[]): BenchOptions | undefined {
+  // pnpm passes the "--" of `pnpm bench -- --runs 5` through; it means nothing here.
+  const values = parseFlags(argv.filter((a) => a !== '--'));
   if (values.help === true) {
     process.stdout.write(USAGE.trimStart());
     return undefined;
@@ -131,8 +134,15 @@ function start(file: string, args: string[], options: StartOptions): Started {
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
   const name = path.basename(file);
   const done = new Promise<void>((resolve, reject) => {
-    child.once('error', (error) => reject(new Error(`${name}: ${error.message}`, { cause: error })));
+    let failure: Error | undefined;
+    child.once('error', (error) => {
+      failure = new Error(`${name}: ${error.message}`, { cause: error });
+      // Never started: no 'close' will follow. Otherwise (an abort) wait for the exit, so the
+      // run's directory is not deleted while the child is still writing into it.
+      if (child.pid === undefined) reject(failure);
+    });
     child.once('close', (code, signal) => {
+      if (failure) return reject(failure);
       if (code === 0) return resolve();
       const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
       reject(new Error(`${name} ${args.join(' ')} ${how}: ${stderr.toString() || '(no stderr)'}`));
@@ -189,7 +199,7 @@ interface Subject {
   env: NodeJS.ProcessEnv;
   /** Where pg_dump and pgbench come from. */
   binDir: string;
-  origin: 'throw-away cluster' | '--url';
+  origin: 'throw-away cluster' | 'server from --url';
   close(): Promise<void>;
 }
 
@@ -214,7 +224,7 @@ async function openSubject(options: BenchOptions, signal: AbortSignal): Promise<
     const { major } = await withClient(target, serverFacts);
     // The pg_dump the kit itself would choose for this server, so both sides run the same one.
     const pgDump = await locateTool('pg_dump', major);
-    return subjectFor(options.url, pgDump.dir, '--url', async () => undefined);
+    return subjectFor(options.url, pgDump.dir, 'server from --url', async () => undefined);
   }
   progress('starting a throw-away PostgreSQL cluster');
   const cluster = await startCluster();
@@ -288,15 +298,18 @@ function buildCases(subject: Subject, signal: AbortSignal): BenchCase[] {
   const pgDump = path.join(subject.binDir, 'pg_dump');
   const raw = (args: string[]) => runTool(pgDump, args, { env: subject.env, signal });
   const kit = async (dir: string, formatArgs: string[]): Promise<RunOutcome> => {
-    const args = ['scripts/pg-backup.ts', ...formatArgs, '--json', '--quiet', '--skip-space-check'];
-    const stdout = await captureStdout(TSX, args, { env: kitEnv(subject.url, dir), cwd: REPO, signal });
+    const args = [LAUNCHER, 'pg-backup', ...formatArgs, '--json', '--quiet', '--skip-space-check'];
+    const stdout = await captureStdout(process.execPath, args, { env: kitEnv(subject.url, dir), cwd: REPO, signal });
     return parseKitResult(stdout);
   };
   return [
     {
       id: 'raw-dump',
       label: 'raw pg_dump -Fc',
-      run: async (dir) => (await raw(['-Fc', '-f', path.join(dir, 'out.dump')]), {}),
+      run: async (dir) => {
+        await raw(['-Fc', '-f', path.join(dir, 'out.dump')]);
+        return {};
+      },
     },
     {
       id: 'kit-dump',
@@ -343,8 +356,13 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? upper : ((sorted[mid - 1] ?? NaN) + upper) / 2;
 }
 
+/** Rounded to the millisecond first, so progress lines, table and JSON show the same digits. */
+function roundSeconds(ms: number): number {
+  return Math.round(ms) / 1000;
+}
+
 function seconds(ms: number): string {
-  return (ms / 1000).toFixed(2);
+  return roundSeconds(ms).toFixed(2);
 }
 
 function treeBytes(dir: string): number {
@@ -381,8 +399,8 @@ function summarise(benchCase: BenchCase, samples: Sample[]): CaseResult {
   return {
     id: benchCase.id,
     label: benchCase.label,
-    seconds: samples.map((s) => s.ms / 1000),
-    medianSeconds: median(samples.map((s) => s.ms)) / 1000,
+    seconds: samples.map((s) => roundSeconds(s.ms)),
+    medianSeconds: roundSeconds(median(samples.map((s) => s.ms))),
     outputBytes: samples.at(-1)?.bytes ?? 0,
     peakRssBytes: rss.length ? Math.max(...rss) : undefined,
     innerMedianSeconds: inner.length ? median(inner) / 1000 : undefined,
@@ -406,11 +424,11 @@ async function measure(cases: BenchCase[], runs: number): Promise<CaseResult[]> 
 }
 
 /**
- * tsx compiles the kit on first use and caches the result; without a warm-up the first timed
- * kit run would carry that one-off cost, which no user pays twice.
+ * The launcher bundles the kit on first use after a change and caches the bundle; without a
+ * warm-up the first timed kit run would carry that one-off cost, which no user pays twice.
  */
 async function warmUpKit(signal: AbortSignal): Promise<void> {
-  await captureStdout(TSX, ['scripts/pg-backup.ts', '--help'], { env: process.env, cwd: REPO, signal });
+  await captureStdout(process.execPath, [LAUNCHER, 'pg-backup', '--help'], { env: process.env, cwd: REPO, signal });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,7 +517,7 @@ function renderText(facts: Facts, runs: number, results: CaseResult[], checks: C
   const lines = [
     `Machine:    ${facts.nproc} CPUs (${facts.cpuModel}), ${gb(facts.totalMemoryBytes)} GB RAM, ${facts.kernel}, Node ${facts.node}`,
     `PostgreSQL: server ${facts.serverVersion}; ${facts.pgDump}`,
-    `Database:   ${db.name} on a ${db.origin}, ${(db.sizeBytes / MB).toFixed(1)} MB${db.pgbenchScale !== undefined ? ` (pgbench scale ${db.pgbenchScale})` : ''}`,
+    `Database:   ${db.name} (${db.origin}), ${(db.sizeBytes / MB).toFixed(1)} MB${db.pgbenchScale !== undefined ? ` (pgbench scale ${db.pgbenchScale})` : ''}`,
     `Method:     wall-clock median of ${runs} run(s) per case, cases interleaved, output under ${facts.tempDir}`,
     '',
     ...table(
@@ -516,6 +534,7 @@ function renderText(facts: Facts, runs: number, results: CaseResult[], checks: C
       ],
       [1, 3, 4, 5],
     ),
+    'kit-internal = the durationMs the kit reports itself; the rest of its wall time is Node start-up and connecting.',
     '',
     ...table(
       [
