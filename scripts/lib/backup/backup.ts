@@ -162,7 +162,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: Comman
       stats = await statsFromArchive(pgRestore, archive, env, ctx.signal);
       source = 'archive';
     }
-    for (const format of options.formats) await checkPlausible(format, partial(format));
+    for (const format of options.formats) if (format === 'sql' || format === 'sql.gz') await checkPlausible(format, partial(format));
 
     const artifacts: ArtifactInfo[] = options.formats.map((format) => {
       const out = outputs.find((o) => o.format === format)!;
@@ -339,7 +339,11 @@ function fileJob(pgDump: LocatedTool, common: string[], env: NodeJS.ProcessEnv, 
     failure: 'PG_DUMP_FAILED',
     explain: explainDumpFailure,
   });
-  const done = tool.done.then(async () => [{ format, ...(await sha256File(file)) }]);
+  const done = tool.done.then(async () => {
+    // pg_dump has said it succeeded; the file must still look like what it claims to be.
+    await checkPlausible(format, file);
+    return [{ format, ...(await sha256File(file)) }];
+  });
   return { formats: [format], tool, done, bytesSoFar: () => sizeOf(file) };
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../lib/backup/backup.js';
-import { REPO, cli, cluster, createDatabase, holdLock, listBackupFiles, makeProject, pgDumpPidsFor, readInfo, startCli, waitFor } from '../support/harness.js';
+import { REPO, cli, cluster, createDatabase, holdLock, listBackupFiles, makeProject, pgDumpPidsFor, query, readInfo, startCli, waitFor } from '../support/harness.js';
 
 type Json = BackupResult & { ok: boolean };
 const SQL_ONLY = ['--format', 'sql', '--json'];
@@ -139,5 +139,10 @@ describe('db:backup output for people, scripts, CI and cron', () => {
     expect(sql).not.toContain('CREATE TABLE public.orders');
     const excluded = await cli('pg-backup', ['--exclude-table', 'orders', '--json'], { cwd: project, env: { DATABASE_URL: db.url } });
     expect(Object.keys(readInfo(project, excluded.json<Json>().id).statistics.tables)).toEqual(['public.users']);
+    await query(db.url, 'CREATE SCHEMA billing; CREATE TABLE billing.invoices (id int); INSERT INTO billing.invoices VALUES (7)');
+    const schema = await cli('pg-backup', ['--schema', 'billing', '--json'], { cwd: project, env: { DATABASE_URL: db.url } });
+    const scoped = readInfo(project, schema.json<Json>().id);
+    expect(scoped.scope.schemas).toEqual(['billing']);
+    expect(scoped.statistics.tables).toEqual({ 'billing.invoices': { rows: 1, fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/) as string } });
   });
 });

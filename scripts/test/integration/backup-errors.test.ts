@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../lib/cluster/cluster.js';
-import { cli, createDatabase, listBackupFiles, makeProject, urlFor, type CliResult } from '../support/harness.js';
+import { cli, cluster, createDatabase, listBackupFiles, makeProject, urlFor, type CliResult } from '../support/harness.js';
 
 /** One clear message: a single "backup: error:" line (plus at most a usage hint), no stack trace. */
 function expectOneMessage(run: CliResult, pattern: RegExp): void {
@@ -128,6 +128,21 @@ describe('db:backup refuses bad input with one message and a documented exit cod
     expect(run.code).toBe(7);
     expectOneMessage(run, /pg_dump 9\.6\.24 .* is older than the server \(PostgreSQL 1\d\).*Install postgresql-client-1\d.*PG_BIN/);
     expect(listBackupFiles(project)).toEqual([]);
+  });
+
+  it('a pg_dump that exits 0 but writes nothing → 10, no backup', async () => {
+    const db = await table();
+    const project = makeProject();
+    const fakeBin = mkdtempSync(path.join(tmpdir(), 'pgkit-emptybin-'));
+    const real = path.join(cluster().binDir, 'pg_dump');
+    // reports the real version, then "succeeds" without producing anything
+    writeFileSync(path.join(fakeBin, 'pg_dump'), `#!/bin/sh\n[ "$1" = --version ] && exec ${real} --version\nexit 0\n`, { mode: 0o755 });
+    for (const format of ['sql', 'dump', 'tar']) {
+      const run = await cli('pg-backup', ['--format', format], { cwd: project, env: { DATABASE_URL: db.url, PG_BIN: fakeBin } });
+      expect(run.code, format).toBe(10);
+      expectOneMessage(run, format === 'sql' ? /ended without pg_dump's completion trailer/ : new RegExp(`The ${format} artifact is implausible \\(0 bytes`));
+      expect(listBackupFiles(project)).toEqual([]);
+    }
   });
 
   it('--help prints usage and exits 0', async () => {
