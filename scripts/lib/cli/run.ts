@@ -209,6 +209,8 @@ function appendRunLog<A extends CommonArgs, R>(
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     appendFileSync(file, redact(JSON.stringify(entry)) + '\n', { mode: 0o600 });
   } catch (error) {
-    stderr(`${command.name}: warning: could not append to the run log ${file}: ${(error as Error).message}`);
+    // When the backup directory itself is unwritable, the error above already said so.
+    const sameCause = failure instanceof KitError && failure.code === 'BACKUP_DIR_UNWRITABLE';
+    if (!sameCause) stderr(`${command.name}: warning: could not append to the run log ${file}: ${(error as Error).message}`);
   }
 }

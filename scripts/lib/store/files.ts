@@ -1,7 +1,7 @@
 /** Local files written the careful way: private modes, partial names, atomic renames, fsync. */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 
@@ -19,8 +19,27 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
     await handle.close();
     await rm(probe, { force: true });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    const code = (await realCause(dir)) ?? (error as NodeJS.ErrnoException).code ?? 'error';
     throw new KitError('BACKUP_DIR_UNWRITABLE', `Cannot write backups to ${dir} (${code}). Fix its permissions or choose another place with BACKUP_DIR=<path>.`, { cause: error });
+  }
+}
+
+/**
+ * A recursive mkdir on a read-only file system reports ENOENT; the useful cause is what happens
+ * when creating something in the nearest directory that exists.
+ */
+async function realCause(dir: string): Promise<string | undefined> {
+  let existing = dir;
+  while (!(await stat(existing).then((s) => s.isDirectory(), () => false))) {
+    const parent = path.dirname(existing);
+    if (parent === existing) return undefined;
+    existing = parent;
+  }
+  try {
+    await rm(await mkdtemp(path.join(existing, '.write-test-')), { recursive: true, force: true });
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code;
   }
 }
 

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, writeFileSync, chownSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -103,20 +103,20 @@ describe('db:backup refuses bad input with one message and a documented exit cod
   it('unwritable backup directory → 8, before anything is dumped', async () => {
     const db = await table();
     const project = makeProject();
-    const asRoot = userInfo().uid === 0;
-    // root ignores permissions, so the CLI runs as an ordinary user here, as it would on a server
-    const user = asRoot ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) } : {};
-    chmodSync(project, 0o755); // the user must be able to enter the application directory
     const locked = path.join(project, 'readonly-backups');
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(locked, { mode: 0o555 });
-    chmodSync(locked, 0o555);
-    const home = mkdtempSync(path.join(tmpdir(), 'pgkit-home-'));
-    if (asRoot) chownSync(home, user.uid!, user.gid!);
-    const run = await cli('pg-backup', [], { cwd: project, env: { DATABASE_URL: db.url, BACKUP_DIR: locked, HOME: home, LOG_FILE: path.join(home, 'log') }, ...user });
-    expect(run.code).toBe(8);
-    expectOneMessage(run, new RegExp(`Cannot write backups to ${locked}/default \\(EACCES\\).*BACKUP_DIR`));
-    expect(existsSync(path.join(locked, 'default'))).toBe(false);
+    mkdirSync(locked);
+    // root ignores permission bits, so as root the directory is a read-only file system instead
+    const asRoot = userInfo().uid === 0;
+    if (asRoot) execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', locked]);
+    else chmodSync(locked, 0o555);
+    try {
+      const run = await cli('pg-backup', [], { cwd: project, env: { DATABASE_URL: db.url, BACKUP_DIR: locked } });
+      expect(run.code).toBe(8);
+      expectOneMessage(run, new RegExp(`Cannot write backups to ${locked}/default \\((EACCES|EROFS)\\).*BACKUP_DIR`));
+      expect(existsSync(path.join(locked, 'default'))).toBe(false);
+    } finally {
+      if (asRoot) execFileSync('umount', [locked]);
+    }
   });
 
   it('pg_dump older than the server → 7, naming what to install', async () => {
