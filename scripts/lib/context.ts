@@ -9,6 +9,11 @@ export interface ProgressUpdate {
   bytes: number;
   /** Expected total bytes, when the kit can estimate it (drives the ETA). */
   estimate?: number;
+  /** Items (restore: TOC entries) done and expected. */
+  done?: number;
+  total?: number;
+  /** The item being worked on (restore --show-lines). */
+  detail?: string;
 }
 
 export interface Reporter {

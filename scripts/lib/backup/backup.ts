@@ -88,11 +88,12 @@ interface Job {
   bytesSoFar: () => Promise<number>;
 }
 
-export async function backup(target: Target, options: BackupOptions, ctx: CommandContext): Promise<BackupResult> {
+/** `lockHeld`: the caller (a restore taking its safety backup) already holds the environment's lock. */
+export async function backup(target: Target, options: BackupOptions, ctx: CommandContext, internal: { lockHeld?: boolean } = {}): Promise<BackupResult> {
   const started = ctx.now();
   const dir = path.join(backupRoot(ctx), target.env);
   await ensurePrivateDir(dir);
-  const lock = acquireLock(dir, 'backup', target.env);
+  const lock = internal.lockHeld ? { release: () => undefined } : acquireLock(dir, 'backup', target.env);
   let client: Client | undefined;
   let stem: string | undefined;
   try {
@@ -309,15 +310,15 @@ function plainJob(
  * connection, …). Rather than trust the wording, ask: if the server no longer answers, that is
  * the cause to report.
  */
-async function serverGoneError(error: unknown, target: Target): Promise<KitError | undefined> {
-  if (!(error instanceof KitError) || (error.code !== 'PG_DUMP_FAILED' && error.code !== 'ARTIFACT_IMPLAUSIBLE')) return undefined;
+export async function serverGoneError(error: unknown, target: Target, during = 'backup', after = 'No backup was written'): Promise<KitError | undefined> {
+  if (!(error instanceof KitError) || !['PG_DUMP_FAILED', 'ARTIFACT_IMPLAUSIBLE', 'RESTORE_FAILED', 'INTEGRITY_FAILED'].includes(error.code)) return undefined;
   try {
     const probe = await connect(target);
     await probe.end();
     return undefined;
   } catch (raw) {
     if (!classifyConnectError(raw, target).retryable) return undefined;
-    return new KitError('SERVER_UNREACHABLE', `The connection to the server was lost during the backup (${error.message}). No backup was written; check the server and run the backup again.`, { cause: error, detail: error.detail });
+    return new KitError('SERVER_UNREACHABLE', `The connection to the server was lost during the ${during} (${error.message}). ${after}; check the server and run the ${during} again.`, { cause: error, detail: error.detail });
   }
 }
 

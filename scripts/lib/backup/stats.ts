@@ -61,6 +61,8 @@ export class DumpStatsCollector {
   private readonly sequences: Record<string, SequenceState> = {};
   private complete = false;
   private bytes = 0;
+  /** TOC section headers seen ("-- Name: …" / "-- Data for Name: …"), for restore progress. */
+  items = 0;
   // the current SQL line (outside COPY data)
   private sqlParts: Buffer[] = [];
   private sqlLength = 0;
@@ -196,6 +198,8 @@ export class DumpStatsCollector {
       if (seq) this.sequences[seq.name] = { value: seq.value, isCalled: seq.isCalled };
     } else if (line === TRAILER) {
       this.complete = true;
+    } else if (line.startsWith('-- Name: ') || line.startsWith('-- Data for Name: ')) {
+      this.items++;
     }
   }
 }

@@ -30,6 +30,13 @@ export function formatDuration(ms: number): string {
 /** "dumping | 0:12 | 48.2 MB | 4.0 MB/s | ETA 0:30" — pure, for tests. */
 export function progressLine(update: ProgressUpdate, elapsedMs: number): string {
   const parts = [update.phase, formatDuration(elapsedMs)];
+  if (update.total) {
+    const done = Math.min(update.done ?? 0, update.total);
+    parts.push(`${done}/${update.total} items`);
+    if (done > 0 && done < update.total) parts.push(`ETA ${formatDuration((elapsedMs / done) * (update.total - done))}`);
+    if (update.detail) parts.push(update.detail);
+    return parts.join(' | ');
+  }
   if (update.bytes > 0) {
     const rate = update.bytes / Math.max(elapsedMs / 1000, 0.001);
     parts.push(formatBytes(update.bytes), `${formatBytes(rate)}/s`);

@@ -1,0 +1,278 @@
+/**
+ * The two ways a restore changes the target, both all-or-nothing:
+ *  - one transaction: the script streams through the kit into psql inside the kit's own
+ *    BEGIN … COMMIT, with the target emptied first and row counts checked before COMMIT;
+ *  - a fresh database (--jobs, --create): restored beside the target, checked, then swapped in
+ *    by renaming both in one transaction; the old one is dropped only after the swap.
+ */
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { KitError } from '../errors.js';
+import { childEnv, type Target } from '../config/target.js';
+import { connect, type Client } from '../pg/connect.js';
+import { locateTool, spawnTool, type LocatedTool } from '../pg/tools.js';
+import type { Reporter } from '../context.js';
+import type { RestoreSource } from './source.js';
+import { FOREIGN_KEY_MARKER, MISMATCH_MARKER, rowCountCheck } from './sql.js';
+import { RestoreScript, scriptEnding } from './script.js';
+
+export interface ScriptPlan {
+  /** pg_restore options for archives (mode, ownership). */
+  pgRestoreArgs: string[];
+  prelude: string;
+  dropOwnership: boolean;
+  dropPrivileges: boolean;
+  /** Rows each table must hold before COMMIT. */
+  expectedRows: Record<string, number>;
+  /** Further checks before COMMIT (foreign keys after a data reload). */
+  checks: string;
+  totalItems: number;
+  showLines: boolean;
+}
+
+function psqlFailure(stderr: string): KitError {
+  const lines = stderr.split('\n').map((l) => l.replace(/^psql:<stdin>:\d+: /, '').trim()).filter(Boolean);
+  const mismatch = lines.find((l) => l.includes(MISMATCH_MARKER));
+  if (mismatch) {
+    return new KitError('ROW_COUNT_MISMATCH', `${mismatch.replace(/^ERROR:\s+/, '').replace(`${MISMATCH_MARKER}: `, 'Row counts differ after restoring: ')}. The restore was rolled back; the target is unchanged.`, { detail: stderr });
+  }
+  const error = lines.find((l) => /^(ERROR|FATAL):/.test(l)) ?? lines.at(-1) ?? 'psql failed';
+  if (error.includes(FOREIGN_KEY_MARKER)) {
+    return new KitError('RESTORE_FAILED', `${error.replace(/^ERROR:\s+/, '').replace(`${FOREIGN_KEY_MARKER}: `, 'The restored data would break foreign key ')}. Restore the related tables too (or use --data-only for all of them). The restore was rolled back; the target is unchanged.`, { detail: stderr });
+  }
+  return new KitError('RESTORE_FAILED', `The restore failed and was rolled back; the target is unchanged. PostgreSQL said: ${error.replace(/^(ERROR|FATAL):\s+/, '')}`, { detail: stderr });
+}
+
+/** Restore in one transaction through psql. Nothing is committed unless the source ended cleanly. */
+export async function applyInTransaction(
+  target: Target,
+  source: RestoreSource,
+  plan: ScriptPlan,
+  tools: { psql: LocatedTool; pgRestore: LocatedTool | undefined },
+  env: NodeJS.ProcessEnv,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<void> {
+  const childEnvironment = childEnv(target, env);
+  const script = new RestoreScript({
+    prelude: plan.prelude,
+    dropOwnership: plan.dropOwnership && !tools.pgRestore,
+    dropPrivileges: plan.dropPrivileges && !tools.pgRestore,
+    onItem: (header) => reporter.progress({ phase: 'restoring', bytes: 0, done: script.items, total: plan.totalItems, ...(plan.showLines ? { detail: header } : {}) }),
+  });
+  const psql = spawnTool(tools.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: childEnvironment, failure: 'RESTORE_FAILED', stdio: ['pipe', 'ignore', 'pipe'] });
+  const psqlDone = psql.done.catch(() => {
+    throw psqlFailure(psql.stderr.toString());
+  });
+  psqlDone.catch(() => undefined);
+
+  let producer: ReturnType<typeof spawnTool> | undefined;
+  let input: Readable;
+  if (tools.pgRestore) {
+    producer = spawnTool(tools.pgRestore, ['--file=-', ...plan.pgRestoreArgs, source.file], { env: childEnvironment, failure: 'INTEGRITY_FAILED' });
+    input = producer.child.stdout!;
+  } else {
+    const raw = createReadStream(source.file, { highWaterMark: 1 << 18 });
+    input = source.format === 'sql.gz' ? raw.pipe(createGunzip()) : raw;
+  }
+  const stop = () => {
+    producer?.child.kill('SIGTERM');
+    psql.child.kill('SIGTERM');
+  };
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    // Stream everything but the ending; the transaction stays open.
+    const streamed = pipeline(input, script, psql.child.stdin!, { end: false });
+    await Promise.race([streamed, psqlDone]);
+    await producer?.done;
+    signal.throwIfAborted();
+    if (!script.complete) {
+      throw new KitError('INTEGRITY_FAILED', 'The backup\'s script ended before pg_dump\'s completion trailer; the restore was rolled back and the target is unchanged.');
+    }
+    psql.child.stdin!.end(scriptEnding(`${plan.checks}\n${rowCountCheck(plan.expectedRows)}`));
+    await psqlDone;
+  } catch (error) {
+    // Closing psql without COMMIT rolls the transaction back.
+    psql.child.kill('SIGTERM');
+    producer?.child.kill('SIGTERM');
+    await psql.done.catch(() => undefined);
+    if (signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted. The restore was rolled back; the target is unchanged.');
+    if (error instanceof KitError && error.code === 'INTEGRITY_FAILED' && producer) {
+      throw new KitError('INTEGRITY_FAILED', `The archive could not be read to its end (${error.message}). The restore was rolled back; the target is unchanged.`, { detail: error.detail });
+    }
+    // psql's own error explains more than a broken pipe does
+    const psqlError = await psqlDone.then(() => undefined, (e: unknown) => e);
+    throw (error as NodeJS.ErrnoException).code === 'EPIPE' && psqlError ? psqlError : error;
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+}
+
+export interface DatabaseFacts {
+  exists: boolean;
+  owner: string;
+  encoding: string;
+  collate: string;
+  ctype: string;
+  settings: string[];
+  comment: string | null;
+  grants: Array<{ grantee: string; privilege: string; grantable: boolean }>;
+}
+
+export async function databaseFacts(admin: Client, name: string): Promise<DatabaseFacts> {
+  const { rows } = await admin.query<{ owner: string; encoding: string; collate: string; ctype: string; comment: string | null; oid: number }>(
+    `SELECT d.oid, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding, d.datcollate AS collate, d.datctype AS ctype,
+            shobj_description(d.oid, 'pg_database') AS comment
+       FROM pg_database d WHERE d.datname = $1`,
+    [name],
+  );
+  const row = rows[0];
+  if (!row) return { exists: false, owner: '', encoding: 'UTF8', collate: '', ctype: '', settings: [], comment: null, grants: [] };
+  const settings = await admin.query<{ s: string }>(`SELECT unnest(setconfig) AS s FROM pg_db_role_setting WHERE setdatabase = $1 AND setrole = 0`, [row.oid]);
+  const grants = await admin.query<{ grantee: string; privilege: string; grantable: boolean }>(
+    `SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS grantee, a.privilege_type AS privilege, a.is_grantable AS grantable
+       FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = $1`,
+    [name],
+  );
+  return { exists: true, owner: row.owner, encoding: row.encoding, collate: row.collate, ctype: row.ctype, settings: settings.rows.map((r) => r.s), comment: row.comment, grants: grants.rows };
+}
+
+const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** A name for the database restored beside the target: recognisable, unique, ≤ 63 bytes. */
+export function scratchName(database: string, suffix: string, stamp: string): string {
+  const tail = `_${suffix}_${stamp}`;
+  let head = database;
+  while (Buffer.byteLength(head + tail) > 63) head = head.slice(0, -1);
+  return head + tail;
+}
+
+export interface SwapPlan {
+  jobs: number;
+  pgRestoreArgs: string[];
+  keepOld: boolean;
+  expectedRows: Record<string, number>;
+  stamp: string;
+}
+
+async function adminConnection(target: Target): Promise<Client> {
+  try {
+    return await connect({ ...target, database: 'postgres' });
+  } catch {
+    return connect({ ...target, database: 'template1' });
+  }
+}
+
+/**
+ * Restore into a fresh database beside the target, check it, then swap it in. The target is
+ * untouched until the swap, and the swap is one transaction of two renames.
+ */
+export async function applyBySwap(
+  target: Target,
+  source: RestoreSource,
+  plan: SwapPlan,
+  scriptPlan: ScriptPlan,
+  tools: { psql: LocatedTool; pgRestore: LocatedTool | undefined },
+  env: NodeJS.ProcessEnv,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<{ oldDatabase: string | undefined }> {
+  const admin = await adminConnection(target);
+  const fresh = scratchName(target.database, 'kit_new', plan.stamp);
+  const old = scratchName(target.database, 'kit_old', plan.stamp);
+  let created = false;
+  let connectionsBlocked = false;
+  try {
+    const facts = await databaseFacts(admin, target.database);
+    const options = facts.exists
+      ? ` OWNER ${ident(facts.owner)} ENCODING ${ident(facts.encoding)} LC_COLLATE ${ident(facts.collate)} LC_CTYPE ${ident(facts.ctype)}`
+      : '';
+    await admin.query(`CREATE DATABASE ${ident(fresh)} TEMPLATE template0${options}`);
+    created = true;
+    const freshTarget: Target = { ...target, database: fresh };
+    reporter.progress({ phase: `restoring into ${fresh}`, bytes: 0 });
+    if (source.format === 'dump' && tools.pgRestore) {
+      const restore = spawnTool(tools.pgRestore, ['--exit-on-error', `--jobs=${plan.jobs}`, `--dbname=${fresh}`, ...plan.pgRestoreArgs, source.file], {
+        env: childEnv(freshTarget, env),
+        failure: 'RESTORE_FAILED',
+      });
+      const stop = () => restore.child.kill('SIGTERM');
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        await restore.done;
+      } catch (error) {
+        throw new KitError('RESTORE_FAILED', `Restoring into ${fresh} failed; the target was not touched. ${(error as KitError).message}`, { detail: (error as KitError).detail });
+      } finally {
+        signal.removeEventListener('abort', stop);
+      }
+      await checkRows(freshTarget, plan.expectedRows);
+    } else {
+      await applyInTransaction(freshTarget, source, scriptPlan, tools, env, reporter, signal);
+    }
+    signal.throwIfAborted();
+    // Database-level settings belong to the target environment, not to the backup.
+    for (const setting of facts.settings) {
+      const eq = setting.indexOf('=');
+      await admin.query(`ALTER DATABASE ${ident(fresh)} SET ${ident(setting.slice(0, eq))} = ${literalValue(setting.slice(eq + 1))}`);
+    }
+    if (facts.comment !== null) await admin.query(`COMMENT ON DATABASE ${ident(fresh)} IS ${literalValue(facts.comment)}`);
+    if (facts.grants.length) {
+      await admin.query(`REVOKE ALL ON DATABASE ${ident(fresh)} FROM PUBLIC`);
+      for (const g of facts.grants) await admin.query(`GRANT ${g.privilege} ON DATABASE ${ident(fresh)} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
+    }
+
+    reporter.progress({ phase: 'swapping databases', bytes: 0 });
+    if (facts.exists) {
+      await admin.query(`ALTER DATABASE ${ident(target.database)} WITH ALLOW_CONNECTIONS false`);
+      connectionsBlocked = true;
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [target.database]);
+      await admin.query('BEGIN');
+      await admin.query(`ALTER DATABASE ${ident(target.database)} RENAME TO ${ident(old)}`);
+      await admin.query(`ALTER DATABASE ${ident(fresh)} RENAME TO ${ident(target.database)}`);
+      await admin.query('COMMIT');
+      created = false;
+      connectionsBlocked = false;
+      if (!plan.keepOld) {
+        await admin.query(`DROP DATABASE ${ident(old)} WITH (FORCE)`);
+        return { oldDatabase: undefined };
+      }
+      return { oldDatabase: old };
+    }
+    await admin.query(`ALTER DATABASE ${ident(fresh)} RENAME TO ${ident(target.database)}`);
+    created = false;
+    return { oldDatabase: undefined };
+  } catch (error) {
+    await admin.query('ROLLBACK').catch(() => undefined);
+    if (connectionsBlocked) await admin.query(`ALTER DATABASE ${ident(target.database)} WITH ALLOW_CONNECTIONS true`).catch(() => undefined);
+    if (created) await admin.query(`DROP DATABASE IF EXISTS ${ident(fresh)} WITH (FORCE)`).catch(() => undefined);
+    throw error;
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+}
+
+function literalValue(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+async function checkRows(target: Target, expected: Record<string, number>): Promise<void> {
+  if (Object.keys(expected).length === 0) return;
+  const client = await connect(target);
+  try {
+    await client.query('SET row_security = off');
+    for (const [table, rows] of Object.entries(expected)) {
+      const actual = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${table}`)).rows[0]!.n);
+      if (actual !== rows) {
+        throw new KitError('ROW_COUNT_MISMATCH', `Row counts differ after restoring: table ${table} has ${actual} rows, the backup recorded ${rows}. The restored copy was dropped; the target is unchanged.`);
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export async function locatePsql(serverMajor: number, env: NodeJS.ProcessEnv): Promise<LocatedTool> {
+  return locateTool('psql', serverMajor, env);
+}

@@ -1,0 +1,165 @@
+/** `db:restore` flags, prompts and rendering; the work itself is restore() in restore.ts. */
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import { stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { formatDuration } from '../cli/progress.js';
+import { ask, isInteractive } from '../cli/prompt.js';
+import { formatBytes } from '../backup/backup.js';
+import { describeSummary, restore, type RestoreMode, type RestoreOptions, type RestoreResult, type RestoreUi } from './restore.js';
+
+export interface RestoreArgs extends CommonArgs, RestoreOptions {}
+
+export function terminalUi(quiet: boolean): RestoreUi {
+  return {
+    interactive: isInteractive(),
+    async pick(entries) {
+      const now = Date.now();
+      const choice = await ask({
+        type: 'select',
+        message: 'Which backup?',
+        choices: entries.slice(0, 50).map((e) => ({
+          title: `${e.id}  ${e.info.type}  ${formatDuration(now - Date.parse(e.info.startedAt))} ago  ${formatBytes(e.info.artifacts.reduce((n, a) => n + a.bytes, 0))}`,
+          description: e.info.description,
+          value: e.id,
+        })),
+      });
+      return entries.find((e) => e.id === choice);
+    },
+    async confirm(summary) {
+      if (summary.target.protected) {
+        const typed = await ask({ type: 'text', message: `Type the database name (${summary.target.database}) to restore into this protected environment` });
+        return typed === summary.target.database;
+      }
+      return (await ask({ type: 'confirm', message: `Replace data in ${summary.target.database}?`, initial: false })) === true;
+    },
+    show(summary) {
+      if (!quiet) process.stderr.write(describeSummary(summary).join('\n') + '\n');
+    },
+  };
+}
+
+export const restoreCommand: Command<RestoreArgs, RestoreResult> = {
+  name: 'restore',
+  usage: `
+Usage: pnpm db:restore -- [backup] [options]
+
+Restores a backup into the target database, all-or-nothing: checks the backup first, asks
+for confirmation, backs the target up (type pre-restore), restores, and checks row counts
+before committing. A failed restore leaves the target as it was.
+
+backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. Without one:
+  --latest [--type <type>]  the newest complete backup (of that type)
+  (in a terminal)           pick from a list
+
+Options:
+  --env <name>             target environment (packages/database/.env.<name>)
+  --from <env>             take the backup from that environment's backups (never touches it)
+  --force                  no prompts (CI); a protected target also needs --confirm <database>
+  --confirm <database>     the target database's name, for protected environments
+  --data-only              replace the data of the backup's tables; keep the schema
+  --schema-only            replace the schema; restore no data
+  --clean                  drop and recreate the backup's objects; keep other objects
+  --create                 recreate the database itself (restored beside it, then swapped in)
+  --table <name>           replace the data of this table only (repeatable)
+  --jobs <n>               parallel restore into a fresh database, then swapped in
+  --keep-old               with --jobs/--create: keep the replaced database (its name is printed)
+  --no-owner               do not restore ownership (default when --from differs from --env)
+  --with-owner, --with-privileges   keep them across environments
+  --no-safety-backup       skip the pre-restore backup (refused on protected targets)
+  --wait <seconds>         wait for the server to answer
+  --show-lines             show the item being restored in the progress line
+  --json, --quiet, --no-progress, --url, --env-file, --help
+`,
+  options: {
+    latest: { type: 'boolean' },
+    type: { type: 'string' },
+    from: { type: 'string' },
+    force: { type: 'boolean' },
+    confirm: { type: 'string' },
+    'data-only': { type: 'boolean' },
+    'schema-only': { type: 'boolean' },
+    clean: { type: 'boolean' },
+    create: { type: 'boolean' },
+    table: { type: 'string', multiple: true },
+    jobs: { type: 'string' },
+    'keep-old': { type: 'boolean' },
+    'no-owner': { type: 'boolean' },
+    'with-owner': { type: 'boolean' },
+    'with-privileges': { type: 'boolean' },
+    'no-safety-backup': { type: 'boolean' },
+    wait: { type: 'string' },
+    'show-lines': { type: 'boolean' },
+  },
+  parse(values, positionals, common) {
+    const problems: string[] = [];
+    if (positionals.length > 1) problems.push(`Give one backup to restore, got ${positionals.length}: ${positionals.join(' ')}.`);
+    const input = positionals[0];
+    const latest = values.latest === true;
+    if (input !== undefined && latest) problems.push('Give either a backup or --latest, not both.');
+    const modes = (['data-only', 'schema-only', 'clean', 'create'] as const).filter((m) => values[m] === true);
+    if (modes.length > 1) problems.push(`--${modes.join(' and --')} cannot be combined; choose one.`);
+    const mode: RestoreMode = modes[0] ?? 'replace';
+    const tables = listValue(values, 'table');
+    if (tables.length && modes.length) problems.push(`--table replaces table data; it cannot be combined with --${modes[0]}.`);
+    let jobs: number | undefined;
+    const jobsText = stringValue(values, 'jobs');
+    if (jobsText !== undefined) {
+      jobs = Number(jobsText);
+      if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) problems.push(`--jobs takes a whole number from 1 to 64, got "${jobsText}".`);
+      if (tables.length || mode === 'data-only' || mode === 'schema-only' || mode === 'clean') problems.push('--jobs restores the whole database into a fresh copy; it cannot be combined with --table, --data-only, --schema-only or --clean.');
+    }
+    const waitText = stringValue(values, 'wait') ?? '0';
+    const waitSeconds = Number(waitText);
+    if (!Number.isFinite(waitSeconds) || waitSeconds < 0) problems.push(`--wait takes a number of seconds, got "${waitText}".`);
+    if (values['no-owner'] === true && values['with-owner'] === true) problems.push('--no-owner and --with-owner contradict each other.');
+    if (problems.length) throw usageError(problems, 'pnpm db:restore --');
+    const from = stringValue(values, 'from');
+    return {
+      ...common,
+      input,
+      latest,
+      type: stringValue(values, 'type'),
+      from,
+      force: values.force === true,
+      confirm: stringValue(values, 'confirm'),
+      safetyBackup: values['no-safety-backup'] !== true,
+      mode,
+      tables,
+      jobs,
+      keepOld: values['keep-old'] === true,
+      // --no-owner within one environment is a request; across environments it is the default
+      withOwner: values['with-owner'] === true,
+      withPrivileges: values['with-privileges'] === true,
+      noOwner: values['no-owner'] === true,
+      waitSeconds,
+      showLines: values['show-lines'] === true,
+    };
+  },
+  run(args, ctx) {
+    if (args.from !== undefined && args.env === undefined && args.url === undefined && args.envFile === undefined) {
+      throw new KitError('USAGE', `--from ${args.from} names where the backup comes from; also name the target with --env <name> (for example --env dev).`);
+    }
+    return restore(ctx.target(args), args, ctx, terminalUi(args.quiet || args.json));
+  },
+  render(result) {
+    const rel = (p: string) => path.relative(process.cwd(), p) || p;
+    const lines = [
+      `Restored ${result.backup.id} into ${result.target.database} on ${result.target.host}:${result.target.port} in ${formatDuration(result.durationMs)}.`,
+      `  ${result.mode}`,
+    ];
+    if (result.verifiedTables) lines.push(`  row counts verified for ${result.verifiedTables} tables (${result.verifiedRows} rows) before commit`);
+    if (result.oldDatabase) lines.push(`  the replaced database was kept as ${result.oldDatabase}`);
+    if (result.safetyBackup) lines.push(`  safety backup: ${rel(result.safetyBackup.file)}`);
+    if (result.undo) lines.push(`To undo: ${result.undo}`);
+    return lines;
+  },
+  githubOutput(result) {
+    return {
+      restored_backup: result.backup.id,
+      ...(result.safetyBackup ? { safety_backup_id: result.safetyBackup.id, safety_backup_file: result.safetyBackup.file } : {}),
+    };
+  },
+  logFields(result) {
+    return { backup: result.backup.id, mode: result.mode, safetyBackup: result.safetyBackup?.id, rows: result.verifiedRows };
+  },
+};

@@ -1,0 +1,355 @@
+/**
+ * A restore: proven before it starts (integrity, versions, roles, extensions, tables), confirmed,
+ * undoable (a pre-restore backup of the target), all-or-nothing while it runs, and checked
+ * against the backup's row counts before it is allowed to commit.
+ */
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import { childEnv, describeTarget, type Target } from '../config/target.js';
+import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
+import { acquireLock } from '../store/lock.js';
+import { ensurePrivateDir } from '../store/files.js';
+import { backupRoot, type CommandContext } from '../context.js';
+import { backup, formatBytes, serverGoneError } from '../backup/backup.js';
+import { formatStamp, type Format } from '../backup/naming.js';
+import type { CatalogEntry } from '../store/catalog.js';
+import { checkIntegrity, resolveSource, type IntegrityReport } from './source.js';
+import { applyBySwap, applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
+import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from './sql.js';
+
+export type RestoreMode = 'replace' | 'clean' | 'create' | 'data-only' | 'schema-only';
+
+export interface RestoreOptions {
+  input: string | undefined;
+  latest: boolean;
+  type: string | undefined;
+  from: string | undefined;
+  force: boolean;
+  confirm: string | undefined;
+  safetyBackup: boolean;
+  mode: RestoreMode;
+  tables: string[];
+  jobs: number | undefined;
+  keepOld: boolean;
+  withOwner: boolean;
+  withPrivileges: boolean;
+  /** Skip ownership even within one environment. */
+  noOwner: boolean;
+  waitSeconds: number;
+  showLines: boolean;
+}
+
+export interface RestoreSummary {
+  backup: { id: string; file: string; format: Format; database: string | undefined; takenAt: string | undefined; bytes: number | undefined; checksum: string; environment: string };
+  target: { host: string; port: number; database: string; environment: string; protected: boolean };
+  mode: string;
+  safetyBackup: boolean;
+}
+
+export interface RestoreUi {
+  /** A terminal is attached: prompts are possible. */
+  interactive: boolean;
+  pick(entries: CatalogEntry[]): Promise<CatalogEntry | undefined>;
+  /** Ask; on a protected target the user must type the database name. */
+  confirm(summary: RestoreSummary): Promise<boolean>;
+  /** Shown before asking, and before a --force restore, on stderr. */
+  show(summary: RestoreSummary): void;
+}
+
+export interface RestoreResult {
+  backup: RestoreSummary['backup'];
+  target: RestoreSummary['target'];
+  mode: string;
+  durationMs: number;
+  safetyBackup: { id: string; file: string } | undefined;
+  undo: string | undefined;
+  verifiedTables: number;
+  verifiedRows: number;
+  oldDatabase: string | undefined;
+}
+
+/** Formats usable for a mode, best first. pg_restore's selective modes need an archive. */
+export function formatsFor(options: Pick<RestoreOptions, 'mode' | 'tables' | 'jobs'>): Format[] {
+  if (options.jobs !== undefined) return ['dump'];
+  if (options.mode === 'replace' || options.mode === 'create') {
+    if (options.tables.length === 0) return ['dump', 'tar', 'sql.gz', 'sql'];
+  }
+  return ['dump', 'tar'];
+}
+
+function describeMode(options: RestoreOptions): string {
+  if (options.tables.length) return `data of ${options.tables.join(', ')} replaced`;
+  const base = {
+    replace: 'full restore: the target\'s contents are replaced',
+    clean: 'the backup\'s objects are dropped and recreated; other objects stay',
+    create: 'the database is recreated from the backup',
+    'data-only': 'the data of the backup\'s tables is replaced; the schema stays',
+    'schema-only': 'the schema is replaced; no data is restored',
+  }[options.mode];
+  return options.jobs !== undefined ? `${base} (${options.jobs} parallel jobs into a fresh database, swapped in)` : base;
+}
+
+async function tablesMissing(client: Client, tables: string[]): Promise<string[]> {
+  const missing: string[] = [];
+  for (const table of tables) {
+    const { rows } = await client.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [table]);
+    if (!rows[0]?.r) missing.push(table);
+  }
+  return missing;
+}
+
+/** Tables whose data an archive holds, as quotable qualified names. */
+async function archiveTables(client: Client, report: IntegrityReport): Promise<string[]> {
+  if (report.stats) return Object.keys(report.stats.tables);
+  const names: string[] = [];
+  for (const entry of report.toc.filter((e) => e.desc === 'TABLE DATA')) {
+    names.push((await client.query<{ q: string }>('SELECT format(\'%I.%I\', $1::text, $2::text) AS q', [entry.namespace, entry.tag])).rows[0]!.q);
+  }
+  return names;
+}
+
+/** Does `--table name` select this qualified table? (pg_restore matches the table name.) */
+function selects(qualified: string, wanted: string): boolean {
+  const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s);
+  const parts = qualified.match(/("([^"]|"")*"|[^.]+)/g) ?? [qualified];
+  return unquote(parts.at(-1)!) === wanted || qualified === wanted;
+}
+
+async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean): Promise<string[]> {
+  const problems: string[] = [];
+  const keepOwners = !options.noOwner && (options.withOwner || !crossEnvironment);
+  if (keepOwners && report.toc.length) {
+    const owners = [...new Set(report.toc.map((e) => e.owner).filter((o) => o && o !== '-'))];
+    const { rows } = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [owners]);
+    const missing = owners.filter((o) => !rows.some((r) => r.rolname === o));
+    if (missing.length) {
+      throw new KitError('MISSING_ROLES', `The backup's objects belong to roles that do not exist on ${describeTarget(target)}: ${missing.join(', ')}. Create them first, or pass --no-owner to give everything to ${target.user}. Nothing was changed.`);
+    }
+  }
+  const extensions = report.toc.filter((e) => e.desc === 'EXTENSION').map((e) => e.tag);
+  if (extensions.length && options.mode !== 'data-only' && options.tables.length === 0) {
+    const { rows } = await client.query<{ name: string }>('SELECT name FROM pg_available_extensions WHERE name = ANY($1)', [extensions]);
+    const missing = extensions.filter((x) => !rows.some((r) => r.name === x));
+    if (missing.length) {
+      throw new KitError('MISSING_EXTENSIONS', `The backup needs extensions that ${target.host}:${target.port} does not have installed: ${missing.join(', ')}. Install their packages on the server first. Nothing was changed.`);
+    }
+  }
+  return problems;
+}
+
+export async function restore(target: Target, options: RestoreOptions, ctx: CommandContext, ui: RestoreUi): Promise<RestoreResult> {
+  const started = ctx.now();
+  const sourceEnv = options.from ?? target.env;
+  const crossEnvironment = sourceEnv !== target.env;
+  const root = backupRoot(ctx);
+  const targetDir = path.join(root, target.env);
+  await ensurePrivateDir(targetDir);
+  const lock = acquireLock(targetDir, 'restore', target.env);
+  let client: Client | undefined;
+  try {
+    if (options.mode === 'create' && options.jobs === undefined && options.tables.length) {
+      throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
+    }
+    const resolved = await resolveSource({
+      input: options.input,
+      latest: options.latest,
+      type: options.type,
+      dir: path.join(root, sourceEnv),
+      formats: formatsFor(options),
+      ...(ui.interactive ? { pick: (entries: CatalogEntry[]) => ui.pick(entries) } : {}),
+    });
+
+    ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
+    const creating = options.mode === 'create' || options.jobs !== undefined;
+    try {
+      client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+    } catch (error) {
+      // --create may make a database that does not exist yet
+      if (!(creating && error instanceof KitError && error.code === 'DATABASE_MISSING')) throw error;
+      client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds);
+    }
+    const targetExists = (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d === target.database;
+    const facts = await serverFacts(client);
+
+    ctx.reporter.progress({ phase: 'checking the backup', bytes: 0 });
+    const report = await checkIntegrity(resolved, facts.major, ctx.env, childEnv(target, ctx.env));
+    const source = report.source;
+    const selective = options.tables.length > 0 || options.mode !== 'replace';
+    if (selective && options.mode !== 'create' && source.format !== 'dump' && source.format !== 'tar') {
+      throw new KitError('UNSUPPORTED_MODE', `--${options.tables.length ? 'table' : options.mode} needs a .dump or .tar archive; ${path.basename(source.file)} is a ${source.format} script. Restore the backup's .dump instead.`);
+    }
+    if (options.jobs !== undefined && source.format !== 'dump') {
+      throw new KitError('UNSUPPORTED_MODE', `--jobs needs a .dump (custom format) archive; ${path.basename(source.file)} is ${source.format}.`);
+    }
+    await precheck(client, target, report, options, crossEnvironment);
+
+    // What each table must hold afterwards, and what the prelude clears.
+    const allTables = await archiveTables(client, report);
+    let prelude = 'SET client_min_messages = warning;\n';
+    let expected: Record<string, number> = Object.fromEntries(Object.entries(report.stats?.tables ?? {}).map(([t, s]) => [t, s.rows]));
+    const pgRestoreArgs: string[] = [];
+    let checks = '';
+    if (options.tables.length) {
+      const chosen = allTables.filter((t) => options.tables.some((w) => selects(t, w)));
+      const unmatched = options.tables.filter((w) => !allTables.some((t) => selects(t, w)));
+      if (unmatched.length) throw new KitError('MISSING_TABLES', `The backup has no data for ${unmatched.join(', ')} (it has ${allTables.join(', ') || 'no tables'}). Nothing was changed.`);
+      const missing = await tablesMissing(client, chosen);
+      if (missing.length) throw new KitError('MISSING_TABLES', `Table ${missing.join(', ')} does not exist on the target; --table replaces data in existing tables. Restore the schema first (a full restore or --schema-only). Nothing was changed.`);
+      pgRestoreArgs.push('--data-only', ...options.tables.map((t) => `--table=${t}`));
+      prelude += emptyTablesForReload(chosen);
+      checks = foreignKeyCheck(chosen);
+      expected = Object.fromEntries(Object.entries(expected).filter(([t]) => chosen.includes(t)));
+    } else if (options.mode === 'data-only') {
+      const missing = await tablesMissing(client, allTables);
+      if (missing.length) throw new KitError('MISSING_TABLES', `--data-only needs the backup's tables to exist on the target; missing: ${missing.join(', ')}. Run the migrations or a --schema-only restore first. Nothing was changed.`);
+      pgRestoreArgs.push('--data-only');
+      prelude += emptyTablesForReload(allTables);
+      checks = foreignKeyCheck(allTables);
+    } else if (options.mode === 'schema-only') {
+      pgRestoreArgs.push('--schema-only');
+      prelude += EMPTY_DATABASE;
+      expected = {};
+    } else if (options.mode === 'clean') {
+      pgRestoreArgs.push('--clean', '--if-exists');
+    } else if (!creating) {
+      prelude += EMPTY_DATABASE;
+    }
+    const dropOwnership = options.noOwner || (crossEnvironment && !options.withOwner);
+    const dropPrivileges = crossEnvironment && !options.withPrivileges;
+    if (dropOwnership) pgRestoreArgs.push('--no-owner');
+    if (dropPrivileges) pgRestoreArgs.push('--no-privileges');
+
+    const summary: RestoreSummary = {
+      backup: {
+        id: source.id,
+        file: source.file,
+        format: source.format,
+        database: source.info?.database.name ?? source.header?.databaseName,
+        takenAt: source.info?.startedAt,
+        bytes: source.artifact?.bytes,
+        checksum: report.checksum === 'verified' ? 'sha256 verified' : 'no .info: archive read end to end instead',
+        environment: sourceEnv,
+      },
+      target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
+      mode: describeMode(options) + (dropOwnership || dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
+      safetyBackup: options.safetyBackup && targetExists,
+    };
+    await confirmRestore(summary, options, target, ui);
+    ctx.signal.throwIfAborted();
+
+    let safety: RestoreResult['safetyBackup'];
+    if (options.safetyBackup && targetExists) {
+      ctx.reporter.progress({ phase: 'safety backup of the target', bytes: 0 });
+      const made = await backup(
+        target,
+        {
+          type: 'pre-restore',
+          description: `Before restoring ${source.id}`,
+          formats: ['dump'],
+          tables: [],
+          excludeTables: [],
+          schemas: [],
+          lockWaitTimeout: '60s',
+          waitSeconds: 0,
+          skipSpaceCheck: false,
+          gzipLevel: 6,
+          stats: 'auto',
+        },
+        ctx,
+        { lockHeld: true },
+      );
+      safety = { id: made.id, file: made.files[0]!.path };
+    }
+
+    const psql = await locatePsql(facts.major, ctx.env);
+    const scriptPlan: ScriptPlan = {
+      pgRestoreArgs,
+      prelude,
+      dropOwnership,
+      dropPrivileges,
+      expectedRows: expected,
+      checks,
+      totalItems: report.items,
+      showLines: options.showLines,
+    };
+    const tools = { psql, pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
+    let oldDatabase: string | undefined;
+    await client.end();
+    client = undefined;
+    if (creating) {
+      ({ oldDatabase } = await applyBySwap(
+        target,
+        source,
+        { jobs: options.jobs ?? 1, pgRestoreArgs, keepOld: options.keepOld, expectedRows: expected, stamp: formatStamp(started).toLowerCase() },
+        scriptPlan,
+        tools,
+        ctx.env,
+        ctx.reporter,
+        ctx.signal,
+      ));
+    } else {
+      await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal);
+    }
+
+    ctx.reporter.progress({ phase: 'analyzing', bytes: 0 });
+    client = await connectWithWait(target, 0);
+    await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
+
+    const finished = ctx.now();
+    const undo = safety ? undoCommand(safety.file, target, ctx.root) : undefined;
+    return {
+      backup: summary.backup,
+      target: summary.target,
+      mode: summary.mode,
+      durationMs: finished.getTime() - started.getTime(),
+      safetyBackup: safety,
+      undo,
+      verifiedTables: Object.keys(expected).length,
+      verifiedRows: Object.values(expected).reduce((a, b) => a + b, 0),
+      oldDatabase,
+    };
+  } catch (error) {
+    throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
+  } finally {
+    await client?.end().catch(() => undefined);
+    lock.release();
+  }
+}
+
+async function confirmRestore(summary: RestoreSummary, options: RestoreOptions, target: Target, ui: RestoreUi): Promise<void> {
+  if (target.protected && !options.safetyBackup) {
+    throw new KitError('PROTECTED_TARGET', `--no-safety-backup is refused on the protected environment "${target.env}": a restore there must stay undoable.`);
+  }
+  if (options.force) {
+    if (target.protected && options.confirm !== target.database) {
+      throw new KitError('PROTECTED_TARGET', `"${target.env}" is a protected environment. To restore into it without a prompt, pass --force --confirm ${target.database}${options.confirm !== undefined ? ` (got --confirm ${options.confirm})` : ''}.`);
+    }
+    ui.show(summary);
+    return;
+  }
+  if (!ui.interactive) {
+    throw new KitError('NOT_CONFIRMED', `Restoring replaces data in ${target.database} on ${target.host}:${target.port}, and there is no terminal to confirm it. Pass --force${target.protected ? ` --confirm ${target.database}` : ''} to restore without a prompt.`);
+  }
+  ui.show(summary);
+  if (!(await ui.confirm(summary))) throw new KitError('NOT_CONFIRMED', 'Restore cancelled; nothing was changed.');
+}
+
+function undoCommand(file: string, target: Target, root: string): string {
+  const rel = path.relative(root, file);
+  const parts = ['pnpm db:restore --', rel.startsWith('..') ? file : rel, '--force'];
+  if (target.env !== 'default') parts.push('--env', target.env);
+  if (target.protected) parts.push('--confirm', target.database);
+  return parts.join(' ');
+}
+
+export function describeSummary(summary: RestoreSummary): string[] {
+  const b = summary.backup;
+  const t = summary.target;
+  return [
+    `Backup:  ${b.id} (${b.format}${b.bytes !== undefined ? `, ${formatBytes(b.bytes)}` : ''})${b.environment !== t.environment ? ` from ${b.environment}` : ''}`,
+    `         database ${b.database ?? 'unknown'}${b.takenAt ? `, taken ${b.takenAt}` : ''}; ${b.checksum}`,
+    `Target:  ${t.database} on ${t.host}:${t.port} (environment ${t.environment}${t.protected ? ', PROTECTED' : ''})`,
+    `Mode:    ${summary.mode}`,
+    `Safety:  ${summary.safetyBackup ? 'a pre-restore backup of the target is taken first' : 'no safety backup'}`,
+  ];
+}

@@ -1,0 +1,236 @@
+/**
+ * Which backup file a restore reads, and proof that it is intact before anything changes:
+ * checksums against .info, the archive readable end to end by a pg_restore that knows its
+ * format version, and the statistics to check the restored data against.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import path from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { KitError } from '../errors.js';
+import type { BackupInfo, ArtifactInfo } from '../backup/metadata.js';
+import { stemOf, type Format } from '../backup/naming.js';
+import { DumpStatsCollector, type DumpStats } from '../backup/stats.js';
+import { readCatalog, readInfoFile, selectLatest, type CatalogEntry } from '../store/catalog.js';
+import { locateTool, spawnTool, type LocatedTool } from '../pg/tools.js';
+import { sha256File } from '../store/files.js';
+import { formatIsReadable, inspectArchive, pgRestoreNeededFor, type ArchiveHeader } from './archive.js';
+
+export interface RestoreSource {
+  file: string;
+  format: Format;
+  /** The backup's metadata, when the file belongs to a backup made by this kit. */
+  info: BackupInfo | undefined;
+  artifact: ArtifactInfo | undefined;
+  id: string;
+  header: ArchiveHeader | undefined;
+}
+
+export interface SourceRequest {
+  input: string | undefined;
+  latest: boolean;
+  type: string | undefined;
+  /** Directory of the source environment's backups. */
+  dir: string;
+  /** Formats acceptable for the requested mode, best first. */
+  formats: Format[];
+  pick?: (entries: CatalogEntry[]) => Promise<CatalogEntry | undefined>;
+}
+
+function artifactFor(info: BackupInfo, dir: string, formats: Format[]): { artifact: ArtifactInfo; file: string } | undefined {
+  for (const format of formats) {
+    const artifact = info.artifacts.find((a) => a.format === format);
+    if (artifact && existsSync(path.join(dir, artifact.file))) return { artifact, file: path.join(dir, artifact.file) };
+  }
+  return undefined;
+}
+
+function fromEntry(info: BackupInfo, dir: string, formats: Format[]): Omit<RestoreSource, 'header'> {
+  const chosen = artifactFor(info, dir, formats);
+  if (!chosen) {
+    const have = info.artifacts.map((a) => a.format).join(', ');
+    throw new KitError('BACKUP_NOT_FOUND', `Backup ${info.id} has no usable artifact for this restore (it lists ${have}; needed one of ${formats.join(', ')}, present on disk in ${dir}).`);
+  }
+  return { file: chosen.file, format: chosen.artifact.format, info, artifact: chosen.artifact, id: info.id };
+}
+
+export async function resolveSource(request: SourceRequest): Promise<Omit<RestoreSource, 'header'>> {
+  const { input, dir, formats } = request;
+  if (input === undefined) {
+    const catalog = readCatalog(dir);
+    const entries = catalog.complete.filter((e) => request.type === undefined || e.info.type === request.type);
+    if (request.latest) {
+      const latest = selectLatest(entries);
+      if (!latest) throw new KitError('BACKUP_NOT_FOUND', `No complete backup${request.type ? ` of type ${request.type}` : ''} in ${dir}. Take one with pnpm db:backup, or name a file.`);
+      return fromEntry(latest.info, dir, formats);
+    }
+    if (!request.pick) {
+      throw new KitError('USAGE', 'Name the backup to restore (a file, a backup id, or --latest [--type <type>]). Without a terminal there is no list to pick from.');
+    }
+    if (entries.length === 0) throw new KitError('BACKUP_NOT_FOUND', `No complete backups in ${dir} to pick from.`);
+    const picked = await request.pick(entries);
+    if (!picked) throw new KitError('NOT_CONFIRMED', 'No backup was picked; nothing was changed.');
+    return fromEntry(picked.info, dir, formats);
+  }
+  if (existsSync(input)) {
+    const file = path.resolve(input);
+    if (file.endsWith('.info')) {
+      const info = readInfoFile(file);
+      if (!info) throw new KitError('INTEGRITY_FAILED', `${input} is not a readable backup .info file.`);
+      return fromEntry(info, path.dirname(file), formats);
+    }
+    const stem = stemOf(path.basename(file));
+    const info = stem ? readInfoFile(path.join(path.dirname(file), `${stem}.info`)) : undefined;
+    const artifact = info?.artifacts.find((a) => a.file === path.basename(file));
+    return { file, format: artifact?.format ?? 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file) };
+  }
+  const id = input.replace(/\.info$/, '');
+  const info = readInfoFile(path.join(dir, `${id}.info`));
+  if (info) return fromEntry(info, dir, formats);
+  throw new KitError('BACKUP_NOT_FOUND', `No backup file or backup id "${input}" (looked for the file, and for ${path.join(dir, `${id}.info`)}). List backups with ls ${dir}, or use --latest.`);
+}
+
+export interface IntegrityReport {
+  source: RestoreSource;
+  checksum: 'verified' | 'no metadata';
+  /** Statistics to check the restored data against: from .info, else read from the file now. */
+  stats: DumpStats | undefined;
+  /** pg_restore --list of an archive. */
+  toc: TocEntry[];
+  pgRestore: LocatedTool | undefined;
+  /** Sections in the script, for progress. */
+  items: number;
+}
+
+export interface TocEntry {
+  desc: string;
+  namespace: string;
+  tag: string;
+  owner: string;
+}
+
+const MULTI_WORD_DESCS = [
+  'MATERIALIZED VIEW DATA', 'PUBLICATION TABLES IN SCHEMA', 'TEXT SEARCH CONFIGURATION', 'TEXT SEARCH DICTIONARY',
+  'TEXT SEARCH TEMPLATE', 'TEXT SEARCH PARSER', 'FOREIGN DATA WRAPPER', 'DATABASE PROPERTIES', 'MATERIALIZED VIEW',
+  'PUBLICATION TABLE', 'SEQUENCE OWNED BY', 'CHECK CONSTRAINT', 'OPERATOR FAMILY', 'OPERATOR CLASS', 'FOREIGN SERVER',
+  'FOREIGN TABLE', 'SEQUENCE SET', 'EVENT TRIGGER', 'ACCESS METHOD', 'FK CONSTRAINT', 'LARGE OBJECTS', 'LARGE OBJECT',
+  'USER MAPPING', 'ROW SECURITY', 'DEFAULT ACL', 'TABLE DATA', 'BLOB DATA',
+];
+
+/** "3370; 0 16590 TABLE DATA public users postgres" → its parts. Pure. */
+export function parseTocLine(line: string): TocEntry | undefined {
+  const match = /^\d+; \d+ \d+ (.+)$/.exec(line);
+  if (!match?.[1]) return undefined;
+  let rest = match[1];
+  const desc = MULTI_WORD_DESCS.find((d) => rest.startsWith(`${d} `)) ?? rest.split(' ')[0]!;
+  rest = rest.slice(desc.length + 1);
+  const words = rest.split(' ');
+  const namespace = words.shift() ?? '-';
+  const owner = words.length > 1 ? words.pop()! : '';
+  return { desc, namespace, tag: words.join(' '), owner };
+}
+
+async function readToc(pgRestore: LocatedTool, file: string, env: NodeJS.ProcessEnv): Promise<TocEntry[]> {
+  const tool = spawnTool(pgRestore, ['--list', file], { env, failure: 'INTEGRITY_FAILED' });
+  let text = '';
+  tool.child.stdout!.on('data', (c: Buffer) => (text += c.toString()));
+  try {
+    await tool.done;
+  } catch (error) {
+    throw new KitError('INTEGRITY_FAILED', `${path.basename(file)} cannot be read as an archive: ${(error as KitError).message.replace(/^pg_restore exited with status \d+: /, '')}. Nothing was changed.`);
+  }
+  return text.split('\n').map(parseTocLine).filter((e): e is TocEntry => e !== undefined);
+}
+
+/** Read a whole SQL or gzipped SQL file once: its checksum, trailer and statistics. */
+async function readScript(file: string, gzipped: boolean): Promise<{ sha256: string; bytes: number; stats: DumpStats; items: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const collector = new DumpStatsCollector();
+  const raw = createReadStream(file, { highWaterMark: 1 << 18 });
+  raw.on('data', (c) => {
+    hash.update(c as Buffer);
+    bytes += (c as Buffer).length;
+  });
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      collector.push(chunk);
+      cb();
+    },
+  });
+  try {
+    if (gzipped) await pipeline(raw, createGunzip(), sink);
+    else await pipeline(raw, sink);
+  } catch (error) {
+    throw new KitError('INTEGRITY_FAILED', `${path.basename(file)} does not decompress: ${(error as Error).message}. The file is damaged; restore another artifact of the backup. Nothing was changed.`);
+  }
+  return { sha256: hash.digest('hex'), bytes, stats: collector.finish(), items: collector.items };
+}
+
+/** Decode an archive completely (no .info to vouch for it): statistics and a proof it reads. */
+async function readArchiveData(pgRestore: LocatedTool, file: string, env: NodeJS.ProcessEnv): Promise<{ stats: DumpStats; items: number }> {
+  const collector = new DumpStatsCollector();
+  const tool = spawnTool(pgRestore, ['--file=-', file], { env, failure: 'INTEGRITY_FAILED' });
+  for await (const chunk of tool.child.stdout!) collector.push(chunk as Buffer);
+  try {
+    await tool.done;
+  } catch (error) {
+    throw new KitError('INTEGRITY_FAILED', `${path.basename(file)} is damaged: ${(error as KitError).message.replace(/^pg_restore exited with status \d+: /, '')}. Nothing was changed.`);
+  }
+  return { stats: collector.finish(), items: collector.items };
+}
+
+export async function checkIntegrity(
+  resolved: Omit<RestoreSource, 'header'>,
+  serverMajor: number,
+  env: NodeJS.ProcessEnv,
+  childEnvironment: NodeJS.ProcessEnv,
+): Promise<IntegrityReport> {
+  const facts = await inspectArchive(resolved.file);
+  if (resolved.artifact && facts.format !== resolved.artifact.format) {
+    throw new KitError('INTEGRITY_FAILED', `${path.basename(resolved.file)} should be a ${resolved.artifact.format} file according to its .info, but its content is ${facts.format}. Nothing was changed.`);
+  }
+  const source: RestoreSource = { ...resolved, format: facts.format, header: facts.header };
+  const recorded = source.info && Object.keys(source.info.statistics.tables).length > 0 ? { tables: source.info.statistics.tables, sequences: source.info.statistics.sequences, complete: true, bytes: 0 } : undefined;
+
+  const checkSum = (actual: { sha256: string; bytes: number }) => {
+    if (!source.artifact) return;
+    if (actual.bytes !== source.artifact.bytes || actual.sha256 !== source.artifact.sha256) {
+      throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} does not match its .info: recorded ${source.artifact.bytes} bytes with sha256 ${source.artifact.sha256.slice(0, 12)}…, found ${actual.bytes} bytes with ${actual.sha256.slice(0, 12)}…. The file was damaged or changed after the backup; restore another artifact of the same backup. Nothing was changed.`);
+    }
+  };
+
+  if (source.format === 'sql' || source.format === 'sql.gz') {
+    const read = await readScript(source.file, source.format === 'sql.gz');
+    checkSum(read);
+    if (!read.stats.complete) {
+      throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} is incomplete: it does not end with pg_dump's completion trailer (truncated?). Nothing was changed.`);
+    }
+    return { source, checksum: source.artifact ? 'verified' : 'no metadata', stats: recorded ?? read.stats, toc: [], pgRestore: undefined, items: read.items };
+  }
+
+  // pg_dump archives: the local pg_restore must know the archive's format version.
+  const dumper = /^(\d+)/.exec(source.header?.pgDumpVersion ?? '')?.[1];
+  const pgRestore = await locateTool('pg_restore', Math.max(serverMajor, dumper ? Number(dumper) : 0), env).catch((error: unknown) => {
+    if (error instanceof KitError && error.code === 'PG_DUMP_TOO_OLD') {
+      throw new KitError('ARCHIVE_TOO_NEW', `${path.basename(source.file)} was written by pg_dump ${source.header?.pgDumpVersion ?? dumper}; ${error.message.replace(/^pg_restore /, 'the local pg_restore ')}`);
+    }
+    throw error;
+  });
+  if (source.header && !formatIsReadable(source.header.formatVersion, pgRestore.major)) {
+    const version = source.header.formatVersion.join('.');
+    const needed = pgRestoreNeededFor(source.header.formatVersion);
+    throw new KitError('ARCHIVE_TOO_NEW', `${path.basename(source.file)} uses archive format ${version}${source.header.pgDumpVersion ? ` (pg_dump ${source.header.pgDumpVersion})` : ''}, which pg_restore ${pgRestore.version} cannot read. Install ${needed ? `postgresql-client-${needed} or newer` : 'a newer PostgreSQL client'}, or set PG_BIN to its bin directory. Nothing was changed.`);
+  }
+  if (source.artifact) checkSum(await sha256File(source.file));
+  const toc = await readToc(pgRestore, source.file, childEnvironment);
+  if (recorded) return { source, checksum: 'verified', stats: recorded, toc, pgRestore, items: toc.length };
+  // No .info vouches for this archive (made elsewhere, or a dump-only backup): read it all.
+  const read = await readArchiveData(pgRestore, source.file, childEnvironment);
+  if (!read.stats.complete) {
+    throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} ends early: pg_restore could not read it to its end. Nothing was changed.`);
+  }
+  return { source, checksum: source.artifact ? 'verified' : 'no metadata', stats: read.stats, toc, pgRestore, items: read.items };
+}

@@ -1,0 +1,139 @@
+/**
+ * SQL the kit adds to a restore's transaction: emptying the target first (so a full restore
+ * replaces its contents) and checking row counts before COMMIT (so a mismatch rolls back).
+ * Pure string builders, tested without a database.
+ */
+
+/** Quote a SQL string literal. */
+export function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/**
+ * Drop everything a dump would recreate: every user schema (public is recreated with the owner,
+ * privileges and comment it had), large objects, publications and event triggers.
+ */
+export const EMPTY_DATABASE = `
+DO $kit$
+DECLARE
+  r record;
+  public_owner name;
+  public_acl aclitem[];
+  public_comment text;
+BEGIN
+  SELECT n.nspowner::regrole::name, n.nspacl, obj_description(n.oid, 'pg_namespace')
+    INTO public_owner, public_acl, public_comment
+    FROM pg_namespace n WHERE n.nspname = 'public';
+  FOR r IN SELECT evtname FROM pg_event_trigger LOOP
+    EXECUTE format('DROP EVENT TRIGGER %I', r.evtname);
+  END LOOP;
+  FOR r IN SELECT pubname FROM pg_publication LOOP
+    EXECUTE format('DROP PUBLICATION %I', r.pubname);
+  END LOOP;
+  FOR r IN SELECT nspname FROM pg_namespace
+            WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+              AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
+  END LOOP;
+  PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
+  IF public_owner IS NOT NULL THEN
+    CREATE SCHEMA public;
+    EXECUTE format('ALTER SCHEMA public OWNER TO %I', public_owner);
+    IF public_acl IS NOT NULL THEN
+      REVOKE ALL ON SCHEMA public FROM PUBLIC;
+      EXECUTE format('REVOKE ALL ON SCHEMA public FROM %I', public_owner);
+      FOR r IN SELECT a.privilege_type, a.is_grantable,
+                      CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(a.grantee::regrole::name) END AS grantee
+                 FROM aclexplode(public_acl) a LOOP
+        EXECUTE format('GRANT %s ON SCHEMA public TO %s%s', r.privilege_type, r.grantee,
+                       CASE WHEN r.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+      END LOOP;
+    END IF;
+    IF public_comment IS NOT NULL THEN
+      EXECUTE format('COMMENT ON SCHEMA public IS %L', public_comment);
+    END IF;
+  END IF;
+END
+$kit$;
+`;
+
+/**
+ * Before reloading the named tables' data (pg_dump-quoted names): switch triggers and foreign-key
+ * checks off for this transaction and empty the tables. TRUNCATE is fast but refuses a table that
+ * another table references; DELETE does not (the references are checked before COMMIT instead,
+ * see foreignKeyCheck).
+ */
+export function emptyTablesForReload(tables: string[]): string {
+  if (tables.length === 0) return '';
+  const deletes = tables.map((t) => `DELETE FROM ONLY ${t};`).join('\n    ');
+  return `SET LOCAL session_replication_role = replica;
+DO $kit$
+BEGIN
+  TRUNCATE TABLE ${tables.map((t) => `ONLY ${t}`).join(', ')};
+EXCEPTION WHEN feature_not_supported THEN
+    ${deletes}
+END
+$kit$;`;
+}
+
+export const FOREIGN_KEY_MARKER = 'pg-backup-kit foreign key violation';
+
+/**
+ * After reloading data with checks off: every foreign key from or to a reloaded table must hold,
+ * or the restore rolls back. MATCH SIMPLE: a row with a NULL in the key is not checked.
+ */
+export function foreignKeyCheck(tables: string[]): string {
+  if (tables.length === 0) return '';
+  const oids = `ARRAY[${tables.map((t) => `${literal(t)}::regclass`).join(', ')}]::oid[]`;
+  return `SET LOCAL session_replication_role = origin;
+DO $kit$
+DECLARE r record; broken boolean;
+BEGIN
+  FOR r IN
+    SELECT c.conname, c.conrelid::regclass AS child, c.confrelid::regclass AS parent,
+           CASE WHEN cr.relkind = 'p' THEN '' ELSE 'ONLY ' END AS child_only,
+           CASE WHEN pr.relkind = 'p' THEN '' ELSE 'ONLY ' END AS parent_only,
+           string_agg(format('c.%I IS NOT NULL', ca.attname), ' AND ') AS present,
+           string_agg(format('p.%I = c.%I', pa.attname, ca.attname), ' AND ') AS matches
+      FROM pg_constraint c
+      JOIN pg_class cr ON cr.oid = c.conrelid
+      JOIN pg_class pr ON pr.oid = c.confrelid
+      CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(child_col, parent_col)
+      JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_col
+      JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_col
+     WHERE c.contype = 'f' AND c.conparentid = 0 AND (c.conrelid = ANY(${oids}) OR c.confrelid = ANY(${oids}))
+     GROUP BY c.oid, c.conname, c.conrelid, c.confrelid, cr.relkind, pr.relkind
+  LOOP
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s%s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s%s p WHERE %s))',
+                   r.child_only, r.child, r.present, r.parent_only, r.parent, r.matches) INTO broken;
+    IF broken THEN
+      RAISE EXCEPTION '${FOREIGN_KEY_MARKER}: % (rows of % with no match in %)', r.conname, r.child, r.parent;
+    END IF;
+  END LOOP;
+END
+$kit$;`;
+}
+
+export const MISMATCH_MARKER = 'pg-backup-kit row count mismatch';
+
+/**
+ * Before COMMIT: every table must hold exactly the rows the backup recorded, or the whole
+ * restore rolls back. Row-level security is switched off so the owner sees every row.
+ */
+export function rowCountCheck(tables: Record<string, number>): string {
+  const entries = Object.entries(tables);
+  if (entries.length === 0) return '';
+  const checks = entries
+    .map(([name, rows]) => `  SELECT count(*) INTO n FROM ONLY ${name};
+  IF n <> ${rows} THEN
+    RAISE EXCEPTION '${MISMATCH_MARKER}: table % has % rows, the backup recorded ${rows}', ${literal(name)}, n;
+  END IF;`)
+    .join('\n');
+  return `SET LOCAL row_security = off;
+DO $kit$
+DECLARE n bigint;
+BEGIN
+${checks}
+END
+$kit$;`;
+}

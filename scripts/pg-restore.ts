@@ -1,0 +1,4 @@
+import { runCli } from './lib/cli/run.js';
+import { restoreCommand } from './lib/restore/command.js';
+
+await runCli(restoreCommand);

@@ -1,0 +1,73 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { RestoreScript } from '../../lib/restore/script.js';
+
+async function run(input: string, chunkSize: number, options: Partial<ConstructorParameters<typeof RestoreScript>[0]> = {}) {
+  const bytes = Buffer.from(input);
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += chunkSize) chunks.push(bytes.subarray(i, i + chunkSize));
+  const script = new RestoreScript({ prelude: '-- prelude', dropOwnership: false, dropPrivileges: false, ...options });
+  const out: Buffer[] = [];
+  script.on('data', (c: Buffer) => out.push(c));
+  await new Promise<void>((resolve, reject) => {
+    Readable.from(chunks).pipe(script).on('finish', resolve).on('error', reject);
+    script.on('error', reject);
+  });
+  return { text: Buffer.concat(out).toString(), script };
+}
+
+const DUMP = [
+  '--',
+  '-- Name: users; Type: TABLE; Schema: public; Owner: app',
+  '--',
+  'CREATE TABLE public.users (id int, note text);',
+  'ALTER TABLE public.users OWNER TO app;',
+  '--',
+  '-- Data for Name: users; Type: TABLE DATA; Schema: public; Owner: app',
+  '--',
+  'COPY public.users (id, note) FROM stdin;',
+  '1\tCOMMIT;',
+  'COMMIT;',
+  '\\.',
+  '--',
+  '-- Data for Name: BLOBS; Type: BLOBS; Schema: -; Owner: -',
+  '--',
+  'BEGIN;',
+  "SELECT pg_catalog.lo_open('16400', 131072);",
+  'COMMIT;',
+  'GRANT SELECT ON TABLE public.users TO reader;',
+  '--',
+  '-- PostgreSQL database dump complete',
+  '--',
+  '',
+].join('\n');
+
+describe('the restore script stream', () => {
+  it('opens the kit\'s transaction, drops only the large-object BEGIN/COMMIT, and keeps COPY data intact, however it is chunked', async () => {
+    const expected = (await run(DUMP, 1 << 16)).text;
+    expect(expected.startsWith('BEGIN;\n-- prelude\n')).toBe(true);
+    expect(expected).toContain('1\tCOMMIT;\nCOMMIT;\n\\.\n'); // data rows are data
+    expect(expected).not.toMatch(/^BEGIN;$[\s\S]*^BEGIN;$/m);
+    expect(expected).not.toContain("lo_open('16400', 131072);\nCOMMIT;");
+    expect(expected).not.toMatch(/COMMIT;\s*$/);
+    for (const size of [1, 2, 5, 13, 64]) expect((await run(DUMP, size)).text, `chunks of ${size}`).toBe(expected);
+  });
+
+  it('counts sections and notices the completion trailer', async () => {
+    const { script } = await run(DUMP, 7);
+    expect(script.items).toBe(3);
+    expect(script.complete).toBe(true);
+    expect((await run(DUMP.slice(0, DUMP.indexOf('-- PostgreSQL database dump complete')), 7)).script.complete).toBe(false);
+  });
+
+  it('drops ownership and privileges when asked (restores across environments)', async () => {
+    const { text } = await run(DUMP, 11, { dropOwnership: true, dropPrivileges: true });
+    expect(text).not.toContain('OWNER TO app');
+    expect(text).not.toContain('GRANT SELECT');
+    expect(text).toContain('CREATE TABLE public.users');
+  });
+
+  it('refuses a script that commits outside a large-object section', async () => {
+    await expect(run('CREATE TABLE t (id int);\nCOMMIT;\nDROP TABLE t;\n', 4)).rejects.toThrow(/ends its transaction itself/);
+  });
+});
