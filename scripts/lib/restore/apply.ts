@@ -5,6 +5,7 @@
  *  - a fresh database (--jobs, --create): restored beside the target, checked, then swapped in
  *    by renaming both in one transaction; the old one is dropped only after the swap.
  */
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,7 +17,7 @@ import { locateTool, spawnTool, type LocatedTool } from '../pg/tools.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { FOREIGN_KEY_MARKER, MISMATCH_MARKER, rowCountCheck } from './sql.js';
-import { RestoreScript, scriptEnding } from './script.js';
+import { RestoreScript } from './script.js';
 
 export interface ScriptPlan {
   /** pg_restore options for archives (mode, ownership). */
@@ -62,7 +63,17 @@ export async function applyInTransaction(
     dropPrivileges: plan.dropPrivileges && !tools.pgRestore,
     onItem: (header) => reporter.progress({ phase: 'restoring', bytes: 0, done: script.items, total: plan.totalItems, ...(plan.showLines ? { detail: header } : {}) }),
   });
-  const psql = spawnTool(tools.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: childEnvironment, failure: 'RESTORE_FAILED', stdio: ['pipe', 'ignore', 'pipe'] });
+  const psql = spawnTool(tools.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: childEnvironment, failure: 'RESTORE_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
+  // psql prints query results of the script (set_config, lo_create, …) and, at the end, the marker
+  // that says it has executed everything but COMMIT.
+  const marker = `pg-backup-kit:ready-to-commit:${randomBytes(8).toString('hex')}`;
+  const readyToCommit = new Promise<void>((resolve) => {
+    let tail = '';
+    psql.child.stdout!.on('data', (chunk: Buffer) => {
+      tail = (tail + chunk.toString('latin1')).slice(-4096);
+      if (tail.includes(marker)) resolve();
+    });
+  });
   const psqlDone = psql.done.catch(() => {
     throw psqlFailure(psql.stderr.toString());
   });
@@ -91,7 +102,12 @@ export async function applyInTransaction(
     if (!script.complete) {
       throw new KitError('INTEGRITY_FAILED', 'The backup\'s script ended before pg_dump\'s completion trailer; the restore was rolled back and the target is unchanged.');
     }
-    psql.child.stdin!.end(scriptEnding(`${plan.checks}\n${rowCountCheck(plan.expectedRows)}`));
+    // Checks first, then a handshake: COMMIT is written only once psql has executed everything
+    // else. Until then, a kit that dies leaves psql at end of input without COMMIT: rolled back.
+    psql.child.stdin!.write(`\n${plan.checks}\n${rowCountCheck(plan.expectedRows)}\n\\echo ${marker}\n`);
+    await Promise.race([readyToCommit, psqlDone]);
+    signal.throwIfAborted();
+    psql.child.stdin!.end('COMMIT;\n');
     await psqlDone;
   } catch (error) {
     // Closing psql without COMMIT rolls the transaction back.

@@ -1,8 +1,8 @@
 /**
  * The SQL script of a restore, streamed from pg_restore (or a .sql file) to psql. The kit owns
  * the transaction: it sends BEGIN and its prelude first, and the final checks and COMMIT only
- * after the source has ended cleanly (see finishScript), so a source that dies half-way can never
- * commit half a database.
+ * after the source has ended cleanly (see applyInTransaction), so a source that dies half-way can
+ * never commit half a database.
  *
  * pg_dump wraps large objects in their own BEGIN/COMMIT; inside such a section those lines are
  * dropped. Any other top-level COMMIT would end the kit's transaction early, so it stops the
@@ -119,9 +119,4 @@ export class RestoreScript extends Transform {
     if (this.options.dropPrivileges && /^(GRANT|REVOKE) .+;$/.test(text)) return false;
     return true;
   }
-}
-
-/** The end of the script, sent only once the source is known to be complete. */
-export function scriptEnding(checks: string): string {
-  return `\n${checks}\nCOMMIT;\n`;
 }

@@ -203,6 +203,8 @@ export async function checkIntegrity(
   };
 
   if (source.format === 'sql' || source.format === 'sql.gz') {
+    // A damaged .sql.gz fails to decompress; with a recorded checksum, say that it changed first.
+    if (source.format === 'sql.gz' && source.artifact) checkSum(await sha256File(source.file));
     const read = await readScript(source.file, source.format === 'sql.gz');
     checkSum(read);
     if (!read.stats.complete) {

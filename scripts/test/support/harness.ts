@@ -161,12 +161,17 @@ export async function waitFor<T>(what: string, predicate: () => T | undefined | 
 
 /** pids of running pg_dump processes whose libpq environment targets `database`. */
 export function pgDumpPidsFor(database: string): number[] {
+  return pidsOf('pg_dump', database);
+}
+
+/** pids of running `program` processes (pg_dump, psql, …) whose libpq environment targets `database`. */
+export function pidsOf(program: string, database: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!cmd[0]?.endsWith('pg_dump')) continue;
+      if (!cmd[0]?.endsWith(`/${program}`) && cmd[0] !== program) continue;
       const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
       if (environ.includes(`PGDATABASE=${database}`)) pids.push(Number(entry));
     } catch {
