@@ -54,17 +54,18 @@ export interface BackupInfo {
 }
 
 export function restoreInstructions(files: Partial<Record<Format, string>>): Partial<Record<Format, string[]>> {
-  // Connection details come from the environment ($DATABASE_URL), never from this file.
+  // The kit's command first; then the raw tool, for a machine without the kit. Connection
+  // details come from the environment ($DATABASE_URL), never from this file.
   const out: Partial<Record<Format, string[]>> = {};
   if (files.dump) {
-    out.dump = [`pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`];
+    out.dump = [`pnpm db:restore -- ${files.dump}`, `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`];
   }
   if (files.tar) {
-    out.tar = [`pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`];
+    out.tar = [`pnpm db:restore -- ${files.tar}`, `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`];
   }
-  if (files.sql) out.sql = [`psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
+  if (files.sql) out.sql = [`pnpm db:restore -- ${files.sql}`, `psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
   if (files['sql.gz']) {
-    out['sql.gz'] = [`gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
+    out['sql.gz'] = [`pnpm db:restore -- ${files['sql.gz']}`, `gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
   }
   return out;
 }
