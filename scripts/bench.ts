@@ -265,6 +265,8 @@ interface BenchCase {
   prepare?(dir: string): Promise<void>;
   /** The timed work; everything it writes goes under `dir`, which is deleted afterwards. */
   run(dir: string): Promise<RunOutcome>;
+  /** Untimed tidying after the run, e.g. dropping the database a restore case created. */
+  cleanup?(dir: string): Promise<void>;
 }
 
 function kitEnv(url: string, dir: string): NodeJS.ProcessEnv {
@@ -297,41 +299,88 @@ function parseKitResult(stdout: string): RunOutcome {
 function buildCases(subject: Subject, signal: AbortSignal): BenchCase[] {
   const pgDump = path.join(subject.binDir, 'pg_dump');
   const raw = (args: string[]) => runTool(pgDump, args, { env: subject.env, signal });
-  const kit = async (dir: string, formatArgs: string[]): Promise<RunOutcome> => {
-    const args = [LAUNCHER, 'pg-backup', ...formatArgs, '--json', '--quiet', '--skip-space-check'];
-    const stdout = await captureStdout(process.execPath, args, { env: kitEnv(subject.url, dir), cwd: REPO, signal });
-    return parseKitResult(stdout);
+  const kit = (dir: string, formatArgs: string[]) => kitIn(dir, ['pg-backup', ...formatArgs, '--skip-space-check']);
+  return [...backupCases(), ...restoreCases(subject, signal, kitIn)];
+
+  function kitIn(dir: string, args: string[], url = subject.url): Promise<RunOutcome> {
+    return captureStdout(process.execPath, [LAUNCHER, ...args, '--json', '--quiet'], { env: kitEnv(url, dir), cwd: REPO, signal }).then(parseKitResult);
+  }
+
+  function backupCases(): BenchCase[] {
+    return [
+      {
+        id: 'raw-dump',
+        label: 'raw pg_dump -Fc',
+        run: async (dir) => {
+          await raw(['-Fc', '-f', path.join(dir, 'out.dump')]);
+          return {};
+        },
+      },
+      {
+        id: 'kit-dump',
+        label: 'kit --format dump',
+        run: (dir) => kit(dir, ['--format', 'dump']),
+      },
+      {
+        id: 'kit-all',
+        label: 'kit, all four formats',
+        run: (dir) => kit(dir, []),
+      },
+      {
+        id: 'naive-all',
+        label: 'naive: 4 x pg_dump in sequence',
+        run: async (dir) => {
+          await raw(['-Fp', '-f', path.join(dir, 'out.sql')]);
+          await dumpThroughGzip(pgDump, subject.env, path.join(dir, 'out.sql.gz'), signal);
+          await raw(['-Fc', '-f', path.join(dir, 'out.dump')]);
+          await raw(['-Ft', '-f', path.join(dir, 'out.tar')]);
+          return {};
+        },
+      },
+    ];
+  }
+}
+
+/**
+ * Restores of one kit backup (a .dump with statistics, so the kit checks row counts before
+ * COMMIT) into a fresh empty database each run, against pg_restore doing the same. The safety
+ * backup is left out: its cost is a backup's, measured above.
+ */
+function restoreCases(subject: Subject, signal: AbortSignal, kitIn: (dir: string, args: string[], url?: string) => Promise<RunOutcome>): BenchCase[] {
+  const pgRestore = path.join(subject.binDir, 'pg_restore');
+  const psql = path.join(subject.binDir, 'psql');
+  const targets = new Map<string, string>();
+  let counter = 0;
+  const admin = (sql: string) => runTool(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env: { ...subject.env, PGDATABASE: 'postgres' }, signal });
+  const urlOf = (database: string) => {
+    const url = new URL(subject.url);
+    url.pathname = `/${encodeURIComponent(database)}`;
+    return url.toString();
   };
+  const dumpOf = (dir: string) => path.join(dir, 'default', readdirSync(path.join(dir, 'default')).find((f) => f.endsWith('.dump'))!);
+  const prepare = async (dir: string) => {
+    await kitIn(dir, ['pg-backup', '--format', 'dump', '--stats', 'archive', '--skip-space-check']);
+    const database = `bench_restore_${process.pid}_${++counter}`;
+    await admin(`CREATE DATABASE ${database}`);
+    targets.set(dir, database);
+  };
+  const cleanup = async (dir: string) => {
+    const database = targets.get(dir);
+    if (!database) return;
+    targets.delete(dir);
+    // the kit's --jobs swap leaves the restored copy under the target's name
+    await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  };
+  const raw = async (dir: string, args: string[]): Promise<RunOutcome> => {
+    await runTool(pgRestore, ['--exit-on-error', `--dbname=${targets.get(dir)!}`, ...args, dumpOf(dir)], { env: subject.env, signal });
+    return {};
+  };
+  const kit = (dir: string, args: string[]) => kitIn(dir, ['pg-restore', dumpOf(dir), '--force', '--no-safety-backup', ...args], urlOf(targets.get(dir)!));
   return [
-    {
-      id: 'raw-dump',
-      label: 'raw pg_dump -Fc',
-      run: async (dir) => {
-        await raw(['-Fc', '-f', path.join(dir, 'out.dump')]);
-        return {};
-      },
-    },
-    {
-      id: 'kit-dump',
-      label: 'kit --format dump',
-      run: (dir) => kit(dir, ['--format', 'dump']),
-    },
-    {
-      id: 'kit-all',
-      label: 'kit, all four formats',
-      run: (dir) => kit(dir, []),
-    },
-    {
-      id: 'naive-all',
-      label: 'naive: 4 x pg_dump in sequence',
-      run: async (dir) => {
-        await raw(['-Fp', '-f', path.join(dir, 'out.sql')]);
-        await dumpThroughGzip(pgDump, subject.env, path.join(dir, 'out.sql.gz'), signal);
-        await raw(['-Fc', '-f', path.join(dir, 'out.dump')]);
-        await raw(['-Ft', '-f', path.join(dir, 'out.tar')]);
-        return {};
-      },
-    },
+    { id: 'raw-restore', label: 'raw pg_restore --single-transaction', prepare, cleanup, run: (dir) => raw(dir, ['--single-transaction']) },
+    { id: 'kit-restore', label: 'kit restore (one transaction)', prepare, cleanup, run: (dir) => kit(dir, []) },
+    { id: 'raw-restore-j2', label: 'raw pg_restore -j 2', prepare, cleanup, run: (dir) => raw(dir, ['--jobs=2']) },
+    { id: 'kit-restore-j2', label: 'kit restore --jobs 2 (swap)', prepare, cleanup, run: (dir) => kit(dir, ['--jobs', '2']) },
   ];
 }
 
@@ -389,6 +438,7 @@ async function runOnce(benchCase: BenchCase): Promise<Sample> {
     const ms = performance.now() - began;
     return { ms, bytes: treeBytes(dir), outcome };
   } finally {
+    await benchCase.cleanup?.(dir);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -458,6 +508,8 @@ function checksFor(results: CaseResult[]): Check[] {
   return [
     ratioCheck(results, 'kit dump / raw pg_dump -Fc', 'kit-dump', 'raw-dump', 1.05),
     ratioCheck(results, 'kit all four / naive sequential', 'kit-all', 'naive-all', 0.75),
+    ratioCheck(results, 'kit restore / raw --single-transaction', 'kit-restore', 'raw-restore', 1.1),
+    ratioCheck(results, 'kit restore --jobs 2 / raw -j 2', 'kit-restore-j2', 'raw-restore-j2', 1.1),
     { label: 'kit peak RSS, MB (max over runs)', target: '< 150', value: peakMb, pass: peakMb !== undefined && peakMb < 150 },
   ];
 }

@@ -16,8 +16,9 @@ import { connect, type Client } from '../pg/connect.js';
 import { locateTool, spawnTool, type LocatedTool } from '../pg/tools.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
-import { FOREIGN_KEY_MARKER, MISMATCH_MARKER, rowCountCheck } from './sql.js';
+import { FOREIGN_KEY_MARKER } from './sql.js';
 import { RestoreScript } from './script.js';
+import { parseCopyTarget } from '../backup/stats.js';
 
 export interface ScriptPlan {
   /** pg_restore options for archives (mode, ownership). */
@@ -33,12 +34,24 @@ export interface ScriptPlan {
   showLines: boolean;
 }
 
+/**
+ * The rows each COPY loaded (psql's "COPY n", in script order) against the backup's counts.
+ * Pure. Throws before COMMIT is written, so a mismatch rolls the restore back.
+ */
+export function compareRows(tables: string[], copied: number[], expected: Record<string, number>, afterwards = 'The restore was rolled back; the target is unchanged.'): void {
+  if (tables.length !== copied.length) {
+    throw new KitError('RESTORE_FAILED', `psql reported ${copied.length} COPY results for ${tables.length} tables. ${afterwards}`);
+  }
+  const loaded = new Map<string, number>();
+  tables.forEach((table, i) => loaded.set(table, (loaded.get(table) ?? 0) + copied[i]!));
+  for (const [table, rows] of Object.entries(expected)) {
+    const actual = loaded.get(table) ?? 0;
+    if (actual !== rows) throw new KitError('ROW_COUNT_MISMATCH', `Row counts differ after restoring: table ${table} has ${actual} rows, the backup recorded ${rows}. ${afterwards}`);
+  }
+}
+
 function psqlFailure(stderr: string): KitError {
   const lines = stderr.split('\n').map((l) => l.replace(/^psql:<stdin>:\d+: /, '').trim()).filter(Boolean);
-  const mismatch = lines.find((l) => l.includes(MISMATCH_MARKER));
-  if (mismatch) {
-    return new KitError('ROW_COUNT_MISMATCH', `${mismatch.replace(/^ERROR:\s+/, '').replace(`${MISMATCH_MARKER}: `, 'Row counts differ after restoring: ')}. The restore was rolled back; the target is unchanged.`, { detail: stderr });
-  }
   const error = lines.find((l) => /^(ERROR|FATAL):/.test(l)) ?? lines.at(-1) ?? 'psql failed';
   if (error.includes(FOREIGN_KEY_MARKER)) {
     return new KitError('RESTORE_FAILED', `${error.replace(/^ERROR:\s+/, '').replace(`${FOREIGN_KEY_MARKER}: `, 'The restored data would break foreign key ')}. Restore the related tables too (or use --data-only for all of them). The restore was rolled back; the target is unchanged.`, { detail: stderr });
@@ -63,15 +76,22 @@ export async function applyInTransaction(
     dropPrivileges: plan.dropPrivileges && !tools.pgRestore,
     onItem: (header) => reporter.progress({ phase: 'restoring', bytes: 0, done: script.items, total: plan.totalItems, ...(plan.showLines ? { detail: header } : {}) }),
   });
-  const psql = spawnTool(tools.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: childEnvironment, failure: 'RESTORE_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
-  // psql prints query results of the script (set_config, lo_create, …) and, at the end, the marker
-  // that says it has executed everything but COMMIT.
+  // Not quiet: psql prints each statement's tag, and "COPY n" is the server's own count of the
+  // rows each COPY loaded. At the end it prints the marker that says it has executed everything
+  // but COMMIT.
+  const psql = spawnTool(tools.psql, ['-X', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: childEnvironment, failure: 'RESTORE_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
   const marker = `pg-backup-kit:ready-to-commit:${randomBytes(8).toString('hex')}`;
+  const copied: number[] = [];
   const readyToCommit = new Promise<void>((resolve) => {
-    let tail = '';
+    let partial = '';
     psql.child.stdout!.on('data', (chunk: Buffer) => {
-      tail = (tail + chunk.toString('latin1')).slice(-4096);
-      if (tail.includes(marker)) resolve();
+      const lines = (partial + chunk.toString('latin1')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const copy = /^COPY (\d+)$/.exec(line);
+        if (copy) copied.push(Number(copy[1]));
+        else if (line === marker) resolve();
+      }
     });
   });
   const psqlDone = psql.done.catch(() => {
@@ -93,6 +113,7 @@ export async function applyInTransaction(
     psql.child.kill('SIGTERM');
   };
   signal.addEventListener('abort', stop, { once: true });
+  const watcher = watchCopyProgress(target, plan, () => script.items, reporter);
   try {
     // Stream everything but the ending; the transaction stays open.
     const streamed = pipeline(input, script, psql.child.stdin!, { end: false });
@@ -103,10 +124,12 @@ export async function applyInTransaction(
       throw new KitError('INTEGRITY_FAILED', 'The backup\'s script ended before pg_dump\'s completion trailer; the restore was rolled back and the target is unchanged.');
     }
     // Checks first, then a handshake: COMMIT is written only once psql has executed everything
-    // else. Until then, a kit that dies leaves psql at end of input without COMMIT: rolled back.
-    psql.child.stdin!.write(`\n${plan.checks}\n${rowCountCheck(plan.expectedRows)}\n\\echo ${marker}\n`);
+    // else and the rows loaded are the rows the backup recorded. Until then, a kit that dies
+    // leaves psql at end of input without COMMIT: rolled back.
+    psql.child.stdin!.write(`\n${plan.checks}\n\\echo ${marker}\n`);
     await Promise.race([readyToCommit, psqlDone]);
     signal.throwIfAborted();
+    compareRows(script.copies, copied, plan.expectedRows);
     psql.child.stdin!.end('COMMIT;\n');
     await psqlDone;
   } catch (error) {
@@ -123,7 +146,45 @@ export async function applyInTransaction(
     throw (error as NodeJS.ErrnoException).code === 'EPIPE' && psqlError ? psqlError : error;
   } finally {
     signal.removeEventListener('abort', stop);
+    await watcher.stop();
   }
+}
+
+/**
+ * Sections sent to psql run ahead of what it has executed (a pipe holds a lot of script), so
+ * the server is asked what its COPY is doing: "copying public.orders: 120000 of 500000 rows".
+ */
+function watchCopyProgress(target: Target, plan: ScriptPlan, itemsSent: () => number, reporter: Reporter): { stop(): Promise<void> } {
+  let client: Client | undefined;
+  let stopped = false;
+  const poll = async () => {
+    try {
+      client ??= await connect(target);
+      // The table was created in the restore's own, uncommitted transaction: other sessions cannot
+      // resolve its OID to a name, but the COPY statement names it.
+      const { rows } = await client.query<{ query: string; n: string }>(
+        `SELECT a.query, p.tuples_processed::text AS n
+           FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid)
+          WHERE a.datname = current_database() AND a.application_name = 'pg-backup-kit' AND p.command = 'COPY FROM'`,
+      );
+      const copy = rows[0];
+      const table = copy ? parseCopyTarget(copy.query) : undefined;
+      if (copy && table && !stopped) {
+        const expected = plan.expectedRows[table];
+        reporter.progress({ phase: 'restoring', bytes: 0, done: itemsSent(), total: plan.totalItems, detail: `copying ${table}: ${copy.n}${expected !== undefined ? ` of ${expected}` : ''} rows` });
+      }
+    } catch {
+      // progress is a courtesy: a server without pg_stat_progress_copy (before 14) just shows less
+    }
+  };
+  const timer = setInterval(() => void poll(), 1000);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await client?.end().catch(() => undefined);
+    },
+  };
 }
 
 export interface DatabaseFacts {
@@ -273,12 +334,21 @@ function literalValue(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
 
+/**
+ * In the freshly restored copy, every table's insert counter is the rows pg_restore loaded; a
+ * table whose counter disagrees (statistics off, say) is counted exactly before it is judged.
+ */
 async function checkRows(target: Target, expected: Record<string, number>): Promise<void> {
   if (Object.keys(expected).length === 0) return;
   const client = await connect(target);
   try {
     await client.query('SET row_security = off');
+    const { rows: counters } = await client.query<{ name: string; n: string }>(
+      `SELECT format('%I.%I', schemaname, relname) AS name, n_tup_ins::text AS n FROM pg_stat_user_tables`,
+    );
+    const inserted = new Map(counters.map((c) => [c.name, Number(c.n)]));
     for (const [table, rows] of Object.entries(expected)) {
+      if (inserted.get(table) === rows) continue;
       const actual = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${table}`)).rows[0]!.n);
       if (actual !== rows) {
         throw new KitError('ROW_COUNT_MISMATCH', `Row counts differ after restoring: table ${table} has ${actual} rows, the backup recorded ${rows}. The restored copy was dropped; the target is unchanged.`);

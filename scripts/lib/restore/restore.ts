@@ -66,6 +66,8 @@ export interface RestoreResult {
   verifiedTables: number;
   verifiedRows: number;
   oldDatabase: string | undefined;
+  /** The kit's own peak memory (its children excluded). */
+  peakRssBytes: number;
 }
 
 /** Formats usable for a mode, best first. pg_restore's selective modes need an archive. */
@@ -307,6 +309,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
       verifiedTables: Object.keys(expected).length,
       verifiedRows: Object.values(expected).reduce((a, b) => a + b, 0),
       oldDatabase,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
     throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;

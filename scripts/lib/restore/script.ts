@@ -11,6 +11,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { KitError } from '../errors.js';
+import { parseCopyTarget } from '../backup/stats.js';
 
 export interface ScriptOptions {
   prelude: string;
@@ -22,6 +23,9 @@ export interface ScriptOptions {
 
 const NEWLINE = 0x0a;
 const TRAILER = '-- PostgreSQL database dump complete';
+/** A line that is exactly "\." ends COPY data. */
+const COPY_END = Buffer.from('\n\\.\n');
+const COPY_END_LINE = Buffer.from('\\.\n');
 
 export class RestoreScript extends Transform {
   private inCopy = false;
@@ -32,6 +36,8 @@ export class RestoreScript extends Transform {
   /** The source's completion trailer went by: it was not cut short. */
   complete = false;
   items = 0;
+  /** Tables in the order their COPY statements went by (psql reports "COPY n" in this order). */
+  readonly copies: string[] = [];
 
   constructor(private readonly options: ScriptOptions) {
     super({ highWaterMark: 1 << 18 });
@@ -58,6 +64,18 @@ export class RestoreScript extends Transform {
         pos = newline + 1;
       }
       for (;;) {
+        // COPY data is most of a dump: skip whole runs of it natively, stopping at its end line.
+        // (Within three bytes of the chunk's end, ordinary line handling decides.)
+        if (this.inCopy && pos + 3 <= chunk.length && chunk.compare(COPY_END_LINE, 0, 3, pos, pos + 3) !== 0) {
+          const end = chunk.indexOf(COPY_END, pos);
+          if (end !== -1) {
+            pos = end + 1;
+          } else {
+            const last = chunk.lastIndexOf(NEWLINE);
+            if (last >= pos) pos = last + 1;
+            break;
+          }
+        }
         const newline = chunk.indexOf(NEWLINE, pos);
         if (newline === -1) break;
         if (!this.inspect(chunk.subarray(pos, newline))) {
@@ -108,6 +126,7 @@ export class RestoreScript extends Transform {
     }
     if (text.startsWith('COPY ') && text.endsWith(' FROM stdin;')) {
       this.inCopy = true;
+      this.copies.push(parseCopyTarget(text) ?? text);
       return true;
     }
     if (text === 'BEGIN;') return false; // inside the kit's transaction it would only warn

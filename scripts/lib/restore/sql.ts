@@ -1,7 +1,7 @@
 /**
  * SQL the kit adds to a restore's transaction: emptying the target first (so a full restore
- * replaces its contents) and checking row counts before COMMIT (so a mismatch rolls back).
- * Pure string builders, tested without a database.
+ * replaces its contents) and checking foreign keys after a data reload (so a violation rolls
+ * back). Pure string builders.
  */
 
 /** Quote a SQL string literal. */
@@ -110,30 +110,6 @@ BEGIN
       RAISE EXCEPTION '${FOREIGN_KEY_MARKER}: % (rows of % with no match in %)', r.conname, r.child, r.parent;
     END IF;
   END LOOP;
-END
-$kit$;`;
-}
-
-export const MISMATCH_MARKER = 'pg-backup-kit row count mismatch';
-
-/**
- * Before COMMIT: every table must hold exactly the rows the backup recorded, or the whole
- * restore rolls back. Row-level security is switched off so the owner sees every row.
- */
-export function rowCountCheck(tables: Record<string, number>): string {
-  const entries = Object.entries(tables);
-  if (entries.length === 0) return '';
-  const checks = entries
-    .map(([name, rows]) => `  SELECT count(*) INTO n FROM ONLY ${name};
-  IF n <> ${rows} THEN
-    RAISE EXCEPTION '${MISMATCH_MARKER}: table % has % rows, the backup recorded ${rows}', ${literal(name)}, n;
-  END IF;`)
-    .join('\n');
-  return `SET LOCAL row_security = off;
-DO $kit$
-DECLARE n bigint;
-BEGIN
-${checks}
 END
 $kit$;`;
 }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { RestoreScript } from '../../lib/restore/script.js';
+import { compareRows } from '../../lib/restore/apply.js';
 
 async function run(input: string, chunkSize: number, options: Partial<ConstructorParameters<typeof RestoreScript>[0]> = {}) {
   const bytes = Buffer.from(input);
@@ -28,6 +29,8 @@ const DUMP = [
   'COPY public.users (id, note) FROM stdin;',
   '1\tCOMMIT;',
   'COMMIT;',
+  '\\\\.',
+  '\\.x',
   '\\.',
   '--',
   '-- Data for Name: BLOBS; Type: BLOBS; Schema: -; Owner: -',
@@ -46,16 +49,17 @@ describe('the restore script stream', () => {
   it('opens the kit\'s transaction, drops only the large-object BEGIN/COMMIT, and keeps COPY data intact, however it is chunked', async () => {
     const expected = (await run(DUMP, 1 << 16)).text;
     expect(expected.startsWith('BEGIN;\n-- prelude\n')).toBe(true);
-    expect(expected).toContain('1\tCOMMIT;\nCOMMIT;\n\\.\n'); // data rows are data
+    expect(expected).toContain('1\tCOMMIT;\nCOMMIT;\n\\\\.\n\\.x\n\\.\n'); // data rows are data
     expect(expected).not.toMatch(/^BEGIN;$[\s\S]*^BEGIN;$/m);
     expect(expected).not.toContain("lo_open('16400', 131072);\nCOMMIT;");
     expect(expected).not.toMatch(/COMMIT;\s*$/);
     for (const size of [1, 2, 5, 13, 64]) expect((await run(DUMP, size)).text, `chunks of ${size}`).toBe(expected);
   });
 
-  it('counts sections and notices the completion trailer', async () => {
+  it('counts sections, lists the tables COPY loads in order, and notices the completion trailer', async () => {
     const { script } = await run(DUMP, 7);
     expect(script.items).toBe(3);
+    expect(script.copies).toEqual(['public.users']);
     expect(script.complete).toBe(true);
     expect((await run(DUMP.slice(0, DUMP.indexOf('-- PostgreSQL database dump complete')), 7)).script.complete).toBe(false);
   });
@@ -69,5 +73,18 @@ describe('the restore script stream', () => {
 
   it('refuses a script that commits outside a large-object section', async () => {
     await expect(run('CREATE TABLE t (id int);\nCOMMIT;\nDROP TABLE t;\n', 4)).rejects.toThrow(/ends its transaction itself/);
+  });
+});
+
+describe('rows loaded against the backup\'s counts', () => {
+  it.each([
+    [['a', 'b'], [2, 0], { a: 2, b: 0 }, undefined],
+    [['a', 'b'], [2, 1], { a: 2, b: 0 }, /table b has 1 rows, the backup recorded 0/],
+    [['a'], [2], { a: 2, b: 5 }, /table b has 0 rows, the backup recorded 5/],
+    [['a', 'b'], [2], { a: 2 }, /reported 1 COPY results for 2 tables/],
+  ])('%j loaded %j, expected %j', (tables, copied, expected, error) => {
+    const check = () => compareRows(tables, copied, expected);
+    if (error) expect(check).toThrow(error);
+    else expect(check).not.toThrow();
   });
 });
