@@ -132,7 +132,7 @@ export function parseTocLine(line: string): TocEntry | undefined {
   return { desc, namespace, tag: words.join(' '), owner };
 }
 
-async function readToc(pgRestore: LocatedTool, file: string, env: NodeJS.ProcessEnv): Promise<TocEntry[]> {
+export async function readToc(pgRestore: LocatedTool, file: string, env: NodeJS.ProcessEnv): Promise<TocEntry[]> {
   const tool = spawnTool(pgRestore, ['--list', file], { env, failure: 'INTEGRITY_FAILED' });
   let text = '';
   tool.child.stdout!.on('data', (c: Buffer) => (text += c.toString()));
@@ -145,7 +145,7 @@ async function readToc(pgRestore: LocatedTool, file: string, env: NodeJS.Process
 }
 
 /** Read a whole SQL or gzipped SQL file once: its checksum, trailer and statistics. */
-async function readScript(file: string, gzipped: boolean): Promise<{ sha256: string; bytes: number; stats: DumpStats; items: number }> {
+export async function readScript(file: string, gzipped: boolean): Promise<{ sha256: string; bytes: number; stats: DumpStats; items: number }> {
   const hash = createHash('sha256');
   let bytes = 0;
   const collector = new DumpStatsCollector();
@@ -170,7 +170,7 @@ async function readScript(file: string, gzipped: boolean): Promise<{ sha256: str
 }
 
 /** Decode an archive completely (no .info to vouch for it): statistics and a proof it reads. */
-async function readArchiveData(pgRestore: LocatedTool, file: string, env: NodeJS.ProcessEnv): Promise<{ stats: DumpStats; items: number }> {
+export async function readArchiveData(pgRestore: LocatedTool, file: string, env: NodeJS.ProcessEnv): Promise<{ stats: DumpStats; items: number }> {
   const collector = new DumpStatsCollector();
   const tool = spawnTool(pgRestore, ['--file=-', file], { env, failure: 'INTEGRITY_FAILED' });
   for await (const chunk of tool.child.stdout!) collector.push(chunk as Buffer);

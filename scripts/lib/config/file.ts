@@ -1,0 +1,58 @@
+/**
+ * The optional non-secret config file, backup-kit.json at the repository root. Settings only:
+ * a password, or a URL carrying one, is an error that says where secrets belong. Precedence
+ * everywhere: flags > environment variables > this file > defaults.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import type { RetentionPolicy } from '../retention/plan.js';
+
+export const CONFIG_FILE = 'backup-kit.json';
+
+export interface KitConfig {
+  retention?: Partial<RetentionPolicy>;
+}
+
+function findSecrets(value: unknown, where: string, found: string[]): void {
+  if (typeof value === 'string') {
+    if (/:\/\/[^/@\s]*:[^@\s]+@/.test(value)) found.push(`${where} holds a URL with a password`);
+  } else if (value && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) {
+      if (/pass(word)?|secret|token/i.test(key)) found.push(`${where}.${key} looks like a secret`);
+      findSecrets(inner, `${where}.${key}`, found);
+    }
+  }
+}
+
+export function loadConfig(root: string): KitConfig {
+  const file = path.join(root, CONFIG_FILE);
+  if (!existsSync(file)) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE} is not valid JSON: ${(error as Error).message}`);
+  }
+  const secrets: string[] = [];
+  findSecrets(parsed, 'config', secrets);
+  if (secrets.length) {
+    throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE} must not hold secrets (${secrets.join('; ')}). Put DATABASE_URL and passwords in packages/database/.env.<env> (git-ignored) or the process environment.`);
+  }
+  const config = parsed as KitConfig;
+  const problems: string[] = [];
+  const retention = config.retention ?? {};
+  for (const key of ['daily', 'weekly', 'monthly', 'keepLast', 'maxAgeDays'] as const) {
+    const v = retention[key];
+    if (v !== undefined && (!Number.isInteger(v) || (v as number) < 0)) problems.push(`retention.${key} must be a whole number ≥ 0`);
+  }
+  if (retention.timeZone !== undefined) {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: retention.timeZone });
+    } catch {
+      problems.push(`retention.timeZone "${retention.timeZone}" is not a time zone (e.g. Europe/Berlin)`);
+    }
+  }
+  if (problems.length) throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE}: ${problems.join('; ')}.`);
+  return config;
+}

@@ -1,0 +1,109 @@
+/** `db:list`: the complete backups of an environment, newest first, and what is not a backup. */
+import path from 'node:path';
+import { statSync } from 'node:fs';
+import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { readCatalog } from '../store/catalog.js';
+import { backupRoot } from '../context.js';
+import { formatBytes } from '../backup/backup.js';
+import { readVerification } from '../verify/verify.js';
+
+export interface ListArgs extends CommonArgs {
+  type: string | undefined;
+}
+
+export interface ListedBackup {
+  id: string;
+  type: string;
+  description: string;
+  takenAt: string;
+  ageMs: number;
+  bytes: number;
+  formats: string[];
+  verification: { level: string; ok: boolean; at: string } | undefined;
+  info: string;
+}
+
+export interface ListResult {
+  environment: string;
+  dir: string;
+  backups: ListedBackup[];
+  leftovers: Array<{ file: string; reason: string; bytes: number }>;
+}
+
+export const listCommand: Command<ListArgs, ListResult> = {
+  name: 'list',
+  usage: `
+Usage: pnpm db:list -- [--env <name>] [--type <type>] [--json]
+
+The complete backups of an environment, newest first: id, type, when, age, size, formats and the
+last verification. Partial or orphaned files (no readable .info) are listed separately; they are
+not backups, and pnpm db:retention removes them.
+`,
+  options: { type: { type: 'string' } },
+  parse(values, positionals, common) {
+    if (positionals.length) throw usageError([`db:list takes no arguments, got ${positionals.join(' ')}.`], 'pnpm db:list --');
+    return { ...common, type: stringValue(values, 'type') };
+  },
+  async run(args, ctx) {
+    const environment = args.env ?? 'default';
+    const dir = path.join(backupRoot(ctx), environment);
+    const catalog = readCatalog(dir);
+    const now = ctx.now().getTime();
+    const backups = catalog.complete
+      .filter((e) => args.type === undefined || e.info.type === args.type)
+      .map((e) => {
+        const v = readVerification(e);
+        return {
+          id: e.id,
+          type: e.info.type,
+          description: e.info.description,
+          takenAt: e.info.startedAt,
+          ageMs: now - Date.parse(e.info.startedAt),
+          bytes: e.info.artifacts.reduce((n, a) => n + a.bytes, 0),
+          formats: e.info.artifacts.map((a) => a.format),
+          verification: v ? { level: v.level, ok: v.ok, at: v.at } : undefined,
+          info: e.infoPath,
+        };
+      });
+    const leftovers = catalog.leftovers.map((l) => ({ ...l, bytes: sizeOrZero(l.file) }));
+    return { environment, dir, backups, leftovers };
+  },
+  render(result) {
+    if (result.backups.length === 0 && result.leftovers.length === 0) return [`No backups in ${result.dir}. Take one with pnpm db:backup.`];
+    const rows = result.backups.map((b) => [
+      b.id,
+      b.type,
+      b.takenAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+      humanAge(b.ageMs),
+      formatBytes(b.bytes),
+      b.formats.join(','),
+      b.verification ? `${b.verification.ok ? 'passed' : 'FAILED'} (${b.verification.level})` : '-',
+    ]);
+    const header = ['ID', 'TYPE', 'TAKEN AT (UTC)', 'AGE', 'SIZE', 'FORMATS', 'VERIFIED'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+    const out = [`Backups in ${result.dir} (${result.backups.length}, newest first):`, line(header), ...rows.map(line)];
+    if (result.leftovers.length) {
+      out.push('', 'Not backups (incomplete or orphaned files; pnpm db:retention removes them):');
+      for (const l of result.leftovers) out.push(`  ${path.basename(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
+    }
+    return out;
+  },
+};
+
+/** "45s", "41m", "3h 05m", "12d": how long ago, at the precision a person wants. */
+export function humanAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d`;
+}
+
+function sizeOrZero(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}

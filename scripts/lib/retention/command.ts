@@ -1,0 +1,173 @@
+/**
+ * `db:retention`: plan with planRetention(), print the plan, and apply it unless --dry-run.
+ * A backup is deleted whole (.info first, so it stops being a backup at once, then its files);
+ * if any metadata cannot be read, nothing is deleted.
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { readCatalog } from '../store/catalog.js';
+import { acquireLock } from '../store/lock.js';
+import { backupRoot } from '../context.js';
+import { loadConfig } from '../config/file.js';
+import { stemOf } from '../backup/naming.js';
+import { readVerification } from '../verify/verify.js';
+import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from './plan.js';
+
+export interface RetentionArgs extends CommonArgs {
+  dryRun: boolean;
+  now: Date | undefined;
+  policy: Partial<RetentionPolicy>;
+}
+
+export interface RetentionResult {
+  environment: string;
+  dryRun: boolean;
+  policy: RetentionPolicy;
+  now: string;
+  decisions: Array<RetentionDecision & { takenAt: string; type: string }>;
+  removedLeftovers: string[];
+  deleted: number;
+  kept: number;
+}
+
+const COUNT_FLAGS = { daily: 'daily', weekly: 'weekly', monthly: 'monthly', 'keep-last': 'keepLast' } as const;
+
+export const retentionCommand: Command<RetentionArgs, RetentionResult> = {
+  name: 'retention',
+  usage: `
+Usage: pnpm db:retention -- [--dry-run] [policy options]
+
+Deletes the backups the policy does not keep, and says why for each. Always kept: the newest
+complete backup. Never counted toward a keep: a backup whose last verification failed.
+
+Policy (flags > backup-kit.json "retention" > defaults):
+  --daily <n>              newest backup of each of the newest n days (default 7)
+  --weekly <n>             … of each of the newest n ISO weeks (default 4)
+  --monthly <n>            … of each of the newest n months (default 12)
+  --keep-last <n>          also the newest n backups (default 0)
+  --max-age <days>         delete anything older (the newest backup excepted); "90" or "90d"
+  --keep-type <type=n>     keep the newest n of a type by that count alone (repeatable;
+                           defaults: pre-migrate=10, pre-restore=10, pre-drop=10)
+  --time-zone <tz>         calendar for days, weeks and months (default UTC)
+Other:
+  --dry-run                print the plan, delete nothing
+  --now <ISO time>         evaluate the policy at another time (what-if)
+  --env <name>, --json, --quiet
+`,
+  options: {
+    'dry-run': { type: 'boolean' },
+    now: { type: 'string' },
+    daily: { type: 'string' },
+    weekly: { type: 'string' },
+    monthly: { type: 'string' },
+    'keep-last': { type: 'string' },
+    'max-age': { type: 'string' },
+    'keep-type': { type: 'string', multiple: true },
+    'time-zone': { type: 'string' },
+  },
+  parse(values, positionals, common) {
+    const problems: string[] = [];
+    if (positionals.length) problems.push(`db:retention takes no arguments, got ${positionals.join(' ')}.`);
+    const policy: Partial<RetentionPolicy> = {};
+    for (const [flag, key] of Object.entries(COUNT_FLAGS)) {
+      const text = stringValue(values, flag);
+      if (text === undefined) continue;
+      const n = Number(text);
+      if (!Number.isInteger(n) || n < 0) problems.push(`--${flag} takes a whole number ≥ 0, got "${text}".`);
+      else policy[key] = n;
+    }
+    const maxAge = stringValue(values, 'max-age');
+    if (maxAge !== undefined) {
+      const m = /^(\d+)d?$/.exec(maxAge);
+      if (!m) problems.push(`--max-age takes days, like 90 or 90d, got "${maxAge}".`);
+      else policy.maxAgeDays = Number(m[1]);
+    }
+    const keepTypes = values['keep-type'];
+    if (Array.isArray(keepTypes)) {
+      policy.perType = {};
+      for (const rule of keepTypes as string[]) {
+        const m = /^([a-z0-9][a-z0-9-]*)=(\d+)$/.exec(rule);
+        if (!m) problems.push(`--keep-type takes type=count, like pre-migrate=5, got "${rule}".`);
+        else policy.perType[m[1]!] = Number(m[2]);
+      }
+    }
+    const timeZone = stringValue(values, 'time-zone');
+    if (timeZone !== undefined) {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone });
+        policy.timeZone = timeZone;
+      } catch {
+        problems.push(`--time-zone "${timeZone}" is not a time zone (for example Europe/Berlin).`);
+      }
+    }
+    const nowText = stringValue(values, 'now');
+    const now = nowText === undefined ? undefined : new Date(nowText);
+    if (now && Number.isNaN(now.getTime())) problems.push(`--now takes an ISO time like 2026-11-21T12:00:00Z, got "${nowText}".`);
+    if (problems.length) throw usageError(problems, 'pnpm db:retention --');
+    return { ...common, dryRun: values['dry-run'] === true, now, policy };
+  },
+  async run(args, ctx) {
+    const environment = args.env ?? 'default';
+    const dir = path.join(backupRoot(ctx), environment);
+    const config = loadConfig(ctx.root).retention ?? {};
+    const policy: RetentionPolicy = { ...DEFAULT_POLICY, ...config, ...args.policy, perType: args.policy.perType ?? config.perType ?? DEFAULT_POLICY.perType };
+    const now = args.now ?? ctx.now();
+    // The lock keeps backups and restores out while files are judged and deleted, which also
+    // means any partial file found now belongs to a run that is over.
+    const lock = args.dryRun ? undefined : acquireLock(dir, 'retention', environment);
+    try {
+      const catalog = readCatalog(dir);
+      const unreadable = catalog.leftovers.filter((l) => l.reason === 'unreadable .info');
+      if (unreadable.length) {
+        throw new KitError('INTEGRITY_FAILED', `Cannot read the metadata of ${unreadable.map((l) => path.basename(l.file)).join(', ')}, so nothing was deleted: a backup whose .info cannot be read cannot be judged. Restore or remove that file by hand, then run retention again.`);
+      }
+      const plan = planRetention(
+        catalog.complete.map((e) => {
+          const v = readVerification(e);
+          return { id: e.id, type: e.info.type, takenAt: new Date(e.info.startedAt), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
+        }),
+        policy,
+        now,
+      );
+      const byId = new Map(catalog.complete.map((e) => [e.id, e]));
+      const removedLeftovers: string[] = [];
+      if (!args.dryRun) {
+        for (const decision of plan.filter((d) => !d.keep)) deleteBackup(dir, decision.id);
+        for (const leftover of catalog.leftovers) {
+          rmSync(leftover.file, { force: true });
+          removedLeftovers.push(path.basename(leftover.file));
+        }
+      }
+      return {
+        environment,
+        dryRun: args.dryRun,
+        policy,
+        now: now.toISOString(),
+        decisions: plan.map((d) => ({ ...d, takenAt: byId.get(d.id)!.info.startedAt, type: byId.get(d.id)!.info.type })),
+        removedLeftovers: args.dryRun ? catalog.leftovers.map((l) => path.basename(l.file)) : removedLeftovers,
+        deleted: plan.filter((d) => !d.keep).length,
+        kept: plan.filter((d) => d.keep).length,
+      };
+    } finally {
+      lock?.release();
+    }
+  },
+  render(result) {
+    const verb = result.dryRun ? 'would delete' : 'deleted';
+    const out = result.decisions.map((d) => `${d.keep ? 'keep  ' : result.dryRun ? 'delete' : 'DELETED'}  ${d.id}  ${d.takenAt.slice(0, 16).replace('T', ' ')}  ${d.reasons.join('; ')}`);
+    for (const f of result.removedLeftovers) out.push(`${result.dryRun ? 'delete' : 'DELETED'}  ${f}  incomplete backup left by an interrupted run`);
+    out.push(`${result.kept} kept, ${result.deleted} ${verb}${result.removedLeftovers.length ? `, ${result.removedLeftovers.length} leftover files ${verb}` : ''}${result.dryRun ? ' (dry run: nothing was deleted)' : ''}.`);
+    return out;
+  },
+  logFields(result) {
+    return { dryRun: result.dryRun, kept: result.kept, deleted: result.decisions.filter((d) => !d.keep).map((d) => d.id) };
+  },
+};
+
+/** Everything of one backup: .info first, so that it stops being a backup before its files go. */
+function deleteBackup(dir: string, id: string): void {
+  rmSync(path.join(dir, `${id}.info`), { force: true });
+  for (const name of readdirSync(dir)) if (stemOf(name) === id) rmSync(path.join(dir, name), { force: true });
+}

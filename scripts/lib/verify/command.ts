@@ -1,0 +1,107 @@
+/** `db:verify`: which backups, which tier, and the report; the work is verifyBackup(). */
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { targetFromUrl, type Target } from '../config/target.js';
+import { readCatalog, selectLatest, type CatalogEntry } from '../store/catalog.js';
+import { backupRoot } from '../context.js';
+import { FORMATS, type Format } from '../backup/naming.js';
+import { verifyBackup, type Verification } from './verify.js';
+
+export interface VerifyArgs extends CommonArgs {
+  input: string | undefined;
+  latest: boolean;
+  all: boolean;
+  deep: boolean;
+  artifact: Format | undefined;
+  type: string | undefined;
+}
+
+export interface VerifyResult {
+  environment: string;
+  verified: Verification[];
+  ok: boolean;
+}
+
+export const verifyCommand: Command<VerifyArgs, VerifyResult> = {
+  name: 'verify',
+  usage: `
+Usage: pnpm db:verify -- <backup id | .info | --latest | --all> [options]
+
+Checks that backups are intact (quick, the default) or that one restores to the data it recorded
+(--deep). The outcome is stored next to each backup as <id>.verify.json and shown by db:list.
+Exit status 0 only when every checked artifact passed.
+
+Options:
+  --latest [--type <t>]    the newest complete backup (of that type)
+  --all                    every complete backup of the environment
+  --deep                   also restore into a scratch database and compare every table's row
+                           count and fingerprint, and the sequences, with .info; the scratch
+                           database lives on VERIFY_DATABASE_URL's server if set, else on the
+                           environment's own server, and is dropped whatever happens
+  --artifact <format>      what --deep restores (default: dump, else tar, sql.gz, sql)
+  --env <name>, --env-file <path>, --url <url>, --json, --quiet, --no-progress
+`,
+  options: {
+    latest: { type: 'boolean' },
+    all: { type: 'boolean' },
+    deep: { type: 'boolean' },
+    artifact: { type: 'string' },
+    type: { type: 'string' },
+  },
+  parse(values, positionals, common) {
+    const problems: string[] = [];
+    const latest = values.latest === true;
+    const all = values.all === true;
+    const chosen = [positionals.length > 0, latest, all].filter(Boolean).length;
+    if (chosen !== 1) problems.push('Name what to verify: one backup id (or .info file), --latest, or --all.');
+    if (positionals.length > 1) problems.push(`One backup at a time, got ${positionals.join(' ')}; use --all for every backup.`);
+    const artifact = stringValue(values, 'artifact');
+    if (artifact !== undefined && !(FORMATS as readonly string[]).includes(artifact)) problems.push(`--artifact takes one of ${FORMATS.join(', ')}, got "${artifact}".`);
+    if (problems.length) throw usageError(problems, 'pnpm db:verify --');
+    return { ...common, input: positionals[0], latest, all, deep: values.deep === true, artifact: artifact as Format | undefined, type: stringValue(values, 'type') };
+  },
+  async run(args, ctx) {
+    const env = args.env ?? 'default';
+    const dir = path.join(backupRoot(ctx), env);
+    const catalog = readCatalog(dir);
+    const complete = catalog.complete.filter((e) => args.type === undefined || e.info.type === args.type);
+    let entries: CatalogEntry[];
+    if (args.all) entries = complete;
+    else if (args.latest) entries = [selectLatest(complete)].filter((e): e is CatalogEntry => e !== undefined);
+    else {
+      const id = path.basename(args.input!).replace(/\.info$/, '');
+      entries = catalog.complete.filter((e) => e.id === id);
+      if (entries.length === 0) throw new KitError('BACKUP_NOT_FOUND', `No complete backup "${id}" in ${dir}. See pnpm db:list${env === 'default' ? '' : ` -- --env ${env}`}.`);
+    }
+    if (entries.length === 0) throw new KitError('BACKUP_NOT_FOUND', `No complete backups${args.type ? ` of type ${args.type}` : ''} in ${dir}.`);
+    let scratch: Target | undefined;
+    if (args.deep) scratch = ctx.env.VERIFY_DATABASE_URL ? targetFromUrl(ctx.env.VERIFY_DATABASE_URL, 'VERIFY_DATABASE_URL', env) : ctx.target(args);
+    const verified: Verification[] = [];
+    for (const entry of entries) verified.push(await verifyBackup(entry, { deep: args.deep, artifact: args.artifact }, scratch, ctx.env, ctx.reporter, ctx.signal, ctx.now()));
+    const result = { environment: env, verified, ok: verified.every((v) => v.ok) };
+    const failed = verified.find((v) => !v.ok);
+    if (failed) {
+      // the report still goes out (stdout), and the exit status says what failed
+      throw new KitError(failed.failure ?? 'INTEGRITY_FAILED', `${verified.filter((v) => !v.ok).length} of ${verified.length} backups failed verification:\n${verified.filter((v) => !v.ok).flatMap(problemLines).join('\n')}`, { detail: JSON.stringify(result) });
+    }
+    return result;
+  },
+  render(result) {
+    return result.verified.flatMap((v) => [
+      `${v.ok ? 'passed' : 'FAILED'}  ${v.id}  (${v.level})`,
+      ...v.artifacts.map((a) => `  ${a.ok ? 'ok  ' : 'FAIL'}  ${a.file}: ${a.ok ? a.checks.join('; ') : a.problem}`),
+      ...(v.deep ? [`  ${v.deep.problems.length ? 'FAIL' : 'ok  '}  restored ${v.deep.artifact} on ${v.deep.server}: ${v.deep.tables} tables, ${v.deep.rows} rows, ${v.deep.sequences} sequences${v.deep.problems.length ? '' : ' match .info'}`, ...v.deep.problems.map((p) => `        ${p}`)] : []),
+    ]);
+  },
+  logFields(result) {
+    return { verified: result.verified.map((v) => ({ id: v.id, level: v.level, ok: v.ok })) };
+  },
+};
+
+function problemLines(v: Verification): string[] {
+  return [
+    ...v.artifacts.filter((a) => !a.ok).map((a) => `  ${v.id}: ${a.problem}`),
+    ...(v.deep?.problems ?? []).map((p) => `  ${v.id}: ${p}`),
+  ];
+}

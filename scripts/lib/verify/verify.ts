@@ -1,0 +1,210 @@
+/**
+ * Proof that a backup restores, in tiers, reported per artifact:
+ *  - quick: every artifact exists with the recorded size and sha256; .sql ends with pg_dump's
+ *    trailer; .sql.gz decompresses completely; .dump/.tar table of contents reads;
+ *  - deep: one artifact is restored into a scratch database, and every table's row count and
+ *    content fingerprint, and every sequence, is compared with what .info recorded (or, for a
+ *    backup that recorded none, with what the archive itself holds). The scratch database is
+ *    dropped whatever happens.
+ * The outcome is written next to the backup as <id>.verify.json; .info is never rewritten.
+ */
+import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { KitError, type ErrorCode } from '../errors.js';
+import { childEnv, type Target } from '../config/target.js';
+import { connect, serverFacts } from '../pg/connect.js';
+import { locateTool, spawnTool } from '../pg/tools.js';
+import { sha256File, writeFileAtomic } from '../store/files.js';
+import { readInfoFile, type CatalogEntry } from '../store/catalog.js';
+import type { Reporter } from '../context.js';
+import type { ArtifactInfo } from '../backup/metadata.js';
+import { DumpStatsCollector, type DumpStats } from '../backup/stats.js';
+import { formatStamp, type Format } from '../backup/naming.js';
+import { readArchiveData, readScript, readToc, type RestoreSource } from '../restore/source.js';
+import { applyInTransaction, scratchName } from '../restore/apply.js';
+import { inspectArchive } from '../restore/archive.js';
+
+export const VERIFICATION_SCHEMA = 'pg-backup-kit/verification';
+
+export interface ArtifactCheck {
+  file: string;
+  format: Format;
+  ok: boolean;
+  checks: string[];
+  problem?: string;
+}
+
+export interface Verification {
+  schema: typeof VERIFICATION_SCHEMA;
+  version: 1;
+  id: string;
+  at: string;
+  level: 'quick' | 'deep';
+  ok: boolean;
+  artifacts: ArtifactCheck[];
+  deep?: { artifact: string; server: string; tables: number; rows: number; sequences: number; problems: string[] };
+  /** The error code of the first failure, for the exit status. */
+  failure?: ErrorCode;
+}
+
+export function verificationFile(entry: CatalogEntry): string {
+  return path.join(entry.dir, `${entry.id}.verify.json`);
+}
+
+export function readVerification(entry: CatalogEntry): Verification | undefined {
+  const file = verificationFile(entry);
+  if (!existsSync(file)) return undefined;
+  try {
+    const record = JSON.parse(readFileSync(file, 'utf8')) as Verification;
+    return record.schema === VERIFICATION_SCHEMA ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function quickCheck(entry: CatalogEntry, artifact: ArtifactInfo, serverMajor: number, env: NodeJS.ProcessEnv): Promise<ArtifactCheck> {
+  const file = path.join(entry.dir, artifact.file);
+  const result: ArtifactCheck = { file: artifact.file, format: artifact.format, ok: false, checks: [] };
+  if (!existsSync(file)) return { ...result, problem: `${artifact.file} is missing` };
+  try {
+    const { sha256, bytes } = await sha256File(file);
+    if (bytes !== artifact.bytes) return { ...result, problem: `${artifact.file} has ${bytes} bytes, .info recorded ${artifact.bytes} (truncated or changed)` };
+    if (sha256 !== artifact.sha256) return { ...result, problem: `${artifact.file}'s sha256 is ${sha256.slice(0, 12)}…, .info recorded ${artifact.sha256.slice(0, 12)}… (damaged or changed)` };
+    result.checks.push('size and sha256 match .info');
+    if (artifact.format === 'sql' || artifact.format === 'sql.gz') {
+      const read = await readScript(file, artifact.format === 'sql.gz');
+      if (artifact.format === 'sql.gz') result.checks.push('decompresses completely');
+      if (!read.stats.complete) return { ...result, problem: `${artifact.file} does not end with pg_dump's completion trailer` };
+      result.checks.push("ends with pg_dump's completion trailer");
+    } else {
+      const facts = await inspectArchive(file);
+      const pgRestore = await locateTool('pg_restore', Math.max(serverMajor, Number(/^(\d+)/.exec(facts.header?.pgDumpVersion ?? '')?.[1] ?? 0)), env);
+      const toc = await readToc(pgRestore, file, env);
+      result.checks.push(`table of contents reads (${toc.length} entries)`);
+    }
+    return { ...result, ok: true };
+  } catch (error) {
+    return { ...result, problem: error instanceof KitError ? error.message.replace(/ Nothing was changed\.$/, '') : String(error) };
+  }
+}
+
+const PREFERRED: Format[] = ['dump', 'tar', 'sql.gz', 'sql'];
+
+export interface VerifyOptions {
+  deep: boolean;
+  artifact: Format | undefined;
+}
+
+/**
+ * Verify one backup. `target` is where a scratch database may be created (the environment's
+ * server, or VERIFY_DATABASE_URL's); it is needed only for --deep.
+ */
+export async function verifyBackup(entry: CatalogEntry, options: VerifyOptions, scratchServer: Target | undefined, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<Verification> {
+  const info = readInfoFile(entry.infoPath) ?? entry.info;
+  let serverMajor = Number(/^(\d+)/.exec(info.pgDump.version)?.[1] ?? 15);
+  if (scratchServer) {
+    const client = await connect(scratchServer);
+    try {
+      serverMajor = (await serverFacts(client)).major;
+    } finally {
+      await client.end();
+    }
+  }
+  const artifacts: ArtifactCheck[] = [];
+  for (const artifact of info.artifacts) {
+    reporter.progress({ phase: `checking ${artifact.file}`, bytes: 0 });
+    artifacts.push(await quickCheck(entry, artifact, serverMajor, env));
+  }
+  const record: Verification = {
+    schema: VERIFICATION_SCHEMA,
+    version: 1,
+    id: entry.id,
+    at: now.toISOString(),
+    level: options.deep ? 'deep' : 'quick',
+    ok: artifacts.every((a) => a.ok),
+    artifacts,
+    ...(artifacts.every((a) => a.ok) ? {} : { failure: 'INTEGRITY_FAILED' as const }),
+  };
+  if (options.deep && record.ok && scratchServer) {
+    const format = options.artifact ?? PREFERRED.find((f) => info.artifacts.some((a) => a.format === f))!;
+    const artifact = info.artifacts.find((a) => a.format === format);
+    if (!artifact) throw new KitError('BACKUP_NOT_FOUND', `Backup ${entry.id} has no ${format} artifact to restore (it has ${info.artifacts.map((a) => a.format).join(', ')}).`);
+    record.deep = await deepCheck(entry, artifact, scratchServer, serverMajor, env, reporter, signal, now);
+    if (record.deep.problems.length) {
+      record.ok = false;
+      record.failure = 'ROW_COUNT_MISMATCH';
+    }
+  }
+  await writeFileAtomic(verificationFile(entry), JSON.stringify(record, null, 2) + '\n');
+  return record;
+}
+
+async function deepCheck(entry: CatalogEntry, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<NonNullable<Verification['deep']>> {
+  const info = entry.info;
+  const file = path.join(entry.dir, artifact.file);
+  const archive = artifact.format === 'dump' || artifact.format === 'tar';
+  const pgRestore = archive ? await locateTool('pg_restore', serverMajor, env) : undefined;
+  // What the restored copy must hold: .info's statistics, or the archive's own when none were recorded.
+  let expected: DumpStats;
+  if (Object.keys(info.statistics.tables).length > 0 || info.statistics.source !== 'none') {
+    expected = { tables: info.statistics.tables, sequences: info.statistics.sequences, complete: true, bytes: 0 };
+  } else if (pgRestore) {
+    expected = (await readArchiveData(pgRestore, file, childEnv(server, env))).stats;
+  } else {
+    expected = (await readScript(file, artifact.format === 'sql.gz')).stats;
+  }
+  const admin = await connect({ ...server, database: 'postgres' }).catch(() => connect({ ...server, database: 'template1' }));
+  const scratch = scratchName(info.database.name, 'kit_verify', formatStamp(now).toLowerCase());
+  const scratchTarget: Target = { ...server, database: scratch };
+  const problems: string[] = [];
+  try {
+    await admin.query(`CREATE DATABASE "${scratch.replace(/"/g, '""')}" TEMPLATE template0`);
+    reporter.progress({ phase: `restoring ${artifact.file} into ${scratch}`, bytes: 0 });
+    const psql = await locateTool('psql', serverMajor, env);
+    const source: RestoreSource = { file, format: artifact.format, info, artifact, id: entry.id, header: undefined };
+    try {
+      await applyInTransaction(
+        scratchTarget,
+        source,
+        { pgRestoreArgs: ['--no-owner', '--no-privileges'], prelude: 'SET client_min_messages = warning;', dropOwnership: true, dropPrivileges: true, expectedRows: {}, checks: '', totalItems: 0, showLines: false },
+        { psql, pgRestore },
+        env,
+        reporter,
+        signal,
+      );
+    } catch (error) {
+      problems.push(`restoring ${artifact.file} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: 0, rows: 0, sequences: 0, problems };
+    }
+    reporter.progress({ phase: `comparing ${scratch} with the backup's statistics`, bytes: 0 });
+    const actual = await statsOfDatabase(scratchTarget, serverMajor, env);
+    for (const [table, want] of Object.entries(expected.tables)) {
+      const got = actual.tables[table];
+      if (!got) problems.push(`table ${table} is missing from the restored copy`);
+      else if (got.rows !== want.rows) problems.push(`table ${table}: the backup recorded ${want.rows} rows, the restored copy has ${got.rows}`);
+      else if (got.fingerprint !== want.fingerprint) problems.push(`table ${table}: ${want.rows} rows as recorded, but their content differs (fingerprint ${got.fingerprint}, recorded ${want.fingerprint})`);
+    }
+    for (const table of Object.keys(actual.tables)) if (!(table in expected.tables)) problems.push(`table ${table} is in the restored copy but not in the backup's statistics`);
+    for (const [sequence, want] of Object.entries(expected.sequences)) {
+      const got = actual.sequences[sequence];
+      if (!got || got.value !== want.value || got.isCalled !== want.isCalled) {
+        problems.push(`sequence ${sequence}: the backup recorded ${want.value}${want.isCalled ? '' : ' (not called)'}, the restored copy has ${got ? got.value : 'none'}`);
+      }
+    }
+    const rows = Object.values(actual.tables).reduce((n, t) => n + t.rows, 0);
+    return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: Object.keys(actual.tables).length, rows, sequences: Object.keys(actual.sequences).length, problems };
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS "${scratch.replace(/"/g, '""')}" WITH (FORCE)`).catch(() => undefined);
+    await admin.end().catch(() => undefined);
+  }
+}
+
+/** The same statistics a backup records, computed from a live database with pg_dump's data. */
+async function statsOfDatabase(target: Target, serverMajor: number, env: NodeJS.ProcessEnv): Promise<DumpStats> {
+  const pgDump = await locateTool('pg_dump', serverMajor, env);
+  const collector = new DumpStatsCollector();
+  const tool = spawnTool(pgDump, ['--data-only', '--no-password'], { env: childEnv(target, env), failure: 'PG_DUMP_FAILED' });
+  for await (const chunk of tool.child.stdout!) collector.push(chunk as Buffer);
+  await tool.done;
+  return collector.finish();
+}
