@@ -3,6 +3,7 @@
  * environment, a clock, cancellation, and a reporter for progress (the core never prints).
  */
 import path from 'node:path';
+import { configFor } from './config/file.js';
 
 export interface ProgressUpdate {
   phase: string;
@@ -30,9 +31,10 @@ export interface CommandContext {
   now: () => Date;
 }
 
-/** The backup root: BACKUP_DIR if set, else <root>/backups. */
+/** The backup root: BACKUP_DIR if set, else backup-kit.json's backupDir, else <root>/backups. */
 export function backupRoot(ctx: Pick<CommandContext, 'root' | 'env'>): string {
-  return ctx.env.BACKUP_DIR ? path.resolve(ctx.root, ctx.env.BACKUP_DIR) : path.join(ctx.root, 'backups');
+  const configured = ctx.env.BACKUP_DIR || configFor(ctx.root).backupDir;
+  return configured ? path.resolve(ctx.root, configured) : path.join(ctx.root, 'backups');
 }
 
 export const silentReporter: Reporter = { progress: () => undefined, notice: () => undefined };

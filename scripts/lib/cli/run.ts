@@ -10,6 +10,7 @@ import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
 import { redact } from '../redact.js';
 import { resolveTarget, type Target } from '../config/target.js';
 import { backupRoot, type CommandContext } from '../context.js';
+import { configFor } from '../config/file.js';
 import { createReporter } from './progress.js';
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
@@ -190,9 +191,15 @@ function appendRunLog<A extends CommonArgs, R>(
   stderr: (line: string) => void,
 ): void {
   const finished = new Date();
-  const file = process.env.LOG_FILE
-    ? path.resolve(process.cwd(), process.env.LOG_FILE)
-    : path.join(backupRoot({ root: process.cwd(), env: process.env }), `${command.name}.log`);
+  let file: string;
+  try {
+    const configured = process.env.LOG_FILE || configFor(process.cwd()).logFile;
+    file = configured
+      ? path.resolve(process.cwd(), configured.replace('{command}', command.name))
+      : path.join(backupRoot({ root: process.cwd(), env: process.env }), `${command.name}.log`);
+  } catch {
+    return; // a broken config file was already reported as the command's error
+  }
   const entry = {
     command: command.name,
     start: started.toISOString(),

@@ -10,8 +10,40 @@ import type { RetentionPolicy } from '../retention/plan.js';
 
 export const CONFIG_FILE = 'backup-kit.json';
 
+export interface EnvironmentConfig {
+  protected?: boolean;
+}
+
 export interface KitConfig {
+  /** Backup root (BACKUP_DIR overrides). */
+  backupDir?: string;
+  /** Run log file; {command} is replaced by the command's name (LOG_FILE overrides). */
+  logFile?: string;
+  /** Environments that need a typed confirmation; default: prod and production. */
+  protected?: string[];
+  /** Where db:sync and db:refresh take data from when --from is not given. */
+  sync?: { from?: string };
   retention?: Partial<RetentionPolicy>;
+  /** Per-environment overrides. */
+  environments?: Record<string, EnvironmentConfig>;
+}
+
+const DEFAULT_PROTECTED = ['prod', 'production'];
+
+/** Is this environment protected? Per-environment setting > "protected" list > prod/production. */
+export function isProtected(config: KitConfig, env: string): boolean {
+  const own = config.environments?.[env]?.protected;
+  if (own !== undefined) return own;
+  return (config.protected ?? DEFAULT_PROTECTED).map((e) => e.toLowerCase()).includes(env.toLowerCase());
+}
+
+const cache = new Map<string, KitConfig>();
+
+/** loadConfig, read once per process. */
+export function configFor(root: string): KitConfig {
+  let config = cache.get(root);
+  if (!config) cache.set(root, (config = loadConfig(root)));
+  return config;
 }
 
 function findSecrets(value: unknown, where: string, found: string[]): void {
@@ -52,6 +84,12 @@ export function loadConfig(root: string): KitConfig {
     } catch {
       problems.push(`retention.timeZone "${retention.timeZone}" is not a time zone (e.g. Europe/Berlin)`);
     }
+  }
+  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'environments', '$comment']);
+  for (const key of Object.keys(config)) if (!known.has(key)) problems.push(`unknown setting "${key}" (known: ${[...known].filter((k) => k !== '$comment').join(', ')})`);
+  if (config.protected !== undefined && (!Array.isArray(config.protected) || config.protected.some((e) => typeof e !== 'string'))) problems.push('protected must be a list of environment names');
+  for (const [env, settings] of Object.entries(config.environments ?? {})) {
+    for (const key of Object.keys(settings)) if (key !== 'protected') problems.push(`environments.${env}.${key} is not a per-environment setting (known: protected)`);
   }
   if (problems.length) throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE}: ${problems.join('; ')}.`);
   return config;

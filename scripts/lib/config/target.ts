@@ -14,6 +14,7 @@ import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { KitError } from '../errors.js';
 import { redact, redactUrl, registerSecret } from '../redact.js';
+import { configFor, isProtected } from './file.js';
 
 export interface Target {
   host: string;
@@ -46,7 +47,6 @@ interface Layer {
 }
 
 const ENV_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
-const PROTECTED_ENVS = new Set(['prod', 'production']);
 
 /** Variables that carry a connection or a secret: stripped from what children inherit. */
 export const CONNECTION_VARIABLES = [
@@ -68,7 +68,7 @@ export function resolveTarget(options: ResolveOptions): Target {
   const layers = connectionLayers(options, env);
   for (const layer of layers) {
     const target = targetFromLayer(layer, env);
-    if (target) return target;
+    if (target) return { ...target, protected: isProtected(configFor(options.root), env) };
   }
   throw new KitError('NO_DATABASE_URL', noTargetMessage(options, env));
 }
@@ -127,7 +127,7 @@ function targetFromLayer(layer: Layer, env: string): Target | undefined {
     params: {},
     env,
     source: layer.name,
-    protected: PROTECTED_ENVS.has(env.toLowerCase()),
+    protected: false,
   };
 }
 
@@ -184,7 +184,7 @@ export function targetFromUrl(url: string, source: string, env: string): Target 
     params,
     env,
     source,
-    protected: PROTECTED_ENVS.has(env.toLowerCase()),
+    protected: false,
   };
 }
 
