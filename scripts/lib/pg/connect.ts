@@ -19,6 +19,7 @@ function clientConfig(target: Target): pg.ClientConfig {
     database: target.database,
     application_name: 'pg-backup-kit',
     connectionTimeoutMillis: 10_000,
+    ...(target.params.options ? { options: target.params.options } : {}),
     ssl: ssl === 'require' || ssl === 'prefer' ? { rejectUnauthorized: false } : ssl === 'verify-ca' || ssl === 'verify-full' ? true : undefined,
   };
 }

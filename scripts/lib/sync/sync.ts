@@ -1,0 +1,94 @@
+/**
+ * prod → dev in one step. sync takes a fresh backup of the source (read-only: the kit's and
+ * pg_dump's sessions there run with default_transaction_read_only) and restores it into the
+ * target with every guarantee of db:restore; refresh restores the source's newest existing backup
+ * instead. The target is never the source, whatever the names say: the servers are asked.
+ */
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import { describeTarget, resolveTarget, targetFromUrl, type Target } from '../config/target.js';
+import { configFor } from '../config/file.js';
+import { connectWithWait } from '../pg/connect.js';
+import { backupRoot, type CommandContext } from '../context.js';
+import { backup } from '../backup/backup.js';
+import { readCatalog, selectLatest } from '../store/catalog.js';
+import { restore, type RestoreOptions, type RestoreResult, type RestoreUi } from '../restore/restore.js';
+
+export interface SyncOptions {
+  from: string | undefined;
+  fresh: boolean;
+  type: string | undefined;
+  allowProtectedTarget: boolean;
+  restore: Pick<RestoreOptions, 'force' | 'confirm' | 'safetyBackup' | 'withOwner' | 'withPrivileges' | 'waitSeconds' | 'showLines'>;
+}
+
+export interface SyncResult {
+  source: { environment: string; database: string; host: string; port: number; backup: string; fresh: boolean };
+  restore: RestoreResult;
+  durationMs: number;
+}
+
+/** The source's connection: its own env file (or SOURCE_DATABASE_URL), read-only. */
+export function sourceTarget(from: string, ctx: CommandContext): Target {
+  const base = ctx.env.SOURCE_DATABASE_URL
+    ? targetFromUrl(ctx.env.SOURCE_DATABASE_URL, 'SOURCE_DATABASE_URL', from)
+    : resolveTarget({ env: from, root: ctx.root, processEnv: {} });
+  const options = [base.params.options, '-c default_transaction_read_only=on'].filter(Boolean).join(' ');
+  return { ...base, env: from, params: { ...base.params, options } };
+}
+
+/** Identity of a database as its server sees it: same server process and same database OID. */
+async function identity(target: Target, waitSeconds: number): Promise<string> {
+  const client = await connectWithWait(target, waitSeconds);
+  try {
+    const { rows } = await client.query<{ id: string }>(
+      `SELECT pg_postmaster_start_time()::text || '/' || (SELECT oid FROM pg_database WHERE datname = current_database())::text AS id`,
+    );
+    return rows[0]!.id;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function sync(target: Target, options: SyncOptions, ctx: CommandContext, ui: RestoreUi): Promise<SyncResult> {
+  const started = ctx.now();
+  const from = options.from ?? configFor(ctx.root).sync?.from ?? 'prod';
+  if (from === target.env) throw new KitError('SAME_DATABASE', `The source and the target are both the environment "${from}". Name the target with --env (for example --env dev).`);
+  if (target.protected && !options.allowProtectedTarget) {
+    throw new KitError('PROTECTED_TARGET', `"${target.env}" is a protected environment; syncing into it replaces its data. If that is really what you want, add --allow-protected-target (and --confirm ${target.database} without a terminal).`);
+  }
+  const source = sourceTarget(from, ctx);
+  if ((await identity(source, options.restore.waitSeconds)) === (await identity(target, options.restore.waitSeconds))) {
+    throw new KitError('SAME_DATABASE', `The source (${from}: ${describeTarget(source)}) and the target (${target.env}: ${describeTarget(target)}) are the same database on the same server. Nothing was changed; check packages/database/.env.${from} and .env.${target.env}.`);
+  }
+
+  let id: string;
+  let infoPath: string;
+  if (options.fresh) {
+    ctx.reporter.notice(`backing up ${from} (${describeTarget(source)}), read-only`);
+    const made = await backup(
+      source,
+      { type: 'sync', description: `For ${target.env}`, formats: ['dump'], tables: [], excludeTables: [], schemas: [], lockWaitTimeout: '60s', waitSeconds: options.restore.waitSeconds, skipSpaceCheck: false, gzipLevel: 6, stats: 'archive' },
+      ctx,
+    );
+    id = made.id;
+    infoPath = made.info;
+  } else {
+    const dir = path.join(backupRoot(ctx), from);
+    const latest = selectLatest(readCatalog(dir).complete, options.type);
+    if (!latest) throw new KitError('BACKUP_NOT_FOUND', `No complete backup${options.type ? ` of type ${options.type}` : ''} of ${from} in ${dir}. Take one with pnpm db:backup -- --env ${from}, or use pnpm db:sync.`);
+    id = latest.id;
+    infoPath = latest.infoPath;
+  }
+  const restored = await restore(
+    target,
+    { ...options.restore, input: infoPath, latest: false, type: undefined, from, mode: 'replace', tables: [], jobs: undefined, keepOld: false, noOwner: false },
+    ctx,
+    ui,
+  );
+  return {
+    source: { environment: from, database: source.database, host: source.host, port: source.port, backup: id, fresh: options.fresh },
+    restore: restored,
+    durationMs: ctx.now().getTime() - started.getTime(),
+  };
+}
