@@ -1,0 +1,4 @@
+import { runCli } from './lib/cli/run.js';
+import { dropCommand } from './lib/drop/command.js';
+
+await runCli(dropCommand);
