@@ -36,7 +36,8 @@ async function sql<T extends pg.QueryResultRow>(url: string, text: string): Prom
 
 function runKit(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'scripts/kit.mjs'), 'pg-backup', ...args], { cwd: root, env, stdio: 'inherit' });
+    const launcher = path.join(path.dirname(process.argv[1] ?? 'scripts/demo.ts'), 'kit.mjs');
+    const child = spawn(process.execPath, [launcher, 'pg-backup', ...args], { cwd: root, env, stdio: 'inherit' });
     child.once('error', reject);
     child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg-backup exited with ${code}`))));
   });

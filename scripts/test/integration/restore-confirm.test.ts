@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileOf, fingerprint, takeBackup } from '../support/backups.js';
-import { REPO, cli, createDatabase, makeProject, query } from '../support/harness.js';
+import { cli, createDatabase, makeProject, onTerminal, query } from '../support/harness.js';
 
 async function prodSetup() {
   const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 3)' });
@@ -11,19 +10,6 @@ async function prodSetup() {
   const project = makeProject({ 'packages/database/.env.prod': `DATABASE_URL=${prod.url}\n` });
   const backup = await takeBackup(project, source.url);
   return { prod, project, file: fileOf(backup, 'dump'), before: await fingerprint(prod.url) };
-}
-
-/** Run the CLI on a pseudo-terminal; `answer` reacts to what the screen shows. */
-function onTerminal(args: string[], cwd: string, env: NodeJS.ProcessEnv, answer: (screen: string, type: (keys: string) => void) => void) {
-  const command = `stty cols 120 rows 40; node ${path.join(REPO, 'scripts/kit.mjs')} pg-restore ${args.map((a) => `'${a}'`).join(' ')}`;
-  const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm-256color', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let screen = '';
-  const type = (keys: string) => child.stdin.write(keys);
-  child.stdout.on('data', (c: Buffer) => {
-    screen += c.toString();
-    answer(screen, type);
-  });
-  return new Promise<{ code: number | null; screen: string }>((resolve) => child.once('close', (code) => resolve({ code, screen })));
 }
 
 describe('db:restore asks before it changes anything', () => {
@@ -65,7 +51,7 @@ describe('db:restore asks before it changes anything', () => {
 
   it('in a terminal, a protected target needs its name typed; a wrong name changes nothing', async () => {
     const { prod, project, file, before } = await prodSetup();
-    const refused = await onTerminal([file, '--env', 'prod'], project, {}, (screen, type) => {
+    const refused = await onTerminal('pg-restore', [file, '--env', 'prod'], project, {}, (screen, type) => {
       if (screen.includes('Type the database name') && !screen.includes('nope\r')) type('nope\r');
     });
     expect(refused.code).toBe(13);
@@ -74,7 +60,7 @@ describe('db:restore asks before it changes anything', () => {
     expect(await fingerprint(prod.url)).toEqual(before);
 
     let typed = false;
-    const accepted = await onTerminal([file, '--env', 'prod'], project, {}, (screen, type) => {
+    const accepted = await onTerminal('pg-restore', [file, '--env', 'prod'], project, {}, (screen, type) => {
       if (!typed && screen.includes('Type the database name')) {
         typed = true;
         type(`${prod.name}\r`);
@@ -92,7 +78,7 @@ describe('db:restore asks before it changes anything', () => {
     await query(source.url, 'INSERT INTO t VALUES (2)');
     const newest = await takeBackup(project, source.url, ['newer', 'the newer one']);
     let step = 0;
-    const run = await onTerminal([], project, {}, (screen, type) => {
+    const run = await onTerminal('pg-restore', [], project, {}, (screen, type) => {
       if (step === 0 && screen.includes('Which backup?') && screen.includes(newest.id)) {
         step = 1;
         type('\r'); // the newest is first

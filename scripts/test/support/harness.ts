@@ -195,3 +195,25 @@ export async function holdLock(url: string, table: string): Promise<{ release():
     },
   };
 }
+
+/**
+ * Run a command on a real pseudo-terminal (`script`), as a person at a shell would. `answer`
+ * sees the screen so far after each output and may type keys; it returns nothing.
+ */
+export function onTerminal(
+  script: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  answer: (screen: string, type: (keys: string) => void) => void,
+): Promise<{ code: number | null; screen: string }> {
+  const command = `stty cols 120 rows 40; node ${path.join(REPO, 'scripts/kit.mjs')} ${script} ${args.map((a) => `'${a}'`).join(' ')}`;
+  const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm-256color', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  const type = (keys: string) => child.stdin!.write(keys);
+  child.stdout!.on('data', (c: Buffer) => {
+    screen += c.toString();
+    answer(screen, type);
+  });
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, screen })));
+}
