@@ -1,7 +1,7 @@
 /** `db:backup` flags, checks and rendering; the work itself is backup() in backup.ts. */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { listValue, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { listValue, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
 import { backup, formatBytes, type BackupOptions, type BackupResult } from './backup.js';
 import { FORMATS, isValidType, parseFormats } from './naming.js';
@@ -74,9 +74,7 @@ Exit status: 0 on success; see the README's exit code table otherwise.
     const { formats, unknown } = parseFormats(listValue(values, 'format'));
     if (unknown.length) problems.push(`Unknown --format ${unknown.join(', ')}: choose from ${FORMATS.join(', ')}.`);
     else if (listValue(values, 'format').length && formats.length === 0) problems.push(`--format needs at least one of ${FORMATS.join(', ')}.`);
-    const waitText = stringValue(values, 'wait') ?? '0';
-    const waitSeconds = Number(waitText);
-    if (!Number.isFinite(waitSeconds) || waitSeconds < 0) problems.push(`--wait takes a number of seconds, got "${waitText}".`);
+    const waitSeconds = readWait(values, problems);
     const lockWaitTimeout = stringValue(values, 'lock-wait-timeout') ?? '60s';
     if (!/^\d+(\.\d+)?\s*(ms|s|min|h)?$/.test(lockWaitTimeout)) problems.push(`--lock-wait-timeout takes a duration such as 30s, 2min or 5000 (ms), got "${lockWaitTimeout}".`);
     const gzipText = stringValue(values, 'gzip-level') ?? '6';

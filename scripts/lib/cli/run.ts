@@ -78,6 +78,14 @@ export function stringValue(values: Values, key: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** --wait <seconds>: 0 when absent; a problem is recorded for anything that is not a number ≥ 0. */
+export function readWait(values: Values, problems: string[]): number {
+  const text = stringValue(values, 'wait') ?? '0';
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0) problems.push(`--wait takes a number of seconds, got "${text}".`);
+  return seconds;
+}
+
 export function listValue(values: Values, key: string): string[] {
   const v = values[key];
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];

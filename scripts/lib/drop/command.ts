@@ -1,6 +1,6 @@
 /** `db:drop`: flags, the confirmation and the report; the work is dropAll(). */
 import path from 'node:path';
-import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { dropAll, type DropOptions, type DropResult } from './drop.js';
@@ -32,9 +32,7 @@ Options:
   parse(values, positionals, common) {
     const problems: string[] = [];
     if (positionals.length) problems.push(`db:drop takes no arguments, got ${positionals.join(' ')}.`);
-    const waitText = stringValue(values, 'wait') ?? '0';
-    const waitSeconds = Number(waitText);
-    if (!Number.isFinite(waitSeconds) || waitSeconds < 0) problems.push(`--wait takes a number of seconds, got "${waitText}".`);
+    const waitSeconds = readWait(values, problems);
     if (problems.length) throw usageError(problems, 'pnpm db:drop --');
     return { ...common, yes: values.yes === true || values.force === true, confirm: stringValue(values, 'confirm'), skipBackup: values['skip-backup'] === true, waitSeconds };
   },

@@ -1,7 +1,7 @@
 /** `db:restore` flags, prompts and rendering; the work itself is restore() in restore.ts. */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { formatBytes } from '../backup/backup.js';
@@ -108,9 +108,7 @@ Options:
       if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) problems.push(`--jobs takes a whole number from 1 to 64, got "${jobsText}".`);
       if (tables.length || mode === 'data-only' || mode === 'schema-only' || mode === 'clean') problems.push('--jobs restores the whole database into a fresh copy; it cannot be combined with --table, --data-only, --schema-only or --clean.');
     }
-    const waitText = stringValue(values, 'wait') ?? '0';
-    const waitSeconds = Number(waitText);
-    if (!Number.isFinite(waitSeconds) || waitSeconds < 0) problems.push(`--wait takes a number of seconds, got "${waitText}".`);
+    const waitSeconds = readWait(values, problems);
     if (values['no-owner'] === true && values['with-owner'] === true) problems.push('--no-owner and --with-owner contradict each other.');
     if (problems.length) throw usageError(problems, 'pnpm db:restore --');
     const from = stringValue(values, 'from');

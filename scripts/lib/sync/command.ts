@@ -1,6 +1,6 @@
 /** `db:sync` (fresh backup of the source, then restore) and `db:refresh` (newest existing backup). */
 import { KitError } from '../errors.js';
-import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
 import { terminalUi } from '../restore/command.js';
 import { sync, type SyncOptions, type SyncResult } from './sync.js';
@@ -43,9 +43,7 @@ Options:
       if (positionals.length) problems.push(`db:${name} takes no arguments, got ${positionals.join(' ')}.`);
       if (common.env === undefined && common.url === undefined && common.envFile === undefined) problems.push(`Name the target environment with --env (for example: pnpm db:${name} -- --from prod --env dev).`);
       if (fresh && values.type !== undefined) problems.push('--type chooses among existing backups; it belongs to db:refresh.');
-      const waitText = stringValue(values, 'wait') ?? '0';
-      const waitSeconds = Number(waitText);
-      if (!Number.isFinite(waitSeconds) || waitSeconds < 0) problems.push(`--wait takes a number of seconds, got "${waitText}".`);
+      const waitSeconds = readWait(values, problems);
       if (problems.length) throw usageError(problems, `pnpm db:${name} --`);
       return {
         ...common,
