@@ -24,6 +24,10 @@ export interface KitConfig {
   /** Where db:sync and db:refresh take data from when --from is not given. */
   sync?: { from?: string };
   retention?: Partial<RetentionPolicy>;
+  /** The application's migration command for db:migrate:safe (MIGRATE_COMMAND overrides). */
+  migrate?: { command?: string };
+  /** Webhook for failure (and optionally success) notices (NOTIFY_URL overrides). */
+  notify?: { url?: string; onSuccess?: boolean };
   /** Per-environment overrides. */
   environments?: Record<string, EnvironmentConfig>;
 }
@@ -85,7 +89,7 @@ export function loadConfig(root: string): KitConfig {
       problems.push(`retention.timeZone "${retention.timeZone}" is not a time zone (e.g. Europe/Berlin)`);
     }
   }
-  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'environments', '$comment']);
+  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'migrate', 'notify', 'environments', '$comment']);
   for (const key of Object.keys(config)) if (!known.has(key)) problems.push(`unknown setting "${key}" (known: ${[...known].filter((k) => k !== '$comment').join(', ')})`);
   if (config.protected !== undefined && (!Array.isArray(config.protected) || config.protected.some((e) => typeof e !== 'string'))) problems.push('protected must be a list of environment names');
   for (const [env, settings] of Object.entries(config.environments ?? {})) {

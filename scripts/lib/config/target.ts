@@ -193,6 +193,19 @@ function noTargetMessage(options: ResolveOptions, env: string): string {
   return `No database configured${options.env ? ` for --env ${env}` : ''}. Set DATABASE_URL=postgresql://user:password@host:5432/database in ${files.join(' or ')} (copy packages/database/.env.example), export it, or pass --url.`;
 }
 
+/**
+ * The target as a URL, password included, for a child that only takes DATABASE_URL (the app's
+ * migration tool). It goes into that child's environment only, never to argv or output.
+ */
+export function targetUrl(target: Target): string {
+  const socket = target.host.startsWith('/');
+  const auth = `${encodeURIComponent(target.user)}${target.password !== undefined ? `:${encodeURIComponent(target.password)}` : ''}@`;
+  const url = new URL(`postgresql://${auth}${socket ? 'localhost' : target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/${encodeURIComponent(target.database)}`);
+  for (const [key, value] of Object.entries(target.params)) url.searchParams.set(key, value);
+  if (socket) url.searchParams.set('host', target.host);
+  return url.toString();
+}
+
 /** How the target may be shown to a person: never with its password. */
 export function describeTarget(target: Target): string {
   return `${target.user}@${target.host}:${target.port}/${target.database}`;

@@ -1,0 +1,97 @@
+/**
+ * db:migrate:safe — backup (pre-migrate) → quick verify → migrate → on failure, restore exactly
+ * that backup, all-or-nothing, and fail loudly saying what was rolled back. The migration command
+ * is the application's own; the kit only needs its exit status.
+ */
+import { spawn } from 'node:child_process';
+import { KitError } from '../errors.js';
+import { targetUrl, type Target } from '../config/target.js';
+import { configFor } from '../config/file.js';
+import type { CommandContext } from '../context.js';
+import { backup } from '../backup/backup.js';
+import { readCatalog } from '../store/catalog.js';
+import { verifyBackup } from '../verify/verify.js';
+import { restore, type RestoreUi } from '../restore/restore.js';
+import path from 'node:path';
+
+export interface SafeMigrateOptions {
+  command: string | undefined;
+  waitSeconds: number;
+}
+
+export interface SafeMigrateResult {
+  backup: { id: string; file: string; info: string };
+  command: string;
+  durationMs: number;
+}
+
+export function migrationCommand(options: SafeMigrateOptions, ctx: CommandContext): string {
+  return options.command ?? ctx.env.MIGRATE_COMMAND ?? configFor(ctx.root).migrate?.command ?? 'pnpm db:migrate';
+}
+
+function runMigration(command: string, target: Target, ctx: CommandContext): Promise<number> {
+  return new Promise((resolve) => {
+    // The migration tool's output is progress for people: it goes to stderr, keeping stdout for
+    // the kit's result. Its connection is this target's, in its environment only.
+    const child = spawn('sh', ['-c', command], { cwd: ctx.root, env: { ...ctx.env, DATABASE_URL: targetUrl(target) }, stdio: ['ignore', process.stderr, process.stderr] });
+    const stop = () => child.kill('SIGTERM');
+    ctx.signal.addEventListener('abort', stop, { once: true });
+    child.once('error', () => resolve(127));
+    child.once('close', (code, signal) => {
+      ctx.signal.removeEventListener('abort', stop);
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}
+
+export async function safeMigrate(target: Target, options: SafeMigrateOptions, ctx: CommandContext, ui: RestoreUi, announce: (id: string) => void): Promise<SafeMigrateResult> {
+  const started = ctx.now();
+  const command = migrationCommand(options, ctx);
+  const made = await backup(
+    target,
+    { type: 'pre-migrate', description: `Before: ${command}`, formats: ['dump'], tables: [], excludeTables: [], schemas: [], lockWaitTimeout: '60s', waitSeconds: options.waitSeconds, skipSpaceCheck: false, gzipLevel: 6, stats: 'archive' },
+    ctx,
+  );
+  announce(made.id);
+  const entry = readCatalog(made.dir).complete.find((e) => e.id === made.id)!;
+  const check = await verifyBackup(entry, { deep: false, artifact: undefined }, undefined, ctx.env, ctx.reporter, ctx.signal, ctx.now());
+  if (!check.ok) {
+    throw new KitError('INTEGRITY_FAILED', `The pre-migrate backup ${made.id} failed verification (${check.artifacts.find((a) => !a.ok)?.problem}); nothing was migrated.`);
+  }
+  ctx.reporter.notice(`migrating: ${command}`);
+  const code = await runMigration(command, target, ctx);
+  if (code === 0) return { backup: { id: made.id, file: made.files[0]!.path, info: made.info }, command, durationMs: ctx.now().getTime() - started.getTime() };
+
+  ctx.reporter.notice(`the migration failed (exit ${code}); restoring ${made.id}`);
+  try {
+    const restored = await restore(
+      target,
+      {
+        input: made.info,
+        latest: false,
+        type: undefined,
+        from: undefined,
+        // the user asked for this rollback by running migrate:safe; it must not wait for a prompt
+        force: true,
+        confirm: target.database,
+        safetyBackup: true,
+        mode: 'replace',
+        tables: [],
+        jobs: undefined,
+        keepOld: false,
+        withOwner: false,
+        withPrivileges: false,
+        noOwner: false,
+        waitSeconds: options.waitSeconds,
+        showLines: false,
+      },
+      ctx,
+      ui,
+    );
+    const kept = restored.safetyBackup ? ` The half-migrated state was saved as ${path.basename(restored.safetyBackup.file)} for inspection.` : '';
+    throw new KitError('MIGRATION_FAILED', `The migration failed (\`${command}\` exited with ${code}). Rolled back: ${target.database} was restored from ${made.id}, its state before the migration, and its row counts were verified.${kept}`);
+  } catch (error) {
+    if (error instanceof KitError && error.code === 'MIGRATION_FAILED') throw error;
+    throw new KitError('ROLLBACK_FAILED', `The migration failed (\`${command}\` exited with ${code}) AND restoring ${made.id} failed: ${error instanceof Error ? error.message : String(error)} The database may be half-migrated. Restore it by hand: pnpm db:restore -- ${made.files[0]!.path} --force`);
+  }
+}

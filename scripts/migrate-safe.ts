@@ -1,0 +1,4 @@
+import { runCli } from './lib/cli/run.js';
+import { safeMigrateCommand } from './lib/migrate/command.js';
+
+await runCli(safeMigrateCommand);
