@@ -4,10 +4,11 @@
  * result objects; only this layer prints.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
-import { redact } from '../redact.js';
+import { redact, registerSecret } from '../redact.js';
 import { resolveTarget, type Target } from '../config/target.js';
 import { backupRoot, type CommandContext } from '../context.js';
 import { configFor } from '../config/file.js';
@@ -52,6 +53,8 @@ const COMMON_OPTIONS: OptionsConfig = {
   url: { type: 'string' },
   env: { type: 'string' },
   'env-file': { type: 'string' },
+  notify: { type: 'string' },
+  'notify-success': { type: 'boolean' },
 };
 
 export function usageError(problems: string[], command: string): KitError {
@@ -120,6 +123,7 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
   let target: Target | undefined;
   let result: R | undefined;
   let failure: unknown;
+  let notifySettings: NotifySettings = { url: undefined, onSuccess: false };
   const root = process.cwd();
   const ctxBase = { root, env: process.env, signal: controller.signal, now: () => new Date() };
   let reporter = await createReporter({ tty: false, quiet: true, progress: false, intervalMs: 0, label: command.name, write: stderr });
@@ -133,6 +137,19 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
       env: stringValue(values, 'env'),
       envFile: stringValue(values, 'env-file'),
     };
+    // The webhook URL carries its own token: treated as a secret, never printed.
+    const configured = (() => {
+      try {
+        return configFor(root).notify ?? {};
+      } catch {
+        return {};
+      }
+    })();
+    notifySettings = {
+      url: stringValue(values, 'notify') ?? (process.env.NOTIFY_URL || undefined) ?? configured.url,
+      onSuccess: values['notify-success'] === true || configured.onSuccess === true,
+    };
+    registerSecret(notifySettings.url);
     if (values.help === true) {
       process.stdout.write(command.usage.trimEnd() + '\n');
       return;
@@ -185,7 +202,54 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
     if (process.env.GITHUB_OUTPUT && command.githubOutput) writeGithubOutput(process.env.GITHUB_OUTPUT, command.githubOutput(result));
   }
   if (command.logFields !== undefined) appendRunLog(command, common, target, started, exitCode, failure, result, stderr);
+  await notify(command, notifySettings, common, target, started, exitCode, failure, result, stderr);
   process.exitCode = exitCode;
+}
+
+interface NotifySettings {
+  url: string | undefined;
+  onSuccess: boolean;
+}
+
+/**
+ * Tell a webhook (Slack's, or anything taking JSON) about a failure, and about success when asked.
+ * The message is the same redacted text the run log holds. A webhook that cannot be reached is
+ * reported on stderr; it never changes the command's exit status.
+ */
+async function notify<A extends CommonArgs, R>(
+  command: Command<A, R>,
+  settings: NotifySettings,
+  common: CommonArgs,
+  target: Target | undefined,
+  started: Date,
+  exitCode: number,
+  failure: unknown,
+  result: R | undefined,
+  stderr: (line: string) => void,
+): Promise<void> {
+  if (!settings.url || (failure === undefined && !settings.onSuccess)) return;
+  const environment = target?.env ?? common.env ?? 'default';
+  const where = target ? `${target.database} on ${target.host}` : environment;
+  const what = failure === undefined
+    ? `succeeded${command.logFields && result !== undefined ? `: ${JSON.stringify(command.logFields(result))}` : ''}`
+    : `FAILED (exit ${exitCode}): ${failure instanceof Error ? failure.message : String(failure)}`;
+  const body = {
+    text: redact(`pg-backup-kit ${command.name} on ${hostname()} for ${where} (${environment}) ${what}`),
+    command: command.name,
+    outcome: failure === undefined ? 'success' : 'failure',
+    exitCode,
+    environment,
+    host: hostname(),
+    start: started.toISOString(),
+    durationMs: Date.now() - started.getTime(),
+    ...(failure !== undefined ? { error: { code: failure instanceof KitError ? failure.code : 'INTERNAL', message: redact(failure instanceof Error ? failure.message : String(failure)) } } : {}),
+  };
+  try {
+    const response = await fetch(settings.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) stderr(`${command.name}: warning: the notification webhook answered ${response.status}`);
+  } catch (error) {
+    stderr(`${command.name}: warning: could not send the notification (${(error as Error).message})`);
+  }
 }
 
 function appendRunLog<A extends CommonArgs, R>(
