@@ -9,6 +9,9 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // GitHub's workflow parser imports JSON without import attributes, which Node's own loader
+    // refuses; let vitest transform it.
+    server: { deps: { inline: ['@actions/workflow-parser'] } },
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results/vitest.json' },
   },
