@@ -1,28 +1,22 @@
 /**
- * `pnpm demo`: the kit on a machine with no configuration at all. Starts a throw-away PostgreSQL
- * cluster, fills a small shop database, takes a backup with the real CLI, checks it with
- * sha256sum, restores the dump into a fresh database with pg_restore and compares row counts,
- * then removes the cluster. Its backups stay in backups/demo/ to look at.
+ * `pnpm demo`: the whole story on a machine with PostgreSQL's server programs and no
+ * configuration at all. A throw-away cluster; the sample application migrated with its own
+ * migration tool and filled with data; then, with the real commands: backup in every format →
+ * list → deep verify → a disaster (a table dropped) → restore the latest backup → proof that the
+ * data is back → the cluster removed. The backups stay in backups/demo/ to look at.
  */
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startCluster, type Cluster } from './lib/cluster/cluster.js';
-import type { BackupInfo } from './lib/backup/metadata.js';
 
-// pnpm runs scripts from the repository root.
+// pnpm runs scripts from the repository root; the launcher sits beside this entry file.
 const root = process.cwd();
+const launcher = path.join(path.dirname(process.argv[1] ?? 'scripts/demo.ts'), 'kit.mjs');
+const TABLES = ['customers', 'products', 'orders', 'order_items'];
 const say = (line: string) => process.stdout.write(`\n▶ ${line}\n`);
-
-const SHOP = `
-CREATE TABLE customers (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, email text UNIQUE);
-CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id bigint REFERENCES customers, placed_at timestamptz NOT NULL, total numeric(10,2));
-INSERT INTO customers (name, email) SELECT 'Customer ' || g, 'c' || g || '@example.test' FROM generate_series(1, 2000) g;
-INSERT INTO orders (customer_id, placed_at, total)
-  SELECT 1 + g % 2000, timestamptz '2026-01-01' + g * interval '7 minutes', (g % 500) + 0.99 FROM generate_series(1, 20000) g;
-`;
 
 async function sql<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
@@ -34,65 +28,77 @@ async function sql<T extends pg.QueryResultRow>(url: string, text: string): Prom
   }
 }
 
-function runKit(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+function run(file: string, args: string[], env: NodeJS.ProcessEnv, cwd = root): Promise<void> {
   return new Promise((resolve, reject) => {
-    const launcher = path.join(path.dirname(process.argv[1] ?? 'scripts/demo.ts'), 'kit.mjs');
-    const child = spawn(process.execPath, [launcher, 'pg-backup', ...args], { cwd: root, env, stdio: 'inherit' });
+    const child = spawn(file, args, { cwd, env, stdio: 'inherit' });
     child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg-backup exited with ${code}`))));
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(file)} ${args.join(' ')} exited with ${code}`))));
   });
 }
 
-async function counts(url: string): Promise<Record<string, number>> {
-  const rows = await sql<{ t: string; n: string }>(url, `SELECT 'customers' AS t, count(*) AS n FROM customers UNION ALL SELECT 'orders', count(*) FROM orders`);
-  return Object.fromEntries(rows.map((r) => [r.t, Number(r.n)]));
+async function counts(url: string): Promise<Record<string, number | string>> {
+  const out: Record<string, number | string> = {};
+  for (const table of TABLES) {
+    try {
+      out[table] = Number((await sql<{ n: string }>(url, `SELECT count(*) AS n FROM ${table}`))[0]!.n);
+    } catch {
+      out[table] = 'missing';
+    }
+  }
+  return out;
+}
+
+function showCounts(label: string, c: Record<string, number | string>): void {
+  console.log(`  ${label.padEnd(8)} ${TABLES.map((t) => `${t} ${c[t]}`).join(', ')}`);
 }
 
 async function main(): Promise<void> {
-  say('Starting a throw-away PostgreSQL cluster (initdb + pg_ctl in a temp directory)');
-  let cluster: Cluster | undefined;
   const scratch = mkdtempSync(path.join(tmpdir(), 'pgkit-demo-'));
+  let cluster: Cluster | undefined;
   try {
+    say('Starting a throw-away PostgreSQL cluster (initdb + pg_ctl in a temporary directory)');
     cluster = await startCluster();
     const version = (await sql<{ v: string }>(cluster.url(), "SELECT current_setting('server_version') AS v"))[0]!.v;
     console.log(`  PostgreSQL ${version} on 127.0.0.1:${cluster.port}`);
 
-    say('Creating a small shop database: 2,000 customers, 20,000 orders');
+    say('Creating the sample application: its migrations (node-pg-migrate), then packages/database/seed.sql');
     await sql(cluster.url(), 'CREATE DATABASE shop');
     const shop = cluster.url('shop');
-    await sql(shop, SHOP);
+    const quietEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: shop };
+    await run('pnpm', ['-s', 'db:migrate'], quietEnv);
+    const seed = (await import('node:fs')).readFileSync(path.join(root, 'packages/database/seed.sql'), 'utf8');
+    await sql(shop, seed);
+    const before = await counts(shop);
+    showCounts('data:', before);
 
-    say('pnpm db:backup -- --env demo   (every format, one snapshot, checksums, statistics)');
-    // The connection lives in an env file, as it would in packages/database/.env.
+    // The kit reads its connection from an env file, as it would from packages/database/.env.demo.
     const envFile = path.join(scratch, 'demo.env');
     writeFileSync(envFile, `DATABASE_URL=${shop}\n`, { mode: 0o600 });
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: process.env.LANG };
-    await runKit(['demo', 'Demo backup', '--env', 'demo', '--env-file', envFile, '--no-progress'], env);
+    const kitEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: process.env.LANG, ...(process.env.BACKUP_DIR ? { BACKUP_DIR: process.env.BACKUP_DIR } : {}), ...(process.env.LOG_FILE ? { LOG_FILE: process.env.LOG_FILE } : {}) };
+    const kit = (command: string, args: string[]) => {
+      const shown = { 'pg-backup': 'db:backup', 'pg-restore': 'db:restore' }[command] ?? `db:${command}`;
+      say(`pnpm ${shown} -- ${[...args, '--env', 'demo'].join(' ')}`);
+      return run(process.execPath, [launcher, command, ...args, '--env', 'demo', '--env-file', envFile, '--no-progress'], kitEnv);
+    };
 
-    const dir = path.join(root, 'backups/demo');
-    const infoFile = execFileSync('ls', ['-t', dir]).toString().split('\n').find((f) => f.endsWith('.info'))!;
-    const info = JSON.parse(readFileSync(path.join(dir, infoFile), 'utf8')) as BackupInfo;
+    await kit('pg-backup', ['demo', 'Before the disaster']);
+    await kit('list', []);
+    await kit('verify', ['--latest', '--deep']);
 
-    say(`sha256sum -c ${info.id}.sha256`);
-    process.stdout.write(`${execFileSync('sha256sum', ['-c', `${info.id}.sha256`], { cwd: dir }).toString().trimEnd().replace(/^/gm, '  ')}\n`);
+    say('A disaster: someone drops the order_items table');
+    await sql(shop, 'DROP TABLE order_items');
+    showCounts('now:', await counts(shop));
 
-    say('Statistics recorded in the .info file (read from the dump stream as it was written)');
-    for (const [table, stats] of Object.entries(info.statistics.tables)) console.log(`  ${table.padEnd(18)} ${String(stats.rows).padStart(6)} rows  fingerprint ${stats.fingerprint}`);
+    await kit('pg-restore', ['--latest', '--type', 'demo', '--force']);
 
-    say('Restoring the .dump into a fresh database with pg_restore, and comparing');
-    await sql(cluster.url(), 'CREATE DATABASE shop_restored');
-    const restored = cluster.url('shop_restored');
-    const dump = path.join(dir, `${info.id}.dump`);
-    execFileSync(path.join(cluster.binDir, 'pg_restore'), ['--exit-on-error', '--single-transaction', '-d', 'shop_restored', dump], {
-      env: { PATH: process.env.PATH, PGHOST: cluster.host, PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.password },
-    });
-    const [before, after] = [await counts(shop), await counts(restored)];
-    for (const table of Object.keys(before)) {
-      const same = before[table] === after[table] && before[table] === info.statistics.tables[`public.${table}`]?.rows;
-      console.log(`  ${table.padEnd(10)} source ${before[table]}  restored ${after[table]}  ${same ? 'identical' : 'DIFFERENT'}`);
-      if (!same) throw new Error(`restored ${table} differs from the source`);
-    }
-    say(`Done. The demo's backup is in ${path.relative(process.cwd(), dir) || dir}/; the throw-away cluster is removed.`);
+    say('Proof: the data is back');
+    const after = await counts(shop);
+    showCounts('before:', before);
+    showCounts('after:', after);
+    const same = TABLES.every((t) => before[t] === after[t]);
+    if (!same) throw new Error('the restored row counts differ from the ones before the disaster');
+    console.log('  every table has exactly the rows it had before the disaster');
+    say(`Done. The backups are in ${path.relative(root, path.join(process.env.BACKUP_DIR ?? path.join(root, 'backups'), 'demo')) || '.'}/; removing the throw-away cluster.`);
   } finally {
     await cluster?.destroy();
     rmSync(scratch, { recursive: true, force: true });

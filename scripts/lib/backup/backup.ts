@@ -204,7 +204,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: Comman
         largeObjects,
         totalRows,
       },
-      restore: restoreInstructions(Object.fromEntries(artifacts.map((a) => [a.format, a.file]))),
+      restore: restoreInstructions(Object.fromEntries(artifacts.map((a) => [a.format, a.file])), target.env),
     };
     await writeFileAtomic(path.join(dir, `${stem}.sha256`), sha256Manifest(artifacts));
     const infoFile = path.join(dir, `${stem}.info`);

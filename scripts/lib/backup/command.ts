@@ -111,7 +111,7 @@ Exit status: 0 on success; see the README's exit code table otherwise.
       `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
       `  ${rel(result.info)}`,
-      `Restore with: ${restoreInstructions({ [preferred.format]: rel(preferred.path) })[preferred.format]![0]}`,
+      `Restore with: ${restoreInstructions({ [preferred.format]: rel(preferred.path) }, result.environment)[preferred.format]![0]}`,
     ];
   },
   githubOutput(result) {

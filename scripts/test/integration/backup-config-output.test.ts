@@ -34,6 +34,9 @@ describe('db:backup finds its database by one precedence', () => {
     const project = makeProject({ 'packages/database/.env.staging': `DATABASE_URL=${staging.url}\n`, 'packages/database/.env': `DATABASE_URL=${local.url}\n` });
     expect(await backedUp(project, ['--env', 'staging'], {}, 'staging')).toBe(staging.name);
     expect(listBackupFiles(project, 'staging').filter((f) => f.endsWith('.info'))).toHaveLength(1);
+    // the restore hint sends the backup back to its own environment, not to the default one
+    const human = await cli('pg-backup', ['--env', 'staging', '--format', 'dump'], { cwd: project });
+    expect(human.stdout).toMatch(/Restore with: pnpm db:restore -- backups\/staging\/backup_manual_\d+_\d+(_\d+)?\.dump --env staging$/m);
     expect(listBackupFiles(project, 'default')).toEqual([]);
     // no silent fallback from an environment that is not configured to the local database
     const run = await cli('pg-backup', ['--env', 'prod'], { cwd: project });
