@@ -246,6 +246,7 @@ function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['database'
     serverVersion: facts.version,
     serverVersionNum: facts.versionNum,
     sizeBytes: facts.databaseSize,
+    configuredBy: target.source,
   };
 }
 

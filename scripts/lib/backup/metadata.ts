@@ -35,6 +35,8 @@ export interface BackupInfo {
     serverVersion: string;
     serverVersionNum: number;
     sizeBytes: number;
+    /** Where the connection settings came from: --url, the environment, or an env file's path. */
+    configuredBy: string;
   };
   tool: { name: string; version: string; node: string };
   pgDump: { path: string; version: string };

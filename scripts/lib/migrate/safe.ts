@@ -4,6 +4,7 @@
  * is the application's own; the kit only needs its exit status.
  */
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { KitError } from '../errors.js';
 import { targetUrl, type Target } from '../config/target.js';
 import { configFor } from '../config/file.js';
@@ -12,7 +13,6 @@ import { backup } from '../backup/backup.js';
 import { readCatalog } from '../store/catalog.js';
 import { verifyBackup } from '../verify/verify.js';
 import { restore, type RestoreUi } from '../restore/restore.js';
-import path from 'node:path';
 
 export interface SafeMigrateOptions {
   command: string | undefined;

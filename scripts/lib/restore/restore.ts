@@ -117,8 +117,8 @@ function selects(qualified: string, wanted: string): boolean {
   return unquote(parts.at(-1)!) === wanted || qualified === wanted;
 }
 
-async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean): Promise<string[]> {
-  const problems: string[] = [];
+/** Roles and extensions the restore needs must exist on the target before anything changes. */
+async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean): Promise<void> {
   const keepOwners = !options.noOwner && (options.withOwner || !crossEnvironment);
   if (keepOwners && report.toc.length) {
     const owners = [...new Set(report.toc.map((e) => e.owner).filter((o) => o && o !== '-'))];
@@ -136,7 +136,6 @@ async function precheck(client: Client, target: Target, report: IntegrityReport,
       throw new KitError('MISSING_EXTENSIONS', `The backup needs extensions that ${target.host}:${target.port} does not have installed: ${missing.join(', ')}. Install their packages on the server first. Nothing was changed.`);
     }
   }
-  return problems;
 }
 
 export async function restore(target: Target, options: RestoreOptions, ctx: CommandContext, ui: RestoreUi): Promise<RestoreResult> {

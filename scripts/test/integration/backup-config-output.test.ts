@@ -25,6 +25,8 @@ describe('db:backup finds its database by one precedence', () => {
     expect(await backedUp(project, ['--url', flag!.url], { DATABASE_URL: environment!.url })).toBe(flag!.name);
     expect(await backedUp(project, [], { DATABASE_URL: environment!.url })).toBe(environment!.name);
     expect(await backedUp(project)).toBe(pkg!.name);
+    const latest = (await cli('pg-backup', SQL_ONLY, { cwd: project })).json<Json>();
+    expect(readInfo(project, latest.id).database.configuredBy).toBe('packages/database/.env');
     const rootOnly = makeProject({ '.env': `DATABASE_URL=${root!.url}\n` });
     expect(await backedUp(rootOnly)).toBe(root!.name);
   });
