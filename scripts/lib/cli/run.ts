@@ -201,9 +201,26 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
     else if (!common.quiet) process.stdout.write(redact(command.render(result).join('\n')) + '\n');
     if (process.env.GITHUB_OUTPUT && command.githubOutput) writeGithubOutput(process.env.GITHUB_OUTPUT, command.githubOutput(result));
   }
-  if (command.logFields !== undefined) appendRunLog(command, common, target, started, exitCode, failure, result, stderr);
-  await notify(command, notifySettings, common, target, started, exitCode, failure, result, stderr);
+  const outcome: RunOutcome<A, R> = { command, common, target, started, exitCode, failure, result, stderr };
+  if (command.logFields !== undefined) appendRunLog(outcome);
+  await notify(outcome, notifySettings);
   process.exitCode = exitCode;
+}
+
+/** How one run ended: what the run log and the notification both report. */
+interface RunOutcome<A extends CommonArgs, R> {
+  command: Command<A, R>;
+  common: CommonArgs;
+  target: Target | undefined;
+  started: Date;
+  exitCode: number;
+  failure: unknown;
+  result: R | undefined;
+  stderr: (line: string) => void;
+}
+
+function errorOf(failure: unknown): { code: string; message: string } {
+  return { code: failure instanceof KitError ? failure.code : 'INTERNAL', message: redact(failure instanceof Error ? failure.message : String(failure)) };
 }
 
 interface NotifySettings {
@@ -216,17 +233,8 @@ interface NotifySettings {
  * The message is the same redacted text the run log holds. A webhook that cannot be reached is
  * reported on stderr; it never changes the command's exit status.
  */
-async function notify<A extends CommonArgs, R>(
-  command: Command<A, R>,
-  settings: NotifySettings,
-  common: CommonArgs,
-  target: Target | undefined,
-  started: Date,
-  exitCode: number,
-  failure: unknown,
-  result: R | undefined,
-  stderr: (line: string) => void,
-): Promise<void> {
+async function notify<A extends CommonArgs, R>(outcome: RunOutcome<A, R>, settings: NotifySettings): Promise<void> {
+  const { command, common, target, started, exitCode, failure, result, stderr } = outcome;
   if (!settings.url || (failure === undefined && !settings.onSuccess)) return;
   const environment = target?.env ?? common.env ?? 'default';
   const where = target ? `${target.database} on ${target.host}` : environment;
@@ -242,7 +250,7 @@ async function notify<A extends CommonArgs, R>(
     host: hostname(),
     start: started.toISOString(),
     durationMs: Date.now() - started.getTime(),
-    ...(failure !== undefined ? { error: { code: failure instanceof KitError ? failure.code : 'INTERNAL', message: redact(failure instanceof Error ? failure.message : String(failure)) } } : {}),
+    ...(failure !== undefined ? { error: errorOf(failure) } : {}),
   };
   try {
     const response = await fetch(settings.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
@@ -252,16 +260,8 @@ async function notify<A extends CommonArgs, R>(
   }
 }
 
-function appendRunLog<A extends CommonArgs, R>(
-  command: Command<A, R>,
-  common: CommonArgs,
-  target: Target | undefined,
-  started: Date,
-  exitCode: number,
-  failure: unknown,
-  result: R | undefined,
-  stderr: (line: string) => void,
-): void {
+function appendRunLog<A extends CommonArgs, R>(outcome: RunOutcome<A, R>): void {
+  const { command, common, target, started, exitCode, failure, result, stderr } = outcome;
   const finished = new Date();
   let file: string;
   try {
@@ -282,7 +282,7 @@ function appendRunLog<A extends CommonArgs, R>(
     environment: target?.env ?? common.env ?? 'default',
     database: target ? { name: target.database, host: target.host, port: target.port } : undefined,
     ...(failure === undefined && result !== undefined ? command.logFields?.(result) : {}),
-    ...(failure !== undefined ? { error: { code: failure instanceof KitError ? failure.code : 'INTERNAL', message: failure instanceof Error ? failure.message : String(failure) } } : {}),
+    ...(failure !== undefined ? { error: errorOf(failure) } : {}),
   };
   try {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
