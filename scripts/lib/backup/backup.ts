@@ -51,6 +51,28 @@ export interface BackupResult {
   peakRssBytes: number;
 }
 
+/**
+ * Options for the backups the kit takes on its own account (before a restore, a drop, a migration,
+ * for a sync): the whole database, as a .dump, with statistics read back from the archive so a
+ * later restore can check its row counts.
+ */
+export function wholeDatabaseDump(type: string, description: string, overrides: Partial<BackupOptions> = {}): BackupOptions {
+  return {
+    type,
+    description,
+    formats: ['dump'],
+    tables: [],
+    excludeTables: [],
+    schemas: [],
+    lockWaitTimeout: '60s',
+    waitSeconds: 0,
+    skipSpaceCheck: false,
+    gzipLevel: 6,
+    stats: 'archive',
+    ...overrides,
+  };
+}
+
 /** Rough output size per byte of pg_database_size, for the free-space check and the ETA. */
 const SIZE_FACTOR: Record<Format, number> = { sql: 1, 'sql.gz': 0.3, dump: 0.3, tar: 1 };
 

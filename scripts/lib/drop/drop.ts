@@ -12,7 +12,8 @@ import { connectWithWait, type Client } from '../pg/connect.js';
 import { acquireLock } from '../store/lock.js';
 import { ensurePrivateDir } from '../store/files.js';
 import { backupRoot, type CommandContext } from '../context.js';
-import { backup } from '../backup/backup.js';
+import { ident, literal } from '../pg/quote.js';
+import { backup, wholeDatabaseDump } from '../backup/backup.js';
 
 export interface DropOptions {
   skipBackup: boolean;
@@ -35,8 +36,6 @@ export interface DropResult {
   undo: string | undefined;
   durationMs: number;
 }
-
-const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 async function step(client: Client, name: string, sql: string, failures: string[]): Promise<boolean> {
   await client.query('SAVEPOINT kit_step');
@@ -88,12 +87,7 @@ export async function dropAll(target: Target, options: DropOptions, ctx: Command
     let made: DropResult['backup'];
     if (!options.skipBackup) {
       ctx.reporter.progress({ phase: 'pre-drop backup', bytes: 0 });
-      const result = await backup(
-        target,
-        { type: 'pre-drop', description: `Before dropping everything in ${target.database}`, formats: ['dump'], tables: [], excludeTables: [], schemas: [], lockWaitTimeout: '60s', waitSeconds: 0, skipSpaceCheck: false, gzipLevel: 6, stats: 'archive' },
-        ctx,
-        { lockHeld: true },
-      );
+      const result = await backup(target, wholeDatabaseDump('pre-drop', `Before dropping everything in ${target.database}`), ctx, { lockHeld: true });
       made = { id: result.id, file: result.files[0]!.path };
     }
 
@@ -134,7 +128,7 @@ export async function dropAll(target: Target, options: DropOptions, ctx: Command
         await client.query(`REVOKE ALL ON SCHEMA public FROM PUBLIC, ${publicSchema.owner}`);
         for (const g of grants) await client.query(`GRANT ${g.privilege} ON SCHEMA public TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
       }
-      if (publicSchema.comment !== null) await client.query(`COMMENT ON SCHEMA public IS ${`'${publicSchema.comment.replace(/'/g, "''")}'`}`);
+      if (publicSchema.comment !== null) await client.query(`COMMENT ON SCHEMA public IS ${literal(publicSchema.comment)}`);
     }
     const { rows: remaining } = await client.query<{ what: string }>(
       `SELECT format('%s %I.%I', CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE 'relation' END, n.nspname, c.relname) AS what

@@ -9,7 +9,7 @@ import { KitError } from '../errors.js';
 import { targetUrl, type Target } from '../config/target.js';
 import { configFor } from '../config/file.js';
 import type { CommandContext } from '../context.js';
-import { backup } from '../backup/backup.js';
+import { backup, wholeDatabaseDump } from '../backup/backup.js';
 import { readCatalog } from '../store/catalog.js';
 import { verifyBackup } from '../verify/verify.js';
 import { restore, type RestoreUi } from '../restore/restore.js';
@@ -47,11 +47,7 @@ function runMigration(command: string, target: Target, ctx: CommandContext): Pro
 export async function safeMigrate(target: Target, options: SafeMigrateOptions, ctx: CommandContext, ui: RestoreUi, announce: (id: string) => void): Promise<SafeMigrateResult> {
   const started = ctx.now();
   const command = migrationCommand(options, ctx);
-  const made = await backup(
-    target,
-    { type: 'pre-migrate', description: `Before: ${command}`, formats: ['dump'], tables: [], excludeTables: [], schemas: [], lockWaitTimeout: '60s', waitSeconds: options.waitSeconds, skipSpaceCheck: false, gzipLevel: 6, stats: 'archive' },
-    ctx,
-  );
+  const made = await backup(target, wholeDatabaseDump('pre-migrate', `Before: ${command}`, { waitSeconds: options.waitSeconds }), ctx);
   announce(made.id);
   const entry = readCatalog(made.dir).complete.find((e) => e.id === made.id)!;
   const check = await verifyBackup(entry, { deep: false, artifact: undefined }, undefined, ctx.env, ctx.reporter, ctx.signal, ctx.now());

@@ -17,6 +17,7 @@ import { locateTool, spawnTool, type LocatedTool } from '../pg/tools.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { FOREIGN_KEY_MARKER } from './sql.js';
+import { ident, literal } from '../pg/quote.js';
 import { RestoreScript } from './script.js';
 import { parseCopyTarget } from '../backup/stats.js';
 
@@ -216,8 +217,6 @@ export async function databaseFacts(admin: Client, name: string): Promise<Databa
   return { exists: true, owner: row.owner, encoding: row.encoding, collate: row.collate, ctype: row.ctype, settings: settings.rows.map((r) => r.s), comment: row.comment, grants: grants.rows };
 }
 
-const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
-
 /** A name for the database restored beside the target: recognisable, unique, ≤ 63 bytes. */
 export function scratchName(database: string, suffix: string, stamp: string): string {
   const tail = `_${suffix}_${stamp}`;
@@ -292,9 +291,9 @@ export async function applyBySwap(
     // Database-level settings belong to the target environment, not to the backup.
     for (const setting of facts.settings) {
       const eq = setting.indexOf('=');
-      await admin.query(`ALTER DATABASE ${ident(fresh)} SET ${ident(setting.slice(0, eq))} = ${literalValue(setting.slice(eq + 1))}`);
+      await admin.query(`ALTER DATABASE ${ident(fresh)} SET ${ident(setting.slice(0, eq))} = ${literal(setting.slice(eq + 1))}`);
     }
-    if (facts.comment !== null) await admin.query(`COMMENT ON DATABASE ${ident(fresh)} IS ${literalValue(facts.comment)}`);
+    if (facts.comment !== null) await admin.query(`COMMENT ON DATABASE ${ident(fresh)} IS ${literal(facts.comment)}`);
     if (facts.grants.length) {
       await admin.query(`REVOKE ALL ON DATABASE ${ident(fresh)} FROM PUBLIC`);
       for (const g of facts.grants) await admin.query(`GRANT ${g.privilege} ON DATABASE ${ident(fresh)} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
@@ -328,10 +327,6 @@ export async function applyBySwap(
   } finally {
     await admin.end().catch(() => undefined);
   }
-}
-
-function literalValue(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
 }
 
 /**

@@ -10,7 +10,7 @@ import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
 import { acquireLock } from '../store/lock.js';
 import { ensurePrivateDir } from '../store/files.js';
 import { backupRoot, type CommandContext } from '../context.js';
-import { backup, formatBytes, serverGoneError } from '../backup/backup.js';
+import { backup, formatBytes, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
 import { formatStamp, type Format } from '../backup/naming.js';
 import type { CatalogEntry } from '../store/catalog.js';
 import { checkIntegrity, resolveSource, type IntegrityReport } from './source.js';
@@ -241,24 +241,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
     let safety: RestoreResult['safetyBackup'];
     if (options.safetyBackup && targetExists) {
       ctx.reporter.progress({ phase: 'safety backup of the target', bytes: 0 });
-      const made = await backup(
-        target,
-        {
-          type: 'pre-restore',
-          description: `Before restoring ${source.id}`,
-          formats: ['dump'],
-          tables: [],
-          excludeTables: [],
-          schemas: [],
-          lockWaitTimeout: '60s',
-          waitSeconds: 0,
-          skipSpaceCheck: false,
-          gzipLevel: 6,
-          stats: 'auto',
-        },
-        ctx,
-        { lockHeld: true },
-      );
+      const made = await backup(target, wholeDatabaseDump('pre-restore', `Before restoring ${source.id}`, { stats: 'auto' }), ctx, { lockHeld: true });
       safety = { id: made.id, file: made.files[0]!.path };
     }
 

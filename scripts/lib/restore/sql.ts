@@ -4,10 +4,7 @@
  * back). Pure string builders.
  */
 
-/** Quote a SQL string literal. */
-export function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
+import { literal } from '../pg/quote.js';
 
 /**
  * Drop everything a dump would recreate: every user schema (public is recreated with the owner,

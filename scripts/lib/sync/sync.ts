@@ -10,7 +10,7 @@ import { describeTarget, resolveTarget, targetFromUrl, type Target } from '../co
 import { configFor } from '../config/file.js';
 import { connectWithWait } from '../pg/connect.js';
 import { backupRoot, type CommandContext } from '../context.js';
-import { backup } from '../backup/backup.js';
+import { backup, wholeDatabaseDump } from '../backup/backup.js';
 import { readCatalog, selectLatest } from '../store/catalog.js';
 import { restore, type RestoreOptions, type RestoreResult, type RestoreUi } from '../restore/restore.js';
 
@@ -66,11 +66,7 @@ export async function sync(target: Target, options: SyncOptions, ctx: CommandCon
   let infoPath: string;
   if (options.fresh) {
     ctx.reporter.notice(`backing up ${from} (${describeTarget(source)}), read-only`);
-    const made = await backup(
-      source,
-      { type: 'sync', description: `For ${target.env}`, formats: ['dump'], tables: [], excludeTables: [], schemas: [], lockWaitTimeout: '60s', waitSeconds: options.restore.waitSeconds, skipSpaceCheck: false, gzipLevel: 6, stats: 'archive' },
-      ctx,
-    );
+    const made = await backup(source, wholeDatabaseDump('sync', `For ${target.env}`, { waitSeconds: options.restore.waitSeconds }), ctx);
     id = made.id;
     infoPath = made.info;
   } else {

@@ -23,6 +23,7 @@ import { formatStamp, type Format } from '../backup/naming.js';
 import { readArchiveData, readScript, readToc, type RestoreSource } from '../restore/source.js';
 import { applyInTransaction, scratchName } from '../restore/apply.js';
 import { inspectArchive } from '../restore/archive.js';
+import { ident } from '../pg/quote.js';
 
 export const VERIFICATION_SCHEMA = 'pg-backup-kit/verification';
 
@@ -158,7 +159,7 @@ async function deepCheck(entry: CatalogEntry, artifact: ArtifactInfo, server: Ta
   const scratchTarget: Target = { ...server, database: scratch };
   const problems: string[] = [];
   try {
-    await admin.query(`CREATE DATABASE "${scratch.replace(/"/g, '""')}" TEMPLATE template0`);
+    await admin.query(`CREATE DATABASE ${ident(scratch)} TEMPLATE template0`);
     reporter.progress({ phase: `restoring ${artifact.file} into ${scratch}`, bytes: 0 });
     const psql = await locateTool('psql', serverMajor, env);
     const source: RestoreSource = { file, format: artifact.format, info, artifact, id: entry.id, header: undefined };
@@ -194,7 +195,7 @@ async function deepCheck(entry: CatalogEntry, artifact: ArtifactInfo, server: Ta
     const rows = Object.values(actual.tables).reduce((n, t) => n + t.rows, 0);
     return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: Object.keys(actual.tables).length, rows, sequences: Object.keys(actual.sequences).length, problems };
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS "${scratch.replace(/"/g, '""')}" WITH (FORCE)`).catch(() => undefined);
+    await admin.query(`DROP DATABASE IF EXISTS ${ident(scratch)} WITH (FORCE)`).catch(() => undefined);
     await admin.end().catch(() => undefined);
   }
 }
