@@ -13,10 +13,10 @@ import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { startCluster } from './lib/cluster/cluster.js';
+import { startCluster } from './lib/proc/cluster.js';
 import { CONNECTION_VARIABLES, childEnv, targetFromUrl, type Target } from './lib/config/target.js';
 import { connect, serverFacts, type Client } from './lib/pg/connect.js';
-import { StderrTail, locateTool } from './lib/pg/tools.js';
+import { StderrTail, locateTool } from './lib/proc/pg-tools.js';
 import { redact } from './lib/redact.js';
 
 // pnpm runs scripts from the repository root; the kit is started the way package.json starts it.

@@ -1,3 +1,3 @@
-import { menu } from './lib/menu/menu.js';
+import { menu } from './lib/commands/menu.js';
 
 process.exitCode = await menu(process.cwd());

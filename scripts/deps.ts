@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { depsCommand } from './lib/deps/command.js';
+import { depsCommand } from './lib/commands/deps.js';
 
 await runCli(depsCommand);

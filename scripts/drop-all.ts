@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { dropCommand } from './lib/drop/command.js';
+import { dropCommand } from './lib/commands/drop.js';
 
 await runCli(dropCommand);

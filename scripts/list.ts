@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { listCommand } from './lib/list/command.js';
+import { listCommand } from './lib/commands/list.js';
 
 await runCli(listCommand);

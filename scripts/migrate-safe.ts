@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { safeMigrateCommand } from './lib/migrate/command.js';
+import { safeMigrateCommand } from './lib/commands/migrate-safe.js';
 
 await runCli(safeMigrateCommand);

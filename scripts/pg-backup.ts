@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { backupCommand } from './lib/backup/command.js';
+import { backupCommand } from './lib/commands/backup.js';
 
 await runCli(backupCommand);

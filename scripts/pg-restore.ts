@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { restoreCommand } from './lib/restore/command.js';
+import { restoreCommand } from './lib/commands/restore.js';
 
 await runCli(restoreCommand);

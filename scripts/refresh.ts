@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { dbRefreshCommand } from './lib/sync/command.js';
+import { dbRefreshCommand } from './lib/commands/sync.js';
 
 await runCli(dbRefreshCommand);

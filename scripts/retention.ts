@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { retentionCommand } from './lib/retention/command.js';
+import { retentionCommand } from './lib/commands/retention.js';
 
 await runCli(retentionCommand);

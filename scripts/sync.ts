@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { dbSyncCommand } from './lib/sync/command.js';
+import { dbSyncCommand } from './lib/commands/sync.js';
 
 await runCli(dbSyncCommand);

@@ -1,4 +1,4 @@
 import { runCli } from './lib/cli/run.js';
-import { verifyCommand } from './lib/verify/command.js';
+import { verifyCommand } from './lib/commands/verify.js';
 
 await runCli(verifyCommand);

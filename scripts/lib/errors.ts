@@ -25,6 +25,12 @@ export const EXIT_CODES = {
   NOT_FOUND: 17,
   MIGRATION_FAILED: 18,
   ROLLBACK_FAILED: 19,
+  // Reserved for the capabilities being built now, so each owns one status:
+  REMOTE: 20, // object storage: unreachable, denied, missing bucket, upload failed
+  ENCRYPTION: 21, // age: no or wrong identity, decryption failed, encryption cannot run
+  PHYSICAL: 22, // physical backups and recovery: pre-checks, target not reached
+  WAL_ARCHIVE: 23, // the continuous WAL archive: gap, conflicting segment, stuck
+  EXPORT: 24, // table exports, imports and differential chains
   INTERRUPTED: 130,
 } as const;
 

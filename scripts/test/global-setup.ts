@@ -4,7 +4,7 @@
  * cluster of their own instead.
  */
 import type { TestProject } from 'vitest/node';
-import { startCluster } from '../lib/cluster/cluster.js';
+import { startCluster } from '../lib/proc/cluster.js';
 
 export interface ClusterInfo {
   host: string;

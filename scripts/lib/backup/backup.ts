@@ -13,14 +13,15 @@ import { createGzip } from 'node:zlib';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { classifyConnectError, connect, connectWithWait, serverFacts, type Client, type ServerFacts } from '../pg/connect.js';
-import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../pg/tools.js';
+import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../proc/pg-tools.js';
 import { acquireLock } from '../store/lock.js';
 import { commitFile, ensurePrivateDir, PARTIAL_SUFFIX, sha256File, sizeOf, syncDir, writeFileAtomic } from '../store/files.js';
 import { backupRoot, type CommandContext } from '../context.js';
 import { Fanout, HashTap } from './fanout.js';
-import { artifactFile, backupStem, stemOf, type Format } from './naming.js';
-import { DumpStatsCollector, FINGERPRINT_ALGORITHM, type DumpStats } from './stats.js';
-import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, sha256Manifest, type ArtifactInfo, type BackupInfo, type StatisticsSource } from './metadata.js';
+import { artifactFile, backupStem, stemOf, type Format } from '../format/naming.js';
+import { formatBytes } from '../format/units.js';
+import { DumpStatsCollector, FINGERPRINT_ALGORITHM, type DumpStats } from '../format/stats.js';
+import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, sha256Manifest, type ArtifactInfo, type BackupInfo, type StatisticsSource } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
 
 export interface BackupOptions {
@@ -80,17 +81,6 @@ const KIT_VERSION = kitPackage.version;
 
 export function estimateBytes(databaseSize: number, formats: Format[]): number {
   return Math.round(formats.reduce((sum, f) => sum + SIZE_FACTOR[f] * databaseSize, 0));
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 function checkFreeSpace(dir: string, need: number, formats: Format[], databaseSize: number): void {

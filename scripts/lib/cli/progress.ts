@@ -3,7 +3,7 @@
  * line every ~10 s otherwise (cron and CI logs), nothing with --quiet or --no-progress.
  */
 import type { ProgressUpdate, Reporter } from '../context.js';
-import { formatBytes } from '../backup/backup.js';
+import { formatBytes } from '../format/units.js';
 
 export interface ReporterOptions {
   tty: boolean;

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import type { RetentionPolicy } from '../retention/plan.js';
+import type { RetentionPolicy } from './retention-policy.js';
 
 export const CONFIG_FILE = 'backup-kit.json';
 

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { KitError } from '../errors.js';
 import { resolveTarget, describeTarget } from '../config/target.js';
 import { classifyConnectError, connect, serverFacts } from '../pg/connect.js';
-import { candidateDirs, locateTool, parseToolVersion, type ToolCandidate, type ToolName } from '../pg/tools.js';
+import { candidateDirs, locateTool, parseToolVersion, type ToolCandidate, type ToolName } from '../proc/pg-tools.js';
 import type { CommandContext } from '../context.js';
 
 const execFileAsync = promisify(execFile);

@@ -13,13 +13,13 @@ import { createGunzip } from 'node:zlib';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connect, type Client } from '../pg/connect.js';
-import { locateTool, spawnTool, type LocatedTool } from '../pg/tools.js';
+import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { FOREIGN_KEY_MARKER } from './sql.js';
 import { ident, literal } from '../pg/quote.js';
 import { RestoreScript } from './script.js';
-import { parseCopyTarget } from '../backup/stats.js';
+import { parseCopyTarget } from '../format/stats.js';
 
 export interface ScriptPlan {
   /** pg_restore options for archives (mode, ownership). */

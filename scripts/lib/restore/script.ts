@@ -11,7 +11,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { KitError } from '../errors.js';
-import { parseCopyTarget } from '../backup/stats.js';
+import { parseCopyTarget } from '../format/stats.js';
 
 export interface ScriptOptions {
   prelude: string;

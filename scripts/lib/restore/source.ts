@@ -10,13 +10,13 @@ import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { KitError } from '../errors.js';
-import type { BackupInfo, ArtifactInfo } from '../backup/metadata.js';
-import { stemOf, type Format } from '../backup/naming.js';
-import { DumpStatsCollector, type DumpStats } from '../backup/stats.js';
+import type { BackupInfo, ArtifactInfo } from '../format/metadata.js';
+import { stemOf, type Format } from '../format/naming.js';
+import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
 import { readCatalog, readInfoFile, selectLatest, type CatalogEntry } from '../store/catalog.js';
-import { locateTool, spawnTool, type LocatedTool } from '../pg/tools.js';
+import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { sha256File } from '../store/files.js';
-import { formatIsReadable, inspectArchive, pgRestoreNeededFor, type ArchiveHeader } from './archive.js';
+import { formatIsReadable, inspectArchive, pgRestoreNeededFor, type ArchiveHeader } from '../format/archive.js';
 
 export interface RestoreSource {
   file: string;

@@ -7,6 +7,9 @@
  * Days, weeks and months are calendar buckets in the policy's time zone, so a DST change or a
  * backup taken at 00:30 local time lands in the day a person would say.
  */
+import type { RetentionPolicy } from '../config/retention-policy.js';
+
+export { DEFAULT_POLICY, type RetentionPolicy } from '../config/retention-policy.js';
 
 export interface PlannedBackup {
   id: string;
@@ -16,28 +19,6 @@ export interface PlannedBackup {
   verification?: 'passed' | 'failed';
 }
 
-export interface RetentionPolicy {
-  daily: number;
-  weekly: number;
-  monthly: number;
-  /** Keep the newest N regardless of buckets. */
-  keepLast: number;
-  /** Delete anything older than this many days (the newest backup excepted). */
-  maxAgeDays: number | undefined;
-  /** Types kept by their own count instead of the calendar rules. */
-  perType: Record<string, number>;
-  timeZone: string;
-}
-
-export const DEFAULT_POLICY: RetentionPolicy = {
-  daily: 7,
-  weekly: 4,
-  monthly: 12,
-  keepLast: 0,
-  maxAgeDays: undefined,
-  perType: { 'pre-migrate': 10, 'pre-restore': 10, 'pre-drop': 10 },
-  timeZone: 'UTC',
-};
 
 export interface RetentionDecision {
   id: string;

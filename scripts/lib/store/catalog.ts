@@ -4,8 +4,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { INFO_SCHEMA, type BackupInfo } from '../backup/metadata.js';
-import { stemOf } from '../backup/naming.js';
+import { INFO_SCHEMA, type BackupInfo } from '../format/metadata.js';
+import { stemOf } from '../format/naming.js';
 import { PARTIAL_SUFFIX } from './files.js';
 
 export interface CatalogEntry {

@@ -13,55 +13,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import { KitError, type ErrorCode } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connect, serverFacts } from '../pg/connect.js';
-import { locateTool, spawnTool } from '../pg/tools.js';
+import { locateTool, spawnTool } from '../proc/pg-tools.js';
 import { sha256File, writeFileAtomic } from '../store/files.js';
 import { readInfoFile, type CatalogEntry } from '../store/catalog.js';
 import type { Reporter } from '../context.js';
-import type { ArtifactInfo } from '../backup/metadata.js';
-import { DumpStatsCollector, type DumpStats } from '../backup/stats.js';
-import { formatStamp, type Format } from '../backup/naming.js';
+import type { ArtifactInfo } from '../format/metadata.js';
+import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
+import { formatStamp, type Format } from '../format/naming.js';
 import { readArchiveData, readScript, readToc, type RestoreSource } from '../restore/source.js';
 import { applyInTransaction, scratchName } from '../restore/apply.js';
-import { inspectArchive } from '../restore/archive.js';
+import { inspectArchive } from '../format/archive.js';
+import { verificationFile, VERIFICATION_SCHEMA, type ArtifactCheck, type Verification } from '../store/verification.js';
+
+export { readVerification, verificationFile, type ArtifactCheck, type Verification } from '../store/verification.js';
 import { ident } from '../pg/quote.js';
-
-export const VERIFICATION_SCHEMA = 'pg-backup-kit/verification';
-
-export interface ArtifactCheck {
-  file: string;
-  format: Format;
-  ok: boolean;
-  checks: string[];
-  problem?: string;
-}
-
-export interface Verification {
-  schema: typeof VERIFICATION_SCHEMA;
-  version: 1;
-  id: string;
-  at: string;
-  level: 'quick' | 'deep';
-  ok: boolean;
-  artifacts: ArtifactCheck[];
-  deep?: { artifact: string; server: string; tables: number; rows: number; sequences: number; problems: string[] };
-  /** The error code of the first failure, for the exit status. */
-  failure?: ErrorCode;
-}
-
-export function verificationFile(entry: CatalogEntry): string {
-  return path.join(entry.dir, `${entry.id}.verify.json`);
-}
-
-export function readVerification(entry: CatalogEntry): Verification | undefined {
-  const file = verificationFile(entry);
-  if (!existsSync(file)) return undefined;
-  try {
-    const record = JSON.parse(readFileSync(file, 'utf8')) as Verification;
-    return record.schema === VERIFICATION_SCHEMA ? record : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 async function quickCheck(entry: CatalogEntry, artifact: ArtifactInfo, serverMajor: number, env: NodeJS.ProcessEnv): Promise<ArtifactCheck> {
   const file = path.join(entry.dir, artifact.file);

@@ -1,9 +1,9 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, truncateSync, statSync, writeFileSync, rmSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BackupInfo } from '../../lib/backup/metadata.js';
-import type { ListResult } from '../../lib/list/command.js';
-import type { RetentionResult } from '../../lib/retention/command.js';
+import type { BackupInfo } from '../../lib/format/metadata.js';
+import type { ListResult } from '../../lib/commands/list.js';
+import type { RetentionResult } from '../../lib/commands/retention.js';
 import { fileOf, takeBackup } from '../support/backups.js';
 import { backupDir, cli, createDatabase, makeProject, query } from '../support/harness.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
-import type { BackupInfo } from '../../lib/backup/metadata.js';
+import type { BackupInfo } from '../../lib/format/metadata.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../../..');
 const LAUNCHER = path.join(REPO, 'scripts/kit.mjs');

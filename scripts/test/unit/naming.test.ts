@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backupStem, formatStamp, isValidType, parseFormats, stemOf } from '../../lib/backup/naming.js';
+import { backupStem, formatStamp, isValidType, parseFormats, stemOf } from '../../lib/format/naming.js';
 
 describe('backup names', () => {
   it.each([

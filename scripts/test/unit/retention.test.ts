@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { humanAge } from '../../lib/list/command.js';
+import { humanAge } from '../../lib/commands/list.js';
 import { DEFAULT_POLICY, dayKey, isoWeekKey, localDate, monthKey, planRetention, type PlannedBackup, type RetentionPolicy } from '../../lib/retention/plan.js';
 
 const policy = (overrides: Partial<RetentionPolicy>): RetentionPolicy => ({ ...DEFAULT_POLICY, daily: 0, weekly: 0, monthly: 0, perType: {}, ...overrides });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DumpStatsCollector, parseCopyTarget, parseSetval, readQualifiedName } from '../../lib/backup/stats.js';
+import { DumpStatsCollector, parseCopyTarget, parseSetval, readQualifiedName } from '../../lib/format/stats.js';
 
 const DUMP = [
   '--',

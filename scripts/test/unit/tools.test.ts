@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { candidateDirs, chooseTool, parseToolVersion } from '../../lib/pg/tools.js';
+import { candidateDirs, chooseTool, parseToolVersion } from '../../lib/proc/pg-tools.js';
 import { majorOf } from '../../lib/pg/connect.js';
 import { formatDuration, progressLine } from '../../lib/cli/progress.js';
 import { errorCodeTable } from '../../lib/errors.js';

@@ -1,8 +1,8 @@
 /** `db:migrate:safe`: flags and report; the work is safeMigrate(). */
 import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
-import { terminalUi } from '../restore/command.js';
-import { safeMigrate, type SafeMigrateOptions, type SafeMigrateResult } from './safe.js';
+import { terminalUi } from './restore.js';
+import { safeMigrate, type SafeMigrateOptions, type SafeMigrateResult } from '../migrate/safe.js';
 
 export interface SafeMigrateArgs extends CommonArgs, SafeMigrateOptions {}
 

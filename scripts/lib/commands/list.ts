@@ -4,8 +4,8 @@ import { statSync } from 'node:fs';
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { readCatalog } from '../store/catalog.js';
 import { backupRoot } from '../context.js';
-import { formatBytes } from '../backup/backup.js';
-import { readVerification } from '../verify/verify.js';
+import { formatBytes } from '../format/units.js';
+import { readVerification } from '../store/verification.js';
 
 export interface ListArgs extends CommonArgs {
   type: string | undefined;

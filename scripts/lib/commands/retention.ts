@@ -11,9 +11,9 @@ import { readCatalog } from '../store/catalog.js';
 import { acquireLock } from '../store/lock.js';
 import { backupRoot } from '../context.js';
 import { loadConfig } from '../config/file.js';
-import { stemOf } from '../backup/naming.js';
-import { readVerification } from '../verify/verify.js';
-import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from './plan.js';
+import { stemOf } from '../format/naming.js';
+import { readVerification } from '../store/verification.js';
+import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 
 export interface RetentionArgs extends CommonArgs {
   dryRun: boolean;

@@ -4,7 +4,7 @@
  */
 import { open } from 'node:fs/promises';
 import { KitError } from '../errors.js';
-import type { Format } from '../backup/naming.js';
+import type { Format } from './naming.js';
 
 export interface ArchiveHeader {
   /** Archive format version, e.g. [1, 14, 0]. */

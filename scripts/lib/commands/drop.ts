@@ -3,7 +3,7 @@ import path from 'node:path';
 import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
-import { dropAll, type DropOptions, type DropResult } from './drop.js';
+import { dropAll, type DropOptions, type DropResult } from '../drop/drop.js';
 
 export interface DropArgs extends CommonArgs, DropOptions {}
 

@@ -3,9 +3,10 @@ import path from 'node:path';
 import { KitError } from '../errors.js';
 import { listValue, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
-import { backup, formatBytes, type BackupOptions, type BackupResult } from './backup.js';
-import { FORMATS, isValidType, parseFormats } from './naming.js';
-import { restoreInstructions } from './metadata.js';
+import { backup, type BackupOptions, type BackupResult } from '../backup/backup.js';
+import { formatBytes } from '../format/units.js';
+import { FORMATS, isValidType, parseFormats } from '../format/naming.js';
+import { restoreInstructions } from '../format/metadata.js';
 
 export interface BackupArgs extends CommonArgs, BackupOptions {}
 

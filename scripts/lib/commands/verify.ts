@@ -5,8 +5,8 @@ import { stringValue, usageError, type Command, type CommonArgs } from '../cli/r
 import { targetFromUrl, type Target } from '../config/target.js';
 import { readCatalog, selectLatest, type CatalogEntry } from '../store/catalog.js';
 import { backupRoot } from '../context.js';
-import { FORMATS, type Format } from '../backup/naming.js';
-import { verifyBackup, type Verification } from './verify.js';
+import { FORMATS, type Format } from '../format/naming.js';
+import { verifyBackup, type Verification } from '../verify/verify.js';
 
 export interface VerifyArgs extends CommonArgs {
   input: string | undefined;

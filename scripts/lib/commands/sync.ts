@@ -2,8 +2,8 @@
 import { KitError } from '../errors.js';
 import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
-import { terminalUi } from '../restore/command.js';
-import { sync, type SyncOptions, type SyncResult } from './sync.js';
+import { terminalUi } from './restore.js';
+import { sync, type SyncOptions, type SyncResult } from '../sync/sync.js';
 
 export interface SyncArgs extends CommonArgs, SyncOptions {}
 

@@ -1,7 +1,7 @@
 /** `db:deps`: the report, and an exit status that says whether everything fits. */
 import { KitError } from '../errors.js';
 import { usageError, type Command, type CommonArgs } from '../cli/run.js';
-import { checkDeps, type DepsResult } from './deps.js';
+import { checkDeps, type DepsResult } from '../deps/deps.js';
 
 export interface DepsArgs extends CommonArgs {
   install: boolean;

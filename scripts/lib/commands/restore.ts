@@ -4,8 +4,8 @@ import { KitError } from '../errors.js';
 import { readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
-import { formatBytes } from '../backup/backup.js';
-import { describeSummary, restore, type RestoreMode, type RestoreOptions, type RestoreResult, type RestoreUi } from './restore.js';
+import { formatBytes } from '../format/units.js';
+import { describeSummary, restore, type RestoreMode, type RestoreOptions, type RestoreResult, type RestoreUi } from '../restore/restore.js';
 
 export interface RestoreArgs extends CommonArgs, RestoreOptions {}
 
