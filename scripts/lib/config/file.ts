@@ -19,6 +19,8 @@ export interface EncryptionConfig {
 
 export interface EnvironmentConfig {
   protected?: boolean;
+  /** Offsite copies (config/remote.ts checks it). */
+  remote?: unknown;
   /** Overrides the top-level encryption; { "recipients": [] } switches it off. */
   encryption?: EncryptionConfig;
 }
@@ -37,6 +39,8 @@ export interface KitConfig {
   migrate?: { command?: string };
   /** Webhook for failure (and optionally success) notices (NOTIFY_URL overrides). */
   notify?: { url?: string; onSuccess?: boolean };
+  /** Offsite copies for every environment unless one sets its own (config/remote.ts). */
+  remote?: unknown;
   /** Encrypt every backup with age to these recipients (AGE_RECIPIENTS overrides). */
   encryption?: EncryptionConfig;
   /** Per-environment overrides. */
@@ -101,12 +105,12 @@ export function loadConfig(root: string): KitConfig {
       problems.push(`retention.timeZone "${retention.timeZone}" is not a time zone (e.g. Europe/Berlin)`);
     }
   }
-  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'migrate', 'notify', 'encryption', 'environments', '$comment']);
+  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'migrate', 'notify', 'remote', 'encryption', 'environments', '$comment']);
   for (const key of Object.keys(config)) if (!known.has(key)) problems.push(`unknown setting "${key}" (known: ${[...known].filter((k) => k !== '$comment').join(', ')})`);
   if (config.protected !== undefined && (!Array.isArray(config.protected) || config.protected.some((e) => typeof e !== 'string'))) problems.push('protected must be a list of environment names');
   checkEncryption(config.encryption, 'encryption', problems);
   for (const [env, settings] of Object.entries(config.environments ?? {})) {
-    for (const key of Object.keys(settings)) if (key !== 'protected' && key !== 'encryption') problems.push(`environments.${env}.${key} is not a per-environment setting (known: protected, encryption)`);
+    for (const key of Object.keys(settings)) if (key !== 'protected' && key !== 'remote' && key !== 'encryption') problems.push(`environments.${env}.${key} is not a per-environment setting (known: protected, remote, encryption)`);
     checkEncryption(settings.encryption, `environments.${env}.encryption`, problems);
   }
   if (problems.length) throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE}: ${problems.join('; ')}.`);
