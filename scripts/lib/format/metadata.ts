@@ -8,11 +8,33 @@ import type { SequenceState, TableStats } from './stats.js';
 export const INFO_SCHEMA = 'pg-backup-kit/backup-info';
 export const INFO_VERSION = 1;
 
+/** What an artifact holds: a dump in one of the formats, or the roles it needs (globals.sql). */
+export type ArtifactFormat = Format | 'globals';
+
 export interface ArtifactInfo {
   file: string;
-  format: Format;
+  format: ArtifactFormat;
+  /** Size and sha256 of the file as stored (for an encrypted artifact: the age file). */
   bytes: number;
   sha256: string;
+  /** An encrypted artifact's plaintext, exactly what `age -d` gives back. */
+  plain?: { bytes: number; sha256: string };
+}
+
+/** How a backup was encrypted: only public keys, never a secret. */
+export interface EncryptionInfo {
+  method: 'age';
+  recipients: string[];
+  /** Where the recipients were configured (AGE_RECIPIENTS, backup-kit.json …). */
+  configuredBy: string;
+}
+
+/** The roles saved with the backup (globals.sql). */
+export interface RolesInfo {
+  file: string;
+  roles: string[];
+  /** Whether globals.sql carries password hashes (the backup's user could read them). */
+  passwords: boolean;
 }
 
 export type StatisticsSource = 'plain-stream' | 'archive' | 'none';
@@ -43,6 +65,9 @@ export interface BackupInfo {
   snapshot: { id: string; isolation: 'repeatable read' };
   scope: { tables: string[]; excludeTables: string[]; schemas: string[]; complete: boolean };
   artifacts: ArtifactInfo[];
+  /** Present when every artifact is age-encrypted. */
+  encryption?: EncryptionInfo;
+  roles?: RolesInfo;
   statistics: {
     source: StatisticsSource;
     algorithm: string;
@@ -78,4 +103,20 @@ export function restoreInstructions(files: Partial<Record<Format, string>>, envi
 /** `sha256sum -c` format: "<hex>  <file>" per line, file names relative to the .sha256 file. */
 export function sha256Manifest(artifacts: ArtifactInfo[]): string {
   return artifacts.map((a) => `${a.sha256}  ${a.file}\n`).join('');
+}
+
+/** Restore instructions for an encrypted backup: decrypt with age first, then the same commands. */
+export function encryptedRestoreInstructions(plain: Partial<Record<Format, string[]>>, artifacts: ArtifactInfo[]): Partial<Record<Format, string[]>> {
+  const out: Partial<Record<Format, string[]>> = {};
+  for (const [format, lines] of Object.entries(plain) as Array<[Format, string[]]>) {
+    const stored = artifacts.find((a) => a.format === format)?.file;
+    if (!stored) continue;
+    const plainName = stored.replace(/\.age$/, '');
+    out[format] = [
+      `${lines[0]!.replace(plainName, stored)} --identity <identity file>`,
+      `age -d -i <identity file> -o ${plainName} ${stored}`,
+      ...lines.slice(1),
+    ];
+  }
+  return out;
 }

@@ -3,9 +3,17 @@
  * before the restore. Only missing roles are created; an existing role is never altered (its
  * attributes, password, settings, comment or memberships) unless --update-roles is given.
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { KitError } from '../errors.js';
 import type { Client } from '../pg/connect.js';
 import { parseRoleScript, type RoleStatement } from '../format/role-script.js';
+import type { ArtifactInfo, BackupInfo } from '../format/metadata.js';
+import { identityFor } from '../crypto/keys.js';
+import { decryptSmall } from '../crypto/stream.js';
+import { checkStored, type DecryptionRequest } from './encrypted.js';
 
 export interface RolesPlan {
   /** Roles globals.sql holds that the target lacks: they are created. */
@@ -64,4 +72,32 @@ export async function applyRoles(client: Client, plan: RolesPlan): Promise<void>
     const privilege = /permission denied|must be superuser|must have (CREATEROLE|admin)/i.test(said);
     throw new KitError('RESTORE_FAILED', `Creating the backup's roles failed (${said}); no role was created and nothing was restored.${privilege ? ' Creating roles needs CREATEROLE (and a superuser for superuser roles): run the restore as such a user, or create the roles by hand from the backup\'s globals.sql.' : ''}`, { cause: error });
   }
+}
+
+/** The backup's globals.sql artifact, or a message saying why --with-roles cannot work. */
+export function globalsArtifact(info: BackupInfo | undefined, what: string): ArtifactInfo {
+  const artifact = info?.artifacts.find((a) => a.format === 'globals');
+  if (!artifact) {
+    throw new KitError('MISSING_ROLES', `--with-roles needs the roles saved with the backup (globals.sql), and ${info ? `backup ${info.id} has none (it was taken before the kit saved roles)` : `${what} has no .info beside it`}. Create the roles by hand, or restore with --no-owner. Nothing was changed.`);
+  }
+  return artifact;
+}
+
+/** globals.sql's text: checked against .info as stored, decrypted (whole, authenticated) if need be. */
+export async function readGlobals(file: string, artifact: ArtifactInfo, info: BackupInfo | undefined, request: DecryptionRequest): Promise<string> {
+  await checkStored(file, artifact);
+  if (!artifact.plain) return readFile(file, 'utf8');
+  const identity = await identityFor(request.identity, info?.encryption?.recipients ?? [], path.basename(file));
+  const plain = await decryptSmall(createReadStream(file), identity, path.basename(file), request.env);
+  if (createHash('sha256').update(plain).digest('hex') !== artifact.plain.sha256) {
+    throw new KitError('INTEGRITY_FAILED', `${path.basename(file)} decrypted to something other than what .info recorded. Nothing was changed.`);
+  }
+  return plain.toString('utf8');
+}
+
+/** What a restore will do about roles, in words for the summary. */
+export function describeRolesPlan(plan: RolesPlan): string {
+  const created = plan.create.length ? `create ${plan.create.join(', ')}` : 'create none (all exist)';
+  const existing = plan.existing.length ? `; ${plan.update ? 'update' : 'leave alone'} ${plan.existing.join(', ')}` : '';
+  return `${created}${existing}`;
 }
