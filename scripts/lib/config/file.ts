@@ -12,6 +12,8 @@ export const CONFIG_FILE = 'backup-kit.json';
 
 export interface EnvironmentConfig {
   protected?: boolean;
+  /** Offsite copies (config/remote.ts checks it). */
+  remote?: unknown;
 }
 
 export interface KitConfig {
@@ -28,6 +30,8 @@ export interface KitConfig {
   migrate?: { command?: string };
   /** Webhook for failure (and optionally success) notices (NOTIFY_URL overrides). */
   notify?: { url?: string; onSuccess?: boolean };
+  /** Offsite copies for every environment unless one sets its own (config/remote.ts). */
+  remote?: unknown;
   /** Per-environment overrides. */
   environments?: Record<string, EnvironmentConfig>;
 }
@@ -89,11 +93,11 @@ export function loadConfig(root: string): KitConfig {
       problems.push(`retention.timeZone "${retention.timeZone}" is not a time zone (e.g. Europe/Berlin)`);
     }
   }
-  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'migrate', 'notify', 'environments', '$comment']);
+  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'migrate', 'notify', 'remote', 'environments', '$comment']);
   for (const key of Object.keys(config)) if (!known.has(key)) problems.push(`unknown setting "${key}" (known: ${[...known].filter((k) => k !== '$comment').join(', ')})`);
   if (config.protected !== undefined && (!Array.isArray(config.protected) || config.protected.some((e) => typeof e !== 'string'))) problems.push('protected must be a list of environment names');
   for (const [env, settings] of Object.entries(config.environments ?? {})) {
-    for (const key of Object.keys(settings)) if (key !== 'protected') problems.push(`environments.${env}.${key} is not a per-environment setting (known: protected)`);
+    for (const key of Object.keys(settings)) if (key !== 'protected' && key !== 'remote') problems.push(`environments.${env}.${key} is not a per-environment setting (known: protected, remote)`);
   }
   if (problems.length) throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE}: ${problems.join('; ')}.`);
   return config;
