@@ -14,7 +14,7 @@ import { locateTool } from '../proc/pg-tools.js';
 import { acquireLock } from '../store/lock.js';
 import { commitFile, ensurePrivateDir, PARTIAL_SUFFIX, syncDir, writeFileAtomic } from '../store/files.js';
 import { backupRoot, type CommandContext } from '../context.js';
-import { backupStem, stemOf } from '../format/naming.js';
+import { formatStamp } from '../format/naming.js';
 import { dataFileName, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
 import { serverGoneError } from '../backup/backup.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
@@ -61,6 +61,14 @@ function planFiles(tables: SnapshotTable[]): Map<SnapshotTable, string> {
   return out;
 }
 
+/** export_<UTC time>[_n]: a name no other export in the directory has (complete, partial or zipped). */
+export function exportId(date: Date, names: ReadonlySet<string>): string {
+  const base = `export_${formatStamp(date)}`;
+  const free = (id: string) => ![id, `${id}${PARTIAL_SUFFIX}`, `${id}.zip`, `${id}.zip${PARTIAL_SUFFIX}`].some((n) => names.has(n));
+  if (free(base)) return base;
+  for (let n = 2; ; n++) if (free(`${base}_${n}`)) return `${base}_${n}`;
+}
+
 /** pg_dump's scope for schema.sql: the user's own patterns, as db:backup passes them. */
 function schemaScope(options: ExportOptions): string[] {
   return [
@@ -98,8 +106,7 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
     const sequences = await readSequences(client, complete ? undefined : chosen.map((t) => t.oid));
     const largeObjects = complete ? await countLargeObjects(client) : 0;
 
-    const taken = new Set((await readdir(dir)).map((n) => stemOf(n)).filter((s): s is string => s !== undefined));
-    const id = backupStem('export', started, taken);
+    const id = exportId(started, new Set(await readdir(dir)));
     work = path.join(dir, `${id}${PARTIAL_SUFFIX}`);
     await mkdir(path.join(work, 'data'), { recursive: true, mode: 0o700 });
     const env = childEnv(target, ctx.env);
