@@ -218,18 +218,14 @@ export async function runConsole(args: ConsoleArgs, ctx: CliContext): Promise<Co
 
 export const consoleCommand: Command<ConsoleArgs, ConsoleResult> = {
   name: 'console',
-  usage: `
-Usage: pnpm db:console [-- --env <name>]
-
+  synopsis: 'pnpm db:console [-- --env <name>]',
+  description: `
 An interactive console for one environment: backup, export, import, list, and sql, with
 completion of commands, flags, tables and columns, and a history. Type \\help inside.
 Without a terminal it reads the lines from standard input and stops at the first failure;
-destructive SQL is refused there (no one to confirm it).
-
-Options:
-  --env <name>, --env-file <path>, --url <url>, --wait <seconds>, --help
-`,
-  options: { wait: { type: 'string' } },
+destructive SQL is refused there (no one to confirm it).`,
+  shared: ['env', 'env-file', 'url', 'no-progress'],
+  options: { wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers' } },
   parse(values, positionals, common) {
     const problems: string[] = [];
     if (positionals.length) problems.push(`db:console takes no arguments, got: ${positionals.join(' ')}.`);

@@ -9,30 +9,19 @@ export interface ExportArgs extends CommonArgs, ExportOptions {}
 
 export const exportCommand: Command<ExportArgs, ExportResult> = {
   name: 'export',
-  usage: `
-Usage: pnpm db:export -- [options]
-
+  synopsis: 'pnpm db:export -- [options]',
+  description: `
 Exports tables as CSV files any tool opens (data/<schema>.<table>.csv, with a header row),
-plus schema.sql and metadata.json, all from one snapshot, into backups/<env>/<id>/.
-
-Options:
-  --table <pattern>          only these tables (repeatable; pg_dump pattern syntax)
-  --schema <pattern>         only the tables of these schemas (repeatable)
-  --exclude-table <pattern>  leave these tables out (repeatable)
-  --jobs <n>                 tables exported at the same time (default 4)
-  --zip                      write one <id>.zip instead of a directory
-  --env <name>, --env-file <path>, --url <url>, --wait <seconds>
-  --json, --quiet, --no-progress, --help
-
-Load it back with: pnpm db:import -- <export directory | .zip>
-`,
+plus schema.sql and metadata.json, all from one snapshot, into backups/<env>/export_<time>/.
+Load it back with: pnpm db:import -- <export directory | .zip>`,
+  shared: ['env', 'env-file', 'url', 'no-progress'],
   options: {
-    table: { type: 'string', multiple: true },
-    schema: { type: 'string', multiple: true },
-    'exclude-table': { type: 'string', multiple: true },
-    jobs: { type: 'string' },
-    zip: { type: 'boolean' },
-    wait: { type: 'string' },
+    table: { type: 'string', multiple: true, arg: '<pattern>', help: "only these tables (repeatable; pg_dump's pattern syntax)" },
+    schema: { type: 'string', multiple: true, arg: '<pattern>', help: 'only the tables of these schemas (repeatable)' },
+    'exclude-table': { type: 'string', multiple: true, arg: '<pattern>', help: 'leave these tables out (repeatable)' },
+    jobs: { type: 'string', arg: '<n>', help: 'tables exported at the same time (default 4)' },
+    zip: { type: 'boolean', help: 'write one <id>.zip instead of a directory' },
+    wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];

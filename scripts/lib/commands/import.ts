@@ -9,28 +9,19 @@ export interface ImportArgs extends CommonArgs, ImportOptions {}
 
 export const importCommand: Command<ImportArgs, ImportResult> = {
   name: 'import',
-  usage: `
-Usage: pnpm db:import -- <export directory | .zip | export id> [options]
-
+  synopsis: 'pnpm db:import -- <export directory | .zip | export id> [options]',
+  description: `
 Loads a db:export back, all-or-nothing: the target's contents are replaced by the export's
 schema and rows (or, with --table, only those tables' rows), in one transaction whose row
 counts and file checksums are checked before COMMIT. Asks first, and backs the target up
-(type pre-import) so the import can be undone.
-
-Options:
-  --table <pattern>        replace only this table's rows (repeatable); its columns must match
-  --force                  no prompts (CI); a protected target also needs --confirm <database>
-  --confirm <database>     the target database's name, for protected environments
-  --no-safety-backup       skip the pre-import backup (refused on protected targets)
-  --env <name>, --env-file <path>, --url <url>, --wait <seconds>
-  --json, --quiet, --no-progress, --help
-`,
+(type pre-import) so the import can be undone.`,
+  shared: ['env', 'env-file', 'url', 'no-progress'],
   options: {
-    table: { type: 'string', multiple: true },
-    force: { type: 'boolean' },
-    confirm: { type: 'string' },
-    'no-safety-backup': { type: 'boolean' },
-    wait: { type: 'string' },
+    table: { type: 'string', multiple: true, arg: '<pattern>', help: "replace only this table's rows (repeatable); its columns must match" },
+    force: { type: 'boolean', help: 'no prompts (CI); a protected target also needs --confirm <database>' },
+    confirm: { type: 'string', arg: '<database>', help: "the target database's name, for protected environments" },
+    'no-safety-backup': { type: 'boolean', help: 'skip the pre-import backup (refused on protected targets)' },
+    wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];

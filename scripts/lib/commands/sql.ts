@@ -50,29 +50,21 @@ export function renderTable(result: SqlResult): string[] {
 
 export const sqlCommand: Command<SqlArgs, SqlResult> = {
   name: 'sql',
-  usage: `
-Usage: pnpm db:sql -- "<sql>" [options]        (or pipe the SQL in on standard input)
-
+  synopsis: 'pnpm db:sql -- "<sql>" [options]        (or pipe the SQL in on standard input)',
+  description: `
 Runs SQL against an environment in one transaction. Read-only unless --write. Statements that
 destroy (DROP, TRUNCATE, DELETE or UPDATE without WHERE, ALTER … DROP) are confirmed first:
 in a terminal you are asked (on a protected environment you type the database name); without
-one, --force is needed (and --confirm <database> on a protected environment).
-
-Options:
-  --write                  allow changes (committed at the end, all or nothing)
-  --force                  run destructive statements without a prompt
-  --confirm <database>     with --force on a protected environment
-  --csv <file>             write the last query's rows to a CSV file (streamed, any size)
-  --json                   print the result as JSON (at most ${JSON_ROWS} rows)
-  --env <name>, --env-file <path>, --url <url>, --wait <seconds>, --quiet, --help
-`,
+one, --force is needed (and --confirm <database> on a protected environment).`,
+  shared: ['env', 'env-file', 'url'],
   options: {
-    write: { type: 'boolean' },
-    force: { type: 'boolean' },
-    confirm: { type: 'string' },
-    csv: { type: 'string' },
-    wait: { type: 'string' },
+    write: { type: 'boolean', help: 'allow changes (committed at the end, all or nothing)' },
+    force: { type: 'boolean', help: 'run destructive statements without a prompt' },
+    confirm: { type: 'string', arg: '<database>', help: 'with --force on a protected environment' },
+    csv: { type: 'string', arg: '<file>', help: "write the last query's rows to a CSV file (streamed, any size)" },
+    wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers' },
   },
+  notes: `With --json the result holds at most ${JSON_ROWS} rows; use --csv for more.`,
   parse(values, positionals, common) {
     const problems: string[] = [];
     if (positionals.length > 1) problems.push(`Give the SQL as one argument (quote it), got ${positionals.length}.`);
