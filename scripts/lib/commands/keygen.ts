@@ -17,18 +17,18 @@ const WARNING = 'Losing this file loses every backup encrypted to its public key
 
 export const keygenCommand: Command<KeygenArgs, KeygenResult> = {
   name: 'keygen',
-  usage: `
-Usage: pnpm db:keygen -- [--output <file>] [--json]
-
+  synopsis: 'pnpm db:keygen -- [--output <file>] [--json]',
+  description: `
 Writes a new age identity (secret key) to <file> with mode 0600 (default:
 ~/.config/pg-backup-kit/age-identity.txt; an existing file is never overwritten) and prints its
 public key. Put the public key in backup-kit.json ("encryption": { "recipients": ["age1…"] },
 or per environment) or in AGE_RECIPIENTS on the machines that take backups; keep the identity
 where restores run (AGE_IDENTITY_FILE or --identity).
 
-Losing the identity loses every backup encrypted to it.
-`,
-  options: { output: { type: 'string', short: 'o' } },
+Losing the identity loses every backup encrypted to it.`,
+  // It writes a key file and never connects.
+  shared: [],
+  options: { output: { type: 'string', short: 'o', arg: '<file>', help: 'where to write the identity (never overwritten)' } },
   parse(values, positionals, common) {
     if (positionals.length) throw usageError([`db:keygen takes no arguments, got ${positionals.join(' ')}; name the file with --output <file>.`], 'pnpm db:keygen --');
     return { ...common, output: stringValue(values, 'output') };

@@ -2,6 +2,7 @@
  * The .info file: a backup exists only when this does. Versioned JSON, written last and
  * atomically; the README documents every field. Never holds a password.
  */
+import { restoreCommandLine } from './restore-command.js';
 import type { Format } from './naming.js';
 import type { SequenceState, TableStats } from './stats.js';
 
@@ -58,19 +59,19 @@ export interface BackupInfo {
 export function restoreInstructions(files: Partial<Record<Format, string>>, environment = 'default'): Partial<Record<Format, string[]>> {
   // Restoring into the environment the backup came from unless told otherwise: a hint without
   // --env would send a prod backup into the default (local) database.
-  const env = environment === 'default' ? '' : ` --env ${environment}`;
+  const kit = (file: string) => restoreCommandLine({ source: { file }, environment });
   // The kit's command first; then the raw tool, for a machine without the kit. Connection
   // details come from the environment ($DATABASE_URL), never from this file.
   const out: Partial<Record<Format, string[]>> = {};
   if (files.dump) {
-    out.dump = [`pnpm db:restore -- ${files.dump}${env}`, `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`];
+    out.dump = [kit(files.dump), `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`];
   }
   if (files.tar) {
-    out.tar = [`pnpm db:restore -- ${files.tar}${env}`, `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`];
+    out.tar = [kit(files.tar), `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`];
   }
-  if (files.sql) out.sql = [`pnpm db:restore -- ${files.sql}${env}`, `psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
+  if (files.sql) out.sql = [kit(files.sql), `psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
   if (files['sql.gz']) {
-    out['sql.gz'] = [`pnpm db:restore -- ${files['sql.gz']}${env}`, `gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
+    out['sql.gz'] = [kit(files['sql.gz']), `gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
   }
   return out;
 }
