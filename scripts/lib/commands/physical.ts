@@ -17,31 +17,21 @@ const COMPRESSIONS = ['auto', 'lz4', 'zstd', 'gzip', 'none'] as const;
 
 export const physicalBackupCommand: Command<PhysicalBackupArgs, PhysicalBackupResult> = {
   name: 'backup-physical',
-  usage: `
-Usage: pnpm db:backup:physical -- [description] [options]
-
+  synopsis: 'pnpm db:backup:physical -- [description] [options]',
+  description: `
 A base backup of the whole cluster with pg_basebackup over a replication connection: tar format,
 the WAL it needs streamed into it, compressed, with PostgreSQL's backup_manifest. Written into
 backups/<env>/physical/ as partial files, then hashed and renamed; the .info is written last.
-With the continuous WAL archive (see the README), it restores to any moment after it.
-
-Options:
-  --type <type>            backup type in the file name (default: physical)
-  --compress <method>      auto (lz4 with pg_basebackup 15+, else gzip), lz4, zstd, gzip, none
-  --checkpoint <fast|spread>  start at once (fast, default) or spread the checkpoint's I/O
-  --wait <seconds>         retry the connection until the server answers (default: 0)
-  --skip-space-check       do not compare free space with the cluster's size
-  --env <name>, --env-file <path>, --url <url>, --json, --quiet, --no-progress, --help
-
-Exit status: 0 on success; 22 when the server is not ready (the message says what to change).
-`,
+With the continuous WAL archive (see the README), it restores to any moment after it.`,
+  notes: 'Exit status: 0 on success; 22 when the server is not ready (the message says what to change).',
+  shared: ['env', 'env-file', 'url', 'no-progress'],
   options: {
-    type: { type: 'string' },
-    description: { type: 'string' },
-    compress: { type: 'string' },
-    checkpoint: { type: 'string' },
-    wait: { type: 'string' },
-    'skip-space-check': { type: 'boolean' },
+    type: { type: 'string', arg: '<type>', help: 'backup type in the file name (default: physical)' },
+    description: { type: 'string', arg: '<text>', help: 'free text kept in the .info' },
+    compress: { type: 'string', arg: '<method>', help: 'auto (lz4 with pg_basebackup 15+, else gzip), lz4, zstd, gzip, none' },
+    checkpoint: { type: 'string', arg: '<fast|spread>', help: 'start at once (fast, default) or spread the checkpoint\'s I/O' },
+    wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers (default: 0)' },
+    'skip-space-check': { type: 'boolean', help: 'do not compare free space with the cluster\'s size' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
@@ -104,47 +94,29 @@ function readTarget(values: Record<string, unknown>, problems: string[]): Recove
 
 export const physicalRestoreCommand: Command<PhysicalRestoreArgs, PhysicalRestoreResult> = {
   name: 'restore-physical',
-  usage: `
-Usage: pnpm db:restore:physical -- [backup id | latest] (--target-dir <dir> | --replace <dir>) [options]
-
+  synopsis: 'pnpm db:restore:physical -- [backup id | latest] (--target-dir <dir> | --replace <dir>) [options]',
+  description: `
 Unpacks a physical backup into a data directory, sets up recovery from the WAL archive, and proves
 it: a private server starts on it, recovers to the target and promotes, --post-init SQL runs, and
 the server is stopped again. Never restores under a running server. Without an id: the newest
-backup (with --time: the newest that finished before that moment).
-
-Where:
-  --target-dir <dir>       a new (or empty) directory (the default way)
-  --replace <dir>          a stopped cluster's data directory: the old one is kept aside as
-                           <dir>.kit-old-<time> and put back if the new one does not start
-  --owner <user>           the operating-system user the server runs as (default: postgres as root)
-Recovery target (one; default --latest):
-  --latest                 everything in the archive
-  --time <timestamp>       stop at this moment, with its time zone ("2026-11-30 14:05:00+00")
-  --lsn <lsn>              stop at this WAL location
-  --immediate              stop as soon as the backup is consistent
-  --standby                a replica: standby.signal and primary_conninfo from the environment's
-                           connection (its password in a passfile in the directory, mode 0600)
-Other:
-  --config <file>          lines appended to postgresql.auto.conf (port, memory, …)
-  --post-init <dir>        every .sql file there, in name order, run before hand-over
-  --archive                keep archive_mode as it was (a new directory turns it off, so a test
-                           restore never writes into the production archive; --replace keeps it)
-  --timeout <seconds>      how long recovery may take (default 600)
-  --env <name>, --json, --quiet, --no-progress, --help
-`,
+backup (with --time: the newest that finished before that moment). Recovery targets: one of
+--latest (default), --time, --lsn, --immediate, or --standby.`,
+  notes: 'Exit status: 0 when the restored server proved it starts at the target; 22 otherwise (nothing is left half-restored).',
+  // Only --standby connects (to the primary); every other restore reads files.
+  shared: ['env', 'env-file', 'url', 'no-progress'],
   options: {
-    'target-dir': { type: 'string' },
-    replace: { type: 'string' },
-    owner: { type: 'string' },
-    latest: { type: 'boolean' },
-    time: { type: 'string' },
-    lsn: { type: 'string' },
-    immediate: { type: 'boolean' },
-    standby: { type: 'boolean' },
-    config: { type: 'string' },
-    'post-init': { type: 'string' },
-    archive: { type: 'boolean' },
-    timeout: { type: 'string' },
+    'target-dir': { type: 'string', arg: '<dir>', help: 'a new (or empty) directory: the default way' },
+    replace: { type: 'string', arg: '<dir>', help: 'a stopped cluster\'s data directory; the old one is kept aside as\n<dir>.kit-old-<time> and put back if the new one does not start' },
+    owner: { type: 'string', arg: '<user>', help: 'the operating-system user the server runs as (as root: postgres)' },
+    latest: { type: 'boolean', help: 'recover everything in the archive (the default)' },
+    time: { type: 'string', arg: '<timestamp>', help: 'stop at this moment, with its time zone ("2026-11-30 14:05:00+00")' },
+    lsn: { type: 'string', arg: '<lsn>', help: 'stop at this WAL location' },
+    immediate: { type: 'boolean', help: 'stop as soon as the backup is consistent' },
+    standby: { type: 'boolean', help: 'a replica: standby.signal, primary_conninfo from the connection\n(its password in a passfile in the directory, mode 0600)' },
+    config: { type: 'string', arg: '<file>', help: 'lines appended to postgresql.auto.conf (port, memory, …)' },
+    'post-init': { type: 'string', arg: '<dir>', help: 'run every .sql file there, in name order, before hand-over' },
+    archive: { type: 'boolean', help: 'keep archive_mode (a new directory turns it off, so a test restore\nnever writes into the production archive; --replace keeps it)' },
+    timeout: { type: 'string', arg: '<seconds>', help: 'how long recovery may take (default 600)' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { failWithReport, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatBytes } from '../format/units.js';
 import { pushSegment, type PushOutcome } from '../physical/archive.js';
 import { PhysicalRepo } from '../physical/repo.js';
@@ -17,20 +17,15 @@ export interface WalPushArgs extends CommonArgs {
 
 export const walPushCommand: Command<WalPushArgs, { segment: string; outcome: PushOutcome; archive: string }> = {
   name: 'wal-push',
-  usage: `
-Usage: node <project>/scripts/kit.mjs wal-push %p --project <project> [--env <name>]
-
+  synopsis: 'node <project>/scripts/kit.mjs wal-push %p --project <project> [--env <name>]',
+  description: `
 Run by PostgreSQL's archive_command for each finished WAL segment (never by hand):
   archive_command = 'node /srv/app/scripts/kit.mjs wal-push %p --project /srv/app --env prod'
 Copies the segment into backups/<env>/wal/ under a temporary name, fsyncs it and links it to
 its own name: an archived segment is never overwritten. The same segment again is success; a
-different one of that name is an error (exit 23) and PostgreSQL keeps it and retries.
-
-Options:
-  --project <dir>          the application directory (backup-kit.json, backups/); default: cwd
-  --env <name>             the environment whose archive this is
-`,
-  options: { project: { type: 'string' } },
+different one of that name is an error (exit 23) and PostgreSQL keeps it and retries.`,
+  shared: ['env'],
+  options: { project: { type: 'string', arg: '<dir>', help: 'the application directory (backup-kit.json, backups/); default: cwd' } },
   parse(values, positionals, common) {
     if (positionals.length !== 1) throw usageError(['wal-push takes the segment path (%p in archive_command).'], 'wal-push');
     return { ...common, segment: positionals[0]!, project: stringValue(values, 'project') };
@@ -52,21 +47,18 @@ export interface WalStatusArgs extends CommonArgs {
 
 export const walStatusCommand: Command<WalStatusArgs, WalStatus> = {
   name: 'wal-status',
-  usage: `
-Usage: pnpm db:wal:status -- [--env <name>] [--max-ready <n>] [--json]
-
+  synopsis: 'pnpm db:wal:status -- [--env <name>] [--max-ready <n>] [--json]',
+  description: `
 The continuous WAL archive's health: PostgreSQL's pg_stat_archiver (last archived segment,
 failures), segments waiting in pg_wal, the lag, gaps in the archive after the oldest base backup,
 the archive's size and free space. Exit 23 when archiving is off, failing, falling behind or has a
 gap; run it from cron with NOTIFY_URL (or --notify) and a stuck archive raises the alarm before
-pg_wal fills the server's disk.
-
-Options:
-  --max-ready <n>          segments allowed to wait in pg_wal before alarming (default 16)
-  --wait <seconds>         retry the connection until the server answers
-  --env <name>, --env-file <path>, --url <url>, --json, --quiet, --notify <url>, --help
-`,
-  options: { 'max-ready': { type: 'string' }, wait: { type: 'string' } },
+pg_wal fills the server's disk.`,
+  shared: ['env', 'env-file', 'url'],
+  options: {
+    'max-ready': { type: 'string', arg: '<n>', help: 'segments allowed to wait in pg_wal before alarming (default 16)' },
+    wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers' },
+  },
   parse(values, positionals, common) {
     const problems: string[] = [];
     if (positionals.length) problems.push(`db:wal:status takes no arguments, got ${positionals.join(' ')}.`);
@@ -82,7 +74,7 @@ Options:
     const first = status.problems[0];
     if (first) {
       const summary = status.problems.map((p) => p.message).join('\n  ');
-      throw new KitError(first.code, `The WAL archive of "${status.environment}" needs attention:\n  ${summary}`);
+      failWithReport(status, new KitError(first.code, `The WAL archive of "${status.environment}" needs attention:\n  ${summary}`));
     }
     return status;
   },
@@ -92,7 +84,7 @@ Options:
       `WAL archive of ${s.environment}: ${s.archiveDir}`,
       `  archiving: ${s.server.archiveMode}, ${s.server.archivedCount} archived, ${s.server.failedCount} failed since the statistics reset`,
       `  last archived: ${s.server.lastArchivedWal ?? '-'} at ${s.server.lastArchivedTime ?? '-'}; now writing ${s.server.currentWal || '-'}; lag ${s.lagSegments ?? '?'} segment(s), ${s.server.ready ?? '?'} waiting in pg_wal`,
-      `  archive: ${a.segments} segments since the oldest base backup (${a.oldestBackupSegment ?? 'none yet'}), newest ${a.lastSegment ?? '-'}, no gaps`,
+      `  archive: ${a.segments} segments since the oldest base backup (${a.oldestBackupSegment ?? 'none yet'}), newest ${a.lastSegment ?? '-'}, ${a.gaps.length ? `${a.gaps.length} gap(s)` : 'no gaps'}`,
       `  size ${formatBytes(a.bytes)} in ${a.files} files; ${formatBytes(a.freeBytes)} free`,
     ];
   },
