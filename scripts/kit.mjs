@@ -13,9 +13,10 @@
 //   another user than the one who installed), a private directory under the system's temporary
 //   directory is used instead (created 0700 and checked to be this user's own before any of
 //   its code is run).
-// - Source maps are on, so a stack trace names the .ts file and line, not the bundle.
+// - A stack trace names the .ts file and line, not the bundle (the source map is read lazily).
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -37,10 +38,47 @@ try {
   process.exit(2);
 }
 
-/** Every input of a bundle, hashed by content: names and bytes of the sources, in a fixed order. */
-function sourceHash() {
+/** Every input of a bundle: the sources under scripts/ (tests aside), this file and the project files. */
+function inputs() {
+  const files = [];
+  const walk = (dir) => {
+    for (const item of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (item.name === 'test' || item.name === 'node_modules') continue;
+      const full = path.join(dir, item.name);
+      if (item.isDirectory()) walk(full);
+      else if (item.name.endsWith('.ts')) files.push(full);
+    }
+  };
+  walk(scripts);
+  return [...files, fileURLToPath(import.meta.url), path.join(root, 'package.json'), path.join(root, 'tsconfig.json')];
+}
+
+/**
+ * A hash of the inputs' names and contents. Reading every source on every start costs more than
+ * the rest of the launcher, so the content hash is remembered under a key made of each file's
+ * inode, size, mtime and ctime: any write to a file, and any copy of it, changes its ctime or
+ * inode, so a remembered hash is only reused for exactly the files it was computed from.
+ */
+function sourceHash(files, memoDir) {
+  const signature = createHash('sha256');
+  for (const file of files) {
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      st = undefined;
+    }
+    signature.update(`${file}\0${st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : '-'}\n`);
+  }
+  const memo = path.join(memoDir, `sources-${signature.digest('hex').slice(0, 32)}`);
+  try {
+    const remembered = readFileSync(memo, 'utf8');
+    if (/^[0-9a-f]{16}$/.test(remembered)) return remembered;
+  } catch {
+    // not remembered yet
+  }
   const hash = createHash('sha256');
-  const add = (file) => {
+  for (const file of files) {
     hash.update(path.relative(root, file));
     hash.update('\0');
     try {
@@ -49,18 +87,15 @@ function sourceHash() {
       hash.update('(missing)');
     }
     hash.update('\0');
-  };
-  const walk = (dir) => {
-    for (const item of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (item.name === 'test' || item.name === 'node_modules') continue;
-      const full = path.join(dir, item.name);
-      if (item.isDirectory()) walk(full);
-      else if (item.name.endsWith('.ts')) add(full);
-    }
-  };
-  walk(scripts);
-  for (const file of [fileURLToPath(import.meta.url), path.join(root, 'package.json'), path.join(root, 'tsconfig.json')]) add(file);
-  return hash.digest('hex').slice(0, 16);
+  }
+  const digest = hash.digest('hex').slice(0, 16);
+  try {
+    writeFileSync(`${memo}.${process.pid}`, digest);
+    renameSync(`${memo}.${process.pid}`, memo);
+  } catch {
+    // a cache we cannot write: the hash is simply computed again next time
+  }
+  return digest;
 }
 
 function writable(dir) {
@@ -122,8 +157,12 @@ async function build(bundle) {
   // Bundles of this command from older sources are dead weight now.
   const dir = path.dirname(bundle);
   const ofThisCommand = new RegExp(`^${command}-[0-9a-f]{16}\\.mjs$`);
+  const dayAgo = Date.now() - 86_400_000;
   for (const file of readdirSync(dir)) {
-    if (ofThisCommand.test(file) && path.join(dir, file) !== bundle) rmSync(path.join(dir, file), { force: true });
+    const full = path.join(dir, file);
+    if (ofThisCommand.test(file) && full !== bundle) rmSync(full, { force: true });
+    // remembered hashes of sources as they were more than a day ago are of no use any more
+    else if (file.startsWith('sources-') && statSync(full).mtimeMs < dayAgo) rmSync(full, { force: true });
   }
 }
 
@@ -135,8 +174,50 @@ function exists(file) {
   }
 }
 
-const name = `${command}-${sourceHash()}.mjs`;
+/**
+ * Stack traces that name the .ts file and line. Node's --enable-source-maps parses the bundle's
+ * whole source map at every start (about 8 ms, for traces almost no run prints), so the map is
+ * read only when a trace is first formatted, and only frames inside the bundle are rewritten.
+ */
+function mapStackTraces(bundleFile) {
+  const bundleUrl = pathToFileURL(bundleFile).href;
+  let map;
+  const load = () => {
+    if (map !== undefined) return map;
+    map = null;
+    try {
+      const text = readFileSync(bundleFile, 'utf8');
+      const match = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/.exec(text);
+      if (match) map = new SourceMap(JSON.parse(Buffer.from(match[1], 'base64').toString('utf8')));
+    } catch {
+      map = null;
+    }
+    return map;
+  };
+  const original = (frame) => {
+    const file = frame.getFileName();
+    const line = frame.getLineNumber();
+    const column = frame.getColumnNumber();
+    const text = frame.toString();
+    if (file !== bundleUrl || line === null || column === null || !load()) return text;
+    const entry = map.findEntry(line - 1, column - 1);
+    if (!entry || !entry.originalSource) return text;
+    const source = entry.originalSource.startsWith('file:') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(bundleFile), entry.originalSource);
+    return text.replace(`${file}:${line}:${column}`, `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`);
+  };
+  Error.prepareStackTrace = (error, frames) => {
+    let header;
+    try {
+      header = Error.prototype.toString.call(error);
+    } catch {
+      header = 'Error';
+    }
+    return [header, ...frames.map((frame) => `    at ${original(frame)}`)].join('\n');
+  };
+}
+
 const projectCache = path.join(root, 'node_modules/.cache/pg-backup-kit');
+const name = `${command}-${sourceHash(inputs(), projectCache)}.mjs`;
 let bundle = path.join(projectCache, name);
 if (!exists(bundle)) {
   if (!writable(projectCache)) {
@@ -145,6 +226,6 @@ if (!exists(bundle)) {
   if (!exists(bundle)) await build(bundle);
 }
 
-process.setSourceMapsEnabled(true);
+mapStackTraces(bundle);
 process.argv = [process.argv[0], entry, ...args];
 await import(pathToFileURL(bundle).href);
