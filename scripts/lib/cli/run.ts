@@ -10,7 +10,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
 import { resolveTarget, type Target } from '../config/target.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import { backupRoot } from '../context.js';
+import { withStores, type StoreContext } from '../store/environment.js';
 import { configFor } from '../config/file.js';
 import { createReporter } from './progress.js';
 
@@ -26,7 +27,7 @@ export interface CommonArgs {
   envFile: string | undefined;
 }
 
-export interface CliContext extends CommandContext {
+export interface CliContext extends StoreContext {
   target(args: CommonArgs): Target;
 }
 
@@ -168,14 +169,14 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
       label: command.name,
       write: stderr,
     });
-    const ctx: CliContext = {
+    const ctx: CliContext = withStores<Omit<CliContext, 'environment'>>({
       ...ctxBase,
       reporter,
-      target(a) {
+      target(a: CommonArgs) {
         target ??= resolveTarget({ url: a.url, env: a.env, envFile: a.envFile, root, processEnv: process.env });
         return target;
       },
-    };
+    });
     result = await command.run(args, ctx);
   } catch (error) {
     failure = controller.signal.aborted && !(error instanceof KitError && error.code === 'INTERRUPTED')

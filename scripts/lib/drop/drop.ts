@@ -9,9 +9,7 @@ import path from 'node:path';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
 import { connectWithWait, type Client } from '../pg/connect.js';
-import { acquireLock } from '../store/lock.js';
-import { ensurePrivateDir } from '../store/files.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { ident, literal } from '../pg/quote.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
 
@@ -50,14 +48,12 @@ async function step(client: Client, name: string, sql: string, failures: string[
   }
 }
 
-export async function dropAll(target: Target, options: DropOptions, ctx: CommandContext, ui: DropUi): Promise<DropResult> {
+export async function dropAll(target: Target, options: DropOptions, ctx: StoreContext, ui: DropUi): Promise<DropResult> {
   const started = ctx.now();
   if (target.protected && options.skipBackup) {
     throw new KitError('PROTECTED_TARGET', `--skip-backup is refused on the protected environment "${target.env}": dropping everything there must stay undoable.`);
   }
-  const dir = path.join(backupRoot(ctx), target.env);
-  await ensurePrivateDir(dir);
-  const lock = acquireLock(dir, 'drop', target.env);
+  const lock = await ctx.environment(target.env).store.lock('drop');
   let client: Client | undefined;
   try {
     client = await connectWithWait(target, options.waitSeconds);

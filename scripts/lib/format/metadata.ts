@@ -79,3 +79,31 @@ export function restoreInstructions(files: Partial<Record<Format, string>>, envi
 export function sha256Manifest(artifacts: ArtifactInfo[]): string {
   return artifacts.map((a) => `${a.sha256}  ${a.file}\n`).join('');
 }
+
+export type InfoReading =
+  | { ok: true; info: BackupInfo }
+  | { ok: false; kind: 'unreadable' | 'newer'; problem: string };
+
+/** Read a .info's text: the backup's metadata, or why it cannot be trusted. Never throws. */
+export function parseInfo(text: string): InfoReading {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, kind: 'unreadable', problem: `not JSON (${(error as Error).message})` };
+  }
+  const info = raw as Partial<BackupInfo> | null;
+  if (!info || typeof info !== 'object' || info.schema !== INFO_SCHEMA) return { ok: false, kind: 'unreadable', problem: 'not a pg-backup-kit .info' };
+  if (typeof info.version === 'number' && info.version > INFO_VERSION) {
+    return { ok: false, kind: 'newer', problem: `written by a newer kit (.info version ${info.version}, this kit reads ${INFO_VERSION}); upgrade the kit` };
+  }
+  if (info.version !== INFO_VERSION || !Array.isArray(info.artifacts) || typeof info.startedAt !== 'string' || typeof info.id !== 'string') {
+    return { ok: false, kind: 'unreadable', problem: 'fields missing or of the wrong type' };
+  }
+  return { ok: true, info: info as BackupInfo };
+}
+
+/** The .info's text as the kit writes it. */
+export function serializeInfo(info: BackupInfo): string {
+  return JSON.stringify(info, null, 2) + '\n';
+}
