@@ -263,6 +263,8 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
   const { stats, source } = await statistics(options, collector, pgRestore, archive, env, ctx);
   const artifacts: ArtifactInfo[] = options.formats.map((format) => {
     const out = outputs.find((o) => o.format === format)!;
+    // After the trailer check: a plain dump cut short is reported as that, not as "too small".
+    if (out.bytes < 64) plausible(format, { bytes: out.bytes, head: Buffer.alloc(0), digest: () => out.sha256 });
     return { file: artifactFile(write.id, format), format, bytes: out.bytes, sha256: out.sha256 };
   });
   const info = buildInfo({
@@ -339,14 +341,14 @@ function plainJob(
     const tap = new HashTap();
     sinks.push(tap);
     flushes.push(pipeline(tap, write.artifact(artifactFile(write.id, 'sql'))));
-    results.push(() => plausible('sql', tap));
+    results.push(() => ({ format: 'sql', sha256: tap.digest(), bytes: tap.bytes }));
   }
   if (options.formats.includes('sql.gz')) {
     const gzip = createGzip({ level: options.gzipLevel, chunkSize: 1 << 16 });
     const tap = new HashTap();
     sinks.push(gzip);
     flushes.push(pipeline(gzip, tap, write.artifact(artifactFile(write.id, 'sql.gz'))));
-    results.push(() => plausible('sql.gz', tap));
+    results.push(() => ({ format: 'sql.gz', sha256: tap.digest(), bytes: tap.bytes }));
   }
   const all = Promise.all(flushes);
   all.catch(() => undefined);
@@ -405,7 +407,8 @@ function archiveJob(pgDump: LocatedTool, common: string[], env: NodeJS.ProcessEn
     const done = tool.done.then(async () => {
       // pg_dump has said it succeeded; the file must still look like what it claims to be.
       const tap = new HashTap();
-      await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), tap, new Writable({ write: (_c, _e, cb) => cb() }));
+      // A pg_dump that "succeeded" without creating its file is judged like an empty one.
+      if ((await sizeOf(file)) > 0) await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), tap, new Writable({ write: (_c, _e, cb) => cb() }));
       return [plausible(format, tap)];
     });
     return { formats: [format], tool, done, bytesSoFar: () => sizeOf(file), localFile: file };

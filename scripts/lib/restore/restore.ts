@@ -12,7 +12,7 @@ import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js'
 import { formatBytes } from '../format/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import type { StoredBackup } from '../store/store.js';
-import { checkIntegrity, resolveSource, type IntegrityReport } from './source.js';
+import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource } from './source.js';
 import { applyBySwap, applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
 import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from './sql.js';
 
@@ -143,11 +143,12 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
   const crossEnvironment = sourceEnv !== target.env;
   const lock = await ctx.environment(target.env).store.lock('restore');
   let client: Client | undefined;
+  let resolved: ResolvedSource | undefined;
   try {
     if (options.mode === 'create' && options.jobs === undefined && options.tables.length) {
       throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
     }
-    const resolved = await resolveSource({
+    resolved = await resolveSource({
       input: options.input,
       latest: options.latest,
       type: options.type,
@@ -293,6 +294,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
     throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     await client?.end().catch(() => undefined);
+    await resolved?.release().catch(() => undefined);
     lock.release();
   }
 }

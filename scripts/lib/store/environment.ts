@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { backupRoot, type CommandContext } from '../context.js';
+import { INFO_JSON_SCHEMA_PATH } from '../format/metadata.js';
 import { LocalStore } from './local.js';
 import type { BackupStore } from './store.js';
 
@@ -32,7 +33,11 @@ export function checkEnvironmentName(name: string): string {
 export type StoreOpener = (ctx: CommandContext, environment: string) => BackupStore;
 
 /** The store of an environment as configured: local disk under the backup root. */
-export const openStore: StoreOpener = (ctx, environment) => new LocalStore(path.join(backupRoot(ctx), environment), environment);
+export const openStore: StoreOpener = (ctx, environment) => {
+  const dir = path.join(backupRoot(ctx), environment);
+  const schemaRef = path.relative(dir, path.join(ctx.root, INFO_JSON_SCHEMA_PATH)).split(path.sep).join('/');
+  return new LocalStore(dir, environment, schemaRef);
+};
 
 /** Give a context its environments, each opened once. `open` is where another store plugs in. */
 export function withStores<C extends CommandContext>(ctx: C, open: StoreOpener = openStore): C & StoreContext {

@@ -51,6 +51,8 @@ export class LocalStore implements BackupStore {
     /** The environment's directory. */
     readonly where: string,
     private readonly environment: string,
+    /** The published JSON Schema of .info, as seen from this directory (each .info names it). */
+    private readonly infoSchemaRef?: string,
   ) {}
 
   private file(name: string): string {
@@ -90,7 +92,7 @@ export class LocalStore implements BackupStore {
   async beginWrite(type: string, startedAt: Date): Promise<BackupWrite> {
     await ensurePrivateDir(this.where);
     const taken = new Set(namesIn(this.where).map(stemOf).filter((s): s is string => s !== undefined));
-    return new LocalWrite(this.where, backupStem(type, startedAt, taken));
+    return new LocalWrite(this.where, backupStem(type, startedAt, taken), this.infoSchemaRef);
   }
 
   async freeBytes(): Promise<number | undefined> {
@@ -137,6 +139,7 @@ class LocalWrite implements BackupWrite {
   constructor(
     readonly where: string,
     readonly id: string,
+    private readonly infoSchemaRef: string | undefined,
   ) {}
 
   private partial(file: string): string {
@@ -153,7 +156,8 @@ class LocalWrite implements BackupWrite {
     return this.partial(file);
   }
 
-  async commit(info: BackupInfo): Promise<StoredBackup> {
+  async commit(built: BackupInfo): Promise<StoredBackup> {
+    const info: BackupInfo = this.infoSchemaRef ? { $schema: this.infoSchemaRef, ...built } : built;
     for (const a of info.artifacts) {
       if (!this.started.has(a.file)) throw new Error(`commit: ${a.file} was never written`);
       await commitFile(path.join(this.where, a.file + PARTIAL_SUFFIX), path.join(this.where, a.file));
