@@ -29,14 +29,14 @@ export interface ListResult {
 
 export const listCommand: Command<ListArgs, ListResult> = {
   name: 'list',
-  usage: `
-Usage: pnpm db:list -- [--env <name>] [--type <type>] [--json]
-
+  synopsis: 'pnpm db:list -- [--env <name>] [--type <type>] [--json]',
+  description: `
 The complete backups of an environment, newest first: id, type, when, age, size, formats and the
 last verification. Partial or orphaned files (no readable .info) are listed separately; they are
-not backups, and pnpm db:retention removes them.
-`,
-  options: { type: { type: 'string' } },
+not backups, and pnpm db:retention removes them.`,
+  // It reads backups/<env>/ and never connects.
+  shared: ['env'],
+  options: { type: { type: 'string', arg: '<type>', help: 'only backups of this type' } },
   parse(values, positionals, common) {
     if (positionals.length) throw usageError([`db:list takes no arguments, got ${positionals.join(' ')}.`], 'pnpm db:list --');
     return { ...common, type: stringValue(values, 'type') };

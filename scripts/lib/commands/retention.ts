@@ -30,36 +30,23 @@ const COUNT_FLAGS = { daily: 'daily', weekly: 'weekly', monthly: 'monthly', 'kee
 
 export const retentionCommand: Command<RetentionArgs, RetentionResult> = {
   name: 'retention',
-  usage: `
-Usage: pnpm db:retention -- [--dry-run] [policy options]
-
+  synopsis: 'pnpm db:retention -- [--dry-run] [policy options]',
+  description: `
 Deletes the backups the policy does not keep, and says why for each. Always kept: the newest
 complete backup. Never counted toward a keep: a backup whose last verification failed.
-
-Policy (flags > backup-kit.json "retention" > defaults):
-  --daily <n>              newest backup of each of the newest n days (default 7)
-  --weekly <n>             … of each of the newest n ISO weeks (default 4)
-  --monthly <n>            … of each of the newest n months (default 12)
-  --keep-last <n>          also the newest n backups (default 0)
-  --max-age <days>         delete anything older (the newest backup excepted); "90" or "90d"
-  --keep-type <type=n>     keep the newest n of a type by that count alone (repeatable;
-                           defaults: pre-migrate=10, pre-restore=10, pre-drop=10)
-  --time-zone <tz>         calendar for days, weeks and months (default UTC)
-Other:
-  --dry-run                print the plan, delete nothing
-  --now <ISO time>         evaluate the policy at another time (what-if)
-  --env <name>, --json, --quiet
-`,
+Policy: flags > backup-kit.json "retention" > defaults.`,
+  // It works on backups/<env>/ and never connects.
+  shared: ['env'],
   options: {
-    'dry-run': { type: 'boolean' },
-    now: { type: 'string' },
-    daily: { type: 'string' },
-    weekly: { type: 'string' },
-    monthly: { type: 'string' },
-    'keep-last': { type: 'string' },
-    'max-age': { type: 'string' },
-    'keep-type': { type: 'string', multiple: true },
-    'time-zone': { type: 'string' },
+    daily: { type: 'string', arg: '<n>', help: 'newest backup of each of the newest n days (default 7)' },
+    weekly: { type: 'string', arg: '<n>', help: '… of each of the newest n ISO weeks (default 4)' },
+    monthly: { type: 'string', arg: '<n>', help: '… of each of the newest n months (default 12)' },
+    'keep-last': { type: 'string', arg: '<n>', help: 'also the newest n backups (default 0)' },
+    'max-age': { type: 'string', arg: '<days>', help: 'delete anything older (the newest backup excepted); "90" or "90d"' },
+    'keep-type': { type: 'string', multiple: true, arg: '<type=n>', help: 'keep the newest n of a type by that count alone\n(defaults: pre-migrate=10, pre-restore=10, pre-drop=10)' },
+    'time-zone': { type: 'string', arg: '<tz>', help: 'calendar for days, weeks and months (default UTC)' },
+    'dry-run': { type: 'boolean', help: 'print the plan, delete nothing' },
+    now: { type: 'string', arg: '<ISO time>', help: 'evaluate the policy at another time (what-if), e.g. 2026-11-21T03:00:00Z' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];

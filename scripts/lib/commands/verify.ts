@@ -1,7 +1,7 @@
 /** `db:verify`: which backups, which tier, and the report; the work is verifyBackup(). */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { failWithReport, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { targetFromUrl, type Target } from '../config/target.js';
 import type { StoredBackup } from '../store/store.js';
 import { latestReadable } from '../store/catalog.js';
@@ -25,29 +25,22 @@ export interface VerifyResult {
 
 export const verifyCommand: Command<VerifyArgs, VerifyResult> = {
   name: 'verify',
-  usage: `
-Usage: pnpm db:verify -- <backup id | .info | --latest | --all> [options]
-
+  synopsis: 'pnpm db:verify -- <backup id | .info | --latest | --all> [options]',
+  description: `
 Checks that backups are intact (quick, the default) or that one restores to the data it recorded
-(--deep). The outcome is stored next to each backup as <id>.verify.json and shown by db:list.
-Exit status 0 only when every checked artifact passed.
-
-Options:
-  --latest [--type <t>]    the newest complete backup (of that type)
-  --all                    every complete backup of the environment
-  --deep                   also restore into a scratch database and compare every table's row
-                           count and fingerprint, and the sequences, with .info; the scratch
-                           database lives on VERIFY_DATABASE_URL's server if set, else on the
-                           environment's own server, and is dropped whatever happens
-  --artifact <format>      what --deep restores (default: dump, else tar, sql.gz, sql)
-  --env <name>, --env-file <path>, --url <url>, --json, --quiet, --no-progress
-`,
+(--deep). The outcome is stored next to each backup as <id>.verify.json and shown by db:list.`,
+  notes: 'Exit status: 0 only when every checked artifact passed; the report is printed (or in --json) either way.',
+  // --url/--env-file name the server --deep restores on (unless VERIFY_DATABASE_URL is set).
+  shared: ['env', 'env-file', 'url', 'no-progress'],
   options: {
-    latest: { type: 'boolean' },
-    all: { type: 'boolean' },
-    deep: { type: 'boolean' },
-    artifact: { type: 'string' },
-    type: { type: 'string' },
+    latest: { type: 'boolean', help: 'the newest complete backup' },
+    type: { type: 'string', arg: '<type>', help: 'with --latest or --all: only backups of this type' },
+    all: { type: 'boolean', help: 'every complete backup of the environment' },
+    deep: {
+      type: 'boolean',
+      help: "also restore into a scratch database and compare every table's row\ncount and fingerprint, and the sequences, with .info; the scratch\ndatabase lives on VERIFY_DATABASE_URL's server if set, else on the\nenvironment's own server, and is dropped whatever happens",
+    },
+    artifact: { type: 'string', arg: '<format>', help: 'what --deep restores (default: dump, else tar, sql.gz, sql)' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
@@ -84,8 +77,8 @@ Options:
     const result = { environment: env, verified, ok: verified.every((v) => v.ok) };
     const failed = verified.find((v) => !v.ok);
     if (failed) {
-      // the report still goes out (stdout), and the exit status says what failed
-      throw new KitError(failed.failure ?? 'INTEGRITY_FAILED', `${verified.filter((v) => !v.ok).length} of ${verified.length} backups failed verification:\n${verified.filter((v) => !v.ok).flatMap(problemLines).join('\n')}`, { detail: JSON.stringify(result) });
+      // the report still goes out (text or --json), and the exit status says what failed
+      failWithReport(result, new KitError(failed.failure ?? 'INTEGRITY_FAILED', `${verified.filter((v) => !v.ok).length} of ${verified.length} backups failed verification:\n${verified.filter((v) => !v.ok).flatMap(problemLines).join('\n')}`));
     }
     return result;
   },

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FORMATS, type Format } from './naming.js';
+import { restoreCommandLine } from './restore-command.js';
 
 export const INFO_SCHEMA = 'pg-backup-kit/backup-info';
 export const INFO_VERSION = 1;
@@ -85,19 +86,19 @@ export function infoJsonSchema(): Record<string, unknown> {
 export function restoreInstructions(files: Partial<Record<Format, string>>, environment = 'default'): Partial<Record<Format, string[]>> {
   // Restoring into the environment the backup came from unless told otherwise: a hint without
   // --env would send a prod backup into the default (local) database.
-  const env = environment === 'default' ? '' : ` --env ${environment}`;
+  const kit = (file: string) => restoreCommandLine({ source: { file }, environment });
   // The kit's command first; then the raw tool, for a machine without the kit. Connection
   // details come from the environment ($DATABASE_URL), never from this file.
   const out: Partial<Record<Format, string[]>> = {};
   if (files.dump) {
-    out.dump = [`pnpm db:restore -- ${files.dump}${env}`, `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`];
+    out.dump = [kit(files.dump), `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`];
   }
   if (files.tar) {
-    out.tar = [`pnpm db:restore -- ${files.tar}${env}`, `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`];
+    out.tar = [kit(files.tar), `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`];
   }
-  if (files.sql) out.sql = [`pnpm db:restore -- ${files.sql}${env}`, `psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
+  if (files.sql) out.sql = [kit(files.sql), `psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
   if (files['sql.gz']) {
-    out['sql.gz'] = [`pnpm db:restore -- ${files['sql.gz']}${env}`, `gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
+    out['sql.gz'] = [kit(files['sql.gz']), `gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
   }
   return out;
 }

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { KitError } from '../errors.js';
+import { restoreCommandLine } from '../format/restore-command.js';
 import { targetUrl, type Target } from '../config/target.js';
 import { configFor } from '../config/file.js';
 import type { CommandContext } from '../context.js';
@@ -90,6 +91,6 @@ export async function safeMigrate(target: Target, options: SafeMigrateOptions, c
     throw new KitError('MIGRATION_FAILED', `The migration failed (\`${command}\` exited with ${code}). Rolled back: ${target.database} was restored from ${made.id}, its state before the migration, and its row counts were verified.${kept}`);
   } catch (error) {
     if (error instanceof KitError && error.code === 'MIGRATION_FAILED') throw error;
-    throw new KitError('ROLLBACK_FAILED', `The migration failed (\`${command}\` exited with ${code}) AND restoring ${made.id} failed: ${error instanceof Error ? error.message : String(error)} The database may be half-migrated. Restore it by hand: pnpm db:restore -- ${made.files[0]!.path} --force`);
+    throw new KitError('ROLLBACK_FAILED', `The migration failed (\`${command}\` exited with ${code}) AND restoring ${made.id} failed: ${error instanceof Error ? error.message : String(error)} The database may be half-migrated. Restore it by hand: ${restoreCommandLine({ source: { file: made.files[0]!.path }, environment: target.env, force: true, protectedDatabase: target.database, root: ctx.root })}`);
   }
 }

@@ -4,16 +4,16 @@
  * in the child's environment (never in argv), and turns a failure into a KitError quoting the
  * tool's own stderr.
  */
-import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFile, type SpawnOptions } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { KitError, type ErrorCode } from '../errors.js';
-import { redact } from '../redact.js';
+import { startProcess, type RunningProcess } from './process.js';
 
 const execFileAsync = promisify(execFile);
 
-export type ToolName = 'pg_dump' | 'pg_restore' | 'psql';
+export type ToolName = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql';
 
 export interface ToolCandidate {
   dir: string;
@@ -129,35 +129,14 @@ export async function locateTool(name: ToolName, serverMajor: number, env: NodeJ
   return located;
 }
 
-/** Keep the last `limit` characters of a child's stderr: enough to quote, never unbounded. */
-export class StderrTail {
-  private text = '';
-  constructor(private readonly limit = 64 * 1024) {}
-  push(chunk: Buffer | string): void {
-    this.text += chunk.toString();
-    if (this.text.length > this.limit) this.text = this.text.slice(-this.limit);
-  }
-  toString(): string {
-    return redact(this.text.trim());
-  }
-  /** The last error line the tool printed, the most useful one to quote. */
-  lastError(): string {
-    const lines = this.toString().split('\n').filter((l) => l.trim());
-    const errors = lines.filter((l) => /error|fatal|could not|failed/i.test(l));
-    return (errors.at(-1) ?? lines.at(-1) ?? '').trim();
-  }
-}
-
-export interface RunningTool {
-  child: ChildProcess;
-  stderr: StderrTail;
-  /** Resolves when the child exits 0; rejects with a KitError quoting stderr otherwise. */
-  done: Promise<void>;
-}
+export { StderrTail } from './process.js';
+export type { RunningProcess as RunningTool } from './process.js';
 
 export interface SpawnToolOptions {
   env: NodeJS.ProcessEnv;
   stdio?: SpawnOptions['stdio'];
+  /** Aborting stops the tool; `done` then rejects with INTERRUPTED after it exited. */
+  signal?: AbortSignal;
   /** Error code used when the tool exits non-zero. */
   failure: ErrorCode;
   /** Called with each stderr chunk (progress lines from --verbose). */
@@ -166,24 +145,6 @@ export interface SpawnToolOptions {
   explain?: (stderr: string) => KitError | undefined;
 }
 
-export function spawnTool(tool: LocatedTool, args: string[], options: SpawnToolOptions): RunningTool {
-  const child = spawn(tool.path, args, { env: options.env, stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'] });
-  const stderr = new StderrTail();
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr.push(chunk);
-    options.onStderr?.(chunk.toString());
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    child.once('error', (error) => reject(new KitError('PG_TOOL_MISSING', `Could not start ${tool.path}: ${error.message}`, { cause: error })));
-    child.once('close', (code, signal) => {
-      if (code === 0) return resolve();
-      const text = stderr.toString();
-      const explained = options.explain?.(text);
-      if (explained) return reject(explained);
-      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-      const last = stderr.lastError();
-      reject(new KitError(options.failure, `${tool.name} ${how}${last ? `: ${last}` : ''}`, { detail: text }));
-    });
-  });
-  return { child, stderr, done };
+export function spawnTool(tool: LocatedTool, args: string[], options: SpawnToolOptions): RunningProcess {
+  return startProcess(tool.path, args, { ...options, name: tool.name, missing: 'PG_TOOL_MISSING' });
 }

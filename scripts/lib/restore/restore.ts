@@ -5,6 +5,8 @@
  */
 import path from 'node:path';
 import { KitError } from '../errors.js';
+import { checkConsent } from '../config/confirmation.js';
+import { restoreCommandLine } from '../format/restore-command.js';
 import { childEnv, describeTarget, type Target } from '../config/target.js';
 import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
 import type { StoreContext } from '../store/environment.js';
@@ -303,26 +305,16 @@ async function confirmRestore(summary: RestoreSummary, options: RestoreOptions, 
   if (target.protected && !options.safetyBackup) {
     throw new KitError('PROTECTED_TARGET', `--no-safety-backup is refused on the protected environment "${target.env}": a restore there must stay undoable.`);
   }
-  if (options.force) {
-    if (target.protected && options.confirm !== target.database) {
-      throw new KitError('PROTECTED_TARGET', `"${target.env}" is a protected environment. To restore into it without a prompt, pass --force --confirm ${target.database}${options.confirm !== undefined ? ` (got --confirm ${options.confirm})` : ''}.`);
-    }
-    ui.show(summary);
-    return;
-  }
-  if (!ui.interactive) {
-    throw new KitError('NOT_CONFIRMED', `Restoring replaces data in ${target.database} on ${target.host}:${target.port}, and there is no terminal to confirm it. Pass --force${target.protected ? ` --confirm ${target.database}` : ''} to restore without a prompt.`);
-  }
+  const consent = checkConsent(target, options, ui.interactive, {
+    withoutPrompt: 'restore into it',
+    needsConfirmation: `Restoring replaces data in ${target.database} on ${target.host}:${target.port}`,
+  });
   ui.show(summary);
-  if (!(await ui.confirm(summary))) throw new KitError('NOT_CONFIRMED', 'Restore cancelled; nothing was changed.');
+  if (consent === 'ask' && !(await ui.confirm(summary))) throw new KitError('NOT_CONFIRMED', 'Restore cancelled; nothing was changed.');
 }
 
 function undoCommand(file: string, target: Target, root: string): string {
-  const rel = path.relative(root, file);
-  const parts = ['pnpm db:restore --', rel.startsWith('..') ? file : rel, '--force'];
-  if (target.env !== 'default') parts.push('--env', target.env);
-  if (target.protected) parts.push('--confirm', target.database);
-  return parts.join(' ');
+  return restoreCommandLine({ source: { file }, environment: target.env, force: true, ...(target.protected ? { protectedDatabase: target.database } : {}), root });
 }
 
 export function describeSummary(summary: RestoreSummary): string[] {

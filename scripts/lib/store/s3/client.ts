@@ -1,0 +1,92 @@
+/**
+ * The one place an S3 client is made, and the one place its failures become KitErrors with a
+ * message that says what to do. Nothing here ever prints a credential: messages name the
+ * variable a credential came from, never its value.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { KitError } from '../../errors.js';
+import { redact } from '../../redact.js';
+import { remoteLocation, type Remote } from '../../config/remote.js';
+
+export function makeS3Client(remote: Remote, overrides: { maxAttempts?: number } = {}): S3Client {
+  return new S3Client({
+    region: remote.region,
+    ...(remote.endpoint ? { endpoint: remote.endpoint } : {}),
+    forcePathStyle: remote.forcePathStyle,
+    ...(remote.credentials ? { credentials: remote.credentials } : {}),
+    ...(remote.profile ? { profile: remote.profile } : {}),
+    // Since v3.729 the SDK adds CRC checksums to every upload by default; R2, B2, OVH and parts
+    // of MinIO reject them, and some servers store the aws-chunked framing as if it were data.
+    // The kit's own sha256 in .info is the proof of every byte, so checksums only when required.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: overrides.maxAttempts ?? 3,
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+  });
+}
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  message?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+  cause?: unknown;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'TimeoutError', 'RequestTimeout', 'UND_ERR_SOCKET']);
+
+function codeOf(error: SdkError): string {
+  const nested = error.cause as SdkError | undefined;
+  return error.code ?? error.Code ?? nested?.code ?? error.name ?? '';
+}
+
+/** The error's kind, for code that must react (a missing object is not a failure to list). Pure. */
+export function classifyS3Error(error: unknown): 'not-found' | 'no-bucket' | 'credentials' | 'denied' | 'skew' | 'unknown-host' | 'network' | 'not-implemented' | 'other' {
+  const e = (error ?? {}) as SdkError;
+  const code = codeOf(e);
+  const status = e.$metadata?.httpStatusCode;
+  if (code === 'NoSuchBucket') return 'no-bucket';
+  if (code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchUpload' || (status === 404 && code !== 'NoSuchBucket')) return 'not-found';
+  if (code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' || code === 'InvalidToken' || code === 'ExpiredToken' || code === 'CredentialsProviderError' || code === 'InvalidClientTokenId') return 'credentials';
+  if (code === 'RequestTimeTooSkewed' || code === 'RequestExpired') return 'skew';
+  if (code === 'AccessDenied' || code === 'Forbidden' || status === 403) return 'denied';
+  if (code === 'NotImplemented' || code === 'MethodNotAllowed' || status === 501 || status === 405) return 'not-implemented';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'unknown-host';
+  if (NETWORK_CODES.has(code) || /socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|other side closed/i.test(e.message ?? '')) return 'network';
+  return 'other';
+}
+
+/**
+ * An SDK failure in the kit's words. `what` says what the kit was doing ("uploading x.dump");
+ * `key` (when one object is concerned) names it, so a 403 on one object is told apart from a
+ * bucket that refuses everything.
+ */
+export function remoteError(error: unknown, remote: Remote, what: string, key?: string): KitError {
+  if (error instanceof KitError) return error;
+  const e = (error ?? {}) as SdkError;
+  const where = remote.endpoint ? `${remoteLocation(remote)} at ${remote.endpoint}` : remoteLocation(remote);
+  const raw = redact(`${codeOf(e)}${e.message && e.message !== codeOf(e) ? `: ${e.message}` : ''}`);
+  const options = { cause: error, detail: raw };
+  const creds = remote.credentialSource === 'none'
+    ? 'No credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the process environment or the environment\'s .env file'
+    : `The credentials came from ${remote.credentialSource}`;
+  switch (classifyS3Error(error)) {
+    case 'no-bucket':
+      return new KitError('REMOTE_BUCKET_MISSING', `The bucket "${remote.bucket}" does not exist at ${remote.endpoint ?? 'AWS'} (${what}). Create it (aws s3 mb s3://${remote.bucket}), or fix the bucket name in --remote / backup-kit.json.`, options);
+    case 'credentials':
+      return new KitError('REMOTE_CREDENTIALS', `The object store rejected the credentials (${raw.split(':')[0]}) while ${what} at ${where}. ${creds}; check that the key id and secret belong together and to this provider.`, options);
+    case 'skew':
+      return new KitError('REMOTE_CLOCK_SKEW', `The object store rejected the request because this machine's clock is off by more than 15 minutes (${what}). Set the clock right (timedatectl set-ntp true, or install chrony) and run again.`, options);
+    case 'denied':
+      return key
+        ? new KitError('REMOTE_DENIED', `Access denied to ${remoteLocation({ bucket: remote.bucket, prefix: '' }, key)} while ${what}. The credentials from ${remote.credentialSource} may read the bucket but not this object: grant s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on s3://${remote.bucket}/${remote.prefix}* (or ask the bucket's owner), then run again.`, options)
+        : new KitError('REMOTE_DENIED', `Access denied to ${where} while ${what}. Grant the credentials from ${remote.credentialSource} s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload on this bucket and prefix, then run again.`, options);
+    case 'unknown-host':
+      return new KitError('REMOTE_UNREACHABLE', `The object store's host is unknown (${what}): ${remote.endpoint ?? 'the AWS endpoint for region ' + remote.region} does not resolve. Check --endpoint / backup-kit.json's endpoint for a typo, and the machine's DNS.`, options);
+    case 'network':
+      return new KitError('REMOTE_UNREACHABLE', `The object store at ${remote.endpoint ?? 'AWS'} stopped answering while ${what} (${raw.split(':')[0] || 'connection lost'}). Check that it is running and reachable, then run again.`, options);
+    default:
+      return new KitError('REMOTE_FAILED', `The object store failed while ${what} at ${where}: ${raw || 'no reason given'}. Run again; if it persists, check the provider's status page.`, options);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Reading a remote artifact and proving it: every byte is hashed as it arrives and the size and
+ * sha256 must equal what the backup's .info recorded. A download lands in a private partial file
+ * that gets its final name only once proven, so nothing downstream ever reads unchecked bytes.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KitError } from '../../errors.js';
+import { commitFile, FILE_MODE, PARTIAL_SUFFIX } from '../files.js';
+import { remoteError } from './client.js';
+import type { RemoteBucket } from './objects.js';
+
+export interface Expected {
+  bytes: number;
+  sha256: string;
+}
+
+export interface Checked {
+  bytes: number;
+  sha256: string;
+}
+
+function hashing(seen: { bytes: number; hash: ReturnType<typeof createHash> }): Transform {
+  return new Transform({
+    highWaterMark: 1 << 18,
+    transform(chunk: Buffer, _encoding, callback) {
+      seen.hash.update(chunk);
+      seen.bytes += chunk.length;
+      callback(null, chunk);
+    },
+  });
+}
+
+async function streamThrough(bucket: RemoteBucket, name: string, sink: Writable, signal?: AbortSignal): Promise<Checked> {
+  const body = await bucket.getStream(name, signal);
+  if (!body) throw new KitError('BACKUP_NOT_FOUND', `${name} is missing from ${bucket.remote.url} although the backup's .info lists it. The remote copy is incomplete: take a new backup, or restore another one.`);
+  const seen = { bytes: 0, hash: createHash('sha256') };
+  try {
+    await pipeline(body, hashing(seen), sink, { signal });
+  } catch (error) {
+    if (error instanceof KitError || (error as { code?: string }).code === 'ABORT_ERR') throw error;
+    if ((error as { syscall?: string }).syscall === 'write') throw error;
+    throw remoteError(error, bucket.remote, `downloading ${name}`, bucket.key(name));
+  }
+  return { bytes: seen.bytes, sha256: seen.hash.digest('hex') };
+}
+
+export function mismatch(name: string, expected: Expected, got: Checked, where: string): KitError | undefined {
+  if (got.bytes !== expected.bytes) return new KitError('INTEGRITY_FAILED', `${name} in ${where} has ${got.bytes} bytes where its .info records ${expected.bytes}: the remote copy is damaged. Nothing was changed; use another backup or the local copy.`);
+  if (got.sha256 !== expected.sha256) return new KitError('INTEGRITY_FAILED', `${name} in ${where} does not match the sha256 its .info records (${got.sha256.slice(0, 12)}… instead of ${expected.sha256.slice(0, 12)}…): the remote copy is damaged. Nothing was changed; use another backup or the local copy.`);
+  return undefined;
+}
+
+/** Stream an object through sha256 without keeping it: db:verify on a remote backup. */
+export async function checkRemoteObject(bucket: RemoteBucket, name: string, expected: Expected, signal?: AbortSignal): Promise<Checked> {
+  const discard = new Writable({ highWaterMark: 1 << 18, write: (_chunk, _encoding, callback) => callback() });
+  const got = await streamThrough(bucket, name, discard, signal);
+  const problem = mismatch(name, expected, got, bucket.remote.url);
+  if (problem) throw problem;
+  return got;
+}
+
+/** Download to `file` (private, via a partial name); proven before it gets its name. */
+export async function downloadVerified(bucket: RemoteBucket, name: string, file: string, expected: Expected, signal?: AbortSignal): Promise<Checked> {
+  const partial = file + PARTIAL_SUFFIX;
+  try {
+    const got = await streamThrough(bucket, name, createWriteStream(partial, { mode: FILE_MODE, highWaterMark: 1 << 18 }), signal);
+    const problem = mismatch(name, expected, got, bucket.remote.url);
+    if (problem) throw problem;
+    await commitFile(partial, file);
+    return got;
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * An environment's objects in the bucket: listed page by page (a bucket may hold far more than
+ * one page of 1,000 keys), read as streams, written whole (small files) and removed. Every SDK
+ * failure leaves here as a KitError from remoteError().
+ */
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import type { Remote } from '../../config/remote.js';
+import { classifyS3Error, makeS3Client, remoteError } from './client.js';
+
+export interface RemoteObject {
+  /** Name relative to the environment's prefix. */
+  name: string;
+  key: string;
+  bytes: number;
+  modified: Date;
+}
+
+export interface PendingUpload {
+  key: string;
+  name: string;
+  uploadId: string;
+  initiated: Date;
+}
+
+export class RemoteBucket {
+  readonly client: S3Client;
+
+  constructor(readonly remote: Remote) {
+    this.client = makeS3Client(remote);
+  }
+
+  key(name: string): string {
+    return this.remote.prefix + name;
+  }
+
+  /** Fail early with a clear message when the bucket is missing or the credentials are wrong. */
+  async check(what: string): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.remote.bucket }));
+    } catch (error) {
+      // HEAD answers carry no error body: a 404 here is the bucket itself.
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) throw remoteError({ name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } }, this.remote, what);
+      if (status === 403) throw remoteError(await this.whyForbidden(error), this.remote, what);
+      throw remoteError(error, this.remote, what);
+    }
+  }
+
+  /** A HEAD 403 does not say why; a listing does (wrong key, bad signature, clock, policy). */
+  private async whyForbidden(headError: unknown): Promise<unknown> {
+    try {
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, MaxKeys: 1 }));
+      return headError;
+    } catch (error) {
+      return error;
+    }
+  }
+
+  /** Every object under the environment's prefix, following continuation tokens. */
+  async list(): Promise<RemoteObject[]> {
+    const out: RemoteObject[] = [];
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, ContinuationToken: token }));
+      } catch (error) {
+        throw remoteError(error, this.remote, 'listing backups');
+      }
+      for (const o of page.Contents ?? []) {
+        if (!o.Key) continue;
+        const name = o.Key.slice(this.remote.prefix.length);
+        if (name.includes('/')) continue; // another environment's prefix nested below ours
+        out.push({ name, key: o.Key, bytes: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /**
+   * Multipart uploads begun under the prefix and never completed or aborted. Undefined when the
+   * server cannot list them (some S3-compatible servers do not implement it): then only the
+   * uploads this machine recorded can be found, and a bucket lifecycle rule should abort the rest.
+   */
+  async listUploads(): Promise<PendingUpload[] | undefined> {
+    const out: PendingUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      } catch (error) {
+        if (classifyS3Error(error) === 'not-implemented') return undefined;
+        throw remoteError(error, this.remote, 'listing unfinished uploads');
+      }
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId) continue;
+        out.push({ key: u.Key, name: u.Key.slice(this.remote.prefix.length), uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
+      }
+      if (!page.IsTruncated) return out;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  /** 'unsupported': the server cannot abort uploads (s3rver); its own cleanup must remove them. */
+  async abortUpload(key: string, uploadId: string): Promise<'aborted' | 'gone' | 'unsupported'> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.remote.bucket, Key: key, UploadId: uploadId }));
+      return 'aborted';
+    } catch (error) {
+      if (classifyS3Error(error) === 'not-found') return 'gone';
+      if (classifyS3Error(error) === 'not-implemented') return 'unsupported';
+      throw remoteError(error, this.remote, 'aborting an unfinished upload', key);
+    }
+  }
+
+  async head(name: string): Promise<{ bytes: number } | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }));
+      return { bytes: out.ContentLength ?? 0 };
+    } catch (error) {
+      if (classifyS3Error(error) === 'not-found') return undefined;
+      throw remoteError(error, this.remote, `checking ${name}`, this.key(name));
+    }
+  }
+
+  async getText(name: string): Promise<string | undefined> {
+    const stream = await this.getStream(name);
+    if (!stream) return undefined;
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+    } catch (error) {
+      throw remoteError(error, this.remote, `downloading ${name}`, this.key(name));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** The object's bytes as a stream, or undefined when it does not exist. */
+  async getStream(name: string, signal?: AbortSignal): Promise<Readable | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }), { abortSignal: signal });
+      return out.Body as Readable;
+    } catch (error) {
+      if (classifyS3Error(error) === 'not-found') return undefined;
+      throw remoteError(error, this.remote, `downloading ${name}`, this.key(name));
+    }
+  }
+
+  async putSmall(name: string, body: string | Buffer, contentType = 'application/octet-stream'): Promise<void> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name), Body: body, ContentType: contentType }));
+    } catch (error) {
+      throw remoteError(error, this.remote, `uploading ${name}`, this.key(name));
+    }
+  }
+
+  /** Remove objects by name; DeleteObjects in batches of 1,000, one by one where unsupported. */
+  async remove(names: string[]): Promise<void> {
+    for (let i = 0; i < names.length; i += 1000) {
+      const batch = names.slice(i, i + 1000);
+      try {
+        const out = await this.client.send(new DeleteObjectsCommand({ Bucket: this.remote.bucket, Delete: { Objects: batch.map((n) => ({ Key: this.key(n) })), Quiet: true } }));
+        const failed = out.Errors?.[0];
+        if (failed) throw remoteError({ name: failed.Code, message: failed.Message }, this.remote, `removing ${failed.Key?.slice(this.remote.prefix.length)}`, failed.Key);
+      } catch (error) {
+        if (classifyS3Error(error) !== 'not-implemented') throw remoteError(error, this.remote, 'removing old backups');
+        for (const name of batch) await this.removeOne(name);
+      }
+    }
+  }
+
+  private async removeOne(name: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }));
+    } catch (error) {
+      if (classifyS3Error(error) !== 'not-found') throw remoteError(error, this.remote, `removing ${name}`, this.key(name));
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,124 @@
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkRemoteSettings, parseRemoteUrl, resolveCredentials, resolveRemote } from '../../lib/config/remote.js';
+import { classifyS3Error, remoteError } from '../../lib/store/s3/client.js';
+import { choosePartSize, MAX_PARTS } from '../../lib/store/s3/upload.js';
+import { redact } from '../../lib/redact.js';
+
+const MIB = 1024 * 1024;
+
+function project(config?: unknown, files: Record<string, string> = {}): string {
+  const root = mkdtempSync(path.join(tmpdir(), 'pgkit-rc-'));
+  mkdirSync(path.join(root, 'packages/database'), { recursive: true });
+  if (config !== undefined) writeFileSync(path.join(root, 'backup-kit.json'), JSON.stringify(config));
+  for (const [f, c] of Object.entries(files)) writeFileSync(path.join(root, f), c);
+  return root;
+}
+
+describe('remote URLs', () => {
+  it.each([
+    ['s3://bucket', { bucket: 'bucket', prefix: '' }],
+    ['s3://my.bucket-1/team/db/', { bucket: 'my.bucket-1', prefix: 'team/db/' }],
+    ['s3://b1x/a//b', { bucket: 'b1x', prefix: 'a//b/' }],
+    ['s3://Bucket/x', undefined],
+    ['https://bucket/x', undefined],
+    ['s3://bucket/../x', undefined],
+    ['s3://ab', undefined],
+  ])('%s', (url, expected) => {
+    expect(parseRemoteUrl(url)).toEqual(expected);
+  });
+});
+
+describe('remote settings', () => {
+  it('names every problem, and any credential, at once', () => {
+    const problems = checkRemoteSettings({ url: 'ftp://x', endpoint: 'not a url', secretAccessKey: 'x', accessKeyId: 'y', partSizeMiB: 2, colour: 1 }, 'remote');
+    expect(problems.join('\n')).toMatch(/remote\.url/);
+    expect(problems.join('\n')).toMatch(/remote\.endpoint/);
+    expect(problems.join('\n')).toMatch(/remote\.secretAccessKey looks like a credential/);
+    expect(problems.join('\n')).toMatch(/remote\.accessKeyId looks like a credential/);
+    expect(problems.join('\n')).toMatch(/partSizeMiB/);
+    expect(problems.join('\n')).toMatch(/remote\.colour is not a remote setting/);
+  });
+
+  it('takes a per-environment remote over the shared one, with its own prefix per environment', () => {
+    const root = project({ remote: { url: 's3://shared/all' }, environments: { prod: { remote: { url: 's3://prod-bucket/pg', endpoint: 'https://s3.example.com', region: 'eu-central-1' } } } });
+    const prod = resolveRemote({ root, env: 'prod', processEnv: {} })!;
+    expect(prod).toMatchObject({ bucket: 'prod-bucket', prefix: 'pg/prod/', endpoint: 'https://s3.example.com', region: 'eu-central-1', forcePathStyle: true });
+    const dev = resolveRemote({ root, env: 'dev', processEnv: {} })!;
+    expect(dev).toMatchObject({ bucket: 'shared', prefix: 'all/dev/', forcePathStyle: false });
+    expect(resolveRemote({ root: project(), env: 'dev', processEnv: {} })).toBeUndefined();
+  });
+
+  it('lets --remote and --endpoint override the file', () => {
+    const root = project({ remote: { url: 's3://shared/all' } });
+    expect(resolveRemote({ root, env: 'default', processEnv: {}, remote: 's3://other/x', endpoint: 'http://127.0.0.1:9000' })).toMatchObject({ bucket: 'other', prefix: 'x/default/', endpoint: 'http://127.0.0.1:9000' });
+  });
+
+  it('refuses a remote whose settings hold a secret, with REMOTE_CONFIG (exit 3)', () => {
+    const root = project({ environments: { prod: { remote: { url: 's3://b-b/x', accessKeyId: 'AKIA' } } } });
+    expect(() => resolveRemote({ root, env: 'prod', processEnv: {} })).toThrow(expect.objectContaining({ code: 'REMOTE_CONFIG', exitCode: 3 }));
+  });
+});
+
+describe('credentials', () => {
+  it('come from the process environment first, then the environment file, taken whole', () => {
+    const root = project(undefined, { 'packages/database/.env.prod': 'AWS_ACCESS_KEY=filekey\nAWS_SECRET_KEY=file-secret-value\nAWS_REGION=eu-west-3\n' });
+    const fromFile = resolveRemote({ root, env: 'prod', processEnv: {}, remote: 's3://b-b/x' })!;
+    expect(fromFile.credentials).toEqual({ accessKeyId: 'filekey', secretAccessKey: 'file-secret-value' });
+    expect(fromFile.credentialSource).toBe('packages/database/.env.prod');
+    expect(fromFile.region).toBe('eu-west-3');
+    const fromEnv = resolveRemote({ root, env: 'prod', processEnv: { AWS_ACCESS_KEY_ID: 'envkey', AWS_SECRET_ACCESS_KEY: 'env-secret-value', AWS_SESSION_TOKEN: 'session-token-value' }, remote: 's3://b-b/x' })!;
+    expect(fromEnv.credentials).toEqual({ accessKeyId: 'envkey', secretAccessKey: 'env-secret-value', sessionToken: 'session-token-value' });
+    // Secrets found are masked wherever the kit prints.
+    expect(redact('x env-secret-value session-token-value file-secret-value')).toBe('x *** *** ***');
+  });
+
+  it('refuse half a key pair and name the missing half', () => {
+    expect(() => resolveCredentials([{ name: 'the process environment', vars: { AWS_ACCESS_KEY_ID: 'k' } }])).toThrow(/AWS_SECRET_ACCESS_KEY/);
+  });
+
+  it('fall back to AWS_PROFILE', () => {
+    expect(resolveCredentials([{ name: 'env', vars: { AWS_PROFILE: 'backup' } }])).toMatchObject({ credentials: undefined, profile: 'backup' });
+  });
+});
+
+describe('S3 failures in the kit\'s words', () => {
+  const remote = resolveRemote({ root: project(), env: 'prod', processEnv: { AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 'some-secret-1' }, remote: 's3://bkt/pg', endpoint: 'https://s3.example.com' })!;
+  it.each([
+    [{ name: 'InvalidAccessKeyId', $metadata: { httpStatusCode: 403 } }, 'REMOTE_CREDENTIALS', /credentials came from the process environment/],
+    [{ name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } }, 'REMOTE_CREDENTIALS', /key id and secret belong together/],
+    [{ name: 'RequestTimeTooSkewed', $metadata: { httpStatusCode: 403 } }, 'REMOTE_CLOCK_SKEW', /clock/],
+    [{ name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } }, 'REMOTE_BUCKET_MISSING', /bucket "bkt" does not exist/],
+    [{ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }, 'REMOTE_DENIED', /Access denied to s3:\/\/bkt\/pg\/prod\/x\.dump/],
+    [{ name: 'Error', code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND s3.example.com' }, 'REMOTE_UNREACHABLE', /does not resolve/],
+    [{ name: 'Error', code: 'ECONNREFUSED' }, 'REMOTE_UNREACHABLE', /stopped answering/],
+    [{ name: 'InternalError', $metadata: { httpStatusCode: 500 } }, 'REMOTE_FAILED', /Run again/],
+  ])('%o → %s', (error, code, message) => {
+    const kit = remoteError(error, remote, 'uploading x.dump', 'pg/prod/x.dump');
+    expect(kit.code).toBe(code);
+    expect(kit.exitCode).toBe(code === 'REMOTE_CONFIG' ? 3 : 20);
+    expect(kit.message).toMatch(message);
+    expect(kit.message).not.toContain('some-secret-1');
+  });
+
+  it('tells a missing object from a failure', () => {
+    expect(classifyS3Error({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } })).toBe('not-found');
+    expect(classifyS3Error({ name: 'MethodNotAllowed', $metadata: { httpStatusCode: 405 } })).toBe('not-implemented');
+  });
+});
+
+describe('part size', () => {
+  it.each([
+    [8 * MIB, 0, 8 * MIB],
+    [8 * MIB, 1024 * MIB, 8 * MIB],
+    [5 * MIB, 100 * 1024 * MIB, 32 * MIB],
+    [8 * MIB, 5 * 1024 * 1024 * MIB, 1589 * MIB],
+  ])('minimum %d, estimate %d → %d', (minimum, estimate, expected) => {
+    const size = choosePartSize(minimum, estimate);
+    expect(size).toBe(expected);
+    expect(size % MIB).toBe(0);
+    expect(Math.ceil((3 * estimate) / size)).toBeLessThan(MAX_PARTS);
+  });
+});
