@@ -18,6 +18,7 @@ import { readInfoAt } from '../store/local.js';
 import type { BackupStore, StoredBackup } from '../store/store.js';
 import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { sha256File } from '../store/files.js';
+import { ScriptGuard } from './script.js';
 import { formatIsReadable, inspectArchive, pgRestoreNeededFor, type ArchiveHeader } from '../format/archive.js';
 
 export interface RestoreSource {
@@ -166,7 +167,9 @@ export async function readToc(pgRestore: LocatedTool, file: string, env: NodeJS.
 export async function readScript(file: string, gzipped: boolean): Promise<{ sha256: string; bytes: number; stats: DumpStats; items: number }> {
   const hash = createHash('sha256');
   let bytes = 0;
-  const collector = new DumpStatsCollector();
+  // What the restore would refuse (a meta-command, a COMMIT of its own) is found here, before anything changes.
+  const guard = new ScriptGuard({ dropOwnership: false, dropPrivileges: false });
+  const collector = new DumpStatsCollector({ statement: (s) => guard.statement(s), metaCommand: (m) => guard.metaCommand(m) });
   const raw = createReadStream(file, { highWaterMark: 1 << 18 });
   raw.on('data', (c) => {
     hash.update(c as Buffer);
@@ -174,14 +177,19 @@ export async function readScript(file: string, gzipped: boolean): Promise<{ sha2
   });
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
-      collector.push(chunk);
-      cb();
+      try {
+        collector.push(chunk);
+        cb();
+      } catch (error) {
+        cb(error as Error);
+      }
     },
   });
   try {
     if (gzipped) await pipeline(raw, createGunzip(), sink);
     else await pipeline(raw, sink);
   } catch (error) {
+    if (error instanceof KitError) throw error;
     throw new KitError('INTEGRITY_FAILED', `${path.basename(file)} does not decompress: ${(error as Error).message}. The file is damaged; restore another artifact of the backup. Nothing was changed.`);
   }
   return { sha256: hash.digest('hex'), bytes, stats: collector.finish(), items: collector.items };
