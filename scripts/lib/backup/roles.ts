@@ -14,6 +14,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
 import type { ArtifactInfo, RolesInfo } from '../format/metadata.js';
+import type { BackupWrite } from '../store/store.js';
 import type { Client } from '../pg/connect.js';
 import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { filterRoleScript, parseRoleScript, renderRoleScript } from '../format/role-script.js';
@@ -97,4 +98,11 @@ export async function saveRoles(dump: RolesDump, file: string, sink: Writable): 
 /** backup_x → backup_x.globals.sql */
 export function globalsFileOf(id: string): string {
   return `${id}.globals.sql`;
+}
+
+/** Dump the roles and write them into the backup being written. */
+export async function backupRoles(pgDumpall: LocatedTool, client: Client, database: string, env: NodeJS.ProcessEnv, signal: AbortSignal, write: BackupWrite): Promise<{ artifact: ArtifactInfo; roles: RolesInfo }> {
+  const dump = await dumpRoles(pgDumpall, client, database, env, signal);
+  const file = globalsFileOf(write.id);
+  return saveRoles(dump, file, write.artifact(file));
 }

@@ -2,83 +2,108 @@
  * The .info file: a backup exists only when this does. Versioned JSON, written last and
  * atomically; the README documents every field. Never holds a password.
  */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { FORMATS, type Format } from './naming.js';
 import { restoreCommandLine } from './restore-command.js';
-import type { Format } from './naming.js';
-import type { SequenceState, TableStats } from './stats.js';
 
 export const INFO_SCHEMA = 'pg-backup-kit/backup-info';
 export const INFO_VERSION = 1;
+/** Where the JSON Schema of .info is published in the repository (generated from InfoSchema). */
+export const INFO_JSON_SCHEMA_PATH = 'scripts/schema/backup-info.schema.json';
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex');
+const count = z.number().int().nonnegative();
+/** A file name in the backup's own directory: never a path that could reach elsewhere. */
+const fileName = z.string().regex(/^[^/\\]+$/, 'a file name without directories').refine((n) => n !== '.' && n !== '..', 'a file name');
+const timestamp = z.iso.datetime({ offset: true });
 
 /** What an artifact holds: a dump in one of the formats, or the roles it needs (globals.sql). */
-export type ArtifactFormat = Format | 'globals';
+export const ARTIFACT_FORMATS = [...FORMATS, 'globals'] as const;
 
-export interface ArtifactInfo {
-  file: string;
-  format: ArtifactFormat;
-  /** Size and sha256 of the file as stored (for an encrypted artifact: the age file). */
-  bytes: number;
-  sha256: string;
-  /** An encrypted artifact's plaintext, exactly what `age -d` gives back. */
-  plain?: { bytes: number; sha256: string };
-}
+export const ArtifactInfoSchema = z.object({
+  file: fileName,
+  format: z.enum(ARTIFACT_FORMATS),
+  bytes: count.describe('Size of the file as stored (for an encrypted artifact: the age file).'),
+  sha256: hex64.describe('sha256 of the file as stored.'),
+  plain: z.object({ bytes: count, sha256: hex64 }).optional().describe('An encrypted artifact\'s plaintext: exactly what age -d gives back.'),
+});
 
-/** How a backup was encrypted: only public keys, never a secret. */
-export interface EncryptionInfo {
-  method: 'age';
-  recipients: string[];
-  /** Where the recipients were configured (AGE_RECIPIENTS, backup-kit.json …). */
-  configuredBy: string;
-}
+/** How a backup was encrypted: public keys only, never a secret. */
+export const EncryptionInfoSchema = z.object({
+  method: z.literal('age'),
+  recipients: z.array(z.string().regex(/^age1[0-9a-z]+$/)).min(1),
+  configuredBy: z.string().describe('Where the recipients were configured (AGE_RECIPIENTS, backup-kit.json …).'),
+});
 
 /** The roles saved with the backup (globals.sql). */
-export interface RolesInfo {
-  file: string;
-  roles: string[];
-  /** Whether globals.sql carries password hashes (the backup's user could read them). */
-  passwords: boolean;
-}
+export const RolesInfoSchema = z.object({
+  file: fileName,
+  roles: z.array(z.string()),
+  passwords: z.boolean().describe('Whether globals.sql carries password hashes (the backup\'s user could read them).'),
+});
 
-export type StatisticsSource = 'plain-stream' | 'archive' | 'none';
+export const StatisticsSourceSchema = z.enum(['plain-stream', 'archive', 'none']);
 
-export interface BackupInfo {
-  schema: typeof INFO_SCHEMA;
-  version: typeof INFO_VERSION;
-  id: string;
-  type: string;
-  description: string;
-  environment: string;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  database: {
-    name: string;
-    host: string;
-    port: number;
-    user: string;
-    serverVersion: string;
-    serverVersionNum: number;
-    sizeBytes: number;
+export const TableStatsSchema = z.object({ rows: count, fingerprint: z.string() });
+export const SequenceStateSchema = z.object({ value: z.string(), isCalled: z.boolean() });
+
+/**
+ * The .info, version 1. Other capabilities add their own fields next to these (the object is
+ * loose: unknown fields pass through untouched); the fields below must always hold.
+ */
+export const InfoSchema = z.looseObject({
+  $schema: z.string().optional().describe('The JSON Schema of this file, for editors.'),
+  schema: z.literal(INFO_SCHEMA),
+  version: z.literal(INFO_VERSION),
+  id: z.string().regex(/^backup_[a-z0-9][a-z0-9-]*_\d{8}_\d{6}(?:_\d+)?$/),
+  type: z.string().min(1),
+  description: z.string(),
+  environment: z.string().min(1),
+  startedAt: timestamp,
+  finishedAt: timestamp,
+  durationMs: count,
+  database: z.object({
+    name: z.string(),
+    host: z.string(),
+    port: z.number().int().min(0).max(65535),
+    user: z.string(),
+    serverVersion: z.string(),
+    serverVersionNum: count,
+    sizeBytes: count,
     /** Where the connection settings came from: --url, the environment, or an env file's path. */
-    configuredBy: string;
-  };
-  tool: { name: string; version: string; node: string };
-  pgDump: { path: string; version: string };
-  snapshot: { id: string; isolation: 'repeatable read' };
-  scope: { tables: string[]; excludeTables: string[]; schemas: string[]; complete: boolean };
-  artifacts: ArtifactInfo[];
-  /** Present when every artifact is age-encrypted. */
-  encryption?: EncryptionInfo;
-  roles?: RolesInfo;
-  statistics: {
-    source: StatisticsSource;
-    algorithm: string;
-    note: string;
-    tables: Record<string, TableStats>;
-    sequences: Record<string, SequenceState>;
-    largeObjects: number;
-    totalRows: number;
-  };
-  restore: Partial<Record<Format, string[]>>;
+    configuredBy: z.string(),
+  }),
+  tool: z.object({ name: z.string(), version: z.string(), node: z.string() }),
+  pgDump: z.object({ path: z.string(), version: z.string() }),
+  snapshot: z.object({ id: z.string(), isolation: z.literal('repeatable read') }),
+  scope: z.object({ tables: z.array(z.string()), excludeTables: z.array(z.string()), schemas: z.array(z.string()), complete: z.boolean() }),
+  artifacts: z.array(ArtifactInfoSchema).min(1, 'at least one artifact'),
+  encryption: EncryptionInfoSchema.optional().describe('Present when every artifact is age-encrypted.'),
+  roles: RolesInfoSchema.optional(),
+  statistics: z.object({
+    source: StatisticsSourceSchema,
+    algorithm: z.string(),
+    note: z.string(),
+    tables: z.record(z.string(), TableStatsSchema),
+    sequences: z.record(z.string(), SequenceStateSchema),
+    largeObjects: count,
+    totalRows: count,
+  }),
+  restore: z.partialRecord(z.enum(FORMATS), z.array(z.string())),
+  checksum: hex64.optional().describe('sha256 of this JSON without the checksum field, compact, keys in file order: protects the .info itself.'),
+});
+
+export type ArtifactInfo = z.infer<typeof ArtifactInfoSchema>;
+export type ArtifactFormat = ArtifactInfo['format'];
+export type EncryptionInfo = z.infer<typeof EncryptionInfoSchema>;
+export type RolesInfo = z.infer<typeof RolesInfoSchema>;
+export type StatisticsSource = z.infer<typeof StatisticsSourceSchema>;
+export type BackupInfo = z.infer<typeof InfoSchema>;
+
+/** The JSON Schema of .info, as published in the repository. */
+export function infoJsonSchema(): Record<string, unknown> {
+  return { $id: INFO_SCHEMA, title: 'pg-backup-kit backup metadata (.info)', ...z.toJSONSchema(InfoSchema, { target: 'draft-2020-12', io: 'input' }) };
 }
 
 export function restoreInstructions(files: Partial<Record<Format, string>>, environment = 'default'): Partial<Record<Format, string[]>> {
@@ -104,6 +129,51 @@ export function restoreInstructions(files: Partial<Record<Format, string>>, envi
 /** `sha256sum -c` format: "<hex>  <file>" per line, file names relative to the .sha256 file. */
 export function sha256Manifest(artifacts: ArtifactInfo[]): string {
   return artifacts.map((a) => `${a.sha256}  ${a.file}\n`).join('');
+}
+
+export type InfoReading =
+  | { ok: true; info: BackupInfo }
+  | { ok: false; kind: 'unreadable' | 'newer'; problem: string };
+
+function checksumOf(fields: Record<string, unknown>): string {
+  const { checksum: _ignored, ...rest } = fields;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(the file)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Read a .info's text: the backup's metadata, or why it cannot be trusted. Never throws. */
+export function parseInfo(text: string): InfoReading {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, kind: 'unreadable', problem: `is not JSON (${(error as Error).message})` };
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw) || (raw as { schema?: unknown }).schema !== INFO_SCHEMA) {
+    return { ok: false, kind: 'unreadable', problem: 'is not a pg-backup-kit .info' };
+  }
+  const fields = raw as Record<string, unknown>;
+  if (typeof fields.version === 'number' && fields.version > INFO_VERSION) {
+    return { ok: false, kind: 'newer', problem: `was written by a newer kit (.info version ${fields.version}; this kit reads version ${INFO_VERSION}): upgrade the kit` };
+  }
+  if (typeof fields.checksum === 'string' && fields.checksum !== checksumOf(fields)) {
+    return { ok: false, kind: 'unreadable', problem: 'does not match its own checksum: it was edited or damaged' };
+  }
+  const parsed = InfoSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, kind: 'unreadable', problem: `has wrong or missing fields (${describeIssues(parsed.error)})` };
+  return { ok: true, info: parsed.data };
+}
+
+/** The .info's text as the kit writes it: sealed with its own checksum. */
+export function serializeInfo(info: BackupInfo): string {
+  const { checksum: _old, ...rest } = info;
+  return JSON.stringify({ ...rest, checksum: checksumOf(rest) }, null, 2) + '\n';
 }
 
 /** Restore instructions for an encrypted backup: decrypt with age first, then the same commands. */

@@ -9,14 +9,14 @@ import { checkConsent } from '../config/confirmation.js';
 import { restoreCommandLine } from '../format/restore-command.js';
 import { childEnv, describeTarget, type Target } from '../config/target.js';
 import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
-import { acquireLock } from '../store/lock.js';
-import { ensurePrivateDir } from '../store/files.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
-import type { CatalogEntry } from '../store/catalog.js';
-import { checkIntegrity, resolveSource, type IntegrityReport } from './source.js';
+import type { StoredBackup } from '../store/store.js';
+import { decryptSource } from './encrypted.js';
+import { applyRoles, describeRolesPlan, loadRolesPlan } from './roles.js';
+import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource } from './source.js';
 import { applyBySwap, applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
 import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from './sql.js';
 
@@ -40,6 +40,12 @@ export interface RestoreOptions {
   noOwner: boolean;
   waitSeconds: number;
   showLines: boolean;
+  /** Create the roles the backup needs that the target lacks, from its globals.sql. */
+  withRoles?: boolean;
+  /** With withRoles: also set existing roles to what the backup recorded. */
+  updateRoles?: boolean;
+  /** The age identity file for an encrypted backup (--identity, else AGE_IDENTITY_FILE). */
+  identity?: string | undefined;
 }
 
 export interface RestoreSummary {
@@ -47,12 +53,14 @@ export interface RestoreSummary {
   target: { host: string; port: number; database: string; environment: string; protected: boolean };
   mode: string;
   safetyBackup: boolean;
+  /** --with-roles: what happens to roles, in words. */
+  roles?: string;
 }
 
 export interface RestoreUi {
   /** A terminal is attached: prompts are possible. */
   interactive: boolean;
-  pick(entries: CatalogEntry[]): Promise<CatalogEntry | undefined>;
+  pick(entries: StoredBackup[]): Promise<StoredBackup | undefined>;
   /** Ask; on a protected target the user must type the database name. */
   confirm(summary: RestoreSummary): Promise<boolean>;
   /** Shown before asking, and before a --force restore, on stderr. */
@@ -121,14 +129,18 @@ function selects(qualified: string, wanted: string): boolean {
 }
 
 /** Roles and extensions the restore needs must exist on the target before anything changes. */
-async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean): Promise<void> {
+async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean, creating: string[]): Promise<void> {
   const keepOwners = !options.noOwner && (options.withOwner || !crossEnvironment);
   if (keepOwners && report.toc.length) {
-    const owners = [...new Set(report.toc.map((e) => e.owner).filter((o) => o && o !== '-'))];
-    const { rows } = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [owners]);
-    const missing = owners.filter((o) => !rows.some((r) => r.rolname === o));
+    // pg_restore --list separates the tag and the owner with a space, and either may hold spaces:
+    // an entry is owned by a known role when its line ends with that role's name.
+    const { rows } = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles');
+    const known = [...rows.map((r) => r.rolname), ...creating];
+    const ownedByKnown = (tail: string) => known.some((r) => tail === r || tail.endsWith(` ${r}`));
+    const missing = [...new Set(report.toc.filter((e) => e.owner && e.owner !== '-' && !ownedByKnown(`${e.tag} ${e.owner}`)).map((e) => e.owner))];
     if (missing.length) {
-      throw new KitError('MISSING_ROLES', `The backup's objects belong to roles that do not exist on ${describeTarget(target)}: ${missing.join(', ')}. Create them first, or pass --no-owner to give everything to ${target.user}. Nothing was changed.`);
+      const how = options.withRoles ? 'The backup\'s globals.sql does not hold them either: create them by hand' : 'Pass --with-roles to create them from the roles saved with the backup, create them first';
+      throw new KitError('MISSING_ROLES', `The backup's objects belong to roles that do not exist on ${describeTarget(target)}: ${missing.join(', ')}. ${how}, or pass --no-owner to give everything to ${target.user}. Nothing was changed.`);
     }
   }
   const extensions = report.toc.filter((e) => e.desc === 'EXTENSION').map((e) => e.tag);
@@ -141,27 +153,30 @@ async function precheck(client: Client, target: Target, report: IntegrityReport,
   }
 }
 
-export async function restore(target: Target, options: RestoreOptions, ctx: CommandContext, ui: RestoreUi): Promise<RestoreResult> {
+export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
   const started = ctx.now();
   const sourceEnv = options.from ?? target.env;
   const crossEnvironment = sourceEnv !== target.env;
-  const root = backupRoot(ctx);
-  const targetDir = path.join(root, target.env);
-  await ensurePrivateDir(targetDir);
-  const lock = acquireLock(targetDir, 'restore', target.env);
+  const lock = await ctx.environment(target.env).store.lock('restore');
   let client: Client | undefined;
+  let resolved: ResolvedSource | undefined;
   try {
     if (options.mode === 'create' && options.jobs === undefined && options.tables.length) {
       throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
     }
-    const resolved = await resolveSource({
+    resolved = await resolveSource({
       input: options.input,
       latest: options.latest,
       type: options.type,
-      dir: path.join(root, sourceEnv),
+      store: ctx.environment(sourceEnv).store,
       formats: formatsFor(options),
-      ...(ui.interactive ? { pick: (entries: CatalogEntry[]) => ui.pick(entries) } : {}),
+      ...(ui.interactive ? { pick: (entries: StoredBackup[]) => ui.pick(entries) } : {}),
     });
+    // An encrypted artifact: checked as stored, then decrypted whole into a private file first.
+    const stored = { id: resolved.id, info: resolved.info, file: resolved.file };
+    const decryption = { identity: options.identity ?? (ctx.env.AGE_IDENTITY_FILE || undefined), env: ctx.env, signal: ctx.signal };
+    if (resolved.artifact?.plain || resolved.file.endsWith('.age')) ctx.reporter.progress({ phase: 'decrypting the backup', bytes: 0 });
+    resolved = await decryptSource(resolved, decryption);
 
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
     const creating = options.mode === 'create' || options.jobs !== undefined;
@@ -185,7 +200,8 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
     if (options.jobs !== undefined && source.format !== 'dump') {
       throw new KitError('UNSUPPORTED_MODE', `--jobs needs a .dump (custom format) archive; ${path.basename(source.file)} is ${source.format}.`);
     }
-    await precheck(client, target, report, options, crossEnvironment);
+    const roles = options.withRoles ? await loadRolesPlan(stored, ctx.environment(sourceEnv).store, client, options.updateRoles === true, decryption) : undefined;
+    await precheck(client, target, report, options, crossEnvironment, roles?.create ?? []);
 
     // What each table must hold afterwards, and what the prelude clears.
     const allTables = await archiveTables(client, report);
@@ -237,6 +253,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
       target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
       mode: describeMode(options) + (dropOwnership || dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
       safetyBackup: options.safetyBackup && targetExists,
+      ...(roles ? { roles: describeRolesPlan(roles) } : {}),
     };
     await confirmRestore(summary, options, target, ui);
     ctx.signal.throwIfAborted();
@@ -246,6 +263,10 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
       ctx.reporter.progress({ phase: 'safety backup of the target', bytes: 0 });
       const made = await backup(target, wholeDatabaseDump('pre-restore', `Before restoring ${source.id}`, { stats: 'auto' }), ctx, { lockHeld: true });
       safety = { id: made.id, file: made.files[0]!.path };
+    }
+    if (roles) {
+      ctx.reporter.progress({ phase: 'creating roles', bytes: 0 });
+      await applyRoles(client, roles);
     }
 
     const psql = await locatePsql(facts.major, ctx.env);
@@ -300,6 +321,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
     throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     await client?.end().catch(() => undefined);
+    await resolved?.release().catch(() => undefined);
     lock.release();
   }
 }
@@ -330,5 +352,6 @@ export function describeSummary(summary: RestoreSummary): string[] {
     `Target:  ${t.database} on ${t.host}:${t.port} (environment ${t.environment}${t.protected ? ', PROTECTED' : ''})`,
     `Mode:    ${summary.mode}`,
     `Safety:  ${summary.safetyBackup ? 'a pre-restore backup of the target is taken first' : 'no safety backup'}`,
+    ...(summary.roles ? [`Roles:   ${summary.roles}`] : []),
   ];
 }

@@ -14,6 +14,7 @@ import type { ArtifactInfo, BackupInfo } from '../format/metadata.js';
 import { identityFor } from '../crypto/keys.js';
 import { decryptSmall } from '../crypto/stream.js';
 import { checkStored, type DecryptionRequest } from './encrypted.js';
+import type { BackupStore, LocalCopy } from '../store/store.js';
 
 export interface RolesPlan {
   /** Roles globals.sql holds that the target lacks: they are created. */
@@ -25,10 +26,16 @@ export interface RolesPlan {
   statements: string[];
   /** Memberships not granted because they would change an existing role. */
   skipped: string[];
+  /** The role the restore connects as: never altered. */
+  self?: string | undefined;
 }
 
-/** Decide what to run. Pure: `present` is every role the target server has. */
-export function planRoles(script: string, present: ReadonlySet<string>, update: boolean): RolesPlan {
+/**
+ * Decide what to run. Pure: `present` is every role the target server has; `self` is the role
+ * the restore connects as, never altered even with --update-roles (its password or attributes
+ * changing under the running restore would lock the restore out).
+ */
+export function planRoles(script: string, present: ReadonlySet<string>, update: boolean, self?: string): RolesPlan {
   const parsed = parseRoleScript(script);
   const unknown = parsed.filter((s): s is Extract<RoleStatement, { kind: 'other' }> => s.kind === 'other');
   if (unknown.length) {
@@ -38,21 +45,22 @@ export function planRoles(script: string, present: ReadonlySet<string>, update: 
   const create = inScript.filter((r) => !present.has(r));
   const creating = new Set(create);
   const will = (role: string) => present.has(role) || creating.has(role);
+  const updatable = (role: string) => update && role !== self;
   const statements: string[] = [];
   const skipped: string[] = [];
   for (const s of parsed) {
     if (s.kind === 'session') statements.push(s.text);
     else if (s.kind === 'role') {
-      if (creating.has(s.role) || (update && s.action !== 'create')) statements.push(s.text);
+      if (creating.has(s.role) || (updatable(s.role) && s.action !== 'create')) statements.push(s.text);
     } else if (s.kind === 'membership') {
-      if (!creating.has(s.member) && !update) {
+      if (!creating.has(s.member) && !updatable(s.member)) {
         if (!present.has(s.member) || !present.has(s.role)) skipped.push(`${s.role} to ${s.member}`);
         continue;
       }
       statements.push(s.grantor === undefined || will(s.grantor) ? s.text : s.withoutGrantor);
     }
   }
-  return { create, existing: inScript.filter((r) => present.has(r)), update, statements, skipped };
+  return { create, existing: inScript.filter((r) => present.has(r)), update, statements, skipped, self };
 }
 
 export async function presentRoles(client: Client): Promise<Set<string>> {
@@ -98,6 +106,37 @@ export async function readGlobals(file: string, artifact: ArtifactInfo, info: Ba
 /** What a restore will do about roles, in words for the summary. */
 export function describeRolesPlan(plan: RolesPlan): string {
   const created = plan.create.length ? `create ${plan.create.join(', ')}` : 'create none (all exist)';
-  const existing = plan.existing.length ? `; ${plan.update ? 'update' : 'leave alone'} ${plan.existing.join(', ')}` : '';
-  return `${created}${existing}`;
+  const updated = plan.update ? plan.existing.filter((r) => r !== plan.self) : [];
+  const kept = plan.existing.filter((r) => !updated.includes(r));
+  const existing = [updated.length ? `update ${updated.join(', ')}` : '', kept.length ? `leave alone ${kept.join(', ')}` : ''].filter(Boolean).join('; ');
+  return `${created}${existing ? `; ${existing}` : ''}`;
+}
+
+interface BackupRef {
+  id: string;
+  info: BackupInfo | undefined;
+  /** Where the artifact being restored was found (for a file named on the command line). */
+  file: string;
+}
+
+/**
+ * The roles plan for `--with-roles`: globals.sql from the same backup (from its store, or beside
+ * a file named on the command line), checked and decrypted, against the roles the target has.
+ */
+export async function loadRolesPlan(backup: BackupRef, store: BackupStore, client: Client, update: boolean, request: DecryptionRequest): Promise<RolesPlan> {
+  const artifact = globalsArtifact(backup.info, path.basename(backup.file));
+  const entry = (await store.list()).complete.find((e) => e.id === backup.id && e.files.includes(artifact.file));
+  const copy: LocalCopy = entry ? await store.localFile(entry, artifact.file) : { path: path.join(path.dirname(backup.file), artifact.file), release: async () => undefined };
+  try {
+    const script = await readGlobals(copy.path, artifact, backup.info, request);
+    const self = (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
+    return planRoles(script, await presentRoles(client), update, self);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new KitError('BACKUP_NOT_FOUND', `--with-roles needs ${artifact.file} of backup ${backup.id}, which is missing. Nothing was changed.`);
+    }
+    throw error;
+  } finally {
+    await copy.release();
+  }
 }

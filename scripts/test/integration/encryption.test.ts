@@ -80,13 +80,13 @@ async function markedDatabase() {
 describe('encrypted backups', () => {
   it('never has a plaintext byte of any artifact on disk, and the scan would have seen one', async () => {
     const { db, marker } = await markedDatabase();
-    const project = makeProject();
-    const key = newKey(project);
-
-    const plain = await backupWatched(project, { DATABASE_URL: db.url }, marker, ['--env', 'plain', '--format', 'sql,tar']);
+    const control = makeProject();
+    const plain = await backupWatched(control, { DATABASE_URL: db.url }, marker, ['--env', 'secret', '--format', 'sql,tar']);
     expect(plain.run.code, plain.run.stderr).toBe(0);
     expect(plain.found.length, 'the scan finds plaintext in an unencrypted backup').toBeGreaterThan(0);
 
+    const project = makeProject();
+    const key = newKey(project);
     const watched = await backupWatched(project, { DATABASE_URL: db.url, AGE_RECIPIENTS: key.recipient }, marker, ['--env', 'secret']);
     expect(watched.run.code, watched.run.stderr).toBe(0);
     expect(watched.scans).toBeGreaterThan(3);
@@ -117,6 +117,9 @@ describe('encrypted backups', () => {
     const expected = await fingerprint(db.url);
     const target = await createDatabase({ sql: 'CREATE TABLE keep_me (x int); INSERT INTO keep_me VALUES (7)' });
     const before = await fingerprint(target.url);
+    // Where the decrypted copies go while they are used: empty again after every command.
+    const tmp = path.join(project, 'tmp');
+    mkdirSync(tmp);
 
     const missing = await cli('pg-restore', [backup.id, '--force'], { cwd: project, env: { DATABASE_URL: target.url } });
     expect(missing.code).toBe(21);
@@ -130,18 +133,20 @@ describe('encrypted backups', () => {
     for (const [format, how] of [['dump', { AGE_IDENTITY_FILE: key.file }], ['sql.gz', {}]] as const) {
       const file = path.join(backupDir(project), `${backup.id}.${format}.age`);
       const args = [file, '--force', ...(format === 'sql.gz' ? ['--identity', key.file] : [])];
-      const run = await cli('pg-restore', args, { cwd: project, env: { DATABASE_URL: target.url, ...how } });
+      const run = await cli('pg-restore', args, { cwd: project, env: { DATABASE_URL: target.url, TMPDIR: tmp, ...how } });
       expect(run.code, `${format}: ${run.stderr}`).toBe(0);
       expect(await fingerprint(target.url)).toEqual(expected);
+      expect(readdirSync(tmp)).toEqual([]);
     }
 
     const deepWithout = await cli('verify', [backup.id, '--deep'], { cwd: project, env: { DATABASE_URL: db.url } });
     expect(deepWithout.code).toBe(21);
-    const deep = await cli('verify', [backup.id, '--deep', '--json'], { cwd: project, env: { DATABASE_URL: db.url, AGE_IDENTITY_FILE: key.file } });
+    const deep = await cli('verify', [backup.id, '--deep', '--json'], { cwd: project, env: { DATABASE_URL: db.url, AGE_IDENTITY_FILE: key.file, TMPDIR: tmp } });
     expect(deep.code, deep.stderr).toBe(0);
     expect(JSON.stringify(deep.json())).toMatch(/decrypts and authenticates/);
-    // Nothing decrypted is left behind anywhere the kit wrote.
-    expect(walk(path.join(project, 'backups')).filter((f) => !f.endsWith('.age') && /\.(dump|sql|sql\.gz|tar)$/.test(f))).toEqual([]);
+    // Nothing decrypted is left behind: not in the temporary directory, not beside the backup.
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(walk(backupDir(project)).filter((f) => path.basename(f).startsWith(backup.id) && !/\.(age|info|sha256|verify\.json)$/.test(f))).toEqual([]);
   });
 
   it('a flipped byte is caught before the target is touched: by the sha256, and by age without a .info', async () => {
@@ -183,12 +188,14 @@ describe('encrypted backups', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(await fingerprint(target.url)).toEqual(await fingerprint(source.url));
 
-    const closed = await cli('pg-backup', [], { cwd: project, env: { DATABASE_URL: source.url, AGE_RECIPIENTS: key.recipient, AGE_BIN: '/nonexistent/age' } });
+    const fresh = makeProject();
+    const closed = await cli('pg-backup', [], { cwd: fresh, env: { DATABASE_URL: source.url, AGE_RECIPIENTS: key.recipient, AGE_BIN: '/nonexistent/age' } });
     expect(closed.code).toBe(21);
     expect(closed.stderr).toMatch(/must be encrypted .*AGE_BIN/);
-    const bad = await cli('pg-backup', [], { cwd: project, env: { DATABASE_URL: source.url, AGE_RECIPIENTS: 'age1notakey' } });
+    const bad = await cli('pg-backup', [], { cwd: fresh, env: { DATABASE_URL: source.url, AGE_RECIPIENTS: 'age1notakey' } });
     expect(bad.code).toBe(21);
-    expect(walk(path.join(project, 'backups')).filter((f) => !f.endsWith('.log'))).toEqual([]);
+    expect(bad.stderr).toMatch(/AGE_RECIPIENTS holds something that is not an age public key/);
+    expect(walk(path.join(fresh, 'backups')).filter((f) => !f.endsWith('.log'))).toEqual([]);
   });
 });
 

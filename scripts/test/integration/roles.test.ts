@@ -97,7 +97,8 @@ describe('roles with every backup', () => {
     expect(await query(targetUrl, ROLE_FACTS, [ROLES])).toEqual(await query(source.url, ROLE_FACTS, [ROLES]));
 
     // An existing role is left as it is, unless --update-roles.
-    await query(fresh.url('postgres'), `ALTER ROLE ${OWNER} CONNECTION LIMIT 1; CREATE DATABASE again`);
+    await query(fresh.url('postgres'), `ALTER ROLE ${OWNER} CONNECTION LIMIT 1`);
+    await query(fresh.url('postgres'), 'CREATE DATABASE again');
     const again = await cli('pg-restore', [backup.id, '--force', '--with-roles'], { cwd: project, env: { ...env, DATABASE_URL: fresh.url('again') } });
     expect(again.code, again.stderr).toBe(0);
     expect(await query(fresh.url('postgres'), `SELECT rolconnlimit FROM pg_roles WHERE rolname = '${OWNER}'`)).toEqual([{ rolconnlimit: 1 }]);
