@@ -105,28 +105,27 @@ describe('a restore that fails part-way', () => {
 
   it('the kit killed outright in the middle of the swap: the next run opens the target again, unchanged', async () => {
     const target = await createDatabase({ sql: OTHER });
-    const before = await fingerprint(target.url);
     const watcher = new pg.Client({ connectionString: urlFor('postgres') });
     await watcher.connect();
+    const allows = async () => (await watcher.query<{ allow: boolean | null }>('SELECT (SELECT datallowconn FROM pg_database WHERE datname = $1) AS allow', [target.name])).rows[0]!.allow;
+    let before: Awaited<ReturnType<typeof fingerprint>> | undefined;
     let caught = false;
     try {
       // Freeze the kit the moment it stops connections to the target, then kill it: the swap's
-      // renames are uncommitted. (If it was already past them, try again.)
-      for (let attempt = 0; attempt < 5 && !caught; attempt++) {
+      // renames are uncommitted. A freeze that came too late (the swap had committed) is undone
+      // by hand and tried again.
+      for (let attempt = 0; attempt < 6 && !caught; attempt++) {
+        for (const { datname } of await databasesLike('', `${target.name}_kit_old_%`)) await watcher.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
+        before = await fingerprint(target.url);
         const { child, result } = startCli('pg-restore', [fileOf(backup, 'dump'), '--jobs', '2', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
-        for (;;) {
-          const { rows } = await watcher.query<{ allow: boolean | null }>('SELECT (SELECT datallowconn FROM pg_database WHERE datname = $1) AS allow', [target.name]);
-          if (rows[0]!.allow === false || child.exitCode !== null) break;
-        }
+        while ((await allows()) !== false && child.exitCode === null);
         child.kill('SIGSTOP');
-        const { rows } = await watcher.query<{ allow: boolean | null }>('SELECT (SELECT datallowconn FROM pg_database WHERE datname = $1) AS allow', [target.name]);
-        caught = rows[0]!.allow === false;
         child.kill('SIGKILL');
         await result;
+        await waitFor('the killed kit\'s sessions to end', async () => ((await watcher.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg-backup-kit' AND datname = 'postgres' AND pid <> pg_backend_pid()")).rowCount === 0 ? true : undefined));
+        caught = (await allows()) === false && (await databasesLike('', `${target.name}_kit_new_%`)).length === 1 && (await databasesLike('', `${target.name}_kit_old_%`)).length === 0;
       }
       expect(caught).toBe(true);
-      await waitFor('the frozen kit\'s session to end', async () => ((await watcher.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg-backup-kit' AND datname = 'postgres' AND pid <> pg_backend_pid()")).rowCount === 0 ? true : undefined));
-      expect((await databasesLike(target.url, target.name))[0]?.datallowconn).toBe(false);
     } finally {
       await watcher.end();
     }
