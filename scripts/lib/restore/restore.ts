@@ -9,14 +9,12 @@ import { checkConsent } from '../config/confirmation.js';
 import { restoreCommandLine } from '../format/restore-command.js';
 import { childEnv, describeTarget, type Target } from '../config/target.js';
 import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
-import { acquireLock } from '../store/lock.js';
-import { ensurePrivateDir } from '../store/files.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
-import type { CatalogEntry } from '../store/catalog.js';
-import { checkIntegrity, resolveSource, type IntegrityReport, type RestoreSource } from './source.js';
+import type { StoredBackup } from '../store/store.js';
+import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource, type RestoreSource } from './source.js';
 import { applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
 import { applyBySwap, repairLeftovers } from './swap.js';
 import { describeMode, formatsFor, planRestore, type RestoreMode, type RestorePlan } from './plan.js';
@@ -57,7 +55,7 @@ export interface RestoreSummary {
 export interface RestoreUi {
   /** A terminal is attached: prompts are possible. */
   interactive: boolean;
-  pick(entries: CatalogEntry[]): Promise<CatalogEntry | undefined>;
+  pick(entries: StoredBackup[]): Promise<StoredBackup | undefined>;
   /** Ask; on a protected target the user must type the database name. */
   confirm(summary: RestoreSummary): Promise<boolean>;
   /** Shown before asking, and before a --force restore, on stderr. */
@@ -127,16 +125,8 @@ interface Prepared {
 }
 
 /** Everything proven and decided before the user is asked: the source, its integrity, the plan. */
-async function prepare(target: Target, options: RestoreOptions, ctx: CommandContext, ui: RestoreUi): Promise<Prepared> {
+async function prepare(target: Target, options: RestoreOptions, ctx: StoreContext, resolved: ResolvedSource): Promise<Prepared> {
   const sourceEnv = options.from ?? target.env;
-  const resolved = await resolveSource({
-    input: options.input,
-    latest: options.latest,
-    type: options.type,
-    dir: path.join(backupRoot(ctx), sourceEnv),
-    formats: formatsFor(options),
-    ...(ui.interactive ? { pick: (entries: CatalogEntry[]) => ui.pick(entries) } : {}),
-  });
   ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
   const creating = options.mode === 'create' || options.jobs !== undefined;
   let client: Client;
@@ -202,7 +192,7 @@ function checkFormatFits(source: RestoreSource, options: RestoreOptions): void {
 }
 
 /** Change the target: in one transaction, or by a fresh database swapped in. */
-async function apply(target: Target, prepared: Prepared, options: RestoreOptions, ctx: CommandContext, stamp: string): Promise<string | undefined> {
+async function apply(target: Target, prepared: Prepared, options: RestoreOptions, ctx: StoreContext, stamp: string): Promise<string | undefined> {
   const { source, report, plan } = prepared;
   const scriptPlan: ScriptPlan = { ...plan, totalItems: report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS };
   const tools = { psql: await locatePsql(prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
@@ -214,14 +204,21 @@ async function apply(target: Target, prepared: Prepared, options: RestoreOptions
   return (await applyBySwap(target, source, swap, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal)).oldDatabase;
 }
 
-export async function restore(target: Target, options: RestoreOptions, ctx: CommandContext, ui: RestoreUi): Promise<RestoreResult> {
+export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
   const started = ctx.now();
-  const targetDir = path.join(backupRoot(ctx), target.env);
-  await ensurePrivateDir(targetDir);
-  const lock = acquireLock(targetDir, 'restore', target.env);
+  const lock = await ctx.environment(target.env).store.lock('restore');
+  let resolved: ResolvedSource | undefined;
   try {
     await repairLeftovers(target, (message: string) => ctx.reporter.notice(message));
-    const prepared = await prepare(target, options, ctx, ui);
+    resolved = await resolveSource({
+      input: options.input,
+      latest: options.latest,
+      type: options.type,
+      store: ctx.environment(options.from ?? target.env).store,
+      formats: formatsFor(options),
+      ...(ui.interactive ? { pick: (entries: StoredBackup[]) => ui.pick(entries) } : {}),
+    });
+    const prepared = await prepare(target, options, ctx, resolved);
     const { summary, plan, source } = prepared;
     await confirmRestore(summary, options, target, ui);
     ctx.signal.throwIfAborted();
@@ -253,6 +250,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
   } catch (error) {
     throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
+    await resolved?.release().catch(() => undefined);
     lock.release();
   }
 }
