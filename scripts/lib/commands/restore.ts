@@ -2,9 +2,11 @@
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../restore/locks.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { formatBytes } from '../format/units.js';
+import { formatAge } from '../format/time.js';
 import { describeSummary, restore, type RestoreMode, type RestoreOptions, type RestoreResult, type RestoreUi } from '../restore/restore.js';
 
 export interface RestoreArgs extends CommonArgs, RestoreOptions {}
@@ -13,12 +15,12 @@ export function terminalUi(quiet: boolean): RestoreUi {
   return {
     interactive: isInteractive(),
     async pick(entries) {
-      const now = Date.now();
+      const now = new Date();
       const choice = await ask({
         type: 'select',
         message: 'Which backup?',
         choices: entries.slice(0, 50).map((e) => ({
-          title: `${e.id}  ${e.info.type}  ${formatDuration(now - Date.parse(e.info.startedAt))} ago  ${formatBytes(e.info.artifacts.reduce((n, a) => n + a.bytes, 0))}`,
+          title: `${e.id}  ${e.info.type}  ${formatAge(e.info.startedAt, now)} ago  ${formatBytes(e.info.artifacts.reduce((n, a) => n + a.bytes, 0))}`,
           description: e.info.description,
           value: e.id,
         })),
@@ -71,6 +73,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
     'update-roles': { type: 'boolean', help: 'with --with-roles: also set existing roles to what the backup recorded' },
     identity: { type: 'string', arg: '<file>', help: 'age identity file for an encrypted backup (default: AGE_IDENTITY_FILE)' },
     wait: { type: 'string', arg: '<seconds>', help: 'wait for the server to answer' },
+    'lock-timeout': { type: 'string', arg: '<seconds>', help: `wait this long for a table lock another session holds (default ${DEFAULT_LOCK_TIMEOUT_SECONDS})` },
     'show-lines': { type: 'boolean', help: 'show the item being restored in the progress line' },
   },
   parse(values, positionals, common) {
@@ -92,6 +95,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
       if (tables.length || mode === 'data-only' || mode === 'schema-only' || mode === 'clean') problems.push('--jobs restores the whole database into a fresh copy; it cannot be combined with --table, --data-only, --schema-only or --clean.');
     }
     const waitSeconds = readWait(values, problems);
+    const lockTimeoutSeconds = parseLockTimeout(stringValue(values, 'lock-timeout'), problems);
     if (values['no-owner'] === true && values['with-owner'] === true) problems.push('--no-owner and --with-owner contradict each other.');
     if (values['update-roles'] === true && values['with-roles'] !== true) problems.push('--update-roles changes existing roles to what the backup recorded; it goes with --with-roles.');
     if (problems.length) throw usageError(problems, 'pnpm db:restore --');
@@ -115,6 +119,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
       noOwner: values['no-owner'] === true,
       waitSeconds,
       showLines: values['show-lines'] === true,
+      lockTimeoutSeconds,
       withRoles: values['with-roles'] === true,
       updateRoles: values['update-roles'] === true,
       identity: stringValue(values, 'identity'),
