@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -30,14 +30,19 @@ describe('private by default', () => {
   it('backup directories are 0700 and every file 0600, whatever the umask', async () => {
     const db = await createDatabase({ sql: 'CREATE TABLE t AS SELECT generate_series(1, 50) AS id' });
     const project = makeProject();
+    const key = path.join(project, 'key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const encrypted = { AGE_RECIPIENTS: execFileSync('age-keygen', ['-y', key]).toString().trim(), AGE_IDENTITY_FILE: key };
     const env = { DATABASE_URL: db.url };
-    for (const [script, args] of [['pg-backup', []], ['pg-backup', ['--env', 'other']], ['verify', ['--latest']], ['list', []]] as const) {
-      const run = await withUmask000(project, script, [...args], env);
+    const runs = [['pg-backup', [], {}], ['pg-backup', ['--env', 'other'], encrypted], ['verify', ['--latest', '--env', 'other'], encrypted], ['verify', ['--latest'], {}], ['list', [], {}]] as const;
+    for (const [script, args, extra] of runs) {
+      const run = await withUmask000(project, script, [...args], { ...env, ...extra });
       expect(run.code, `${script}: ${run.stderr}`).toBe(0);
     }
     const root = path.join(project, 'backups');
     const entries = [root, ...walk(root)];
     expect(entries.filter((f) => f.endsWith('.info')).length).toBe(2);
+    expect(entries.filter((f) => f.endsWith('.age')).length).toBeGreaterThan(0);
     expect(entries.some((f) => f.endsWith('.verify.json'))).toBe(true);
     const loose = entries
       .map((f) => ({ f: path.relative(project, f), mode: statSync(f).mode & 0o777, dir: statSync(f).isDirectory() }))

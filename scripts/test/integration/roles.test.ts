@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
 import { fingerprint, takeBackup } from '../support/backups.js';
-import { backupDir, cli, cluster, createDatabase, libpqEnv, makeProject, query, readInfo } from '../support/harness.js';
+import { backupDir, cli, cluster, createDatabase, libpqEnv, makeProject, query, readInfo, urlFor } from '../support/harness.js';
 
 /** Roles are cluster-wide: every name carries this run's suffix, so parallel tests never meet. */
 const S = randomBytes(3).toString('hex');
@@ -105,5 +106,23 @@ describe('roles with every backup', () => {
     const updated = await cli('pg-restore', [backup.id, '--force', '--with-roles', '--update-roles'], { cwd: project, env: { ...env, DATABASE_URL: fresh.url('again') } });
     expect(updated.code, updated.stderr).toBe(0);
     expect(await query(fresh.url('postgres'), `SELECT rolconnlimit FROM pg_roles WHERE rolname = '${OWNER}'`)).toEqual([{ rolconnlimit: 5 }]);
+  });
+
+  it('a backup taken by a user who may not read passwords saves the roles without them', async () => {
+    const source = await createDatabase({ sql: SETUP.replaceAll(S, `${S}np`) });
+    const owner = `owner_${S}np`;
+    await query(source.url, `ALTER DATABASE ${source.name} OWNER TO ${owner}; ALTER SCHEMA public OWNER TO ${owner}; CREATE TABLE t (id int); ALTER TABLE t OWNER TO ${owner}`);
+    const project = makeProject();
+    const c = cluster();
+    const url = `postgresql://${owner}:owner-secret@${c.host}:${c.port}/${source.name}`;
+    const backup = await takeBackup(project, url, ['--format', 'dump']);
+    const info = readInfo(project, backup.id);
+    expect(info.roles).toMatchObject({ passwords: false });
+    expect(info.roles!.roles).toContain(owner);
+    const script = readFileSync(path.join(backupDir(project), info.roles!.file), 'utf8');
+    expect(script).toContain(`CREATE ROLE ${owner};`);
+    expect(script).not.toMatch(/PASSWORD|SCRAM/);
+    await query(urlFor('postgres'), `DROP DATABASE ${source.name} WITH (FORCE)`);
+    await query(urlFor('postgres'), `DROP ROLE ${['owner', 'reader', 'writer'].map((r) => `${r}_${S}np`).join(', ')}, "Mixed Case ${S}np"`);
   });
 });
