@@ -30,6 +30,12 @@ if ! have_server || ! command -v pg_dump >/dev/null; then
   fi
 fi
 
+# The export tests read every CSV back with Python's standard csv module.
+if ! command -v python3 >/dev/null && command -v apt-get >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-minimal >/dev/null
+fi
+
 # age encrypts backups when recipients are configured (and the tests prove interop with it).
 if ! command -v age >/dev/null; then
   if command -v apt-get >/dev/null; then

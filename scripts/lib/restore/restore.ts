@@ -43,7 +43,7 @@ export interface RestoreOptions {
 }
 
 export interface RestoreSummary {
-  backup: { id: string; file: string; format: Format; database: string | undefined; takenAt: string | undefined; bytes: number | undefined; checksum: string; environment: string };
+  backup: { id: string; file: string; format: Format | 'csv export'; database: string | undefined; takenAt: string | undefined; bytes: number | undefined; checksum: string; environment: string };
   target: { host: string; port: number; database: string; environment: string; protected: boolean };
   mode: string;
   safetyBackup: boolean;
@@ -304,7 +304,8 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
   }
 }
 
-async function confirmRestore(summary: RestoreSummary, options: RestoreOptions, target: Target, ui: RestoreUi): Promise<void> {
+/** Shared with db:import: the same confirmation, --force/--confirm rules and protection. */
+export async function confirmRestore(summary: RestoreSummary, options: Pick<RestoreOptions, 'force' | 'confirm' | 'safetyBackup'>, target: Target, ui: RestoreUi): Promise<void> {
   if (target.protected && !options.safetyBackup) {
     throw new KitError('PROTECTED_TARGET', `--no-safety-backup is refused on the protected environment "${target.env}": a restore there must stay undoable.`);
   }
