@@ -43,6 +43,8 @@ export interface PhysicalRestoreResult {
   proof: ProofResult;
   durationMs: number;
   start: string;
+  /** The kit's own peak memory (tar, lz4 and the server are separate processes). */
+  peakRssBytes: number;
 }
 
 /** For --time: the newest backup that finished before the moment (its WAL then leads there). */
@@ -179,6 +181,7 @@ export async function physicalRestore(target: Target | undefined, environment: s
       proof,
       durationMs: ctx.now().getTime() - started.getTime(),
       start: `pg_ctl -D ${dataDir} start   (or your service manager)`,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
     // All or nothing: a replaced cluster gets its own directory back; a new one is removed.

@@ -50,6 +50,9 @@ describe('physical backups and point-in-time recovery', () => {
     expect(info).toMatchObject({ kind: 'physical', wal: { timeline: 1 }, server: { systemIdentifier: facts!.sysid }, pgBasebackup: { compression: 'lz4' } });
     expect(info.wal.startSegment <= info.wal.stopSegment).toBe(true);
     expect(JSON.stringify(info)).not.toContain(primary.cluster.password);
+    const list = await cli('list', ['--json'], { cwd: primary.project });
+    expect(list.code).toBe(0);
+    expect(list.json<{ backups: Array<{ id: string; formats: string[] }> }>().backups).toContainEqual(expect.objectContaining({ id: backup.id, formats: ['physical'] }));
   });
 
   it('verifies deeply: checksums, pg_verifybackup, the archive, and a recovered copy whose tables answer', async () => {
