@@ -125,6 +125,27 @@ describe('physical backups and point-in-time recovery', () => {
     }
   });
 
+  it('--replace keeps the stopped cluster aside, and puts it back when the new one cannot recover', async () => {
+    const parent = await restoreParent();
+    const dataDir = path.join(parent, 'cluster');
+    expect((await cli('restore-physical', ['--immediate', '--target-dir', dataDir], { cwd: primary.project })).code).toBe(0);
+    writeFileSync(path.join(dataDir, 'marker-of-the-old-cluster'), 'old');
+
+    const failed = await cli('restore-physical', ['--replace', dataDir, '--time', new Date(Date.now() + 3_600_000).toISOString()], { cwd: primary.project });
+    expect(failed.code).toBe(22);
+    expect(existsSync(path.join(dataDir, 'marker-of-the-old-cluster'))).toBe(true);
+    expect(readdirSync(parent)).toEqual(['cluster']);
+
+    const run = await cli('restore-physical', ['--replace', dataDir, '--latest', '--json'], { cwd: primary.project });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const { previousDir } = run.json<{ previousDir: string }>();
+    expect(path.dirname(previousDir)).toBe(parent);
+    expect(existsSync(path.join(previousDir, 'marker-of-the-old-cluster'))).toBe(true);
+    expect(existsSync(path.join(dataDir, 'marker-of-the-old-cluster'))).toBe(false);
+    expect(existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
+  });
+
   it('never restores under a running server', async () => {
     const run = await cli('restore-physical', ['--replace', primary.cluster.dataDir], { cwd: primary.project });
     expect(run.code).toBe(22);
