@@ -1,7 +1,7 @@
 /** `db:backup` flags, checks and rendering; the work itself is backup() in backup.ts. */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { listValue, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS, REMOTE_USAGE, listValue, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
 import { backup, type BackupOptions, type BackupResult } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
@@ -42,6 +42,9 @@ Options:
   --stats <auto|archive>   without sql/sql.gz: 'archive' reads the archive back to record row
                            counts and fingerprints (default auto: recorded when a plain format is made)
   --skip-space-check       do not compare free disk space with the database size
+  --keep-local             with a remote: keep the local copy too (the default)
+  --remote-only            with a remote: delete the local copy once the upload is complete
+${REMOTE_USAGE}
   --json                   print one JSON result object on stdout
   --quiet, -q              print nothing on success
   --no-progress            no progress output
@@ -50,6 +53,9 @@ Options:
 Exit status: 0 on success; see the README's exit code table otherwise.
 `,
   options: {
+    ...REMOTE_OPTIONS,
+    'keep-local': { type: 'boolean' },
+    'remote-only': { type: 'boolean' },
     type: { type: 'string' },
     description: { type: 'string' },
     format: { type: 'string', multiple: true },
@@ -83,6 +89,7 @@ Exit status: 0 on success; see the README's exit code table otherwise.
     if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) problems.push(`--gzip-level takes 1 to 9, got "${gzipText}".`);
     const stats = stringValue(values, 'stats') ?? 'auto';
     if (stats !== 'auto' && stats !== 'archive') problems.push(`--stats takes auto or archive, got "${stats}".`);
+    if (values['keep-local'] === true && values['remote-only'] === true) problems.push('--keep-local and --remote-only contradict each other: choose one.');
     if (problems.length) {
       const onlyFormat = problems.length === 1 && unknown.length > 0;
       const error = usageError(problems, 'pnpm db:backup --');
@@ -105,13 +112,14 @@ Exit status: 0 on success; see the README's exit code table otherwise.
   },
   run: (args, ctx) => backup(ctx.target(args), args, ctx),
   render(result) {
-    const rel = (p: string) => path.relative(process.cwd(), p) || p;
+    const rel = (p: string) => (p.startsWith('s3://') ? p : path.relative(process.cwd(), p) || p);
     const width = Math.max(...result.files.map((f) => rel(f.path).length));
     const preferred = result.files.find((f) => f.format === 'dump') ?? result.files[0]!;
     return [
       `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
       `  ${rel(result.info)}`,
+      ...(result.copies?.remote ? [`  uploaded: ${result.copies.remote}${result.copies.local ? '' : ' (no local copy kept: --remote-only)'}`] : []),
       `Restore with: ${restoreInstructions({ [preferred.format]: rel(preferred.path) }, result.environment)[preferred.format]![0]}`,
     ];
   },

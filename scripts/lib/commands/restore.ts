@@ -1,7 +1,7 @@
 /** `db:restore` flags, prompts and rendering; the work itself is restore() in restore.ts. */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS, REMOTE_USAGE, readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { formatBytes } from '../format/units.js';
@@ -68,9 +68,14 @@ Options:
   --no-safety-backup       skip the pre-restore backup (refused on protected targets)
   --wait <seconds>         wait for the server to answer
   --show-lines             show the item being restored in the progress line
+  --from-remote            take the backup from object storage: downloaded to a private temporary
+                           file and checked byte for byte against .info before anything changes
+${REMOTE_USAGE}
   --json, --quiet, --no-progress, --url, --env-file, --help
 `,
   options: {
+    ...REMOTE_OPTIONS,
+    'from-remote': { type: 'boolean' },
     latest: { type: 'boolean' },
     type: { type: 'string' },
     from: { type: 'string' },
