@@ -5,11 +5,11 @@
  * list → deep verify → a disaster (a table dropped) → restore the latest backup → proof that the
  * data is back → the cluster removed. The backups stay in backups/demo/ to look at.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { $ } from 'zx/core';
 import { startCluster, type Cluster } from './lib/proc/cluster.js';
 
 // pnpm runs scripts from the repository root; the launcher sits beside this entry file.
@@ -28,12 +28,10 @@ async function sql<T extends pg.QueryResultRow>(url: string, text: string): Prom
   }
 }
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv, cwd = root): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd, env, stdio: 'inherit' });
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(file)} ${args.join(' ')} exited with ${code}`))));
-  });
+/** A child that talks to the person watching: its output goes straight to the terminal. */
+async function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const out = await $({ cwd: root, env, stdio: 'inherit', nothrow: true })`${file} ${args}`;
+  if (out.exitCode !== 0) throw new Error(`${path.basename(file)} ${args.join(' ')} exited with ${out.exitCode ?? out.signal}`);
 }
 
 async function counts(url: string): Promise<Record<string, number | string>> {
@@ -66,7 +64,7 @@ async function main(): Promise<void> {
     const shop = cluster.url('shop');
     const quietEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: shop };
     await run('pnpm', ['-s', 'db:migrate'], quietEnv);
-    const seed = (await import('node:fs')).readFileSync(path.join(root, 'packages/database/seed.sql'), 'utf8');
+    const seed = readFileSync(path.join(root, 'packages/database/seed.sql'), 'utf8');
     await sql(shop, seed);
     const before = await counts(shop);
     showCounts('data:', before);
@@ -75,14 +73,15 @@ async function main(): Promise<void> {
     const envFile = path.join(scratch, 'demo.env');
     writeFileSync(envFile, `DATABASE_URL=${shop}\n`, { mode: 0o600 });
     const kitEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: process.env.LANG, ...(process.env.BACKUP_DIR ? { BACKUP_DIR: process.env.BACKUP_DIR } : {}), ...(process.env.LOG_FILE ? { LOG_FILE: process.env.LOG_FILE } : {}) };
-    const kit = (command: string, args: string[]) => {
+    // list reads backups/demo/ and never connects, so it takes neither --env-file nor progress flags.
+    const kit = (command: string, args: string[], connects = true) => {
       const shown = { 'pg-backup': 'db:backup', 'pg-restore': 'db:restore' }[command] ?? `db:${command}`;
       say(`pnpm ${shown} -- ${[...args, '--env', 'demo'].join(' ')}`);
-      return run(process.execPath, [launcher, command, ...args, '--env', 'demo', '--env-file', envFile, '--no-progress'], kitEnv);
+      return run(process.execPath, [launcher, command, ...args, '--env', 'demo', ...(connects ? ['--env-file', envFile, '--no-progress'] : [])], kitEnv);
     };
 
     await kit('pg-backup', ['demo', 'Before the disaster']);
-    await kit('list', []);
+    await kit('list', [], false);
     await kit('verify', ['--latest', '--deep']);
 
     say('A disaster: someone drops the order_items table');

@@ -38,6 +38,26 @@ if ! command -v s3cmd >/dev/null && command -v apt-get >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s3cmd >/dev/null
 fi
 
+# The export tests read every CSV back with Python's standard csv module.
+if ! command -v python3 >/dev/null && command -v apt-get >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-minimal >/dev/null
+fi
+
+# age encrypts backups when recipients are configured (and the tests prove interop with it).
+if ! command -v age >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    echo "setup: installing age with apt-get" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age >/dev/null
+  elif command -v brew >/dev/null; then
+    brew install age
+  else
+    echo "setup: install age (age-encryption.org), then run this again" >&2
+    exit 1
+  fi
+fi
+
 for tool in sha256sum gzip script; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is missing (coreutils, gzip, bsdutils)" >&2; exit 1; }
 done

@@ -1,7 +1,8 @@
 /** `db:backup` flags, checks and rendering; the work itself is backup() in backup.ts. */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { REMOTE_OPTIONS, REMOTE_USAGE, listValue, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { listValue, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatDuration } from '../cli/progress.js';
 import { backup, type BackupOptions, type BackupResult } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
@@ -18,55 +19,30 @@ const DEFAULT_DESCRIPTIONS: Record<string, string> = {
 
 export const backupCommand: Command<BackupArgs, BackupResult> = {
   name: 'backup',
-  usage: `
-Usage: pnpm db:backup -- [type] [description] [options]
-
+  synopsis: 'pnpm db:backup -- [type] [description] [options]',
+  description: `
 Takes a consistent backup (one snapshot) in every requested format, with checksums and
 per-table statistics, into backups/<env>/.
 
 Arguments:
-  type                     backup type used in the file name (default: manual); a-z, 0-9, -
-  description              free text stored in the .info file
-
-Options:
-  --format <list>          sql, sql.gz, dump, tar (comma-separated or repeated; default: all four)
-  --table <pattern>        only these tables (repeatable; pg_dump pattern syntax)
-  --exclude-table <pattern>  leave these tables out (repeatable)
-  --schema <pattern>       only these schemas (repeatable)
-  --env <name>             use packages/database/.env.<name>; backups go to backups/<name>/
-  --env-file <path>        read DATABASE_URL from this file
-  --url <url>              connection URL (prefer DATABASE_URL: argv is visible to other users)
-  --wait <seconds>         retry the connection until the server answers (default: 0)
-  --lock-wait-timeout <t>  give up if a table lock is not granted in time (default: 60s)
-  --gzip-level <1-9>       compression of .sql.gz (default: 6)
-  --stats <auto|archive>   without sql/sql.gz: 'archive' reads the archive back to record row
-                           counts and fingerprints (default auto: recorded when a plain format is made)
-  --skip-space-check       do not compare free disk space with the database size
-  --keep-local             with a remote: keep the local copy too (the default)
-  --remote-only            with a remote: delete the local copy once the upload is complete
-${REMOTE_USAGE}
-  --json                   print one JSON result object on stdout
-  --quiet, -q              print nothing on success
-  --no-progress            no progress output
-  --help, -h               this text
-
-Exit status: 0 on success; see the README's exit code table otherwise.
-`,
+  type                      backup type used in the file name (default: manual); a-z, 0-9, -
+  description               free text stored in the .info file`,
+  notes: 'Exit status: 0 on success; see the README\'s exit code table otherwise.',
+  shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
-    ...REMOTE_OPTIONS,
-    'keep-local': { type: 'boolean' },
-    'remote-only': { type: 'boolean' },
-    type: { type: 'string' },
-    description: { type: 'string' },
-    format: { type: 'string', multiple: true },
-    table: { type: 'string', multiple: true },
-    'exclude-table': { type: 'string', multiple: true },
-    schema: { type: 'string', multiple: true },
-    wait: { type: 'string' },
-    'lock-wait-timeout': { type: 'string' },
-    'gzip-level': { type: 'string' },
-    'skip-space-check': { type: 'boolean' },
-    stats: { type: 'string' },
+    'keep-local': { type: 'boolean', help: 'with a remote: keep the local copy too (the default)' },
+    'remote-only': { type: 'boolean', help: 'with a remote: delete the local copy once the upload is complete' },
+    type: { type: 'string', arg: '<type>', help: 'the backup type, instead of the first argument (db:backup:auto uses it)' },
+    description: { type: 'string', arg: '<text>', help: 'the description, instead of the second argument' },
+    format: { type: 'string', multiple: true, arg: '<list>', help: 'sql, sql.gz, dump, tar (comma-separated; default: all four)' },
+    table: { type: 'string', multiple: true, arg: '<pattern>', help: 'only these tables (pg_dump pattern syntax)' },
+    'exclude-table': { type: 'string', multiple: true, arg: '<pattern>', help: 'leave these tables out' },
+    schema: { type: 'string', multiple: true, arg: '<pattern>', help: 'only these schemas' },
+    wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers (default: 0)' },
+    'lock-wait-timeout': { type: 'string', arg: '<t>', help: 'give up if a table lock is not granted in time (default: 60s)' },
+    'gzip-level': { type: 'string', arg: '<1-9>', help: 'compression of .sql.gz (default: 6)' },
+    stats: { type: 'string', arg: '<auto|archive>', help: "without sql/sql.gz: 'archive' reads the archive back to record row\ncounts and fingerprints (default auto: recorded when a plain format is made)" },
+    'skip-space-check': { type: 'boolean', help: 'do not compare free disk space with the database size' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];

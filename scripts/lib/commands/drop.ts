@@ -9,32 +9,24 @@ export interface DropArgs extends CommonArgs, DropOptions {}
 
 export const dropCommand: Command<DropArgs, DropResult> = {
   name: 'drop',
-  usage: `
-Usage: pnpm db:drop -- --env <name> [--yes] [--skip-backup]
-
+  synopsis: 'pnpm db:drop -- --env <name> [--force] [--skip-backup]',
+  description: `
 Empties a database: takes a pre-drop backup, then drops every user schema (with everything in
 it), event triggers, publications and large objects, and recreates public with the owner,
-privileges and comment it had. Undo with: pnpm db:restore -- --latest --type pre-drop --env <name>
-
-Options:
-  --yes                    no prompt; a protected environment also needs --confirm <database>
-  --confirm <database>     the database's name, for protected environments
-  --skip-backup            no pre-drop backup (refused on protected environments)
-  --wait <seconds>, --env-file, --url, --json, --quiet
-`,
+privileges and comment it had. Undo with: pnpm db:restore -- --latest --type pre-drop --env <name>`,
+  shared: ['env', 'env-file', 'url'],
   options: {
-    yes: { type: 'boolean', short: 'y' },
-    force: { type: 'boolean' },
-    confirm: { type: 'string' },
-    'skip-backup': { type: 'boolean' },
-    wait: { type: 'string' },
+    force: { type: 'boolean', aliases: ['yes'], short: 'y', help: 'no prompt; a protected environment also needs --confirm <database>' },
+    confirm: { type: 'string', arg: '<database>', help: "the database's name, for protected environments" },
+    'skip-backup': { type: 'boolean', help: 'no pre-drop backup (refused on protected environments)' },
+    wait: { type: 'string', arg: '<seconds>', help: 'wait for the server to answer' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
     if (positionals.length) problems.push(`db:drop takes no arguments, got ${positionals.join(' ')}.`);
     const waitSeconds = readWait(values, problems);
     if (problems.length) throw usageError(problems, 'pnpm db:drop --');
-    return { ...common, yes: values.yes === true || values.force === true, confirm: stringValue(values, 'confirm'), skipBackup: values['skip-backup'] === true, waitSeconds };
+    return { ...common, force: values.force === true, confirm: stringValue(values, 'confirm'), skipBackup: values['skip-backup'] === true, waitSeconds };
   },
   run(args, ctx) {
     const quiet = args.quiet || args.json;

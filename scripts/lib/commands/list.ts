@@ -1,11 +1,7 @@
 /** `db:list`: the complete backups of an environment, newest first, and what is not a backup. */
-import path from 'node:path';
-import { statSync } from 'node:fs';
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
-import { readCatalog } from '../store/catalog.js';
-import { backupRoot } from '../context.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatBytes } from '../format/units.js';
-import { readVerification } from '../store/verification.js';
 
 export interface ListArgs extends CommonArgs {
   type: string | undefined;
@@ -21,38 +17,41 @@ export interface ListedBackup {
   formats: string[];
   verification: { level: string; ok: boolean; at: string } | undefined;
   info: string;
+  /** Which store holds it ("local", "remote", …). */
+  store: string;
 }
 
 export interface ListResult {
   environment: string;
   dir: string;
   backups: ListedBackup[];
-  leftovers: Array<{ file: string; reason: string; bytes: number }>;
+  leftovers: Array<{ file: string; reason: string; bytes: number; kind: string }>;
 }
 
 export const listCommand: Command<ListArgs, ListResult> = {
   name: 'list',
-  usage: `
-Usage: pnpm db:list -- [--env <name>] [--type <type>] [--json]
-
+  synopsis: 'pnpm db:list -- [--env <name>] [--type <type>] [--json]',
+  description: `
 The complete backups of an environment, newest first: id, type, when, age, size, formats and the
 last verification. Partial or orphaned files (no readable .info) are listed separately; they are
-not backups, and pnpm db:retention removes them.
-`,
-  options: { type: { type: 'string' } },
+not backups, and pnpm db:retention removes them. With a remote (object storage), WHERE says
+whether each backup is local, remote or both, and remote leftovers (uploads without .info,
+unfinished multipart uploads) are listed too.`,
+  // It reads backups/<env>/ (and the bucket) and never connects.
+  shared: ['env', ...REMOTE_OPTIONS],
+  options: { type: { type: 'string', arg: '<type>', help: 'only backups of this type' } },
   parse(values, positionals, common) {
     if (positionals.length) throw usageError([`db:list takes no arguments, got ${positionals.join(' ')}.`], 'pnpm db:list --');
     return { ...common, type: stringValue(values, 'type') };
   },
   async run(args, ctx) {
-    const environment = args.env ?? 'default';
-    const dir = path.join(backupRoot(ctx), environment);
-    const catalog = readCatalog(dir);
+    const { name: environment, store } = ctx.environment(args.env);
+    const catalog = await store.list();
     const now = ctx.now().getTime();
-    const backups = catalog.complete
-      .filter((e) => args.type === undefined || e.info.type === args.type)
-      .map((e) => {
-        const v = readVerification(e);
+    const entries = catalog.complete.filter((e) => args.type === undefined || e.info.type === args.type);
+    const backups = await Promise.all(
+      entries.map(async (e) => {
+        const v = await store.readVerification(e);
         return {
           id: e.id,
           type: e.info.type,
@@ -62,14 +61,17 @@ not backups, and pnpm db:retention removes them.
           bytes: e.info.artifacts.reduce((n, a) => n + a.bytes, 0),
           formats: e.info.artifacts.map((a) => a.format),
           verification: v ? { level: v.level, ok: v.ok, at: v.at } : undefined,
-          info: e.infoPath,
+          info: e.infoLocation,
+          store: e.storeKind,
         };
-      });
-    const leftovers = catalog.leftovers.map((l) => ({ ...l, bytes: sizeOrZero(l.file) }));
-    return { environment, dir, backups, leftovers };
+      }),
+    );
+    const leftovers = catalog.leftovers.map((l) => ({ file: l.location, reason: l.reason, bytes: l.bytes, kind: l.kind }));
+    return { environment, dir: store.where, backups, leftovers };
   },
   render(result) {
     if (result.backups.length === 0 && result.leftovers.length === 0) return [`No backups in ${result.dir}. Take one with pnpm db:backup.`];
+    const remote = result.dir.includes('s3://');
     const rows = result.backups.map((b) => [
       b.id,
       b.type,
@@ -78,14 +80,15 @@ not backups, and pnpm db:retention removes them.
       formatBytes(b.bytes),
       b.formats.join(','),
       b.verification ? `${b.verification.ok ? 'passed' : 'FAILED'} (${b.verification.level})` : '-',
+      ...(remote ? [b.store] : []),
     ]);
-    const header = ['ID', 'TYPE', 'TAKEN AT (UTC)', 'AGE', 'SIZE', 'FORMATS', 'VERIFIED'];
+    const header = ['ID', 'TYPE', 'TAKEN AT (UTC)', 'AGE', 'SIZE', 'FORMATS', 'VERIFIED', ...(remote ? ['WHERE'] : [])];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
     const out = [`Backups in ${result.dir} (${result.backups.length}, newest first):`, line(header), ...rows.map(line)];
     if (result.leftovers.length) {
       out.push('', 'Not backups (incomplete or orphaned files; pnpm db:retention removes them):');
-      for (const l of result.leftovers) out.push(`  ${path.basename(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
+      for (const l of result.leftovers) out.push(`  ${l.file.startsWith('s3://') ? l.file : baseName(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
     }
     return out;
   },
@@ -100,10 +103,7 @@ export function humanAge(ms: number): string {
   return `${Math.floor(s / 86_400)}d`;
 }
 
-function sizeOrZero(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
+/** The last part of a path or URL. */
+function baseName(location: string): string {
+  return location.slice(location.lastIndexOf('/') + 1);
 }

@@ -1,5 +1,6 @@
 /** `db:push` and `db:pull`: copy backups to and from the environment's remote (offsite/copies.ts). */
-import { REMOTE_OPTIONS, REMOTE_USAGE, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatBytes } from '../format/units.js';
 import { pull, push, type CopyResult } from '../offsite/copies.js';
 
@@ -17,18 +18,13 @@ function render(result: CopyResult, verb: string): string[] {
 
 export const pushCommand: Command<CopyArgs, CopyResult> = {
   name: 'push',
-  usage: `
-Usage: pnpm db:push -- [backup id …] [--env <name>]
-
+  synopsis: 'pnpm db:push -- [backup id …] [--env <name>]',
+  description: `
 Uploads this machine's complete backups (or the ones named) to the environment's remote. A
 backup already there with the same artifacts and sha256 is skipped; each copy is proven against
-its .info and its .info goes up last. Also cleans up what interrupted uploads left behind.
-
-Options:
-${REMOTE_USAGE}
-  --env <name>, --json, --quiet
-`,
-  options: { ...REMOTE_OPTIONS },
+its .info and its .info goes up last. Also cleans up what interrupted uploads left behind.`,
+  shared: ['env', ...REMOTE_OPTIONS],
+  options: {},
   parse(_values, positionals, common) {
     return { ...common, ids: positionals };
   },
@@ -39,17 +35,12 @@ ${REMOTE_USAGE}
 
 export const pullCommand: Command<CopyArgs, CopyResult> = {
   name: 'pull',
-  usage: `
-Usage: pnpm db:pull -- <backup id> [--env <name>]
-
+  synopsis: 'pnpm db:pull -- <backup id> [--env <name>]',
+  description: `
 Downloads one backup from the environment's remote into backups/<env>/, every byte checked
-against its .info, the .info written last. Skipped when an identical copy is already here.
-
-Options:
-${REMOTE_USAGE}
-  --env <name>, --json, --quiet
-`,
-  options: { ...REMOTE_OPTIONS },
+against its .info, the .info written last. Skipped when an identical copy is already here.`,
+  shared: ['env', ...REMOTE_OPTIONS],
+  options: {},
   parse(_values, positionals, common) {
     if (positionals.length !== 1) throw usageError([`db:pull takes one backup id, got ${positionals.length}.`], 'pnpm db:pull --');
     return { ...common, ids: positionals };

@@ -1,7 +1,8 @@
 /** `db:restore` flags, prompts and rendering; the work itself is restore() in restore.ts. */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { REMOTE_OPTIONS, REMOTE_USAGE, readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { formatBytes } from '../format/units.js';
@@ -40,60 +41,36 @@ export function terminalUi(quiet: boolean): RestoreUi {
 
 export const restoreCommand: Command<RestoreArgs, RestoreResult> = {
   name: 'restore',
-  usage: `
-Usage: pnpm db:restore -- [backup] [options]
-
+  synopsis: 'pnpm db:restore -- [backup] [options]',
+  description: `
 Restores a backup into the target database, all-or-nothing: checks the backup first, asks
 for confirmation, backs the target up (type pre-restore), restores, and checks row counts
 before committing. A failed restore leaves the target as it was.
 
 backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. Without one:
   --latest [--type <type>]  the newest complete backup (of that type)
-  (in a terminal)           pick from a list
-
-Options:
-  --env <name>             target environment (packages/database/.env.<name>)
-  --from <env>             take the backup from that environment's backups (never touches it)
-  --force                  no prompts (CI); a protected target also needs --confirm <database>
-  --confirm <database>     the target database's name, for protected environments
-  --data-only              replace the data of the backup's tables; keep the schema
-  --schema-only            replace the schema; restore no data
-  --clean                  drop and recreate the backup's objects; keep other objects
-  --create                 recreate the database itself (restored beside it, then swapped in)
-  --table <name>           replace the data of this table only (repeatable)
-  --jobs <n>               parallel restore into a fresh database, then swapped in
-  --keep-old               with --jobs/--create: keep the replaced database (its name is printed)
-  --no-owner               do not restore ownership (default when --from differs from --env)
-  --with-owner, --with-privileges   keep them across environments
-  --no-safety-backup       skip the pre-restore backup (refused on protected targets)
-  --wait <seconds>         wait for the server to answer
-  --show-lines             show the item being restored in the progress line
-  --from-remote            take the backup from object storage: downloaded to a private temporary
-                           file and checked byte for byte against .info before anything changes
-${REMOTE_USAGE}
-  --json, --quiet, --no-progress, --url, --env-file, --help
-`,
+  (in a terminal)           pick from a list`,
+  shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
-    ...REMOTE_OPTIONS,
-    'from-remote': { type: 'boolean' },
-    latest: { type: 'boolean' },
-    type: { type: 'string' },
-    from: { type: 'string' },
-    force: { type: 'boolean' },
-    confirm: { type: 'string' },
-    'data-only': { type: 'boolean' },
-    'schema-only': { type: 'boolean' },
-    clean: { type: 'boolean' },
-    create: { type: 'boolean' },
-    table: { type: 'string', multiple: true },
-    jobs: { type: 'string' },
-    'keep-old': { type: 'boolean' },
-    'no-owner': { type: 'boolean' },
-    'with-owner': { type: 'boolean' },
-    'with-privileges': { type: 'boolean' },
-    'no-safety-backup': { type: 'boolean' },
-    wait: { type: 'string' },
-    'show-lines': { type: 'boolean' },
+    'from-remote': { type: 'boolean', help: 'take the backup from object storage: downloaded to a private temporary\nfile and checked byte for byte against .info before anything changes' },
+    latest: { type: 'boolean', help: 'the newest complete backup' },
+    type: { type: 'string', arg: '<type>', help: 'with --latest: the newest backup of this type' },
+    from: { type: 'string', arg: '<env>', help: "take the backup from that environment's backups (never touches it)" },
+    force: { type: 'boolean', aliases: ['yes'], short: 'y', help: 'no prompts (CI); a protected target also needs --confirm <database>' },
+    confirm: { type: 'string', arg: '<database>', help: "the target database's name, for protected environments" },
+    'data-only': { type: 'boolean', help: "replace the data of the backup's tables; keep the schema" },
+    'schema-only': { type: 'boolean', help: 'replace the schema; restore no data' },
+    clean: { type: 'boolean', help: "drop and recreate the backup's objects; keep other objects" },
+    create: { type: 'boolean', help: 'recreate the database itself (restored beside it, then swapped in)' },
+    table: { type: 'string', multiple: true, arg: '<name>', help: 'replace the data of this table only' },
+    jobs: { type: 'string', arg: '<n>', help: 'parallel restore into a fresh database, then swapped in' },
+    'keep-old': { type: 'boolean', help: 'with --jobs/--create: keep the replaced database (its name is printed)' },
+    'no-owner': { type: 'boolean', help: 'do not restore ownership (default when --from differs from --env)' },
+    'with-owner': { type: 'boolean', help: 'keep ownership across environments' },
+    'with-privileges': { type: 'boolean', help: 'keep privileges across environments' },
+    'no-safety-backup': { type: 'boolean', help: 'skip the pre-restore backup (refused on protected targets)' },
+    wait: { type: 'string', arg: '<seconds>', help: 'wait for the server to answer' },
+    'show-lines': { type: 'boolean', help: 'show the item being restored in the progress line' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];

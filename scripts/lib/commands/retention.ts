@@ -3,16 +3,12 @@
  * A backup is deleted whole (.info first, so it stops being a backup at once, then its files);
  * if any metadata cannot be read, nothing is deleted.
  */
-import { readdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { KitError } from '../errors.js';
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
-import { readCatalog } from '../store/catalog.js';
-import { acquireLock } from '../store/lock.js';
-import { backupRoot } from '../context.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { loadConfig } from '../config/file.js';
-import { stemOf } from '../format/naming.js';
-import { readVerification } from '../store/verification.js';
+import type { BackupStore, Leftover, Listing } from '../store/store.js';
+import { MirroredStore } from '../store/s3/mirror.js';
 import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 
 export interface RetentionArgs extends CommonArgs {
@@ -26,7 +22,9 @@ export interface RetentionResult {
   dryRun: boolean;
   policy: RetentionPolicy;
   now: string;
-  decisions: Array<RetentionDecision & { takenAt: string; type: string }>;
+  decisions: Array<RetentionDecision & { takenAt: string; type: string; where?: 'local' | 'remote' }>;
+  /** With a remote: the policy applied to the remote set. */
+  remotePolicy?: RetentionPolicy;
   removedLeftovers: string[];
   deleted: number;
   kept: number;
@@ -36,36 +34,28 @@ const COUNT_FLAGS = { daily: 'daily', weekly: 'weekly', monthly: 'monthly', 'kee
 
 export const retentionCommand: Command<RetentionArgs, RetentionResult> = {
   name: 'retention',
-  usage: `
-Usage: pnpm db:retention -- [--dry-run] [policy options]
-
+  synopsis: 'pnpm db:retention -- [--dry-run] [policy options]',
+  description: `
 Deletes the backups the policy does not keep, and says why for each. Always kept: the newest
 complete backup. Never counted toward a keep: a backup whose last verification failed.
+Policy: flags > backup-kit.json "retention" > defaults.
 
-Policy (flags > backup-kit.json "retention" > defaults):
-  --daily <n>              newest backup of each of the newest n days (default 7)
-  --weekly <n>             … of each of the newest n ISO weeks (default 4)
-  --monthly <n>            … of each of the newest n months (default 12)
-  --keep-last <n>          also the newest n backups (default 0)
-  --max-age <days>         delete anything older (the newest backup excepted); "90" or "90d"
-  --keep-type <type=n>     keep the newest n of a type by that count alone (repeatable;
-                           defaults: pre-migrate=10, pre-restore=10, pre-drop=10)
-  --time-zone <tz>         calendar for days, weeks and months (default UTC)
-Other:
-  --dry-run                print the plan, delete nothing
-  --now <ISO time>         evaluate the policy at another time (what-if)
-  --env <name>, --json, --quiet
-`,
+With a remote, the policy is applied to the local backups and to the remote ones separately
+(backup-kit.json's remote.retention gives the remote its own counts), the newest complete
+backup in each place is always kept, and interrupted uploads are cleaned up: objects without
+an .info, and multipart uploads unfinished for more than a day.`,
+  // It works on backups/<env>/ (and the bucket) and never connects.
+  shared: ['env', ...REMOTE_OPTIONS],
   options: {
-    'dry-run': { type: 'boolean' },
-    now: { type: 'string' },
-    daily: { type: 'string' },
-    weekly: { type: 'string' },
-    monthly: { type: 'string' },
-    'keep-last': { type: 'string' },
-    'max-age': { type: 'string' },
-    'keep-type': { type: 'string', multiple: true },
-    'time-zone': { type: 'string' },
+    daily: { type: 'string', arg: '<n>', help: 'newest backup of each of the newest n days (default 7)' },
+    weekly: { type: 'string', arg: '<n>', help: '… of each of the newest n ISO weeks (default 4)' },
+    monthly: { type: 'string', arg: '<n>', help: '… of each of the newest n months (default 12)' },
+    'keep-last': { type: 'string', arg: '<n>', help: 'also the newest n backups (default 0)' },
+    'max-age': { type: 'string', arg: '<days>', help: 'delete anything older (the newest backup excepted); "90" or "90d"' },
+    'keep-type': { type: 'string', multiple: true, arg: '<type=n>', help: 'keep the newest n of a type by that count alone\n(defaults: pre-migrate=10, pre-restore=10, pre-drop=10)' },
+    'time-zone': { type: 'string', arg: '<tz>', help: 'calendar for days, weeks and months (default UTC)' },
+    'dry-run': { type: 'boolean', help: 'print the plan, delete nothing' },
+    now: { type: 'string', arg: '<ISO time>', help: 'evaluate the policy at another time (what-if), e.g. 2026-11-21T03:00:00Z' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
@@ -109,46 +99,27 @@ Other:
     return { ...common, dryRun: values['dry-run'] === true, now, policy };
   },
   async run(args, ctx) {
-    const environment = args.env ?? 'default';
-    const dir = path.join(backupRoot(ctx), environment);
+    const { name: environment, store } = ctx.environment(args.env);
     const config = loadConfig(ctx.root).retention ?? {};
     const policy: RetentionPolicy = { ...DEFAULT_POLICY, ...config, ...args.policy, perType: args.policy.perType ?? config.perType ?? DEFAULT_POLICY.perType };
     const now = args.now ?? ctx.now();
     // The lock keeps backups and restores out while files are judged and deleted, which also
     // means any partial file found now belongs to a run that is over.
-    const lock = args.dryRun ? undefined : acquireLock(dir, 'retention', environment);
+    const lock = args.dryRun ? undefined : await store.lock('retention');
     try {
-      const catalog = readCatalog(dir);
-      const unreadable = catalog.leftovers.filter((l) => l.reason === 'unreadable .info');
-      if (unreadable.length) {
-        throw new KitError('INTEGRITY_FAILED', `Cannot read the metadata of ${unreadable.map((l) => path.basename(l.file)).join(', ')}, so nothing was deleted: a backup whose .info cannot be read cannot be judged. Restore or remove that file by hand, then run retention again.`);
-      }
-      const plan = planRetention(
-        catalog.complete.map((e) => {
-          const v = readVerification(e);
-          return { id: e.id, type: e.info.type, takenAt: new Date(e.info.startedAt), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
-        }),
-        policy,
-        now,
-      );
-      const byId = new Map(catalog.complete.map((e) => [e.id, e]));
-      const removedLeftovers: string[] = [];
-      if (!args.dryRun) {
-        for (const decision of plan.filter((d) => !d.keep)) deleteBackup(dir, decision.id);
-        for (const leftover of catalog.leftovers) {
-          rmSync(leftover.file, { force: true });
-          removedLeftovers.push(path.basename(leftover.file));
-        }
-      }
+      if (!(store instanceof MirroredStore)) return await retainIn(store, environment, policy, now, args.dryRun);
+      // Each place is its own set: the newest complete backup of each is kept, and the remote
+      // may keep more (or fewer) by its own counts.
+      const remotePolicy = { ...policy, ...(store.remote.remote.retention ?? {}) } as RetentionPolicy;
+      const local = await retainIn(store.local, environment, policy, now, args.dryRun, 'local');
+      const remote = await retainIn(store.remote, environment, remotePolicy, now, args.dryRun, 'remote');
       return {
-        environment,
-        dryRun: args.dryRun,
-        policy,
-        now: now.toISOString(),
-        decisions: plan.map((d) => ({ ...d, takenAt: byId.get(d.id)!.info.startedAt, type: byId.get(d.id)!.info.type })),
-        removedLeftovers: args.dryRun ? catalog.leftovers.map((l) => path.basename(l.file)) : removedLeftovers,
-        deleted: plan.filter((d) => !d.keep).length,
-        kept: plan.filter((d) => d.keep).length,
+        ...local,
+        decisions: [...local.decisions, ...remote.decisions],
+        removedLeftovers: [...local.removedLeftovers, ...remote.removedLeftovers],
+        deleted: local.deleted + remote.deleted,
+        kept: local.kept + remote.kept,
+        remotePolicy,
       };
     } finally {
       lock?.release();
@@ -156,7 +127,7 @@ Other:
   },
   render(result) {
     const verb = result.dryRun ? 'would delete' : 'deleted';
-    const out = result.decisions.map((d) => `${d.keep ? 'keep  ' : result.dryRun ? 'delete' : 'DELETED'}  ${d.id}  ${d.takenAt.slice(0, 16).replace('T', ' ')}  ${d.reasons.join('; ')}`);
+    const out = result.decisions.map((d) => `${d.keep ? 'keep  ' : result.dryRun ? 'delete' : 'DELETED'}  ${d.where ? `${d.where.padEnd(6)}  ` : ''}${d.id}  ${d.takenAt.slice(0, 16).replace('T', ' ')}  ${d.reasons.join('; ')}`);
     for (const f of result.removedLeftovers) out.push(`${result.dryRun ? 'delete' : 'DELETED'}  ${f}  incomplete backup left by an interrupted run`);
     out.push(`${result.kept} kept, ${result.deleted} ${verb}${result.removedLeftovers.length ? `, ${result.removedLeftovers.length} leftover files ${verb}` : ''}${result.dryRun ? ' (dry run: nothing was deleted)' : ''}.`);
     return out;
@@ -166,8 +137,52 @@ Other:
   },
 };
 
-/** Everything of one backup: .info first, so that it stops being a backup before its files go. */
-function deleteBackup(dir: string, id: string): void {
-  rmSync(path.join(dir, `${id}.info`), { force: true });
-  for (const name of readdirSync(dir)) if (stemOf(name) === id) rmSync(path.join(dir, name), { force: true });
+/** A backup whose .info cannot be read cannot be judged: then nothing is deleted at all. */
+function refuseUnjudgeable(catalog: Listing): void {
+  const infos = catalog.leftovers.filter((l) => (l.kind === 'unreadable-info' || l.kind === 'newer-info') && l.name === `${l.id}.info`);
+  if (!infos.length) return;
+  const newer = infos.some((l) => l.kind === 'newer-info');
+  throw new KitError('INTEGRITY_FAILED', `Cannot read the metadata of ${infos.map((l) => l.name).join(', ')} (${infos[0]!.reason}), so nothing was deleted: a backup whose .info cannot be read cannot be judged. ${newer ? 'Upgrade the kit' : 'Restore or remove that file by hand'}, then run retention again.`);
+}
+
+async function apply(store: BackupStore, plan: RetentionDecision[], byId: Map<string, Parameters<BackupStore['remove']>[0]>, leftovers: Leftover[]): Promise<void> {
+  try {
+    for (const decision of plan.filter((d) => !d.keep)) await store.remove(byId.get(decision.id)!);
+    await store.removeLeftovers(leftovers);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+      throw new KitError('BACKUP_DIR_UNWRITABLE', `Cannot delete backups in ${store.where} (${code}): the directory is read-only or not ours. Nothing more was deleted; fix its permissions and run retention again.`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** Plan and apply the policy to one store's set of backups. */
+async function retainIn(store: BackupStore, environment: string, policy: RetentionPolicy, now: Date, dryRun: boolean, where?: 'local' | 'remote'): Promise<RetentionResult> {
+  const catalog = await store.list();
+  refuseUnjudgeable(catalog);
+  const plan = planRetention(
+    await Promise.all(
+      catalog.complete.map(async (e) => {
+        const v = await store.readVerification(e);
+        return { id: e.id, type: e.info.type, takenAt: new Date(e.info.startedAt), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
+      }),
+    ),
+    policy,
+    now,
+  );
+  const byId = new Map(catalog.complete.map((e) => [e.id, e]));
+  const removable = catalog.leftovers.filter((l) => l.kind === 'partial');
+  if (!dryRun) await apply(store, plan, byId, removable);
+  return {
+    environment,
+    dryRun,
+    policy,
+    now: now.toISOString(),
+    decisions: plan.map((d) => ({ ...d, takenAt: byId.get(d.id)!.info.startedAt, type: byId.get(d.id)!.info.type, ...(where ? { where } : {}) })),
+    removedLeftovers: removable.map((l) => (where === 'remote' ? l.location : l.name)),
+    deleted: plan.filter((d) => !d.keep).length,
+    kept: plan.filter((d) => d.keep).length,
+  };
 }

@@ -11,32 +11,24 @@ function syncCommand(name: 'sync' | 'refresh'): Command<SyncArgs, SyncResult> {
   const fresh = name === 'sync';
   return {
     name,
-    usage: `
-Usage: pnpm db:${name} -- --env <target> [--from <source>] [options]
-
+    synopsis: `pnpm db:${name} -- --env <target> [--from <source>] [options]`,
+    description: `
 ${fresh ? 'Takes a fresh backup of the source environment (read-only) and restores it into the target.' : "Restores the source environment's newest existing backup into the target."}
 The target gets every guarantee of db:restore: the backup is checked first, you confirm, the
 target is backed up, the restore is all-or-nothing. Owners and privileges are skipped, since
-roles differ between environments. The source is only read${fresh ? '' : ' (from its backups on disk)'}.
-
-Options:
-  --env <target>           the environment to replace (required)
-  --from <source>          where the data comes from (default: backup-kit.json sync.from, else prod)${fresh ? '' : '\n  --type <type>            the newest backup of this type'}
-  --force, --confirm <database>   no prompts; a protected target also needs --confirm
-  --allow-protected-target        required to sync into a protected environment at all
-  --no-safety-backup, --with-owner, --with-privileges, --wait <s>, --json, --quiet, --no-progress
-`,
+roles differ between environments. The source is only read${fresh ? '' : ' (from its backups on disk)'}.`,
+    shared: ['env', 'env-file', 'url', 'no-progress'],
     options: {
-      from: { type: 'string' },
-      type: { type: 'string' },
-      force: { type: 'boolean' },
-      confirm: { type: 'string' },
-      'allow-protected-target': { type: 'boolean' },
-      'no-safety-backup': { type: 'boolean' },
-      'with-owner': { type: 'boolean' },
-      'with-privileges': { type: 'boolean' },
-      wait: { type: 'string' },
-      'show-lines': { type: 'boolean' },
+      from: { type: 'string', arg: '<source>', help: 'where the data comes from (default: backup-kit.json sync.from, else prod)' },
+      ...(fresh ? {} : { type: { type: 'string', arg: '<type>', help: 'the newest backup of this type' } as const }),
+      force: { type: 'boolean', aliases: ['yes'], short: 'y', help: 'no prompts; a protected target also needs --confirm' },
+      confirm: { type: 'string', arg: '<database>', help: "the target database's name, for protected environments" },
+      'allow-protected-target': { type: 'boolean', help: 'required to sync into a protected environment at all' },
+      'no-safety-backup': { type: 'boolean', help: 'skip the pre-restore backup of the target (refused on protected targets)' },
+      'with-owner': { type: 'boolean', help: 'keep ownership' },
+      'with-privileges': { type: 'boolean', help: 'keep privileges' },
+      wait: { type: 'string', arg: '<seconds>', help: 'wait for the servers to answer' },
+      'show-lines': { type: 'boolean', help: 'show the item being restored in the progress line' },
     },
     parse(values, positionals, common) {
       const problems: string[] = [];

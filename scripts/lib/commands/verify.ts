@@ -1,10 +1,11 @@
 /** `db:verify`: which backups, which tier, and the report; the work is verifyBackup(). */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { failWithReport, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { targetFromUrl, type Target } from '../config/target.js';
-import { readCatalog, selectLatest, type CatalogEntry } from '../store/catalog.js';
-import { backupRoot } from '../context.js';
+import type { StoredBackup } from '../store/store.js';
+import { latestReadable } from '../store/catalog.js';
 import { FORMATS, type Format } from '../format/naming.js';
 import { verifyBackup, type Verification } from '../verify/verify.js';
 
@@ -25,29 +26,23 @@ export interface VerifyResult {
 
 export const verifyCommand: Command<VerifyArgs, VerifyResult> = {
   name: 'verify',
-  usage: `
-Usage: pnpm db:verify -- <backup id | .info | --latest | --all> [options]
-
+  synopsis: 'pnpm db:verify -- <backup id | .info | --latest | --all> [options]',
+  description: `
 Checks that backups are intact (quick, the default) or that one restores to the data it recorded
-(--deep). The outcome is stored next to each backup as <id>.verify.json and shown by db:list.
-Exit status 0 only when every checked artifact passed.
-
-Options:
-  --latest [--type <t>]    the newest complete backup (of that type)
-  --all                    every complete backup of the environment
-  --deep                   also restore into a scratch database and compare every table's row
-                           count and fingerprint, and the sequences, with .info; the scratch
-                           database lives on VERIFY_DATABASE_URL's server if set, else on the
-                           environment's own server, and is dropped whatever happens
-  --artifact <format>      what --deep restores (default: dump, else tar, sql.gz, sql)
-  --env <name>, --env-file <path>, --url <url>, --json, --quiet, --no-progress
-`,
+(--deep). The outcome is stored next to each backup as <id>.verify.json and shown by db:list.`,
+  notes: 'Exit status: 0 only when every checked artifact passed; the report is printed (or in --json) either way.',
+  // --url/--env-file name the server --deep restores on (unless VERIFY_DATABASE_URL is set).
+  shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
-    latest: { type: 'boolean' },
-    all: { type: 'boolean' },
-    deep: { type: 'boolean' },
-    artifact: { type: 'string' },
-    type: { type: 'string' },
+    'from-remote': { type: 'boolean', help: 'check the copy in object storage even when a local copy exists\n(a backup only the remote has is always checked there)' },
+    latest: { type: 'boolean', help: 'the newest complete backup' },
+    type: { type: 'string', arg: '<type>', help: 'with --latest or --all: only backups of this type' },
+    all: { type: 'boolean', help: 'every complete backup of the environment' },
+    deep: {
+      type: 'boolean',
+      help: "also restore into a scratch database and compare every table's row\ncount and fingerprint, and the sequences, with .info; the scratch\ndatabase lives on VERIFY_DATABASE_URL's server if set, else on the\nenvironment's own server, and is dropped whatever happens",
+    },
+    artifact: { type: 'string', arg: '<format>', help: 'what --deep restores (default: dump, else tar, sql.gz, sql)' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
@@ -62,28 +57,30 @@ Options:
     return { ...common, input: positionals[0], latest, all, deep: values.deep === true, artifact: artifact as Format | undefined, type: stringValue(values, 'type') };
   },
   async run(args, ctx) {
-    const env = args.env ?? 'default';
-    const dir = path.join(backupRoot(ctx), env);
-    const catalog = readCatalog(dir);
+    const { name: env, store } = ctx.environment(args.env);
+    const dir = store.where;
+    const catalog = await store.list();
     const complete = catalog.complete.filter((e) => args.type === undefined || e.info.type === args.type);
-    let entries: CatalogEntry[];
+    let entries: StoredBackup[];
     if (args.all) entries = complete;
-    else if (args.latest) entries = [selectLatest(complete)].filter((e): e is CatalogEntry => e !== undefined);
+    else if (args.latest) entries = [latestReadable(catalog, args.type, dir)].filter((e): e is StoredBackup => e !== undefined);
     else {
       const id = path.basename(args.input!).replace(/\.info$/, '');
       entries = catalog.complete.filter((e) => e.id === id);
+      const broken = catalog.leftovers.find((l) => l.id === id && l.name === `${id}.info`);
+      if (entries.length === 0 && broken) throw new KitError('INTEGRITY_FAILED', `Backup ${id} cannot be verified: ${broken.reason}.`);
       if (entries.length === 0) throw new KitError('BACKUP_NOT_FOUND', `No complete backup "${id}" in ${dir}. See pnpm db:list${env === 'default' ? '' : ` -- --env ${env}`}.`);
     }
     if (entries.length === 0) throw new KitError('BACKUP_NOT_FOUND', `No complete backups${args.type ? ` of type ${args.type}` : ''} in ${dir}.`);
     let scratch: Target | undefined;
     if (args.deep) scratch = ctx.env.VERIFY_DATABASE_URL ? targetFromUrl(ctx.env.VERIFY_DATABASE_URL, 'VERIFY_DATABASE_URL', env) : ctx.target(args);
     const verified: Verification[] = [];
-    for (const entry of entries) verified.push(await verifyBackup(entry, { deep: args.deep, artifact: args.artifact }, scratch, ctx.env, ctx.reporter, ctx.signal, ctx.now()));
+    for (const entry of entries) verified.push(await verifyBackup(store, entry, { deep: args.deep, artifact: args.artifact }, scratch, ctx.env, ctx.reporter, ctx.signal, ctx.now()));
     const result = { environment: env, verified, ok: verified.every((v) => v.ok) };
     const failed = verified.find((v) => !v.ok);
     if (failed) {
-      // the report still goes out (stdout), and the exit status says what failed
-      throw new KitError(failed.failure ?? 'INTEGRITY_FAILED', `${verified.filter((v) => !v.ok).length} of ${verified.length} backups failed verification:\n${verified.filter((v) => !v.ok).flatMap(problemLines).join('\n')}`, { detail: JSON.stringify(result) });
+      // the report still goes out (text or --json), and the exit status says what failed
+      failWithReport(result, new KitError(failed.failure ?? 'INTEGRITY_FAILED', `${verified.filter((v) => !v.ok).length} of ${verified.length} backups failed verification:\n${verified.filter((v) => !v.ok).flatMap(problemLines).join('\n')}`));
     }
     return result;
   },

@@ -10,10 +10,19 @@ import type { RetentionPolicy } from './retention-policy.js';
 
 export const CONFIG_FILE = 'backup-kit.json';
 
+/** age public keys that backups are encrypted to (never a secret key). */
+export interface EncryptionConfig {
+  recipients?: string[];
+  /** A file of recipients, one per line, relative to the repository root. */
+  recipientsFile?: string;
+}
+
 export interface EnvironmentConfig {
   protected?: boolean;
   /** Offsite copies (config/remote.ts checks it). */
   remote?: unknown;
+  /** Overrides the top-level encryption; { "recipients": [] } switches it off. */
+  encryption?: EncryptionConfig;
 }
 
 export interface KitConfig {
@@ -32,6 +41,8 @@ export interface KitConfig {
   notify?: { url?: string; onSuccess?: boolean };
   /** Offsite copies for every environment unless one sets its own (config/remote.ts). */
   remote?: unknown;
+  /** Encrypt every backup with age to these recipients (AGE_RECIPIENTS overrides). */
+  encryption?: EncryptionConfig;
   /** Per-environment overrides. */
   environments?: Record<string, EnvironmentConfig>;
 }
@@ -57,6 +68,7 @@ export function configFor(root: string): KitConfig {
 function findSecrets(value: unknown, where: string, found: string[]): void {
   if (typeof value === 'string') {
     if (/:\/\/[^/@\s]*:[^@\s]+@/.test(value)) found.push(`${where} holds a URL with a password`);
+    if (value.trim().startsWith('AGE-SECRET-KEY-')) found.push(`${where} holds an age secret key (only public keys, age1…, belong here)`);
   } else if (value && typeof value === 'object') {
     for (const [key, inner] of Object.entries(value)) {
       if (/pass(word)?|secret|token/i.test(key)) found.push(`${where}.${key} looks like a secret`);
@@ -93,12 +105,25 @@ export function loadConfig(root: string): KitConfig {
       problems.push(`retention.timeZone "${retention.timeZone}" is not a time zone (e.g. Europe/Berlin)`);
     }
   }
-  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'migrate', 'notify', 'remote', 'environments', '$comment']);
+  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'migrate', 'notify', 'remote', 'encryption', 'environments', '$comment']);
   for (const key of Object.keys(config)) if (!known.has(key)) problems.push(`unknown setting "${key}" (known: ${[...known].filter((k) => k !== '$comment').join(', ')})`);
   if (config.protected !== undefined && (!Array.isArray(config.protected) || config.protected.some((e) => typeof e !== 'string'))) problems.push('protected must be a list of environment names');
+  checkEncryption(config.encryption, 'encryption', problems);
   for (const [env, settings] of Object.entries(config.environments ?? {})) {
-    for (const key of Object.keys(settings)) if (key !== 'protected' && key !== 'remote') problems.push(`environments.${env}.${key} is not a per-environment setting (known: protected, remote)`);
+    for (const key of Object.keys(settings)) if (key !== 'protected' && key !== 'remote' && key !== 'encryption') problems.push(`environments.${env}.${key} is not a per-environment setting (known: protected, remote, encryption)`);
+    checkEncryption(settings.encryption, `environments.${env}.encryption`, problems);
   }
   if (problems.length) throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE}: ${problems.join('; ')}.`);
   return config;
+}
+
+function checkEncryption(value: EncryptionConfig | undefined, where: string, problems: string[]): void {
+  if (value === undefined) return;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push(`${where} must be an object like { "recipients": ["age1…"] }`);
+    return;
+  }
+  for (const key of Object.keys(value)) if (key !== 'recipients' && key !== 'recipientsFile') problems.push(`${where}.${key} is unknown (known: recipients, recipientsFile)`);
+  if (value.recipients !== undefined && (!Array.isArray(value.recipients) || value.recipients.some((r) => typeof r !== 'string'))) problems.push(`${where}.recipients must be a list of age public keys`);
+  if (value.recipientsFile !== undefined && typeof value.recipientsFile !== 'string') problems.push(`${where}.recipientsFile must be a path`);
 }

@@ -7,17 +7,18 @@
  */
 import path from 'node:path';
 import { KitError } from '../errors.js';
+import { checkConsent } from '../config/confirmation.js';
+import { restoreCommandLine } from '../format/restore-command.js';
 import type { Target } from '../config/target.js';
 import { connectWithWait, type Client } from '../pg/connect.js';
-import { acquireLock } from '../store/lock.js';
-import { ensurePrivateDir } from '../store/files.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { ident, literal } from '../pg/quote.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
 
 export interface DropOptions {
   skipBackup: boolean;
-  yes: boolean;
+  /** --force (alias --yes): no prompt. */
+  force: boolean;
   confirm: string | undefined;
   waitSeconds: number;
 }
@@ -50,14 +51,12 @@ async function step(client: Client, name: string, sql: string, failures: string[
   }
 }
 
-export async function dropAll(target: Target, options: DropOptions, ctx: CommandContext, ui: DropUi): Promise<DropResult> {
+export async function dropAll(target: Target, options: DropOptions, ctx: StoreContext, ui: DropUi): Promise<DropResult> {
   const started = ctx.now();
   if (target.protected && options.skipBackup) {
     throw new KitError('PROTECTED_TARGET', `--skip-backup is refused on the protected environment "${target.env}": dropping everything there must stay undoable.`);
   }
-  const dir = path.join(backupRoot(ctx), target.env);
-  await ensurePrivateDir(dir);
-  const lock = acquireLock(dir, 'drop', target.env);
+  const lock = await ctx.environment(target.env).store.lock('drop');
   let client: Client | undefined;
   try {
     client = await connectWithWait(target, options.waitSeconds);
@@ -72,17 +71,12 @@ export async function dropAll(target: Target, options: DropOptions, ctx: Command
       `         schemas ${schemas.map((s) => `${s.nspname} (${s.tables} tables)`).join(', ') || 'none'}; public is recreated empty`,
       `Backup:  ${options.skipBackup ? 'none (--skip-backup)' : 'a pre-drop backup is taken first'}`,
     ];
-    if (options.yes) {
-      if (target.protected && options.confirm !== target.database) {
-        throw new KitError('PROTECTED_TARGET', `"${target.env}" is a protected environment. To drop everything there without a prompt, pass --yes --confirm ${target.database}${options.confirm !== undefined ? ` (got --confirm ${options.confirm})` : ''}.`);
-      }
-      ui.show(summary);
-    } else if (!ui.interactive) {
-      throw new KitError('NOT_CONFIRMED', `Dropping everything in ${target.database} needs confirmation, and there is no terminal. Pass --yes${target.protected ? ` --confirm ${target.database}` : ''}.`);
-    } else {
-      ui.show(summary);
-      if (!(await ui.confirm(target))) throw new KitError('NOT_CONFIRMED', 'Cancelled; nothing was dropped.');
-    }
+    const consent = checkConsent(target, options, ui.interactive, {
+      withoutPrompt: 'drop everything there',
+      needsConfirmation: `Dropping everything in ${target.database} on ${target.host}:${target.port}`,
+    });
+    ui.show(summary);
+    if (consent === 'ask' && !(await ui.confirm(target))) throw new KitError('NOT_CONFIRMED', 'Cancelled; nothing was dropped.');
 
     let made: DropResult['backup'];
     if (!options.skipBackup) {
@@ -138,13 +132,12 @@ export async function dropAll(target: Target, options: DropOptions, ctx: Command
     );
     await client.query('COMMIT');
     const notDropped = remaining.length ? [...remaining.map((r) => `${r.what} (not yours to drop)`), ...failures] : failures.filter((f) => !f.startsWith('schema '));
-    const envFlag = target.env === 'default' ? '' : ` --env ${target.env}`;
     return {
       target: { database: target.database, host: target.host, port: target.port, environment: target.env },
       backup: made,
       dropped,
       notDropped,
-      undo: made ? `pnpm db:restore -- --latest --type pre-drop${envFlag} --force${target.protected ? ` --confirm ${target.database}` : ''}` : undefined,
+      undo: made ? restoreCommandLine({ source: { latest: true, type: 'pre-drop' }, environment: target.env, force: true, ...(target.protected ? { protectedDatabase: target.database } : {}) }) : undefined,
       durationMs: ctx.now().getTime() - started.getTime(),
     };
   } catch (error) {

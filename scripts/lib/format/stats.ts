@@ -11,6 +11,8 @@
  * the restored database through this same collector.
  */
 
+import { SqlLexer, type MetaCommand, type SqlStatement } from './sql-lexer.js';
+
 export const FINGERPRINT_ALGORITHM = 'copy-row-hash-sum/v1';
 
 export interface TableStats {
@@ -32,9 +34,6 @@ export interface DumpStats {
 }
 
 const NEWLINE = 0x0a;
-const BACKSLASH = 0x5c;
-const DOT = 0x2e;
-const MAX_SQL_LINE = 1 << 20;
 const TRAILER = '-- PostgreSQL database dump complete';
 
 function fmix32(h: number): number {
@@ -54,41 +53,52 @@ interface TableAccumulator {
   sum2: number;
 }
 
+export interface ScriptObserver {
+  /** Every top-level statement, for checks on what a script does (see restore/script.ts). */
+  statement?(statement: SqlStatement): void;
+  metaCommand?(meta: MetaCommand): void;
+}
+
+/**
+ * Reads pg_dump's SQL through the lexer, so only real top-level statements count: a "COPY … FROM
+ * stdin;" line inside a string, a comment or a function body is text, never a table.
+ */
 export class DumpStatsCollector {
-  private inCopy = false;
   private table: TableAccumulator | undefined;
   private readonly tables = new Map<string, TableAccumulator>();
   private readonly sequences: Record<string, SequenceState> = {};
   private complete = false;
   private bytes = 0;
+  private readonly lexer: SqlLexer;
   /** TOC section headers seen ("-- Name: …" / "-- Data for Name: …"), for restore progress. */
   items = 0;
-  // the current SQL line (outside COPY data)
-  private sqlParts: Buffer[] = [];
-  private sqlLength = 0;
   // the current COPY row
   private h1 = 0x811c9dc5;
   private h2 = 0x9747b28c;
   private rowLength = 0;
-  private firstByte = 0;
-  private secondByte = 0;
   // bytes of the current row not yet forming a whole 32-bit word
   private carry = 0;
   private carryBytes = 0;
 
+  constructor(observer: ScriptObserver = {}) {
+    this.lexer = new SqlLexer({
+      statement: (statement) => {
+        this.statement(statement);
+        observer.statement?.(statement);
+      },
+      metaCommand: (meta) => observer.metaCommand?.(meta),
+      comment: (text) => this.comment(text),
+      copyData: (data, start, end) => this.rows(data, start, end),
+      copyEnd: () => {
+        if (this.rowLength > 0 || this.carryBytes > 0) this.endRow();
+        this.table = undefined;
+      },
+    });
+  }
+
   push(chunk: Buffer): void {
     this.bytes += chunk.length;
-    let pos = 0;
-    while (pos < chunk.length) {
-      const newline = chunk.indexOf(NEWLINE, pos);
-      const end = newline === -1 ? chunk.length : newline;
-      if (this.inCopy) this.hashRowPart(chunk, pos, end);
-      else this.collectSqlPart(chunk, pos, end);
-      if (newline === -1) return;
-      if (this.inCopy) this.endRow();
-      else this.endSqlLine();
-      pos = newline + 1;
-    }
+    this.lexer.write(chunk);
   }
 
   /** Bytes seen so far (for progress). */
@@ -97,16 +107,44 @@ export class DumpStatsCollector {
   }
 
   finish(): DumpStats {
-    if (!this.inCopy && this.sqlLength > 0) this.endSqlLine();
+    this.lexer.end();
     const tables: Record<string, TableStats> = {};
     for (const [name, acc] of this.tables) tables[name] = { rows: acc.rows, fingerprint: hex8(acc.sum1) + hex8(acc.sum2) };
-    return { tables, sequences: this.sequences, complete: this.complete && !this.inCopy, bytes: this.bytes };
+    return { tables, sequences: this.sequences, complete: this.complete && this.lexer.atTopLevel, bytes: this.bytes };
+  }
+
+  private statement(statement: SqlStatement): void {
+    if (statement.copyFromStdin) {
+      const name = parseCopyTarget(statement.text);
+      let acc = name === undefined ? undefined : this.tables.get(name);
+      if (name !== undefined && !acc) this.tables.set(name, (acc = { rows: 0, sum1: 0, sum2: 0 }));
+      this.table = acc;
+    } else if (statement.command === 'SELECT') {
+      const seq = parseSetval(statement.text);
+      if (seq) this.sequences[seq.name] = { value: seq.value, isCalled: seq.isCalled };
+    }
+  }
+
+  private comment(text: string): void {
+    if (text === TRAILER) this.complete = true;
+    else if (text.startsWith('-- Name: ') || text.startsWith('-- Data for Name: ')) this.items++;
+  }
+
+  /** COPY data: each line is a row. */
+  private rows(chunk: Buffer, start: number, end: number): void {
+    let pos = start;
+    while (pos < end) {
+      const newline = chunk.indexOf(NEWLINE, pos);
+      const stop = newline === -1 || newline >= end ? end : newline;
+      this.hashRowPart(chunk, pos, stop);
+      if (stop === end) return;
+      this.endRow();
+      pos = stop + 1;
+    }
   }
 
   private hashRowPart(chunk: Buffer, start: number, end: number): void {
     if (end <= start) return;
-    if (this.rowLength === 0) this.firstByte = chunk[start]!;
-    if (this.rowLength <= 1 && end - start + this.rowLength >= 2) this.secondByte = chunk[start + 1 - this.rowLength]!;
     this.rowLength += end - start;
     let i = start;
     // Finish a word left incomplete at the end of the previous chunk.
@@ -150,10 +188,7 @@ export class DumpStatsCollector {
   }
 
   private endRow(): void {
-    if (this.rowLength === 2 && this.firstByte === BACKSLASH && this.secondByte === DOT) {
-      this.inCopy = false;
-      this.table = undefined;
-    } else if (this.table) {
+    if (this.table) {
       // The last 0-3 bytes, then the length, so "ab"+"c" and "a"+"bc" differ.
       const tail = this.carry ^ Math.imul(this.carryBytes + 1, 0x27d4eb2d);
       this.table.rows++;
@@ -165,42 +200,6 @@ export class DumpStatsCollector {
     this.rowLength = 0;
     this.carry = 0;
     this.carryBytes = 0;
-  }
-
-  private collectSqlPart(chunk: Buffer, start: number, end: number): void {
-    if (end <= start || this.sqlLength > MAX_SQL_LINE) return;
-    // Only lines starting with these letters matter; skip the rest without copying them.
-    if (this.sqlLength === 0) {
-      const first = chunk[start];
-      if (first !== 0x43 /* C */ && first !== 0x53 /* S */ && first !== 0x2d /* - */) {
-        this.sqlLength = MAX_SQL_LINE + 1;
-        return;
-      }
-    }
-    this.sqlParts.push(chunk.subarray(start, end));
-    this.sqlLength += end - start;
-  }
-
-  private endSqlLine(): void {
-    const line = this.sqlLength <= MAX_SQL_LINE ? Buffer.concat(this.sqlParts).toString('utf8') : '';
-    this.sqlParts = [];
-    this.sqlLength = 0;
-    if (line.startsWith('COPY ') && line.endsWith(' FROM stdin;')) {
-      const name = parseCopyTarget(line);
-      if (name !== undefined) {
-        let acc = this.tables.get(name);
-        if (!acc) this.tables.set(name, (acc = { rows: 0, sum1: 0, sum2: 0 }));
-        this.table = acc;
-        this.inCopy = true;
-      }
-    } else if (line.startsWith('SELECT pg_catalog.setval(')) {
-      const seq = parseSetval(line);
-      if (seq) this.sequences[seq.name] = { value: seq.value, isCalled: seq.isCalled };
-    } else if (line === TRAILER) {
-      this.complete = true;
-    } else if (line.startsWith('-- Name: ') || line.startsWith('-- Data for Name: ')) {
-      this.items++;
-    }
   }
 }
 
@@ -233,7 +232,8 @@ export function readQualifiedName(text: string, pos: number): { name: string; en
 
 /** "COPY public."Order Items" (id, "select") FROM stdin;" → 'public."Order Items"' */
 export function parseCopyTarget(line: string): string | undefined {
-  return readQualifiedName(line, 'COPY '.length)?.name;
+  const command = /^COPY\s+/i.exec(line);
+  return command ? readQualifiedName(line, command[0].length)?.name : undefined;
 }
 
 /** "SELECT pg_catalog.setval('public.\"my seq\"', 42, true);" → its name, value and is_called. */

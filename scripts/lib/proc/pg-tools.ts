@@ -13,7 +13,7 @@ import { startProcess, type RunningProcess } from './process.js';
 
 const execFileAsync = promisify(execFile);
 
-export type ToolName = 'pg_dump' | 'pg_restore' | 'psql';
+export type ToolName = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql';
 
 export interface ToolCandidate {
   dir: string;

@@ -101,13 +101,16 @@ export async function applyInTransaction(
   psqlDone.catch(() => undefined);
 
   let producer: ReturnType<typeof spawnTool> | undefined;
-  let input: Readable;
+  let input: Readable[];
   if (tools.pgRestore) {
-    producer = spawnTool(tools.pgRestore, ['--file=-', ...plan.pgRestoreArgs, source.file], { env: childEnvironment, failure: 'INTEGRITY_FAILED' });
-    input = producer.child.stdout!;
+    // pg_restore makes the script one transaction itself (and leaves out the per-large-object
+    // BEGIN/COMMIT); the kit only holds back its final COMMIT.
+    producer = spawnTool(tools.pgRestore, ['--file=-', '--single-transaction', ...plan.pgRestoreArgs, source.file], { env: childEnvironment, failure: 'INTEGRITY_FAILED' });
+    producer.done.catch(() => undefined); // awaited below; a kill on failure must not go unhandled
+    input = [producer.child.stdout!];
   } else {
     const raw = createReadStream(source.file, { highWaterMark: 1 << 18 });
-    input = source.format === 'sql.gz' ? raw.pipe(createGunzip()) : raw;
+    input = source.format === 'sql.gz' ? [raw, createGunzip()] : [raw];
   }
   const stop = () => {
     producer?.child.kill('SIGTERM');
@@ -117,7 +120,8 @@ export async function applyInTransaction(
   const watcher = watchCopyProgress(target, plan, () => script.items, reporter);
   try {
     // Stream everything but the ending; the transaction stays open.
-    const streamed = pipeline(input, script, psql.child.stdin!, { end: false });
+    const streams: NodeJS.ReadWriteStream[] = [...input, script] as unknown as NodeJS.ReadWriteStream[];
+    const streamed = pipeline([...streams, psql.child.stdin!], { end: false });
     await Promise.race([streamed, psqlDone]);
     await producer?.done;
     signal.throwIfAborted();

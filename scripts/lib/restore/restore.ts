@@ -5,16 +5,16 @@
  */
 import path from 'node:path';
 import { KitError } from '../errors.js';
+import { checkConsent } from '../config/confirmation.js';
+import { restoreCommandLine } from '../format/restore-command.js';
 import { childEnv, describeTarget, type Target } from '../config/target.js';
 import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
-import { acquireLock } from '../store/lock.js';
-import { ensurePrivateDir } from '../store/files.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
-import type { CatalogEntry } from '../store/catalog.js';
-import { checkIntegrity, resolveSource, type IntegrityReport } from './source.js';
+import type { StoredBackup } from '../store/store.js';
+import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource } from './source.js';
 import { applyBySwap, applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
 import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from './sql.js';
 
@@ -41,7 +41,7 @@ export interface RestoreOptions {
 }
 
 export interface RestoreSummary {
-  backup: { id: string; file: string; format: Format; database: string | undefined; takenAt: string | undefined; bytes: number | undefined; checksum: string; environment: string };
+  backup: { id: string; file: string; format: Format | 'csv export'; database: string | undefined; takenAt: string | undefined; bytes: number | undefined; checksum: string; environment: string };
   target: { host: string; port: number; database: string; environment: string; protected: boolean };
   mode: string;
   safetyBackup: boolean;
@@ -50,7 +50,7 @@ export interface RestoreSummary {
 export interface RestoreUi {
   /** A terminal is attached: prompts are possible. */
   interactive: boolean;
-  pick(entries: CatalogEntry[]): Promise<CatalogEntry | undefined>;
+  pick(entries: StoredBackup[]): Promise<StoredBackup | undefined>;
   /** Ask; on a protected target the user must type the database name. */
   confirm(summary: RestoreSummary): Promise<boolean>;
   /** Shown before asking, and before a --force restore, on stderr. */
@@ -139,26 +139,24 @@ async function precheck(client: Client, target: Target, report: IntegrityReport,
   }
 }
 
-export async function restore(target: Target, options: RestoreOptions, ctx: CommandContext, ui: RestoreUi): Promise<RestoreResult> {
+export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
   const started = ctx.now();
   const sourceEnv = options.from ?? target.env;
   const crossEnvironment = sourceEnv !== target.env;
-  const root = backupRoot(ctx);
-  const targetDir = path.join(root, target.env);
-  await ensurePrivateDir(targetDir);
-  const lock = acquireLock(targetDir, 'restore', target.env);
+  const lock = await ctx.environment(target.env).store.lock('restore');
   let client: Client | undefined;
+  let resolved: ResolvedSource | undefined;
   try {
     if (options.mode === 'create' && options.jobs === undefined && options.tables.length) {
       throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
     }
-    const resolved = await resolveSource({
+    resolved = await resolveSource({
       input: options.input,
       latest: options.latest,
       type: options.type,
-      dir: path.join(root, sourceEnv),
+      store: ctx.environment(sourceEnv).store,
       formats: formatsFor(options),
-      ...(ui.interactive ? { pick: (entries: CatalogEntry[]) => ui.pick(entries) } : {}),
+      ...(ui.interactive ? { pick: (entries: StoredBackup[]) => ui.pick(entries) } : {}),
     });
 
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
@@ -298,34 +296,26 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
     throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     await client?.end().catch(() => undefined);
+    await resolved?.release().catch(() => undefined);
     lock.release();
   }
 }
 
-async function confirmRestore(summary: RestoreSummary, options: RestoreOptions, target: Target, ui: RestoreUi): Promise<void> {
+/** Shared with db:import: the same confirmation, --force/--confirm rules and protection. */
+export async function confirmRestore(summary: RestoreSummary, options: Pick<RestoreOptions, 'force' | 'confirm' | 'safetyBackup'>, target: Target, ui: RestoreUi): Promise<void> {
   if (target.protected && !options.safetyBackup) {
     throw new KitError('PROTECTED_TARGET', `--no-safety-backup is refused on the protected environment "${target.env}": a restore there must stay undoable.`);
   }
-  if (options.force) {
-    if (target.protected && options.confirm !== target.database) {
-      throw new KitError('PROTECTED_TARGET', `"${target.env}" is a protected environment. To restore into it without a prompt, pass --force --confirm ${target.database}${options.confirm !== undefined ? ` (got --confirm ${options.confirm})` : ''}.`);
-    }
-    ui.show(summary);
-    return;
-  }
-  if (!ui.interactive) {
-    throw new KitError('NOT_CONFIRMED', `Restoring replaces data in ${target.database} on ${target.host}:${target.port}, and there is no terminal to confirm it. Pass --force${target.protected ? ` --confirm ${target.database}` : ''} to restore without a prompt.`);
-  }
+  const consent = checkConsent(target, options, ui.interactive, {
+    withoutPrompt: 'restore into it',
+    needsConfirmation: `Restoring replaces data in ${target.database} on ${target.host}:${target.port}`,
+  });
   ui.show(summary);
-  if (!(await ui.confirm(summary))) throw new KitError('NOT_CONFIRMED', 'Restore cancelled; nothing was changed.');
+  if (consent === 'ask' && !(await ui.confirm(summary))) throw new KitError('NOT_CONFIRMED', 'Restore cancelled; nothing was changed.');
 }
 
 function undoCommand(file: string, target: Target, root: string): string {
-  const rel = path.relative(root, file);
-  const parts = ['pnpm db:restore --', rel.startsWith('..') ? file : rel, '--force'];
-  if (target.env !== 'default') parts.push('--env', target.env);
-  if (target.protected) parts.push('--confirm', target.database);
-  return parts.join(' ');
+  return restoreCommandLine({ source: { file }, environment: target.env, force: true, ...(target.protected ? { protectedDatabase: target.database } : {}), root });
 }
 
 export function describeSummary(summary: RestoreSummary): string[] {

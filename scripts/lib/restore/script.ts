@@ -4,14 +4,22 @@
  * after the source has ended cleanly (see applyInTransaction), so a source that dies half-way can
  * never commit half a database.
  *
- * pg_dump wraps large objects in their own BEGIN/COMMIT; inside such a section those lines are
- * dropped. Any other top-level COMMIT would end the kit's transaction early, so it stops the
- * restore before it is sent. Ownership and privilege statements can be dropped for restores
- * across environments (what pg_restore --no-owner/--no-privileges do for archives).
+ * The script is read by the SQL lexer, as psql reads it, and edited as little as possible: only
+ * whole top-level statements are ever recognised, never a line inside a string, a function body
+ * or a comment. What the kit does with them (scriptPolicy):
+ *  - BEGIN … COMMIT pairs of the script itself (pg_restore --single-transaction's own pair, the
+ *    per-large-object pairs of a plain pg_dump) are dropped: the kit's one transaction holds them;
+ *  - a COMMIT with no BEGIN of the script, a ROLLBACK, or a two-phase command would end the kit's
+ *    transaction: the script is refused before psql receives it;
+ *  - psql meta-commands other than pg_dump's own \restrict and \unrestrict are refused (a \! runs
+ *    a shell command, a \connect changes database);
+ *  - for restores across environments from a .sql file, ownership and privilege statements are
+ *    dropped (pg_restore --no-owner/--no-privileges do this for archives).
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { KitError } from '../errors.js';
 import { parseCopyTarget } from '../format/stats.js';
+import { SqlLexer, type MetaCommand, type SqlStatement } from '../format/sql-lexer.js';
 
 export interface ScriptOptions {
   prelude: string;
@@ -21,26 +29,110 @@ export interface ScriptOptions {
   onItem?: (header: string) => void;
 }
 
-const NEWLINE = 0x0a;
+export type StatementAction = 'keep' | 'drop' | 'open' | 'close';
+
+/** What a restore does with one top-level statement. Pure; throws for what it refuses. */
+export function statementAction(statement: Pick<SqlStatement, 'command' | 'skeleton'>, options: Pick<ScriptOptions, 'dropOwnership' | 'dropPrivileges'>, scriptTransactionOpen: boolean): StatementAction {
+  const words = statement.skeleton.replace(/;$/, '').trim().toUpperCase().split(/\s+/);
+  const [first, second] = words;
+  switch (statement.command) {
+    case 'BEGIN':
+    case 'START':
+      return 'open';
+    case 'COMMIT':
+    case 'END':
+      if (words.length <= 2 && (second === undefined || second === 'WORK' || second === 'TRANSACTION') && scriptTransactionOpen) return 'close';
+      break;
+    case 'ROLLBACK':
+    case 'ABORT':
+      if (first === 'ROLLBACK' && second === 'TO') return 'keep'; // to a savepoint of its own
+      break;
+    case 'PREPARE':
+      if (second === 'TRANSACTION') break;
+      return 'keep';
+    case 'ALTER':
+      if (options.dropOwnership && /^ALTER .* OWNER TO [^ ]+ ?;$/i.test(statement.skeleton)) return 'drop';
+      if (options.dropPrivileges && /^ALTER DEFAULT PRIVILEGES /i.test(statement.skeleton)) return 'drop';
+      return 'keep';
+    case 'GRANT':
+    case 'REVOKE':
+      return options.dropPrivileges ? 'drop' : 'keep';
+    default:
+      return 'keep';
+  }
+  const shown = statement.skeleton.length > 60 ? `${statement.skeleton.slice(0, 60)}…` : statement.skeleton;
+  throw new KitError('SCRIPT_REFUSED', `The script ends or changes the restore's transaction itself ("${shown}" outside any BEGIN of its own), so it cannot be restored all-or-nothing. Restore the backup's .dump instead, or apply the script with psql yourself. Nothing was changed.`);
+}
+
+/** pg_dump writes only \restrict and \unrestrict (with a random key) between statements. */
+export function checkMetaCommand(meta: Pick<MetaCommand, 'text' | 'inStatement'>): void {
+  if (!meta.inStatement && /^\\(restrict|unrestrict) [A-Za-z0-9]+\s*$/.test(meta.text)) return;
+  const shown = meta.text.length > 60 ? `${meta.text.slice(0, 60)}…` : meta.text;
+  throw new KitError('SCRIPT_REFUSED', `The script holds the psql meta-command "${shown}", which pg_dump never writes (only \\restrict and \\unrestrict); a restore runs only what pg_dump writes. Check where the file came from; to run it anyway, apply it with psql yourself. Nothing was changed.`);
+}
+
+/** The policy above, applied statement by statement as a script streams by. */
+export class ScriptGuard {
+  /** A BEGIN of the script's own is open. */
+  transactionOpen = false;
+  constructor(private readonly options: Pick<ScriptOptions, 'dropOwnership' | 'dropPrivileges'>) {}
+
+  statement(statement: SqlStatement): StatementAction {
+    const action = statementAction(statement, this.options, this.transactionOpen);
+    if (action === 'open') this.transactionOpen = true;
+    if (action === 'close') this.transactionOpen = false;
+    return action;
+  }
+
+  metaCommand(meta: MetaCommand): void {
+    checkMetaCommand(meta);
+  }
+}
+
+/** Statements that may have to be dropped or refused: held back until they end. */
+const WATCHED = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'PREPARE', 'ALTER', 'GRANT', 'REVOKE']);
+/** A watched statement longer than this is passed on as it goes; it can then no longer be dropped. */
+const HOLD_LIMIT = 4 << 20;
+/** psql reads a meta-command to its line's end; no line of pg_dump's is anywhere near this. */
+const META_LIMIT = 1 << 20;
 const TRAILER = '-- PostgreSQL database dump complete';
-/** A line that is exactly "\." ends COPY data. */
-const COPY_END = Buffer.from('\n\\.\n');
-const COPY_END_LINE = Buffer.from('\\.\n');
 
 export class RestoreScript extends Transform {
-  private inCopy = false;
-  private largeObjects = false;
-  /** The start of a line whose end has not arrived yet; not passed on until it has. */
-  private carry: Buffer | undefined;
+  private readonly lexer: SqlLexer;
+  /** Bytes received and not yet passed on or dropped, starting at absolute offset `pendingStart`. */
+  private pending: Buffer = Buffer.alloc(0);
+  private pendingStart = 0;
+  /** The statement starting here is passed on as it streams (not watched, or too long). */
+  private released = -1;
   private started = false;
-  /** The source's completion trailer went by: it was not cut short. */
-  complete = false;
+  private readonly guard: ScriptGuard;
+  private trailer = false;
   items = 0;
   /** Tables in the order their COPY statements went by (psql reports "COPY n" in this order). */
   readonly copies: string[] = [];
 
   constructor(private readonly options: ScriptOptions) {
     super({ highWaterMark: 1 << 18 });
+    this.guard = new ScriptGuard(options);
+    this.lexer = new SqlLexer({
+      statement: (s) => this.onStatement(s),
+      metaCommand: (meta) => {
+        this.guard.metaCommand(meta);
+        this.pass(meta.end);
+      },
+      comment: (text) => {
+        if (text === TRAILER) this.trailer = true;
+        else if (text.startsWith('-- Name: ') || text.startsWith('-- Data for Name: ')) {
+          this.items++;
+          this.options.onItem?.(text.slice(3));
+        }
+      },
+    });
+  }
+
+  /** The source's completion trailer went by, and the script ended outside any statement. */
+  get complete(): boolean {
+    return this.trailer && this.lexer.atTopLevel && !this.guard.transactionOpen;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -49,43 +141,29 @@ export class RestoreScript extends Transform {
         this.started = true;
         this.push(`BEGIN;\n${this.options.prelude}\n`);
       }
-      let pos = 0;
-      let runStart = 0; // bytes from here up to `pos` are passed on unchanged
-      if (this.carry) {
-        const newline = chunk.indexOf(NEWLINE);
-        if (newline === -1) {
-          this.carry = Buffer.concat([this.carry, chunk]);
-          return callback();
-        }
-        const held = this.carry;
-        this.carry = undefined;
-        if (this.inspect(Buffer.concat([held, chunk.subarray(0, newline)]))) this.push(held);
-        else runStart = newline + 1;
-        pos = newline + 1;
+      this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+      this.lexer.write(chunk);
+      // Pass on everything up to the statement or meta-command still being read, if it is watched.
+      const end = this.lexer.offset;
+      const meta = this.lexer.metaStart;
+      if (meta !== undefined) {
+        // a meta-command is never passed on before it has been read whole and checked
+        if (end - meta > META_LIMIT) checkMetaCommand({ text: '\\… (a line of over 1 MiB)', inStatement: true });
+        this.pass(meta);
+        return callback();
       }
-      for (;;) {
-        // COPY data is most of a dump: skip whole runs of it natively, stopping at its end line.
-        // (Within three bytes of the chunk's end, ordinary line handling decides.)
-        if (this.inCopy && pos + 3 <= chunk.length && chunk.compare(COPY_END_LINE, 0, 3, pos, pos + 3) !== 0) {
-          const end = chunk.indexOf(COPY_END, pos);
-          if (end !== -1) {
-            pos = end + 1;
-          } else {
-            const last = chunk.lastIndexOf(NEWLINE);
-            if (last >= pos) pos = last + 1;
-            break;
-          }
-        }
-        const newline = chunk.indexOf(NEWLINE, pos);
-        if (newline === -1) break;
-        if (!this.inspect(chunk.subarray(pos, newline))) {
-          if (pos > runStart) this.push(chunk.subarray(runStart, pos));
-          runStart = newline + 1;
-        }
-        pos = newline + 1;
+      let hold = this.lexer.unitStart;
+      if (hold !== undefined && hold === this.released) hold = undefined;
+      const command = this.lexer.pendingCommand;
+      if (hold !== undefined && command !== undefined && !WATCHED.has(command)) {
+        this.released = hold;
+        hold = undefined;
       }
-      if (pos > runStart) this.push(chunk.subarray(runStart, pos));
-      if (pos < chunk.length) this.carry = Buffer.from(chunk.subarray(pos));
+      if (hold !== undefined && end - hold > HOLD_LIMIT) {
+        this.released = hold;
+        hold = undefined;
+      }
+      this.pass(hold ?? end);
       callback();
     } catch (error) {
       callback(error as Error);
@@ -94,48 +172,41 @@ export class RestoreScript extends Transform {
 
   override _flush(callback: TransformCallback): void {
     try {
-      if (this.carry && this.inspect(this.carry)) this.push(this.carry);
-      this.carry = undefined;
+      this.lexer.end();
+      // An unfinished statement is never passed on: psql would run it at end of input.
+      if (this.lexer.atTopLevel) this.pass(this.pendingStart + this.pending.length);
       callback();
     } catch (error) {
       callback(error as Error);
     }
   }
 
-  /** Decide whether a complete line is passed on; track COPY data and TOC sections. */
-  private inspect(line: Buffer): boolean {
-    if (this.inCopy) {
-      if (line.length === 2 && line[0] === 0x5c && line[1] === 0x2e) this.inCopy = false;
-      return true;
+  private onStatement(statement: SqlStatement): void {
+    const action = this.guard.statement(statement);
+    if (statement.copyFromStdin) this.copies.push(parseCopyTarget(statement.text) ?? statement.text);
+    if (action === 'keep') {
+      this.pass(statement.end);
+      return;
     }
-    const first = line[0];
-    if (first !== 0x2d /* - */ && first !== 0x43 /* C */ && first !== 0x42 /* B */ && first !== 0x41 /* A */ && first !== 0x47 /* G */ && first !== 0x52 /* R */ && first !== 0x45 /* E */) {
-      return true;
+    if (statement.start < this.pendingStart) {
+      throw new KitError('SCRIPT_REFUSED', `A statement the restore must leave out is too long to hold back (${statement.skeleton.slice(0, 60)}…). Restore the backup's .dump instead. Nothing was changed.`);
     }
-    const text = line.toString('utf8');
-    if (text.startsWith('-- ')) {
-      const section = /^-- (?:Data for )?Name: .*; Type: ([^;]+);/.exec(text);
-      if (section) {
-        this.largeObjects = /BLOB|LARGE OBJECT/i.test(section[1]!);
-        this.items++;
-        this.options.onItem?.(text.slice(3));
-      } else if (text === TRAILER) {
-        this.complete = true;
-      }
-      return true;
-    }
-    if (text.startsWith('COPY ') && text.endsWith(' FROM stdin;')) {
-      this.inCopy = true;
-      this.copies.push(parseCopyTarget(text) ?? text);
-      return true;
-    }
-    if (text === 'BEGIN;') return false; // inside the kit's transaction it would only warn
-    if (text === 'COMMIT;' || text === 'END;' || text === 'ROLLBACK;' || text === 'ABORT;') {
-      if (this.largeObjects && text === 'COMMIT;') return false;
-      throw new KitError('UNSUPPORTED_MODE', `The script ends its transaction itself ("${text}" outside pg_dump's large-object section), so it cannot be restored all-or-nothing. Restore the backup's .dump instead, or apply the script with psql yourself.`);
-    }
-    if (this.options.dropOwnership && /^ALTER [A-Z ]+ .+ OWNER TO .+;$/.test(text)) return false;
-    if (this.options.dropPrivileges && /^(GRANT|REVOKE) .+;$/.test(text)) return false;
-    return true;
+    this.pass(statement.start);
+    this.discard(statement.end);
+  }
+
+  /** Pass on the pending bytes up to absolute offset `to`. */
+  private pass(to: number): void {
+    const n = to - this.pendingStart;
+    if (n <= 0) return;
+    this.push(n === this.pending.length ? this.pending : this.pending.subarray(0, n));
+    this.discard(to);
+  }
+
+  private discard(to: number): void {
+    const n = to - this.pendingStart;
+    if (n <= 0) return;
+    this.pending = n === this.pending.length ? Buffer.alloc(0) : this.pending.subarray(n);
+    this.pendingStart = to;
   }
 }

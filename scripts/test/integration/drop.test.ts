@@ -34,7 +34,7 @@ describe('db:drop', () => {
     expect(result.notDropped).toEqual([]);
     expect(await query(admin.url, `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('public', 'app')`)).toEqual([{ n: 0 }]);
     expect(await publicSchema(admin.url)).toEqual(publicBefore);
-    expect(result.undo).toBe('pnpm db:restore -- --latest --type pre-drop --env dev --force');
+    expect(result.undo).toBe('pnpm db:restore -- --latest --type pre-drop --force --env dev');
 
     const undo = await cli('pg-restore', ['--latest', '--type', 'pre-drop', '--env', 'dev', '--force', '--no-safety-backup'], { cwd: project });
     expect(undo.code, undo.stderr).toBe(0);
@@ -45,25 +45,25 @@ describe('db:drop', () => {
     const { admin, url } = await ownedByApp();
     await query(admin.url, 'CREATE SCHEMA superuser_owned; CREATE TABLE superuser_owned.audit (id int)');
     const project = makeProject({ 'packages/database/.env.dev': `DATABASE_URL=${url}\n` });
-    const run = await cli('drop-all', ['--env', 'dev', '--yes', '--skip-backup'], { cwd: project });
+    const run = await cli('drop-all', ['--env', 'dev', '--force', '--skip-backup'], { cwd: project });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/Could not drop \(owned by other roles or needing a superuser\):\n {2}table superuser_owned\.audit \(not yours to drop\)/);
     expect(await query(admin.url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname IN ('public', 'app')")).toEqual([{ n: 0 }]);
   });
 
-  it('on a protected environment needs --confirm with --yes and refuses --skip-backup; without a terminal it needs --yes', async () => {
+  it('on a protected environment needs --confirm with --force and refuses --skip-backup; without a terminal it needs --force', async () => {
     const db = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t VALUES (1)' });
     const project = makeProject({ 'packages/database/.env.prod': `DATABASE_URL=${db.url}\n`, 'packages/database/.env.dev': `DATABASE_URL=${db.url}\n` });
     const before = await fingerprint(db.url);
-    const noConfirm = await cli('drop-all', ['--env', 'prod', '--yes'], { cwd: project });
+    const noConfirm = await cli('drop-all', ['--env', 'prod', '--force'], { cwd: project });
     expect(noConfirm.code).toBe(13);
-    expect(noConfirm.stderr).toMatch(new RegExp(`pass --yes --confirm ${db.name}\\.`));
-    const skip = await cli('drop-all', ['--env', 'prod', '--yes', '--confirm', db.name, '--skip-backup'], { cwd: project });
+    expect(noConfirm.stderr).toMatch(new RegExp(`pass --force --confirm ${db.name}\\.`));
+    const skip = await cli('drop-all', ['--env', 'prod', '--force', '--confirm', db.name, '--skip-backup'], { cwd: project });
     expect(skip.code).toBe(13);
     expect(skip.stderr).toMatch(/--skip-backup is refused on the protected environment "prod"/);
     const noTerminal = await cli('drop-all', ['--env', 'dev'], { cwd: project });
     expect(noTerminal.code).toBe(13);
-    expect(noTerminal.stderr).toMatch(/needs confirmation, and there is no terminal\. Pass --yes\./);
+    expect(noTerminal.stderr).toMatch(/there is no terminal to confirm it\. Pass --force to drop everything there without a prompt\./);
     expect(await fingerprint(db.url)).toEqual(before);
   });
 });

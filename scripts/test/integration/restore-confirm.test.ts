@@ -45,7 +45,7 @@ describe('db:restore asks before it changes anything', () => {
     const backup = await takeBackup(project, source.url);
     const run = await cli('pg-restore', [backup.id], { cwd: project, env: { DATABASE_URL: target.url } });
     expect(run.code).toBe(13);
-    expect(run.stderr).toMatch(/there is no terminal to confirm it\. Pass --force to restore without a prompt\./);
+    expect(run.stderr).toMatch(/there is no terminal to confirm it\. Pass --force to restore into it without a prompt\./);
     expect(existsSync(path.join(project, 'backups/default/.lock'))).toBe(false);
   });
 

@@ -28,6 +28,8 @@ describe('backup-kit.json', () => {
     [{ environments: { prod: { password: 'x' } } }, /config\.environments\.prod\.password looks like a secret/],
     [{ retention: { daily: -1 } }, /retention\.daily must be a whole number/],
     [{ backupdir: 'x' }, /unknown setting "backupdir"/],
+    [{ encryption: { recipients: ['AGE-SECRET-KEY-1QQQ'] } }, /config\.encryption\.recipients\.0 holds an age secret key/],
+    [{ environments: { prod: { encryption: { recipient: 'age1x' } } } }, /environments\.prod\.encryption\.recipient is unknown/],
     ['{ not json', /not valid JSON/],
   ])('refuses %j', (content, message) => {
     const root = withConfig(content);

@@ -71,8 +71,95 @@ describe('the restore script stream', () => {
     expect(text).toContain('CREATE TABLE public.users');
   });
 
-  it('refuses a script that commits outside a large-object section', async () => {
-    await expect(run('CREATE TABLE t (id int);\nCOMMIT;\nDROP TABLE t;\n', 4)).rejects.toThrow(/ends its transaction itself/);
+  it('refuses a script that commits, or rolls back, without a BEGIN of its own', async () => {
+    for (const ending of ['COMMIT;', 'END;', 'ROLLBACK;', 'abort work;', 'COMMIT AND CHAIN;', "PREPARE TRANSACTION 'x';"]) {
+      await expect(run(`CREATE TABLE t (id int);\n${ending}\nDROP TABLE t;\n`, 4), ending).rejects.toMatchObject({ code: 'SCRIPT_REFUSED' });
+    }
+    expect((await run('BEGIN;\nSAVEPOINT a;\nROLLBACK TO SAVEPOINT a;\nEND;\n', 3)).text).toBe('BEGIN;\n-- prelude\n\nSAVEPOINT a;\nROLLBACK TO SAVEPOINT a;\n\n');
+  });
+
+  it.each([
+    ['a shell command', '\\! touch /tmp/x'],
+    ['another database', '\\connect postgres'],
+    ['a file', '\\i /etc/passwd'],
+    ['output to a file', '\\o /tmp/out'],
+    ['a meta-command after a statement', 'SELECT 1 \\g /tmp/out'],
+    ['a forced semicolon', 'SELECT 1\\; COMMIT;'],
+  ])('refuses %s, before psql receives any of it', async (_name, line) => {
+    const input = `CREATE TABLE t (id int);\n${line}\nSELECT 2;\n`;
+    const out: string[] = [];
+    const script = new RestoreScript({ prelude: '', dropOwnership: false, dropPrivileges: false });
+    script.on('data', (c: Buffer) => out.push(c.toString()));
+    const error = await new Promise((resolve) => {
+      script.on('error', resolve);
+      for (let i = 0; i < input.length; i++) script.write(Buffer.from(input[i]!));
+      script.end();
+      script.on('finish', () => resolve(undefined));
+    });
+    expect(error).toMatchObject({ code: 'SCRIPT_REFUSED' });
+    expect(out.join('')).not.toContain('\\');
+  });
+
+  it('passes pg_dump\'s own \\restrict and \\unrestrict', async () => {
+    const { text } = await run('\\restrict Ab12\nSELECT 1;\n\\unrestrict Ab12\n', 5);
+    expect(text).toContain('\\restrict Ab12\nSELECT 1;\n\\unrestrict Ab12\n');
+  });
+
+  const TRICKY = [
+    'SET standard_conforming_strings = on;',
+    'CREATE FUNCTION public.f() RETURNS int LANGUAGE plpgsql AS $$',
+    'BEGIN',
+    '  RETURN 1;',
+    'END;',
+    '$$;',
+    'ALTER FUNCTION public.f() OWNER TO app;',
+    'CREATE FUNCTION public.g() RETURNS int LANGUAGE plpgsql AS $body$',
+    'BEGIN',
+    '  EXECUTE $q$',
+    'ALTER TABLE x OWNER TO y;',
+    'GRANT ALL ON x TO y;',
+    'COMMIT;',
+    '$q$;',
+    '  RETURN 2;',
+    'END;',
+    '$body$;',
+    'CREATE FUNCTION public.h() RETURNS int LANGUAGE sql',
+    '    BEGIN ATOMIC',
+    ' SELECT 1;',
+    'END;',
+    "COMMENT ON TABLE public.t IS 'first",
+    'BEGIN;',
+    'COMMIT;',
+    'END;',
+    'ALTER TABLE public.t OWNER TO someone;',
+    "GRANT ALL ON TABLE public.t TO PUBLIC;';",
+    'COPY public.t (id, note) FROM stdin;',
+    '1\tBEGIN;',
+    '2\tALTER TABLE x OWNER TO y;',
+    '\\.',
+    'GRANT SELECT ON TABLE public.t TO reader;',
+    'ALTER DEFAULT PRIVILEGES FOR ROLE app GRANT SELECT ON TABLES TO reader;',
+    '--',
+    '-- PostgreSQL database dump complete',
+    '--',
+    '',
+  ].join('\n');
+
+  it('leaves function bodies, strings and COPY data alone, and edits only top-level statements', async () => {
+    const kept = (await run(TRICKY, 1 << 16)).text;
+    expect(kept).toBe(`BEGIN;\n-- prelude\n${TRICKY}`);
+    const filtered = (await run(TRICKY, 1 << 16, { dropOwnership: true, dropPrivileges: true })).text;
+    const dropped = ['ALTER FUNCTION public.f() OWNER TO app;', 'GRANT SELECT ON TABLE public.t TO reader;', 'ALTER DEFAULT PRIVILEGES FOR ROLE app GRANT SELECT ON TABLES TO reader;'];
+    expect(filtered).toBe(`BEGIN;\n-- prelude\n${dropped.reduce((text, statement) => text.replace(statement, ''), TRICKY)}`);
+    for (let size = 1; size <= 41; size += 4) {
+      expect((await run(TRICKY, size, { dropOwnership: true, dropPrivileges: true })).text, `chunks of ${size}`).toBe(filtered);
+    }
+  });
+
+  it('never passes on an unfinished COMMIT (psql would run it at end of input)', async () => {
+    const { text, script } = await run('SELECT 1;\nCOMMIT', 3);
+    expect(text).toBe('BEGIN;\n-- prelude\nSELECT 1;\n');
+    expect(script.complete).toBe(false);
   });
 });
 

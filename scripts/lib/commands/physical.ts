@@ -1,0 +1,168 @@
+/** `db:backup:physical` and `db:restore:physical`: flags, checks and rendering. */
+import path from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { formatDuration } from '../cli/progress.js';
+import { formatBytes } from '../format/units.js';
+import { isValidType } from '../format/naming.js';
+import { physicalBackup, type PhysicalBackupOptions, type PhysicalBackupResult } from '../physical/backup.js';
+import { physicalRestore, type PhysicalRestoreOptions, type PhysicalRestoreResult } from '../physical/restore.js';
+import type { Compression } from '../physical/info.js';
+import type { RecoveryTarget } from '../physical/recovery.js';
+import { parseLsn } from '../physical/wal-names.js';
+
+export interface PhysicalBackupArgs extends CommonArgs, PhysicalBackupOptions {}
+
+const COMPRESSIONS = ['auto', 'lz4', 'zstd', 'gzip', 'none'] as const;
+
+export const physicalBackupCommand: Command<PhysicalBackupArgs, PhysicalBackupResult> = {
+  name: 'backup-physical',
+  synopsis: 'pnpm db:backup:physical -- [description] [options]',
+  description: `
+A base backup of the whole cluster with pg_basebackup over a replication connection: tar format,
+the WAL it needs streamed into it, compressed, with PostgreSQL's backup_manifest. Written into
+backups/<env>/physical/ as partial files, then hashed and renamed; the .info is written last.
+With the continuous WAL archive (see the README), it restores to any moment after it.`,
+  notes: 'Exit status: 0 on success; 22 when the server is not ready (the message says what to change).',
+  shared: ['env', 'env-file', 'url', 'no-progress'],
+  options: {
+    type: { type: 'string', arg: '<type>', help: 'backup type in the file name (default: physical)' },
+    description: { type: 'string', arg: '<text>', help: 'free text kept in the .info' },
+    compress: { type: 'string', arg: '<method>', help: 'auto (lz4 with pg_basebackup 15+, else gzip), lz4, zstd, gzip, none' },
+    checkpoint: { type: 'string', arg: '<fast|spread>', help: 'start at once (fast, default) or spread the checkpoint\'s I/O' },
+    wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers (default: 0)' },
+    'skip-space-check': { type: 'boolean', help: 'do not compare free space with the cluster\'s size' },
+  },
+  parse(values, positionals, common) {
+    const problems: string[] = [];
+    if (positionals.length > 1) problems.push(`Too many arguments: expected at most [description], got ${positionals.length}.`);
+    const type = stringValue(values, 'type') ?? 'physical';
+    if (!isValidType(type)) problems.push(`Backup type "${type}" is not allowed: use lower-case letters, digits and "-".`);
+    const compression = stringValue(values, 'compress') ?? 'auto';
+    if (!(COMPRESSIONS as readonly string[]).includes(compression)) problems.push(`--compress takes ${COMPRESSIONS.join(', ')}, got "${compression}".`);
+    const checkpoint = stringValue(values, 'checkpoint') ?? 'fast';
+    if (checkpoint !== 'fast' && checkpoint !== 'spread') problems.push(`--checkpoint takes fast or spread, got "${checkpoint}".`);
+    const waitSeconds = readWait(values, problems);
+    if (problems.length) throw usageError(problems, 'pnpm db:backup:physical --');
+    return {
+      ...common,
+      type,
+      description: stringValue(values, 'description') ?? positionals[0] ?? 'Physical base backup',
+      compression: compression as Compression | 'auto',
+      checkpoint: checkpoint as 'fast' | 'spread',
+      waitSeconds,
+      skipSpaceCheck: values['skip-space-check'] === true,
+    };
+  },
+  run: (args, ctx) => physicalBackup(ctx.target(args), args, ctx),
+  render(r) {
+    const rel = (p: string) => path.relative(process.cwd(), p) || p;
+    return [
+      `Physical backup ${r.id} (${r.environment}) complete in ${formatDuration(r.durationMs)}: ${formatBytes(r.totalBytes)}, ${r.compression}, timeline ${r.wal.timeline}, WAL ${r.wal.startLsn} to ${r.wal.stopLsn}.`,
+      ...r.files.map((f) => `  ${rel(f.path)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
+      `  ${rel(r.info)}`,
+      `Restore with: pnpm db:restore:physical -- ${r.id} --target-dir <new directory>${r.environment === 'default' ? '' : ` --env ${r.environment}`}`,
+    ];
+  },
+  githubOutput: (r) => ({ backup_id: r.id, backup_dir: r.dir, backup_info: r.info }),
+  logFields: (r) => ({ id: r.id, bytes: r.totalBytes, kind: 'physical', wal: `${r.wal.startSegment}..${r.wal.stopSegment}` }),
+};
+
+export interface PhysicalRestoreArgs extends CommonArgs, PhysicalRestoreOptions {}
+
+function readTarget(values: Record<string, unknown>, problems: string[]): RecoveryTarget {
+  const time = typeof values.time === 'string' ? values.time : undefined;
+  const lsn = typeof values.lsn === 'string' ? values.lsn : undefined;
+  const chosen = [time !== undefined, lsn !== undefined, values.latest === true, values.immediate === true].filter(Boolean).length;
+  if (chosen > 1) problems.push('Choose one recovery target: --time, --lsn, --latest or --immediate.');
+  if (time !== undefined) {
+    if (Number.isNaN(Date.parse(time))) problems.push(`--time takes a timestamp with its time zone, such as "2026-11-30 14:05:00+00" or 2026-11-30T14:05:00Z, got "${time}".`);
+    else if (!/(Z|[+-]\d\d(:?\d\d)?)$/i.test(time.trim())) problems.push(`--time "${time}" has no time zone; add one (Z or +00) so the moment is exact.`);
+    return { kind: 'time', value: time };
+  }
+  if (lsn !== undefined) {
+    try {
+      parseLsn(lsn);
+    } catch {
+      problems.push(`--lsn takes a WAL location such as 0/3000148, got "${lsn}".`);
+    }
+    return { kind: 'lsn', value: lsn };
+  }
+  if (values.immediate === true) return { kind: 'immediate' };
+  return { kind: 'latest' };
+}
+
+export const physicalRestoreCommand: Command<PhysicalRestoreArgs, PhysicalRestoreResult> = {
+  name: 'restore-physical',
+  synopsis: 'pnpm db:restore:physical -- [backup id | latest] (--target-dir <dir> | --replace <dir>) [options]',
+  description: `
+Unpacks a physical backup into a data directory, sets up recovery from the WAL archive, and proves
+it: a private server starts on it, recovers to the target and promotes, --post-init SQL runs, and
+the server is stopped again. Never restores under a running server. Without an id: the newest
+backup (with --time: the newest that finished before that moment). Recovery targets: one of
+--latest (default), --time, --lsn, --immediate, or --standby.`,
+  notes: 'Exit status: 0 when the restored server proved it starts at the target; 22 otherwise (nothing is left half-restored).',
+  // Only --standby connects (to the primary); every other restore reads files.
+  shared: ['env', 'env-file', 'url', 'no-progress'],
+  options: {
+    'target-dir': { type: 'string', arg: '<dir>', help: 'a new (or empty) directory: the default way' },
+    replace: { type: 'string', arg: '<dir>', help: 'a stopped cluster\'s data directory; the old one is kept aside as\n<dir>.kit-old-<time> and put back if the new one does not start' },
+    owner: { type: 'string', arg: '<user>', help: 'the operating-system user the server runs as (as root: postgres)' },
+    latest: { type: 'boolean', help: 'recover everything in the archive (the default)' },
+    time: { type: 'string', arg: '<timestamp>', help: 'stop at this moment, with its time zone ("2026-11-30 14:05:00+00")' },
+    lsn: { type: 'string', arg: '<lsn>', help: 'stop at this WAL location' },
+    immediate: { type: 'boolean', help: 'stop as soon as the backup is consistent' },
+    standby: { type: 'boolean', help: 'a replica: standby.signal, primary_conninfo from the connection\n(its password in a passfile in the directory, mode 0600)' },
+    config: { type: 'string', arg: '<file>', help: 'lines appended to postgresql.auto.conf (port, memory, …)' },
+    'post-init': { type: 'string', arg: '<dir>', help: 'run every .sql file there, in name order, before hand-over' },
+    archive: { type: 'boolean', help: 'keep archive_mode (a new directory turns it off, so a test restore\nnever writes into the production archive; --replace keeps it)' },
+    timeout: { type: 'string', arg: '<seconds>', help: 'how long recovery may take (default 600)' },
+  },
+  parse(values, positionals, common) {
+    const problems: string[] = [];
+    if (positionals.length > 1) problems.push(`Expected at most one backup id, got ${positionals.join(' ')}.`);
+    const targetDir = stringValue(values, 'target-dir');
+    const replace = stringValue(values, 'replace');
+    if ((targetDir === undefined) === (replace === undefined)) problems.push('Say where to restore: --target-dir <new directory> or --replace <stopped data directory> (one of them).');
+    const target = readTarget(values, problems);
+    const standby = values.standby === true;
+    if (standby && (values.time !== undefined || values.lsn !== undefined || values.immediate === true)) problems.push('--standby follows the primary; it takes no recovery target.');
+    const configFile = stringValue(values, 'config');
+    if (configFile !== undefined && !existsSync(configFile)) problems.push(`--config ${configFile} does not exist.`);
+    const postInitDir = stringValue(values, 'post-init');
+    if (postInitDir !== undefined && !(existsSync(postInitDir) && statSync(postInitDir).isDirectory())) problems.push(`--post-init ${postInitDir} is not a directory.`);
+    if (postInitDir !== undefined && standby) problems.push('--post-init cannot run on a standby (it is read-only).');
+    const timeoutText = stringValue(values, 'timeout') ?? '600';
+    const timeoutSeconds = Number(timeoutText);
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) problems.push(`--timeout takes a number of seconds, got "${timeoutText}".`);
+    if (problems.length) throw usageError(problems, 'pnpm db:restore:physical --');
+    return {
+      ...common,
+      id: positionals[0] ?? 'latest',
+      targetDir: targetDir && path.resolve(targetDir),
+      replace: replace && path.resolve(replace),
+      target,
+      standby,
+      configFile: configFile && path.resolve(configFile),
+      postInitDir: postInitDir && path.resolve(postInitDir),
+      owner: stringValue(values, 'owner'),
+      keepArchiving: values.archive === true,
+      timeoutSeconds,
+    };
+  },
+  async run(args, ctx) {
+    // Only a standby needs to reach the primary; any other restore reads nothing but files.
+    const target = args.standby ? ctx.target(args) : undefined;
+    return physicalRestore(target, target?.env ?? args.env ?? 'default', args, ctx);
+  },
+  render(r) {
+    const what = r.standby ? 'a standby, consistent and following the primary' : r.target.kind === 'latest' ? 'the end of the archive' : r.target.kind === 'immediate' ? 'the end of the backup' : `${r.target.kind} ${r.target.value}`;
+    return [
+      `Restored ${r.id} into ${r.dataDir} in ${formatDuration(r.durationMs)}: recovered to ${what}${r.proof.promoted ? `, promoted on timeline ${r.proof.timeline}` : ''}.`,
+      `  proven: ${r.proof.databases.length} databases open, ${r.proof.tables} tables${r.proof.postInit.length ? `, post-init ran ${r.proof.postInit.join(', ')}` : ''}`,
+      ...(r.previousDir ? [`  the previous directory is kept at ${r.previousDir}; delete it once you are satisfied`] : []),
+      `  the server is stopped; start it with: ${r.start}`,
+    ];
+  },
+  logFields: (r) => ({ id: r.id, dataDir: r.dataDir, mode: r.mode, target: r.target, standby: r.standby }),
+};

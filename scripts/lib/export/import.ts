@@ -1,0 +1,152 @@
+/**
+ * db:import: an export loaded back with restore's guarantees. The export is checked first (every
+ * listed file present; each file's sha256 checked as it streams), the target's columns compared
+ * (--table), then restore's own confirmation (typed database name on protected targets, --force
+ * and --confirm without a terminal), restore's safety backup, and one transaction whose row
+ * counts are checked before COMMIT.
+ */
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import { childEnv, type Target } from '../config/target.js';
+import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
+import { locateTool } from '../proc/pg-tools.js';
+import { acquireLock } from '../store/lock.js';
+import { ensurePrivateDir } from '../store/files.js';
+import { backupRoot } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
+import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
+import { confirmRestore, type RestoreSummary, type RestoreUi } from '../restore/restore.js';
+import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from '../restore/sql.js';
+import type { ExportTable } from '../format/export-metadata.js';
+import { openExport, type ExportSource } from './source.js';
+import { loadInTransaction, type LoadPlan } from './load.js';
+import { selectTables } from './select.js';
+
+export interface ImportOptions {
+  input: string;
+  tables: string[];
+  force: boolean;
+  confirm: string | undefined;
+  safetyBackup: boolean;
+  waitSeconds: number;
+}
+
+export interface ImportResult {
+  export: { id: string; location: string; database: string; takenAt: string };
+  target: RestoreSummary['target'];
+  mode: string;
+  tables: number;
+  rows: number;
+  durationMs: number;
+  safetyBackup: { id: string; file: string } | undefined;
+  undo: string | undefined;
+}
+
+/** The columns each chosen table has on the target, against the export's: every difference named. */
+export async function columnDifferences(client: Client, tables: ExportTable[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const t of tables) {
+    const { rows } = await client.query<{ name: string; type: string }>(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum`,
+      [t.name],
+    );
+    if (rows.length === 0) {
+      problems.push(`${t.name} does not exist on the target`);
+      continue;
+    }
+    const missing = t.columns.filter((c) => !rows.some((r) => r.name === c.name)).map((c) => c.name);
+    const extra = rows.filter((r) => !t.columns.some((c) => c.name === r.name)).map((r) => r.name);
+    const retyped = t.columns.filter((c) => rows.some((r) => r.name === c.name && r.type !== c.type)).map((c) => `${c.name} (${c.type} in the export, ${rows.find((r) => r.name === c.name)!.type} on the target)`);
+    const parts = [
+      missing.length ? `the export has columns the target lacks: ${missing.join(', ')}` : '',
+      extra.length ? `the target has columns the export lacks: ${extra.join(', ')}` : '',
+      retyped.length ? `types differ: ${retyped.join(', ')}` : '',
+    ].filter(Boolean);
+    if (parts.length) problems.push(`${t.name}: ${parts.join('; ')}`);
+  }
+  return problems;
+}
+
+function chooseImportTables(source: ExportSource, wanted: string[]): ExportTable[] {
+  if (wanted.length === 0) return source.metadata.tables;
+  const { chosen, unmatched } = selectTables(source.metadata.tables, { tables: wanted, schemas: [], excludeTables: [] });
+  if (unmatched.length) {
+    throw new KitError('MISSING_TABLES', `The export has no table matching ${unmatched.join(', ')} (it has ${source.metadata.tables.map((t) => t.name).join(', ') || 'no tables'}). Nothing was changed.`);
+  }
+  return chosen;
+}
+
+function planLoad(tables: ExportTable[], full: boolean): LoadPlan {
+  const names = tables.map((t) => t.name);
+  return full
+    ? { tables, full, prelude: EMPTY_DATABASE, checks: '' }
+    : { tables, full, prelude: emptyTablesForReload(names), checks: foreignKeyCheck(names) };
+}
+
+export async function importExport(target: Target, options: ImportOptions, ctx: StoreContext, ui: RestoreUi): Promise<ImportResult> {
+  const started = ctx.now();
+  const envDir = path.join(backupRoot(ctx), target.env);
+  await ensurePrivateDir(envDir);
+  const lock = acquireLock(envDir, 'import', target.env);
+  let client: Client | undefined;
+  let source: ExportSource | undefined;
+  try {
+    source = await openExport(options.input, ctx.root, envDir);
+    const meta = source.metadata;
+    const full = options.tables.length === 0;
+    const tables = chooseImportTables(source, options.tables);
+    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+    const facts = await serverFacts(client);
+    if (!full) {
+      const problems = await columnDifferences(client, tables);
+      if (problems.length) {
+        throw new KitError('EXPORT_MISMATCH', `The export's tables do not match the target's:\n  ${problems.join('\n  ')}\nMigrate the target to the export's schema first (or import the whole export into an empty database). Nothing was changed.`);
+      }
+    }
+    const summary: RestoreSummary = {
+      backup: { id: meta.id, file: source.location, format: 'csv export', database: meta.database.name, takenAt: meta.snapshot.takenAt, bytes: undefined, checksum: 'sha256 of every file checked as it loads', environment: meta.database.environment },
+      target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
+      mode: full ? 'the target\'s contents are replaced by the export (schema and data)' : `rows of ${tables.map((t) => t.name).join(', ')} replaced`,
+      safetyBackup: options.safetyBackup,
+    };
+    await confirmRestore(summary, options, target, ui);
+    ctx.signal.throwIfAborted();
+    let safety: ImportResult['safetyBackup'];
+    if (options.safetyBackup) {
+      ctx.reporter.progress({ phase: 'safety backup of the target', bytes: 0 });
+      const made = await backup(target, wholeDatabaseDump('pre-import', `Before importing ${meta.id}`, { stats: 'auto' }), ctx, { lockHeld: true });
+      safety = { id: made.id, file: made.files[0]!.path };
+    }
+    await client.end();
+    client = undefined;
+    const psql = await locateTool('psql', facts.major, ctx.env);
+    await loadInTransaction(psql, childEnv(target, ctx.env), source, planLoad(tables, full), ctx.reporter, ctx.signal);
+    client = await connectWithWait(target, 0);
+    await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
+    return {
+      export: { id: meta.id, location: source.location, database: meta.database.name, takenAt: meta.snapshot.takenAt },
+      target: summary.target,
+      mode: summary.mode,
+      tables: tables.length,
+      rows: tables.reduce((n, t) => n + t.rows, 0),
+      durationMs: ctx.now().getTime() - started.getTime(),
+      safetyBackup: safety,
+      undo: safety ? undoCommand(safety.file, target, ctx.root) : undefined,
+    };
+  } catch (error) {
+    throw (await serverGoneError(error, target, 'import', 'The import\'s transaction was not committed, so the target is unchanged')) ?? error;
+  } finally {
+    source?.close();
+    await client?.end().catch(() => undefined);
+    lock.release();
+  }
+}
+
+function undoCommand(file: string, target: Target, root: string): string {
+  const rel = path.relative(root, file);
+  const parts = ['pnpm db:restore --', rel.startsWith('..') ? file : rel, '--force'];
+  if (target.env !== 'default') parts.push('--env', target.env);
+  if (target.protected) parts.push('--confirm', target.database);
+  return parts.join(' ');
+}

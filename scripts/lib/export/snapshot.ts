@@ -1,0 +1,89 @@
+/**
+ * What an export reads from its snapshot through the kit's own connection: the tables and their
+ * columns, the sequences, and whether there are large objects. Every COPY and pg_dump then
+ * imports the same snapshot, so all of it describes one instant.
+ */
+import type { Client } from '../pg/connect.js';
+import { EXPORT_SESSION_SETTINGS, type ExportColumn } from '../format/export-metadata.js';
+import { literal } from '../pg/quote.js';
+
+export interface SnapshotTable {
+  oid: number;
+  schema: string;
+  table: string;
+  /** Quoted as needed (`app.users`, `"My Schema"."Order Items"`). */
+  name: string;
+  columns: ExportColumn[];
+  /** Primary key columns, in key order; empty without one. */
+  primaryKey: string[];
+  /** Estimated size on disk, to schedule the biggest tables first. */
+  bytes: number;
+}
+
+export interface OpenSnapshot {
+  id: string;
+  takenAt: string;
+}
+
+export function sessionSettingsSql(): string {
+  return Object.entries(EXPORT_SESSION_SETTINGS).map(([k, v]) => `SET ${k} = ${literal(v)};`).join('\n');
+}
+
+/** Begin the export's transaction and export its snapshot for the other sessions. */
+export async function openSnapshot(client: Client): Promise<OpenSnapshot> {
+  await client.query(sessionSettingsSql());
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  const { rows } = await client.query<{ id: string; at: Date }>('SELECT pg_export_snapshot() AS id, transaction_timestamp() AS at');
+  return { id: rows[0]!.id, takenAt: rows[0]!.at.toISOString() };
+}
+
+/**
+ * Ordinary tables and leaf partitions (a partitioned parent holds no rows of its own), outside
+ * the system schemas and not owned by an extension, as pg_dump would dump their data. Columns
+ * are those `COPY table TO` writes: not dropped, not generated.
+ */
+export async function readTables(client: Client): Promise<SnapshotTable[]> {
+  const { rows } = await client.query<{ oid: number; schema: string; table: string; name: string; columns: ExportColumn[] | null; pk: string[] | null; bytes: string }>(`
+    SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS "table",
+           format('%I.%I', n.nspname, c.relname) AS name,
+           (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+              FROM pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS columns,
+           (SELECT array_agg(a.attname ORDER BY k.ord)
+              FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+             WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
+           pg_total_relation_size(c.oid)::text AS bytes
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r'
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     ORDER BY n.nspname, c.relname`);
+  return rows.map((r) => ({ oid: r.oid, schema: r.schema, table: r.table, name: r.name, columns: r.columns ?? [], primaryKey: r.pk ?? [], bytes: Number(r.bytes) }));
+}
+
+/**
+ * Sequence positions as of the snapshot: every sequence for a whole-database export, else those
+ * owned by (serial or identity columns of) the exported tables.
+ */
+export async function readSequences(client: Client, tableOids: number[] | undefined): Promise<Record<string, { lastValue: string; isCalled: boolean }>> {
+  const { rows } = await client.query<{ name: string }>(`
+    SELECT format('%I.%I', n.nspname, c.relname) AS name
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+       AND ($1::int[] IS NULL OR EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                          AND d.refobjid = ANY($1::int[]) AND d.deptype IN ('a', 'i')))
+     ORDER BY 1`, [tableOids ?? null]);
+  const out: Record<string, { lastValue: string; isCalled: boolean }> = {};
+  for (const { name } of rows) {
+    const state = await client.query<{ last_value: string; is_called: boolean }>(`SELECT last_value::text, is_called FROM ${name}`);
+    out[name] = { lastValue: state.rows[0]!.last_value, isCalled: state.rows[0]!.is_called };
+  }
+  return out;
+}
+
+export async function countLargeObjects(client: Client): Promise<number> {
+  const { rows } = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM pg_largeobject_metadata');
+  return Number(rows[0]!.n);
+}

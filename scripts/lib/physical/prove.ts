@@ -1,0 +1,144 @@
+/**
+ * Prove a restored directory: start a private server on it (a free port, no TCP listener, a
+ * private socket and pg_hba.conf, so nobody else can connect while it recovers), wait until
+ * recovery reached its target and promoted (or, for a standby, until it is consistent), run the
+ * --post-init SQL, check every database answers, and stop it again.
+ */
+import { chown, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { KitError } from '../errors.js';
+import { freePort } from '../proc/cluster.js';
+import { locateServerTool, runProgram } from '../proc/programs.js';
+import { majorOf } from '../pg/connect.js';
+import { ident } from '../pg/quote.js';
+import type { PhysicalInfo } from './info.js';
+import { classifyRecoveryLog, type RecoveryTarget } from './recovery.js';
+import { runningServerPid, scratchDir, type ServerControl } from './server-control.js';
+
+export interface ProveOptions {
+  info: PhysicalInfo;
+  target: RecoveryTarget;
+  standby: boolean;
+  postInitDir: string | undefined;
+  keepArchiving: boolean;
+  timeoutSeconds: number;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  /** verify --deep: also read every table. */
+  readTables?: boolean;
+}
+
+export interface ProofResult {
+  promoted: boolean;
+  timeline: number;
+  databases: string[];
+  tables: number;
+  postInit: string[];
+}
+
+async function failureFromLog(logFile: string, what: string): Promise<KitError> {
+  const log = await readFile(logFile, 'utf8').catch(() => '');
+  const { notReached, reason } = classifyRecoveryLog(log);
+  if (notReached) {
+    return new KitError('RECOVERY_TARGET_NOT_REACHED', `Recovery did not reach its target: ${reason}. The archive holds no WAL up to that moment; no server was opened at the wrong point.`, { detail: log.slice(-8000) });
+  }
+  return new KitError('RECOVERY_FAILED', `${what}: ${reason}`, { detail: log.slice(-8000) });
+}
+
+async function connectSocket(socketDir: string, port: number, user: string, database = 'postgres'): Promise<pg.Client> {
+  const client = new pg.Client({ host: socketDir, port, user, database });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+async function waitForPromotion(client: pg.Client, dataDir: string, logFile: string, deadline: number, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    if (signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted while the restored server was recovering.');
+    const rows = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r').then((r) => r.rows, () => undefined);
+    if (rows && rows[0]?.r === false) return;
+    if (!rows || runningServerPid(dataDir) === undefined) throw await failureFromLog(logFile, 'The restored server stopped during recovery');
+    if (Date.now() > deadline) throw new KitError('RECOVERY_FAILED', `Recovery did not finish within the time allowed (--timeout). The server log is ${logFile}.`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function proveServer(server: ServerControl, dataDir: string, options: ProveOptions): Promise<ProofResult> {
+  const owner = server.owner();
+  const run = await scratchDir('pgkit-prove-', owner);
+  const logFile = path.join(run, 'server.log');
+  const hba = path.join(run, 'pg_hba.conf');
+  await writeFile(hba, 'local all all trust\n', { mode: 0o600 });
+  if (owner) await chown(hba, owner.uid, owner.gid);
+  const port = await freePort();
+  const settings: Record<string, string> = { port: String(port), listen_addresses: '', unix_socket_directories: run, hba_file: hba };
+  if (!options.keepArchiving) settings.archive_mode = 'off';
+  const deadline = Date.now() + options.timeoutSeconds * 1000;
+  let started = false;
+  try {
+    try {
+      await server.start(dataDir, { settings, logFile, timeoutSeconds: options.timeoutSeconds });
+      started = true;
+    } catch (error) {
+      started = runningServerPid(dataDir) !== undefined;
+      throw await failureFromLog(logFile, `The restored server did not start (${(error as Error).message})`);
+    }
+    let client = await connectSocket(run, port, options.info.server.user).catch(async () => {
+      throw await failureFromLog(logFile, 'The restored server does not accept connections');
+    });
+    const superuser = (await client.query<{ n: string }>('SELECT rolname AS n FROM pg_roles WHERE oid = 10')).rows[0]!.n;
+    if (superuser !== options.info.server.user) {
+      await client.end();
+      client = await connectSocket(run, port, superuser);
+    }
+    try {
+      if (!options.standby) await waitForPromotion(client, dataDir, logFile, deadline, options.signal);
+      const postInit = options.postInitDir ? await runPostInit(options, run, port, superuser) : [];
+      const facts = await answerCheck(client, run, port, superuser, options.readTables === true);
+      const timeline = Number((await client.query<{ t: string }>('SELECT timeline_id::text AS t FROM pg_control_checkpoint()')).rows[0]!.t);
+      return { promoted: !options.standby, timeline, ...facts, postInit };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  } finally {
+    if (started || runningServerPid(dataDir) !== undefined) await server.stop(dataDir, 'fast').catch(() => server.stop(dataDir, 'immediate').catch(() => undefined));
+    await rm(run, { recursive: true, force: true });
+  }
+}
+
+/** Every database opens; with readTables, every table of every database is read through. */
+async function answerCheck(client: pg.Client, socketDir: string, port: number, user: string, readTables: boolean): Promise<{ databases: string[]; tables: number }> {
+  const databases = (await client.query<{ d: string }>('SELECT datname AS d FROM pg_database WHERE datallowconn ORDER BY 1')).rows.map((r) => r.d);
+  let tables = 0;
+  for (const database of databases) {
+    const db = await connectSocket(socketDir, port, user, database);
+    try {
+      const list = (await db.query<{ s: string; t: string }>(`SELECT n.nspname AS s, c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`)).rows;
+      tables += list.length;
+      for (const { s, t } of readTables ? list : []) {
+        await db.query(`SELECT count(*) FROM ${ident(s)}.${ident(t)}`).catch((error: Error) => {
+          throw new KitError('RECOVERY_FAILED', `Table ${s}.${t} in database ${database} does not answer after recovery: ${error.message}`);
+        });
+      }
+    } finally {
+      await db.end().catch(() => undefined);
+    }
+  }
+  return { databases, tables };
+}
+
+/** Each .sql file of --post-init, in name order, in its own transaction, stopping at the first error. */
+async function runPostInit(options: ProveOptions, socketDir: string, port: number, user: string): Promise<string[]> {
+  const dir = options.postInitDir!;
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  const psql = await locateServerTool('psql', majorOf(options.info.server.versionNum), options.env, true);
+  for (const file of files) {
+    await runProgram(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-1', '-h', socketDir, '-p', String(port), '-U', user, '-d', 'postgres', '-f', path.join(dir, file)], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
+      failure: 'RECOVERY_FAILED',
+      explain: (stderr) => new KitError('RECOVERY_FAILED', `--post-init ${file} failed: ${stderr.split('\n').filter((l) => /ERROR|FATAL/.test(l)).at(-1) ?? stderr}. The restore was undone.`, { detail: stderr }),
+    });
+  }
+  return files;
+}

@@ -1,0 +1,81 @@
+/**
+ * What a restored data directory is told about recovery: pure text builders, unit-tested.
+ * Everything goes into postgresql.auto.conf (read last, so it wins over postgresql.conf), then the
+ * user's --config overrides after it.
+ */
+
+export type RecoveryTarget =
+  | { kind: 'latest' }
+  | { kind: 'time'; value: string }
+  | { kind: 'lsn'; value: string }
+  | { kind: 'immediate' };
+
+export interface RecoverySettingsInput {
+  id: string;
+  walArchive: string;
+  target: RecoveryTarget;
+  standby: { conninfo: string } | undefined;
+  /** A test restore must never archive into the production archive. */
+  keepArchiving: boolean;
+  at: Date;
+}
+
+/** A value in postgresql.conf syntax: single quotes, a quote doubled. */
+export function confValue(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/**
+ * A timestamp the server reads while it starts: time zone abbreviations ("Z", "UTC") are not
+ * loaded yet at that point, so a trailing Z becomes +00. Digits are kept as given (microseconds).
+ */
+export function pgTimestamp(value: string): string {
+  return value.trim().replace(/^(\d{4}-\d{2}-\d{2})T/, '$1 ').replace(/\s*(Z|UTC)$/i, '+00');
+}
+
+/** restore_command that copies from the archive, quoted for /bin/sh. */
+export function restoreCommand(walArchive: string): string {
+  const dir = walArchive.replace(/'/g, `'\\''`);
+  return `cp '${dir}/%f' '%p'`;
+}
+
+export function recoverySettings(input: RecoverySettingsInput): Record<string, string> {
+  const settings: Record<string, string> = { restore_command: restoreCommand(input.walArchive), recovery_target_timeline: 'latest' };
+  if (input.standby) {
+    settings.primary_conninfo = input.standby.conninfo;
+  } else {
+    if (input.target.kind === 'time') settings.recovery_target_time = pgTimestamp(input.target.value);
+    if (input.target.kind === 'lsn') settings.recovery_target_lsn = input.target.value;
+    if (input.target.kind === 'immediate') settings.recovery_target = 'immediate';
+    settings.recovery_target_action = 'promote';
+  }
+  if (!input.keepArchiving) settings.archive_mode = 'off';
+  return settings;
+}
+
+export function autoConfBlock(input: RecoverySettingsInput, settings: Record<string, string>): string {
+  const lines = Object.entries(settings).map(([k, v]) => `${k} = ${confValue(v)}`);
+  return `\n# Restored by pg-backup-kit from ${input.id} at ${input.at.toISOString()}\n${lines.join('\n')}\n`;
+}
+
+/** libpq conninfo for a standby: never a password (that goes into a passfile beside it). */
+export function primaryConninfo(p: { host: string; port: number; user: string; passfile: string | undefined; applicationName: string; params: Record<string, string> }): string {
+  const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const parts = [`host=${q(p.host)}`, `port=${p.port}`, `user=${q(p.user)}`, `application_name=${q(p.applicationName)}`];
+  if (p.passfile) parts.push(`passfile=${q(p.passfile)}`);
+  for (const key of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey']) if (p.params[key]) parts.push(`${key}=${q(p.params[key]!)}`);
+  return parts.join(' ');
+}
+
+/** The line of a server log that says why recovery stopped, classified. */
+export function classifyRecoveryLog(log: string): { notReached: boolean; reason: string } {
+  const lines = log.split('\n');
+  const notReached = lines.find((l) => /recovery ended before configured recovery target was reached/.test(l));
+  if (notReached) return { notReached: true, reason: notReached.replace(/^.*?(FATAL|PANIC|LOG):\s*/, '') };
+  const fatal = lines.filter((l) => /\b(FATAL|PANIC)\b/.test(l)).at(-1);
+  // "configuration file … contains errors" is said last; the line before names the setting.
+  const setting = lines.filter((l) => /invalid value for parameter|unrecognized configuration parameter|syntax error in file/.test(l)).at(-1);
+  const strip = (l: string) => l.replace(/^.*?(FATAL|PANIC|LOG|ERROR):\s*/, '');
+  const reason = strip(fatal ?? lines.filter((l) => l.trim()).at(-1) ?? 'no log output');
+  return { notReached: false, reason: setting ? `${reason}: ${strip(setting)}` : reason };
+}

@@ -1,0 +1,126 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fingerprint } from '../support/backups.js';
+import { cli, cluster, createDatabase, libpqEnv, makeProject, query, type TestDatabase } from '../support/harness.js';
+import type { ExportMetadata } from '../../lib/format/export-metadata.js';
+import type { ExportResult } from '../../lib/export/export.js';
+
+async function exportOf(project: string, db: TestDatabase, args: string[] = []): Promise<ExportResult> {
+  const run = await cli('db-export', ['--json', ...args], { cwd: project, env: { DATABASE_URL: db.url } });
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  return run.json<ExportResult>();
+}
+
+function metadataOf(dir: string): ExportMetadata {
+  return JSON.parse(readFileSync(path.join(dir, 'metadata.json'), 'utf8')) as ExportMetadata;
+}
+
+/** Python's csv module reads the file: rows and the field count of each. */
+function parseWithPython(file: string): { rows: number; widths: number[] } {
+  const script = 'import csv,json,sys\ncsv.field_size_limit(sys.maxsize)\nrows=list(csv.reader(open(sys.argv[1],newline="",encoding="utf-8")))\nprint(json.dumps({"rows":len(rows)-1,"widths":sorted(set(len(r) for r in rows))}))';
+  return JSON.parse(execFileSync('python3', ['-c', script, file], { encoding: 'utf8' })) as { rows: number; widths: number[] };
+}
+
+describe('db:export and db:import', () => {
+  it('exports the awkward database and imports it back identical, from a directory and from a zip', async () => {
+    const source = await createDatabase({ seed: 'awkward' });
+    const project = makeProject();
+    const dirExport = await exportOf(project, source, ['--jobs', '3']);
+    const zipExport = await exportOf(project, source, ['--zip']);
+    expect(zipExport.path.endsWith('.zip')).toBe(true);
+    const expected = await fingerprint(source.url);
+    for (const exported of [dirExport, zipExport]) {
+      const target = await createDatabase({ sql: 'CREATE TABLE leftover (id int)' });
+      const run = await cli('db-import', [exported.path, '--force', '--json'], { cwd: project, env: { DATABASE_URL: target.url } });
+      expect(run.code, run.stderr).toBe(0);
+      expect(await fingerprint(target.url)).toEqual(expected);
+    }
+  });
+
+  it('writes CSV a standard parser reads, byte for byte what psql \\copy writes', async () => {
+    const source = await createDatabase({ seed: 'awkward' });
+    const project = makeProject();
+    const exported = await exportOf(project, source);
+    const meta = metadataOf(exported.path);
+    expect(meta.tables.length).toBeGreaterThan(10);
+    const scratch = mkdtempSync(path.join(tmpdir(), 'pgkit-copy-'));
+    // psql with the settings the export documents (UTC, ISO dates, shortest exact floats, hex bytea)
+    const env = { ...libpqEnv(source.url), PGOPTIONS: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=1 -c bytea_output=hex', PGCLIENTENCODING: 'UTF8' };
+    for (const table of meta.tables) {
+      const file = path.join(exported.path, table.file);
+      const parsed = parseWithPython(file);
+      expect(parsed.rows, table.name).toBe(table.rows);
+      if (table.rows > 0) expect(parsed.widths, table.name).toEqual([table.columns.length]);
+      const theirs = path.join(scratch, 'psql.csv');
+      execFileSync(path.join(cluster().binDir, 'psql'), ['-X', '-q', '-c', `\\copy ${table.name} to '${theirs}' csv header`], { env });
+      expect(readFileSync(file).equals(readFileSync(theirs)), table.name).toBe(true);
+    }
+    const sink = meta.tables.find((t) => t.name === 'app.kitchen_sink')!;
+    const text = readFileSync(path.join(exported.path, sink.file), 'utf8');
+    expect(text).toContain('NaN');
+    expect(text).toContain('Infinity');
+    expect(text).toContain('\\x00ff80fe0001000000');
+  });
+
+  it('keeps NULL and the empty string apart', async () => {
+    const source = await createDatabase({ sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, NULL), (2, ''), (3, '\"'), (4, E'\\\\.'), (5, E'a\\n\\\\.\\nb')" });
+    const project = makeProject();
+    const exported = await exportOf(project, source);
+    expect(readFileSync(path.join(exported.path, 'data/public.t.csv'), 'utf8')).toBe('id,v\n1,\n2,""\n3,""""\n4,\\.\n5,"a\n\\.\nb"\n');
+    const target = await createDatabase();
+    const run = await cli('db-import', [exported.id, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(await query(target.url, 'SELECT id, v, v IS NULL AS null FROM t ORDER BY id')).toEqual([
+      { id: 1, v: null, null: true },
+      { id: 2, v: '', null: false },
+      { id: 3, v: '"', null: false },
+      { id: 4, v: '\\.', null: false },
+      { id: 5, v: 'a\n\\.\nb', null: false },
+    ]);
+  });
+
+  it('--table replaces one table\'s rows; other columns on the target are named and nothing changes', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a VALUES (1, \'one\'), (2, \'two\'); CREATE TABLE b (id int); INSERT INTO b VALUES (7)' });
+    const project = makeProject();
+    const exported = await exportOf(project, source);
+    const target = await createDatabase({ sql: 'CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a VALUES (9, \'nine\'); CREATE TABLE b (id int, extra text); INSERT INTO b VALUES (8, \'x\')' });
+    const ok = await cli('db-import', [exported.path, '--table', 'a', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(await query(target.url, 'SELECT id, v FROM a ORDER BY id')).toEqual([{ id: 1, v: 'one' }, { id: 2, v: 'two' }]);
+    const refused = await cli('db-import', [exported.path, '--table', 'b', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(refused.code).toBe(24);
+    expect(refused.stderr).toMatch(/public\.b: the target has columns the export lacks: extra/);
+    expect(await query(target.url, 'SELECT id, extra FROM b')).toEqual([{ id: 8, extra: 'x' }]);
+  });
+
+  it('a damaged file rolls the import back; without a terminal it needs --force', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)' });
+    const project = makeProject();
+    const exported = await exportOf(project, source);
+    const target = await createDatabase({ sql: 'CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)' });
+    const before = await fingerprint(target.url);
+    const asked = await cli('db-import', [exported.path], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(asked.code).toBe(13);
+    expect(asked.stderr).toMatch(/Pass --force/);
+    const csv = path.join(exported.path, 'data/public.t.csv');
+    writeFileSync(csv, readFileSync(csv, 'utf8').replace('\n50\n', '\n51\n'));
+    const damaged = await cli('db-import', [exported.path, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(damaged.code).toBe(24);
+    expect(damaged.stderr).toMatch(/data\/public\.t\.csv .* is not the file the export wrote/);
+    expect(await fingerprint(target.url)).toEqual(before);
+  });
+
+  it('an interrupted export leaves nothing that looks complete', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int)' });
+    const project = makeProject();
+    const bad = await cli('db-export', ['--table', 'nosuch'], { cwd: project, env: { DATABASE_URL: source.url } });
+    expect(bad.code).toBe(11);
+    expect(bad.stderr).toMatch(/No table matches "nosuch"/);
+    const dir = path.join(project, 'backups/default');
+    expect(existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('backup_')) : []).toEqual([]);
+  });
+});

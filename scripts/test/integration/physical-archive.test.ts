@@ -1,0 +1,125 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PhysicalBackupResult } from '../../lib/physical/backup.js';
+import { cli, waitFor } from '../support/harness.js';
+import { restoreParent, startDataDir, startPrimary, type Primary } from '../support/physical-cluster.js';
+
+describe('the continuous WAL archive', () => {
+  let primary: Primary;
+  const received: Array<Record<string, unknown>> = [];
+  let hook = '';
+  const server = createServer((req: IncomingMessage, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push(JSON.parse(body) as Record<string, unknown>);
+      res.writeHead(200).end('ok');
+    });
+  });
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    hook = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/hooks/wal-token`;
+    primary = await startPrimary();
+    await primary.query('CREATE TABLE feed (id serial PRIMARY KEY, note text)');
+  });
+  afterAll(async () => {
+    await primary?.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const env = () => ({ DATABASE_URL: primary.url() });
+
+  it('refuses a role without replication, saying what to run', async () => {
+    await primary.query(`CREATE ROLE plain LOGIN PASSWORD 'plain-pw'`);
+    const url = primary.url().replace(/\/\/postgres:[^@]+@/, '//plain:plain-pw@');
+    const run = await cli('backup-physical', [], { cwd: primary.project, env: { DATABASE_URL: url } });
+    expect(run.code).toBe(22);
+    expect(run.stderr).toContain('ALTER ROLE "plain" REPLICATION;');
+    expect(run.stderr).not.toContain('plain-pw');
+  });
+
+  it('follows the primary as a standby restored with --standby', async () => {
+    const backup = await cli('backup-physical', ['--json'], { cwd: primary.project, env: env() });
+    expect(backup.code).toBe(0);
+    const dataDir = path.join(await restoreParent(), 'standby');
+    const run = await cli('restore-physical', ['--standby', '--target-dir', dataDir, '--json'], { cwd: primary.project, env: env() });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.json()).toMatchObject({ standby: true, proof: { promoted: false } });
+    expect(readFileSync(path.join(dataDir, 'postgresql.auto.conf'), 'utf8')).not.toContain(primary.cluster.password);
+    const standby = await startDataDir(dataDir, primary.cluster.password, primary.cluster.binDir);
+    try {
+      await primary.query(`INSERT INTO feed (note) VALUES ('after the standby started')`);
+      await waitFor('the standby to replay the new row', async () => {
+        const rows = await standby.query<{ n: string }>(`SELECT count(*)::text AS n FROM feed WHERE note = 'after the standby started'`);
+        return rows[0]!.n === '1' ? true : undefined;
+      });
+      expect((await standby.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0]!.r).toBe(true);
+    } finally {
+      await standby.stop();
+    }
+  });
+
+  it('reports a healthy archive, then finds a gap after the base backup', async () => {
+    const ok = await cli('wal-status', ['--json'], { cwd: primary.project, env: env() });
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    const status = ok.json<{ server: { lastArchivedWal: string; failedCount: number }; archive: { gaps: unknown[]; segments: number } }>();
+    expect(status.archive.gaps).toEqual([]);
+    expect(status.server.failedCount).toBe(0);
+
+    const segments: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await primary.query(`INSERT INTO feed (note) VALUES ('segment ${i}')`);
+      segments.push(await primary.switchAndArchive());
+    }
+    rmSync(path.join(primary.archive, segments[1]!));
+    const gap = await cli('wal-status', [], { cwd: primary.project, env: env() });
+    expect(gap.code).toBe(23);
+    expect(gap.stderr).toContain(`misses 1 segment(s) on timeline 1: ${segments[1]}`);
+  });
+
+  it('keeps an identical segment, refuses a different one, and the stuck archive raises the alarm', async () => {
+    // PostgreSQL retrying a segment it already archived: success, nothing rewritten.
+    const last = await primary.switchAndArchive();
+    const retry = path.join(await restoreParent(), last);
+    copyFileSync(path.join(primary.archive, last), retry);
+    const again = await cli('wal-push', [retry, '--project', primary.project], { cwd: primary.project });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/already archived \(identical\)/);
+
+    // Another server's segment already sits where the next one goes: never overwritten.
+    // After a write, so the position is inside the segment rather than on its first byte.
+    await primary.query(`INSERT INTO feed (note) VALUES ('stuck')`);
+    const [current] = await primary.query<{ seg: string }>('SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS seg');
+    const foreign = path.join(primary.archive, current!.seg);
+    expect(readdirSync(primary.archive)).not.toContain(current!.seg);
+    writeFileSync(foreign, 'a segment from another cluster');
+    await primary.query('SELECT pg_switch_wal()');
+    await waitFor('archive_command to fail', async () => {
+      const [s] = await primary.query<{ n: number }>('SELECT failed_count AS n FROM pg_stat_archiver');
+      return Number(s!.n) > 0 ? true : undefined;
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}; server log: ${readFileSync(path.join(path.dirname(primary.cluster.dataDir), 'server.log'), 'utf8').slice(-3000)}`);
+    });
+    expect(readFileSync(foreign, 'utf8')).toBe('a segment from another cluster');
+
+    received.length = 0;
+    const run = await cli('wal-status', ['--quiet', '--notify', hook], { cwd: primary.project, env: env() });
+    expect(run.code).toBe(23);
+    expect(run.stderr).toMatch(/archive_command is failing: [0-9A-F]{24} failed at/);
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({ command: 'wal-status', outcome: 'failure', exitCode: 23, error: { code: 'WAL_ARCHIVE_STUCK' } });
+    expect(JSON.stringify(received[0])).not.toContain(primary.cluster.password);
+
+    // Once the wrong file is moved away, archiving resumes by itself.
+    copyFileSync(foreign, path.join(path.dirname(primary.archive), 'quarantined'));
+    rmSync(foreign);
+    await waitFor('archiving to resume', async () => {
+      const [s] = await primary.query<{ last: string | null }>('SELECT last_archived_wal AS last FROM pg_stat_archiver');
+      return s!.last !== null && s!.last >= current!.seg ? true : undefined;
+    }, 90_000);
+  });
+});

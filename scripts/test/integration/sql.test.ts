@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, createDatabase, makeProject, onTerminal, query, REPO, type CliResult } from '../support/harness.js';
+
+const count = async (url: string) => (await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM t'))[0]!.n;
+
+/** The SQL on standard input, as `echo … | pnpm db:sql` gives it. */
+function piped(sql: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(REPO, 'scripts/kit.mjs'), 'db-sql', ...args], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, json: <T>() => JSON.parse(stdout) as T }));
+    child.stdin.end(sql);
+  });
+}
+
+describe('db:sql', () => {
+  it('is read-only unless --write, and a read-only session cannot be made to write', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE t (id int, note text); INSERT INTO t VALUES (1, NULL), (2, \'two\')' });
+    const project = makeProject();
+    const env = { DATABASE_URL: db.url };
+    const shown = await cli('db-sql', ['SELECT id, note FROM t ORDER BY id'], { cwd: project, env });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/ id \| note\n-+\+-+\n 1  \| +\n 2  \| two +\n\(2 rows\)/);
+    for (const sql of [
+      'INSERT INTO t VALUES (3)',
+      'SET TRANSACTION READ WRITE; INSERT INTO t VALUES (3)',
+      "SELECT set_config('transaction_read_only', 'off', true); INSERT INTO t VALUES (3)",
+      'COMMIT; INSERT INTO t VALUES (3)',
+      'CREATE TABLE u (id int)',
+    ]) {
+      const run = await cli('db-sql', [sql], { cwd: project, env });
+      expect(run.code, `${sql}: ${run.stderr}`).not.toBe(0);
+      expect(run.stderr).toMatch(/read-only|transaction of its own|read-write mode must be set before any query/);
+    }
+    expect(await count(db.url)).toBe(2);
+    expect(await query(db.url, "SELECT to_regclass('u') AS u")).toEqual([{ u: null }]);
+    const written = await cli('db-sql', ['--write', 'INSERT INTO t VALUES (3)'], { cwd: project, env });
+    expect(written.code, written.stderr).toBe(0);
+    expect(written.stdout).toMatch(/INSERT 1/);
+    expect(await count(db.url)).toBe(3);
+  });
+
+  it('refuses destructive statements without a terminal and without --force, from an argument and from a pipe', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)' });
+    const project = makeProject({ 'packages/database/.env.prod': `DATABASE_URL=${db.url}\n` });
+    const env = { DATABASE_URL: db.url };
+    for (const sql of ['DELETE FROM t', 'UPDATE t SET id = 0', 'TRUNCATE t', 'DROP TABLE t', 'ALTER TABLE t DROP COLUMN id', "SELECT 'harmless'; DELETE FROM t -- where id = 1"]) {
+      const arg = await cli('db-sql', ['--write', sql], { cwd: project, env });
+      expect(arg.code, sql).toBe(13);
+      expect(arg.stderr).toMatch(/no terminal to ask[\s\S]*Pass --force to run it anyway\. Nothing was run\./);
+      const pipe = await piped(sql, ['--write'], project, env);
+      expect(pipe.code, sql).toBe(13);
+    }
+    expect(await count(db.url)).toBe(2);
+    // a string or a comment that looks destructive is not a statement
+    const quoted = await cli('db-sql', ['--write', "SELECT 'DROP TABLE t' /* DELETE FROM t */"], { cwd: project, env });
+    expect(quoted.code, quoted.stderr).toBe(0);
+    const prod = await cli('db-sql', ['--env', 'prod', '--write', '--force', 'DELETE FROM t'], { cwd: project });
+    expect(prod.code).toBe(13);
+    expect(prod.stderr).toMatch(new RegExp(`pass --force --confirm ${db.name}`));
+    expect(await count(db.url)).toBe(2);
+    const forced = await piped('DELETE FROM t', ['--env', 'prod', '--write', '--force', '--confirm', db.name], project, {});
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await count(db.url)).toBe(0);
+  });
+
+  it('in a terminal, asks before a destructive statement; declining runs nothing', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t VALUES (1)' });
+    const project = makeProject();
+    const declined = await onTerminal('db-sql', ['--write', 'TRUNCATE t'], project, { DATABASE_URL: db.url }, (screen, type) => {
+      if (screen.includes('Run it?') && !screen.includes('n\r')) type('n\r');
+    });
+    expect(declined.code).toBe(13);
+    expect(declined.screen).toMatch(/TRUNCATE: TRUNCATE t/);
+    expect(await count(db.url)).toBe(1);
+    const accepted = await onTerminal('db-sql', ['--write', 'TRUNCATE t'], project, { DATABASE_URL: db.url }, (screen, type) => {
+      if (screen.includes('Run it?') && !screen.includes('y\r')) type('y\r');
+    });
+    expect(accepted.code, accepted.screen).toBe(0);
+    expect(await count(db.url)).toBe(0);
+  });
+
+  it('streams a query\'s rows to a CSV file and prints JSON on request', async () => {
+    const db = await createDatabase();
+    const project = makeProject();
+    const env = { DATABASE_URL: db.url };
+    const csv = await cli('db-sql', ["SELECT g AS n, CASE WHEN g % 2 = 0 THEN NULL ELSE 'a,\"b\"' END AS v FROM generate_series(1, 12000) g", '--csv', 'out.csv'], { cwd: project, env });
+    expect(csv.code, csv.stderr).toBe(0);
+    expect(csv.stdout).toMatch(/12000 rows written to out\.csv/);
+    const lines = readFileSync(path.join(project, 'out.csv'), 'utf8').split('\n');
+    expect(lines.slice(0, 3)).toEqual(['n,v', '1,"a,""b"""', '2,']);
+    expect(lines.length).toBe(12002);
+    const json = await cli('db-sql', ['SELECT 1 AS one, NULL AS nothing', '--json'], { cwd: project, env });
+    expect(json.json()).toMatchObject({ ok: true, columns: ['one', 'nothing'], rows: [['1', null]], totalRows: 1 });
+  });
+});

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { planPrechecks, type ServerSettings } from '../../lib/physical/checks.js';
+import { basebackupArgs, chooseCompression, roleOf } from '../../lib/physical/backup.js';
+import { autoConfBlock, classifyRecoveryLog, confValue, pgTimestamp, primaryConninfo, recoverySettings } from '../../lib/physical/recovery.js';
+import { judgeArchive, type ArchiverFacts } from '../../lib/physical/status.js';
+import { findGaps, formatLsn, missingBetween, parseLsn, segmentBeforeLsn, segmentOfLsn, segmentsOlderThan } from '../../lib/physical/wal-names.js';
+import { isArchivableName } from '../../lib/physical/archive.js';
+import { tarArgs } from '../../lib/physical/extract.js';
+
+const MB16 = 16 * 1024 * 1024;
+
+describe('WAL names', () => {
+  it.each([
+    ['0/3000148', 1, '000000010000000000000003'],
+    ['1/FF000000', 2, '0000000200000001000000FF'],
+    ['0/0', 1, '000000010000000000000000'],
+  ])('LSN %s on timeline %i lies in %s', (lsn, tl, name) => {
+    expect(segmentOfLsn(tl, parseLsn(lsn), MB16)).toBe(name);
+    expect(formatLsn(parseLsn(lsn))).toBe(lsn);
+  });
+
+  it('a backup ending on a segment boundary needs nothing of the next segment', () => {
+    expect(segmentBeforeLsn(1, parseLsn('0/4000000'), MB16)).toBe('000000010000000000000003');
+    expect(segmentBeforeLsn(1, parseLsn('0/4000028'), MB16)).toBe('000000010000000000000004');
+  });
+
+  it('finds gaps per timeline, across the 4 GB boundary', () => {
+    const names = ['0000000100000000000000FE', '0000000100000000000000FF', '000000010000000100000001', '000000020000000100000005', '000000020000000100000006', '00000002.history'];
+    expect(findGaps(names, MB16)).toEqual([{ timeline: 1, from: '000000010000000100000000', to: '000000010000000100000000', missing: 1 }]);
+    expect(missingBetween('0000000100000000000000FE', '000000010000000100000001', new Set(names), MB16)).toEqual(['000000010000000100000000']);
+  });
+
+  it('only segments before the oldest needed one are old; history files stay', () => {
+    const names = ['000000010000000000000001', '000000010000000000000002', '000000010000000000000001.00000028.backup', '000000010000000000000003', '00000001.history'];
+    expect(segmentsOlderThan(names, '000000010000000000000002', MB16)).toEqual(['000000010000000000000001', '000000010000000000000001.00000028.backup']);
+  });
+
+  it.each([
+    ['000000010000000000000003', true],
+    ['00000002.history', true],
+    ['000000010000000000000003.00000028.backup', true],
+    ['../etc/passwd', false],
+    ['000000010000000000000003.partial', true],
+    ['pg_wal', false],
+  ])('archivable name %s: %s', (name, ok) => expect(isArchivableName(name)).toBe(ok));
+});
+
+const healthy: ServerSettings = {
+  versionNum: 150010, version: '15.10', user: 'backup', superuser: false, replication: true, walLevel: 'replica', maxWalSenders: 10, walSendersInUse: 0,
+  hbaReplicationLines: null, systemIdentifier: '1', walSegmentSize: MB16, sizeBytes: 1e6, dataDirectory: null, archiveMode: 'on', archiveCommand: 'x',
+};
+
+describe('pre-checks name what to change', () => {
+  it.each([
+    [{ replication: false }, /ALTER ROLE "backup" REPLICATION;/],
+    [{ walLevel: 'minimal' }, /wal_level = replica/],
+    [{ maxWalSenders: 3, walSendersInUse: 2 }, /Set max_wal_senders = 10/],
+    [{ hbaReplicationLines: 0 }, /host    replication  backup/],
+  ] as Array<[Partial<ServerSettings>, RegExp]>)('%o', (change, message) => {
+    const problems = planPrechecks({ settings: { ...healthy, ...change }, clientMajor: 15, freeBytes: 1e12, skipSpaceCheck: false, clientHost: '10.0.0.1' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(message);
+  });
+
+  it('an old client and a full disk are reported together', () => {
+    const problems = planPrechecks({ settings: healthy, clientMajor: 14, freeBytes: 10, skipSpaceCheck: false, clientHost: 'db' });
+    expect(problems.map((p) => p.slice(0, 31))).toEqual(['pg_basebackup 14 cannot back up', 'The backup directory has 0.0 MB']);
+    expect(planPrechecks({ settings: healthy, clientMajor: 16, freeBytes: 10, skipSpaceCheck: true, clientHost: 'db' })).toEqual([]);
+  });
+});
+
+describe('pg_basebackup arguments', () => {
+  it('compresses with lz4 on a 15 client, gzip before', () => {
+    expect(chooseCompression('auto', 15)).toBe('lz4');
+    expect(chooseCompression('auto', 14)).toBe('gzip');
+    expect(() => chooseCompression('zstd', 14)).toThrow(/cannot compress with zstd/);
+    expect(basebackupArgs('/d', 'x', 'lz4', 'fast')).toEqual(['-D', '/d', '--format=tar', '--wal-method=stream', '--compress=client-lz4', '--checkpoint=fast', '--label=x', '--verbose', '--no-password']);
+    expect(basebackupArgs('/d', 'x', 'gzip', 'spread')).toContain('--gzip');
+  });
+  it.each([['base.tar.lz4', 'base'], ['pg_wal.tar', 'wal'], ['backup_manifest', 'manifest'], ['16384.tar.gz', 'tablespace'], ['other', undefined]])('%s is %s', (file, role) => expect(roleOf(file)).toBe(role));
+  it('unpacks with the matching filter and never takes owners from the archive', () => {
+    expect(tarArgs('lz4', '/t')).toEqual(['-x', '--use-compress-program=lz4', '--no-same-owner', '-f', '-', '-C', '/t']);
+    expect(tarArgs('none', '/t')).toEqual(['-x', '--no-same-owner', '-f', '-', '-C', '/t']);
+  });
+});
+
+describe('recovery settings', () => {
+  const base = { id: 'b', walArchive: "/srv/it's/wal", standby: undefined, keepArchiving: false, at: new Date('2026-11-30T10:00:00Z') };
+  it('a timed recovery promotes, turns archiving off and reads the archive', () => {
+    const settings = recoverySettings({ ...base, target: { kind: 'time', value: '2026-11-30T09:00:00.123456Z' } });
+    expect(settings).toEqual({
+      restore_command: `cp '/srv/it'\\''s/wal/%f' '%p'`,
+      recovery_target_timeline: 'latest',
+      recovery_target_time: '2026-11-30 09:00:00.123456+00',
+      recovery_target_action: 'promote',
+      archive_mode: 'off',
+    });
+    expect(autoConfBlock({ ...base, target: { kind: 'latest' } }, { a: "it's" })).toContain(`a = 'it''s'`);
+  });
+  it('a standby takes no target; --archive keeps archiving', () => {
+    const settings = recoverySettings({ ...base, keepArchiving: true, target: { kind: 'latest' }, standby: { conninfo: 'host=x' } });
+    expect(settings).toEqual({ restore_command: expect.any(String), recovery_target_timeline: 'latest', primary_conninfo: 'host=x' });
+  });
+  it('quotes conninfo values and never holds a password', () => {
+    expect(primaryConninfo({ host: 'db', port: 5432, user: "o'neil", passfile: '/d/.pgpass_primary', applicationName: 'a', params: { sslmode: 'require' } }))
+      .toBe(`host='db' port=5432 user='o\\'neil' application_name='a' passfile='/d/.pgpass_primary' sslmode='require'`);
+    expect(confValue("a'b")).toBe("'a''b'");
+    expect(pgTimestamp('2026-11-30 14:05:00+02')).toBe('2026-11-30 14:05:00+02');
+  });
+  it('reads why recovery stopped from the server log', () => {
+    expect(classifyRecoveryLog('LOG:  redo done\nFATAL:  recovery ended before configured recovery target was reached\nLOG: shut down')).toEqual({ notReached: true, reason: 'recovery ended before configured recovery target was reached' });
+    const bad = classifyRecoveryLog('LOG:  invalid value for parameter "recovery_target_time": "x"\nFATAL:  configuration file "/d/postgresql.auto.conf" contains errors');
+    expect(bad.notReached).toBe(false);
+    expect(bad.reason).toBe('configuration file "/d/postgresql.auto.conf" contains errors: invalid value for parameter "recovery_target_time": "x"');
+  });
+});
+
+describe('archive alarms', () => {
+  const ok: ArchiverFacts = { archiveMode: 'on', archiveCommand: 'x', archivedCount: 5, lastArchivedWal: 'A', lastArchivedTime: '2026-11-30 10:00:00+00', failedCount: 2, lastFailedWal: 'B', lastFailedTime: '2026-11-30 09:00:00+00', currentWal: 'C', ready: 1, walSegmentSize: MB16 };
+  it.each([
+    [{}, []],
+    [{ lastFailedTime: '2026-11-30 11:00:00+00' }, ['WAL_ARCHIVE_STUCK']],
+    [{ lastArchivedTime: null, lastArchivedWal: null }, ['WAL_ARCHIVE_STUCK']],
+    [{ ready: 40 }, ['WAL_ARCHIVE_STUCK']],
+    [{ archiveMode: 'off' }, ['WAL_ARCHIVE_STUCK']],
+  ] as Array<[Partial<ArchiverFacts>, string[]]>)('%o alarms %o', (change, codes) => {
+    expect(judgeArchive({ ...ok, ...change }, [], { maxReady: 16 }).map((p) => p.code)).toEqual(codes);
+  });
+  it('a gap alarms with the segments to look for', () => {
+    const [problem] = judgeArchive(ok, [{ timeline: 1, from: 'X', to: 'Y', missing: 2 }], { maxReady: 16 });
+    expect(problem).toMatchObject({ code: 'WAL_GAP', message: expect.stringContaining('X to Y') });
+  });
+});
