@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -111,6 +112,20 @@ describe('db:export and db:import', () => {
     const damaged = await cli('db-import', [exported.path, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
     expect(damaged.code).toBe(24);
     expect(damaged.stderr).toMatch(/data\/public\.t\.csv .* is not the file the export wrote/);
+    expect(await fingerprint(target.url)).toEqual(before);
+
+    // a schema.sql that would run a shell command is refused even when metadata.json agrees with it
+    const schemaFile = path.join(exported.path, 'schema.sql');
+    const marker = path.join(project, 'shell-ran');
+    const evil = `\\! touch ${marker}\n${readFileSync(schemaFile, 'utf8')}`;
+    writeFileSync(schemaFile, evil);
+    const meta = metadataOf(exported.path);
+    meta.schemaFile = { ...meta.schemaFile, sha256: createHash('sha256').update(evil).digest('hex'), bytes: Buffer.byteLength(evil), preDataBytes: meta.schemaFile.preDataBytes + Buffer.byteLength(evil) - meta.schemaFile.bytes };
+    writeFileSync(path.join(exported.path, 'metadata.json'), JSON.stringify(meta));
+    const shell = await cli('db-import', [exported.path, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(shell.code).toBe(24);
+    expect(shell.stderr).toMatch(/holds psql commands pg_dump never writes \(\\! touch/);
+    expect(existsSync(marker)).toBe(false);
     expect(await fingerprint(target.url)).toEqual(before);
   });
 
