@@ -1,27 +1,28 @@
 /**
  * A backup: one exported snapshot, every requested format dumped from it concurrently, the plain
- * stream fanned out to .sql / .sql.gz / statistics, artifacts committed by rename, .sha256 and
- * finally .info written atomically. Until .info exists there is no backup; on any failure every
- * file of this run is removed.
+ * stream fanned out to .sql / .sql.gz / statistics, everything written through the environment's
+ * BackupStore and committed there with .info last. Until .info exists there is no backup; on any
+ * failure every file of this run is removed.
  */
-import { statfsSync, createWriteStream, readdirSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import kitPackage from '../../../package.json' with { type: 'json' };
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { classifyConnectError, connect, connectWithWait, serverFacts, type Client, type ServerFacts } from '../pg/connect.js';
 import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../proc/pg-tools.js';
-import { acquireLock } from '../store/lock.js';
-import { commitFile, ensurePrivateDir, PARTIAL_SUFFIX, sha256File, sizeOf, syncDir, writeFileAtomic } from '../store/files.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import { sizeOf } from '../store/files.js';
+import type { StoreContext } from '../store/environment.js';
+import type { BackupStore, BackupWrite, StoredBackup } from '../store/store.js';
+import type { CommandContext } from '../context.js';
 import { Fanout, HashTap } from './fanout.js';
-import { artifactFile, backupStem, stemOf, type Format } from '../format/naming.js';
+import { artifactFile, type Format } from '../format/naming.js';
 import { formatBytes } from '../format/units.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, type DumpStats } from '../format/stats.js';
-import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, sha256Manifest, type ArtifactInfo, type BackupInfo, type StatisticsSource } from '../format/metadata.js';
+import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type StatisticsSource } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
 
 export interface BackupOptions {
@@ -83,11 +84,9 @@ export function estimateBytes(databaseSize: number, formats: Format[]): number {
   return Math.round(formats.reduce((sum, f) => sum + SIZE_FACTOR[f] * databaseSize, 0));
 }
 
-function checkFreeSpace(dir: string, need: number, formats: Format[], databaseSize: number): void {
-  const stats = statfsSync(dir);
-  const free = Number(stats.bavail) * Number(stats.bsize);
-  if (need > free) {
-    throw new KitError('INSUFFICIENT_SPACE', `Not enough free space in ${dir}: a backup in ${formats.join(', ')} of a ${formatBytes(databaseSize)} database needs about ${formatBytes(need)}, and ${formatBytes(free)} is free. Free some space, choose fewer formats (--format dump), or pass --skip-space-check if you know the backup is smaller.`);
+function checkFreeSpace(where: string, free: number | undefined, need: number, formats: Format[], databaseSize: number): void {
+  if (free !== undefined && need > free) {
+    throw new KitError('INSUFFICIENT_SPACE', `Not enough free space in ${where}: a backup in ${formats.join(', ')} of a ${formatBytes(databaseSize)} database needs about ${formatBytes(need)}, and ${formatBytes(free)} is free. Free some space, choose fewer formats (--format dump), or pass --skip-space-check if you know the backup is smaller.`);
   }
 }
 
@@ -98,149 +97,213 @@ interface Job {
   done: Promise<Array<{ format: Format; sha256: string; bytes: number }>>;
   /** Bytes produced so far, for progress. */
   bytesSoFar: () => Promise<number>;
+  /** A file on this machine holding the finished artifact, when the store gave one. */
+  localFile?: string;
+}
+
+/** pg_dump's arguments shared by every format of one backup. Pure. */
+export function pgDumpArgs(snapshot: string, options: Pick<BackupOptions, 'lockWaitTimeout' | 'schemas' | 'tables' | 'excludeTables'>): string[] {
+  const args = [
+    `--snapshot=${snapshot}`,
+    `--lock-wait-timeout=${options.lockWaitTimeout}`,
+    '--no-password',
+    ...options.schemas.map((s) => `--schema=${s}`),
+    ...options.tables.map((t) => `--table=${t}`),
+    ...options.excludeTables.map((t) => `--exclude-table=${t}`),
+  ];
+  // A pattern that matches nothing must fail the backup, not make an empty one.
+  if (options.tables.length || options.schemas.length) args.push('--strict-names');
+  return args;
+}
+
+export interface InfoFacts {
+  id: string;
+  environment: string;
+  options: Pick<BackupOptions, 'type' | 'description' | 'tables' | 'excludeTables' | 'schemas'>;
+  started: Date;
+  finished: Date;
+  database: BackupInfo['database'];
+  pgDump: { path: string; version: string };
+  snapshot: string;
+  artifacts: ArtifactInfo[];
+  stats: DumpStats | undefined;
+  source: StatisticsSource;
+  largeObjects: number;
+}
+
+/** The .info of a finished backup. Pure. */
+export function buildInfo(facts: InfoFacts): BackupInfo {
+  const { options, stats } = facts;
+  const totalRows = Object.values(stats?.tables ?? {}).reduce((n, t) => n + t.rows, 0);
+  return {
+    schema: INFO_SCHEMA,
+    version: INFO_VERSION,
+    id: facts.id,
+    type: options.type,
+    description: options.description,
+    environment: facts.environment,
+    startedAt: facts.started.toISOString(),
+    finishedAt: facts.finished.toISOString(),
+    durationMs: facts.finished.getTime() - facts.started.getTime(),
+    database: facts.database,
+    tool: { name: 'pg-backup-kit', version: KIT_VERSION, node: process.version },
+    pgDump: facts.pgDump,
+    snapshot: { id: facts.snapshot, isolation: 'repeatable read' },
+    scope: {
+      tables: options.tables,
+      excludeTables: options.excludeTables,
+      schemas: options.schemas,
+      complete: !options.tables.length && !options.excludeTables.length && !options.schemas.length,
+    },
+    artifacts: facts.artifacts,
+    statistics: {
+      source: facts.source,
+      algorithm: FINGERPRINT_ALGORITHM,
+      note: STATISTICS_NOTES[facts.source],
+      tables: stats?.tables ?? {},
+      sequences: stats?.sequences ?? {},
+      largeObjects: facts.largeObjects,
+      totalRows,
+    },
+    restore: restoreInstructions(Object.fromEntries(facts.artifacts.map((a) => [a.format, a.file])), facts.environment),
+  };
+}
+
+interface Session {
+  client: Client;
+  facts: ServerFacts;
+  pgDump: LocatedTool;
+  pgRestore: LocatedTool | undefined;
+  estimate: number;
+}
+
+/** What the backup needs before it starts: server facts, the tools that fit, enough space. */
+async function prepareSession(client: Client, options: BackupOptions, ctx: CommandContext, store: BackupStore): Promise<Session> {
+  const facts = await serverFacts(client);
+  const pgDump = await locateTool('pg_dump', facts.major, ctx.env);
+  const pgRestore = isPlain(options) || options.stats !== 'archive' ? undefined : await locateTool('pg_restore', facts.major, ctx.env);
+  const estimate = estimateBytes(facts.databaseSize, options.formats);
+  if (!options.skipSpaceCheck) checkFreeSpace(store.where, await store.freeBytes(), estimate, options.formats, facts.databaseSize);
+  return { client, facts, pgDump, pgRestore, estimate };
+}
+
+function isPlain(options: Pick<BackupOptions, 'formats'>): boolean {
+  return options.formats.includes('sql') || options.formats.includes('sql.gz');
 }
 
 /** `lockHeld`: the caller (a restore taking its safety backup) already holds the environment's lock. */
-export async function backup(target: Target, options: BackupOptions, ctx: CommandContext, internal: { lockHeld?: boolean } = {}): Promise<BackupResult> {
+export async function backup(target: Target, options: BackupOptions, ctx: StoreContext, internal: { lockHeld?: boolean } = {}): Promise<BackupResult> {
   const started = ctx.now();
-  const dir = path.join(backupRoot(ctx), target.env);
-  await ensurePrivateDir(dir);
-  const lock = internal.lockHeld ? { release: () => undefined } : acquireLock(dir, 'backup', target.env);
+  const { store } = ctx.environment(target.env);
+  const lock = internal.lockHeld ? { release: () => undefined } : await store.lock('backup');
   let client: Client | undefined;
-  let stem: string | undefined;
+  let write: BackupWrite | undefined;
   try {
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
     client = await connectWithWait(target, options.waitSeconds, (attempt, error) =>
       ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`),
     );
-    const facts = await serverFacts(client);
-    const pgDump = await locateTool('pg_dump', facts.major, ctx.env);
-    const plain = options.formats.includes('sql') || options.formats.includes('sql.gz');
-    const pgRestore = plain || options.stats !== 'archive' ? undefined : await locateTool('pg_restore', facts.major, ctx.env);
-    const estimate = estimateBytes(facts.databaseSize, options.formats);
-    if (!options.skipSpaceCheck) checkFreeSpace(dir, estimate, options.formats, facts.databaseSize);
-
-    stem = backupStem(options.type, started, existingStems(dir));
-    const partial = (format: Format) => path.join(dir, artifactFile(stem!, format) + PARTIAL_SUFFIX);
-
-    // The snapshot every artifact is read from. It must stay open until every pg_dump has
-    // imported it; it is held (read-only, no locks beyond pg_dump's own) until all are done.
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
-    const largeObjects = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n);
-    ctx.signal.throwIfAborted();
-
-    const env = childEnv(target, ctx.env);
-    const common = [
-      `--snapshot=${snapshot}`,
-      `--lock-wait-timeout=${options.lockWaitTimeout}`,
-      '--no-password',
-      ...options.schemas.map((s) => `--schema=${s}`),
-      ...options.tables.map((t) => `--table=${t}`),
-      ...options.excludeTables.map((t) => `--exclude-table=${t}`),
-    ];
-    if (options.tables.length || options.schemas.length) common.push('--strict-names');
-
-    const collector = new DumpStatsCollector();
-    const jobs: Job[] = [];
-    if (plain) jobs.push(plainJob(pgDump, common, env, options, partial, collector));
-    for (const format of ['dump', 'tar'] as const) {
-      if (options.formats.includes(format)) jobs.push(fileJob(pgDump, common, env, format, partial(format)));
-    }
-
-    const timer = setInterval(() => {
-      void Promise.all(jobs.map((j) => j.bytesSoFar())).then((sizes) =>
-        ctx.reporter.progress({ phase: 'dumping', bytes: sizes.reduce((a, b) => a + b, 0), estimate }),
-      );
-    }, 500);
-    let outputs: Array<{ format: Format; sha256: string; bytes: number }>;
-    try {
-      outputs = await settleAll(jobs, ctx.signal);
-    } finally {
-      clearInterval(timer);
-    }
-    await client.query('COMMIT');
-
-    let stats: DumpStats | undefined;
-    let source: StatisticsSource = 'none';
-    if (plain) {
-      source = 'plain-stream';
-      stats = collector.finish();
-      if (!stats.complete) {
-        throw new KitError('ARTIFACT_IMPLAUSIBLE', 'The plain dump ended without pg_dump\'s completion trailer, so it is incomplete. No backup was written; run the backup again.');
-      }
-    } else if (pgRestore) {
-      ctx.reporter.progress({ phase: 'reading the archive back for statistics', bytes: 0 });
-      const archive = options.formats.includes('dump') ? partial('dump') : partial('tar');
-      stats = await statsFromArchive(pgRestore, archive, env, ctx.signal);
-      source = 'archive';
-    }
-    for (const format of options.formats) if (format === 'sql' || format === 'sql.gz') await checkPlausible(format, partial(format));
-
-    const artifacts: ArtifactInfo[] = options.formats.map((format) => {
-      const out = outputs.find((o) => o.format === format)!;
-      return { file: artifactFile(stem!, format), format, bytes: out.bytes, sha256: out.sha256 };
-    });
-    for (const a of artifacts) await commitFile(partial(a.format), path.join(dir, a.file));
-    await syncDir(dir);
-
-    const finished = ctx.now();
-    const totalRows = Object.values(stats?.tables ?? {}).reduce((n, t) => n + t.rows, 0);
-    const info: BackupInfo = {
-      schema: INFO_SCHEMA,
-      version: INFO_VERSION,
-      id: stem,
-      type: options.type,
-      description: options.description,
-      environment: target.env,
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      durationMs: finished.getTime() - started.getTime(),
-      database: infoDatabase(target, facts),
-      tool: { name: 'pg-backup-kit', version: KIT_VERSION, node: process.version },
-      pgDump: { path: pgDump.path, version: pgDump.version },
-      snapshot: { id: snapshot, isolation: 'repeatable read' },
-      scope: {
-        tables: options.tables,
-        excludeTables: options.excludeTables,
-        schemas: options.schemas,
-        complete: !options.tables.length && !options.excludeTables.length && !options.schemas.length,
-      },
-      artifacts,
-      statistics: {
-        source,
-        algorithm: FINGERPRINT_ALGORITHM,
-        note: STATISTICS_NOTES[source],
-        tables: stats?.tables ?? {},
-        sequences: stats?.sequences ?? {},
-        largeObjects,
-        totalRows,
-      },
-      restore: restoreInstructions(Object.fromEntries(artifacts.map((a) => [a.format, a.file])), target.env),
-    };
-    await writeFileAtomic(path.join(dir, `${stem}.sha256`), sha256Manifest(artifacts));
-    const infoFile = path.join(dir, `${stem}.info`);
-    await writeFileAtomic(infoFile, JSON.stringify(info, null, 2) + '\n');
-
+    const session = await prepareSession(client, options, ctx, store);
+    write = await store.beginWrite(options.type, started);
+    const stored = await dumpAndCommit(target, options, ctx, session, write, started);
+    const { info } = stored;
     return {
-      id: stem,
+      id: stored.id,
       environment: target.env,
-      dir,
-      info: infoFile,
-      files: artifacts.map((a) => ({ ...a, path: path.join(dir, a.file) })),
-      totalBytes: artifacts.reduce((n, a) => n + a.bytes, 0),
+      dir: stored.where,
+      info: stored.infoLocation,
+      files: info.artifacts.map((a) => ({ ...a, path: path.join(stored.where, a.file) })),
+      totalBytes: info.artifacts.reduce((n, a) => n + a.bytes, 0),
       durationMs: info.durationMs,
       database: { name: target.database, host: target.host, port: target.port },
-      statistics: { source, tables: Object.keys(info.statistics.tables).length, totalRows },
+      statistics: { source: info.statistics.source, tables: Object.keys(info.statistics.tables).length, totalRows: info.statistics.totalRows },
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
-    if (stem) await removeRun(dir, stem);
+    await write?.abort().catch(() => undefined);
     throw await serverGoneError(error, target) ?? storageError(error);
   } finally {
     await client?.end().catch(() => undefined);
     lock.release();
   }
+}
+
+/** Dump every format from one exported snapshot into `write`, then commit it with its .info. */
+async function dumpAndCommit(target: Target, options: BackupOptions, ctx: CommandContext, session: Session, write: BackupWrite, started: Date): Promise<StoredBackup> {
+  const { client, facts, pgDump, pgRestore, estimate } = session;
+  // The snapshot every artifact is read from. It must stay open until every pg_dump has
+  // imported it; it is held (read-only, no locks beyond pg_dump's own) until all are done.
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
+  const largeObjects = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n);
+  ctx.signal.throwIfAborted();
+
+  const env = childEnv(target, ctx.env);
+  const common = pgDumpArgs(snapshot, options);
+  const collector = new DumpStatsCollector();
+  const jobs: Job[] = [];
+  if (isPlain(options)) jobs.push(plainJob(pgDump, common, env, options, write, collector));
+  for (const format of ['dump', 'tar'] as const) {
+    if (options.formats.includes(format)) jobs.push(archiveJob(pgDump, common, env, format, write));
+  }
+  const timer = setInterval(() => {
+    void Promise.all(jobs.map((j) => j.bytesSoFar())).then((sizes) =>
+      ctx.reporter.progress({ phase: 'dumping', bytes: sizes.reduce((a, b) => a + b, 0), estimate }),
+    );
+  }, 500);
+  let outputs: Array<{ format: Format; sha256: string; bytes: number }>;
+  try {
+    outputs = await settleAll(jobs, ctx.signal);
+  } finally {
+    clearInterval(timer);
+  }
+  await client.query('COMMIT');
+
+  const archive = jobs.find((j) => j.localFile !== undefined)?.localFile;
+  const { stats, source } = await statistics(options, collector, pgRestore, archive, env, ctx);
+  const artifacts: ArtifactInfo[] = options.formats.map((format) => {
+    const out = outputs.find((o) => o.format === format)!;
+    // After the trailer check: a plain dump cut short is reported as that, not as "too small".
+    if (out.bytes < 64) plausible(format, { bytes: out.bytes, head: Buffer.alloc(0), digest: () => out.sha256 });
+    return { file: artifactFile(write.id, format), format, bytes: out.bytes, sha256: out.sha256 };
+  });
+  const info = buildInfo({
+    id: write.id,
+    environment: target.env,
+    options,
+    started,
+    finished: ctx.now(),
+    database: infoDatabase(target, facts),
+    pgDump: { path: pgDump.path, version: pgDump.version },
+    snapshot,
+    artifacts,
+    stats,
+    source,
+    largeObjects,
+  });
+  return write.commit(info);
+}
+
+async function statistics(
+  options: BackupOptions,
+  collector: DumpStatsCollector,
+  pgRestore: LocatedTool | undefined,
+  archive: string | undefined,
+  env: NodeJS.ProcessEnv,
+  ctx: CommandContext,
+): Promise<{ stats: DumpStats | undefined; source: StatisticsSource }> {
+  if (isPlain(options)) {
+    const stats = collector.finish();
+    if (!stats.complete) {
+      throw new KitError('ARTIFACT_IMPLAUSIBLE', 'The plain dump ended without pg_dump\'s completion trailer, so it is incomplete. No backup was written; run the backup again.');
+    }
+    return { stats, source: 'plain-stream' };
+  }
+  if (!pgRestore) return { stats: undefined, source: 'none' };
+  ctx.reporter.progress({ phase: 'reading the archive back for statistics', bytes: 0 });
+  // A store that takes only streams leaves no local archive to read back.
+  if (!archive) return { stats: undefined, source: 'none' };
+  return { stats: await statsFromArchive(pgRestore, archive, env, ctx.signal), source: 'archive' };
 }
 
 const STATISTICS_NOTES: Record<StatisticsSource, string> = {
@@ -262,28 +325,12 @@ function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['database'
   };
 }
 
-function existingStems(dir: string): Set<string> {
-  const stems = new Set<string>();
-  for (const name of readdirSync(dir)) {
-    const stem = stemOf(name);
-    if (stem) stems.add(stem);
-  }
-  return stems;
-}
-
-/** Remove every file this run created: nothing that looks like a backup may survive a failure. */
-async function removeRun(dir: string, stem: string): Promise<void> {
-  for (const name of readdirSync(dir)) {
-    if (stemOf(name) === stem) await rm(path.join(dir, name), { force: true });
-  }
-}
-
 function plainJob(
   pgDump: LocatedTool,
   common: string[],
   env: NodeJS.ProcessEnv,
   options: BackupOptions,
-  partial: (format: Format) => string,
+  write: BackupWrite,
   collector: DumpStatsCollector,
 ): Job {
   const tool = spawnTool(pgDump, ['--format=plain', ...common], { env, failure: 'PG_DUMP_FAILED', explain: explainDumpFailure });
@@ -292,17 +339,15 @@ function plainJob(
   const results: Array<() => { format: Format; sha256: string; bytes: number }> = [];
   if (options.formats.includes('sql')) {
     const tap = new HashTap();
-    const file = createWriteStream(partial('sql'), { mode: 0o600, highWaterMark: 1 << 18 });
     sinks.push(tap);
-    flushes.push(pipeline(tap, file));
+    flushes.push(pipeline(tap, write.artifact(artifactFile(write.id, 'sql'))));
     results.push(() => ({ format: 'sql', sha256: tap.digest(), bytes: tap.bytes }));
   }
   if (options.formats.includes('sql.gz')) {
     const gzip = createGzip({ level: options.gzipLevel, chunkSize: 1 << 16 });
     const tap = new HashTap();
-    const file = createWriteStream(partial('sql.gz'), { mode: 0o600, highWaterMark: 1 << 18 });
     sinks.push(gzip);
-    flushes.push(pipeline(gzip, tap, file));
+    flushes.push(pipeline(gzip, tap, write.artifact(artifactFile(write.id, 'sql.gz'))));
     results.push(() => ({ format: 'sql.gz', sha256: tap.digest(), bytes: tap.bytes }));
   }
   const all = Promise.all(flushes);
@@ -347,18 +392,35 @@ export function storageError(error: unknown): unknown {
   return error;
 }
 
-function fileJob(pgDump: LocatedTool, common: string[], env: NodeJS.ProcessEnv, format: 'dump' | 'tar', file: string): Job {
-  const tool = spawnTool(pgDump, [format === 'dump' ? '--format=custom' : '--format=tar', `--file=${file}`, ...common], {
-    env,
-    failure: 'PG_DUMP_FAILED',
-    explain: explainDumpFailure,
+/**
+ * A .dump or .tar. pg_dump writes a custom archive's data offsets into its table of contents
+ * only when it can seek, so a store that offers a local file gets pg_dump --file; a store that
+ * takes only streams gets pg_dump's stdout.
+ */
+function archiveJob(pgDump: LocatedTool, common: string[], env: NodeJS.ProcessEnv, format: 'dump' | 'tar', write: BackupWrite): Job {
+  const name = artifactFile(write.id, format);
+  const formatArg = format === 'dump' ? '--format=custom' : '--format=tar';
+  const file = write.artifactPath(name);
+  const explain = { env, failure: 'PG_DUMP_FAILED' as const, explain: explainDumpFailure };
+  if (file) {
+    const tool = spawnTool(pgDump, [formatArg, `--file=${file}`, ...common], explain);
+    const done = tool.done.then(async () => {
+      // pg_dump has said it succeeded; the file must still look like what it claims to be.
+      const tap = new HashTap();
+      // A pg_dump that "succeeded" without creating its file is judged like an empty one.
+      if ((await sizeOf(file)) > 0) await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), tap, new Writable({ write: (_c, _e, cb) => cb() }));
+      return [plausible(format, tap)];
+    });
+    return { formats: [format], tool, done, bytesSoFar: () => sizeOf(file), localFile: file };
+  }
+  const tool = spawnTool(pgDump, [formatArg, ...common], explain);
+  const tap = new HashTap();
+  const done = Promise.allSettled([tool.done, pipeline(tool.child.stdout!, tap, write.artifact(name))]).then(([dumped, written]) => {
+    if (written.status === 'rejected') throw storageError(written.reason);
+    if (dumped.status === 'rejected') throw dumped.reason;
+    return [plausible(format, tap)];
   });
-  const done = tool.done.then(async () => {
-    // pg_dump has said it succeeded; the file must still look like what it claims to be.
-    await checkPlausible(format, file);
-    return [{ format, ...(await sha256File(file)) }];
-  });
-  return { formats: [format], tool, done, bytesSoFar: () => sizeOf(file) };
+  return { formats: [format], tool, done, bytesSoFar: async () => tap.bytes };
 }
 
 /**
@@ -414,23 +476,12 @@ const MAGIC: Partial<Record<Format, { offset: number; bytes: string }>> = {
   tar: { offset: 257, bytes: 'ustar' },
 };
 
-/** An empty or headless artifact is a failed backup, whatever the exit codes said. */
-async function checkPlausible(format: Format, file: string): Promise<void> {
-  const size = await sizeOf(file);
+/** An empty or headless artifact is a failed backup, whatever the exit codes said. Pure. */
+export function plausible(format: Format, tap: Pick<HashTap, 'bytes' | 'head' | 'digest'>): { format: Format; sha256: string; bytes: number } {
   const magic = MAGIC[format];
-  let ok = size >= 64;
-  if (ok && magic) {
-    const { open } = await import('node:fs/promises');
-    const handle = await open(file, 'r');
-    try {
-      const buf = Buffer.alloc(magic.bytes.length);
-      await handle.read(buf, 0, buf.length, magic.offset);
-      ok = buf.toString('latin1') === magic.bytes;
-    } finally {
-      await handle.close();
-    }
-  }
+  const ok = tap.bytes >= 64 && (!magic || tap.head.subarray(magic.offset, magic.offset + magic.bytes.length).toString('latin1') === magic.bytes);
   if (!ok) {
-    throw new KitError('ARTIFACT_IMPLAUSIBLE', `The ${format} artifact is implausible (${size} bytes${magic ? `, no ${magic.bytes} header` : ''}). No backup was written; check the server log and run the backup again.`);
+    throw new KitError('ARTIFACT_IMPLAUSIBLE', `The ${format} artifact is implausible (${tap.bytes} bytes${magic ? `, no ${magic.bytes} header` : ''}). No backup was written; check the server log and run the backup again.`);
   }
+  return { format, sha256: tap.digest(), bytes: tap.bytes };
 }

@@ -45,13 +45,15 @@ export class Fanout extends Writable {
   }
 }
 
-/** Passes bytes through unchanged while hashing and counting them. */
+/** Passes bytes through unchanged while hashing and counting them, keeping the first 512 (headers). */
 export class HashTap extends Transform {
   private readonly hash: Hash = createHash('sha256');
   bytes = 0;
+  head: Buffer = Buffer.alloc(0);
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
+    if (this.head.length < 512) this.head = Buffer.concat([this.head, chunk.subarray(0, 512 - this.head.length)]);
     this.bytes += chunk.length;
     callback(null, chunk);
   }

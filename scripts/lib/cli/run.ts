@@ -9,7 +9,7 @@ import { appendFileSync } from 'node:fs';
 import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
 import { resolveTarget, type Target } from '../config/target.js';
-import type { CommandContext } from '../context.js';
+import { withStores, type StoreContext } from '../store/environment.js';
 import { configFor } from '../config/file.js';
 import { createReporter } from './progress.js';
 import { optionTable, optionsHelp, parseCommandLine, type OptionTable, type SharedOption, type Values } from './options.js';
@@ -26,7 +26,7 @@ export interface CommonArgs {
   envFile: string | undefined;
 }
 
-export interface CliContext extends CommandContext {
+export interface CliContext extends StoreContext {
   target(args: CommonArgs): Target;
 }
 
@@ -174,7 +174,7 @@ async function execute<A extends CommonArgs, R>(run: Run<A, R>, args: A): Promis
     label: command.name,
     write: run.stderr,
   });
-  const ctx: CliContext = {
+  const ctx: CliContext = withStores<Omit<CliContext, 'environment'>>({
     root: io.root,
     env: io.env,
     signal: run.controller.signal,
@@ -184,7 +184,7 @@ async function execute<A extends CommonArgs, R>(run: Run<A, R>, args: A): Promis
       run.target ??= resolveTarget({ url: a.url, env: a.env, envFile: a.envFile, root: io.root, processEnv: io.env });
       return run.target;
     },
-  };
+  });
   try {
     return await command.run(args, ctx);
   } finally {

@@ -1,11 +1,6 @@
 /** `db:list`: the complete backups of an environment, newest first, and what is not a backup. */
-import path from 'node:path';
-import { statSync } from 'node:fs';
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
-import { readCatalog } from '../store/catalog.js';
-import { backupRoot } from '../context.js';
 import { formatBytes } from '../format/units.js';
-import { readVerification } from '../store/verification.js';
 
 export interface ListArgs extends CommonArgs {
   type: string | undefined;
@@ -21,13 +16,15 @@ export interface ListedBackup {
   formats: string[];
   verification: { level: string; ok: boolean; at: string } | undefined;
   info: string;
+  /** Which store holds it ("local", "remote", …). */
+  store: string;
 }
 
 export interface ListResult {
   environment: string;
   dir: string;
   backups: ListedBackup[];
-  leftovers: Array<{ file: string; reason: string; bytes: number }>;
+  leftovers: Array<{ file: string; reason: string; bytes: number; kind: string }>;
 }
 
 export const listCommand: Command<ListArgs, ListResult> = {
@@ -45,14 +42,13 @@ not backups, and pnpm db:retention removes them.`,
     return { ...common, type: stringValue(values, 'type') };
   },
   async run(args, ctx) {
-    const environment = args.env ?? 'default';
-    const dir = path.join(backupRoot(ctx), environment);
-    const catalog = readCatalog(dir);
+    const { name: environment, store } = ctx.environment(args.env);
+    const catalog = await store.list();
     const now = ctx.now().getTime();
-    const backups = catalog.complete
-      .filter((e) => args.type === undefined || e.info.type === args.type)
-      .map((e) => {
-        const v = readVerification(e);
+    const entries = catalog.complete.filter((e) => args.type === undefined || e.info.type === args.type);
+    const backups = await Promise.all(
+      entries.map(async (e) => {
+        const v = await store.readVerification(e);
         return {
           id: e.id,
           type: e.info.type,
@@ -62,11 +58,13 @@ not backups, and pnpm db:retention removes them.`,
           bytes: e.info.artifacts.reduce((n, a) => n + a.bytes, 0),
           formats: e.info.artifacts.map((a) => a.format),
           verification: v ? { level: v.level, ok: v.ok, at: v.at } : undefined,
-          info: e.infoPath,
+          info: e.infoLocation,
+          store: e.storeKind,
         };
-      });
-    const leftovers = catalog.leftovers.map((l) => ({ ...l, bytes: sizeOrZero(l.file) }));
-    return { environment, dir, backups, leftovers };
+      }),
+    );
+    const leftovers = catalog.leftovers.map((l) => ({ file: l.location, reason: l.reason, bytes: l.bytes, kind: l.kind }));
+    return { environment, dir: store.where, backups, leftovers };
   },
   render(result) {
     if (result.backups.length === 0 && result.leftovers.length === 0) return [`No backups in ${result.dir}. Take one with pnpm db:backup.`];
@@ -85,7 +83,7 @@ not backups, and pnpm db:retention removes them.`,
     const out = [`Backups in ${result.dir} (${result.backups.length}, newest first):`, line(header), ...rows.map(line)];
     if (result.leftovers.length) {
       out.push('', 'Not backups (incomplete or orphaned files; pnpm db:retention removes them):');
-      for (const l of result.leftovers) out.push(`  ${path.basename(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
+      for (const l of result.leftovers) out.push(`  ${baseName(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
     }
     return out;
   },
@@ -100,10 +98,7 @@ export function humanAge(ms: number): string {
   return `${Math.floor(s / 86_400)}d`;
 }
 
-function sizeOrZero(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
+/** The last part of a path or URL. */
+function baseName(location: string): string {
+  return location.slice(location.lastIndexOf('/') + 1);
 }

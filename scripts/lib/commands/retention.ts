@@ -3,16 +3,10 @@
  * A backup is deleted whole (.info first, so it stops being a backup at once, then its files);
  * if any metadata cannot be read, nothing is deleted.
  */
-import { readdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { KitError } from '../errors.js';
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
-import { readCatalog } from '../store/catalog.js';
-import { acquireLock } from '../store/lock.js';
-import { backupRoot } from '../context.js';
 import { loadConfig } from '../config/file.js';
-import { stemOf } from '../format/naming.js';
-import { readVerification } from '../store/verification.js';
+import type { BackupStore, Leftover, Listing } from '../store/store.js';
 import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 
 export interface RetentionArgs extends CommonArgs {
@@ -96,44 +90,36 @@ Policy: flags > backup-kit.json "retention" > defaults.`,
     return { ...common, dryRun: values['dry-run'] === true, now, policy };
   },
   async run(args, ctx) {
-    const environment = args.env ?? 'default';
-    const dir = path.join(backupRoot(ctx), environment);
+    const { name: environment, store } = ctx.environment(args.env);
     const config = loadConfig(ctx.root).retention ?? {};
     const policy: RetentionPolicy = { ...DEFAULT_POLICY, ...config, ...args.policy, perType: args.policy.perType ?? config.perType ?? DEFAULT_POLICY.perType };
     const now = args.now ?? ctx.now();
     // The lock keeps backups and restores out while files are judged and deleted, which also
     // means any partial file found now belongs to a run that is over.
-    const lock = args.dryRun ? undefined : acquireLock(dir, 'retention', environment);
+    const lock = args.dryRun ? undefined : await store.lock('retention');
     try {
-      const catalog = readCatalog(dir);
-      const unreadable = catalog.leftovers.filter((l) => l.reason === 'unreadable .info');
-      if (unreadable.length) {
-        throw new KitError('INTEGRITY_FAILED', `Cannot read the metadata of ${unreadable.map((l) => path.basename(l.file)).join(', ')}, so nothing was deleted: a backup whose .info cannot be read cannot be judged. Restore or remove that file by hand, then run retention again.`);
-      }
+      const catalog = await store.list();
+      refuseUnjudgeable(catalog);
       const plan = planRetention(
-        catalog.complete.map((e) => {
-          const v = readVerification(e);
-          return { id: e.id, type: e.info.type, takenAt: new Date(e.info.startedAt), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
-        }),
+        await Promise.all(
+          catalog.complete.map(async (e) => {
+            const v = await store.readVerification(e);
+            return { id: e.id, type: e.info.type, takenAt: new Date(e.info.startedAt), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
+          }),
+        ),
         policy,
         now,
       );
       const byId = new Map(catalog.complete.map((e) => [e.id, e]));
-      const removedLeftovers: string[] = [];
-      if (!args.dryRun) {
-        for (const decision of plan.filter((d) => !d.keep)) deleteBackup(dir, decision.id);
-        for (const leftover of catalog.leftovers) {
-          rmSync(leftover.file, { force: true });
-          removedLeftovers.push(path.basename(leftover.file));
-        }
-      }
+      const removable = catalog.leftovers.filter((l) => l.kind === 'partial');
+      if (!args.dryRun) await apply(store, plan, byId, removable);
       return {
         environment,
         dryRun: args.dryRun,
         policy,
         now: now.toISOString(),
         decisions: plan.map((d) => ({ ...d, takenAt: byId.get(d.id)!.info.startedAt, type: byId.get(d.id)!.info.type })),
-        removedLeftovers: args.dryRun ? catalog.leftovers.map((l) => path.basename(l.file)) : removedLeftovers,
+        removedLeftovers: removable.map((l) => l.name),
         deleted: plan.filter((d) => !d.keep).length,
         kept: plan.filter((d) => d.keep).length,
       };
@@ -153,8 +139,23 @@ Policy: flags > backup-kit.json "retention" > defaults.`,
   },
 };
 
-/** Everything of one backup: .info first, so that it stops being a backup before its files go. */
-function deleteBackup(dir: string, id: string): void {
-  rmSync(path.join(dir, `${id}.info`), { force: true });
-  for (const name of readdirSync(dir)) if (stemOf(name) === id) rmSync(path.join(dir, name), { force: true });
+/** A backup whose .info cannot be read cannot be judged: then nothing is deleted at all. */
+function refuseUnjudgeable(catalog: Listing): void {
+  const infos = catalog.leftovers.filter((l) => (l.kind === 'unreadable-info' || l.kind === 'newer-info') && l.name === `${l.id}.info`);
+  if (!infos.length) return;
+  const newer = infos.some((l) => l.kind === 'newer-info');
+  throw new KitError('INTEGRITY_FAILED', `Cannot read the metadata of ${infos.map((l) => l.name).join(', ')} (${infos[0]!.reason}), so nothing was deleted: a backup whose .info cannot be read cannot be judged. ${newer ? 'Upgrade the kit' : 'Restore or remove that file by hand'}, then run retention again.`);
+}
+
+async function apply(store: BackupStore, plan: RetentionDecision[], byId: Map<string, Parameters<BackupStore['remove']>[0]>, leftovers: Leftover[]): Promise<void> {
+  try {
+    for (const decision of plan.filter((d) => !d.keep)) await store.remove(byId.get(decision.id)!);
+    await store.removeLeftovers(leftovers);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+      throw new KitError('BACKUP_DIR_UNWRITABLE', `Cannot delete backups in ${store.where} (${code}): the directory is read-only or not ours. Nothing more was deleted; fix its permissions and run retention again.`, { cause: error });
+    }
+    throw error;
+  }
 }

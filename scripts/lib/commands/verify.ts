@@ -3,8 +3,8 @@ import path from 'node:path';
 import { KitError } from '../errors.js';
 import { failWithReport, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { targetFromUrl, type Target } from '../config/target.js';
-import { readCatalog, selectLatest, type CatalogEntry } from '../store/catalog.js';
-import { backupRoot } from '../context.js';
+import type { StoredBackup } from '../store/store.js';
+import { latestReadable } from '../store/catalog.js';
 import { FORMATS, type Format } from '../format/naming.js';
 import { verifyBackup, type Verification } from '../verify/verify.js';
 
@@ -55,23 +55,25 @@ Checks that backups are intact (quick, the default) or that one restores to the 
     return { ...common, input: positionals[0], latest, all, deep: values.deep === true, artifact: artifact as Format | undefined, type: stringValue(values, 'type') };
   },
   async run(args, ctx) {
-    const env = args.env ?? 'default';
-    const dir = path.join(backupRoot(ctx), env);
-    const catalog = readCatalog(dir);
+    const { name: env, store } = ctx.environment(args.env);
+    const dir = store.where;
+    const catalog = await store.list();
     const complete = catalog.complete.filter((e) => args.type === undefined || e.info.type === args.type);
-    let entries: CatalogEntry[];
+    let entries: StoredBackup[];
     if (args.all) entries = complete;
-    else if (args.latest) entries = [selectLatest(complete)].filter((e): e is CatalogEntry => e !== undefined);
+    else if (args.latest) entries = [latestReadable(catalog, args.type, dir)].filter((e): e is StoredBackup => e !== undefined);
     else {
       const id = path.basename(args.input!).replace(/\.info$/, '');
       entries = catalog.complete.filter((e) => e.id === id);
+      const broken = catalog.leftovers.find((l) => l.id === id && l.name === `${id}.info`);
+      if (entries.length === 0 && broken) throw new KitError('INTEGRITY_FAILED', `Backup ${id} cannot be verified: ${broken.reason}.`);
       if (entries.length === 0) throw new KitError('BACKUP_NOT_FOUND', `No complete backup "${id}" in ${dir}. See pnpm db:list${env === 'default' ? '' : ` -- --env ${env}`}.`);
     }
     if (entries.length === 0) throw new KitError('BACKUP_NOT_FOUND', `No complete backups${args.type ? ` of type ${args.type}` : ''} in ${dir}.`);
     let scratch: Target | undefined;
     if (args.deep) scratch = ctx.env.VERIFY_DATABASE_URL ? targetFromUrl(ctx.env.VERIFY_DATABASE_URL, 'VERIFY_DATABASE_URL', env) : ctx.target(args);
     const verified: Verification[] = [];
-    for (const entry of entries) verified.push(await verifyBackup(entry, { deep: args.deep, artifact: args.artifact }, scratch, ctx.env, ctx.reporter, ctx.signal, ctx.now()));
+    for (const entry of entries) verified.push(await verifyBackup(store, entry, { deep: args.deep, artifact: args.artifact }, scratch, ctx.env, ctx.reporter, ctx.signal, ctx.now()));
     const result = { environment: env, verified, ok: verified.every((v) => v.ok) };
     const failed = verified.find((v) => !v.ok);
     if (failed) {

@@ -11,9 +11,7 @@ import { checkConsent } from '../config/confirmation.js';
 import { restoreCommandLine } from '../format/restore-command.js';
 import type { Target } from '../config/target.js';
 import { connectWithWait, type Client } from '../pg/connect.js';
-import { acquireLock } from '../store/lock.js';
-import { ensurePrivateDir } from '../store/files.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { ident, literal } from '../pg/quote.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
 
@@ -53,14 +51,12 @@ async function step(client: Client, name: string, sql: string, failures: string[
   }
 }
 
-export async function dropAll(target: Target, options: DropOptions, ctx: CommandContext, ui: DropUi): Promise<DropResult> {
+export async function dropAll(target: Target, options: DropOptions, ctx: StoreContext, ui: DropUi): Promise<DropResult> {
   const started = ctx.now();
   if (target.protected && options.skipBackup) {
     throw new KitError('PROTECTED_TARGET', `--skip-backup is refused on the protected environment "${target.env}": dropping everything there must stay undoable.`);
   }
-  const dir = path.join(backupRoot(ctx), target.env);
-  await ensurePrivateDir(dir);
-  const lock = acquireLock(dir, 'drop', target.env);
+  const lock = await ctx.environment(target.env).store.lock('drop');
   let client: Client | undefined;
   try {
     client = await connectWithWait(target, options.waitSeconds);

@@ -12,7 +12,8 @@ import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
 import { locateTool } from '../proc/pg-tools.js';
 import { acquireLock } from '../store/lock.js';
 import { ensurePrivateDir } from '../store/files.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import { backupRoot } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
 import { confirmRestore, type RestoreSummary, type RestoreUi } from '../restore/restore.js';
 import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from '../restore/sql.js';
@@ -83,7 +84,7 @@ function planLoad(tables: ExportTable[], full: boolean): LoadPlan {
     : { tables, full, prelude: emptyTablesForReload(names), checks: foreignKeyCheck(names) };
 }
 
-export async function importExport(target: Target, options: ImportOptions, ctx: CommandContext, ui: RestoreUi): Promise<ImportResult> {
+export async function importExport(target: Target, options: ImportOptions, ctx: StoreContext, ui: RestoreUi): Promise<ImportResult> {
   const started = ctx.now();
   const envDir = path.join(backupRoot(ctx), target.env);
   await ensurePrivateDir(envDir);

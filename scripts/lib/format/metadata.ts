@@ -2,58 +2,85 @@
  * The .info file: a backup exists only when this does. Versioned JSON, written last and
  * atomically; the README documents every field. Never holds a password.
  */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { FORMATS, type Format } from './naming.js';
 import { restoreCommandLine } from './restore-command.js';
-import type { Format } from './naming.js';
-import type { SequenceState, TableStats } from './stats.js';
 
 export const INFO_SCHEMA = 'pg-backup-kit/backup-info';
 export const INFO_VERSION = 1;
+/** Where the JSON Schema of .info is published in the repository (generated from InfoSchema). */
+export const INFO_JSON_SCHEMA_PATH = 'scripts/schema/backup-info.schema.json';
 
-export interface ArtifactInfo {
-  file: string;
-  format: Format;
-  bytes: number;
-  sha256: string;
-}
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex');
+const count = z.number().int().nonnegative();
+/** A file name in the backup's own directory: never a path that could reach elsewhere. */
+const fileName = z.string().regex(/^[^/\\]+$/, 'a file name without directories').refine((n) => n !== '.' && n !== '..', 'a file name');
+const timestamp = z.iso.datetime({ offset: true });
 
-export type StatisticsSource = 'plain-stream' | 'archive' | 'none';
+export const ArtifactInfoSchema = z.object({
+  file: fileName,
+  format: z.enum(FORMATS),
+  bytes: count,
+  sha256: hex64,
+});
 
-export interface BackupInfo {
-  schema: typeof INFO_SCHEMA;
-  version: typeof INFO_VERSION;
-  id: string;
-  type: string;
-  description: string;
-  environment: string;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  database: {
-    name: string;
-    host: string;
-    port: number;
-    user: string;
-    serverVersion: string;
-    serverVersionNum: number;
-    sizeBytes: number;
+export const StatisticsSourceSchema = z.enum(['plain-stream', 'archive', 'none']);
+
+export const TableStatsSchema = z.object({ rows: count, fingerprint: z.string() });
+export const SequenceStateSchema = z.object({ value: z.string(), isCalled: z.boolean() });
+
+/**
+ * The .info, version 1. Other capabilities add their own fields next to these (the object is
+ * loose: unknown fields pass through untouched); the fields below must always hold.
+ */
+export const InfoSchema = z.looseObject({
+  $schema: z.string().optional().describe('The JSON Schema of this file, for editors.'),
+  schema: z.literal(INFO_SCHEMA),
+  version: z.literal(INFO_VERSION),
+  id: z.string().regex(/^backup_[a-z0-9][a-z0-9-]*_\d{8}_\d{6}(?:_\d+)?$/),
+  type: z.string().min(1),
+  description: z.string(),
+  environment: z.string().min(1),
+  startedAt: timestamp,
+  finishedAt: timestamp,
+  durationMs: count,
+  database: z.object({
+    name: z.string(),
+    host: z.string(),
+    port: z.number().int().min(0).max(65535),
+    user: z.string(),
+    serverVersion: z.string(),
+    serverVersionNum: count,
+    sizeBytes: count,
     /** Where the connection settings came from: --url, the environment, or an env file's path. */
-    configuredBy: string;
-  };
-  tool: { name: string; version: string; node: string };
-  pgDump: { path: string; version: string };
-  snapshot: { id: string; isolation: 'repeatable read' };
-  scope: { tables: string[]; excludeTables: string[]; schemas: string[]; complete: boolean };
-  artifacts: ArtifactInfo[];
-  statistics: {
-    source: StatisticsSource;
-    algorithm: string;
-    note: string;
-    tables: Record<string, TableStats>;
-    sequences: Record<string, SequenceState>;
-    largeObjects: number;
-    totalRows: number;
-  };
-  restore: Partial<Record<Format, string[]>>;
+    configuredBy: z.string(),
+  }),
+  tool: z.object({ name: z.string(), version: z.string(), node: z.string() }),
+  pgDump: z.object({ path: z.string(), version: z.string() }),
+  snapshot: z.object({ id: z.string(), isolation: z.literal('repeatable read') }),
+  scope: z.object({ tables: z.array(z.string()), excludeTables: z.array(z.string()), schemas: z.array(z.string()), complete: z.boolean() }),
+  artifacts: z.array(ArtifactInfoSchema).min(1, 'at least one artifact'),
+  statistics: z.object({
+    source: StatisticsSourceSchema,
+    algorithm: z.string(),
+    note: z.string(),
+    tables: z.record(z.string(), TableStatsSchema),
+    sequences: z.record(z.string(), SequenceStateSchema),
+    largeObjects: count,
+    totalRows: count,
+  }),
+  restore: z.partialRecord(z.enum(FORMATS), z.array(z.string())),
+  checksum: hex64.optional().describe('sha256 of this JSON without the checksum field, compact, keys in file order: protects the .info itself.'),
+});
+
+export type ArtifactInfo = z.infer<typeof ArtifactInfoSchema>;
+export type StatisticsSource = z.infer<typeof StatisticsSourceSchema>;
+export type BackupInfo = z.infer<typeof InfoSchema>;
+
+/** The JSON Schema of .info, as published in the repository. */
+export function infoJsonSchema(): Record<string, unknown> {
+  return { $id: INFO_SCHEMA, title: 'pg-backup-kit backup metadata (.info)', ...z.toJSONSchema(InfoSchema, { target: 'draft-2020-12', io: 'input' }) };
 }
 
 export function restoreInstructions(files: Partial<Record<Format, string>>, environment = 'default'): Partial<Record<Format, string[]>> {
@@ -79,4 +106,49 @@ export function restoreInstructions(files: Partial<Record<Format, string>>, envi
 /** `sha256sum -c` format: "<hex>  <file>" per line, file names relative to the .sha256 file. */
 export function sha256Manifest(artifacts: ArtifactInfo[]): string {
   return artifacts.map((a) => `${a.sha256}  ${a.file}\n`).join('');
+}
+
+export type InfoReading =
+  | { ok: true; info: BackupInfo }
+  | { ok: false; kind: 'unreadable' | 'newer'; problem: string };
+
+function checksumOf(fields: Record<string, unknown>): string {
+  const { checksum: _ignored, ...rest } = fields;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex');
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(the file)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Read a .info's text: the backup's metadata, or why it cannot be trusted. Never throws. */
+export function parseInfo(text: string): InfoReading {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, kind: 'unreadable', problem: `is not JSON (${(error as Error).message})` };
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw) || (raw as { schema?: unknown }).schema !== INFO_SCHEMA) {
+    return { ok: false, kind: 'unreadable', problem: 'is not a pg-backup-kit .info' };
+  }
+  const fields = raw as Record<string, unknown>;
+  if (typeof fields.version === 'number' && fields.version > INFO_VERSION) {
+    return { ok: false, kind: 'newer', problem: `was written by a newer kit (.info version ${fields.version}; this kit reads version ${INFO_VERSION}): upgrade the kit` };
+  }
+  if (typeof fields.checksum === 'string' && fields.checksum !== checksumOf(fields)) {
+    return { ok: false, kind: 'unreadable', problem: 'does not match its own checksum: it was edited or damaged' };
+  }
+  const parsed = InfoSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, kind: 'unreadable', problem: `has wrong or missing fields (${describeIssues(parsed.error)})` };
+  return { ok: true, info: parsed.data };
+}
+
+/** The .info's text as the kit writes it: sealed with its own checksum. */
+export function serializeInfo(info: BackupInfo): string {
+  const { checksum: _old, ...rest } = info;
+  return JSON.stringify({ ...rest, checksum: checksumOf(rest) }, null, 2) + '\n';
 }

@@ -43,5 +43,17 @@ export function parseFormats(values: string[]): { formats: Format[]; unknown: st
   const requested = values.flatMap((v) => v.split(',')).map((v) => v.trim().toLowerCase()).filter(Boolean);
   const unknown = requested.filter((v) => !(FORMATS as readonly string[]).includes(v));
   const formats = FORMATS.filter((f) => requested.includes(f));
-  return { formats: requested.length === 0 ? [...FORMATS] : formats, unknown };
+  // No --format at all means every format; `--format ''` means none, which the caller refuses.
+  return { formats: values.length === 0 ? [...FORMATS] : formats, unknown };
+}
+
+/** The "yyyyMMdd_HHmmss[_n]" part of a stem, which sorts by the time it was taken. */
+export function stampOf(stem: string): string {
+  const m = STEM.exec(stem);
+  return m ? `${m[3]}_${(m[4] ?? '1').padStart(4, '0')}` : '';
+}
+
+/** The backup type a stem names. */
+export function typeOfStem(stem: string): string | undefined {
+  return STEM.exec(stem)?.[2];
 }

@@ -10,8 +10,8 @@ import { restoreCommandLine } from '../format/restore-command.js';
 import { targetUrl, type Target } from '../config/target.js';
 import { configFor } from '../config/file.js';
 import type { CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
-import { readCatalog } from '../store/catalog.js';
 import { verifyBackup } from '../verify/verify.js';
 import { restore, type RestoreUi } from '../restore/restore.js';
 
@@ -45,13 +45,15 @@ function runMigration(command: string, target: Target, ctx: CommandContext): Pro
   });
 }
 
-export async function safeMigrate(target: Target, options: SafeMigrateOptions, ctx: CommandContext, ui: RestoreUi, announce: (id: string) => void): Promise<SafeMigrateResult> {
+export async function safeMigrate(target: Target, options: SafeMigrateOptions, ctx: StoreContext, ui: RestoreUi, announce: (id: string) => void): Promise<SafeMigrateResult> {
   const started = ctx.now();
   const command = migrationCommand(options, ctx);
   const made = await backup(target, wholeDatabaseDump('pre-migrate', `Before: ${command}`, { waitSeconds: options.waitSeconds }), ctx);
   announce(made.id);
-  const entry = readCatalog(made.dir).complete.find((e) => e.id === made.id)!;
-  const check = await verifyBackup(entry, { deep: false, artifact: undefined }, undefined, ctx.env, ctx.reporter, ctx.signal, ctx.now());
+  const { store } = ctx.environment(target.env);
+  const entry = (await store.list()).complete.find((e) => e.id === made.id);
+  if (!entry) throw new KitError('INTEGRITY_FAILED', `The pre-migrate backup ${made.id} cannot be found in ${store.where} right after it was taken; nothing was migrated.`);
+  const check = await verifyBackup(store, entry, { deep: false, artifact: undefined }, undefined, ctx.env, ctx.reporter, ctx.signal, ctx.now());
   if (!check.ok) {
     throw new KitError('INTEGRITY_FAILED', `The pre-migrate backup ${made.id} failed verification (${check.artifacts.find((a) => !a.ok)?.problem}); nothing was migrated.`);
   }
@@ -64,7 +66,7 @@ export async function safeMigrate(target: Target, options: SafeMigrateOptions, c
     const restored = await restore(
       target,
       {
-        input: made.info,
+        input: made.id,
         latest: false,
         type: undefined,
         from: undefined,

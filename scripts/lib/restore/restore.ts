@@ -9,14 +9,12 @@ import { checkConsent } from '../config/confirmation.js';
 import { restoreCommandLine } from '../format/restore-command.js';
 import { childEnv, describeTarget, type Target } from '../config/target.js';
 import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
-import { acquireLock } from '../store/lock.js';
-import { ensurePrivateDir } from '../store/files.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
-import type { CatalogEntry } from '../store/catalog.js';
-import { checkIntegrity, resolveSource, type IntegrityReport } from './source.js';
+import type { StoredBackup } from '../store/store.js';
+import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource } from './source.js';
 import { applyBySwap, applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
 import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from './sql.js';
 
@@ -52,7 +50,7 @@ export interface RestoreSummary {
 export interface RestoreUi {
   /** A terminal is attached: prompts are possible. */
   interactive: boolean;
-  pick(entries: CatalogEntry[]): Promise<CatalogEntry | undefined>;
+  pick(entries: StoredBackup[]): Promise<StoredBackup | undefined>;
   /** Ask; on a protected target the user must type the database name. */
   confirm(summary: RestoreSummary): Promise<boolean>;
   /** Shown before asking, and before a --force restore, on stderr. */
@@ -141,26 +139,24 @@ async function precheck(client: Client, target: Target, report: IntegrityReport,
   }
 }
 
-export async function restore(target: Target, options: RestoreOptions, ctx: CommandContext, ui: RestoreUi): Promise<RestoreResult> {
+export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
   const started = ctx.now();
   const sourceEnv = options.from ?? target.env;
   const crossEnvironment = sourceEnv !== target.env;
-  const root = backupRoot(ctx);
-  const targetDir = path.join(root, target.env);
-  await ensurePrivateDir(targetDir);
-  const lock = acquireLock(targetDir, 'restore', target.env);
+  const lock = await ctx.environment(target.env).store.lock('restore');
   let client: Client | undefined;
+  let resolved: ResolvedSource | undefined;
   try {
     if (options.mode === 'create' && options.jobs === undefined && options.tables.length) {
       throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
     }
-    const resolved = await resolveSource({
+    resolved = await resolveSource({
       input: options.input,
       latest: options.latest,
       type: options.type,
-      dir: path.join(root, sourceEnv),
+      store: ctx.environment(sourceEnv).store,
       formats: formatsFor(options),
-      ...(ui.interactive ? { pick: (entries: CatalogEntry[]) => ui.pick(entries) } : {}),
+      ...(ui.interactive ? { pick: (entries: StoredBackup[]) => ui.pick(entries) } : {}),
     });
 
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
@@ -300,6 +296,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Comm
     throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     await client?.end().catch(() => undefined);
+    await resolved?.release().catch(() => undefined);
     lock.release();
   }
 }

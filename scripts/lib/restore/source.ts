@@ -13,7 +13,9 @@ import { KitError } from '../errors.js';
 import type { BackupInfo, ArtifactInfo } from '../format/metadata.js';
 import { stemOf, type Format } from '../format/naming.js';
 import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
-import { readCatalog, readInfoFile, selectLatest, type CatalogEntry } from '../store/catalog.js';
+import { latestReadable } from '../store/catalog.js';
+import { readInfoAt } from '../store/local.js';
+import type { BackupStore, StoredBackup } from '../store/store.js';
 import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { sha256File } from '../store/files.js';
 import { ScriptGuard } from './script.js';
@@ -33,64 +35,80 @@ export interface SourceRequest {
   input: string | undefined;
   latest: boolean;
   type: string | undefined;
-  /** Directory of the source environment's backups. */
-  dir: string;
+  /** The store of the source environment's backups. */
+  store: BackupStore;
   /** Formats acceptable for the requested mode, best first. */
   formats: Format[];
-  pick?: (entries: CatalogEntry[]) => Promise<CatalogEntry | undefined>;
+  pick?: (entries: StoredBackup[]) => Promise<StoredBackup | undefined>;
 }
 
-function artifactFor(info: BackupInfo, dir: string, formats: Format[]): { artifact: ArtifactInfo; file: string } | undefined {
+export type ResolvedSource = Omit<RestoreSource, 'header'> & {
+  /** Done with the file: a temporary copy from a remote store is deleted. */
+  release(): Promise<void>;
+};
+
+async function fromEntry(entry: StoredBackup, store: BackupStore, formats: Format[]): Promise<ResolvedSource> {
+  const { info } = entry;
   for (const format of formats) {
     const artifact = info.artifacts.find((a) => a.format === format);
-    if (artifact && existsSync(path.join(dir, artifact.file))) return { artifact, file: path.join(dir, artifact.file) };
+    if (!artifact || !entry.files.includes(artifact.file)) continue;
+    const copy = await store.localFile(entry, artifact.file);
+    return { file: copy.path, format: artifact.format, info, artifact, id: info.id, release: copy.release };
   }
-  return undefined;
+  const have = info.artifacts.map((a) => a.format).join(', ');
+  throw new KitError('BACKUP_NOT_FOUND', `Backup ${info.id} has no usable artifact for this restore (it lists ${have}; needed one of ${formats.join(', ')}, present in ${store.where}).`);
 }
 
-function fromEntry(info: BackupInfo, dir: string, formats: Format[]): Omit<RestoreSource, 'header'> {
-  const chosen = artifactFor(info, dir, formats);
-  if (!chosen) {
-    const have = info.artifacts.map((a) => a.format).join(', ');
-    throw new KitError('BACKUP_NOT_FOUND', `Backup ${info.id} has no usable artifact for this restore (it lists ${have}; needed one of ${formats.join(', ')}, present on disk in ${dir}).`);
-  }
-  return { file: chosen.file, format: chosen.artifact.format, info, artifact: chosen.artifact, id: info.id };
-}
+const noRelease = async (): Promise<void> => undefined;
 
-export async function resolveSource(request: SourceRequest): Promise<Omit<RestoreSource, 'header'>> {
-  const { input, dir, formats } = request;
+export async function resolveSource(request: SourceRequest): Promise<ResolvedSource> {
+  const { input, store, formats } = request;
   if (input === undefined) {
-    const catalog = readCatalog(dir);
-    const entries = catalog.complete.filter((e) => request.type === undefined || e.info.type === request.type);
+    const listing = await store.list();
+    const entries = listing.complete.filter((e) => request.type === undefined || e.info.type === request.type);
     if (request.latest) {
-      const latest = selectLatest(entries);
-      if (!latest) throw new KitError('BACKUP_NOT_FOUND', `No complete backup${request.type ? ` of type ${request.type}` : ''} in ${dir}. Take one with pnpm db:backup, or name a file.`);
-      return fromEntry(latest.info, dir, formats);
+      const latest = latestReadable(listing, request.type, store.where);
+      if (!latest) throw new KitError('BACKUP_NOT_FOUND', `No complete backup${request.type ? ` of type ${request.type}` : ''} in ${store.where}. Take one with pnpm db:backup, or name a file.`);
+      return fromEntry(latest, store, formats);
     }
     if (!request.pick) {
       throw new KitError('USAGE', 'Name the backup to restore (a file, a backup id, or --latest [--type <type>]). Without a terminal there is no list to pick from.');
     }
-    if (entries.length === 0) throw new KitError('BACKUP_NOT_FOUND', `No complete backups in ${dir} to pick from.`);
+    if (entries.length === 0) throw new KitError('BACKUP_NOT_FOUND', `No complete backups in ${store.where} to pick from.`);
     const picked = await request.pick(entries);
     if (!picked) throw new KitError('NOT_CONFIRMED', 'No backup was picked; nothing was changed.');
-    return fromEntry(picked.info, dir, formats);
+    return fromEntry(picked, store, formats);
   }
-  if (existsSync(input)) {
-    const file = path.resolve(input);
-    if (file.endsWith('.info')) {
-      const info = readInfoFile(file);
-      if (!info) throw new KitError('INTEGRITY_FAILED', `${input} is not a readable backup .info file.`);
-      return fromEntry(info, path.dirname(file), formats);
-    }
-    const stem = stemOf(path.basename(file));
-    const info = stem ? readInfoFile(path.join(path.dirname(file), `${stem}.info`)) : undefined;
-    const artifact = info?.artifacts.find((a) => a.file === path.basename(file));
-    return { file, format: artifact?.format ?? 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file) };
-  }
+  if (existsSync(input)) return standaloneFile(input, formats);
   const id = input.replace(/\.info$/, '');
-  const info = readInfoFile(path.join(dir, `${id}.info`));
-  if (info) return fromEntry(info, dir, formats);
-  throw new KitError('BACKUP_NOT_FOUND', `No backup file or backup id "${input}" (looked for the file, and for ${path.join(dir, `${id}.info`)}). List backups with ls ${dir}, or use --latest.`);
+  const listing = await store.list();
+  const entry = listing.complete.find((e) => e.id === id);
+  if (entry) return fromEntry(entry, store, formats);
+  const broken = listing.leftovers.find((l) => l.id === id && l.name === `${id}.info`);
+  if (broken) throw new KitError('INTEGRITY_FAILED', `Backup ${id} cannot be used: ${broken.reason}. Nothing was changed.`);
+  throw new KitError('BACKUP_NOT_FOUND', `No backup file or backup id "${input}" (looked for the file, and for a backup ${id} in ${store.where}). List backups with pnpm db:list, or use --latest.`);
+}
+
+/** A file named on the command line: with its .info beside it when it has one. */
+function standaloneFile(input: string, formats: Format[]): ResolvedSource {
+  const file = path.resolve(input);
+  if (file.endsWith('.info')) {
+    const reading = readInfoAt(file);
+    if (!reading.ok) throw new KitError('INTEGRITY_FAILED', `${input} is not a usable backup .info file: ${reading.problem}.`);
+    const dir = path.dirname(file);
+    for (const format of formats) {
+      const artifact = reading.info.artifacts.find((a) => a.format === format);
+      if (artifact && path.basename(artifact.file) === artifact.file && existsSync(path.join(dir, artifact.file))) {
+        return { file: path.join(dir, artifact.file), format: artifact.format, info: reading.info, artifact, id: reading.info.id, release: noRelease };
+      }
+    }
+    throw new KitError('BACKUP_NOT_FOUND', `Backup ${reading.info.id} has no usable artifact for this restore (it lists ${reading.info.artifacts.map((a) => a.format).join(', ')}; needed one of ${formats.join(', ')}, present in ${dir}).`);
+  }
+  const stem = stemOf(path.basename(file));
+  const reading = stem ? readInfoAt(path.join(path.dirname(file), `${stem}.info`)) : undefined;
+  const info = reading?.ok ? reading.info : undefined;
+  const artifact = info?.artifacts.find((a) => a.file === path.basename(file));
+  return { file, format: artifact?.format ?? 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file), release: noRelease };
 }
 
 export interface IntegrityReport {

@@ -1,62 +1,110 @@
 /**
- * The backups of one environment directory, as the kit trusts them: a backup is complete only
- * when its .info exists and parses; every other file with a backup stem is a leftover.
+ * How any store turns the files it holds into a listing the kit can trust: a backup is complete
+ * only when its .info reads (current version, own checksum intact); every other file with a
+ * backup's name is a leftover with a reason. Shared by every BackupStore implementation, so a
+ * bucket and a directory are judged by the same rules.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { INFO_SCHEMA, type BackupInfo } from '../format/metadata.js';
-import { stemOf } from '../format/naming.js';
-import { PARTIAL_SUFFIX } from './files.js';
+import { parseInfo, type BackupInfo } from '../format/metadata.js';
+import { stampOf, stemOf, typeOfStem } from '../format/naming.js';
+import { KitError } from '../errors.js';
+import type { Leftover, Listing, StoredBackup } from './store.js';
 
-export interface CatalogEntry {
-  id: string;
-  dir: string;
-  infoPath: string;
-  info: BackupInfo;
+export const PARTIAL_SUFFIX = '.partial';
+
+export interface NamedFile {
+  name: string;
+  bytes: number;
 }
 
-export interface Catalog {
-  complete: CatalogEntry[];
-  /** Files whose stem has no readable .info (partial files, orphaned artifacts, broken .info). */
-  leftovers: Array<{ file: string; reason: string }>;
+export interface ListingPlace {
+  kind: string;
+  where: string;
+  /** A file's location, for people. */
+  locate(name: string): string;
+  /** The text of a file (the .info), or undefined when it cannot be read. */
+  read(name: string): Promise<string | undefined>;
+  /** A run on this environment is in progress now: its unfinished files are not leftovers. */
+  running: boolean;
 }
 
-export function readInfoFile(infoPath: string): BackupInfo | undefined {
-  try {
-    const info = JSON.parse(readFileSync(infoPath, 'utf8')) as BackupInfo;
-    return info.schema === INFO_SCHEMA && typeof info.version === 'number' && Array.isArray(info.artifacts) ? info : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function readCatalog(dir: string): Catalog {
-  const complete: CatalogEntry[] = [];
-  const leftovers: Catalog['leftovers'] = [];
-  if (!existsSync(dir)) return { complete, leftovers };
-  const names = readdirSync(dir);
-  const byStem = new Map<string, string[]>();
-  for (const name of names) {
-    const stem = stemOf(name);
+function groupByStem(files: NamedFile[]): Map<string, NamedFile[]> {
+  const byStem = new Map<string, NamedFile[]>();
+  for (const file of files) {
+    const stem = stemOf(file.name);
     if (!stem) continue;
-    byStem.set(stem, [...(byStem.get(stem) ?? []), name]);
+    const group = byStem.get(stem);
+    if (group) group.push(file);
+    else byStem.set(stem, [file]);
   }
-  for (const [stem, files] of byStem) {
-    const infoPath = path.join(dir, `${stem}.info`);
-    const info = files.includes(`${stem}.info`) ? readInfoFile(infoPath) : undefined;
-    if (info) {
-      complete.push({ id: stem, dir, infoPath, info });
-      for (const f of files) if (f.endsWith(PARTIAL_SUFFIX)) leftovers.push({ file: path.join(dir, f), reason: 'partial file' });
-    } else {
-      const reason = files.includes(`${stem}.info`) ? 'unreadable .info' : 'no .info (incomplete backup)';
-      for (const f of files) leftovers.push({ file: path.join(dir, f), reason });
+  return byStem;
+}
+
+function leftover(place: ListingPlace, id: string, file: NamedFile, kind: Leftover['kind'], reason: string): Leftover {
+  return { name: file.name, location: place.locate(file.name), id, bytes: file.bytes, kind, reason };
+}
+
+/** Files of a stem that has no .info: an interrupted run, a run in progress, or a lost .info. */
+function withoutInfo(place: ListingPlace, id: string, files: NamedFile[]): Leftover[] {
+  const unfinished = files.every((f) => f.name.endsWith(PARTIAL_SUFFIX) || f.name === `${id}.verify.json`);
+  if (place.running && unfinished) return files.map((f) => leftover(place, id, f, 'in-progress', 'being written by a run in progress'));
+  // Artifacts with their .sha256 manifest are a finished backup that lost its .info: never
+  // removed automatically; `sha256sum -c` still checks them and restore takes them by file name.
+  const manifested = files.some((f) => f.name === `${id}.sha256`);
+  return files.map((f) =>
+    manifested && !f.name.endsWith(PARTIAL_SUFFIX)
+      ? leftover(place, id, f, 'no-info', `its .info is missing; kept (check with sha256sum -c ${id}.sha256)`)
+      : leftover(place, id, f, 'partial', 'no .info (incomplete backup)'),
+  );
+}
+
+export async function buildListing(files: NamedFile[], place: ListingPlace): Promise<Listing> {
+  const complete: StoredBackup[] = [];
+  const leftovers: Leftover[] = [];
+  for (const [id, group] of groupByStem(files)) {
+    const infoName = `${id}.info`;
+    if (!group.some((f) => f.name === infoName)) {
+      leftovers.push(...withoutInfo(place, id, group));
+      continue;
     }
+    const text = await place.read(infoName);
+    const reading = text === undefined ? { ok: false as const, kind: 'unreadable' as const, problem: 'cannot be read' } : parseInfo(text);
+    if (reading.ok && reading.info.id === id) {
+      complete.push({ id, info: reading.info, files: group.map((f) => f.name), where: place.where, infoLocation: place.locate(infoName), storeKind: place.kind });
+      for (const f of group) if (f.name.endsWith(PARTIAL_SUFFIX)) leftovers.push(leftover(place, id, f, 'partial', 'partial file'));
+      continue;
+    }
+    const kind = !reading.ok && reading.kind === 'newer' ? 'newer-info' : 'unreadable-info';
+    const problem = reading.ok ? `its .info names another backup (${reading.info.id})` : reading.problem;
+    for (const f of group) leftovers.push(leftover(place, id, f, kind, f.name === infoName ? `.info ${problem}` : `its .info ${problem}`));
   }
-  complete.sort((a, b) => b.info.startedAt.localeCompare(a.info.startedAt) || b.id.localeCompare(a.id));
+  complete.sort(newestFirst);
   return { complete, leftovers };
 }
 
-/** Newest first; optionally only one type. Pure, for tests. */
-export function selectLatest(entries: CatalogEntry[], type?: string): CatalogEntry | undefined {
-  return entries.filter((e) => type === undefined || e.info.type === type).sort((a, b) => b.info.startedAt.localeCompare(a.info.startedAt))[0];
+/** When a backup was taken, by the best record the kit has. */
+export function takenAt(info: BackupInfo): string {
+  return info.startedAt;
 }
+
+export function newestFirst(a: StoredBackup, b: StoredBackup): number {
+  return takenAt(b.info).localeCompare(takenAt(a.info)) || b.id.localeCompare(a.id);
+}
+
+/** Newest first; optionally only one type. Pure, for tests. */
+export function selectLatest<E extends { info: BackupInfo }>(entries: E[], type?: string): E | undefined {
+  return entries.filter((e) => type === undefined || e.info.type === type).sort((a, b) => takenAt(b.info).localeCompare(takenAt(a.info)))[0];
+}
+
+/** The newest complete backup, refusing when a newer one cannot be read: restoring an older one silently would lose data. */
+export function latestReadable(listing: Listing, type: string | undefined, where: string): StoredBackup | undefined {
+  const entries = listing.complete.filter((e) => type === undefined || e.info.type === type);
+  const latest = selectLatest(entries);
+  const newest = latest ? stampOf(latest.id) : '';
+  const broken = listing.leftovers.find((l) => (l.kind === 'unreadable-info' || l.kind === 'newer-info') && l.name === `${l.id}.info` && stampOf(l.id) > newest && (type === undefined || typeOfStem(l.id) === type));
+  if (broken) {
+    const fix = broken.kind === 'newer-info' ? 'Upgrade the kit to read it' : `Repair or remove ${broken.location}`;
+    throw new KitError('INTEGRITY_FAILED', `The newest backup in ${where}, ${broken.id}, cannot be used: ${broken.reason}. --latest stops rather than restore an older backup${latest ? ` (${latest.id})` : ''} in its place. ${fix}, or name the backup to restore.`);
+  }
+  return latest;
+}
+

@@ -5,7 +5,9 @@ import { chmod, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path';
 import { KitError } from '../errors.js';
 
-export const PARTIAL_SUFFIX = '.partial';
+import { PARTIAL_SUFFIX } from './catalog.js';
+
+export { PARTIAL_SUFFIX };
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
 

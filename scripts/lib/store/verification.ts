@@ -1,9 +1,6 @@
 /** The record a verification leaves beside a backup: <id>.verify.json. */
-import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
 import type { ErrorCode } from '../errors.js';
 import type { Format } from '../format/naming.js';
-import type { CatalogEntry } from './catalog.js';
 
 export const VERIFICATION_SCHEMA = 'pg-backup-kit/verification';
 
@@ -28,16 +25,15 @@ export interface Verification {
   failure?: ErrorCode;
 }
 
-export function verificationFile(entry: CatalogEntry): string {
-  return path.join(entry.dir, `${entry.id}.verify.json`);
+export function verificationName(id: string): string {
+  return `${id}.verify.json`;
 }
 
-export function readVerification(entry: CatalogEntry): Verification | undefined {
-  const file = verificationFile(entry);
-  if (!existsSync(file)) return undefined;
+/** A verification record's text, or undefined when it is not one (then the backup shows as unverified). */
+export function parseVerification(text: string): Verification | undefined {
   try {
-    const record = JSON.parse(readFileSync(file, 'utf8')) as Verification;
-    return record.schema === VERIFICATION_SCHEMA ? record : undefined;
+    const record = JSON.parse(text) as Verification;
+    return record && record.schema === VERIFICATION_SCHEMA && typeof record.ok === 'boolean' && typeof record.at === 'string' ? record : undefined;
   } catch {
     return undefined;
   }

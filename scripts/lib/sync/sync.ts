@@ -11,7 +11,8 @@ import { configFor } from '../config/file.js';
 import { connectWithWait } from '../pg/connect.js';
 import { backupRoot, type CommandContext } from '../context.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
-import { readCatalog, selectLatest } from '../store/catalog.js';
+import { selectLatest } from '../store/catalog.js';
+import type { StoreContext } from '../store/environment.js';
 import { restore, type RestoreOptions, type RestoreResult, type RestoreUi } from '../restore/restore.js';
 
 export interface SyncOptions {
@@ -50,7 +51,7 @@ async function identity(target: Target, waitSeconds: number): Promise<string> {
   }
 }
 
-export async function sync(target: Target, options: SyncOptions, ctx: CommandContext, ui: RestoreUi): Promise<SyncResult> {
+export async function sync(target: Target, options: SyncOptions, ctx: StoreContext, ui: RestoreUi): Promise<SyncResult> {
   const started = ctx.now();
   const from = options.from ?? configFor(ctx.root).sync?.from ?? 'prod';
   if (from === target.env) throw new KitError('SAME_DATABASE', `The source and the target are both the environment "${from}". Name the target with --env (for example --env dev).`);
@@ -63,22 +64,20 @@ export async function sync(target: Target, options: SyncOptions, ctx: CommandCon
   }
 
   let id: string;
-  let infoPath: string;
   if (options.fresh) {
     ctx.reporter.notice(`backing up ${from} (${describeTarget(source)}), read-only`);
     const made = await backup(source, wholeDatabaseDump('sync', `For ${target.env}`, { waitSeconds: options.restore.waitSeconds }), ctx);
     id = made.id;
-    infoPath = made.info;
   } else {
-    const dir = path.join(backupRoot(ctx), from);
-    const latest = selectLatest(readCatalog(dir).complete, options.type);
+    const { store } = ctx.environment(from);
+    const dir = store.where;
+    const latest = selectLatest((await store.list()).complete, options.type);
     if (!latest) throw new KitError('BACKUP_NOT_FOUND', `No complete backup${options.type ? ` of type ${options.type}` : ''} of ${from} in ${dir}. Take one with pnpm db:backup -- --env ${from}, or use pnpm db:sync.`);
     id = latest.id;
-    infoPath = latest.infoPath;
   }
   const restored = await restore(
     target,
-    { ...options.restore, input: infoPath, latest: false, type: undefined, from, mode: 'replace', tables: [], jobs: undefined, keepOld: false, noOwner: false },
+    { ...options.restore, input: id, latest: false, type: undefined, from, mode: 'replace', tables: [], jobs: undefined, keepOld: false, noOwner: false },
     ctx,
     ui,
   );

@@ -9,13 +9,12 @@
  * The outcome is written next to the backup as <id>.verify.json; .info is never rewritten.
  */
 import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
 import { KitError, type ErrorCode } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connect, serverFacts } from '../pg/connect.js';
 import { locateTool, spawnTool } from '../proc/pg-tools.js';
-import { sha256File, writeFileAtomic } from '../store/files.js';
-import { readInfoFile, type CatalogEntry } from '../store/catalog.js';
+import { sha256File } from '../store/files.js';
+import type { BackupStore, LocalCopy, StoredBackup } from '../store/store.js';
 import type { Reporter } from '../context.js';
 import type { ArtifactInfo } from '../format/metadata.js';
 import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
@@ -23,16 +22,18 @@ import { formatStamp, type Format } from '../format/naming.js';
 import { readArchiveData, readScript, readToc, type RestoreSource } from '../restore/source.js';
 import { applyInTransaction, scratchName } from '../restore/apply.js';
 import { inspectArchive } from '../format/archive.js';
-import { verificationFile, VERIFICATION_SCHEMA, type ArtifactCheck, type Verification } from '../store/verification.js';
+import { VERIFICATION_SCHEMA, type ArtifactCheck, type Verification } from '../store/verification.js';
 
-export { readVerification, verificationFile, type ArtifactCheck, type Verification } from '../store/verification.js';
+export type { ArtifactCheck, Verification } from '../store/verification.js';
 import { ident } from '../pg/quote.js';
 
-async function quickCheck(entry: CatalogEntry, artifact: ArtifactInfo, serverMajor: number, env: NodeJS.ProcessEnv): Promise<ArtifactCheck> {
-  const file = path.join(entry.dir, artifact.file);
+async function quickCheck(store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, serverMajor: number, env: NodeJS.ProcessEnv): Promise<ArtifactCheck> {
   const result: ArtifactCheck = { file: artifact.file, format: artifact.format, ok: false, checks: [] };
-  if (!existsSync(file)) return { ...result, problem: `${artifact.file} is missing` };
+  if (!entry.files.includes(artifact.file)) return { ...result, problem: `${artifact.file} is missing` };
+  let copy: LocalCopy | undefined;
   try {
+    copy = await store.localFile(entry, artifact.file);
+    const file = copy.path;
     const { sha256, bytes } = await sha256File(file);
     if (bytes !== artifact.bytes) return { ...result, problem: `${artifact.file} has ${bytes} bytes, .info recorded ${artifact.bytes} (truncated or changed)` };
     if (sha256 !== artifact.sha256) return { ...result, problem: `${artifact.file}'s sha256 is ${sha256.slice(0, 12)}…, .info recorded ${artifact.sha256.slice(0, 12)}… (damaged or changed)` };
@@ -50,7 +51,11 @@ async function quickCheck(entry: CatalogEntry, artifact: ArtifactInfo, serverMaj
     }
     return { ...result, ok: true };
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { ...result, problem: `${artifact.file} is missing` };
     return { ...result, problem: error instanceof KitError ? error.message.replace(/ Nothing was changed\.$/, '') : String(error) };
+  } finally {
+    await copy?.release();
   }
 }
 
@@ -65,8 +70,8 @@ export interface VerifyOptions {
  * Verify one backup. `target` is where a scratch database may be created (the environment's
  * server, or VERIFY_DATABASE_URL's); it is needed only for --deep.
  */
-export async function verifyBackup(entry: CatalogEntry, options: VerifyOptions, scratchServer: Target | undefined, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<Verification> {
-  const info = readInfoFile(entry.infoPath) ?? entry.info;
+export async function verifyBackup(store: BackupStore, entry: StoredBackup, options: VerifyOptions, scratchServer: Target | undefined, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<Verification> {
+  const info = entry.info;
   let serverMajor = Number(/^(\d+)/.exec(info.pgDump.version)?.[1] ?? 15);
   if (scratchServer) {
     const client = await connect(scratchServer);
@@ -79,7 +84,7 @@ export async function verifyBackup(entry: CatalogEntry, options: VerifyOptions, 
   const artifacts: ArtifactCheck[] = [];
   for (const artifact of info.artifacts) {
     reporter.progress({ phase: `checking ${artifact.file}`, bytes: 0 });
-    artifacts.push(await quickCheck(entry, artifact, serverMajor, env));
+    artifacts.push(await quickCheck(store, entry, artifact, serverMajor, env));
   }
   const record: Verification = {
     schema: VERIFICATION_SCHEMA,
@@ -95,19 +100,28 @@ export async function verifyBackup(entry: CatalogEntry, options: VerifyOptions, 
     const format = options.artifact ?? PREFERRED.find((f) => info.artifacts.some((a) => a.format === f))!;
     const artifact = info.artifacts.find((a) => a.format === format);
     if (!artifact) throw new KitError('BACKUP_NOT_FOUND', `Backup ${entry.id} has no ${format} artifact to restore (it has ${info.artifacts.map((a) => a.format).join(', ')}).`);
-    record.deep = await deepCheck(entry, artifact, scratchServer, serverMajor, env, reporter, signal, now);
+    record.deep = await deepCheck(store, entry, artifact, scratchServer, serverMajor, env, reporter, signal, now);
     if (record.deep.problems.length) {
       record.ok = false;
       record.failure = 'ROW_COUNT_MISMATCH';
     }
   }
-  await writeFileAtomic(verificationFile(entry), JSON.stringify(record, null, 2) + '\n');
+  await store.writeVerification(entry, record);
   return record;
 }
 
-async function deepCheck(entry: CatalogEntry, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<NonNullable<Verification['deep']>> {
+async function deepCheck(store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<NonNullable<Verification['deep']>> {
   const info = entry.info;
-  const file = path.join(entry.dir, artifact.file);
+  const copy = await store.localFile(entry, artifact.file);
+  try {
+    return await deepCheckFile(copy.path, entry, artifact, server, serverMajor, env, reporter, signal, now);
+  } finally {
+    await copy.release();
+  }
+}
+
+async function deepCheckFile(file: string, entry: StoredBackup, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<NonNullable<Verification['deep']>> {
+  const info = entry.info;
   const archive = artifact.format === 'dump' || artifact.format === 'tar';
   const pgRestore = archive ? await locateTool('pg_restore', serverMajor, env) : undefined;
   // What the restored copy must hold: .info's statistics, or the archive's own when none were recorded.

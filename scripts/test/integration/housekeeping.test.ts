@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { BackupInfo } from '../../lib/format/metadata.js';
 import type { ListResult } from '../../lib/commands/list.js';
 import type { RetentionResult } from '../../lib/commands/retention.js';
-import { fileOf, takeBackup } from '../support/backups.js';
+import { fileOf, takeBackup, writeInfo } from '../support/backups.js';
 import { backupDir, cli, createDatabase, makeProject, query } from '../support/harness.js';
 
 function flipByte(file: string): void {
@@ -73,7 +73,7 @@ describe('db:verify', () => {
     const saved = readFileSync(infoFile, 'utf8');
     const edited = JSON.parse(saved) as BackupInfo;
     edited.statistics.tables['public.users']!.rows = 121;
-    writeFileSync(infoFile, JSON.stringify(edited));
+    writeInfo(infoFile, edited);
     expect((await cli('verify', [backup.id], { cwd: project })).code).toBe(0); // checksums still match
     const deep = await cli('verify', [backup.id, '--deep'], { cwd: project });
     expect(deep.code).toBe(15);
@@ -89,7 +89,7 @@ describe('db:verify', () => {
     const dump = swapped.artifacts.find((a) => a.format === 'dump')!;
     const replacement = other.files.find((f) => f.format === 'dump')!;
     Object.assign(dump, { bytes: replacement.bytes, sha256: replacement.sha256 });
-    writeFileSync(infoFile, JSON.stringify(swapped));
+    writeInfo(infoFile, swapped);
     const caught = await cli('verify', [backup.id, '--deep'], { cwd: project });
     expect(caught.code).toBe(15);
     expect(caught.stderr).toMatch(/table public\.users: 120 rows as recorded, but their content differs \(fingerprint [0-9a-f]{16}, recorded [0-9a-f]{16}\)/);
@@ -140,7 +140,7 @@ describe('db:retention', () => {
       const id = `backup_${type}_${stamp}`;
       copyFileSync(fileOf(real, 'dump'), path.join(dir, `${id}.dump`));
       const copy: BackupInfo = { ...info, id, type, startedAt: at.toISOString(), finishedAt: at.toISOString(), artifacts: info.artifacts.map((a) => ({ ...a, file: `${id}.dump` })) };
-      writeFileSync(path.join(dir, `${id}.info`), JSON.stringify(copy));
+      writeInfo(path.join(dir, `${id}.info`), copy);
       writeFileSync(path.join(dir, `${id}.sha256`), `${info.artifacts[0]!.sha256}  ${id}.dump\n`);
       ids.push(id);
     };

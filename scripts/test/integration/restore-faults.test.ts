@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
 import type { BackupResult } from '../../lib/backup/backup.js';
-import { fileOf, fingerprint, takeBackup } from '../support/backups.js';
+import { fileOf, fingerprint, takeBackup, writeInfo } from '../support/backups.js';
 import { cli, createDatabase, makeProject, pidsOf, query, startCli, waitFor, type TestDatabase } from '../support/harness.js';
 
 const OTHER_DATA = `CREATE TABLE app_users (id int PRIMARY KEY, name text); INSERT INTO app_users VALUES (1, 'someone else');
@@ -141,7 +141,7 @@ describe('a failed restore leaves the target exactly as it was', () => {
     const saved = readFileSync(infoFile, 'utf8');
     const info = JSON.parse(saved) as { statistics: { tables: Record<string, { rows: number }> } };
     info.statistics.tables['public.a_loaded_first']!.rows = 999;
-    writeFileSync(infoFile, JSON.stringify(info));
+    writeInfo(infoFile, info);
     try {
       const run = await cli('pg-restore', [fileOf(backup, 'dump'), '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
       expect(run.code, run.stderr).toBe(15);

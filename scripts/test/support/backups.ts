@@ -1,6 +1,8 @@
 /** Shared steps of restore tests: take a backup with the CLI and read what it made. */
+import { writeFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import type { BackupResult } from '../../lib/backup/backup.js';
+import { serializeInfo, type BackupInfo } from '../../lib/format/metadata.js';
 import { fingerprintDatabase, type DatabaseFingerprint } from './fingerprint.js';
 import { cli, cluster } from './harness.js';
 
@@ -19,4 +21,9 @@ export function fileOf(result: BackupResult, format: string): string {
   const file = result.files.find((f) => f.format === format);
   if (!file) throw new Error(`backup ${result.id} has no ${format}`);
   return file.path;
+}
+
+/** Write a .info the way the kit does, sealed with its own checksum (for tests that edit one on purpose). */
+export function writeInfo(file: string, info: object): void {
+  writeFileSync(file, serializeInfo(info as BackupInfo));
 }

@@ -1,0 +1,53 @@
+/**
+ * The checked environment: a name that is safe to use (never a path) and the store that holds
+ * its backups. Every command and domain function reaches backups through
+ * `ctx.environment(name)`, so the mapping environment → store is made (and checked) here alone.
+ */
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import { backupRoot, type CommandContext } from '../context.js';
+import { INFO_JSON_SCHEMA_PATH } from '../format/metadata.js';
+import { LocalStore } from './local.js';
+import type { BackupStore } from './store.js';
+
+export interface Environment {
+  readonly name: string;
+  readonly store: BackupStore;
+}
+
+/** A command context that can hand out checked environments. */
+export interface StoreContext extends CommandContext {
+  /** The environment `name` (default: "default"); refuses names that are not simple names. */
+  environment(name?: string): Environment;
+}
+
+export const ENV_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+export function checkEnvironmentName(name: string): string {
+  if (!ENV_NAME.test(name) || name.length > 64) {
+    throw new KitError('BAD_ARGUMENT', `--env must be a simple name like "dev" or "prod" (letters, digits, - and _), got "${name}".`);
+  }
+  return name;
+}
+
+export type StoreOpener = (ctx: CommandContext, environment: string) => BackupStore;
+
+/** The store of an environment as configured: local disk under the backup root. */
+export const openStore: StoreOpener = (ctx, environment) => {
+  const dir = path.join(backupRoot(ctx), environment);
+  const schemaRef = path.relative(dir, path.join(ctx.root, INFO_JSON_SCHEMA_PATH)).split(path.sep).join('/');
+  return new LocalStore(dir, environment, schemaRef);
+};
+
+/** Give a context its environments, each opened once. `open` is where another store plugs in. */
+export function withStores<C extends CommandContext>(ctx: C, open: StoreOpener = openStore): C & StoreContext {
+  const opened = new Map<string, Environment>();
+  return Object.assign(ctx, {
+    environment(name = 'default'): Environment {
+      checkEnvironmentName(name);
+      let env = opened.get(name);
+      if (!env) opened.set(name, (env = { name, store: open(ctx, name) }));
+      return env;
+    },
+  });
+}
