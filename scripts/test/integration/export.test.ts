@@ -129,6 +129,39 @@ describe('db:export and db:import', () => {
     expect(await fingerprint(target.url)).toEqual(before);
   });
 
+  it('a --zip export is a catalog entry: listed, verified file by file, kept apart by retention, never taken for --latest', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 500)' });
+    const project = makeProject();
+    const env = { DATABASE_URL: source.url };
+    const backup = await cli('pg-backup', ['--format', 'dump', '--json'], { cwd: project, env });
+    expect(backup.code, backup.stderr).toBe(0);
+    const exported = await exportOf(project, source, ['--zip']);
+    expect(exported.id).toMatch(/^backup_export_\d{8}_\d{6}$/);
+    const listed = (await cli('list', ['--json'], { cwd: project, env })).json<{ backups: Array<{ id: string; type: string; formats: string[] }> }>();
+    expect(listed.backups.find((b) => b.id === exported.id)).toMatchObject({ type: 'export', formats: ['zip'] });
+    const verified = await cli('verify', [exported.id], { cwd: project, env });
+    expect(verified.code, verified.stderr + verified.stdout).toBe(0);
+    expect(verified.stdout).toMatch(/every file inside matches its metadata\.json \(2 files\)/);
+    const plan = await cli('retention', ['--dry-run', '--json'], { cwd: project, env });
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(JSON.stringify(plan.json())).toContain(exported.id);
+    // the newest "backup" for a restore is the real one, not the export taken after it
+    const target = await createDatabase();
+    const restored = await cli('pg-restore', ['--latest', '--force', '--no-safety-backup', '--json'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.json<{ backup: { id: string } }>().backup.id).toBe(backup.json<{ id: string }>().id);
+    // imported by its id, from the catalog
+    const imported = await cli('db-import', [exported.id, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(imported.code, imported.stderr).toBe(0);
+    // a flipped byte in the zip fails verification
+    const zip = exported.path;
+    const bytes = readFileSync(zip);
+    bytes[Math.floor(bytes.length / 3)]! ^= 0xff;
+    writeFileSync(zip, bytes);
+    const damaged = await cli('verify', [exported.id], { cwd: project, env });
+    expect(damaged.code).toBe(12);
+  });
+
   it('an interrupted export leaves nothing that looks complete', async () => {
     const source = await createDatabase({ sql: 'CREATE TABLE t (id int)' });
     const project = makeProject();
