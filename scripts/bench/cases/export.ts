@@ -39,3 +39,21 @@ registerCase((ctx) => ({
   run: (dir) => ctx.kit(dir, ['db-export', '--jobs', '4']),
   target: { label: 'kit export / raw \\copy in sequence', against: 'raw-copy', max: 1.0 },
 }));
+
+/** db:sql --csv streams through a cursor: its memory must stay flat however many rows come. */
+const BIG_QUERY = 'SELECT * FROM pgbench_accounts';
+
+registerCase((ctx) => ({
+  id: 'raw-copy-query',
+  label: 'raw psql \\copy (query) csv',
+  run: async (dir) => {
+    await ctx.tool('psql', ['-X', '-q', '-c', `\\copy (${BIG_QUERY}) to '${path.join(dir, 'out.csv')}' csv header`]);
+    return {};
+  },
+}));
+
+registerCase((ctx) => ({
+  id: 'kit-sql-csv',
+  label: 'kit db:sql --csv (cursor)',
+  run: (dir) => ctx.kit(dir, ['db-sql', BIG_QUERY, '--csv', path.join(dir, 'out.csv')]),
+}));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../support/backups.js';
-import { cli, cluster, createDatabase, libpqEnv, makeProject, query, type TestDatabase } from '../support/harness.js';
+import { cli, cluster, createDatabase, holdLock, libpqEnv, makeProject, pidsOf, query, startCli, waitFor, type TestDatabase } from '../support/harness.js';
 import type { ExportMetadata } from '../../lib/format/export-metadata.js';
 import type { ExportResult } from '../../lib/export/export.js';
 
@@ -162,13 +162,30 @@ describe('db:export and db:import', () => {
     expect(damaged.code).toBe(12);
   });
 
-  it('an interrupted export leaves nothing that looks complete', async () => {
-    const source = await createDatabase({ sql: 'CREATE TABLE t (id int)' });
+  it('a pattern that matches nothing, and an export stopped mid-way, leave nothing that looks complete', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int); CREATE TABLE u (id int); INSERT INTO u VALUES (1)' });
     const project = makeProject();
     const bad = await cli('db-export', ['--table', 'nosuch'], { cwd: project, env: { DATABASE_URL: source.url } });
     expect(bad.code).toBe(11);
     expect(bad.stderr).toMatch(/No table matches "nosuch"/);
     const dir = path.join(project, 'backups/default');
-    expect(existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('backup_')) : []).toEqual([]);
+    const exports = () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.includes('export')) : []);
+    expect(exports()).toEqual([]);
+
+    // A lock held by the application makes the COPY of u wait: a real, slow export, then SIGTERM.
+    const lock = await holdLock(source.url, 'u');
+    try {
+      for (const args of [[], ['--zip']]) {
+        const run = startCli('db-export', args, { cwd: project, env: { DATABASE_URL: source.url } });
+        await waitFor('the export\'s COPY to wait for the lock', () => (pidsOf('psql', source.name).length > 0 && exports().length > 0) || undefined);
+        run.child.kill('SIGTERM');
+        const result = await run.result;
+        expect(result.code, result.stderr).toBe(130);
+        expect(exports()).toEqual([]);
+        expect(pidsOf('psql', source.name)).toEqual([]);
+      }
+    } finally {
+      await lock.release();
+    }
   });
 });
