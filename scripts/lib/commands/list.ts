@@ -2,6 +2,7 @@
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatBytes } from '../format/units.js';
+import { listPhysical, physicalLeftovers } from '../physical/listing.js';
 import { formatAge, formatTimestamp } from '../format/time.js';
 
 export interface ListArgs extends CommonArgs {
@@ -68,7 +69,10 @@ unfinished multipart uploads) are listed too.`,
       }),
     );
     const leftovers = catalog.leftovers.map((l) => ({ file: l.location, reason: l.reason, bytes: l.bytes, kind: l.kind }));
-    return { environment, dir: store.where, backups, leftovers };
+    // Physical base backups live beside the logical ones (backups/<env>/physical/).
+    const physical = listPhysical(ctx, environment, now).filter((b) => args.type === undefined || b.type === args.type);
+    const all = [...backups, ...physical].sort((a, b) => b.takenAt.localeCompare(a.takenAt));
+    return { environment, dir: store.where, backups: all, leftovers: [...leftovers, ...physicalLeftovers(ctx, environment)] };
   },
   render(result) {
     if (result.backups.length === 0 && result.leftovers.length === 0) return [`No backups in ${result.dir}. Take one with pnpm db:backup.`];
