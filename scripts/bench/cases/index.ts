@@ -7,3 +7,4 @@ import './raw-restore.js';
 import './kit-restore.js';
 import './raw-restore-j2.js';
 import './kit-restore-j2.js';
+import './physical.js';
