@@ -28,7 +28,7 @@ function runChild(root: string, script: string, args: string[]): Promise<number>
     // The child owns the terminal while it runs; a Ctrl-C is its to handle.
     const ignore = () => undefined;
     process.on('SIGINT', ignore);
-    const child = spawn(process.execPath, [LAUNCHER, script, ...args], { cwd: root, stdio: 'inherit' });
+    const child = spawn(process.execPath, [LAUNCHER, '--', script, ...args], { cwd: root, stdio: 'inherit' });
     child.once('close', (code, signal) => {
       process.off('SIGINT', ignore);
       resolve(code ?? (signal ? 128 : 1));

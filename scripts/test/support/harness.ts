@@ -108,7 +108,7 @@ function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 export function startCli(script: string, args: string[], options: CliOptions): { child: ChildProcess; result: Promise<CliResult> } {
-  const child = spawn(process.execPath, [LAUNCHER, script, ...args], {
+  const child = spawn(process.execPath, [LAUNCHER, '--', script, ...args], {
     cwd: options.cwd,
     env: cliEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -207,7 +207,7 @@ export function onTerminal(
   env: NodeJS.ProcessEnv,
   answer: (screen: string, type: (keys: string) => void) => void,
 ): Promise<{ code: number | null; screen: string }> {
-  const command = `stty cols 120 rows 40; node ${path.join(REPO, 'scripts/kit.mjs')} ${script} ${args.map((a) => `'${a}'`).join(' ')}`;
+  const command = `stty cols 120 rows 40; node ${path.join(REPO, 'scripts/kit.mjs')} -- ${script} ${args.map((a) => `'${a}'`).join(' ')}`;
   const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm-256color', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let screen = '';
   const type = (keys: string) => child.stdin!.write(keys);
