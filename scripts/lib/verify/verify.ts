@@ -20,7 +20,9 @@ import type { ArtifactInfo } from '../format/metadata.js';
 import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import { readArchiveData, readScript, readToc, type RestoreSource } from '../restore/source.js';
-import { applyInTransaction, scratchName } from '../restore/apply.js';
+import { applyInTransaction } from '../restore/apply.js';
+import { createScratch, repairLeftovers, scratchName } from '../restore/swap.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS } from '../restore/locks.js';
 import { inspectArchive } from '../format/archive.js';
 import { VERIFICATION_SCHEMA, type ArtifactCheck, type Verification } from '../store/verification.js';
 
@@ -133,12 +135,13 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
   } else {
     expected = (await readScript(file, artifact.format === 'sql.gz')).stats;
   }
+  await repairLeftovers(server, (message) => reporter.notice(message));
   const admin = await connect({ ...server, database: 'postgres' }).catch(() => connect({ ...server, database: 'template1' }));
   const scratch = scratchName(info.database.name, 'kit_verify', formatStamp(now).toLowerCase());
   const scratchTarget: Target = { ...server, database: scratch };
   const problems: string[] = [];
   try {
-    await admin.query(`CREATE DATABASE ${ident(scratch)} TEMPLATE template0`);
+    await createScratch(admin, scratch, 'verification of', info.database.name);
     reporter.progress({ phase: `restoring ${artifact.file} into ${scratch}`, bytes: 0 });
     const psql = await locateTool('psql', serverMajor, env);
     const source: RestoreSource = { file, format: artifact.format, info, artifact, id: entry.id, header: undefined };
@@ -146,7 +149,7 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
       await applyInTransaction(
         scratchTarget,
         source,
-        { pgRestoreArgs: ['--no-owner', '--no-privileges'], prelude: 'SET client_min_messages = warning;', dropOwnership: true, dropPrivileges: true, expectedRows: {}, checks: '', totalItems: 0, showLines: false },
+        { pgRestoreArgs: ['--no-owner', '--no-privileges'], prelude: 'SET client_min_messages = warning;', dropOwnership: true, dropPrivileges: true, expectedRows: {}, checks: '', totalItems: 0, showLines: false, lockTimeoutSeconds: DEFAULT_LOCK_TIMEOUT_SECONDS },
         { psql, pgRestore },
         env,
         reporter,
