@@ -20,7 +20,8 @@ const timestamp = z.iso.datetime({ offset: true });
 
 export const ArtifactInfoSchema = z.object({
   file: fileName,
-  format: z.enum(FORMATS),
+  // 'zip': a table export (db:export --zip), whose own metadata.json lists every file inside it
+  format: z.enum([...FORMATS, 'zip']),
   bytes: count,
   sha256: hex64,
 });
@@ -71,6 +72,10 @@ export const InfoSchema = z.looseObject({
     totalRows: count,
   }),
   restore: z.partialRecord(z.enum(FORMATS), z.array(z.string())),
+  copies: z
+    .object({ local: z.string().optional(), remote: z.string().optional() })
+    .optional()
+    .describe('Where each copy lives: the local directory and/or the s3:// location of the remote .info.'),
   checksum: hex64.optional().describe('sha256 of this JSON without the checksum field, compact, keys in file order: protects the .info itself.'),
 });
 
