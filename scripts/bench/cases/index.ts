@@ -1,6 +1,7 @@
 // One line per case, in the order they run and are reported. See ../registry.ts.
 import './raw-dump.js';
 import './kit-dump.js';
+import './kit-dump-remote.js';
 import './kit-all.js';
 import './naive-all.js';
 import './raw-restore.js';
@@ -8,4 +9,5 @@ import './kit-restore.js';
 import './raw-restore-j2.js';
 import './kit-restore-j2.js';
 import './physical.js';
+import './export.js';
 import './age.js';

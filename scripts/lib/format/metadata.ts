@@ -18,11 +18,12 @@ const count = z.number().int().nonnegative();
 const fileName = z.string().regex(/^[^/\\]+$/, 'a file name without directories').refine((n) => n !== '.' && n !== '..', 'a file name');
 const timestamp = z.iso.datetime({ offset: true });
 
-/** What an artifact holds: a dump in one of the formats, or the roles it needs (globals.sql). */
-export const ARTIFACT_FORMATS = [...FORMATS, 'globals'] as const;
+/** What an artifact holds: a dump in one of the formats, the roles it needs (globals.sql), or a table export's zip. */
+export const ARTIFACT_FORMATS = [...FORMATS, 'globals', 'zip'] as const;
 
 export const ArtifactInfoSchema = z.object({
   file: fileName,
+  // 'zip': a table export (db:export --zip), whose own metadata.json lists every file inside it
   format: z.enum(ARTIFACT_FORMATS),
   bytes: count.describe('Size of the file as stored (for an encrypted artifact: the age file).'),
   sha256: hex64.describe('sha256 of the file as stored.'),
@@ -91,6 +92,10 @@ export const InfoSchema = z.looseObject({
     totalRows: count,
   }),
   restore: z.partialRecord(z.enum(FORMATS), z.array(z.string())),
+  copies: z
+    .object({ local: z.string().optional(), remote: z.string().optional() })
+    .optional()
+    .describe('Where each copy lives: the local directory and/or the s3:// location of the remote .info.'),
   checksum: hex64.optional().describe('sha256 of this JSON without the checksum field, compact, keys in file order: protects the .info itself.'),
 });
 

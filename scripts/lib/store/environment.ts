@@ -11,6 +11,9 @@ import { LocalStore } from './local.js';
 import { EncryptingStore } from './encrypting.js';
 import { encryptionFor } from '../crypto/keys.js';
 import { configFor } from '../config/file.js';
+import { resolveRemote } from '../config/remote.js';
+import { MirroredStore } from './s3/mirror.js';
+import { RemoteStore } from './s3/remote-store.js';
 import type { BackupStore } from './store.js';
 
 export interface Environment {
@@ -36,15 +39,25 @@ export function checkEnvironmentName(name: string): string {
 export type StoreOpener = (ctx: CommandContext, environment: string) => BackupStore;
 
 /**
- * The store of an environment as configured: local disk under the backup root, with every write
- * encrypted when the environment has age recipients (the outermost layer, so whatever stores
- * sit beneath it, and whatever they upload, only ever see ciphertext).
+ * The store of an environment as configured: local disk under the backup root, mirrored to an
+ * S3-compatible bucket when a remote is configured (backup-kit.json, or --remote), and with every
+ * write encrypted when the environment has age recipients (the outermost layer, so the local
+ * disk and the bucket only ever see ciphertext).
  */
 export const openStore: StoreOpener = (ctx, environment) => {
   const dir = path.join(backupRoot(ctx), environment);
   const schemaRef = path.relative(dir, path.join(ctx.root, INFO_JSON_SCHEMA_PATH)).split(path.sep).join('/');
   const local = new LocalStore(dir, environment, schemaRef);
-  return new EncryptingStore(local, () => encryptionFor(configFor(ctx.root), environment, ctx.env, ctx.root), ctx.env);
+  const encrypted = (inner: BackupStore): BackupStore => new EncryptingStore(inner, () => encryptionFor(configFor(ctx.root), environment, ctx.env, ctx.root), ctx.env);
+  const options = ctx.storeOptions ?? {};
+  const remote = resolveRemote({ root: ctx.root, env: environment, processEnv: ctx.env, remote: options.remote, endpoint: options.endpoint });
+  if (!remote) {
+    if (options.fromRemote || options.remoteOnly) {
+      throw new KitError('REMOTE_CONFIG', `${options.fromRemote ? '--from-remote' : '--remote-only'} needs a remote for environment "${environment}": configure one in backup-kit.json ("remote": { "url": "s3://bucket/prefix" }) or pass --remote s3://bucket/prefix.`);
+    }
+    return encrypted(local);
+  }
+  return encrypted(new MirroredStore(local, new RemoteStore(remote, local.where, ctx.now), { fromRemote: options.fromRemote === true, remoteOnly: options.remoteOnly === true }));
 };
 
 /** Give a context its environments, each opened once. `open` is where another store plugs in. */

@@ -8,6 +8,7 @@
  *    dropped whatever happens.
  * The outcome is written next to the backup as <id>.verify.json; .info is never rewritten.
  */
+import { checkExportFiles } from '../export/source.js';
 import path from 'node:path';
 import { KitError, type ErrorCode } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
@@ -17,7 +18,7 @@ import { sha256File } from '../store/files.js';
 import type { BackupStore, LocalCopy, StoredBackup } from '../store/store.js';
 import type { Reporter } from '../context.js';
 import type { ArtifactInfo } from '../format/metadata.js';
-import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
+import { statsFromProcess, type DumpStats } from '../format/stats.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import { readArchiveData, readScript, readToc, type RestoreSource } from '../restore/source.js';
 import { applyInTransaction } from '../restore/apply.js';
@@ -73,6 +74,8 @@ async function quickCheck(store: BackupStore, entry: StoredBackup, artifact: Art
       const unknown = roles.filter((r) => r.kind === 'other');
       if (unknown.length) return { ...result, problem: `${artifact.file} holds statements the kit does not write` };
       result.checks.push(`roles script reads (${roles.filter((r) => r.kind === 'role' && r.action === 'create').length} roles)`);
+    } else if (artifact.format === 'zip') {
+      result.checks.push(`every file inside matches its metadata.json (${await checkExportFiles(file)} files)`);
     } else if (artifact.format === 'sql' || artifact.format === 'sql.gz') {
       const read = await readScript(file, artifact.format === 'sql.gz');
       if (artifact.format === 'sql.gz') result.checks.push('decompresses completely');
@@ -136,7 +139,8 @@ export async function verifyBackup(store: BackupStore, entry: StoredBackup, opti
     artifacts,
     ...(artifacts.every((a) => a.ok) ? {} : { failure: 'INTEGRITY_FAILED' as const }),
   };
-  if (options.deep && record.ok && scratchServer) {
+  // An export's zip has no restore to try: its quick check already proved every file inside it.
+  if (options.deep && record.ok && scratchServer && info.artifacts.some((a) => a.format !== 'zip')) {
     const format = options.artifact ?? PREFERRED.find((f) => info.artifacts.some((a) => a.format === f))!;
     const artifact = info.artifacts.find((a) => a.format === format);
     if (!artifact) throw new KitError('BACKUP_NOT_FOUND', `Backup ${entry.id} has no ${format} artifact to restore (it has ${info.artifacts.map((a) => a.format).join(', ')}).`);
@@ -184,11 +188,15 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
   const scratchTarget: Target = { ...server, database: scratch };
   const problems: string[] = [];
   try {
-    await createScratch(admin, scratch, 'verification of', info.database.name);
+    await createScratch(admin, scratch, 'verification of', info.database.name).catch((error: { code?: string; message?: string }) => {
+      if (error.code !== '42501') throw error;
+      throw new KitError('NO_CREATEDB', `--deep restores the backup into a scratch database on ${server.host}:${server.port}, and ${server.user} may not create databases (${error.message}). Grant it (ALTER ROLE ${server.user} CREATEDB), or set VERIFY_DATABASE_URL to a server where it may. The quick checks ran; nothing was changed.`);
+    });
     reporter.progress({ phase: `restoring ${artifact.file} into ${scratch}`, bytes: 0 });
     const psql = await locateTool('psql', serverMajor, env);
     if (artifact.format === 'globals') throw new KitError('BAD_ARGUMENT', '--deep restores a dump, not the roles script.');
-    const source: RestoreSource = { file, format: artifact.format, info, artifact, id: entry.id, header: undefined };
+    // deep checks only ever pick a backup's own formats (PREFERRED), never an export's zip
+    const source: RestoreSource = { file, format: artifact.format as Format, info, artifact, id: entry.id, header: undefined };
     try {
       await applyInTransaction(
         scratchTarget,
@@ -204,7 +212,7 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
       return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: 0, rows: 0, sequences: 0, problems };
     }
     reporter.progress({ phase: `comparing ${scratch} with the backup's statistics`, bytes: 0 });
-    const actual = await statsOfDatabase(scratchTarget, serverMajor, env);
+    const actual = await statsOfDatabase(scratchTarget, serverMajor, env, signal);
     for (const [table, want] of Object.entries(expected.tables)) {
       const got = actual.tables[table];
       if (!got) problems.push(`table ${table} is missing from the restored copy`);
@@ -227,11 +235,7 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
 }
 
 /** The same statistics a backup records, computed from a live database with pg_dump's data. */
-async function statsOfDatabase(target: Target, serverMajor: number, env: NodeJS.ProcessEnv): Promise<DumpStats> {
+async function statsOfDatabase(target: Target, serverMajor: number, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<DumpStats> {
   const pgDump = await locateTool('pg_dump', serverMajor, env);
-  const collector = new DumpStatsCollector();
-  const tool = spawnTool(pgDump, ['--data-only', '--no-password'], { env: childEnv(target, env), failure: 'PG_DUMP_FAILED' });
-  for await (const chunk of tool.child.stdout!) collector.push(chunk as Buffer);
-  await tool.done;
-  return collector.finish();
+  return (await statsFromProcess(spawnTool(pgDump, ['--data-only', '--no-password'], { env: childEnv(target, env), failure: 'PG_DUMP_FAILED' }), signal)).stats;
 }
