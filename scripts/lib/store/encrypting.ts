@@ -106,7 +106,8 @@ class EncryptingWrite implements BackupWrite {
 /** A store whose writes are encrypted to the environment's recipients; reads pass through. */
 export class EncryptingStore implements BackupStore {
   constructor(
-    private readonly inner: BackupStore,
+    /** The store beneath, which holds only ciphertext of encrypted backups. */
+    readonly inner: BackupStore,
     /** Read when a backup begins, so a broken setting fails that backup (and only writes). */
     private readonly settings: () => EncryptionSettings | undefined,
     private readonly env: NodeJS.ProcessEnv,
@@ -157,4 +158,12 @@ export class EncryptingStore implements BackupStore {
   lock(command: string): Promise<Lock> {
     return this.inner.lock(command);
   }
+}
+
+/**
+ * The store beneath the encryption layer: for code that works on stored files as they are
+ * (copying them to or from a remote, pruning), which never needs the plaintext.
+ */
+export function innerStore(store: BackupStore): BackupStore {
+  return store instanceof EncryptingStore ? store.inner : store;
 }
