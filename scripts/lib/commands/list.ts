@@ -1,6 +1,7 @@
 /** `db:list`: the complete backups of an environment, newest first, and what is not a backup. */
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatBytes } from '../format/units.js';
+import { fromTheFuture, takenAt } from '../store/catalog.js';
 
 export interface ListArgs extends CommonArgs {
   type: string | undefined;
@@ -18,6 +19,8 @@ export interface ListedBackup {
   info: string;
   /** Which store holds it ("local", "remote", …). */
   store: string;
+  /** Dated after now: taken under a wrong clock; --latest passes it over. */
+  fromTheFuture: boolean;
 }
 
 export interface ListResult {
@@ -53,13 +56,14 @@ not backups, and pnpm db:retention removes them.`,
           id: e.id,
           type: e.info.type,
           description: e.info.description,
-          takenAt: e.info.startedAt,
-          ageMs: now - Date.parse(e.info.startedAt),
+          takenAt: takenAt(e.info),
+          ageMs: now - Date.parse(takenAt(e.info)),
           bytes: e.info.artifacts.reduce((n, a) => n + a.bytes, 0),
           formats: e.info.artifacts.map((a) => a.format),
           verification: v ? { level: v.level, ok: v.ok, at: v.at } : undefined,
           info: e.infoLocation,
           store: e.storeKind,
+          fromTheFuture: fromTheFuture(e.info, ctx.now()),
         };
       }),
     );
@@ -72,7 +76,7 @@ not backups, and pnpm db:retention removes them.`,
       b.id,
       b.type,
       b.takenAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-      humanAge(b.ageMs),
+      b.fromTheFuture ? 'FUTURE' : humanAge(b.ageMs),
       formatBytes(b.bytes),
       b.formats.join(','),
       b.verification ? `${b.verification.ok ? 'passed' : 'FAILED'} (${b.verification.level})` : '-',
@@ -81,8 +85,10 @@ not backups, and pnpm db:retention removes them.`,
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
     const out = [`Backups in ${result.dir} (${result.backups.length}, newest first):`, line(header), ...rows.map(line)];
+    const future = result.backups.filter((b) => b.fromTheFuture);
+    if (future.length) out.push('', `warning: ${future.map((b) => b.id).join(', ')} ${future.length === 1 ? 'is' : 'are'} dated in the future (was a clock wrong?); --latest passes ${future.length === 1 ? 'it' : 'them'} over and retention keeps ${future.length === 1 ? 'it' : 'them'} without counting.`);
     if (result.leftovers.length) {
-      out.push('', 'Not backups (incomplete or orphaned files; pnpm db:retention removes them):');
+      out.push('', 'Not backups (no usable .info; pnpm db:retention removes only what interrupted runs left):');
       for (const l of result.leftovers) out.push(`  ${baseName(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
     }
     return out;

@@ -7,6 +7,7 @@ import { KitError } from '../errors.js';
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { loadConfig } from '../config/file.js';
 import type { BackupStore, Leftover, Listing } from '../store/store.js';
+import { takenAt } from '../store/catalog.js';
 import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 
 export interface RetentionArgs extends CommonArgs {
@@ -104,7 +105,7 @@ Policy: flags > backup-kit.json "retention" > defaults.`,
         await Promise.all(
           catalog.complete.map(async (e) => {
             const v = await store.readVerification(e);
-            return { id: e.id, type: e.info.type, takenAt: new Date(e.info.startedAt), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
+            return { id: e.id, type: e.info.type, takenAt: new Date(takenAt(e.info)), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
           }),
         ),
         policy,
@@ -118,7 +119,7 @@ Policy: flags > backup-kit.json "retention" > defaults.`,
         dryRun: args.dryRun,
         policy,
         now: now.toISOString(),
-        decisions: plan.map((d) => ({ ...d, takenAt: byId.get(d.id)!.info.startedAt, type: byId.get(d.id)!.info.type })),
+        decisions: plan.map((d) => ({ ...d, takenAt: takenAt(byId.get(d.id)!.info), type: byId.get(d.id)!.info.type })),
         removedLeftovers: removable.map((l) => l.name),
         deleted: plan.filter((d) => !d.keep).length,
         kept: plan.filter((d) => d.keep).length,

@@ -43,6 +43,7 @@ function backupOf(type: string, takenAt: string, script = SCRIPT): { info: Backu
     database: { name: 'app', host: 'localhost', port: 5432, user: 'app', serverVersion: '15.0', serverVersionNum: 150000, sizeBytes: 1, configuredBy: 'test' },
     pgDump: { path: '/usr/bin/pg_dump', version: '15.0' },
     snapshot: '00000003-1',
+    serverTime: started,
     artifacts: [{ file: `${id}.sql`, format: 'sql', bytes: SCRIPT.length, sha256: createHash('sha256').update(SCRIPT).digest('hex') }],
     stats: { tables: {}, sequences: {}, complete: true, bytes: 0 },
     source: 'plain-stream',
