@@ -4,6 +4,7 @@
  */
 import type { ProgressUpdate, Reporter } from '../context.js';
 import { formatBytes } from '../format/units.js';
+import { formatDuration } from '../format/time.js';
 
 export interface ReporterOptions {
   tty: boolean;
@@ -18,14 +19,7 @@ export interface StoppableReporter extends Reporter {
   stop(): void;
 }
 
-export function formatDuration(ms: number): string {
-  const total = Math.max(0, Math.round(ms / 1000));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const mm = String(m).padStart(h ? 2 : 1, '0');
-  return `${h ? `${h}:` : ''}${mm}:${String(s).padStart(2, '0')}`;
-}
+export { formatDuration };
 
 /** "dumping | 0:12 | 48.2 MB | 4.0 MB/s | ETA 0:30" — pure, for tests. */
 export function progressLine(update: ProgressUpdate, elapsedMs: number): string {

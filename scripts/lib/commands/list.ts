@@ -2,6 +2,7 @@
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatBytes } from '../format/units.js';
 import { fromTheFuture, takenAt } from '../store/catalog.js';
+import { formatAge, formatTimestamp } from '../format/time.js';
 
 export interface ListArgs extends CommonArgs {
   type: string | undefined;
@@ -75,7 +76,7 @@ not backups, and pnpm db:retention removes them.`,
     const rows = result.backups.map((b) => [
       b.id,
       b.type,
-      b.takenAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+      formatTimestamp(b.takenAt),
       b.fromTheFuture ? 'FUTURE' : humanAge(b.ageMs),
       formatBytes(b.bytes),
       b.formats.join(','),
@@ -95,13 +96,9 @@ not backups, and pnpm db:retention removes them.`,
   },
 };
 
-/** "45s", "41m", "3h 05m", "12d": how long ago, at the precision a person wants. */
+/** "45s", "41m", "3h 05m", "12d": an age of `ms`, by the kit's one age formatter. */
 export function humanAge(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  return `${Math.floor(s / 86_400)}d`;
+  return formatAge(new Date(0), new Date(Math.max(0, ms)));
 }
 
 /** The last part of a path or URL. */

@@ -5,6 +5,7 @@ import { readWait, stringValue, listValue, usageError, type Command, type Common
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { formatBytes } from '../format/units.js';
+import { formatAge } from '../format/time.js';
 import { describeSummary, restore, type RestoreMode, type RestoreOptions, type RestoreResult, type RestoreUi } from '../restore/restore.js';
 
 export interface RestoreArgs extends CommonArgs, RestoreOptions {}
@@ -13,12 +14,12 @@ export function terminalUi(quiet: boolean): RestoreUi {
   return {
     interactive: isInteractive(),
     async pick(entries) {
-      const now = Date.now();
+      const now = new Date();
       const choice = await ask({
         type: 'select',
         message: 'Which backup?',
         choices: entries.slice(0, 50).map((e) => ({
-          title: `${e.id}  ${e.info.type}  ${formatDuration(now - Date.parse(e.info.startedAt))} ago  ${formatBytes(e.info.artifacts.reduce((n, a) => n + a.bytes, 0))}`,
+          title: `${e.id}  ${e.info.type}  ${formatAge(e.info.startedAt, now)} ago  ${formatBytes(e.info.artifacts.reduce((n, a) => n + a.bytes, 0))}`,
           description: e.info.description,
           value: e.id,
         })),

@@ -6,6 +6,7 @@
 import { KitError } from '../errors.js';
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { loadConfig } from '../config/file.js';
+import { formatTimestamp, parseInstant } from '../format/time.js';
 import type { BackupStore, Leftover, Listing } from '../store/store.js';
 import { takenAt } from '../store/catalog.js';
 import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
@@ -85,8 +86,8 @@ Policy: flags > backup-kit.json "retention" > defaults.`,
       }
     }
     const nowText = stringValue(values, 'now');
-    const now = nowText === undefined ? undefined : new Date(nowText);
-    if (now && Number.isNaN(now.getTime())) problems.push(`--now takes an ISO time like 2026-11-21T12:00:00Z, got "${nowText}".`);
+    const now = nowText === undefined ? undefined : parseInstant(nowText);
+    if (nowText !== undefined && now === undefined) problems.push(`--now takes an ISO 8601 time with its zone, like 2026-11-21T12:00:00Z (or a date, 2026-11-21, for midnight UTC), got "${nowText}".`);
     if (problems.length) throw usageError(problems, 'pnpm db:retention --');
     return { ...common, dryRun: values['dry-run'] === true, now, policy };
   },
@@ -130,7 +131,7 @@ Policy: flags > backup-kit.json "retention" > defaults.`,
   },
   render(result) {
     const verb = result.dryRun ? 'would delete' : 'deleted';
-    const out = result.decisions.map((d) => `${d.keep ? 'keep  ' : result.dryRun ? 'delete' : 'DELETED'}  ${d.id}  ${d.takenAt.slice(0, 16).replace('T', ' ')}  ${d.reasons.join('; ')}`);
+    const out = result.decisions.map((d) => `${d.keep ? 'keep  ' : result.dryRun ? 'delete' : 'DELETED'}  ${d.id}  ${formatTimestamp(d.takenAt)}  ${d.reasons.join('; ')}`);
     for (const f of result.removedLeftovers) out.push(`${result.dryRun ? 'delete' : 'DELETED'}  ${f}  incomplete backup left by an interrupted run`);
     out.push(`${result.kept} kept, ${result.deleted} ${verb}${result.removedLeftovers.length ? `, ${result.removedLeftovers.length} leftover files ${verb}` : ''}${result.dryRun ? ' (dry run: nothing was deleted)' : ''}.`);
     return out;

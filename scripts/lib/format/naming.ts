@@ -9,11 +9,9 @@ export function isValidType(type: string): boolean {
   return TYPE.test(type);
 }
 
-/** UTC "yyyyMMdd_HHmmss": sorts by time and never depends on the machine's time zone. */
-export function formatStamp(date: Date): string {
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${p(date.getUTCFullYear(), 4)}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}_${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}`;
-}
+import { formatStamp } from './time.js';
+
+export { formatStamp };
 
 /**
  * The stem for a new backup. Two backups of the same type in the same second get "_2", "_3", …
