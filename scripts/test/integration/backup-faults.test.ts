@@ -140,8 +140,11 @@ describe('db:backup when the server itself goes away or comes late', () => {
   it('--wait rides out a server that is still starting', async () => {
     const project = makeProject();
     await server.stop('fast');
-    const { result } = startCli('pg-backup', ['--wait', '60', '--format', 'sql'], { cwd: project, env: { DATABASE_URL: server.url('postgres') } });
-    await new Promise((r) => setTimeout(r, 1500));
+    const { child, result } = startCli('pg-backup', ['--wait', '60', '--format', 'sql'], { cwd: project, env: { DATABASE_URL: server.url('postgres') } });
+    // start the server only once the kit has found it down and said it is waiting
+    let said = '';
+    child.stderr!.on('data', (c: Buffer) => (said += c.toString()));
+    await waitFor('the kit to wait for the server', () => (/waiting for the server \(attempt 1\)/.test(said) ? true : undefined));
     await server.start();
     const run = await result;
     expect(run.code).toBe(0);
