@@ -50,6 +50,20 @@ if ! command -v age >/dev/null; then
   fi
 fi
 
+# Physical backups are lz4-compressed tar files: restoring and verifying them runs tar with lz4.
+if ! command -v lz4 >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    echo "setup: installing lz4 with apt-get" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lz4 >/dev/null
+  elif command -v brew >/dev/null; then
+    brew install lz4
+  else
+    echo "setup: install lz4, then run this again" >&2
+    exit 1
+  fi
+fi
+
 for tool in sha256sum gzip script; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is missing (coreutils, gzip, bsdutils)" >&2; exit 1; }
 done

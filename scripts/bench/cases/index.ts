@@ -7,3 +7,5 @@ import './raw-restore.js';
 import './kit-restore.js';
 import './raw-restore-j2.js';
 import './kit-restore-j2.js';
+import './physical.js';
+import './export.js';

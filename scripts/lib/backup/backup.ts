@@ -125,8 +125,8 @@ export interface InfoFacts {
   database: BackupInfo['database'];
   pgDump: { path: string; version: string };
   snapshot: string;
-  /** The server's clock at the snapshot. */
-  serverTime: Date;
+  /** The server's clock at the snapshot, when known. */
+  serverTime?: Date;
   artifacts: ArtifactInfo[];
   stats: DumpStats | undefined;
   source: StatisticsSource;
@@ -150,7 +150,7 @@ export function buildInfo(facts: InfoFacts): BackupInfo {
     database: facts.database,
     tool: { name: 'pg-backup-kit', version: KIT_VERSION, node: process.version },
     pgDump: facts.pgDump,
-    snapshot: { id: facts.snapshot, isolation: 'repeatable read', takenAt: facts.serverTime.toISOString() },
+    snapshot: { id: facts.snapshot, isolation: 'repeatable read', ...(facts.serverTime ? { takenAt: facts.serverTime.toISOString() } : {}) },
     scope: {
       tables: options.tables,
       excludeTables: options.excludeTables,
@@ -315,7 +315,7 @@ const STATISTICS_NOTES: Record<StatisticsSource, string> = {
   none: 'No plain stream was produced and --stats archive was not given, so no per-table statistics were recorded (computing them would cost a second pass over the data). Verification computes them from the archive instead.',
 };
 
-function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['database'] {
+export function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['database'] {
   return {
     name: target.database,
     host: target.host,

@@ -4,6 +4,7 @@ import { readWait, stringValue, usageError, type Command, type CommonArgs } from
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { dropAll, type DropOptions, type DropResult } from '../drop/drop.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../restore/locks.js';
 
 export interface DropArgs extends CommonArgs, DropOptions {}
 
@@ -20,13 +21,15 @@ privileges and comment it had. Undo with: pnpm db:restore -- --latest --type pre
     confirm: { type: 'string', arg: '<database>', help: "the database's name, for protected environments" },
     'skip-backup': { type: 'boolean', help: 'no pre-drop backup (refused on protected environments)' },
     wait: { type: 'string', arg: '<seconds>', help: 'wait for the server to answer' },
+    'lock-timeout': { type: 'string', arg: '<seconds>', help: `wait this long for a table lock another session holds (default ${DEFAULT_LOCK_TIMEOUT_SECONDS})` },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
     if (positionals.length) problems.push(`db:drop takes no arguments, got ${positionals.join(' ')}.`);
     const waitSeconds = readWait(values, problems);
+    const lockTimeoutSeconds = parseLockTimeout(stringValue(values, 'lock-timeout'), problems);
     if (problems.length) throw usageError(problems, 'pnpm db:drop --');
-    return { ...common, force: values.force === true, confirm: stringValue(values, 'confirm'), skipBackup: values['skip-backup'] === true, waitSeconds };
+    return { ...common, force: values.force === true, confirm: stringValue(values, 'confirm'), skipBackup: values['skip-backup'] === true, waitSeconds, lockTimeoutSeconds };
   },
   run(args, ctx) {
     const quiet = args.quiet || args.json;

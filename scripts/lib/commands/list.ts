@@ -2,6 +2,7 @@
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatBytes } from '../format/units.js';
 import { fromTheFuture, takenAt } from '../store/catalog.js';
+import { listPhysical, physicalLeftovers } from '../physical/listing.js';
 import { formatAge, formatTimestamp } from '../format/time.js';
 
 export interface ListArgs extends CommonArgs {
@@ -21,7 +22,7 @@ export interface ListedBackup {
   /** Which store holds it ("local", "remote", …). */
   store: string;
   /** Dated after now: taken under a wrong clock; --latest passes it over. */
-  fromTheFuture: boolean;
+  fromTheFuture?: boolean;
 }
 
 export interface ListResult {
@@ -69,7 +70,10 @@ not backups, and pnpm db:retention removes them.`,
       }),
     );
     const leftovers = catalog.leftovers.map((l) => ({ file: l.location, reason: l.reason, bytes: l.bytes, kind: l.kind }));
-    return { environment, dir: store.where, backups, leftovers };
+    // Physical base backups live beside the logical ones (backups/<env>/physical/).
+    const physical = listPhysical(ctx, environment, now).filter((b) => args.type === undefined || b.type === args.type);
+    const all = [...backups, ...physical].sort((a, b) => b.takenAt.localeCompare(a.takenAt));
+    return { environment, dir: store.where, backups: all, leftovers: [...leftovers, ...physicalLeftovers(ctx, environment)] };
   },
   render(result) {
     if (result.backups.length === 0 && result.leftovers.length === 0) return [`No backups in ${result.dir}. Take one with pnpm db:backup.`];

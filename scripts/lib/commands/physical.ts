@@ -1,7 +1,13 @@
 /** `db:backup:physical` and `db:restore:physical`: flags, checks and rendering. */
 import path from 'node:path';
 import { existsSync, statSync } from 'node:fs';
-import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { KitError } from '../errors.js';
+import { failWithReport, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { verifyPhysical, type PhysicalVerifyResult } from '../physical/verify.js';
+import { applyPhysicalRetention, type PhysicalRetentionResult } from '../physical/retention.js';
+import { retentionCommand, type RetentionArgs } from './retention.js';
+import { loadConfig } from '../config/file.js';
+import { DEFAULT_POLICY, type RetentionPolicy } from '../retention/plan.js';
 import { formatDuration } from '../cli/progress.js';
 import { formatBytes } from '../format/units.js';
 import { isValidType } from '../format/naming.js';
@@ -165,4 +171,74 @@ backup (with --time: the newest that finished before that moment). Recovery targ
     ];
   },
   logFields: (r) => ({ id: r.id, dataDir: r.dataDir, mode: r.mode, target: r.target, standby: r.standby }),
+};
+
+export interface PhysicalVerifyArgs extends CommonArgs {
+  ids: string[] | 'all';
+  deep: boolean;
+}
+
+export const physicalVerifyCommand: Command<PhysicalVerifyArgs, PhysicalVerifyResult> = {
+  name: 'verify-physical',
+  synopsis: 'pnpm db:verify:physical -- [<id> … | --latest | --all] [--deep]',
+  description: `
+Checks physical backups: every file against the sha256 in its .info, pg_verifybackup against
+PostgreSQL's backup_manifest (after unpacking into a scratch directory) including the WAL the
+backup carries, and the WAL archive holding every segment from the backup on without a gap.
+--deep also recovers the copy on a throw-away server and reads every table of every database.
+Each result is kept beside the backup as <id>.verify.json.`,
+  notes: 'Exit status: 0 when every backup passed; 12 (damaged), 23 (gap in the archive) or 22 (did not recover) otherwise.',
+  shared: ['env', 'no-progress'],
+  options: {
+    latest: { type: 'boolean', help: 'the newest physical backup (the default)' },
+    all: { type: 'boolean', help: 'every physical backup' },
+    deep: { type: 'boolean', help: 'recover on a throw-away server and read every table' },
+  },
+  parse(values, positionals, common) {
+    if (values.all === true && (positionals.length || values.latest === true)) throw usageError(['--all takes no ids and no --latest.'], 'pnpm db:verify:physical --');
+    return { ...common, ids: values.all === true ? 'all' : positionals.length ? positionals : ['latest'], deep: values.deep === true };
+  },
+  async run(args, ctx) {
+    const result = await verifyPhysical(args.env ?? 'default', args.ids, args.deep, ctx);
+    const failed = result.results.find((r) => !r.ok);
+    if (failed) failWithReport(result, new KitError(failed.failure ?? 'INTEGRITY_FAILED', `${failed.id}: ${failed.problem ?? 'verification failed'}`));
+    return result;
+  },
+  render(r) {
+    return r.results.flatMap((v) => [
+      `${v.ok ? 'OK    ' : 'FAILED'} ${v.id} (${v.level})`,
+      ...v.checks.map((c) => `  ✓ ${c}`),
+      ...(v.problem ? [`  ✗ ${v.problem}`] : []),
+    ]);
+  },
+  logFields: (r) => ({ verified: r.results.map((v) => ({ id: v.id, ok: v.ok, level: v.level })) }),
+};
+
+export interface PhysicalRetentionArgs extends RetentionArgs {}
+
+/** The same policy flags and configuration as db:retention, applied to physical backups and WAL. */
+export const physicalRetentionCommand: Command<PhysicalRetentionArgs, PhysicalRetentionResult> = {
+  name: 'retention-physical',
+  synopsis: 'pnpm db:retention:physical -- [--dry-run] [policy options]',
+  description: `
+Applies the retention policy of db:retention (the same flags, the same backup-kit.json
+"retention") to physical backups, then removes the archived WAL older than the oldest base backup
+kept. Only the oldest WAL goes, so what stays has no gap; with no base backup, no WAL is removed.`,
+  shared: retentionCommand.shared,
+  options: retentionCommand.options,
+  parse: (values, positionals, common) => retentionCommand.parse(values, positionals, common),
+  async run(args, ctx) {
+    const config = loadConfig(ctx.root).retention ?? {};
+    const policy: RetentionPolicy = { ...DEFAULT_POLICY, ...config, ...args.policy, perType: args.policy.perType ?? config.perType ?? DEFAULT_POLICY.perType };
+    return applyPhysicalRetention(args.env ?? 'default', policy, args.now ?? ctx.now(), args.dryRun, ctx);
+  },
+  render(r) {
+    const mark = (keep: boolean) => (keep ? 'keep  ' : r.dryRun ? 'delete' : 'DELETED');
+    return [
+      ...r.decisions.map((d) => `${mark(d.keep)}  ${d.id}  ${d.reasons.join('; ')}`),
+      ...r.removedLeftovers.map((f) => `${mark(false)}  ${f}  incomplete backup left by an interrupted run`),
+      `WAL: ${r.wal.length} archived file(s) older than ${r.walKeptFrom ?? '(no base backup: none removed)'} ${r.dryRun ? 'would be' : 'were'} removed.`,
+    ];
+  },
+  logFields: (r) => ({ dryRun: r.dryRun, deleted: r.decisions.filter((d) => !d.keep).map((d) => d.id), walRemoved: r.wal.length }),
 };

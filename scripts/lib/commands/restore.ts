@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../restore/locks.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { formatBytes } from '../format/units.js';
@@ -69,6 +70,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
     'with-privileges': { type: 'boolean', help: 'keep privileges across environments' },
     'no-safety-backup': { type: 'boolean', help: 'skip the pre-restore backup (refused on protected targets)' },
     wait: { type: 'string', arg: '<seconds>', help: 'wait for the server to answer' },
+    'lock-timeout': { type: 'string', arg: '<seconds>', help: `wait this long for a table lock another session holds (default ${DEFAULT_LOCK_TIMEOUT_SECONDS})` },
     'show-lines': { type: 'boolean', help: 'show the item being restored in the progress line' },
   },
   parse(values, positionals, common) {
@@ -90,6 +92,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
       if (tables.length || mode === 'data-only' || mode === 'schema-only' || mode === 'clean') problems.push('--jobs restores the whole database into a fresh copy; it cannot be combined with --table, --data-only, --schema-only or --clean.');
     }
     const waitSeconds = readWait(values, problems);
+    const lockTimeoutSeconds = parseLockTimeout(stringValue(values, 'lock-timeout'), problems);
     if (values['no-owner'] === true && values['with-owner'] === true) problems.push('--no-owner and --with-owner contradict each other.');
     if (problems.length) throw usageError(problems, 'pnpm db:restore --');
     const from = stringValue(values, 'from');
@@ -112,6 +115,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
       noOwner: values['no-owner'] === true,
       waitSeconds,
       showLines: values['show-lines'] === true,
+      lockTimeoutSeconds,
     };
   },
   run(args, ctx) {

@@ -1,6 +1,7 @@
 /** `db:sync` (fresh backup of the source, then restore) and `db:refresh` (newest existing backup). */
 import { KitError } from '../errors.js';
 import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../restore/locks.js';
 import { formatDuration } from '../cli/progress.js';
 import { terminalUi } from './restore.js';
 import { sync, type SyncOptions, type SyncResult } from '../sync/sync.js';
@@ -28,6 +29,7 @@ roles differ between environments. The source is only read${fresh ? '' : ' (from
       'with-owner': { type: 'boolean', help: 'keep ownership' },
       'with-privileges': { type: 'boolean', help: 'keep privileges' },
       wait: { type: 'string', arg: '<seconds>', help: 'wait for the servers to answer' },
+      'lock-timeout': { type: 'string', arg: '<seconds>', help: `wait this long for a table lock another session holds (default ${DEFAULT_LOCK_TIMEOUT_SECONDS})` },
       'show-lines': { type: 'boolean', help: 'show the item being restored in the progress line' },
     },
     parse(values, positionals, common) {
@@ -36,6 +38,7 @@ roles differ between environments. The source is only read${fresh ? '' : ' (from
       if (common.env === undefined && common.url === undefined && common.envFile === undefined) problems.push(`Name the target environment with --env (for example: pnpm db:${name} -- --from prod --env dev).`);
       if (fresh && values.type !== undefined) problems.push('--type chooses among existing backups; it belongs to db:refresh.');
       const waitSeconds = readWait(values, problems);
+      const lockTimeoutSeconds = parseLockTimeout(stringValue(values, 'lock-timeout'), problems);
       if (problems.length) throw usageError(problems, `pnpm db:${name} --`);
       return {
         ...common,
@@ -51,6 +54,7 @@ roles differ between environments. The source is only read${fresh ? '' : ' (from
           withPrivileges: values['with-privileges'] === true,
           waitSeconds,
           showLines: values['show-lines'] === true,
+          lockTimeoutSeconds,
         },
       };
     },

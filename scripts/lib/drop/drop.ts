@@ -12,8 +12,9 @@ import { restoreCommandLine } from '../format/restore-command.js';
 import type { Target } from '../config/target.js';
 import { connectWithWait, type Client } from '../pg/connect.js';
 import type { StoreContext } from '../store/environment.js';
-import { ident, literal } from '../pg/quote.js';
-import { backup, wholeDatabaseDump } from '../backup/backup.js';
+import { EMPTY_DATABASE_FUNCTION } from '../restore/sql.js';
+import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
+import { isLockTimeout, lockTimeoutError, lockTimeoutSetting } from '../restore/locks.js';
 
 export interface DropOptions {
   skipBackup: boolean;
@@ -21,6 +22,8 @@ export interface DropOptions {
   force: boolean;
   confirm: string | undefined;
   waitSeconds: number;
+  /** How long to wait for a table lock another session holds. */
+  lockTimeoutSeconds: number;
 }
 
 export interface DropUi {
@@ -38,17 +41,65 @@ export interface DropResult {
   durationMs: number;
 }
 
-async function step(client: Client, name: string, sql: string, failures: string[]): Promise<boolean> {
-  await client.query('SAVEPOINT kit_step');
+/** Schemas and their table counts, for the summary shown before anything is dropped. */
+async function describeContents(client: Client, target: Target, options: DropOptions): Promise<string[]> {
+  const { rows: schemas } = await client.query<{ nspname: string; tables: string }>(
+    `SELECT n.nspname, (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p'))::text AS tables
+       FROM pg_namespace n
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\\_%'
+      ORDER BY n.nspname`,
+  );
+  return [
+    `Drop:    every object in ${target.database} on ${target.host}:${target.port} (environment ${target.env}${target.protected ? ', PROTECTED' : ''})`,
+    `         schemas ${schemas.map((s) => `${s.nspname} (${s.tables} tables)`).join(', ') || 'none'}; public is recreated empty`,
+    `Backup:  ${options.skipBackup ? 'none (--skip-backup)' : 'a pre-drop backup is taken first'}`,
+  ];
+}
+
+/**
+ * Empty the database in one transaction (see EMPTY_DATABASE_FUNCTION). An interruption while it
+ * runs closes the connection, so the server rolls everything back; one that arrives after it
+ * rolls back instead of committing.
+ */
+async function emptyDatabase(client: Client, signal: AbortSignal, lockTimeoutSeconds: number): Promise<{ dropped: string[]; notDropped: string[] }> {
+  const stop = () => client.connection.stream.destroy();
+  signal.addEventListener('abort', stop, { once: true });
   try {
-    await client.query(sql);
-    await client.query('RELEASE SAVEPOINT kit_step');
-    return true;
+    await client.query('BEGIN');
+    await client.query('SET LOCAL client_min_messages = warning');
+    await client.query(lockTimeoutSetting(lockTimeoutSeconds).replace('SET', 'SET LOCAL'));
+    await client.query(EMPTY_DATABASE_FUNCTION);
+    const { rows: steps } = await client.query<{ what: string; done: boolean; problem: string | null }>('SELECT * FROM pg_temp.kit_empty_database(false)');
+    const { rows: remaining } = await client.query<{ what: string }>(
+      `SELECT format('%s %I.%I', CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE 'relation' END, n.nspname, c.relname) AS what
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+        ORDER BY 1`,
+    );
+    await client.query('DROP FUNCTION IF EXISTS pg_temp.kit_empty_database(boolean)'); // DROP OWNED may have taken it
+    signal.throwIfAborted();
+    await client.query('COMMIT');
+    const named = (what: string) => (what === 'objects owned by the current user' ? 'everything else owned by the current user' : what);
+    const dropped = steps.filter((s) => s.done && s.what !== 'large objects').map((s) => named(s.what));
+    const failures = steps.filter((s) => !s.done).map((s) => `${s.what}: ${s.problem}`);
+    const notDropped = remaining.length ? [...remaining.map((r) => `${r.what} (not yours to drop)`), ...failures] : failures.filter((f) => !f.startsWith('schema '));
+    return { dropped, notDropped };
   } catch (error) {
-    await client.query('ROLLBACK TO SAVEPOINT kit_step');
-    failures.push(`${name}: ${(error as Error).message}`);
-    return false;
+    if (signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted while dropping: the transaction was rolled back and nothing was dropped.');
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', stop);
   }
+}
+
+/** A failure in the kit's words: a lost server is 4, a lock held too long names its holder. */
+async function dropFailure(error: unknown, target: Target, options: DropOptions): Promise<unknown> {
+  if (error instanceof KitError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const nothing = 'The drop\'s transaction was rolled back, so nothing was dropped.';
+  if (isLockTimeout(message)) return lockTimeoutError(target, 'drop', options.lockTimeoutSeconds, nothing);
+  const gone = await serverGoneError(new KitError('RESTORE_FAILED', message), target, 'drop', 'The drop\'s transaction was not committed, so nothing was dropped');
+  return gone ?? new KitError('RESTORE_FAILED', `The drop failed and was rolled back; nothing was dropped. PostgreSQL said: ${message}`, { cause: error });
 }
 
 export async function dropAll(target: Target, options: DropOptions, ctx: StoreContext, ui: DropUi): Promise<DropResult> {
@@ -60,23 +111,14 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
   let client: Client | undefined;
   try {
     client = await connectWithWait(target, options.waitSeconds);
-    const { rows: schemas } = await client.query<{ nspname: string; tables: string }>(
-      `SELECT n.nspname, (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p'))::text AS tables
-         FROM pg_namespace n
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\\_%'
-        ORDER BY n.nspname`,
-    );
-    const summary = [
-      `Drop:    every object in ${target.database} on ${target.host}:${target.port} (environment ${target.env}${target.protected ? ', PROTECTED' : ''})`,
-      `         schemas ${schemas.map((s) => `${s.nspname} (${s.tables} tables)`).join(', ') || 'none'}; public is recreated empty`,
-      `Backup:  ${options.skipBackup ? 'none (--skip-backup)' : 'a pre-drop backup is taken first'}`,
-    ];
+    const summary = await describeContents(client, target, options);
     const consent = checkConsent(target, options, ui.interactive, {
       withoutPrompt: 'drop everything there',
       needsConfirmation: `Dropping everything in ${target.database} on ${target.host}:${target.port}`,
     });
     ui.show(summary);
     if (consent === 'ask' && !(await ui.confirm(target))) throw new KitError('NOT_CONFIRMED', 'Cancelled; nothing was dropped.');
+    ctx.signal.throwIfAborted();
 
     let made: DropResult['backup'];
     if (!options.skipBackup) {
@@ -84,54 +126,11 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
       const result = await backup(target, wholeDatabaseDump('pre-drop', `Before dropping everything in ${target.database}`), ctx, { lockHeld: true });
       made = { id: result.id, file: result.files[0]!.path };
     }
+    // a signal during the backup stops here, before anything is dropped
+    if (ctx.signal.aborted) throw new KitError('INTERRUPTED', `Interrupted before anything was dropped${made ? ` (the pre-drop backup ${made.id} was kept)` : ''}.`);
 
     ctx.reporter.progress({ phase: 'dropping', bytes: 0 });
-    const failures: string[] = [];
-    const dropped: string[] = [];
-    await client.query('BEGIN');
-    await client.query('SET LOCAL client_min_messages = warning');
-    const { rows: [publicSchema] } = await client.query<{ owner: string; acl: string[] | null; comment: string | null }>(
-      `SELECT nspowner::regrole::text AS owner, nspacl::text[] AS acl, obj_description(oid, 'pg_namespace') AS comment FROM pg_namespace WHERE nspname = 'public'`,
-    );
-    const grants = publicSchema
-      ? (await client.query<{ privilege: string; grantee: string; grantable: boolean }>(
-          `SELECT a.privilege_type AS privilege, a.is_grantable AS grantable,
-                  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(a.grantee::regrole::text) END AS grantee
-             FROM pg_namespace n, aclexplode(n.nspacl) a WHERE n.nspname = 'public'`,
-        )).rows
-      : [];
-    for (const { evtname } of (await client.query<{ evtname: string }>('SELECT evtname FROM pg_event_trigger')).rows) {
-      if (await step(client, `event trigger ${evtname}`, `DROP EVENT TRIGGER ${ident(evtname)}`, failures)) dropped.push(`event trigger ${evtname}`);
-    }
-    for (const { pubname } of (await client.query<{ pubname: string }>('SELECT pubname FROM pg_publication')).rows) {
-      if (await step(client, `publication ${pubname}`, `DROP PUBLICATION ${ident(pubname)}`, failures)) dropped.push(`publication ${pubname}`);
-    }
-    for (const { nspname } of schemas) {
-      if (await step(client, `schema ${nspname}`, `DROP SCHEMA ${ident(nspname)} CASCADE`, failures)) dropped.push(`schema ${nspname}`);
-    }
-    if (failures.length) {
-      // What is left may still hold objects this user owns; drop those at least.
-      if (await step(client, 'objects owned by the current user', 'DROP OWNED BY CURRENT_USER', failures)) dropped.push('everything else owned by the current user');
-    }
-    await step(client, 'large objects', `SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE pg_has_role(lomowner, 'USAGE') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`, failures);
-    const publicGone = (await client.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'public'`)).rowCount === 0;
-    if (publicSchema && publicGone) {
-      await client.query('CREATE SCHEMA public');
-      await client.query(`ALTER SCHEMA public OWNER TO ${publicSchema.owner}`);
-      if (publicSchema.acl) {
-        await client.query(`REVOKE ALL ON SCHEMA public FROM PUBLIC, ${publicSchema.owner}`);
-        for (const g of grants) await client.query(`GRANT ${g.privilege} ON SCHEMA public TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
-      }
-      if (publicSchema.comment !== null) await client.query(`COMMENT ON SCHEMA public IS ${literal(publicSchema.comment)}`);
-    }
-    const { rows: remaining } = await client.query<{ what: string }>(
-      `SELECT format('%s %I.%I', CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE 'relation' END, n.nspname, c.relname) AS what
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-        ORDER BY 1`,
-    );
-    await client.query('COMMIT');
-    const notDropped = remaining.length ? [...remaining.map((r) => `${r.what} (not yours to drop)`), ...failures] : failures.filter((f) => !f.startsWith('schema '));
+    const { dropped, notDropped } = await emptyDatabase(client, ctx.signal, options.lockTimeoutSeconds);
     return {
       target: { database: target.database, host: target.host, port: target.port, environment: target.env },
       backup: made,
@@ -142,7 +141,7 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
     };
   } catch (error) {
     await client?.query('ROLLBACK').catch(() => undefined);
-    throw error;
+    throw await dropFailure(error, target, options);
   } finally {
     await client?.end().catch(() => undefined);
     lock.release();

@@ -39,6 +39,8 @@ export interface PhysicalBackupResult {
   durationMs: number;
   wal: PhysicalInfo['wal'];
   compression: Compression;
+  /** The kit's own peak memory (pg_basebackup is a separate process). */
+  peakRssBytes: number;
 }
 
 /** pg_basebackup 15 compresses on the client with lz4 or zstd; older clients only with gzip. */
@@ -149,6 +151,7 @@ export async function physicalBackup(target: Target, options: PhysicalBackupOpti
       durationMs: info.durationMs,
       wal: info.wal,
       compression,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
     // Nothing half-made may look like a backup: the partial directory and any renamed file go.

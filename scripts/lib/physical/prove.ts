@@ -58,7 +58,8 @@ async function waitForPromotion(client: pg.Client, dataDir: string, logFile: str
     if (signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted while the restored server was recovering.');
     const rows = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r').then((r) => r.rows, () => undefined);
     if (rows && rows[0]?.r === false) return;
-    if (!rows || runningServerPid(dataDir) === undefined) throw await failureFromLog(logFile, 'The restored server stopped during recovery');
+    // Not a KitError: the caller waits for the server to finish stopping, then reads its log.
+    if (!rows || runningServerPid(dataDir) === undefined) throw new Error('it stopped during recovery');
     if (Date.now() > deadline) throw new KitError('RECOVERY_FAILED', `Recovery did not finish within the time allowed (--timeout). The server log is ${logFile}.`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -84,26 +85,41 @@ export async function proveServer(server: ServerControl, dataDir: string, option
       started = runningServerPid(dataDir) !== undefined;
       throw await failureFromLog(logFile, `The restored server did not start (${(error as Error).message})`);
     }
-    let client = await connectSocket(run, port, options.info.server.user).catch(async () => {
-      throw await failureFromLog(logFile, 'The restored server does not accept connections');
-    });
-    const superuser = (await client.query<{ n: string }>('SELECT rolname AS n FROM pg_roles WHERE oid = 10')).rows[0]!.n;
-    if (superuser !== options.info.server.user) {
-      await client.end();
-      client = await connectSocket(run, port, superuser);
-    }
     try {
-      if (!options.standby) await waitForPromotion(client, dataDir, logFile, deadline, options.signal);
-      const postInit = options.postInitDir ? await runPostInit(options, run, port, superuser) : [];
-      const facts = await answerCheck(client, run, port, superuser, options.readTables === true);
-      const timeline = Number((await client.query<{ t: string }>('SELECT timeline_id::text AS t FROM pg_control_checkpoint()')).rows[0]!.t);
-      return { promoted: !options.standby, timeline, ...facts, postInit };
-    } finally {
-      await client.end().catch(() => undefined);
+      return await checkServer(dataDir, run, port, logFile, deadline, options);
+    } catch (error) {
+      if (error instanceof KitError) throw error;
+      // A connection cut under us: the server went down during recovery. Its log says why, once
+      // it has finished shutting down.
+      await waitForExit(dataDir, 10_000);
+      throw await failureFromLog(logFile, `The restored server failed (${(error as Error).message})`);
     }
   } finally {
     if (started || runningServerPid(dataDir) !== undefined) await server.stop(dataDir, 'fast').catch(() => server.stop(dataDir, 'immediate').catch(() => undefined));
     await rm(run, { recursive: true, force: true });
+  }
+}
+
+async function waitForExit(dataDir: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (runningServerPid(dataDir) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+}
+
+async function checkServer(dataDir: string, run: string, port: number, logFile: string, deadline: number, options: ProveOptions): Promise<ProofResult> {
+  let client = await connectSocket(run, port, options.info.server.user);
+  const superuser = (await client.query<{ n: string }>('SELECT rolname AS n FROM pg_roles WHERE oid = 10')).rows[0]!.n;
+  if (superuser !== options.info.server.user) {
+    await client.end();
+    client = await connectSocket(run, port, superuser);
+  }
+  try {
+    if (!options.standby) await waitForPromotion(client, dataDir, logFile, deadline, options.signal);
+    const postInit = options.postInitDir ? await runPostInit(options, run, port, superuser) : [];
+    const facts = await answerCheck(client, run, port, superuser, options.readTables === true);
+    const timeline = Number((await client.query<{ t: string }>('SELECT timeline_id::text AS t FROM pg_control_checkpoint()')).rows[0]!.t);
+    return { promoted: !options.standby, timeline, ...facts, postInit };
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 

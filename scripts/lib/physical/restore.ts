@@ -43,6 +43,8 @@ export interface PhysicalRestoreResult {
   proof: ProofResult;
   durationMs: number;
   start: string;
+  /** The kit's own peak memory (tar, lz4 and the server are separate processes). */
+  peakRssBytes: number;
 }
 
 /** For --time: the newest backup that finished before the moment (its WAL then leads there). */
@@ -96,7 +98,7 @@ async function checkDestination(options: PhysicalRestoreOptions): Promise<{ data
 }
 
 /** chown -R without following links: the server must own every file of its directory. */
-async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   await chown(dir, uid, gid);
   for (const name of await readdir(dir)) {
     const full = path.join(dir, name);
@@ -106,7 +108,7 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   }
 }
 
-async function unpack(entry: PhysicalEntry, repo: PhysicalRepo, work: string, ctx: CommandContext): Promise<void> {
+export async function unpack(entry: PhysicalEntry, repo: PhysicalRepo, work: string, ctx: CommandContext): Promise<void> {
   const tablespaces = entry.info.artifacts.filter((a) => a.role === 'tablespace');
   if (tablespaces.length) {
     throw new KitError('RECOVERY_FAILED', `${entry.id} holds tablespaces (${tablespaces.map((t) => t.file).join(', ')}), which this kit does not restore yet. Unpack them by hand with tar (see the README).`);
@@ -124,7 +126,7 @@ async function unpack(entry: PhysicalEntry, repo: PhysicalRepo, work: string, ct
   if (manifest) await rm(path.join(work, 'backup_manifest'), { force: true });
 }
 
-async function configure(entry: PhysicalEntry, repo: PhysicalRepo, work: string, target: Target | undefined, options: PhysicalRestoreOptions, ctx: CommandContext): Promise<void> {
+export async function configure(entry: PhysicalEntry, repo: PhysicalRepo, work: string, target: Target | undefined, options: PhysicalRestoreOptions, ctx: CommandContext): Promise<void> {
   // A cluster whose configuration lives elsewhere (/etc/postgresql) has none in its directory.
   if (!existsSync(path.join(work, 'postgresql.conf'))) await writeFile(path.join(work, 'postgresql.conf'), '# configuration kept outside the data directory\n', { mode: 0o600 });
   let standby: { conninfo: string } | undefined;
@@ -179,6 +181,7 @@ export async function physicalRestore(target: Target | undefined, environment: s
       proof,
       durationMs: ctx.now().getTime() - started.getTime(),
       start: `pg_ctl -D ${dataDir} start   (or your service manager)`,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
     // All or nothing: a replaced cluster gets its own directory back; a new one is removed.

@@ -6,6 +6,7 @@
  * the demo, bench's orchestration) use zx instead; zx buffers output and must never carry data.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -57,10 +58,24 @@ export interface ProcessOptions {
   explain?: (stderr: string) => KitError | undefined;
 }
 
+const SETPRIV = '/usr/bin/setpriv';
+const canSetDeathSignal = process.platform === 'linux' && existsSync(SETPRIV);
+
+/**
+ * A kit killed outright (kill -9) must not leave children behind that go on holding locks and
+ * writing files: on Linux each child is started through util-linux's setpriv, which asks the
+ * kernel to send it SIGTERM when the kit dies, then runs the program itself (same process).
+ */
+function dyingWithParent(file: string, args: readonly string[]): [string, string[]] {
+  if (!canSetDeathSignal || !path.isAbsolute(file) || !existsSync(file)) return [file, [...args]];
+  return [SETPRIV, ['--pdeathsig', 'TERM', '--', file, ...args]];
+}
+
 /** Start `file` with `args`; the returned `done` settles only after the child has exited. */
 export function startProcess(file: string, args: readonly string[], options: ProcessOptions = {}): RunningProcess {
   const name = options.name ?? path.basename(file);
-  const child = spawn(file, [...args], {
+  const [program, argv] = dyingWithParent(file, args);
+  const child = spawn(program, argv, {
     env: options.env ?? process.env,
     cwd: options.cwd,
     signal: options.signal,

@@ -17,8 +17,8 @@ import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { FOREIGN_KEY_MARKER } from './sql.js';
-import { ident, literal } from '../pg/quote.js';
 import { RestoreScript } from './script.js';
+import { isLockTimeout, lockTimeoutError } from './locks.js';
 import { parseCopyTarget } from '../format/stats.js';
 
 export interface ScriptPlan {
@@ -33,6 +33,7 @@ export interface ScriptPlan {
   checks: string;
   totalItems: number;
   showLines: boolean;
+  lockTimeoutSeconds: number;
 }
 
 /**
@@ -60,27 +61,18 @@ function psqlFailure(stderr: string): KitError {
   return new KitError('RESTORE_FAILED', `The restore failed and was rolled back; the target is unchanged. PostgreSQL said: ${error.replace(/^(ERROR|FATAL):\s+/, '')}`, { detail: stderr });
 }
 
-/** Restore in one transaction through psql. Nothing is committed unless the source ended cleanly. */
-export async function applyInTransaction(
-  target: Target,
-  source: RestoreSource,
-  plan: ScriptPlan,
-  tools: { psql: LocatedTool; pgRestore: LocatedTool | undefined },
-  env: NodeJS.ProcessEnv,
-  reporter: Reporter,
-  signal: AbortSignal,
-): Promise<void> {
-  const childEnvironment = childEnv(target, env);
-  const script = new RestoreScript({
-    prelude: plan.prelude,
-    dropOwnership: plan.dropOwnership && !tools.pgRestore,
-    dropPrivileges: plan.dropPrivileges && !tools.pgRestore,
-    onItem: (header) => reporter.progress({ phase: 'restoring', bytes: 0, done: script.items, total: plan.totalItems, ...(plan.showLines ? { detail: header } : {}) }),
-  });
-  // Not quiet: psql prints each statement's tag, and "COPY n" is the server's own count of the
-  // rows each COPY loaded. At the end it prints the marker that says it has executed everything
-  // but COMMIT.
-  const psql = spawnTool(tools.psql, ['-X', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: childEnvironment, failure: 'RESTORE_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
+interface Tools {
+  psql: LocatedTool;
+  pgRestore: LocatedTool | undefined;
+}
+
+/**
+ * psql reading the script from stdin. Not quiet: psql prints each statement's tag, and "COPY n"
+ * is the server's own count of the rows each COPY loaded. At the end it prints the marker that
+ * says it has executed everything but COMMIT.
+ */
+function startPsql(target: Target, plan: ScriptPlan, psqlTool: LocatedTool, childEnvironment: NodeJS.ProcessEnv) {
+  const psql = spawnTool(psqlTool, ['-X', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: childEnvironment, failure: 'RESTORE_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
   const marker = `pg-backup-kit:ready-to-commit:${randomBytes(8).toString('hex')}`;
   const copied: number[] = [];
   const readyToCommit = new Promise<void>((resolve) => {
@@ -95,23 +87,60 @@ export async function applyInTransaction(
       }
     });
   });
-  const psqlDone = psql.done.catch(() => {
-    throw psqlFailure(psql.stderr.toString());
+  // psql's own exit says what went wrong; a write into its closed stdin must not crash the kit
+  psql.child.stdin!.on('error', () => undefined);
+  const done = psql.done.catch(async (error: unknown) => {
+    const stderr = psql.stderr.toString();
+    if (isLockTimeout(stderr)) throw await lockTimeoutError(target, 'restore', plan.lockTimeoutSeconds, 'The restore was rolled back; the target is unchanged.');
+    if (/was killed by/.test((error as Error).message)) {
+      throw new KitError('RESTORE_FAILED', `${(error as Error).message}. The restore was rolled back; the target is unchanged.`, { detail: stderr });
+    }
+    throw psqlFailure(stderr);
   });
-  psqlDone.catch(() => undefined);
+  done.catch(() => undefined);
+  return { psql, marker, copied, readyToCommit, done };
+}
 
-  let producer: ReturnType<typeof spawnTool> | undefined;
-  let input: Readable[];
-  if (tools.pgRestore) {
+/** The script: pg_restore's output for an archive (one transaction of its own), or the file itself. */
+function startSource(source: RestoreSource, plan: ScriptPlan, pgRestore: LocatedTool | undefined, childEnvironment: NodeJS.ProcessEnv) {
+  if (pgRestore) {
     // pg_restore makes the script one transaction itself (and leaves out the per-large-object
     // BEGIN/COMMIT); the kit only holds back its final COMMIT.
-    producer = spawnTool(tools.pgRestore, ['--file=-', '--single-transaction', ...plan.pgRestoreArgs, source.file], { env: childEnvironment, failure: 'INTEGRITY_FAILED' });
-    producer.done.catch(() => undefined); // awaited below; a kill on failure must not go unhandled
-    input = [producer.child.stdout!];
-  } else {
-    const raw = createReadStream(source.file, { highWaterMark: 1 << 18 });
-    input = source.format === 'sql.gz' ? [raw, createGunzip()] : [raw];
+    const producer = spawnTool(pgRestore, ['--file=-', '--single-transaction', ...plan.pgRestoreArgs, source.file], { env: childEnvironment, failure: 'INTEGRITY_FAILED' });
+    producer.done.catch(() => undefined); // awaited by the caller; a kill on failure must not go unhandled
+    return { producer, input: [producer.child.stdout!] as Readable[] };
   }
+  const raw = createReadStream(source.file, { highWaterMark: 1 << 18 });
+  return { producer: undefined, input: (source.format === 'sql.gz' ? [raw, createGunzip()] : [raw]) as Readable[] };
+}
+
+/** A failure part-way, in the kit's words: psql's own error beats a broken pipe. */
+async function failureOf(error: unknown, psqlDone: Promise<void> | undefined, producer: boolean, signal: AbortSignal): Promise<unknown> {
+  const rolledBack = 'The restore was rolled back; the target is unchanged.';
+  if (signal.aborted) return new KitError('INTERRUPTED', `Interrupted. ${rolledBack}`);
+  const psqlError = await psqlDone?.then(() => undefined, (e: unknown) => e);
+  if (error instanceof KitError && error.code === 'INTEGRITY_FAILED' && producer) {
+    // pg_restore killed from outside is not a damaged archive
+    if (/was killed by/.test(error.message)) return new KitError('RESTORE_FAILED', `${error.message}: it was stopped from outside the kit. ${rolledBack}`, { detail: error.detail });
+    return psqlError ?? new KitError('INTEGRITY_FAILED', `The archive could not be read to its end (${error.message}). ${rolledBack}`, { detail: error.detail });
+  }
+  if (error instanceof KitError) return error;
+  if ((error as NodeJS.ErrnoException).code === 'EPIPE' && psqlError) return psqlError;
+  if (psqlError) return psqlError;
+  return new KitError('INTEGRITY_FAILED', `The backup could not be read to its end (${(error as Error).message}). ${rolledBack}`, { cause: error });
+}
+
+/** Restore in one transaction through psql. Nothing is committed unless the source ended cleanly. */
+export async function applyInTransaction(target: Target, source: RestoreSource, plan: ScriptPlan, tools: Tools, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal): Promise<void> {
+  const childEnvironment = childEnv(target, env);
+  const script = new RestoreScript({
+    prelude: plan.prelude,
+    dropOwnership: plan.dropOwnership && !tools.pgRestore,
+    dropPrivileges: plan.dropPrivileges && !tools.pgRestore,
+    onItem: (header) => reporter.progress({ phase: 'restoring', bytes: 0, done: script.items, total: plan.totalItems, ...(plan.showLines ? { detail: header } : {}) }),
+  });
+  const { psql, marker, copied, readyToCommit, done: psqlDone } = startPsql(target, plan, tools.psql, childEnvironment);
+  const { producer, input } = startSource(source, plan, tools.pgRestore, childEnvironment);
   const stop = () => {
     producer?.child.kill('SIGTERM');
     psql.child.kill('SIGTERM');
@@ -120,9 +149,8 @@ export async function applyInTransaction(
   const watcher = watchCopyProgress(target, plan, () => script.items, reporter);
   try {
     // Stream everything but the ending; the transaction stays open.
-    const streams: NodeJS.ReadWriteStream[] = [...input, script] as unknown as NodeJS.ReadWriteStream[];
-    const streamed = pipeline([...streams, psql.child.stdin!], { end: false });
-    await Promise.race([streamed, psqlDone]);
+    const streams = [...input, script] as unknown as NodeJS.ReadWriteStream[];
+    await Promise.race([pipeline([...streams, psql.child.stdin!], { end: false }), psqlDone]);
     await producer?.done;
     signal.throwIfAborted();
     if (!script.complete) {
@@ -138,17 +166,14 @@ export async function applyInTransaction(
     psql.child.stdin!.end('COMMIT;\n');
     await psqlDone;
   } catch (error) {
-    // Closing psql without COMMIT rolls the transaction back.
+    // psql closing its input means it is ending: let it say why before anything is killed
+    if ((error as NodeJS.ErrnoException).code === 'EPIPE') await Promise.race([psql.done.catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+    const psqlEndedFirst = psql.child.exitCode !== null || psql.child.signalCode !== null;
+    // Ending psql without COMMIT rolls the transaction back.
     psql.child.kill('SIGTERM');
     producer?.child.kill('SIGTERM');
     await psql.done.catch(() => undefined);
-    if (signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted. The restore was rolled back; the target is unchanged.');
-    if (error instanceof KitError && error.code === 'INTEGRITY_FAILED' && producer) {
-      throw new KitError('INTEGRITY_FAILED', `The archive could not be read to its end (${error.message}). The restore was rolled back; the target is unchanged.`, { detail: error.detail });
-    }
-    // psql's own error explains more than a broken pipe does
-    const psqlError = await psqlDone.then(() => undefined, (e: unknown) => e);
-    throw (error as NodeJS.ErrnoException).code === 'EPIPE' && psqlError ? psqlError : error;
+    throw await failureOf(error, psqlEndedFirst ? psqlDone : undefined, producer !== undefined, signal);
   } finally {
     signal.removeEventListener('abort', stop);
     await watcher.stop();
@@ -190,172 +215,6 @@ function watchCopyProgress(target: Target, plan: ScriptPlan, itemsSent: () => nu
       await client?.end().catch(() => undefined);
     },
   };
-}
-
-export interface DatabaseFacts {
-  exists: boolean;
-  owner: string;
-  encoding: string;
-  collate: string;
-  ctype: string;
-  settings: string[];
-  comment: string | null;
-  grants: Array<{ grantee: string; privilege: string; grantable: boolean }>;
-}
-
-export async function databaseFacts(admin: Client, name: string): Promise<DatabaseFacts> {
-  const { rows } = await admin.query<{ owner: string; encoding: string; collate: string; ctype: string; comment: string | null; oid: number }>(
-    `SELECT d.oid, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding, d.datcollate AS collate, d.datctype AS ctype,
-            shobj_description(d.oid, 'pg_database') AS comment
-       FROM pg_database d WHERE d.datname = $1`,
-    [name],
-  );
-  const row = rows[0];
-  if (!row) return { exists: false, owner: '', encoding: 'UTF8', collate: '', ctype: '', settings: [], comment: null, grants: [] };
-  const settings = await admin.query<{ s: string }>(`SELECT unnest(setconfig) AS s FROM pg_db_role_setting WHERE setdatabase = $1 AND setrole = 0`, [row.oid]);
-  const grants = await admin.query<{ grantee: string; privilege: string; grantable: boolean }>(
-    `SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS grantee, a.privilege_type AS privilege, a.is_grantable AS grantable
-       FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = $1`,
-    [name],
-  );
-  return { exists: true, owner: row.owner, encoding: row.encoding, collate: row.collate, ctype: row.ctype, settings: settings.rows.map((r) => r.s), comment: row.comment, grants: grants.rows };
-}
-
-/** A name for the database restored beside the target: recognisable, unique, ≤ 63 bytes. */
-export function scratchName(database: string, suffix: string, stamp: string): string {
-  const tail = `_${suffix}_${stamp}`;
-  let head = database;
-  while (Buffer.byteLength(head + tail) > 63) head = head.slice(0, -1);
-  return head + tail;
-}
-
-export interface SwapPlan {
-  jobs: number;
-  pgRestoreArgs: string[];
-  keepOld: boolean;
-  expectedRows: Record<string, number>;
-  stamp: string;
-}
-
-async function adminConnection(target: Target): Promise<Client> {
-  try {
-    return await connect({ ...target, database: 'postgres' });
-  } catch {
-    return connect({ ...target, database: 'template1' });
-  }
-}
-
-/**
- * Restore into a fresh database beside the target, check it, then swap it in. The target is
- * untouched until the swap, and the swap is one transaction of two renames.
- */
-export async function applyBySwap(
-  target: Target,
-  source: RestoreSource,
-  plan: SwapPlan,
-  scriptPlan: ScriptPlan,
-  tools: { psql: LocatedTool; pgRestore: LocatedTool | undefined },
-  env: NodeJS.ProcessEnv,
-  reporter: Reporter,
-  signal: AbortSignal,
-): Promise<{ oldDatabase: string | undefined }> {
-  const admin = await adminConnection(target);
-  const fresh = scratchName(target.database, 'kit_new', plan.stamp);
-  const old = scratchName(target.database, 'kit_old', plan.stamp);
-  let created = false;
-  let connectionsBlocked = false;
-  try {
-    const facts = await databaseFacts(admin, target.database);
-    const options = facts.exists
-      ? ` OWNER ${ident(facts.owner)} ENCODING ${ident(facts.encoding)} LC_COLLATE ${ident(facts.collate)} LC_CTYPE ${ident(facts.ctype)}`
-      : '';
-    await admin.query(`CREATE DATABASE ${ident(fresh)} TEMPLATE template0${options}`);
-    created = true;
-    const freshTarget: Target = { ...target, database: fresh };
-    reporter.progress({ phase: `restoring into ${fresh}`, bytes: 0 });
-    if (source.format === 'dump' && tools.pgRestore) {
-      const restore = spawnTool(tools.pgRestore, ['--exit-on-error', `--jobs=${plan.jobs}`, `--dbname=${fresh}`, ...plan.pgRestoreArgs, source.file], {
-        env: childEnv(freshTarget, env),
-        failure: 'RESTORE_FAILED',
-      });
-      const stop = () => restore.child.kill('SIGTERM');
-      signal.addEventListener('abort', stop, { once: true });
-      try {
-        await restore.done;
-      } catch (error) {
-        throw new KitError('RESTORE_FAILED', `Restoring into ${fresh} failed; the target was not touched. ${(error as KitError).message}`, { detail: (error as KitError).detail });
-      } finally {
-        signal.removeEventListener('abort', stop);
-      }
-      await checkRows(freshTarget, plan.expectedRows);
-    } else {
-      await applyInTransaction(freshTarget, source, scriptPlan, tools, env, reporter, signal);
-    }
-    signal.throwIfAborted();
-    // Database-level settings belong to the target environment, not to the backup.
-    for (const setting of facts.settings) {
-      const eq = setting.indexOf('=');
-      await admin.query(`ALTER DATABASE ${ident(fresh)} SET ${ident(setting.slice(0, eq))} = ${literal(setting.slice(eq + 1))}`);
-    }
-    if (facts.comment !== null) await admin.query(`COMMENT ON DATABASE ${ident(fresh)} IS ${literal(facts.comment)}`);
-    if (facts.grants.length) {
-      await admin.query(`REVOKE ALL ON DATABASE ${ident(fresh)} FROM PUBLIC`);
-      for (const g of facts.grants) await admin.query(`GRANT ${g.privilege} ON DATABASE ${ident(fresh)} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
-    }
-
-    reporter.progress({ phase: 'swapping databases', bytes: 0 });
-    if (facts.exists) {
-      await admin.query(`ALTER DATABASE ${ident(target.database)} WITH ALLOW_CONNECTIONS false`);
-      connectionsBlocked = true;
-      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [target.database]);
-      await admin.query('BEGIN');
-      await admin.query(`ALTER DATABASE ${ident(target.database)} RENAME TO ${ident(old)}`);
-      await admin.query(`ALTER DATABASE ${ident(fresh)} RENAME TO ${ident(target.database)}`);
-      await admin.query('COMMIT');
-      created = false;
-      connectionsBlocked = false;
-      if (!plan.keepOld) {
-        await admin.query(`DROP DATABASE ${ident(old)} WITH (FORCE)`);
-        return { oldDatabase: undefined };
-      }
-      return { oldDatabase: old };
-    }
-    await admin.query(`ALTER DATABASE ${ident(fresh)} RENAME TO ${ident(target.database)}`);
-    created = false;
-    return { oldDatabase: undefined };
-  } catch (error) {
-    await admin.query('ROLLBACK').catch(() => undefined);
-    if (connectionsBlocked) await admin.query(`ALTER DATABASE ${ident(target.database)} WITH ALLOW_CONNECTIONS true`).catch(() => undefined);
-    if (created) await admin.query(`DROP DATABASE IF EXISTS ${ident(fresh)} WITH (FORCE)`).catch(() => undefined);
-    throw error;
-  } finally {
-    await admin.end().catch(() => undefined);
-  }
-}
-
-/**
- * In the freshly restored copy, every table's insert counter is the rows pg_restore loaded; a
- * table whose counter disagrees (statistics off, say) is counted exactly before it is judged.
- */
-async function checkRows(target: Target, expected: Record<string, number>): Promise<void> {
-  if (Object.keys(expected).length === 0) return;
-  const client = await connect(target);
-  try {
-    await client.query('SET row_security = off');
-    const { rows: counters } = await client.query<{ name: string; n: string }>(
-      `SELECT format('%I.%I', schemaname, relname) AS name, n_tup_ins::text AS n FROM pg_stat_user_tables`,
-    );
-    const inserted = new Map(counters.map((c) => [c.name, Number(c.n)]));
-    for (const [table, rows] of Object.entries(expected)) {
-      if (inserted.get(table) === rows) continue;
-      const actual = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${table}`)).rows[0]!.n);
-      if (actual !== rows) {
-        throw new KitError('ROW_COUNT_MISMATCH', `Row counts differ after restoring: table ${table} has ${actual} rows, the backup recorded ${rows}. The restored copy was dropped; the target is unchanged.`);
-      }
-    }
-  } finally {
-    await client.end();
-  }
 }
 
 export async function locatePsql(serverMajor: number, env: NodeJS.ProcessEnv): Promise<LocatedTool> {

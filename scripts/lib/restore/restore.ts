@@ -14,11 +14,14 @@ import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js'
 import { formatBytes } from '../format/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import type { StoredBackup } from '../store/store.js';
-import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource } from './source.js';
-import { applyBySwap, applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
-import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from './sql.js';
+import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource, type RestoreSource } from './source.js';
+import { applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
+import { applyBySwap, repairLeftovers } from './swap.js';
+import { describeMode, formatsFor, planRestore, type RestoreMode, type RestorePlan } from './plan.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS } from './locks.js';
 
-export type RestoreMode = 'replace' | 'clean' | 'create' | 'data-only' | 'schema-only';
+export type { RestoreMode } from './plan.js';
+export { formatsFor } from './plan.js';
 
 export interface RestoreOptions {
   input: string | undefined;
@@ -38,6 +41,8 @@ export interface RestoreOptions {
   noOwner: boolean;
   waitSeconds: number;
   showLines: boolean;
+  /** How long to wait for a table lock another session holds (default DEFAULT_LOCK_TIMEOUT_SECONDS). */
+  lockTimeoutSeconds?: number;
 }
 
 export interface RestoreSummary {
@@ -71,27 +76,6 @@ export interface RestoreResult {
   peakRssBytes: number;
 }
 
-/** Formats usable for a mode, best first. pg_restore's selective modes need an archive. */
-export function formatsFor(options: Pick<RestoreOptions, 'mode' | 'tables' | 'jobs'>): Format[] {
-  if (options.jobs !== undefined) return ['dump'];
-  if (options.mode === 'replace' || options.mode === 'create') {
-    if (options.tables.length === 0) return ['dump', 'tar', 'sql.gz', 'sql'];
-  }
-  return ['dump', 'tar'];
-}
-
-function describeMode(options: RestoreOptions): string {
-  if (options.tables.length) return `data of ${options.tables.join(', ')} replaced`;
-  const base = {
-    replace: 'full restore: the target\'s contents are replaced',
-    clean: 'the backup\'s objects are dropped and recreated; other objects stay',
-    create: 'the database is recreated from the backup',
-    'data-only': 'the data of the backup\'s tables is replaced; the schema stays',
-    'schema-only': 'the schema is replaced; no data is restored',
-  }[options.mode];
-  return options.jobs !== undefined ? `${base} (${options.jobs} parallel jobs into a fresh database, swapped in)` : base;
-}
-
 async function tablesMissing(client: Client, tables: string[]): Promise<string[]> {
   const missing: string[] = [];
   for (const table of tables) {
@@ -109,13 +93,6 @@ async function archiveTables(client: Client, report: IntegrityReport): Promise<s
     names.push((await client.query<{ q: string }>('SELECT format(\'%I.%I\', $1::text, $2::text) AS q', [entry.namespace, entry.tag])).rows[0]!.q);
   }
   return names;
-}
-
-/** Does `--table name` select this qualified table? (pg_restore matches the table name.) */
-function selects(qualified: string, wanted: string): boolean {
-  const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s);
-  const parts = qualified.match(/("([^"]|"")*"|[^.]+)/g) ?? [qualified];
-  return unquote(parts.at(-1)!) === wanted || qualified === wanted;
 }
 
 /** Roles and extensions the restore needs must exist on the target before anything changes. */
@@ -139,88 +116,49 @@ async function precheck(client: Client, target: Target, report: IntegrityReport,
   }
 }
 
-export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
-  const started = ctx.now();
-  const sourceEnv = options.from ?? target.env;
-  const crossEnvironment = sourceEnv !== target.env;
-  const lock = await ctx.environment(target.env).store.lock('restore');
-  let client: Client | undefined;
-  let resolved: ResolvedSource | undefined;
-  try {
-    if (options.mode === 'create' && options.jobs === undefined && options.tables.length) {
-      throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
-    }
-    resolved = await resolveSource({
-      input: options.input,
-      latest: options.latest,
-      type: options.type,
-      store: ctx.environment(sourceEnv).store,
-      now: ctx.now(),
-      warn: (message: string) => ctx.reporter.notice(message),
-      formats: formatsFor(options),
-      ...(ui.interactive ? { pick: (entries: StoredBackup[]) => ui.pick(entries) } : {}),
-    });
+interface Prepared {
+  source: IntegrityReport['source'];
+  report: IntegrityReport;
+  plan: RestorePlan;
+  summary: RestoreSummary;
+  serverMajor: number;
+}
 
-    ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
-    const creating = options.mode === 'create' || options.jobs !== undefined;
-    try {
-      client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
-    } catch (error) {
-      // --create may make a database that does not exist yet
-      if (!(creating && error instanceof KitError && error.code === 'DATABASE_MISSING')) throw error;
-      client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds);
-    }
+/** Everything proven and decided before the user is asked: the source, its integrity, the plan. */
+async function prepare(target: Target, options: RestoreOptions, ctx: StoreContext, resolved: ResolvedSource): Promise<Prepared> {
+  const sourceEnv = options.from ?? target.env;
+  ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
+  const creating = options.mode === 'create' || options.jobs !== undefined;
+  let client: Client;
+  try {
+    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+  } catch (error) {
+    // --create may make a database that does not exist yet
+    if (!(creating && error instanceof KitError && error.code === 'DATABASE_MISSING')) throw error;
+    client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds);
+  }
+  try {
     const targetExists = (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d === target.database;
     const facts = await serverFacts(client);
-
     ctx.reporter.progress({ phase: 'checking the backup', bytes: 0 });
     const report = await checkIntegrity(resolved, facts.major, ctx.env, childEnv(target, ctx.env));
     const source = report.source;
-    const selective = options.tables.length > 0 || options.mode !== 'replace';
-    if (selective && options.mode !== 'create' && source.format !== 'dump' && source.format !== 'tar') {
-      throw new KitError('UNSUPPORTED_MODE', `--${options.tables.length ? 'table' : options.mode} needs a .dump or .tar archive; ${path.basename(source.file)} is a ${source.format} script. Restore the backup's .dump instead.`);
-    }
-    if (options.jobs !== undefined && source.format !== 'dump') {
-      throw new KitError('UNSUPPORTED_MODE', `--jobs needs a .dump (custom format) archive; ${path.basename(source.file)} is ${source.format}.`);
-    }
+    checkFormatFits(source, options);
+    const crossEnvironment = sourceEnv !== target.env;
     await precheck(client, target, report, options, crossEnvironment);
-
-    // What each table must hold afterwards, and what the prelude clears.
-    const allTables = await archiveTables(client, report);
-    let prelude = 'SET client_min_messages = warning;\n';
-    let expected: Record<string, number> = Object.fromEntries(Object.entries(report.stats?.tables ?? {}).map(([t, s]) => [t, s.rows]));
-    const pgRestoreArgs: string[] = [];
-    let checks = '';
-    if (options.tables.length) {
-      const chosen = allTables.filter((t) => options.tables.some((w) => selects(t, w)));
-      const unmatched = options.tables.filter((w) => !allTables.some((t) => selects(t, w)));
-      if (unmatched.length) throw new KitError('MISSING_TABLES', `The backup has no data for ${unmatched.join(', ')} (it has ${allTables.join(', ') || 'no tables'}). Nothing was changed.`);
-      const missing = await tablesMissing(client, chosen);
-      if (missing.length) throw new KitError('MISSING_TABLES', `Table ${missing.join(', ')} does not exist on the target; --table replaces data in existing tables. Restore the schema first (a full restore or --schema-only). Nothing was changed.`);
-      pgRestoreArgs.push('--data-only', ...options.tables.map((t) => `--table=${t}`));
-      prelude += emptyTablesForReload(chosen);
-      checks = foreignKeyCheck(chosen);
-      expected = Object.fromEntries(Object.entries(expected).filter(([t]) => chosen.includes(t)));
-    } else if (options.mode === 'data-only') {
-      const missing = await tablesMissing(client, allTables);
-      if (missing.length) throw new KitError('MISSING_TABLES', `--data-only needs the backup's tables to exist on the target; missing: ${missing.join(', ')}. Run the migrations or a --schema-only restore first. Nothing was changed.`);
-      pgRestoreArgs.push('--data-only');
-      prelude += emptyTablesForReload(allTables);
-      checks = foreignKeyCheck(allTables);
-    } else if (options.mode === 'schema-only') {
-      pgRestoreArgs.push('--schema-only');
-      prelude += EMPTY_DATABASE;
-      expected = {};
-    } else if (options.mode === 'clean') {
-      pgRestoreArgs.push('--clean', '--if-exists');
-    } else if (!creating) {
-      prelude += EMPTY_DATABASE;
+    const plan = planRestore({
+      ...options,
+      crossEnvironment,
+      archiveTables: await archiveTables(client, report),
+      recordedRows: Object.fromEntries(Object.entries(report.stats?.tables ?? {}).map(([t, s]) => [t, s.rows])),
+      lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS,
+    });
+    const missing = await tablesMissing(client, plan.mustExist);
+    if (missing.length) {
+      throw new KitError('MISSING_TABLES', options.tables.length
+        ? `Table ${missing.join(', ')} does not exist on the target; --table replaces data in existing tables. Restore the schema first (a full restore or --schema-only). Nothing was changed.`
+        : `--data-only needs the backup's tables to exist on the target; missing: ${missing.join(', ')}. Run the migrations or a --schema-only restore first. Nothing was changed.`);
     }
-    const dropOwnership = options.noOwner || (crossEnvironment && !options.withOwner);
-    const dropPrivileges = crossEnvironment && !options.withPrivileges;
-    if (dropOwnership) pgRestoreArgs.push('--no-owner');
-    if (dropPrivileges) pgRestoreArgs.push('--no-privileges');
-
     const summary: RestoreSummary = {
       backup: {
         id: source.id,
@@ -233,71 +171,87 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
         environment: sourceEnv,
       },
       target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
-      mode: describeMode(options) + (dropOwnership || dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
+      mode: describeMode(options) + (plan.dropOwnership || plan.dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
       safetyBackup: options.safetyBackup && targetExists,
     };
+    return { source, report, plan, summary, serverMajor: facts.major };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** pg_restore's selective modes and --jobs need an archive of the right kind. */
+function checkFormatFits(source: RestoreSource, options: RestoreOptions): void {
+  const selective = options.tables.length > 0 || options.mode !== 'replace';
+  if (selective && options.mode !== 'create' && source.format !== 'dump' && source.format !== 'tar') {
+    throw new KitError('UNSUPPORTED_MODE', `--${options.tables.length ? 'table' : options.mode} needs a .dump or .tar archive; ${path.basename(source.file)} is a ${source.format} script. Restore the backup's .dump instead.`);
+  }
+  if (options.jobs !== undefined && source.format !== 'dump') {
+    throw new KitError('UNSUPPORTED_MODE', `--jobs needs a .dump (custom format) archive; ${path.basename(source.file)} is ${source.format}.`);
+  }
+}
+
+/** Change the target: in one transaction, or by a fresh database swapped in. */
+async function apply(target: Target, prepared: Prepared, options: RestoreOptions, ctx: StoreContext, stamp: string): Promise<string | undefined> {
+  const { source, report, plan } = prepared;
+  const scriptPlan: ScriptPlan = { ...plan, totalItems: report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS };
+  const tools = { psql: await locatePsql(prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
+  if (!plan.creating) {
+    await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal);
+    return undefined;
+  }
+  const swap = { jobs: options.jobs ?? 1, pgRestoreArgs: plan.pgRestoreArgs, keepOld: options.keepOld, expectedRows: plan.expectedRows, stamp };
+  return (await applyBySwap(target, source, swap, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal)).oldDatabase;
+}
+
+export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
+  const started = ctx.now();
+  const lock = await ctx.environment(target.env).store.lock('restore');
+  let resolved: ResolvedSource | undefined;
+  try {
+    await repairLeftovers(target, (message: string) => ctx.reporter.notice(message));
+    resolved = await resolveSource({
+      input: options.input,
+      latest: options.latest,
+      type: options.type,
+      store: ctx.environment(options.from ?? target.env).store,
+      now: ctx.now(),
+      warn: (message: string) => ctx.reporter.notice(message),
+      formats: formatsFor(options),
+      ...(ui.interactive ? { pick: (entries: StoredBackup[]) => ui.pick(entries) } : {}),
+    });
+    const prepared = await prepare(target, options, ctx, resolved);
+    const { summary, plan, source } = prepared;
     await confirmRestore(summary, options, target, ui);
     ctx.signal.throwIfAborted();
 
     let safety: RestoreResult['safetyBackup'];
-    if (options.safetyBackup && targetExists) {
+    if (summary.safetyBackup) {
       ctx.reporter.progress({ phase: 'safety backup of the target', bytes: 0 });
       const made = await backup(target, wholeDatabaseDump('pre-restore', `Before restoring ${source.id}`, { stats: 'auto' }), ctx, { lockHeld: true });
       safety = { id: made.id, file: made.files[0]!.path };
     }
-
-    const psql = await locatePsql(facts.major, ctx.env);
-    const scriptPlan: ScriptPlan = {
-      pgRestoreArgs,
-      prelude,
-      dropOwnership,
-      dropPrivileges,
-      expectedRows: expected,
-      checks,
-      totalItems: report.items,
-      showLines: options.showLines,
-    };
-    const tools = { psql, pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
-    let oldDatabase: string | undefined;
-    await client.end();
-    client = undefined;
-    if (creating) {
-      ({ oldDatabase } = await applyBySwap(
-        target,
-        source,
-        { jobs: options.jobs ?? 1, pgRestoreArgs, keepOld: options.keepOld, expectedRows: expected, stamp: formatStamp(started).toLowerCase() },
-        scriptPlan,
-        tools,
-        ctx.env,
-        ctx.reporter,
-        ctx.signal,
-      ));
-    } else {
-      await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal);
-    }
+    const oldDatabase = await apply(target, prepared, options, ctx, formatStamp(started).toLowerCase());
 
     ctx.reporter.progress({ phase: 'analyzing', bytes: 0 });
-    client = await connectWithWait(target, 0);
+    const client = await connectWithWait(target, 0);
     await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
-
-    const finished = ctx.now();
-    const undo = safety ? undoCommand(safety.file, target, ctx.root) : undefined;
+    await client.end().catch(() => undefined);
     return {
       backup: summary.backup,
       target: summary.target,
       mode: summary.mode,
-      durationMs: finished.getTime() - started.getTime(),
+      durationMs: ctx.now().getTime() - started.getTime(),
       safetyBackup: safety,
-      undo,
-      verifiedTables: Object.keys(expected).length,
-      verifiedRows: Object.values(expected).reduce((a, b) => a + b, 0),
+      undo: safety ? undoCommand(safety.file, target, ctx.root) : undefined,
+      verifiedTables: Object.keys(plan.expectedRows).length,
+      verifiedRows: Object.values(plan.expectedRows).reduce((a, b) => a + b, 0),
       oldDatabase,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
     throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
-    await client?.end().catch(() => undefined);
     await resolved?.release().catch(() => undefined);
     lock.release();
   }

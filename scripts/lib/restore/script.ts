@@ -13,6 +13,7 @@
  *    transaction: the script is refused before psql receives it;
  *  - psql meta-commands other than pg_dump's own \restrict and \unrestrict are refused (a \! runs
  *    a shell command, a \connect changes database);
+ *  - pg_dump's "SET lock_timeout = 0" is dropped: the kit's own lock timeout, set first, stays;
  *  - for restores across environments from a .sql file, ownership and privilege statements are
  *    dropped (pg_restore --no-owner/--no-privileges do this for archives).
  */
@@ -57,6 +58,9 @@ export function statementAction(statement: Pick<SqlStatement, 'command' | 'skele
     case 'GRANT':
     case 'REVOKE':
       return options.dropPrivileges ? 'drop' : 'keep';
+    case 'SET':
+      // pg_dump turns lock waits unbounded; the kit's own lock timeout (set first) stays
+      return /^SET (SESSION |LOCAL )?lock_timeout\b/i.test(statement.skeleton) ? 'drop' : 'keep';
     default:
       return 'keep';
   }
@@ -90,7 +94,7 @@ export class ScriptGuard {
 }
 
 /** Statements that may have to be dropped or refused: held back until they end. */
-const WATCHED = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'PREPARE', 'ALTER', 'GRANT', 'REVOKE']);
+const WATCHED = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'PREPARE', 'ALTER', 'GRANT', 'REVOKE', 'SET']);
 /** A watched statement longer than this is passed on as it goes; it can then no longer be dropped. */
 const HOLD_LIMIT = 4 << 20;
 /** psql reads a meta-command to its line's end; no line of pg_dump's is anywhere near this. */

@@ -7,13 +7,18 @@
 import { literal } from '../pg/quote.js';
 
 /**
- * Drop everything a dump would recreate: every user schema (public is recreated with the owner,
- * privileges and comment it had), large objects, publications and event triggers.
+ * The one way the kit empties a database (a full restore's prelude, db:drop): every user schema
+ * dropped with everything in it, event triggers, publications and large objects, and public
+ * recreated with the owner, privileges and comment it had. A function in the session's temporary
+ * schema, so db:drop can report each step: with `strict` off, a step the user may not do is
+ * reported (and what the user owns is dropped with DROP OWNED BY CURRENT_USER) instead of failing.
  */
-export const EMPTY_DATABASE = `
-DO $kit$
+export const EMPTY_DATABASE_FUNCTION = `
+CREATE FUNCTION pg_temp.kit_empty_database(strict boolean)
+  RETURNS TABLE (what text, done boolean, problem text) LANGUAGE plpgsql AS $kit$
 DECLARE
   r record;
+  failed boolean := false;
   public_owner name;
   public_acl aclitem[];
   public_comment text;
@@ -21,19 +26,39 @@ BEGIN
   SELECT n.nspowner::regrole::name, n.nspacl, obj_description(n.oid, 'pg_namespace')
     INTO public_owner, public_acl, public_comment
     FROM pg_namespace n WHERE n.nspname = 'public';
-  FOR r IN SELECT evtname FROM pg_event_trigger LOOP
-    EXECUTE format('DROP EVENT TRIGGER %I', r.evtname);
+  FOR r IN
+    SELECT 1 AS o, 'event trigger ' || evtname AS what, format('DROP EVENT TRIGGER %I', evtname) AS sql FROM pg_event_trigger
+    UNION ALL
+    SELECT 2, 'publication ' || pubname, format('DROP PUBLICATION %I', pubname) FROM pg_publication
+    UNION ALL
+    SELECT 3, 'schema ' || nspname, format('DROP SCHEMA %I CASCADE', nspname) FROM pg_namespace
+     WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+       AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+    UNION ALL
+    SELECT 4, 'objects owned by the current user', 'DROP OWNED BY CURRENT_USER'
+    UNION ALL
+    SELECT 5, 'large objects', 'SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE pg_has_role(lomowner, ''USAGE'')'
+    ORDER BY 1, 2
+  LOOP
+    -- what the current user owns is only worth dropping by ownership after something failed
+    CONTINUE WHEN r.o = 4 AND NOT failed;
+    what := r.what;
+    BEGIN
+      EXECUTE r.sql;
+      done := true;
+      problem := NULL;
+    EXCEPTION
+      WHEN lock_not_available OR query_canceled THEN
+        RAISE; -- a lock held too long, or an interruption: never a step to skip
+      WHEN OTHERS THEN
+        IF strict THEN RAISE; END IF;
+      done := false;
+      problem := SQLERRM;
+      failed := true;
+    END;
+    RETURN NEXT;
   END LOOP;
-  FOR r IN SELECT pubname FROM pg_publication LOOP
-    EXECUTE format('DROP PUBLICATION %I', r.pubname);
-  END LOOP;
-  FOR r IN SELECT nspname FROM pg_namespace
-            WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-              AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%' LOOP
-    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
-  END LOOP;
-  PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
-  IF public_owner IS NOT NULL THEN
+  IF public_owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public') THEN
     CREATE SCHEMA public;
     EXECUTE format('ALTER SCHEMA public OWNER TO %I', public_owner);
     IF public_acl IS NOT NULL THEN
@@ -52,6 +77,12 @@ BEGIN
   END IF;
 END
 $kit$;
+`;
+
+/** A restore's prelude: empty the target, failing (and so rolling back) on anything it cannot drop. */
+export const EMPTY_DATABASE = `${EMPTY_DATABASE_FUNCTION}
+DO $kit$ BEGIN PERFORM pg_temp.kit_empty_database(true); END $kit$;
+DROP FUNCTION IF EXISTS pg_temp.kit_empty_database(boolean);
 `;
 
 /**

@@ -20,7 +20,7 @@ export interface SyncOptions {
   fresh: boolean;
   type: string | undefined;
   allowProtectedTarget: boolean;
-  restore: Pick<RestoreOptions, 'force' | 'confirm' | 'safetyBackup' | 'withOwner' | 'withPrivileges' | 'waitSeconds' | 'showLines'>;
+  restore: Pick<RestoreOptions, 'force' | 'confirm' | 'safetyBackup' | 'withOwner' | 'withPrivileges' | 'waitSeconds' | 'showLines' | 'lockTimeoutSeconds'>;
 }
 
 export interface SyncResult {

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DropResult } from '../../lib/drop/drop.js';
+import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
 import { fingerprint } from '../support/backups.js';
-import { cli, createDatabase, makeProject, query, urlFor } from '../support/harness.js';
+import { cli, createDatabase, holdLock, listBackupFiles, makeProject, pidsOf, query, startCli, urlFor, waitFor } from '../support/harness.js';
 
 /** A database owned by an ordinary login role, filled by that role. */
 async function ownedByApp() {
@@ -65,5 +67,101 @@ describe('db:drop', () => {
     expect(noTerminal.code).toBe(13);
     expect(noTerminal.stderr).toMatch(/there is no terminal to confirm it\. Pass --force to drop everything there without a prompt\./);
     expect(await fingerprint(db.url)).toEqual(before);
+  });
+});
+
+/** An application's session in the middle of a transaction that changed a row: it holds a table lock. */
+async function applicationTransaction(url: string, sql: string): Promise<{ pid: number; end(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url, application_name: 'billing-app' });
+  client.on('error', () => undefined);
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query(sql);
+  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  return { pid, end: () => client.end().catch(() => undefined) };
+}
+
+const waitingForLock = (db: { url: string; name: string }) => async () =>
+  (await query(db.url, "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pg-backup-kit' AND wait_event_type = 'Lock'", [db.name])).length > 0 || undefined;
+
+describe('db:drop under faults', () => {
+  it('waits at most --lock-timeout for a lock an application holds, names the session and table, drops nothing → 9', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE public.orders (id int PRIMARY KEY, total int); INSERT INTO orders VALUES (1, 5)' });
+    const project = makeProject({ 'packages/database/.env.dev': `DATABASE_URL=${db.url}\n` });
+    const before = await fingerprint(db.url);
+    const app = await applicationTransaction(db.url, 'UPDATE orders SET total = 6 WHERE id = 1');
+    try {
+      const run = await cli('drop-all', ['--env', 'dev', '--force', '--lock-timeout', '1'], { cwd: project });
+      expect(run.code, run.stderr).toBe(9);
+      expect(run.stderr).toMatch(new RegExp(`waited 1s for a lock on ${db.name} held by another session and stopped: session ${app.pid} \\(user \\w+, application "billing-app", idle in transaction.*\\) holds a lock on orders`));
+      expect(run.stderr).toMatch(/nothing was dropped/);
+    } finally {
+      await app.end();
+    }
+    expect(await fingerprint(db.url)).toEqual(before);
+  });
+
+  it('a signal while it waits to drop rolls everything back → 130', async () => {
+    const db = await createDatabase({ sql: 'CREATE SCHEMA app; CREATE TABLE app.a (id int); CREATE TABLE public.orders (id int PRIMARY KEY, total int); INSERT INTO orders VALUES (1, 5)' });
+    const project = makeProject({ 'packages/database/.env.dev': `DATABASE_URL=${db.url}\n` });
+    const before = await fingerprint(db.url);
+    const app = await applicationTransaction(db.url, 'UPDATE orders SET total = 6 WHERE id = 1');
+    try {
+      const { child, result } = startCli('drop-all', ['--env', 'dev', '--force', '--skip-backup', '--lock-timeout', '60'], { cwd: project });
+      await waitFor('the drop to wait for the lock', waitingForLock(db));
+      child.kill('SIGTERM');
+      const run = await result;
+      expect(run.code, run.stderr).toBe(130);
+      expect(run.stderr).toMatch(/rolled back and nothing was dropped/);
+    } finally {
+      await app.end();
+    }
+    expect(await fingerprint(db.url)).toEqual(before);
+  });
+
+  it('a signal during the pre-drop backup stops before anything is dropped → 130', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE public.orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 100)' });
+    const project = makeProject({ 'packages/database/.env.dev': `DATABASE_URL=${db.url}\n` });
+    const before = await fingerprint(db.url);
+    const lock = await holdLock(db.url, 'orders'); // pg_dump waits here
+    try {
+      const { child, result } = startCli('drop-all', ['--env', 'dev', '--force'], { cwd: project });
+      await waitFor('pg_dump to start', () => (pidsOf('pg_dump', db.name).length > 0 ? true : undefined));
+      child.kill('SIGTERM');
+      const run = await result;
+      expect(run.code, run.stderr).toBe(130);
+    } finally {
+      await lock.release();
+    }
+    expect(await fingerprint(db.url)).toEqual(before);
+    expect(listBackupFiles(project, 'dev').filter((f) => f.endsWith('.info'))).toEqual([]);
+  });
+});
+
+describe('db:drop when the server stops part-way', () => {
+  let server: Cluster;
+  beforeAll(async () => {
+    server = await startCluster();
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  it('→ 4, and after a restart nothing was dropped', async () => {
+    await query(server.url('postgres'), 'CREATE DATABASE shop');
+    const db = { name: 'shop', url: server.url('shop') };
+    await query(db.url, 'CREATE TABLE public.orders (id int PRIMARY KEY, total int); INSERT INTO orders VALUES (1, 5)');
+    const project = makeProject({ 'packages/database/.env.dev': `DATABASE_URL=${db.url}\n` });
+    const app = await applicationTransaction(db.url, 'UPDATE orders SET total = 6 WHERE id = 1');
+    const { result } = startCli('drop-all', ['--env', 'dev', '--force', '--skip-backup', '--lock-timeout', '60'], { cwd: project });
+    await waitFor('the drop to wait for the lock', waitingForLock(db));
+    await server.stop('immediate');
+    const run = await result;
+    await app.end();
+    await server.start();
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stderr).toMatch(/connection to the server was lost during the drop.*nothing was dropped/);
+    expect(run.stderr).not.toMatch(/Unexpected error|\n\s+at /);
+    expect(await query(db.url, 'SELECT total FROM orders')).toEqual([{ total: 5 }]);
   });
 });

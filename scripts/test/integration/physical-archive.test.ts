@@ -79,6 +79,9 @@ describe('the continuous WAL archive', () => {
     const gap = await cli('wal-status', [], { cwd: primary.project, env: env() });
     expect(gap.code).toBe(23);
     expect(gap.stderr).toContain(`misses 1 segment(s) on timeline 1: ${segments[1]}`);
+    const verify = await cli('verify-physical', [], { cwd: primary.project });
+    expect(verify.code).toBe(23);
+    expect(verify.stdout).toContain(`misses ${segments[1]}`);
   });
 
   it('keeps an identical segment, refuses a different one, and the stuck archive raises the alarm', async () => {
@@ -121,5 +124,29 @@ describe('the continuous WAL archive', () => {
       const [s] = await primary.query<{ last: string | null }>('SELECT last_archived_wal AS last FROM pg_stat_archiver');
       return s!.last !== null && s!.last >= current!.seg ? true : undefined;
     }, 90_000);
+  });
+
+  it('retention keeps the policy\'s base backups and only the WAL they need, without a gap', async () => {
+    const newer = await cli('backup-physical', ['--json'], { cwd: primary.project, env: env() });
+    expect(newer.code).toBe(0);
+    const kept = newer.json<PhysicalBackupResult>();
+    await primary.query(`INSERT INTO feed (note) VALUES ('after the newer backup')`);
+    await primary.switchAndArchive();
+    const before = readdirSync(primary.archive);
+    const run = await cli('retention-physical', ['--keep-last', '1', '--daily', '0', '--weekly', '0', '--monthly', '0', '--json'], { cwd: primary.project });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const result = run.json<{ decisions: Array<{ id: string; keep: boolean }>; wal: string[]; walKeptFrom: string }>();
+    expect(result.decisions.filter((d) => d.keep).map((d) => d.id)).toEqual([kept.id]);
+    expect(result.walKeptFrom).toBe(kept.wal.startSegment);
+    const after = readdirSync(primary.archive);
+    expect(after.filter((f) => /^[0-9A-F]{24}$/.test(f)).every((f) => f >= kept.wal.startSegment)).toBe(true);
+    expect(after).toContain(kept.wal.startSegment);
+    expect(before.length - after.length).toBe(result.wal.length);
+    expect(readdirSync(path.join(primary.project, 'backups/default/physical')).filter((f) => f.endsWith('.info'))).toEqual([`${kept.id}.info`]);
+    // The gap lay before the kept backup: the archive is whole again.
+    const status = await cli('wal-status', [], { cwd: primary.project, env: env() });
+    expect(status.stderr).toBe('');
+    expect(status.code).toBe(0);
   });
 });

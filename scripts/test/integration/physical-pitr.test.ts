@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -49,6 +50,20 @@ describe('physical backups and point-in-time recovery', () => {
     expect(info).toMatchObject({ kind: 'physical', wal: { timeline: 1 }, server: { systemIdentifier: facts!.sysid }, pgBasebackup: { compression: 'lz4' } });
     expect(info.wal.startSegment <= info.wal.stopSegment).toBe(true);
     expect(JSON.stringify(info)).not.toContain(primary.cluster.password);
+    const list = await cli('list', ['--json'], { cwd: primary.project });
+    expect(list.code).toBe(0);
+    expect(list.json<{ backups: Array<{ id: string; formats: string[] }> }>().backups).toContainEqual(expect.objectContaining({ id: backup.id, formats: ['physical'] }));
+  });
+
+  it('verifies deeply: checksums, pg_verifybackup, the archive, and a recovered copy whose tables answer', async () => {
+    const run = await cli('verify-physical', ['--deep', '--json'], { cwd: primary.project });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const [result] = run.json<{ results: Array<{ ok: boolean; checks: string[]; deep: { databases: string[]; tables: number } }> }>().results;
+    expect(result!.ok).toBe(true);
+    expect(result!.checks.join('\n')).toMatch(/pg_verifybackup[\s\S]*WAL archive continuous[\s\S]*tables read/);
+    expect(result!.deep.databases).toContain('app');
+    expect(result!.deep.tables).toBeGreaterThanOrEqual(1);
   });
 
   it('restores to a moment between two writes: exactly the rows committed before it', async () => {
@@ -82,8 +97,8 @@ describe('physical backups and point-in-time recovery', () => {
     const dataDir = path.join(await restoreParent(), 'future');
     const future = new Date(Date.now() + 3_600_000).toISOString();
     const run = await cli('restore-physical', ['--time', future, '--target-dir', dataDir], { cwd: primary.project });
-    expect(run.code).toBe(22);
     expect(run.stderr).toMatch(/Recovery did not reach its target/);
+    expect(run.code).toBe(22);
     expect(existsSync(dataDir)).toBe(false);
   });
 
@@ -110,11 +125,50 @@ describe('physical backups and point-in-time recovery', () => {
     }
   });
 
+  it('--replace keeps the stopped cluster aside, and puts it back when the new one cannot recover', async () => {
+    const parent = await restoreParent();
+    const dataDir = path.join(parent, 'cluster');
+    expect((await cli('restore-physical', ['--immediate', '--target-dir', dataDir], { cwd: primary.project })).code).toBe(0);
+    writeFileSync(path.join(dataDir, 'marker-of-the-old-cluster'), 'old');
+
+    const failed = await cli('restore-physical', ['--replace', dataDir, '--time', new Date(Date.now() + 3_600_000).toISOString()], { cwd: primary.project });
+    expect(failed.code).toBe(22);
+    expect(existsSync(path.join(dataDir, 'marker-of-the-old-cluster'))).toBe(true);
+    expect(readdirSync(parent)).toEqual(['cluster']);
+
+    const run = await cli('restore-physical', ['--replace', dataDir, '--latest', '--json'], { cwd: primary.project });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const { previousDir } = run.json<{ previousDir: string }>();
+    expect(path.dirname(previousDir)).toBe(parent);
+    expect(existsSync(path.join(previousDir, 'marker-of-the-old-cluster'))).toBe(true);
+    expect(existsSync(path.join(dataDir, 'marker-of-the-old-cluster'))).toBe(false);
+    expect(existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
+  });
+
   it('never restores under a running server', async () => {
     const run = await cli('restore-physical', ['--replace', primary.cluster.dataDir], { cwd: primary.project });
     expect(run.code).toBe(22);
     expect(run.stderr).toMatch(/is running on .*stop it first/);
     const [{ n }] = (await primary.query<{ n: string }>('SELECT count(*)::text AS n FROM events', [], 'app')) as [{ n: string }];
     expect(Number(n)).toBeGreaterThan(0);
+  });
+
+  it('finds a flipped byte, and a restore from it leaves nothing behind', async () => {
+    const file = backup.files.find((f) => f.role === 'base')!.path;
+    const handle = await open(file, 'r+');
+    const at = Math.floor(backup.files.find((f) => f.role === 'base')!.bytes / 2);
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, at);
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, at);
+    await handle.close();
+    const verify = await cli('verify-physical', [backup.id], { cwd: primary.project });
+    expect(verify.code).toBe(12);
+    expect(verify.stdout).toMatch(/FAILED/);
+    const dataDir = path.join(await restoreParent(), 'damaged');
+    const restore = await cli('restore-physical', [backup.id, '--target-dir', dataDir], { cwd: primary.project });
+    expect(restore.code).toBe(12);
+    expect(existsSync(dataDir)).toBe(false);
   });
 });

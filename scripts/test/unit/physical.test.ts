@@ -6,6 +6,9 @@ import { judgeArchive, type ArchiverFacts } from '../../lib/physical/status.js';
 import { findGaps, formatLsn, missingBetween, parseLsn, segmentBeforeLsn, segmentOfLsn, segmentsOlderThan } from '../../lib/physical/wal-names.js';
 import { isArchivableName } from '../../lib/physical/archive.js';
 import { tarArgs } from '../../lib/physical/extract.js';
+import { planPhysicalRetention } from '../../lib/physical/retention.js';
+import type { PhysicalInfo } from '../../lib/physical/info.js';
+import { DEFAULT_POLICY } from '../../lib/retention/plan.js';
 
 const MB16 = 16 * 1024 * 1024;
 
@@ -129,5 +132,26 @@ describe('archive alarms', () => {
   it('a gap alarms with the segments to look for', () => {
     const [problem] = judgeArchive(ok, [{ timeline: 1, from: 'X', to: 'Y', missing: 2 }], { maxReady: 16 });
     expect(problem).toMatchObject({ code: 'WAL_GAP', message: expect.stringContaining('X to Y') });
+  });
+});
+
+describe('physical retention', () => {
+  const entry = (id: string, day: number, start: string) => ({
+    id,
+    infoPath: `${id}.info`,
+    info: { type: 'physical', startedAt: `2026-11-${String(day).padStart(2, '0')}T02:00:00.000Z`, wal: { startSegment: start }, server: { walSegmentSize: MB16 } } as unknown as PhysicalInfo,
+  });
+  const policy = { ...DEFAULT_POLICY, daily: 2, weekly: 0, monthly: 0 };
+  const wal = ['000000010000000000000001', '000000010000000000000002', '000000010000000000000005', '000000010000000000000005.00000028.backup', '000000010000000000000006', '000000010000000000000009', '00000002.history'];
+  it('keeps the policy\'s backups and removes only the WAL before the oldest kept one', () => {
+    const plan = planPhysicalRetention([entry('c', 3, '000000010000000000000009'), entry('b', 2, '000000010000000000000005'), entry('a', 1, '000000010000000000000002')], wal, policy, new Date('2026-11-03T12:00:00Z'), () => undefined);
+    expect(plan.decisions.map((d) => [d.id, d.keep])).toEqual([['c', true], ['b', true], ['a', false]]);
+    expect(plan.walKeptFrom).toBe('000000010000000000000005');
+    expect(plan.wal).toEqual(['000000010000000000000001', '000000010000000000000002']);
+  });
+  it('a failed verification never counts, and with no backup no WAL goes', () => {
+    const plan = planPhysicalRetention([entry('c', 3, '000000010000000000000009'), entry('b', 2, '000000010000000000000005')], wal, policy, new Date('2026-11-03T12:00:00Z'), (id) => (id === 'c' ? 'failed' : undefined));
+    expect(plan.decisions.filter((d) => d.keep).map((d) => d.id).sort()).toEqual(['b', 'c']);
+    expect(planPhysicalRetention([], wal, policy, new Date(), () => undefined)).toEqual({ decisions: [], wal: [], walKeptFrom: null });
   });
 });

@@ -1,0 +1,116 @@
+/**
+ * What a restore will do, decided before anything changes: a pure function of the mode, the
+ * backup's tables and recorded row counts, and where the backup comes from. It chooses
+ * pg_restore's own options (so pg_restore does what it can itself), the SQL the kit runs first
+ * inside the restore's transaction, the checks run before COMMIT, and the row counts each table
+ * must then hold.
+ */
+import { KitError } from '../errors.js';
+import type { Format } from '../format/naming.js';
+import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from './sql.js';
+import { lockTimeoutSetting } from './locks.js';
+
+export type RestoreMode = 'replace' | 'clean' | 'create' | 'data-only' | 'schema-only';
+
+export interface PlanInput {
+  mode: RestoreMode;
+  tables: string[];
+  jobs: number | undefined;
+  noOwner: boolean;
+  withOwner: boolean;
+  withPrivileges: boolean;
+  /** The backup comes from another environment (owners and privileges may not exist here). */
+  crossEnvironment: boolean;
+  /** The backup's tables (quotable qualified names) and the rows it recorded for each. */
+  archiveTables: string[];
+  recordedRows: Record<string, number>;
+  lockTimeoutSeconds: number;
+}
+
+export interface RestorePlan {
+  /** Restored into a fresh database and swapped in (--jobs, --create). */
+  creating: boolean;
+  /** pg_restore options for the mode and for ownership; the transaction options are added where it runs. */
+  pgRestoreArgs: string[];
+  /** SQL run first inside the restore's transaction. */
+  prelude: string;
+  /** SQL run last, before COMMIT. */
+  checks: string;
+  /** Rows each table must hold before COMMIT. */
+  expectedRows: Record<string, number>;
+  /** Tables that must already exist on the target (their data is replaced). */
+  mustExist: string[];
+  dropOwnership: boolean;
+  dropPrivileges: boolean;
+}
+
+/** Formats usable for a mode, best first. pg_restore's selective modes need an archive. */
+export function formatsFor(options: Pick<PlanInput, 'mode' | 'tables' | 'jobs'>): Format[] {
+  if (options.jobs !== undefined) return ['dump'];
+  if (options.mode === 'replace' || options.mode === 'create') {
+    if (options.tables.length === 0) return ['dump', 'tar', 'sql.gz', 'sql'];
+  }
+  return ['dump', 'tar'];
+}
+
+/** Does `--table name` select this qualified table? (pg_restore matches the table name.) */
+export function selects(qualified: string, wanted: string): boolean {
+  const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s);
+  const parts = qualified.match(/("([^"]|"")*"|[^.]+)/g) ?? [qualified];
+  return unquote(parts.at(-1)!) === wanted || qualified === wanted;
+}
+
+/** The mode's own part: pg_restore options, prelude, checks, and which tables count. */
+function modePart(input: PlanInput): Pick<RestorePlan, 'pgRestoreArgs' | 'prelude' | 'checks' | 'mustExist'> & { counted: (table: string) => boolean } {
+  const all = () => true;
+  if (input.tables.length) {
+    const chosen = input.archiveTables.filter((t) => input.tables.some((w) => selects(t, w)));
+    const unmatched = input.tables.filter((w) => !input.archiveTables.some((t) => selects(t, w)));
+    if (unmatched.length) throw new KitError('MISSING_TABLES', `The backup has no data for ${unmatched.join(', ')} (it has ${input.archiveTables.join(', ') || 'no tables'}). Nothing was changed.`);
+    return { pgRestoreArgs: ['--data-only', ...input.tables.map((t) => `--table=${t}`)], prelude: emptyTablesForReload(chosen), checks: foreignKeyCheck(chosen), mustExist: chosen, counted: (t) => chosen.includes(t) };
+  }
+  switch (input.mode) {
+    case 'data-only':
+      return { pgRestoreArgs: ['--data-only'], prelude: emptyTablesForReload(input.archiveTables), checks: foreignKeyCheck(input.archiveTables), mustExist: input.archiveTables, counted: all };
+    case 'schema-only':
+      return { pgRestoreArgs: ['--schema-only'], prelude: EMPTY_DATABASE, checks: '', mustExist: [], counted: () => false };
+    case 'clean':
+      return { pgRestoreArgs: ['--clean', '--if-exists'], prelude: '', checks: '', mustExist: [], counted: all };
+    case 'create':
+      return { pgRestoreArgs: [], prelude: '', checks: '', mustExist: [], counted: all };
+    case 'replace':
+      // into a fresh database (--jobs) there is nothing to empty
+      return { pgRestoreArgs: [], prelude: input.jobs === undefined ? EMPTY_DATABASE : '', checks: '', mustExist: [], counted: all };
+  }
+}
+
+export function planRestore(input: PlanInput): RestorePlan {
+  if (input.mode === 'create' && input.jobs === undefined && input.tables.length) {
+    throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
+  }
+  const part = modePart(input);
+  const dropOwnership = input.noOwner || (input.crossEnvironment && !input.withOwner);
+  const dropPrivileges = input.crossEnvironment && !input.withPrivileges;
+  return {
+    creating: input.mode === 'create' || input.jobs !== undefined,
+    pgRestoreArgs: [...part.pgRestoreArgs, ...(dropOwnership ? ['--no-owner'] : []), ...(dropPrivileges ? ['--no-privileges'] : [])],
+    prelude: `SET client_min_messages = warning;\n${lockTimeoutSetting(input.lockTimeoutSeconds)}\n${part.prelude}`,
+    checks: part.checks,
+    expectedRows: Object.fromEntries(Object.entries(input.recordedRows).filter(([t]) => part.counted(t))),
+    mustExist: part.mustExist,
+    dropOwnership,
+    dropPrivileges,
+  };
+}
+
+export function describeMode(options: Pick<PlanInput, 'mode' | 'tables' | 'jobs'>): string {
+  if (options.tables.length) return `data of ${options.tables.join(', ')} replaced`;
+  const base = {
+    replace: 'full restore: the target\'s contents are replaced',
+    clean: 'the backup\'s objects are dropped and recreated; other objects stay',
+    create: 'the database is recreated from the backup',
+    'data-only': 'the data of the backup\'s tables is replaced; the schema stays',
+    'schema-only': 'the schema is replaced; no data is restored',
+  }[options.mode];
+  return options.jobs !== undefined ? `${base} (${options.jobs} parallel jobs into a fresh database, swapped in)` : base;
+}

@@ -1,0 +1,4 @@
+import { runCli } from './lib/cli/run.js';
+import { physicalRetentionCommand } from './lib/commands/physical.js';
+
+await runCli(physicalRetentionCommand);
