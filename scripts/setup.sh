@@ -30,6 +30,14 @@ if ! have_server || ! command -v pg_dump >/dev/null; then
   fi
 fi
 
+# s3cmd: a standard S3 client, to show (and test) that a remote backup checks out with
+# `sha256sum -c` without the kit.
+if ! command -v s3cmd >/dev/null && command -v apt-get >/dev/null; then
+  echo "setup: installing s3cmd with apt-get" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s3cmd >/dev/null
+fi
+
 # The export tests read every CSV back with Python's standard csv module.
 if ! command -v python3 >/dev/null && command -v apt-get >/dev/null; then
   as_root apt-get update -qq
@@ -62,6 +70,12 @@ if ! command -v lz4 >/dev/null; then
     echo "setup: install lz4, then run this again" >&2
     exit 1
   fi
+fi
+
+# faketime freezes the clock for a test that must take several backups within one second.
+if ! command -v faketime >/dev/null && command -v apt-get >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
 fi
 
 for tool in sha256sum gzip script; do
