@@ -106,8 +106,7 @@ export class LocalStore implements BackupStore {
   async remove(backup: StoredBackup): Promise<void> {
     // .info first: from here on this is no longer a backup, whatever happens to the rest.
     await rm(this.file(`${backup.id}.info`), { force: true });
-    for (const name of backup.files) await rm(this.file(name), { force: true });
-    await rm(this.file(verificationName(backup.id)), { force: true });
+    await Promise.all([...backup.files, verificationName(backup.id)].map((name) => rm(this.file(name), { force: true })));
   }
 
   async removeLeftovers(leftovers: Leftover[]): Promise<void> {
