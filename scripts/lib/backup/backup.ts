@@ -21,7 +21,7 @@ import type { CommandContext } from '../context.js';
 import { Fanout, HashTap } from './fanout.js';
 import { artifactFile, type Format } from '../format/naming.js';
 import { formatBytes } from '../format/units.js';
-import { DumpStatsCollector, FINGERPRINT_ALGORITHM, type DumpStats } from '../format/stats.js';
+import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../format/stats.js';
 import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type StatisticsSource } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
 
@@ -458,18 +458,8 @@ async function settleAll(jobs: Job[], signal: AbortSignal): Promise<Array<{ form
 }
 
 async function statsFromArchive(pgRestore: LocatedTool, archive: string, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<DumpStats> {
-  const collector = new DumpStatsCollector();
   const tool = spawnTool(pgRestore, ['--data-only', '--file=-', archive], { env, failure: 'ARTIFACT_IMPLAUSIBLE' });
-  const onAbort = () => tool.child.kill('SIGTERM');
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    for await (const chunk of tool.child.stdout!) collector.push(chunk as Buffer);
-    await tool.done;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  signal.throwIfAborted();
-  const stats = collector.finish();
+  const { stats } = await statsFromProcess(tool, signal);
   if (!stats.complete) throw new KitError('ARTIFACT_IMPLAUSIBLE', `Reading ${path.basename(archive)} back ended early; the archive is incomplete. No backup was written.`);
   return stats;
 }
