@@ -169,10 +169,14 @@ describe('offsite copies', () => {
     const source = await createDatabase({ sql: 'CREATE TABLE t (id int)' });
     const dir = project('errors');
     const base = { DATABASE_URL: source.url };
-    const wrongKey = await cli('pg-backup', [], { cwd: dir, env: { ...base, AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: 'a-secret-that-must-not-show' } });
+    const wrongKey = await cli('pg-backup', ['--json'], { cwd: dir, env: { ...base, AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: 'a-secret-that-must-not-show' } });
     expect(wrongKey.code).toBe(20);
+    expect(wrongKey.json<{ error: { code: string } }>().error.code).toBe('REMOTE_CREDENTIALS');
     expect(wrongKey.stderr).toMatch(/rejected the credentials .* came from the process environment/);
-    expect(wrongKey.stderr).not.toContain('a-secret-that-must-not-show');
+    // Neither the output, the JSON nor the run log carries the secret.
+    const log = readFileSync(path.join(dir, 'backups/backup.log'), 'utf8');
+    expect(log).toMatch(/REMOTE_CREDENTIALS/);
+    expect(wrongKey.stdout + wrongKey.stderr + log).not.toContain('a-secret-that-must-not-show');
     expect(readdirSync(backupDir(dir)).filter((f) => f.startsWith('backup_'))).toEqual([]);
     const noBucket = await cli('pg-backup', ['--remote', 's3://no-such-bucket/x'], { cwd: dir, env: { ...base, ...server.credentials } });
     expect(noBucket.code).toBe(20);

@@ -25,8 +25,17 @@ export interface PendingUpload {
 
 export class RemoteBucket {
   private client: Promise<S3Client> | undefined;
+  private streamingClient: Promise<S3Client> | undefined;
 
   constructor(readonly remote: Remote) {}
+
+  /**
+   * A client that never retries by itself, for request bodies that are streams (the SDK cannot
+   * rewind them): callers retry with a fresh stream. Shared by every upload of this bucket.
+   */
+  partClient(): Promise<S3Client> {
+    return (this.streamingClient ??= makeS3Client(this.remote, { maxAttempts: 1 }));
+  }
 
   /** The SDK and this bucket's client, made on first use. */
   async s3(): Promise<{ sdk: Sdk; client: S3Client }> {
@@ -188,5 +197,6 @@ export class RemoteBucket {
 
   close(): void {
     void this.client?.then((c) => c.destroy());
+    void this.streamingClient?.then((c) => c.destroy());
   }
 }

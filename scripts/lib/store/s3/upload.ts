@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { KitError } from '../../errors.js';
-import { classifyS3Error, loadSdk, makeS3Client, remoteError } from './client.js';
+import { classifyS3Error, loadSdk, remoteError } from './client.js';
 import type { RemoteBucket } from './objects.js';
 import type { UploadJournal } from './journal.js';
 
@@ -67,7 +67,7 @@ export class GrowingFileUpload {
   ) {
     this.partSize = options.partSize;
     // Part bodies are streams, which the SDK cannot rewind for a retry: parts retry here instead.
-    this.partClient = makeS3Client(bucket.remote, { maxAttempts: 1 });
+    this.partClient = bucket.partClient();
     this.following = this.follow();
     this.following.catch(() => undefined);
   }
@@ -98,7 +98,7 @@ export class GrowingFileUpload {
     try {
       await this.finishUpload(expected);
     } finally {
-      void this.partClient.then((c) => c.destroy());
+      
     }
   }
 
@@ -119,7 +119,6 @@ export class GrowingFileUpload {
   async abort(): Promise<void> {
     this.stopped = true;
     await this.following.catch(() => undefined);
-    void this.partClient.then((c) => c.destroy());
     if (!this.uploadId) return;
     try {
       await this.bucket.abortUpload(this.key, this.uploadId);
