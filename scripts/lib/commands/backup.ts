@@ -60,6 +60,8 @@ Arguments:
     const waitSeconds = readWait(values, problems);
     const lockWaitTimeout = stringValue(values, 'lock-wait-timeout') ?? '60s';
     if (!/^\d+(\.\d+)?\s*(ms|s|min|h)?$/.test(lockWaitTimeout)) problems.push(`--lock-wait-timeout takes a duration such as 30s, 2min or 5000 (ms), got "${lockWaitTimeout}".`);
+    // pg_dump reads 0 as "wait forever": the opposite of what a timeout promises.
+    else if (Number.parseFloat(lockWaitTimeout) === 0) problems.push(`--lock-wait-timeout must be more than 0 (pg_dump would take 0 as "wait forever"), got "${lockWaitTimeout}".`);
     const gzipText = stringValue(values, 'gzip-level') ?? '6';
     const gzipLevel = Number(gzipText);
     if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) problems.push(`--gzip-level takes 1 to 9, got "${gzipText}".`);
@@ -90,7 +92,8 @@ Arguments:
   render(result) {
     const rel = (p: string) => (p.startsWith('s3://') ? p : path.relative(process.cwd(), p) || p);
     const width = Math.max(...result.files.map((f) => rel(f.path).length));
-    const preferred = (result.files.find((f) => f.format === 'dump') ?? result.files[0]!) as { format: Format; path: string };
+    const dumps = result.files.flatMap((f) => (f.format === 'globals' || f.format === 'zip' ? [] : [{ ...f, format: f.format as Format }]));
+    const preferred = dumps.find((f) => f.format === 'dump') ?? dumps[0]!;
     return [
       `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
