@@ -8,3 +8,4 @@ import './kit-restore.js';
 import './raw-restore-j2.js';
 import './kit-restore-j2.js';
 import './physical.js';
+import './export.js';

@@ -312,7 +312,7 @@ const STATISTICS_NOTES: Record<StatisticsSource, string> = {
   none: 'No plain stream was produced and --stats archive was not given, so no per-table statistics were recorded (computing them would cost a second pass over the data). Verification computes them from the archive instead.',
 };
 
-function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['database'] {
+export function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['database'] {
   return {
     name: target.database,
     host: target.host,

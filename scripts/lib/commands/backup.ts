@@ -5,7 +5,7 @@ import { listValue, readWait, stringValue, usageError, type Command, type Common
 import { formatDuration } from '../cli/progress.js';
 import { backup, type BackupOptions, type BackupResult } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
-import { FORMATS, isValidType, parseFormats } from '../format/naming.js';
+import { FORMATS, isValidType, parseFormats, type Format } from '../format/naming.js';
 import { restoreInstructions } from '../format/metadata.js';
 
 export interface BackupArgs extends CommonArgs, BackupOptions {}
@@ -86,7 +86,7 @@ Arguments:
   render(result) {
     const rel = (p: string) => path.relative(process.cwd(), p) || p;
     const width = Math.max(...result.files.map((f) => rel(f.path).length));
-    const preferred = result.files.find((f) => f.format === 'dump') ?? result.files[0]!;
+    const preferred = (result.files.find((f) => f.format === 'dump') ?? result.files[0]!) as { format: Format; path: string };
     return [
       `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),

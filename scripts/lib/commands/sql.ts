@@ -78,14 +78,15 @@ one, --force is needed (and --confirm <database> on a protected environment).`,
       force: values.force === true,
       confirm: stringValue(values, 'confirm'),
       csvFile: csv === undefined ? undefined : path.resolve(csv),
-      keepRows: common.json ? JSON_ROWS : DISPLAY_ROWS,
+      // with --csv every row goes to the file and none is kept: memory stays flat at any size
+      keepRows: csv !== undefined ? 0 : common.json ? JSON_ROWS : DISPLAY_ROWS,
       waitSeconds,
     };
   },
   async run(args, ctx) {
     const sql = args.sql ?? (await readStdin());
     const result = await runSql(ctx.target(args), { ...args, sql }, ctx, terminalSqlUi());
-    if (args.json && result.truncated) throw new KitError('USAGE', `The query returned ${result.totalRows} rows; --json holds at most ${JSON_ROWS}. Use --csv <file>.`);
+    if (args.json && result.truncated && !result.csvFile) throw new KitError('USAGE', `The query returned ${result.totalRows} rows; --json holds at most ${JSON_ROWS}. Use --csv <file>.`);
     return result;
   },
   render(result) {

@@ -19,6 +19,8 @@ export const DEFAULT_POLICY: RetentionPolicy = {
   monthly: 12,
   keepLast: 0,
   maxAgeDays: undefined,
-  perType: { 'pre-migrate': 10, 'pre-restore': 10, 'pre-drop': 10 },
+  // Exports (db:export --zip) are kept by their own count: a day's export must never take the
+  // place of that day's backup in the calendar rules.
+  perType: { 'pre-migrate': 10, 'pre-restore': 10, 'pre-drop': 10, export: 10 },
   timeZone: 'UTC',
 };

@@ -5,9 +5,9 @@
  * held in memory.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync } from 'node:fs';
 import { once } from 'node:events';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { CsvRecordCounter } from '../format/csv.js';
@@ -56,22 +56,30 @@ export function copyScript(snapshotId: string | undefined, copyTarget: string): 
 
 /**
  * Run one COPY into `file`. `copyTarget` is a table name (the same bytes `psql \copy … to … csv
- * header` writes) or a parenthesised query. Resolves with size, sha256 and data rows.
+ * header` writes) or a parenthesised query. psql writes straight into the file (its stdout is the
+ * file itself: no pipe through the kit on the hot path); the file is then read back once for its
+ * sha256 and row count, while other tables are still being copied.
  */
 export async function copyToFile(psql: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string | undefined, copyTarget: string, file: string, signal: AbortSignal): Promise<WrittenFile & { rows: number }> {
-  const child = spawnTool(psql, ['-X', '-q', '-f', '-'], { env, failure: 'PG_DUMP_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
+  const fd = openSync(file, 'w', 0o600);
+  let child;
+  try {
+    child = spawnTool(psql, ['-X', '-q', '-f', '-'], { env, failure: 'PG_DUMP_FAILED', stdio: ['pipe', fd, 'pipe'] });
+  } finally {
+    closeSync(fd); // the child holds its own copy
+  }
   const stop = () => child.child.kill('SIGTERM');
   signal.addEventListener('abort', stop, { once: true });
   try {
     child.child.stdin!.end(copyScript(snapshotId, copyTarget));
-    const tap = new FileTap(true);
-    await Promise.all([pipeline(child.child.stdout!, tap, createWriteStream(file, { mode: 0o600 })), child.done]);
-    const written = tap.result();
-    // The header is a record too; an empty table's file holds only it.
-    return { ...written, rows: Math.max(0, tap.counter.total() - 1) };
+    await child.done;
   } finally {
     signal.removeEventListener('abort', stop);
   }
+  const tap = new FileTap(true);
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), tap, new Writable({ write: (_c, _e, cb) => cb() }));
+  // The header is a record too; an empty table's file holds only it.
+  return { ...tap.result(), rows: Math.max(0, tap.counter.total() - 1) };
 }
 
 /**

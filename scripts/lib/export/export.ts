@@ -9,14 +9,14 @@ import path from 'node:path';
 import kitPackage from '../../../package.json' with { type: 'json' };
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
-import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
-import { locateTool } from '../proc/pg-tools.js';
-import { acquireLock } from '../store/lock.js';
-import { commitFile, ensurePrivateDir, PARTIAL_SUFFIX, syncDir, writeFileAtomic } from '../store/files.js';
+import { connectWithWait, serverFacts, type Client, type ServerFacts } from '../pg/connect.js';
+import { locateTool, type LocatedTool } from '../proc/pg-tools.js';
+import { ensurePrivateDir, PARTIAL_SUFFIX, syncDir, writeFileAtomic } from '../store/files.js';
+import type { StoreContext } from '../store/environment.js';
 import { backupRoot, type CommandContext } from '../context.js';
 import { formatStamp } from '../format/naming.js';
 import { dataFileName, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
-import { serverGoneError } from '../backup/backup.js';
+import { buildInfo, infoDatabase, serverGoneError } from '../backup/backup.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
 import { selectTables } from './select.js';
 import { copyToFile, dumpSchema, runPool } from './copy.js';
@@ -87,97 +87,146 @@ async function chooseTables(client: Client, options: ExportOptions): Promise<Sna
   return chosen;
 }
 
-export async function exportTables(target: Target, options: ExportOptions, ctx: CommandContext): Promise<ExportResult> {
-  const started = ctx.now();
+interface Session {
+  client: Client;
+  facts: ServerFacts;
+  psql: LocatedTool;
+  pgDump: LocatedTool;
+  snapshot: { id: string; takenAt: string };
+}
+
+/** Every file of the export into `work`, from the session's snapshot; returns metadata.json's content. */
+async function writeFiles(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, work: string, started: Date): Promise<ExportMetadata> {
+  const chosen = await chooseTables(s.client, options);
+  const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
+  const sequences = await readSequences(s.client, complete ? undefined : chosen.map((t) => t.oid));
+  const largeObjects = complete ? await countLargeObjects(s.client) : 0;
+  await mkdir(path.join(work, 'data'), { recursive: true, mode: 0o700 });
+  const env = childEnv(target, ctx.env);
+  const files = planFiles(chosen);
+  const estimate = chosen.reduce((n, t) => n + t.bytes, 0);
+  let [bytesDone, done] = [0, 0];
+  ctx.reporter.progress({ phase: 'exporting', bytes: 0, estimate, done: 0, total: chosen.length });
+  const schemaDone = dumpSchema(s.pgDump, env, s.snapshot.id, schemaScope(options), path.join(work, 'schema.sql'), ctx.signal);
+  schemaDone.catch(() => undefined);
+  // Biggest first, so one large table does not start last and finish alone.
+  const order = [...chosen].sort((a, b) => b.bytes - a.bytes);
+  const exported = await runPool(order, options.jobs, async (t): Promise<ExportTable> => {
+    const file = files.get(t)!;
+    const written = await copyToFile(s.psql, env, s.snapshot.id, t.name, path.join(work, file), ctx.signal);
+    bytesDone += written.bytes;
+    ctx.reporter.progress({ phase: 'exporting', bytes: bytesDone, estimate, done: ++done, total: chosen.length, detail: t.name });
+    return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256 };
+  });
+  const lo = largeObjects > 0 ? await copyToFile(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, path.join(work, LARGE_OBJECTS_FILE), ctx.signal) : undefined;
+  const schema = await schemaDone;
+  ctx.signal.throwIfAborted();
+  return {
+    schema: EXPORT_SCHEMA,
+    version: EXPORT_VERSION,
+    id,
+    kit: { version: kitPackage.version, node: process.version },
+    server: { version: s.facts.version, versionNum: s.facts.versionNum },
+    database: { name: target.database, host: target.host, port: target.port, environment: target.env },
+    snapshot: { id: s.snapshot.id, takenAt: s.snapshot.takenAt, isolation: 'repeatable read' },
+    startedAt: started.toISOString(),
+    finishedAt: ctx.now().toISOString(),
+    settings: { ...EXPORT_SESSION_SETTINGS },
+    scope: { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete },
+    schemaFile: { file: 'schema.sql', ...schema },
+    tables: exported.sort((a, b) => a.name.localeCompare(b.name)),
+    sequences,
+    largeObjects: lo ? { file: LARGE_OBJECTS_FILE, bytes: lo.bytes, sha256: lo.sha256, count: lo.rows } : undefined,
+  };
+}
+
+function membersOf(meta: ExportMetadata): string[] {
+  return ['metadata.json', meta.schemaFile.file, ...meta.tables.map((t) => t.file), ...(meta.largeObjects ? [meta.largeObjects.file] : [])];
+}
+
+/**
+ * --zip: the export becomes a catalog entry like any backup: `<id>.zip` written through the
+ * environment's store (local disk, and uploaded when a remote is configured), with an .info
+ * listing it, so db:list shows it, db:verify checks it and db:retention prunes it.
+ */
+async function commitZip(target: Target, options: ExportOptions, ctx: StoreContext, s: Session, started: Date): Promise<{ meta: ExportMetadata; path: string }> {
+  const write = await ctx.environment(target.env).store.beginWrite('export', started);
+  const work = path.join(backupRoot(ctx), target.env, `.export-work-${write.id}`);
+  try {
+    const meta = await writeFiles(target, options, ctx, s, write.id, work, started);
+    await writeFileAtomic(path.join(work, 'metadata.json'), JSON.stringify(meta, null, 2) + '\n');
+    await s.client.query('COMMIT');
+    ctx.reporter.progress({ phase: 'zipping', bytes: 0 });
+    const file = `${write.id}.zip`;
+    const zipped = await zipDirectory(work, membersOf(meta), write.artifact(file));
+    const info = buildInfo({
+      id: write.id,
+      environment: target.env,
+      options: { type: 'export', description: `Table export (${meta.tables.length} tables as CSV)`, tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas },
+      started,
+      finished: ctx.now(),
+      database: infoDatabase(target, s.facts),
+      pgDump: { path: s.pgDump.path, version: s.pgDump.version },
+      snapshot: s.snapshot.id,
+      artifacts: [{ file, format: 'zip', bytes: zipped.bytes, sha256: zipped.sha256 }],
+      stats: undefined,
+      source: 'none',
+      largeObjects: meta.largeObjects?.count ?? 0,
+    });
+    const stored = await write.commit({ ...info, restore: {} });
+    return { meta, path: path.join(stored.where, file) };
+  } catch (error) {
+    await write.abort().catch(() => undefined);
+    throw error;
+  } finally {
+    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** The directory form: export_<time>/ beside the backups, renamed into place when complete. */
+async function commitDirectory(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, started: Date): Promise<{ meta: ExportMetadata; path: string }> {
   const dir = path.join(backupRoot(ctx), target.env);
-  await ensurePrivateDir(dir);
-  const lock = acquireLock(dir, 'export', target.env);
+  const id = exportId(started, new Set(await readdir(dir)));
+  const work = path.join(dir, `${id}${PARTIAL_SUFFIX}`);
+  try {
+    const meta = await writeFiles(target, options, ctx, s, id, work, started);
+    await s.client.query('COMMIT');
+    await writeFileAtomic(path.join(work, 'metadata.json'), JSON.stringify(meta, null, 2) + '\n');
+    await syncDir(work);
+    await rename(work, path.join(dir, id));
+    await syncDir(dir);
+    return { meta, path: path.join(dir, id) };
+  } finally {
+    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+export async function exportTables(target: Target, options: ExportOptions, ctx: StoreContext): Promise<ExportResult> {
+  const started = ctx.now();
+  await ensurePrivateDir(path.join(backupRoot(ctx), target.env));
+  const lock = await ctx.environment(target.env).store.lock('export');
   let client: Client | undefined;
-  let work: string | undefined;
-  let zipPartial: string | undefined;
   try {
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
     client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
     const facts = await serverFacts(client);
-    const [psql, pgDump] = [await locateTool('psql', facts.major, ctx.env), await locateTool('pg_dump', facts.major, ctx.env)];
-    const snapshot = await openSnapshot(client);
-    const chosen = await chooseTables(client, options);
-    const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
-    const sequences = await readSequences(client, complete ? undefined : chosen.map((t) => t.oid));
-    const largeObjects = complete ? await countLargeObjects(client) : 0;
-
-    const id = exportId(started, new Set(await readdir(dir)));
-    work = path.join(dir, `${id}${PARTIAL_SUFFIX}`);
-    await mkdir(path.join(work, 'data'), { recursive: true, mode: 0o700 });
-    const env = childEnv(target, ctx.env);
-    const files = planFiles(chosen);
-    let bytesDone = 0;
-    const estimate = chosen.reduce((n, t) => n + t.bytes, 0);
-
-    ctx.reporter.progress({ phase: 'exporting', bytes: 0, estimate, done: 0, total: chosen.length });
-    const schemaDone = dumpSchema(pgDump, env, snapshot.id, schemaScope(options), path.join(work, 'schema.sql'), ctx.signal);
-    schemaDone.catch(() => undefined);
-    // Biggest first, so one large table does not start last and finish alone.
-    const order = [...chosen].sort((a, b) => b.bytes - a.bytes);
-    let done = 0;
-    const exported = await runPool(order, options.jobs, async (t): Promise<ExportTable> => {
-      const file = files.get(t)!;
-      const written = await copyToFile(psql, env, snapshot.id, t.name, path.join(work!, file), ctx.signal);
-      bytesDone += written.bytes;
-      ctx.reporter.progress({ phase: 'exporting', bytes: bytesDone, estimate, done: ++done, total: chosen.length, detail: t.name });
-      return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256 };
-    });
-    const lo = largeObjects > 0 ? await copyToFile(psql, env, snapshot.id, LARGE_OBJECTS_QUERY, path.join(work, LARGE_OBJECTS_FILE), ctx.signal) : undefined;
-    const schema = await schemaDone;
-    await client.query('COMMIT');
-    ctx.signal.throwIfAborted();
-
-    const tables = exported.sort((a, b) => a.name.localeCompare(b.name));
-    const metadata: ExportMetadata = {
-      schema: EXPORT_SCHEMA,
-      version: EXPORT_VERSION,
-      id,
-      kit: { version: kitPackage.version, node: process.version },
-      server: { version: facts.version, versionNum: facts.versionNum },
-      database: { name: target.database, host: target.host, port: target.port, environment: target.env },
-      snapshot: { id: snapshot.id, takenAt: snapshot.takenAt, isolation: 'repeatable read' },
-      startedAt: started.toISOString(),
-      finishedAt: ctx.now().toISOString(),
-      settings: { ...EXPORT_SESSION_SETTINGS },
-      scope: { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete },
-      schemaFile: { file: 'schema.sql', ...schema },
-      tables,
-      sequences,
-      largeObjects: lo ? { file: LARGE_OBJECTS_FILE, bytes: lo.bytes, sha256: lo.sha256, count: lo.rows } : undefined,
+    const session: Session = {
+      client,
+      facts,
+      psql: await locateTool('psql', facts.major, ctx.env),
+      pgDump: await locateTool('pg_dump', facts.major, ctx.env),
+      snapshot: await openSnapshot(client),
     };
-    await writeFileAtomic(path.join(work, 'metadata.json'), JSON.stringify(metadata, null, 2) + '\n');
-    let final: string;
-    if (options.zip) {
-      ctx.reporter.progress({ phase: 'zipping', bytes: bytesDone });
-      const members = ['metadata.json', 'schema.sql', ...tables.map((t) => t.file), ...(lo ? [LARGE_OBJECTS_FILE] : [])];
-      final = path.join(dir, `${id}.zip`);
-      zipPartial = `${final}${PARTIAL_SUFFIX}`;
-      await zipDirectory(work, members, zipPartial);
-      await commitFile(zipPartial, final);
-      zipPartial = undefined;
-      await rm(work, { recursive: true, force: true });
-    } else {
-      final = path.join(dir, id);
-      await syncDir(work);
-      await rename(work, final);
-      await syncDir(dir);
-    }
-    work = undefined;
-    const finished = ctx.now();
+    const { meta, path: where } = options.zip ? await commitZip(target, options, ctx, session, started) : await commitDirectory(target, options, ctx, session, started);
     return {
-      id,
+      id: meta.id,
       environment: target.env,
-      path: final,
+      path: where,
       zip: options.zip,
-      tables: tables.length,
-      rows: tables.reduce((n, t) => n + t.rows, 0),
-      bytes: tables.reduce((n, t) => n + t.bytes, 0) + schema.bytes + (lo?.bytes ?? 0),
-      durationMs: finished.getTime() - started.getTime(),
+      tables: meta.tables.length,
+      rows: meta.tables.reduce((n, t) => n + t.rows, 0),
+      bytes: meta.tables.reduce((n, t) => n + t.bytes, 0) + meta.schemaFile.bytes + (meta.largeObjects?.bytes ?? 0),
+      durationMs: ctx.now().getTime() - started.getTime(),
       database: { name: target.database, host: target.host, port: target.port },
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
@@ -185,8 +234,6 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
     if (ctx.signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted. No export was written.');
     throw (await serverGoneError(error, target, 'export', 'No export was written')) ?? error;
   } finally {
-    if (work) await rm(work, { recursive: true, force: true }).catch(() => undefined);
-    if (zipPartial) await rm(zipPartial, { force: true }).catch(() => undefined);
     await client?.end().catch(() => undefined);
     lock.release();
   }

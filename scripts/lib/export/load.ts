@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
 import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { CsvToCopyText } from '../format/csv.js';
+import { SqlLexer } from '../format/sql-lexer.js';
 import type { ExportMetadata, ExportTable } from '../format/export-metadata.js';
 import { ident, literal } from '../pg/quote.js';
 import type { Reporter } from '../context.js';
@@ -92,12 +93,27 @@ function sequencesSql(meta: ExportMetadata): string {
     .join('\n');
 }
 
-/** schema.sql is small: checked whole before a byte of it runs. */
+/**
+ * schema.sql is checked whole before a byte of it runs: its sha256, and what psql would do with
+ * it. pg_dump writes no backslash command but \restrict/\unrestrict, so any other (\! runs a
+ * shell, \connect changes database) means the file was not written by the export: refused.
+ */
 async function checkSchemaFile(source: ExportSource): Promise<void> {
   const { file, sha256 } = source.metadata.schemaFile;
   const hash = createHash('sha256');
-  for await (const chunk of (await source.open(file)) as AsyncIterable<Buffer>) hash.update(chunk);
+  const foreign: string[] = [];
+  const lexer = new SqlLexer({
+    metaCommand(m) {
+      if (!/^\\(restrict|unrestrict)\s/.test(m.text)) foreign.push(m.text.trim());
+    },
+  });
+  for await (const chunk of (await source.open(file)) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    lexer.write(chunk);
+  }
+  lexer.end();
   if (hash.digest('hex') !== sha256) throw new KitError('EXPORT_DAMAGED', `${file} in ${source.location} is not the file the export wrote (its sha256 differs from metadata.json). Nothing was changed.`);
+  if (foreign.length) throw new KitError('EXPORT_DAMAGED', `${file} in ${source.location} holds psql commands pg_dump never writes (${foreign[0]}); refusing to run it. Nothing was changed.`);
 }
 
 /** The script's body, streamed into psql: returns the tables in the order of their COPY results. */

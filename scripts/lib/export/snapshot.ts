@@ -16,7 +16,7 @@ export interface SnapshotTable {
   columns: ExportColumn[];
   /** Primary key columns, in key order; empty without one. */
   primaryKey: string[];
-  /** Estimated size on disk, to schedule the biggest tables first. */
+  /** Estimated size on disk (pg_class.relpages: read without locking the table), to schedule the biggest first. */
   bytes: number;
 }
 
@@ -53,7 +53,7 @@ export async function readTables(client: Client): Promise<SnapshotTable[]> {
               FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
              WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
-           pg_total_relation_size(c.oid)::text AS bytes
+           (c.relpages::bigint * current_setting('block_size')::bigint)::text AS bytes
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'r'
        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'

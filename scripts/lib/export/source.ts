@@ -3,6 +3,7 @@
  * backup directory. Every file it lists must be there before anything starts; each file's sha256
  * is checked as it streams (and the import commits only if all matched).
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -69,5 +70,28 @@ export async function openExport(input: string, cwd: string, envDir: string): Pr
   } catch (error) {
     zip.close();
     throw error;
+  }
+}
+
+/** Every file an export lists, read through and compared with metadata.json; returns how many. */
+export async function checkExportFiles(location: string): Promise<number> {
+  const source = await openExport(location, path.dirname(location), path.dirname(location));
+  try {
+    const meta = source.metadata;
+    const files = [meta.schemaFile, ...meta.tables, ...(meta.largeObjects ? [meta.largeObjects] : [])];
+    for (const expected of files) {
+      const hash = createHash('sha256');
+      let bytes = 0;
+      for await (const chunk of (await source.open(expected.file)) as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        bytes += chunk.length;
+      }
+      if (bytes !== expected.bytes || hash.digest('hex') !== expected.sha256) {
+        throw new KitError('EXPORT_DAMAGED', `${expected.file} inside ${path.basename(location)} differs from what metadata.json recorded (size or sha256).`);
+      }
+    }
+    return files.length;
+  } finally {
+    source.close();
   }
 }

@@ -3,20 +3,31 @@
  * 65,534 entries). Written by streaming each finished file into the archive; read back entry by
  * entry, streaming, without extracting to disk.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
 
-/** Zip `files` (paths relative to `dir`) into `out`, in the given order. */
-export async function zipDirectory(dir: string, files: string[], out: string): Promise<void> {
+/** Zip `files` (paths relative to `dir`) into `out`, in the given order; the zip's size and sha256. */
+export async function zipDirectory(dir: string, files: string[], out: Writable): Promise<{ bytes: number; sha256: string }> {
   const zip = new yazl.ZipFile();
   for (const file of files) {
     zip.addReadStream(createReadStream(`${dir}/${file}`), file, { compress: true, compressionLevel: 6, mtime: new Date() });
   }
   zip.end();
-  await pipeline(zip.outputStream, createWriteStream(out, { mode: 0o600 }));
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  await pipeline(zip.outputStream, tap, out);
+  return { bytes, sha256: hash.digest('hex') };
 }
 
 export interface ZipReader {

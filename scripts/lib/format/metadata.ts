@@ -20,7 +20,8 @@ const timestamp = z.iso.datetime({ offset: true });
 
 export const ArtifactInfoSchema = z.object({
   file: fileName,
-  format: z.enum(FORMATS),
+  // 'zip': a table export (db:export --zip), whose own metadata.json lists every file inside it
+  format: z.enum([...FORMATS, 'zip']),
   bytes: count,
   sha256: hex64,
 });

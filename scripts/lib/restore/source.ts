@@ -53,7 +53,7 @@ async function fromEntry(entry: StoredBackup, store: BackupStore, formats: Forma
     const artifact = info.artifacts.find((a) => a.format === format);
     if (!artifact || !entry.files.includes(artifact.file)) continue;
     const copy = await store.localFile(entry, artifact.file);
-    return { file: copy.path, format: artifact.format, info, artifact, id: info.id, release: copy.release };
+    return { file: copy.path, format, info, artifact, id: info.id, release: copy.release };
   }
   const have = info.artifacts.map((a) => a.format).join(', ');
   throw new KitError('BACKUP_NOT_FOUND', `Backup ${info.id} has no usable artifact for this restore (it lists ${have}; needed one of ${formats.join(', ')}, present in ${store.where}).`);
@@ -64,7 +64,9 @@ const noRelease = async (): Promise<void> => undefined;
 export async function resolveSource(request: SourceRequest): Promise<ResolvedSource> {
   const { input, store, formats } = request;
   if (input === undefined) {
-    const listing = await store.list();
+    const all = await store.list();
+    // Only backups this restore can use: a table export (a zip) is never "the latest backup".
+    const listing = { ...all, complete: all.complete.filter((e) => e.info.artifacts.some((a) => (formats as string[]).includes(a.format))) };
     const entries = listing.complete.filter((e) => request.type === undefined || e.info.type === request.type);
     if (request.latest) {
       const latest = latestReadable(listing, request.type, store.where);
@@ -99,7 +101,7 @@ function standaloneFile(input: string, formats: Format[]): ResolvedSource {
     for (const format of formats) {
       const artifact = reading.info.artifacts.find((a) => a.format === format);
       if (artifact && path.basename(artifact.file) === artifact.file && existsSync(path.join(dir, artifact.file))) {
-        return { file: path.join(dir, artifact.file), format: artifact.format, info: reading.info, artifact, id: reading.info.id, release: noRelease };
+        return { file: path.join(dir, artifact.file), format, info: reading.info, artifact, id: reading.info.id, release: noRelease };
       }
     }
     throw new KitError('BACKUP_NOT_FOUND', `Backup ${reading.info.id} has no usable artifact for this restore (it lists ${reading.info.artifacts.map((a) => a.format).join(', ')}; needed one of ${formats.join(', ')}, present in ${dir}).`);
@@ -108,7 +110,7 @@ function standaloneFile(input: string, formats: Format[]): ResolvedSource {
   const reading = stem ? readInfoAt(path.join(path.dirname(file), `${stem}.info`)) : undefined;
   const info = reading?.ok ? reading.info : undefined;
   const artifact = info?.artifacts.find((a) => a.file === path.basename(file));
-  return { file, format: artifact?.format ?? 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file), release: noRelease };
+  return { file, format: artifact && artifact.format !== 'zip' ? artifact.format : 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file), release: noRelease };
 }
 
 export interface IntegrityReport {

@@ -1,11 +1,14 @@
 /**
- * What a piece of SQL does, decided on its tokens, never on its raw text: a lexer that knows
- * strings ('', E'', $tag$…$tag$), quoted identifiers, comments (nested /* *\/ too) and psql's
- * backslash commands splits it into statements and words, so a `DROP` inside a string, a comment
- * or a function body is never mistaken for one, and `DELETE … WHERE` is told from `DELETE` alone.
+ * What a piece of SQL does, decided on its tokens, never on its raw text: the kit's SQL lexer
+ * (strings, E'', $tag$…$tag$, quoted identifiers, nested comments, psql's backslash commands)
+ * splits it into statements and their skeletons, so a `DROP` inside a string, a comment or a
+ * function body is never mistaken for one, and `DELETE … WHERE` is told from `DELETE` alone.
  *
  * The one entry point is classifySql(); everything else here is its machinery.
  */
+
+import { KitError } from '../errors.js';
+import { SqlLexer } from '../format/sql-lexer.js';
 
 export type TokenKind = 'word' | 'ident' | 'string' | 'number' | 'punct' | 'meta';
 
@@ -28,35 +31,18 @@ export interface ClassifiedStatement {
   cursorable: boolean;
 }
 
-const isSpace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v';
-const isIdentStart = (c: string) => /[A-Za-z_\u0080-\uffff]/.test(c);
-const isIdentChar = (c: string) => /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
-
-/** End of a quoted run starting at `i` (just after the opening quote), with `q` doubled inside. */
-function skipQuoted(text: string, i: number, q: string, backslashes: boolean): number {
-  for (; i < text.length; i++) {
-    const c = text[i];
-    if (backslashes && c === '\\') i++;
-    else if (c === q) {
-      if (text[i + 1] === q) i++;
-      else return i + 1;
-    }
+/** Words and punctuation of a skeleton, where every quoted part is already emptied ('' "" $$). */
+function tokenize(skeleton: string): Token[] {
+  const tokens: Token[] = [];
+  const re = /(E?''|\$\$)|("")|([A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)|([0-9][0-9.eE_]*)|(\S)/g;
+  for (let m = re.exec(skeleton); m; m = re.exec(skeleton)) {
+    if (m[1]) tokens.push({ kind: 'string', value: '' });
+    else if (m[2]) tokens.push({ kind: 'ident', value: '' });
+    else if (m[3]) tokens.push({ kind: 'word', value: m[3].toUpperCase() });
+    else if (m[4]) tokens.push({ kind: 'number', value: m[4] });
+    else tokens.push({ kind: 'punct', value: m[5]! });
   }
-  return text.length;
-}
-
-function skipBlockComment(text: string, i: number): number {
-  let depth = 1;
-  for (i += 2; i < text.length && depth > 0; i++) {
-    if (text[i] === '/' && text[i + 1] === '*') {
-      depth++;
-      i++;
-    } else if (text[i] === '*' && text[i + 1] === '/') {
-      depth--;
-      i++;
-    }
-  }
-  return i;
+  return tokens;
 }
 
 interface RawStatement {
@@ -64,68 +50,30 @@ interface RawStatement {
   tokens: Token[];
 }
 
-/** Split into statements at top-level semicolons, with each statement's tokens. */
+/**
+ * Split into statements with the kit's psql-compatible lexer (format/sql-lexer.ts), which knows
+ * strings, dollar quotes, identifiers, comments, BEGIN ATOMIC bodies and backslash commands.
+ * A last statement without its semicolon counts; one cut off inside a quote is an error.
+ */
 export function lexStatements(text: string): RawStatement[] {
   const out: RawStatement[] = [];
-  let tokens: Token[] = [];
-  let start = 0;
-  let atomic = 0; // inside CREATE FUNCTION … BEGIN ATOMIC … END, semicolons do not end it
-  const finish = (end: number) => {
-    const body = text.slice(start, end).trim();
-    if (tokens.length) out.push({ text: body, tokens });
-    tokens = [];
-    start = end + 1;
-  };
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i]!;
-    const next = text[i + 1];
-    if (isSpace(c)) i++;
-    else if (c === '-' && next === '-') while (i < text.length && text[i] !== '\n') i++;
-    else if (c === '/' && next === '*') i = skipBlockComment(text, i);
-    else if (c === "'") {
-      i = skipQuoted(text, i + 1, "'", false);
-      tokens.push({ kind: 'string', value: '' });
-    } else if ((c === 'E' || c === 'e') && next === "'") {
-      i = skipQuoted(text, i + 2, "'", true);
-      tokens.push({ kind: 'string', value: '' });
-    } else if (c === '"') {
-      const end = skipQuoted(text, i + 1, '"', false);
-      tokens.push({ kind: 'ident', value: text.slice(i + 1, end - 1).replace(/""/g, '"') });
-      i = end;
-    } else if (c === '$' && /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.test(text.slice(i, i + 64))) {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i, i + 64))![0];
-      const end = text.indexOf(tag, i + tag.length);
-      i = end === -1 ? text.length : end + tag.length;
-      tokens.push({ kind: 'string', value: '' });
-    } else if (c === '\\' && tokens.length === 0) {
-      const end = text.indexOf('\n', i);
-      tokens.push({ kind: 'meta', value: text.slice(i, end === -1 ? text.length : end).trim() });
-      i = end === -1 ? text.length : end;
-      finish(i);
-    } else if (isIdentStart(c)) {
-      let j = i + 1;
-      while (j < text.length && isIdentChar(text[j]!)) j++;
-      const word = text.slice(i, j).toUpperCase();
-      tokens.push({ kind: 'word', value: word });
-      if (word === 'ATOMIC' && tokens.at(-2)?.value === 'BEGIN') atomic++;
-      else if (atomic && word === 'CASE') atomic++;
-      else if (atomic && word === 'END') atomic--;
-      i = j;
-    } else if (/[0-9]/.test(c)) {
-      let j = i + 1;
-      while (j < text.length && /[0-9.eE_]/.test(text[j]!)) j++;
-      tokens.push({ kind: 'number', value: text.slice(i, j) });
-      i = j;
-    } else if (c === ';' && atomic === 0) {
-      finish(i);
-      i++;
-    } else {
-      tokens.push({ kind: 'punct', value: c });
-      i++;
-    }
+  // A newline first ends a trailing -- comment; then the semicolon ends a last statement.
+  const source = Buffer.from(`${text}\n;`, 'utf8');
+  const lexer = new SqlLexer({
+    statement(s) {
+      const body = source.subarray(s.start, s.end).toString('utf8').trim().replace(/;$/, '').trim();
+      const tokens = tokenize(s.skeleton).filter((t, i, all) => !(i === all.length - 1 && t.value === ';'));
+      if (tokens.length) out.push({ text: body, tokens });
+    },
+    metaCommand(m) {
+      out.push({ text: m.text.trim(), tokens: [{ kind: 'meta', value: m.text.trim() }] });
+    },
+  });
+  lexer.write(source);
+  lexer.end();
+  if (lexer.unitStart !== undefined || lexer.pendingCommand !== undefined) {
+    throw new KitError('USAGE', 'The SQL ends inside a quoted string, identifier, dollar-quoted body or comment; close it and try again.');
   }
-  finish(text.length);
   return out;
 }
 

@@ -41,6 +41,9 @@ export interface SqlResult {
   totalRows: number;
   truncated: boolean;
   csvFile: string | undefined;
+  durationMs: number;
+  /** The kit's own peak memory (for the benchmark: a CSV of any size keeps it flat). */
+  peakRssBytes: number;
 }
 
 const FETCH = 5000;
@@ -121,7 +124,7 @@ function failure(error: unknown, statement: ClassifiedStatement | undefined): Ki
 
 /** Run already-checked statements in one transaction; the last plain query's rows are the output. */
 export async function executeStatements(client: Client, statements: ClassifiedStatement[], options: SqlOptions, signal: AbortSignal): Promise<SqlResult> {
-  const result: SqlResult = { database: '', readOnly: !options.write, statements: [], columns: [], rows: [], totalRows: 0, truncated: false, csvFile: undefined };
+  const result: SqlResult = { database: '', readOnly: !options.write, statements: [], columns: [], rows: [], totalRows: 0, truncated: false, csvFile: undefined, durationMs: 0, peakRssBytes: 0 };
   const output = [...statements].reverse().find((s) => s.cursorable);
   let current: ClassifiedStatement | undefined;
   // Closing the connection ends the statement and rolls the transaction back.
@@ -157,8 +160,9 @@ export async function runSql(target: Target, options: SqlOptions, ctx: CommandCo
   await checkStatements(statements, options, target, ui);
   const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
   try {
+    const started = ctx.now();
     const result = await executeStatements(client, statements, options, ctx.signal);
-    return { ...result, database: target.database };
+    return { ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024 };
   } finally {
     await client.end().catch(() => undefined);
   }

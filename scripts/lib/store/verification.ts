@@ -6,7 +6,7 @@ export const VERIFICATION_SCHEMA = 'pg-backup-kit/verification';
 
 export interface ArtifactCheck {
   file: string;
-  format: Format;
+  format: Format | 'zip';
   ok: boolean;
   checks: string[];
   problem?: string;

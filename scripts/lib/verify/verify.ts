@@ -8,6 +8,7 @@
  *    dropped whatever happens.
  * The outcome is written next to the backup as <id>.verify.json; .info is never rewritten.
  */
+import { checkExportFiles } from '../export/source.js';
 import path from 'node:path';
 import { KitError, type ErrorCode } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
@@ -40,7 +41,9 @@ async function quickCheck(store: BackupStore, entry: StoredBackup, artifact: Art
     if (bytes !== artifact.bytes) return { ...result, problem: `${artifact.file} has ${bytes} bytes, .info recorded ${artifact.bytes} (truncated or changed)` };
     if (sha256 !== artifact.sha256) return { ...result, problem: `${artifact.file}'s sha256 is ${sha256.slice(0, 12)}…, .info recorded ${artifact.sha256.slice(0, 12)}… (damaged or changed)` };
     result.checks.push('size and sha256 match .info');
-    if (artifact.format === 'sql' || artifact.format === 'sql.gz') {
+    if (artifact.format === 'zip') {
+      result.checks.push(`every file inside matches its metadata.json (${await checkExportFiles(file)} files)`);
+    } else if (artifact.format === 'sql' || artifact.format === 'sql.gz') {
       const read = await readScript(file, artifact.format === 'sql.gz');
       if (artifact.format === 'sql.gz') result.checks.push('decompresses completely');
       if (!read.stats.complete) return { ...result, problem: `${artifact.file} does not end with pg_dump's completion trailer` };
@@ -98,7 +101,8 @@ export async function verifyBackup(store: BackupStore, entry: StoredBackup, opti
     artifacts,
     ...(artifacts.every((a) => a.ok) ? {} : { failure: 'INTEGRITY_FAILED' as const }),
   };
-  if (options.deep && record.ok && scratchServer) {
+  // An export's zip has no restore to try: its quick check already proved every file inside it.
+  if (options.deep && record.ok && scratchServer && info.artifacts.some((a) => a.format !== 'zip')) {
     const format = options.artifact ?? PREFERRED.find((f) => info.artifacts.some((a) => a.format === f))!;
     const artifact = info.artifacts.find((a) => a.format === format);
     if (!artifact) throw new KitError('BACKUP_NOT_FOUND', `Backup ${entry.id} has no ${format} artifact to restore (it has ${info.artifacts.map((a) => a.format).join(', ')}).`);
@@ -144,7 +148,8 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
     await createScratch(admin, scratch, 'verification of', info.database.name);
     reporter.progress({ phase: `restoring ${artifact.file} into ${scratch}`, bytes: 0 });
     const psql = await locateTool('psql', serverMajor, env);
-    const source: RestoreSource = { file, format: artifact.format, info, artifact, id: entry.id, header: undefined };
+    // deep checks only ever pick a backup's own formats (PREFERRED), never an export's zip
+    const source: RestoreSource = { file, format: artifact.format as Format, info, artifact, id: entry.id, header: undefined };
     try {
       await applyInTransaction(
         scratchTarget,

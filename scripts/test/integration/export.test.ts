@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../support/backups.js';
-import { cli, cluster, createDatabase, libpqEnv, makeProject, query, type TestDatabase } from '../support/harness.js';
+import { cli, cluster, createDatabase, holdLock, libpqEnv, makeProject, pidsOf, query, startCli, waitFor, type TestDatabase } from '../support/harness.js';
 import type { ExportMetadata } from '../../lib/format/export-metadata.js';
 import type { ExportResult } from '../../lib/export/export.js';
 
@@ -112,15 +113,79 @@ describe('db:export and db:import', () => {
     expect(damaged.code).toBe(24);
     expect(damaged.stderr).toMatch(/data\/public\.t\.csv .* is not the file the export wrote/);
     expect(await fingerprint(target.url)).toEqual(before);
+
+    // a schema.sql that would run a shell command is refused even when metadata.json agrees with it
+    const schemaFile = path.join(exported.path, 'schema.sql');
+    const marker = path.join(project, 'shell-ran');
+    const evil = `\\! touch ${marker}\n${readFileSync(schemaFile, 'utf8')}`;
+    writeFileSync(schemaFile, evil);
+    const meta = metadataOf(exported.path);
+    meta.schemaFile = { ...meta.schemaFile, sha256: createHash('sha256').update(evil).digest('hex'), bytes: Buffer.byteLength(evil), preDataBytes: meta.schemaFile.preDataBytes + Buffer.byteLength(evil) - meta.schemaFile.bytes };
+    writeFileSync(path.join(exported.path, 'metadata.json'), JSON.stringify(meta));
+    const shell = await cli('db-import', [exported.path, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(shell.code).toBe(24);
+    expect(shell.stderr).toMatch(/holds psql commands pg_dump never writes \(\\! touch/);
+    expect(existsSync(marker)).toBe(false);
+    expect(await fingerprint(target.url)).toEqual(before);
   });
 
-  it('an interrupted export leaves nothing that looks complete', async () => {
-    const source = await createDatabase({ sql: 'CREATE TABLE t (id int)' });
+  it('a --zip export is a catalog entry: listed, verified file by file, kept apart by retention, never taken for --latest', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 500)' });
+    const project = makeProject();
+    const env = { DATABASE_URL: source.url };
+    const backup = await cli('pg-backup', ['--format', 'dump', '--json'], { cwd: project, env });
+    expect(backup.code, backup.stderr).toBe(0);
+    const exported = await exportOf(project, source, ['--zip']);
+    expect(exported.id).toMatch(/^backup_export_\d{8}_\d{6}$/);
+    const listed = (await cli('list', ['--json'], { cwd: project, env })).json<{ backups: Array<{ id: string; type: string; formats: string[] }> }>();
+    expect(listed.backups.find((b) => b.id === exported.id)).toMatchObject({ type: 'export', formats: ['zip'] });
+    const verified = await cli('verify', [exported.id], { cwd: project, env });
+    expect(verified.code, verified.stderr + verified.stdout).toBe(0);
+    expect(verified.stdout).toMatch(/every file inside matches its metadata\.json \(2 files\)/);
+    const plan = await cli('retention', ['--dry-run', '--json'], { cwd: project, env });
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(JSON.stringify(plan.json())).toContain(exported.id);
+    // the newest "backup" for a restore is the real one, not the export taken after it
+    const target = await createDatabase();
+    const restored = await cli('pg-restore', ['--latest', '--force', '--no-safety-backup', '--json'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.json<{ backup: { id: string } }>().backup.id).toBe(backup.json<{ id: string }>().id);
+    // imported by its id, from the catalog
+    const imported = await cli('db-import', [exported.id, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(imported.code, imported.stderr).toBe(0);
+    // a flipped byte in the zip fails verification
+    const zip = exported.path;
+    const bytes = readFileSync(zip);
+    bytes[Math.floor(bytes.length / 3)]! ^= 0xff;
+    writeFileSync(zip, bytes);
+    const damaged = await cli('verify', [exported.id], { cwd: project, env });
+    expect(damaged.code).toBe(12);
+  });
+
+  it('a pattern that matches nothing, and an export stopped mid-way, leave nothing that looks complete', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int); CREATE TABLE u (id int); INSERT INTO u VALUES (1)' });
     const project = makeProject();
     const bad = await cli('db-export', ['--table', 'nosuch'], { cwd: project, env: { DATABASE_URL: source.url } });
     expect(bad.code).toBe(11);
     expect(bad.stderr).toMatch(/No table matches "nosuch"/);
     const dir = path.join(project, 'backups/default');
-    expect(existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('backup_')) : []).toEqual([]);
+    const exports = () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.includes('export')) : []);
+    expect(exports()).toEqual([]);
+
+    // A lock held by the application makes the COPY of u wait: a real, slow export, then SIGTERM.
+    const lock = await holdLock(source.url, 'u');
+    try {
+      for (const args of [[], ['--zip']]) {
+        const run = startCli('db-export', args, { cwd: project, env: { DATABASE_URL: source.url } });
+        await waitFor('the export\'s COPY to wait for the lock', () => (pidsOf('psql', source.name).length > 0 && exports().length > 0) || undefined);
+        run.child.kill('SIGTERM');
+        const result = await run.result;
+        expect(result.code, result.stderr).toBe(130);
+        expect(exports()).toEqual([]);
+        expect(pidsOf('psql', source.name)).toEqual([]);
+      }
+    } finally {
+      await lock.release();
+    }
   });
 });

@@ -42,6 +42,11 @@ describe('what a statement does, read from its tokens', () => {
     expect(effects(sql)).toEqual(expected);
   });
 
+  it('refuses SQL cut off inside a quote, and takes a last statement without its semicolon', () => {
+    expect(() => classifySql("SELECT 'open")).toThrow(/ends inside a quoted string/);
+    expect(classifySql('SELECT 1 -- trailing comment').map((s) => s.text)).toEqual(['SELECT 1 -- trailing comment']);
+  });
+
   it('streams only plain queries through a cursor', () => {
     expect(classifySql('SELECT 1; INSERT INTO t VALUES (1) RETURNING id; WITH a AS (SELECT 1) SELECT * FROM a').map((s) => s.cursorable)).toEqual([true, false, true]);
   });
