@@ -30,6 +30,14 @@ if ! have_server || ! command -v pg_dump >/dev/null; then
   fi
 fi
 
+# s3cmd: a standard S3 client, to show (and test) that a remote backup checks out with
+# `sha256sum -c` without the kit.
+if ! command -v s3cmd >/dev/null && command -v apt-get >/dev/null; then
+  echo "setup: installing s3cmd with apt-get" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s3cmd >/dev/null
+fi
+
 # The export tests read every CSV back with Python's standard csv module.
 if ! command -v python3 >/dev/null && command -v apt-get >/dev/null; then
   as_root apt-get update -qq

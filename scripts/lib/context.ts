@@ -23,7 +23,19 @@ export interface Reporter {
   notice(message: string): void;
 }
 
+/** Where a command's backups are read from and written to, beyond the environment's default. */
+export interface StoreOptions {
+  /** --remote s3://bucket/prefix and --endpoint: a remote for this run (over backup-kit.json). */
+  remote?: string | undefined;
+  endpoint?: string | undefined;
+  /** --from-remote: read backups from the remote even where a local copy exists. */
+  fromRemote?: boolean;
+  /** --remote-only: keep no local copy once the upload is complete. */
+  remoteOnly?: boolean;
+}
+
 export interface CommandContext {
+  storeOptions?: StoreOptions;
   root: string;
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;

@@ -1,6 +1,7 @@
 // One line per case, in the order they run and are reported. See ../registry.ts.
 import './raw-dump.js';
 import './kit-dump.js';
+import './kit-dump-remote.js';
 import './kit-all.js';
 import './naive-all.js';
 import './raw-restore.js';

@@ -21,7 +21,7 @@ import type { CommandContext } from '../context.js';
 import { Fanout, HashTap } from './fanout.js';
 import { artifactFile, type Format } from '../format/naming.js';
 import { formatBytes } from '../format/units.js';
-import { DumpStatsCollector, FINGERPRINT_ALGORITHM, type DumpStats } from '../format/stats.js';
+import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../format/stats.js';
 import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type StatisticsSource } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
 
@@ -41,6 +41,8 @@ export interface BackupOptions {
 }
 
 export interface BackupResult {
+  /** With a remote: where each copy lives (as in .info). */
+  copies?: BackupInfo['copies'];
   id: string;
   environment: string;
   dir: string;
@@ -204,7 +206,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
       ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`),
     );
     const session = await prepareSession(client, options, ctx, store);
-    write = await store.beginWrite(options.type, started);
+    write = await store.beginWrite(options.type, started, { estimateBytes: session.estimate });
     const stored = await dumpAndCommit(target, options, ctx, session, write, started);
     const { info } = stored;
     return {
@@ -212,7 +214,8 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
       environment: target.env,
       dir: stored.where,
       info: stored.infoLocation,
-      files: info.artifacts.map((a) => ({ ...a, path: path.join(stored.where, a.file) })),
+      files: info.artifacts.map((a) => ({ ...a, path: stored.where.startsWith('s3://') ? stored.where + a.file : path.join(stored.where, a.file) })),
+      ...(info.copies ? { copies: info.copies } : {}),
       totalBytes: info.artifacts.reduce((n, a) => n + a.bytes, 0),
       durationMs: info.durationMs,
       database: { name: target.database, host: target.host, port: target.port },
@@ -455,18 +458,8 @@ async function settleAll(jobs: Job[], signal: AbortSignal): Promise<Array<{ form
 }
 
 async function statsFromArchive(pgRestore: LocatedTool, archive: string, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<DumpStats> {
-  const collector = new DumpStatsCollector();
   const tool = spawnTool(pgRestore, ['--data-only', '--file=-', archive], { env, failure: 'ARTIFACT_IMPLAUSIBLE' });
-  const onAbort = () => tool.child.kill('SIGTERM');
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    for await (const chunk of tool.child.stdout!) collector.push(chunk as Buffer);
-    await tool.done;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  signal.throwIfAborted();
-  const stats = collector.finish();
+  const { stats } = await statsFromProcess(tool, signal);
   if (!stats.complete) throw new KitError('ARTIFACT_IMPLAUSIBLE', `Reading ${path.basename(archive)} back ended early; the archive is incomplete. No backup was written.`);
   return stats;
 }

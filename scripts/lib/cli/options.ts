@@ -36,9 +36,14 @@ export const SHARED = {
   'env-file': { type: 'string', arg: '<path>', help: 'read DATABASE_URL (or DB_*) from this file' },
   url: { type: 'string', arg: '<url>', help: 'connection URL (prefer DATABASE_URL: argv is visible to other users)' },
   'no-progress': { type: 'boolean', help: 'no progress output on stderr' },
+  remote: { type: 'string', arg: '<s3://bucket/prefix>', help: "object storage for this run (over backup-kit.json's remote)" },
+  endpoint: { type: 'string', arg: '<url>', help: 'the S3 endpoint of a non-AWS provider (R2, B2, MinIO, …)' },
 } as const satisfies OptionTable;
 
 export type SharedOption = keyof typeof SHARED;
+
+/** The flags that name an environment's remote (config/remote.ts): commands that read or write backups take both. */
+export const REMOTE_OPTIONS: readonly SharedOption[] = ['remote', 'endpoint'];
 
 /** The flags that connect to a database: a command that connects takes all three. */
 export const TARGET_OPTIONS: readonly SharedOption[] = ['env', 'env-file', 'url'];

@@ -10,6 +10,7 @@ import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
 import { resolveTarget, type Target } from '../config/target.js';
 import { withStores, type StoreContext } from '../store/environment.js';
+import type { StoreOptions } from '../context.js';
 import { configFor } from '../config/file.js';
 import { createReporter } from './progress.js';
 import { optionTable, optionsHelp, parseCommandLine, type OptionTable, type SharedOption, type Values } from './options.js';
@@ -120,6 +121,17 @@ interface Run<A extends CommonArgs, R> extends RunOutcome<A, R> {
   io: CliIo;
   controller: AbortController;
   notifySettings: NotifySettings;
+  /** --remote, --endpoint, --from-remote, --remote-only: where backups are read and written. */
+  storeOptions?: StoreOptions;
+}
+
+function storeOptionsOf(values: Values): StoreOptions {
+  return {
+    remote: stringValue(values, 'remote'),
+    endpoint: stringValue(values, 'endpoint'),
+    fromRemote: values['from-remote'] === true,
+    remoteOnly: values['remote-only'] === true,
+  };
 }
 
 function commonArgs(values: Values, io: CliIo): { common: CommonArgs; notifySettings: NotifySettings } {
@@ -180,6 +192,7 @@ async function execute<A extends CommonArgs, R>(run: Run<A, R>, args: A): Promis
     signal: run.controller.signal,
     now: () => new Date(),
     reporter,
+    storeOptions: run.storeOptions ?? {},
     target(a) {
       run.target ??= resolveTarget({ url: a.url, env: a.env, envFile: a.envFile, root: io.root, processEnv: io.env });
       return run.target;
@@ -265,6 +278,7 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
       return (process.exitCode = 0);
     }
     const args = command.parse(values, positionals, run.common);
+    run.storeOptions = storeOptionsOf(values);
     if (run.common.url !== undefined && /:\/\/[^/@]*:[^/@]+@/.test(run.common.url) && !run.common.quiet) {
       run.stderr(`${command.name}: warning: a password in --url is visible to other users in the process list; prefer DATABASE_URL in packages/database/.env`);
     }

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { listValue, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatDuration } from '../cli/progress.js';
 import { backup, type BackupOptions, type BackupResult } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
@@ -27,8 +28,10 @@ Arguments:
   type                      backup type used in the file name (default: manual); a-z, 0-9, -
   description               free text stored in the .info file`,
   notes: 'Exit status: 0 on success; see the README\'s exit code table otherwise.',
-  shared: ['env', 'env-file', 'url', 'no-progress'],
+  shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
+    'keep-local': { type: 'boolean', help: 'with a remote: keep the local copy too (the default)' },
+    'remote-only': { type: 'boolean', help: 'with a remote: delete the local copy once the upload is complete' },
     type: { type: 'string', arg: '<type>', help: 'the backup type, instead of the first argument (db:backup:auto uses it)' },
     description: { type: 'string', arg: '<text>', help: 'the description, instead of the second argument' },
     format: { type: 'string', multiple: true, arg: '<list>', help: 'sql, sql.gz, dump, tar (comma-separated; default: all four)' },
@@ -62,6 +65,7 @@ Arguments:
     if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) problems.push(`--gzip-level takes 1 to 9, got "${gzipText}".`);
     const stats = stringValue(values, 'stats') ?? 'auto';
     if (stats !== 'auto' && stats !== 'archive') problems.push(`--stats takes auto or archive, got "${stats}".`);
+    if (values['keep-local'] === true && values['remote-only'] === true) problems.push('--keep-local and --remote-only contradict each other: choose one.');
     if (problems.length) {
       const onlyFormat = problems.length === 1 && unknown.length > 0;
       const error = usageError(problems, 'pnpm db:backup --');
@@ -84,13 +88,14 @@ Arguments:
   },
   run: (args, ctx) => backup(ctx.target(args), args, ctx),
   render(result) {
-    const rel = (p: string) => path.relative(process.cwd(), p) || p;
+    const rel = (p: string) => (p.startsWith('s3://') ? p : path.relative(process.cwd(), p) || p);
     const width = Math.max(...result.files.map((f) => rel(f.path).length));
     const preferred = (result.files.find((f) => f.format === 'dump') ?? result.files[0]!) as { format: Format; path: string };
     return [
       `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
       `  ${rel(result.info)}`,
+      ...(result.copies?.remote ? [`  uploaded: ${result.copies.remote}${result.copies.local ? '' : ' (no local copy kept: --remote-only)'}`] : []),
       `Restore with: ${restoreInstructions({ [preferred.format]: rel(preferred.path) }, result.environment)[preferred.format]![0]}`,
     ];
   },

@@ -1,5 +1,6 @@
 /** `db:list`: the complete backups of an environment, newest first, and what is not a backup. */
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatBytes } from '../format/units.js';
 import { listPhysical, physicalLeftovers } from '../physical/listing.js';
 import { formatAge, formatTimestamp } from '../format/time.js';
@@ -35,9 +36,11 @@ export const listCommand: Command<ListArgs, ListResult> = {
   description: `
 The complete backups of an environment, newest first: id, type, when, age, size, formats and the
 last verification. Partial or orphaned files (no readable .info) are listed separately; they are
-not backups, and pnpm db:retention removes them.`,
-  // It reads backups/<env>/ and never connects.
-  shared: ['env'],
+not backups, and pnpm db:retention removes them. With a remote (object storage), WHERE says
+whether each backup is local, remote or both, and remote leftovers (uploads without .info,
+unfinished multipart uploads) are listed too.`,
+  // It reads backups/<env>/ (and the bucket) and never connects.
+  shared: ['env', ...REMOTE_OPTIONS],
   options: { type: { type: 'string', arg: '<type>', help: 'only backups of this type' } },
   parse(values, positionals, common) {
     if (positionals.length) throw usageError([`db:list takes no arguments, got ${positionals.join(' ')}.`], 'pnpm db:list --');
@@ -73,6 +76,7 @@ not backups, and pnpm db:retention removes them.`,
   },
   render(result) {
     if (result.backups.length === 0 && result.leftovers.length === 0) return [`No backups in ${result.dir}. Take one with pnpm db:backup.`];
+    const remote = result.dir.includes('s3://');
     const rows = result.backups.map((b) => [
       b.id,
       b.type,
@@ -81,14 +85,15 @@ not backups, and pnpm db:retention removes them.`,
       formatBytes(b.bytes),
       b.formats.join(','),
       b.verification ? `${b.verification.ok ? 'passed' : 'FAILED'} (${b.verification.level})` : '-',
+      ...(remote ? [b.store] : []),
     ]);
-    const header = ['ID', 'TYPE', 'TAKEN AT (UTC)', 'AGE', 'SIZE', 'FORMATS', 'VERIFIED'];
+    const header = ['ID', 'TYPE', 'TAKEN AT (UTC)', 'AGE', 'SIZE', 'FORMATS', 'VERIFIED', ...(remote ? ['WHERE'] : [])];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
     const out = [`Backups in ${result.dir} (${result.backups.length}, newest first):`, line(header), ...rows.map(line)];
     if (result.leftovers.length) {
       out.push('', 'Not backups (incomplete or orphaned files; pnpm db:retention removes them):');
-      for (const l of result.leftovers) out.push(`  ${baseName(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
+      for (const l of result.leftovers) out.push(`  ${l.file.startsWith('s3://') ? l.file : baseName(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
     }
     return out;
   },

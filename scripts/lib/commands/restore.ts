@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../restore/locks.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
@@ -51,8 +52,9 @@ before committing. A failed restore leaves the target as it was.
 backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. Without one:
   --latest [--type <type>]  the newest complete backup (of that type)
   (in a terminal)           pick from a list`,
-  shared: ['env', 'env-file', 'url', 'no-progress'],
+  shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
+    'from-remote': { type: 'boolean', help: 'take the backup from object storage: downloaded to a private temporary\nfile and checked byte for byte against .info before anything changes' },
     latest: { type: 'boolean', help: 'the newest complete backup' },
     type: { type: 'string', arg: '<type>', help: 'with --latest: the newest backup of this type' },
     from: { type: 'string', arg: '<env>', help: "take the backup from that environment's backups (never touches it)" },

@@ -5,9 +5,11 @@
  */
 import { KitError } from '../errors.js';
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { loadConfig } from '../config/file.js';
 import { formatTimestamp, parseInstant } from '../format/time.js';
 import type { BackupStore, Leftover, Listing } from '../store/store.js';
+import { MirroredStore } from '../store/s3/mirror.js';
 import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 
 export interface RetentionArgs extends CommonArgs {
@@ -21,7 +23,9 @@ export interface RetentionResult {
   dryRun: boolean;
   policy: RetentionPolicy;
   now: string;
-  decisions: Array<RetentionDecision & { takenAt: string; type: string }>;
+  decisions: Array<RetentionDecision & { takenAt: string; type: string; where?: 'local' | 'remote' }>;
+  /** With a remote: the policy applied to the remote set. */
+  remotePolicy?: RetentionPolicy;
   removedLeftovers: string[];
   deleted: number;
   kept: number;
@@ -35,9 +39,14 @@ export const retentionCommand: Command<RetentionArgs, RetentionResult> = {
   description: `
 Deletes the backups the policy does not keep, and says why for each. Always kept: the newest
 complete backup. Never counted toward a keep: a backup whose last verification failed.
-Policy: flags > backup-kit.json "retention" > defaults.`,
-  // It works on backups/<env>/ and never connects.
-  shared: ['env'],
+Policy: flags > backup-kit.json "retention" > defaults.
+
+With a remote, the policy is applied to the local backups and to the remote ones separately
+(backup-kit.json's remote.retention gives the remote its own counts), the newest complete
+backup in each place is always kept, and interrupted uploads are cleaned up: objects without
+an .info, and multipart uploads unfinished for more than a day.`,
+  // It works on backups/<env>/ (and the bucket) and never connects.
+  shared: ['env', ...REMOTE_OPTIONS],
   options: {
     daily: { type: 'string', arg: '<n>', help: 'newest backup of each of the newest n days (default 7)' },
     weekly: { type: 'string', arg: '<n>', help: '… of each of the newest n ISO weeks (default 4)' },
@@ -99,30 +108,19 @@ Policy: flags > backup-kit.json "retention" > defaults.`,
     // means any partial file found now belongs to a run that is over.
     const lock = args.dryRun ? undefined : await store.lock('retention');
     try {
-      const catalog = await store.list();
-      refuseUnjudgeable(catalog);
-      const plan = planRetention(
-        await Promise.all(
-          catalog.complete.map(async (e) => {
-            const v = await store.readVerification(e);
-            return { id: e.id, type: e.info.type, takenAt: new Date(e.info.startedAt), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
-          }),
-        ),
-        policy,
-        now,
-      );
-      const byId = new Map(catalog.complete.map((e) => [e.id, e]));
-      const removable = catalog.leftovers.filter((l) => l.kind === 'partial');
-      if (!args.dryRun) await apply(store, plan, byId, removable);
+      if (!(store instanceof MirroredStore)) return await retainIn(store, environment, policy, now, args.dryRun);
+      // Each place is its own set: the newest complete backup of each is kept, and the remote
+      // may keep more (or fewer) by its own counts.
+      const remotePolicy = { ...policy, ...(store.remote.remote.retention ?? {}) } as RetentionPolicy;
+      const local = await retainIn(store.local, environment, policy, now, args.dryRun, 'local');
+      const remote = await retainIn(store.remote, environment, remotePolicy, now, args.dryRun, 'remote');
       return {
-        environment,
-        dryRun: args.dryRun,
-        policy,
-        now: now.toISOString(),
-        decisions: plan.map((d) => ({ ...d, takenAt: byId.get(d.id)!.info.startedAt, type: byId.get(d.id)!.info.type })),
-        removedLeftovers: removable.map((l) => l.name),
-        deleted: plan.filter((d) => !d.keep).length,
-        kept: plan.filter((d) => d.keep).length,
+        ...local,
+        decisions: [...local.decisions, ...remote.decisions],
+        removedLeftovers: [...local.removedLeftovers, ...remote.removedLeftovers],
+        deleted: local.deleted + remote.deleted,
+        kept: local.kept + remote.kept,
+        remotePolicy,
       };
     } finally {
       lock?.release();
@@ -130,7 +128,7 @@ Policy: flags > backup-kit.json "retention" > defaults.`,
   },
   render(result) {
     const verb = result.dryRun ? 'would delete' : 'deleted';
-    const out = result.decisions.map((d) => `${d.keep ? 'keep  ' : result.dryRun ? 'delete' : 'DELETED'}  ${d.id}  ${formatTimestamp(d.takenAt)}  ${d.reasons.join('; ')}`);
+    const out = result.decisions.map((d) => `${d.keep ? 'keep  ' : result.dryRun ? 'delete' : 'DELETED'}  ${d.where ? `${d.where.padEnd(6)}  ` : ''}${d.id}  ${formatTimestamp(d.takenAt)}  ${d.reasons.join('; ')}`);
     for (const f of result.removedLeftovers) out.push(`${result.dryRun ? 'delete' : 'DELETED'}  ${f}  incomplete backup left by an interrupted run`);
     out.push(`${result.kept} kept, ${result.deleted} ${verb}${result.removedLeftovers.length ? `, ${result.removedLeftovers.length} leftover files ${verb}` : ''}${result.dryRun ? ' (dry run: nothing was deleted)' : ''}.`);
     return out;
@@ -159,4 +157,33 @@ async function apply(store: BackupStore, plan: RetentionDecision[], byId: Map<st
     }
     throw error;
   }
+}
+
+/** Plan and apply the policy to one store's set of backups. */
+async function retainIn(store: BackupStore, environment: string, policy: RetentionPolicy, now: Date, dryRun: boolean, where?: 'local' | 'remote'): Promise<RetentionResult> {
+  const catalog = await store.list();
+  refuseUnjudgeable(catalog);
+  const plan = planRetention(
+    await Promise.all(
+      catalog.complete.map(async (e) => {
+        const v = await store.readVerification(e);
+        return { id: e.id, type: e.info.type, takenAt: new Date(e.info.startedAt), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
+      }),
+    ),
+    policy,
+    now,
+  );
+  const byId = new Map(catalog.complete.map((e) => [e.id, e]));
+  const removable = catalog.leftovers.filter((l) => l.kind === 'partial');
+  if (!dryRun) await apply(store, plan, byId, removable);
+  return {
+    environment,
+    dryRun,
+    policy,
+    now: now.toISOString(),
+    decisions: plan.map((d) => ({ ...d, takenAt: byId.get(d.id)!.info.startedAt, type: byId.get(d.id)!.info.type, ...(where ? { where } : {}) })),
+    removedLeftovers: removable.map((l) => (where === 'remote' ? l.location : l.name)),
+    deleted: plan.filter((d) => !d.keep).length,
+    kept: plan.filter((d) => d.keep).length,
+  };
 }

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { failWithReport, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { targetFromUrl, type Target } from '../config/target.js';
 import type { StoredBackup } from '../store/store.js';
 import { latestReadable } from '../store/catalog.js';
@@ -31,8 +32,9 @@ Checks that backups are intact (quick, the default) or that one restores to the 
 (--deep). The outcome is stored next to each backup as <id>.verify.json and shown by db:list.`,
   notes: 'Exit status: 0 only when every checked artifact passed; the report is printed (or in --json) either way.',
   // --url/--env-file name the server --deep restores on (unless VERIFY_DATABASE_URL is set).
-  shared: ['env', 'env-file', 'url', 'no-progress'],
+  shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
+    'from-remote': { type: 'boolean', help: 'check the copy in object storage even when a local copy exists\n(a backup only the remote has is always checked there)' },
     latest: { type: 'boolean', help: 'the newest complete backup' },
     type: { type: 'string', arg: '<type>', help: 'with --latest or --all: only backups of this type' },
     all: { type: 'boolean', help: 'every complete backup of the environment' },

@@ -72,6 +72,10 @@ export const InfoSchema = z.looseObject({
     totalRows: count,
   }),
   restore: z.partialRecord(z.enum(FORMATS), z.array(z.string())),
+  copies: z
+    .object({ local: z.string().optional(), remote: z.string().optional() })
+    .optional()
+    .describe('Where each copy lives: the local directory and/or the s3:// location of the remote .info.'),
   checksum: hex64.optional().describe('sha256 of this JSON without the checksum field, compact, keys in file order: protects the .info itself.'),
 });
 

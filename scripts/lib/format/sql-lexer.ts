@@ -82,14 +82,23 @@ const BACKSLASH = 0x5c;
 const DOT = 0x2e;
 const END_OF_DATA = Buffer.from('\n\\.');
 
+// Byte classes, as lookup tables: the lexer's hot loops run on them.
+const SPACE = new Uint8Array(256);
+const IDENT_START = new Uint8Array(256);
+const IDENT_CONT = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  SPACE[b] = b === 0x20 || (b >= 0x09 && b <= 0x0d) ? 1 : 0;
+  IDENT_START[b] = (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || b === 0x5f || b >= 0x80 ? 1 : 0;
+  IDENT_CONT[b] = IDENT_START[b] || (b >= 0x30 && b <= 0x39) || b === 0x24 ? 1 : 0;
+}
 function isSpace(b: number): boolean {
-  return b === 0x20 || (b >= 0x09 && b <= 0x0d);
+  return SPACE[b] === 1;
 }
 function isIdentStart(b: number): boolean {
-  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || b === 0x5f || b >= 0x80;
+  return IDENT_START[b] === 1;
 }
 function isIdentCont(b: number): boolean {
-  return isIdentStart(b) || (b >= 0x30 && b <= 0x39) || b === 0x24;
+  return IDENT_CONT[b] === 1;
 }
 
 export class SqlLexer {
@@ -227,6 +236,14 @@ export class SqlLexer {
         }
         continue;
       }
+      if (state === CODE) {
+        // runs of an identifier's letters or of white space, without a step per byte
+        const run = this.inIdent ? this.identRun(chunk, i) : SPACE[chunk[i]!] ? this.spaceRun(chunk, i) : i;
+        if (run > i) {
+          i = run;
+          continue;
+        }
+      }
       const b = chunk[i]!;
       const before = this.inStatement;
       const consumed = this.step(b, i);
@@ -241,6 +258,26 @@ export class SqlLexer {
     }
     if (this.inStatement) this.collectText(chunk, Math.max(textFrom, 0), n);
     this.base += n;
+  }
+
+  private identRun(chunk: Buffer, from: number): number {
+    const n = chunk.length;
+    let j = from;
+    while (j < n && IDENT_CONT[chunk[j]!]) j++;
+    if (j > from) {
+      if (this.ident.length < 16) this.ident += chunk.toString('latin1', from, Math.min(j, from + 16 - this.ident.length)).toLowerCase();
+      if (this.inStatement && this.skeleton.length < SKELETON_LIMIT) this.skeleton += chunk.toString('latin1', from, Math.min(j, from + SKELETON_LIMIT - this.skeleton.length));
+    }
+    return j;
+  }
+
+  private spaceRun(chunk: Buffer, from: number): number {
+    const n = chunk.length;
+    let j = from;
+    while (j < n && SPACE[chunk[j]!]) j++;
+    this.skel(' ');
+    this.prevIdentChar = false;
+    return j;
   }
 
   /** One byte of SQL outside COPY data and the runs skipped natively. Returns false to see it again. */
@@ -352,7 +389,7 @@ export class SqlLexer {
   private code(b: number, i: number): boolean {
     if (this.inIdent) {
       if (isIdentCont(b)) {
-        if (this.ident.length < 16) this.ident += String.fromCharCode(b | 0x20);
+        if (this.ident.length < 16) this.ident += String.fromCharCode(b).toLowerCase();
         this.skel(String.fromCharCode(b));
         return true;
       }
@@ -407,7 +444,7 @@ export class SqlLexer {
     }
     if (isIdentStart(b) && !this.prevIdentChar) {
       this.inIdent = true;
-      this.ident = String.fromCharCode(b | 0x20);
+      this.ident = String.fromCharCode(b).toLowerCase();
       this.skel(String.fromCharCode(b));
       this.prevIdentChar = true;
       return;

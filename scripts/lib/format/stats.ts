@@ -11,6 +11,7 @@
  * the restored database through this same collector.
  */
 
+import type { ChildProcess } from 'node:child_process';
 import { SqlLexer, type MetaCommand, type SqlStatement } from './sql-lexer.js';
 
 export const FINGERPRINT_ALGORITHM = 'copy-row-hash-sum/v1';
@@ -201,6 +202,24 @@ export class DumpStatsCollector {
     this.carry = 0;
     this.carryBytes = 0;
   }
+}
+
+/**
+ * The one way a dump is streamed into the collector: a child writing SQL (pg_dump, or pg_restore
+ * --file=-) read to its end, its exit checked (its `done` rejects otherwise), stopped on abort.
+ */
+export async function statsFromProcess(running: { child: ChildProcess; done: Promise<void> }, signal?: AbortSignal): Promise<{ stats: DumpStats; items: number }> {
+  const collector = new DumpStatsCollector();
+  const stop = () => running.child.kill('SIGTERM');
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    for await (const chunk of running.child.stdout!) collector.push(chunk as Buffer);
+    await running.done;
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
+  signal?.throwIfAborted();
+  return { stats: collector.finish(), items: collector.items };
 }
 
 /** Read a possibly quoted, possibly schema-qualified name starting at `pos`. */

@@ -4,7 +4,7 @@
  * format version, and the statistics to check the restored data against.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -12,13 +12,14 @@ import { Writable } from 'node:stream';
 import { KitError } from '../errors.js';
 import type { BackupInfo, ArtifactInfo } from '../format/metadata.js';
 import { stemOf, type Format } from '../format/naming.js';
-import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
+import { DumpStatsCollector, statsFromProcess, type DumpStats } from '../format/stats.js';
 import { latestReadable } from '../store/catalog.js';
 import { readInfoAt } from '../store/local.js';
 import type { BackupStore, StoredBackup } from '../store/store.js';
 import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { sha256File } from '../store/files.js';
 import { ScriptGuard } from './script.js';
+import { tarProblem } from '../format/tar.js';
 import { formatIsReadable, inspectArchive, pgRestoreNeededFor, type ArchiveHeader } from '../format/archive.js';
 
 export interface RestoreSource {
@@ -199,15 +200,11 @@ export async function readScript(file: string, gzipped: boolean): Promise<{ sha2
 
 /** Decode an archive completely (no .info to vouch for it): statistics and a proof it reads. */
 export async function readArchiveData(pgRestore: LocatedTool, file: string, env: NodeJS.ProcessEnv): Promise<{ stats: DumpStats; items: number }> {
-  const collector = new DumpStatsCollector();
-  const tool = spawnTool(pgRestore, ['--file=-', file], { env, failure: 'INTEGRITY_FAILED' });
-  for await (const chunk of tool.child.stdout!) collector.push(chunk as Buffer);
   try {
-    await tool.done;
+    return await statsFromProcess(spawnTool(pgRestore, ['--file=-', file], { env, failure: 'INTEGRITY_FAILED' }));
   } catch (error) {
     throw new KitError('INTEGRITY_FAILED', `${path.basename(file)} is damaged: ${(error as KitError).message.replace(/^pg_restore exited with status \d+: /, '')}. Nothing was changed.`);
   }
-  return { stats: collector.finish(), items: collector.items };
 }
 
 export async function checkIntegrity(
@@ -216,6 +213,9 @@ export async function checkIntegrity(
   env: NodeJS.ProcessEnv,
   childEnvironment: NodeJS.ProcessEnv,
 ): Promise<IntegrityReport> {
+  if (statSync(resolved.file).isDirectory()) {
+    throw new KitError('USAGE', `${resolved.file} is a directory. Name a backup file (.dump, .tar, .sql, .sql.gz, or its .info), a backup id, or use --latest.`);
+  }
   const facts = await inspectArchive(resolved.file);
   if (resolved.artifact && facts.format !== resolved.artifact.format) {
     throw new KitError('INTEGRITY_FAILED', `${path.basename(resolved.file)} should be a ${resolved.artifact.format} file according to its .info, but its content is ${facts.format}. Nothing was changed.`);
@@ -241,6 +241,12 @@ export async function checkIntegrity(
     return { source, checksum: source.artifact ? 'verified' : 'no metadata', stats: recorded ?? read.stats, toc: [], pgRestore: undefined, items: read.items };
   }
 
+  // A file that changed since the backup is said so first: its header may be the damaged part.
+  if (source.artifact) checkSum(await sha256File(source.file));
+  if (source.format === 'tar') {
+    const problem = tarProblem(source.file);
+    if (problem) throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} is not a whole tar archive: ${problem}. Restore another artifact of the backup. Nothing was changed.`);
+  }
   // pg_dump archives: the local pg_restore must know the archive's format version.
   const dumper = /^(\d+)/.exec(source.header?.pgDumpVersion ?? '')?.[1];
   const pgRestore = await locateTool('pg_restore', Math.max(serverMajor, dumper ? Number(dumper) : 0), env).catch((error: unknown) => {
@@ -254,7 +260,6 @@ export async function checkIntegrity(
     const needed = pgRestoreNeededFor(source.header.formatVersion);
     throw new KitError('ARCHIVE_TOO_NEW', `${path.basename(source.file)} uses archive format ${version}${source.header.pgDumpVersion ? ` (pg_dump ${source.header.pgDumpVersion})` : ''}, which pg_restore ${pgRestore.version} cannot read. Install ${needed ? `postgresql-client-${needed} or newer` : 'a newer PostgreSQL client'}, or set PG_BIN to its bin directory. Nothing was changed.`);
   }
-  if (source.artifact) checkSum(await sha256File(source.file));
   const toc = await readToc(pgRestore, source.file, childEnvironment);
   if (recorded) return { source, checksum: 'verified', stats: recorded, toc, pgRestore, items: toc.length };
   // No .info vouches for this archive (made elsewhere, or a dump-only backup): read it all.

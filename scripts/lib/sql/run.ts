@@ -10,7 +10,10 @@ import { once } from 'node:events';
 import { rename, rm } from 'node:fs/promises';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import { connectWithWait, type Client } from '../pg/connect.js';
+import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
+import { childEnv } from '../config/target.js';
+import { locateTool } from '../proc/pg-tools.js';
+import { copyToFile } from '../export/copy.js';
 import type { CommandContext } from '../context.js';
 import { classifySql, type ClassifiedStatement } from './classify.js';
 
@@ -46,7 +49,8 @@ export interface SqlResult {
   peakRssBytes: number;
 }
 
-const FETCH = 5000;
+/** Rows per FETCH: small batches keep the kit's memory flat (measured by pnpm bench). */
+const FETCH = 1000;
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
 /** Refuse what must not run, and confirm what destroys; throws before anything is sent. */
@@ -91,9 +95,12 @@ async function streamCursor(client: Client, statement: ClassifiedStatement, opti
         result.columns = batch.fields.map((f) => f.name);
         if (out) out.write(result.columns.map(csvField).join(',') + '\n');
       }
-      for (const row of batch.rows) {
-        if (result.rows.length < options.keepRows) result.rows.push(row);
-        if (out && !out.write(row.map(csvField).join(',') + '\n')) await once(out, 'drain');
+      for (const row of batch.rows) if (result.rows.length < options.keepRows) result.rows.push(row);
+      if (out && batch.rows.length) {
+        // one string per batch: fewer, larger writes
+        let text = '';
+        for (const row of batch.rows) text += row.map(csvField).join(',') + '\n';
+        if (!out.write(text)) await once(out, 'drain');
       }
       result.totalRows += batch.rows.length;
       if (batch.rows.length < FETCH) break;
@@ -155,14 +162,41 @@ export async function executeStatements(client: Client, statements: ClassifiedSt
   }
 }
 
+/**
+ * --csv with one plain query: `COPY (query) TO STDOUT WITH (FORMAT csv, HEADER)` in a READ ONLY
+ * transaction, written by psql straight into the file, so no row passes through the kit and its
+ * memory stays flat at any size (the same path, settings and bytes as db:export's files).
+ */
+async function copyQueryToFile(target: Target, statement: ClassifiedStatement, csvFile: string, serverMajor: number, ctx: CommandContext): Promise<Pick<SqlResult, 'statements' | 'totalRows' | 'csvFile'>> {
+  const partial = `${csvFile}.partial`;
+  try {
+    const psql = await locateTool('psql', serverMajor, ctx.env);
+    const written = await copyToFile(psql, childEnv(target, ctx.env), undefined, `(${statement.text}\n)`, partial, ctx.signal);
+    await rename(partial, csvFile);
+    return { statements: [{ command: statement.command, rowCount: written.rows }], totalRows: written.rows, csvFile };
+  } catch (error) {
+    await rm(partial, { force: true });
+    if (ctx.signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted; nothing was written.');
+    const said = error instanceof KitError ? error.message.replace(/^psql (exited with status \d+|was killed by \w+): /, '').replace(/^psql:<stdin>:\d+: (ERROR|FATAL):\s+/, '') : String(error);
+    throw new KitError(/read-only transaction/.test(said) ? 'READ_ONLY' : 'SQL_FAILED', `PostgreSQL said: ${said} (in: ${statement.text.length > 80 ? `${statement.text.slice(0, 77)}…` : statement.text}). Nothing was written.`);
+  }
+}
+
 export async function runSql(target: Target, options: SqlOptions, ctx: CommandContext, ui: SqlUi): Promise<SqlResult> {
   const statements = classifySql(options.sql);
   await checkStatements(statements, options, target, ui);
   const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+  const started = ctx.now();
+  const finish = (result: SqlResult): SqlResult => ({ ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024 });
   try {
-    const started = ctx.now();
-    const result = await executeStatements(client, statements, options, ctx.signal);
-    return { ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+    const only = statements.length === 1 ? statements[0]! : undefined;
+    if (options.csvFile && only?.cursorable) {
+      const { major } = await serverFacts(client);
+      await client.end();
+      const copied = await copyQueryToFile(target, only, options.csvFile, major, ctx);
+      return finish({ database: '', readOnly: true, columns: [], rows: [], truncated: false, durationMs: 0, peakRssBytes: 0, ...copied });
+    }
+    return finish(await executeStatements(client, statements, options, ctx.signal));
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -105,8 +105,11 @@ export interface BackupStore {
   list(): Promise<Listing>;
   openArtifact(backup: StoredBackup, file: string): Promise<Readable>;
   localFile(backup: StoredBackup, file: string): Promise<LocalCopy>;
-  /** Start a backup; `type` and `startedAt` name it (backup_<type>_<stamp>[_n]). */
-  beginWrite(type: string, startedAt: Date): Promise<BackupWrite>;
+  /**
+   * Start a backup; `type` and `startedAt` name it (backup_<type>_<stamp>[_n]). `hint` lets a
+   * store size its work (a remote scales its multipart part size to the expected bytes).
+   */
+  beginWrite(type: string, startedAt: Date, hint?: { estimateBytes?: number }): Promise<BackupWrite>;
   /** Bytes free for new backups, when the store can tell (local disk); undefined otherwise. */
   freeBytes(): Promise<number | undefined>;
   /** Delete a backup whole: .info first, then its other files. */

@@ -18,7 +18,7 @@ import { sha256File } from '../store/files.js';
 import type { BackupStore, LocalCopy, StoredBackup } from '../store/store.js';
 import type { Reporter } from '../context.js';
 import type { ArtifactInfo } from '../format/metadata.js';
-import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
+import { statsFromProcess, type DumpStats } from '../format/stats.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import { readArchiveData, readScript, readToc, type RestoreSource } from '../restore/source.js';
 import { applyInTransaction } from '../restore/apply.js';
@@ -145,7 +145,10 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
   const scratchTarget: Target = { ...server, database: scratch };
   const problems: string[] = [];
   try {
-    await createScratch(admin, scratch, 'verification of', info.database.name);
+    await createScratch(admin, scratch, 'verification of', info.database.name).catch((error: { code?: string; message?: string }) => {
+      if (error.code !== '42501') throw error;
+      throw new KitError('NO_CREATEDB', `--deep restores the backup into a scratch database on ${server.host}:${server.port}, and ${server.user} may not create databases (${error.message}). Grant it (ALTER ROLE ${server.user} CREATEDB), or set VERIFY_DATABASE_URL to a server where it may. The quick checks ran; nothing was changed.`);
+    });
     reporter.progress({ phase: `restoring ${artifact.file} into ${scratch}`, bytes: 0 });
     const psql = await locateTool('psql', serverMajor, env);
     // deep checks only ever pick a backup's own formats (PREFERRED), never an export's zip
@@ -165,7 +168,7 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
       return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: 0, rows: 0, sequences: 0, problems };
     }
     reporter.progress({ phase: `comparing ${scratch} with the backup's statistics`, bytes: 0 });
-    const actual = await statsOfDatabase(scratchTarget, serverMajor, env);
+    const actual = await statsOfDatabase(scratchTarget, serverMajor, env, signal);
     for (const [table, want] of Object.entries(expected.tables)) {
       const got = actual.tables[table];
       if (!got) problems.push(`table ${table} is missing from the restored copy`);
@@ -188,11 +191,7 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
 }
 
 /** The same statistics a backup records, computed from a live database with pg_dump's data. */
-async function statsOfDatabase(target: Target, serverMajor: number, env: NodeJS.ProcessEnv): Promise<DumpStats> {
+async function statsOfDatabase(target: Target, serverMajor: number, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<DumpStats> {
   const pgDump = await locateTool('pg_dump', serverMajor, env);
-  const collector = new DumpStatsCollector();
-  const tool = spawnTool(pgDump, ['--data-only', '--no-password'], { env: childEnv(target, env), failure: 'PG_DUMP_FAILED' });
-  for await (const chunk of tool.child.stdout!) collector.push(chunk as Buffer);
-  await tool.done;
-  return collector.finish();
+  return (await statsFromProcess(spawnTool(pgDump, ['--data-only', '--no-password'], { env: childEnv(target, env), failure: 'PG_DUMP_FAILED' }), signal)).stats;
 }

@@ -97,6 +97,10 @@ describe('db:sql', () => {
     const lines = readFileSync(path.join(project, 'out.csv'), 'utf8').split('\n');
     expect(lines.slice(0, 3)).toEqual(['n,v', '1,"a,""b"""', '2,']);
     expect(lines.length).toBe(12002);
+    // several statements: the last query's rows come through a cursor instead, in the same format
+    const cursor = await cli('db-sql', ["SELECT 1; SELECT g AS n, CASE WHEN g % 2 = 0 THEN NULL ELSE 'a,\"b\"' END AS v FROM generate_series(1, 12000) g", '--csv', 'cursor.csv'], { cwd: project, env });
+    expect(cursor.code, cursor.stderr).toBe(0);
+    expect(readFileSync(path.join(project, 'cursor.csv'), 'utf8')).toBe(readFileSync(path.join(project, 'out.csv'), 'utf8'));
     const json = await cli('db-sql', ['SELECT 1 AS one, NULL AS nothing', '--json'], { cwd: project, env });
     expect(json.json()).toMatchObject({ ok: true, columns: ['one', 'nothing'], rows: [['1', null]], totalRows: 1 });
   });

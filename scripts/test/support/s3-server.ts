@@ -27,8 +27,13 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-function launch(dir: string, port: number, buckets: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [path.join(import.meta.dirname, 's3-server-main.cjs'), dir, String(port), ...buckets], {
+/** The server's entry file; `root` is the repository (the bench runs from a bundle elsewhere). */
+function mainFile(root?: string): string {
+  return root ? path.join(root, 'scripts/test/support/s3-server-main.cjs') : path.join(import.meta.dirname, 's3-server-main.cjs');
+}
+
+function launch(dir: string, port: number, buckets: string[], root?: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [mainFile(root), dir, String(port), ...buckets], {
     // s3rver's list continuation tokens use a cipher Node ≥ 17 keeps behind the legacy provider.
     env: { PATH: process.env.PATH, NODE_OPTIONS: '--openssl-legacy-provider' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,9 +47,9 @@ function launch(dir: string, port: number, buckets: string[]): Promise<{ child: 
   });
 }
 
-export async function startS3Server(bucket = 'kit-backups'): Promise<S3Server> {
+export async function startS3Server(bucket = 'kit-backups', root?: string): Promise<S3Server> {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-s3-'));
-  let { child, port } = await launch(dir, 0, [bucket]);
+  let { child, port } = await launch(dir, 0, [bucket], root);
   const endpoint = `http://127.0.0.1:${port}`;
   return {
     endpoint,
@@ -56,7 +61,7 @@ export async function startS3Server(bucket = 'kit-backups'): Promise<S3Server> {
       child.kill('SIGKILL');
     },
     async restart() {
-      ({ child } = await launch(dir, port, []));
+      ({ child } = await launch(dir, port, [], root));
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

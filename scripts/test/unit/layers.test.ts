@@ -22,6 +22,7 @@ const LAYERS: Record<string, number> = {
   retention: 3,
   drop: 3,
   sync: 3,
+  offsite: 3,
   migrate: 3,
   deps: 3,
   export: 3,

@@ -3,21 +3,10 @@
  * one page of 1,000 keys), read as streams, written whole (small files) and removed. Every SDK
  * failure leaves here as a KitError from remoteError().
  */
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { Remote } from '../../config/remote.js';
-import { classifyS3Error, makeS3Client, remoteError } from './client.js';
+import { classifyS3Error, loadSdk, makeS3Client, remoteError, type Sdk } from './client.js';
 
 export interface RemoteObject {
   /** Name relative to the environment's prefix. */
@@ -35,10 +24,23 @@ export interface PendingUpload {
 }
 
 export class RemoteBucket {
-  readonly client: S3Client;
+  private client: Promise<S3Client> | undefined;
+  private streamingClient: Promise<S3Client> | undefined;
 
-  constructor(readonly remote: Remote) {
-    this.client = makeS3Client(remote);
+  constructor(readonly remote: Remote) {}
+
+  /**
+   * A client that never retries by itself, for request bodies that are streams (the SDK cannot
+   * rewind them): callers retry with a fresh stream. Shared by every upload of this bucket.
+   */
+  partClient(): Promise<S3Client> {
+    return (this.streamingClient ??= makeS3Client(this.remote, { maxAttempts: 1 }));
+  }
+
+  /** The SDK and this bucket's client, made on first use. */
+  async s3(): Promise<{ sdk: Sdk; client: S3Client }> {
+    this.client ??= makeS3Client(this.remote);
+    return { sdk: await loadSdk(), client: await this.client };
   }
 
   key(name: string): string {
@@ -48,7 +50,7 @@ export class RemoteBucket {
   /** Fail early with a clear message when the bucket is missing or the credentials are wrong. */
   async check(what: string): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.remote.bucket }));
+      await (await this.s3()).client.send(new (await loadSdk()).HeadBucketCommand({ Bucket: this.remote.bucket }));
     } catch (error) {
       // HEAD answers carry no error body: a 404 here is the bucket itself.
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -61,7 +63,7 @@ export class RemoteBucket {
   /** A HEAD 403 does not say why; a listing does (wrong key, bad signature, clock, policy). */
   private async whyForbidden(headError: unknown): Promise<unknown> {
     try {
-      await this.client.send(new ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, MaxKeys: 1 }));
+      await (await this.s3()).client.send(new (await loadSdk()).ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, MaxKeys: 1 }));
       return headError;
     } catch (error) {
       return error;
@@ -75,7 +77,7 @@ export class RemoteBucket {
     do {
       let page;
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, ContinuationToken: token }));
+        page = await (await this.s3()).client.send(new (await loadSdk()).ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, ContinuationToken: token }));
       } catch (error) {
         throw remoteError(error, this.remote, 'listing backups');
       }
@@ -102,7 +104,7 @@ export class RemoteBucket {
     for (;;) {
       let page;
       try {
-        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+        page = await (await this.s3()).client.send(new (await loadSdk()).ListMultipartUploadsCommand({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
       } catch (error) {
         if (classifyS3Error(error) === 'not-implemented') return undefined;
         throw remoteError(error, this.remote, 'listing unfinished uploads');
@@ -120,7 +122,7 @@ export class RemoteBucket {
   /** 'unsupported': the server cannot abort uploads (s3rver); its own cleanup must remove them. */
   async abortUpload(key: string, uploadId: string): Promise<'aborted' | 'gone' | 'unsupported'> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.remote.bucket, Key: key, UploadId: uploadId }));
+      await (await this.s3()).client.send(new (await loadSdk()).AbortMultipartUploadCommand({ Bucket: this.remote.bucket, Key: key, UploadId: uploadId }));
       return 'aborted';
     } catch (error) {
       if (classifyS3Error(error) === 'not-found') return 'gone';
@@ -131,7 +133,7 @@ export class RemoteBucket {
 
   async head(name: string): Promise<{ bytes: number } | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }));
+      const out = await (await this.s3()).client.send(new (await loadSdk()).HeadObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }));
       return { bytes: out.ContentLength ?? 0 };
     } catch (error) {
       if (classifyS3Error(error) === 'not-found') return undefined;
@@ -154,7 +156,7 @@ export class RemoteBucket {
   /** The object's bytes as a stream, or undefined when it does not exist. */
   async getStream(name: string, signal?: AbortSignal): Promise<Readable | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }), { abortSignal: signal });
+      const out = await (await this.s3()).client.send(new (await loadSdk()).GetObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }), { abortSignal: signal });
       return out.Body as Readable;
     } catch (error) {
       if (classifyS3Error(error) === 'not-found') return undefined;
@@ -164,7 +166,7 @@ export class RemoteBucket {
 
   async putSmall(name: string, body: string | Buffer, contentType = 'application/octet-stream'): Promise<void> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name), Body: body, ContentType: contentType }));
+      await (await this.s3()).client.send(new (await loadSdk()).PutObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name), Body: body, ContentType: contentType }));
     } catch (error) {
       throw remoteError(error, this.remote, `uploading ${name}`, this.key(name));
     }
@@ -175,7 +177,7 @@ export class RemoteBucket {
     for (let i = 0; i < names.length; i += 1000) {
       const batch = names.slice(i, i + 1000);
       try {
-        const out = await this.client.send(new DeleteObjectsCommand({ Bucket: this.remote.bucket, Delete: { Objects: batch.map((n) => ({ Key: this.key(n) })), Quiet: true } }));
+        const out = await (await this.s3()).client.send(new (await loadSdk()).DeleteObjectsCommand({ Bucket: this.remote.bucket, Delete: { Objects: batch.map((n) => ({ Key: this.key(n) })), Quiet: true } }));
         const failed = out.Errors?.[0];
         if (failed) throw remoteError({ name: failed.Code, message: failed.Message }, this.remote, `removing ${failed.Key?.slice(this.remote.prefix.length)}`, failed.Key);
       } catch (error) {
@@ -187,13 +189,14 @@ export class RemoteBucket {
 
   private async removeOne(name: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }));
+      await (await this.s3()).client.send(new (await loadSdk()).DeleteObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }));
     } catch (error) {
       if (classifyS3Error(error) !== 'not-found') throw remoteError(error, this.remote, `removing ${name}`, this.key(name));
     }
   }
 
   close(): void {
-    this.client.destroy();
+    void this.client?.then((c) => c.destroy());
+    void this.streamingClient?.then((c) => c.destroy());
   }
 }

@@ -15,15 +15,9 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { KitError } from '../../errors.js';
-import { classifyS3Error, makeS3Client, remoteError } from './client.js';
+import { classifyS3Error, loadSdk, remoteError } from './client.js';
 import type { RemoteBucket } from './objects.js';
 import type { UploadJournal } from './journal.js';
 
@@ -63,7 +57,7 @@ export class GrowingFileUpload {
   private finished: { bytes: number } | undefined;
   private stopped = false;
   private readonly following: Promise<void>;
-  private readonly partClient: S3Client;
+  private readonly partClient: Promise<S3Client>;
 
   constructor(
     private readonly bucket: RemoteBucket,
@@ -73,7 +67,7 @@ export class GrowingFileUpload {
   ) {
     this.partSize = options.partSize;
     // Part bodies are streams, which the SDK cannot rewind for a retry: parts retry here instead.
-    this.partClient = makeS3Client(bucket.remote, { maxAttempts: 1 });
+    this.partClient = bucket.partClient();
     this.following = this.follow();
     this.following.catch(() => undefined);
   }
@@ -104,7 +98,7 @@ export class GrowingFileUpload {
     try {
       await this.finishUpload(expected);
     } finally {
-      this.partClient.destroy();
+      
     }
   }
 
@@ -125,7 +119,6 @@ export class GrowingFileUpload {
   async abort(): Promise<void> {
     this.stopped = true;
     await this.following.catch(() => undefined);
-    this.partClient.destroy();
     if (!this.uploadId) return;
     try {
       await this.bucket.abortUpload(this.key, this.uploadId);
@@ -138,7 +131,7 @@ export class GrowingFileUpload {
   private async begin(): Promise<string> {
     if (this.uploadId) return this.uploadId;
     try {
-      const out = await this.bucket.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, ContentType: 'application/octet-stream' }));
+      const out = await (await this.bucket.s3()).client.send(new (await loadSdk()).CreateMultipartUploadCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, ContentType: 'application/octet-stream' }));
       this.uploadId = out.UploadId!;
     } catch (error) {
       throw remoteError(error, this.bucket.remote, `starting the upload of ${this.name}`, this.key);
@@ -164,7 +157,7 @@ export class GrowingFileUpload {
       source.on('error', (error) => body.destroy(error));
       source.pipe(body);
       try {
-        const out = await this.partClient.send(new UploadPartCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: bytes }), { abortSignal: this.options.signal });
+        const out = await (await this.partClient).send(new (await loadSdk()).UploadPartCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: bytes }), { abortSignal: this.options.signal });
         const part = { number, etag: out.ETag ?? '', sha256: digest.digest('hex'), bytes };
         if (resend) {
           this.parts[number - 1] = part;
@@ -204,7 +197,7 @@ export class GrowingFileUpload {
 
   private async complete(): Promise<void> {
     try {
-      await this.bucket.client.send(new CompleteMultipartUploadCommand({
+      await (await this.bucket.s3()).client.send(new (await loadSdk()).CompleteMultipartUploadCommand({
         Bucket: this.bucket.remote.bucket,
         Key: this.key,
         UploadId: this.uploadId,
@@ -219,7 +212,7 @@ export class GrowingFileUpload {
 
   private async putWhole(bytes: number): Promise<void> {
     try {
-      await this.partClient.send(new PutObjectCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, Body: createReadStream(this.file), ContentLength: bytes, ContentType: 'application/octet-stream' }), { abortSignal: this.options.signal });
+      await (await this.partClient).send(new (await loadSdk()).PutObjectCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, Body: createReadStream(this.file), ContentLength: bytes, ContentType: 'application/octet-stream' }), { abortSignal: this.options.signal });
     } catch (error) {
       throw remoteError(error, this.bucket.remote, `uploading ${this.name}`, this.key);
     }

@@ -1,0 +1,4 @@
+import { runCli } from './lib/cli/run.js';
+import { pullCommand } from './lib/commands/push.js';
+
+await runCli(pullCommand);
