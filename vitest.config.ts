@@ -2,8 +2,22 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['scripts/test/**/*.test.ts'],
-    globalSetup: ['scripts/test/global-setup.ts'],
+    // Two projects: unit tests need no PostgreSQL server (`pnpm test:unit`), integration tests
+    // get the throw-away cluster the global setup starts. `pnpm test` runs both.
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['scripts/test/unit/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['scripts/test/integration/**/*.test.ts'],
+          globalSetup: ['scripts/test/global-setup.ts'],
+        },
+      },
+    ],
     // Integration tests spawn the CLI and pg_dump; give slow machines room without hiding hangs.
     testTimeout: 90_000,
     hookTimeout: 120_000,

@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     const kit = (command: string, args: string[], connects = true) => {
       const shown = { 'pg-backup': 'db:backup', 'pg-restore': 'db:restore' }[command] ?? `db:${command}`;
       say(`pnpm ${shown} -- ${[...args, '--env', 'demo'].join(' ')}`);
-      return run(process.execPath, [launcher, command, ...args, '--env', 'demo', ...(connects ? ['--env-file', envFile, '--no-progress'] : [])], kitEnv);
+      return run(process.execPath, [launcher, '--', command, ...args, '--env', 'demo', ...(connects ? ['--env-file', envFile, '--no-progress'] : [])], kitEnv);
     };
 
     await kit('pg-backup', ['demo', 'Before the disaster']);

@@ -23,10 +23,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const scripts = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(scripts);
-const [command, ...args] = process.argv.slice(2);
+// package.json runs `node scripts/kit.mjs -- <command>`: Node 20 reads --env-file itself anywhere
+// on its command line (a missing file ends the run with its own message, exit 9) unless a "--"
+// comes first, and the kit's own --env-file must reach the kit.
+const argv = process.argv.slice(2);
+const [command, ...args] = argv[0] === '--' ? argv.slice(1) : argv;
 
 if (!command || !/^[a-z][a-z0-9-]*$/.test(command)) {
-  process.stderr.write('usage: node scripts/kit.mjs <command> [args…]\n');
+  process.stderr.write('usage: node scripts/kit.mjs -- <command> [args…]\n');
   process.exit(2);
 }
 

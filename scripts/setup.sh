@@ -72,6 +72,12 @@ if ! command -v lz4 >/dev/null; then
   fi
 fi
 
+# faketime freezes the clock for a test that must take several backups within one second.
+if ! command -v faketime >/dev/null && command -v apt-get >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+fi
+
 for tool in sha256sum gzip script; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is missing (coreutils, gzip, bsdutils)" >&2; exit 1; }
 done

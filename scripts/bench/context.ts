@@ -47,7 +47,7 @@ export function benchContext(subject: Subject, signal: AbortSignal): BenchContex
       if (out.exitCode !== 0) throw new Error(`${program} ${args.join(' ')} ${out.signal ? `was killed by ${out.signal}` : `exited with status ${out.exitCode}`}: ${out.stderr.trim().slice(-2000) || '(no stderr)'}`);
     },
     kit: async (dir, args, url = subject.url) => {
-      const out = await $({ env: kitEnv(url, dir), cwd: REPO, signal, quiet: true })`${process.execPath} ${LAUNCHER} ${args} --json --quiet`;
+      const out = await $({ env: kitEnv(url, dir), cwd: REPO, signal, quiet: true })`${process.execPath} ${LAUNCHER} -- ${args} --json --quiet`;
       return parseKitResult(out.stdout);
     },
   };
@@ -58,5 +58,5 @@ export function benchContext(subject: Subject, signal: AbortSignal): BenchContex
  * warm-up the first timed kit run would carry that one-off cost, which no user pays twice.
  */
 export async function warmUpKit(signal: AbortSignal): Promise<void> {
-  await $({ cwd: REPO, signal, quiet: true })`${process.execPath} ${LAUNCHER} pg-backup --help`;
+  await $({ cwd: REPO, signal, quiet: true })`${process.execPath} ${LAUNCHER} -- pg-backup --help`;
 }

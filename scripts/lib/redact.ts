@@ -12,13 +12,21 @@ export function registerSecret(secret: string | undefined): void {
   if (secret && secret.length >= 3) secrets.add(secret);
 }
 
-// The placeholder "password" in the kit's own examples is left alone; a real password is also
-// masked by value once registered, whatever it is.
-const URL_PASSWORD = /(postgres(?:ql)?:\/\/[^:@/\s]*:)(?!password@)([^@\s]*)(@)/gi;
+// The password of a connection URL, even a malformed one: after "scheme://user:" up to the "@"
+// that is followed by a host and the end of the URL's authority (a password may hold spaces or
+// an unencoded "@"). Without "//" ("postgres:PW@host/db"), everything between the scheme and "@".
+const URL_PASSWORD = /(postgres(?:ql)?:\/\/)([^:@/\s]*):(.+?)(@[\w.%[\]:-]*)(?=[/?#\s,;)'"]|$)/gi;
+const URL_NO_SLASHES = /(postgres(?:ql)?:)(?!\/\/)([^\s@/]+?)(@[\w.%[\]-]*)(?=[:/?#\s,;)'"]|$)/gi;
 const PASSWORD_PARAM = /((?:^|[?&\s])password=)([^&\s]*)/gi;
 
 export function redact(text: string): string {
-  let out = text.replace(URL_PASSWORD, '$1***$3').replace(PASSWORD_PARAM, '$1***');
+  let out = text
+    .replace(URL_PASSWORD, (whole, scheme: string, user: string, _password: string, host: string) =>
+      // The kit's own example ("user:password@host") is left readable; nothing else is.
+      user === 'user' && whole === `${scheme}user:password${host}` && host.startsWith('@host') ? whole : `${scheme}${user}:***${host}`,
+    )
+    .replace(URL_NO_SLASHES, '$1***$3')
+    .replace(PASSWORD_PARAM, '$1***');
   for (const secret of secrets) {
     if (out.includes(secret)) out = out.split(secret).join('***');
     const encoded = encodeURIComponent(secret);

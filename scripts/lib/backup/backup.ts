@@ -127,6 +127,8 @@ export interface InfoFacts {
   database: BackupInfo['database'];
   pgDump: { path: string; version: string };
   snapshot: string;
+  /** The server's clock at the snapshot, when known. */
+  serverTime?: Date;
   artifacts: ArtifactInfo[];
   stats: DumpStats | undefined;
   source: StatisticsSource;
@@ -150,7 +152,7 @@ export function buildInfo(facts: InfoFacts): BackupInfo {
     database: facts.database,
     tool: { name: 'pg-backup-kit', version: KIT_VERSION, node: process.version },
     pgDump: facts.pgDump,
-    snapshot: { id: facts.snapshot, isolation: 'repeatable read' },
+    snapshot: { id: facts.snapshot, isolation: 'repeatable read', ...(facts.serverTime ? { takenAt: facts.serverTime.toISOString() } : {}) },
     scope: {
       tables: options.tables,
       excludeTables: options.excludeTables,
@@ -237,7 +239,7 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
   // The snapshot every artifact is read from. It must stay open until every pg_dump has
   // imported it; it is held (read-only, no locks beyond pg_dump's own) until all are done.
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-  const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
+  const { s: snapshot, t: serverTime } = (await client.query<{ s: string; t: Date }>('SELECT pg_export_snapshot() AS s, now() AS t')).rows[0]!;
   const largeObjects = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n);
   ctx.signal.throwIfAborted();
 
@@ -279,6 +281,7 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
     database: infoDatabase(target, facts),
     pgDump: { path: pgDump.path, version: pgDump.version },
     snapshot,
+    serverTime,
     artifacts,
     stats,
     source,

@@ -60,6 +60,8 @@ Arguments:
     const waitSeconds = readWait(values, problems);
     const lockWaitTimeout = stringValue(values, 'lock-wait-timeout') ?? '60s';
     if (!/^\d+(\.\d+)?\s*(ms|s|min|h)?$/.test(lockWaitTimeout)) problems.push(`--lock-wait-timeout takes a duration such as 30s, 2min or 5000 (ms), got "${lockWaitTimeout}".`);
+    // pg_dump reads 0 as "wait forever": the opposite of what a timeout promises.
+    else if (Number.parseFloat(lockWaitTimeout) === 0) problems.push(`--lock-wait-timeout must be more than 0 (pg_dump would take 0 as "wait forever"), got "${lockWaitTimeout}".`);
     const gzipText = stringValue(values, 'gzip-level') ?? '6';
     const gzipLevel = Number(gzipText);
     if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) problems.push(`--gzip-level takes 1 to 9, got "${gzipText}".`);

@@ -2,6 +2,7 @@
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatBytes } from '../format/units.js';
+import { fromTheFuture, takenAt } from '../store/catalog.js';
 import { listPhysical, physicalLeftovers } from '../physical/listing.js';
 import { formatAge, formatTimestamp } from '../format/time.js';
 
@@ -21,6 +22,8 @@ export interface ListedBackup {
   info: string;
   /** Which store holds it ("local", "remote", …). */
   store: string;
+  /** Dated after now: taken under a wrong clock; --latest passes it over. */
+  fromTheFuture?: boolean;
 }
 
 export interface ListResult {
@@ -58,13 +61,14 @@ unfinished multipart uploads) are listed too.`,
           id: e.id,
           type: e.info.type,
           description: e.info.description,
-          takenAt: e.info.startedAt,
-          ageMs: now - Date.parse(e.info.startedAt),
+          takenAt: takenAt(e.info),
+          ageMs: now - Date.parse(takenAt(e.info)),
           bytes: e.info.artifacts.reduce((n, a) => n + a.bytes, 0),
           formats: e.info.artifacts.map((a) => a.format),
           verification: v ? { level: v.level, ok: v.ok, at: v.at } : undefined,
           info: e.infoLocation,
           store: e.storeKind,
+          fromTheFuture: fromTheFuture(e.info, ctx.now()),
         };
       }),
     );
@@ -81,7 +85,7 @@ unfinished multipart uploads) are listed too.`,
       b.id,
       b.type,
       formatTimestamp(b.takenAt),
-      humanAge(b.ageMs),
+      b.fromTheFuture ? 'FUTURE' : humanAge(b.ageMs),
       formatBytes(b.bytes),
       b.formats.join(','),
       b.verification ? `${b.verification.ok ? 'passed' : 'FAILED'} (${b.verification.level})` : '-',
@@ -91,8 +95,10 @@ unfinished multipart uploads) are listed too.`,
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
     const out = [`Backups in ${result.dir} (${result.backups.length}, newest first):`, line(header), ...rows.map(line)];
+    const future = result.backups.filter((b) => b.fromTheFuture);
+    if (future.length) out.push('', `warning: ${future.map((b) => b.id).join(', ')} ${future.length === 1 ? 'is' : 'are'} dated in the future (was a clock wrong?); --latest passes ${future.length === 1 ? 'it' : 'them'} over and retention keeps ${future.length === 1 ? 'it' : 'them'} without counting.`);
     if (result.leftovers.length) {
-      out.push('', 'Not backups (incomplete or orphaned files; pnpm db:retention removes them):');
+      out.push('', 'Not backups (no usable .info; pnpm db:retention removes only what interrupted runs left):');
       for (const l of result.leftovers) out.push(`  ${l.file.startsWith('s3://') ? l.file : baseName(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
     }
     return out;

@@ -3,7 +3,6 @@
  * command it is about to run, then runs it as a child on the same terminal, so the command's own
  * prompts, pickers and confirmations work unchanged. Ctrl-C at the menu leaves with 130.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { KitError, EXIT_CODES } from '../errors.js';
 import { ask, isInteractive } from '../cli/prompt.js';
@@ -23,23 +22,82 @@ interface Choice {
 /** The launcher beside the running entry file (scripts/kit.mjs sets argv[1] to it). */
 const LAUNCHER = path.join(path.dirname(process.argv[1] ?? 'scripts/db.ts'), 'kit.mjs');
 
-function runChild(root: string, script: string, args: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    // The child owns the terminal while it runs; a Ctrl-C is its to handle.
-    const ignore = () => undefined;
-    process.on('SIGINT', ignore);
-    const child = spawn(process.execPath, [LAUNCHER, script, ...args], { cwd: root, stdio: 'inherit' });
-    child.once('close', (code, signal) => {
-      process.off('SIGINT', ignore);
-      resolve(code ?? (signal ? 128 : 1));
-    });
-  });
+/** Run one command on this terminal (zx: it prints to the terminal, nothing is captured). */
+async function runChild(root: string, script: string, args: string[]): Promise<number> {
+  const { $ } = await import('zx/core');
+  // The child owns the terminal while it runs; a Ctrl-C is its to handle.
+  const ignore = () => undefined;
+  process.on('SIGINT', ignore);
+  try {
+    const out = await $({ cwd: root, stdio: 'inherit', nothrow: true })`${process.execPath} ${LAUNCHER} -- ${script} ${args}`;
+    return out.exitCode ?? (out.signal ? 128 : 1);
+  } finally {
+    process.off('SIGINT', ignore);
+  }
 }
 
 const shown = (script: string, args: string[]) => {
   const name = { 'pg-backup': 'db:backup', 'pg-restore': 'db:restore', 'drop-all': 'db:drop' }[script] ?? `db:${script}`;
   return `pnpm ${name}${args.length ? ` -- ${args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}` : ''}`;
 };
+
+type Step = { script: string; args: string[] } | 'quit' | 'switch' | undefined;
+
+interface Menu {
+  root: string;
+  environments: string[];
+  say(line: string): void;
+  pickEnvironment(message: string, exclude?: string): Promise<string>;
+}
+
+function choicesFor(menu: Menu, guarded: boolean): Choice[] {
+  return [
+    { title: 'Back up', value: 'backup' },
+    { title: 'Restore a backup (pick from a list)', value: 'restore' },
+    { title: 'Verify the newest backup (deep)', value: 'verify' },
+    { title: 'List backups', value: 'list' },
+    { title: 'Retention: show the plan, then apply it', value: 'retention' },
+    ...(guarded ? [] : [{ title: 'Drop everything (a backup is taken first)', value: 'drop' }]),
+    ...(menu.environments.length > 1 ? [{ title: 'Sync from another environment', value: 'sync' }, { title: 'Switch environment', value: 'switch' }] : []),
+    { title: 'Check client tools', value: 'deps' },
+    { title: 'Quit', value: 'quit' },
+  ];
+}
+
+/** What one menu choice runs (asking what it needs first); undefined to show the menu again. */
+async function stepFor(menu: Menu, action: string, env: string): Promise<Step> {
+  const envArgs = env === 'default' ? [] : ['--env', env];
+  switch (action) {
+    case 'quit':
+    case 'switch':
+      return action;
+    case 'backup': {
+      const type = (await ask({ type: 'text', message: 'Backup type', initial: 'manual', validate: (v: string) => /^[a-z0-9][a-z0-9-]*$/.test(v) || 'lower-case letters, digits and -' })) as string;
+      const description = (await ask({ type: 'text', message: 'Description', initial: 'Manual backup' })) as string;
+      return { script: 'pg-backup', args: [type, description, ...envArgs] };
+    }
+    case 'restore':
+      return { script: 'pg-restore', args: envArgs };
+    case 'verify':
+      return { script: 'verify', args: ['--latest', '--deep', ...envArgs] };
+    case 'list':
+      return { script: 'list', args: envArgs };
+    case 'retention': {
+      menu.say(`\n▶ ${shown('retention', ['--dry-run', ...envArgs])}`);
+      if ((await runChild(menu.root, 'retention', ['--dry-run', ...envArgs])) !== 0) return undefined;
+      if (!(await ask({ type: 'confirm', message: 'Apply this plan?', initial: false }))) return undefined;
+      return { script: 'retention', args: envArgs };
+    }
+    case 'drop':
+      return { script: 'drop-all', args: envArgs };
+    case 'sync':
+      return { script: 'sync', args: ['--from', await menu.pickEnvironment(`Sync ${env} from which environment?`, env), ...envArgs] };
+    case 'deps':
+      return { script: 'deps', args: [] };
+    default:
+      return undefined;
+  }
+}
 
 export async function menu(root: string): Promise<number> {
   if (!isInteractive()) {
@@ -55,67 +113,17 @@ export async function menu(root: string): Promise<number> {
       if (options.length <= 1) return options[0] ?? 'default';
       return (await ask({ type: 'select', message, choices: options.map((e) => ({ title: `${e}${isProtected(configFor(root), e) ? ' (protected)' : ''}`, value: e })) })) as string;
     };
+    const state: Menu = { root, environments, say, pickEnvironment };
     let env = await pickEnvironment('Which environment?');
     for (;;) {
       const guarded = isProtected(configFor(root), env);
-      const envArgs = env === 'default' ? [] : ['--env', env];
-      const choices: Choice[] = [
-        { title: 'Back up', value: 'backup' },
-        { title: 'Restore a backup (pick from a list)', value: 'restore' },
-        { title: 'Verify the newest backup (deep)', value: 'verify' },
-        { title: 'List backups', value: 'list' },
-        { title: 'Retention: show the plan, then apply it', value: 'retention' },
-        ...(guarded ? [] : [{ title: 'Drop everything (a backup is taken first)', value: 'drop' }]),
-        ...(environments.length > 1 ? [{ title: 'Sync from another environment', value: 'sync' }, { title: 'Switch environment', value: 'switch' }] : []),
-        { title: 'Check client tools', value: 'deps' },
-        { title: 'Quit', value: 'quit' },
-      ];
-      const action = (await ask({ type: 'select', message: `pnpm db · ${env}${guarded ? ' (protected)' : ''} · what next?`, choices })) as string;
-      let script: string | undefined;
-      let args: string[] = [];
-      switch (action) {
-        case 'quit':
-          return 0;
-        case 'switch':
-          env = await pickEnvironment('Which environment?');
-          continue;
-        case 'backup': {
-          const type = (await ask({ type: 'text', message: 'Backup type', initial: 'manual', validate: (v: string) => /^[a-z0-9][a-z0-9-]*$/.test(v) || 'lower-case letters, digits and -' })) as string;
-          const description = (await ask({ type: 'text', message: 'Description', initial: 'Manual backup' })) as string;
-          [script, args] = ['pg-backup', [type, description, ...envArgs]];
-          break;
-        }
-        case 'restore':
-          [script, args] = ['pg-restore', envArgs];
-          break;
-        case 'verify':
-          [script, args] = ['verify', ['--latest', '--deep', ...envArgs]];
-          break;
-        case 'list':
-          [script, args] = ['list', envArgs];
-          break;
-        case 'retention': {
-          say(`\n▶ ${shown('retention', ['--dry-run', ...envArgs])}`);
-          if ((await runChild(root, 'retention', ['--dry-run', ...envArgs])) !== 0) continue;
-          if (!(await ask({ type: 'confirm', message: 'Apply this plan?', initial: false }))) continue;
-          [script, args] = ['retention', envArgs];
-          break;
-        }
-        case 'drop':
-          [script, args] = ['drop-all', envArgs];
-          break;
-        case 'sync': {
-          const from = await pickEnvironment(`Sync ${env} from which environment?`, env);
-          [script, args] = ['sync', ['--from', from, ...envArgs]];
-          break;
-        }
-        case 'deps':
-          [script, args] = ['deps', []];
-          break;
-      }
-      if (!script) continue;
-      say(`\n▶ ${shown(script, args)}`);
-      const code = await runChild(root, script, args);
+      const action = (await ask({ type: 'select', message: `pnpm db · ${env}${guarded ? ' (protected)' : ''} · what next?`, choices: choicesFor(state, guarded) })) as string;
+      const step = await stepFor(state, action, env);
+      if (step === 'quit') return 0;
+      if (step === 'switch') env = await pickEnvironment('Which environment?');
+      if (step === undefined || step === 'switch') continue;
+      say(`\n▶ ${shown(step.script, step.args)}`);
+      const code = await runChild(root, step.script, step.args);
       if (code !== 0) say(`(exited with status ${code})`);
       say('');
     }

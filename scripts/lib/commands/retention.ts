@@ -10,6 +10,7 @@ import { loadConfig } from '../config/file.js';
 import { formatTimestamp, parseInstant } from '../format/time.js';
 import type { BackupStore, Leftover, Listing } from '../store/store.js';
 import { MirroredStore } from '../store/s3/mirror.js';
+import { takenAt } from '../store/catalog.js';
 import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 
 export interface RetentionArgs extends CommonArgs {
@@ -148,7 +149,9 @@ function refuseUnjudgeable(catalog: Listing): void {
 
 async function apply(store: BackupStore, plan: RetentionDecision[], byId: Map<string, Parameters<BackupStore['remove']>[0]>, leftovers: Leftover[]): Promise<void> {
   try {
-    for (const decision of plan.filter((d) => !d.keep)) await store.remove(byId.get(decision.id)!);
+    // A few deletions in flight at once: thousands of backups one after another took minutes.
+    const doomed = plan.filter((d) => !d.keep).map((d) => byId.get(d.id)!);
+    for (let i = 0; i < doomed.length; i += 16) await Promise.all(doomed.slice(i, i + 16).map((b) => store.remove(b)));
     await store.removeLeftovers(leftovers);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -167,7 +170,7 @@ async function retainIn(store: BackupStore, environment: string, policy: Retenti
     await Promise.all(
       catalog.complete.map(async (e) => {
         const v = await store.readVerification(e);
-        return { id: e.id, type: e.info.type, takenAt: new Date(e.info.startedAt), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
+        return { id: e.id, type: e.info.type, takenAt: new Date(takenAt(e.info)), ...(v ? { verification: v.ok ? ('passed' as const) : ('failed' as const) } : {}) };
       }),
     ),
     policy,
@@ -181,7 +184,7 @@ async function retainIn(store: BackupStore, environment: string, policy: Retenti
     dryRun,
     policy,
     now: now.toISOString(),
-    decisions: plan.map((d) => ({ ...d, takenAt: byId.get(d.id)!.info.startedAt, type: byId.get(d.id)!.info.type, ...(where ? { where } : {}) })),
+    decisions: plan.map((d) => ({ ...d, takenAt: takenAt(byId.get(d.id)!.info), type: byId.get(d.id)!.info.type, ...(where ? { where } : {}) })),
     removedLeftovers: removable.map((l) => (where === 'remote' ? l.location : l.name)),
     deleted: plan.filter((d) => !d.keep).length,
     kept: plan.filter((d) => d.keep).length,

@@ -6,46 +6,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import type { RetentionPolicy } from './retention-policy.js';
+import { ConfigSchema, configProblems, type KitConfig } from './schema.js';
+import { checkRemoteSettings } from './remote.js';
 
 export const CONFIG_FILE = 'backup-kit.json';
 
-/** age public keys that backups are encrypted to (never a secret key). */
-export interface EncryptionConfig {
-  recipients?: string[];
-  /** A file of recipients, one per line, relative to the repository root. */
-  recipientsFile?: string;
-}
-
-export interface EnvironmentConfig {
-  protected?: boolean;
-  /** Offsite copies (config/remote.ts checks it). */
-  remote?: unknown;
-  /** Overrides the top-level encryption; { "recipients": [] } switches it off. */
-  encryption?: EncryptionConfig;
-}
-
-export interface KitConfig {
-  /** Backup root (BACKUP_DIR overrides). */
-  backupDir?: string;
-  /** Run log file; {command} is replaced by the command's name (LOG_FILE overrides). */
-  logFile?: string;
-  /** Environments that need a typed confirmation; default: prod and production. */
-  protected?: string[];
-  /** Where db:sync and db:refresh take data from when --from is not given. */
-  sync?: { from?: string };
-  retention?: Partial<RetentionPolicy>;
-  /** The application's migration command for db:migrate:safe (MIGRATE_COMMAND overrides). */
-  migrate?: { command?: string };
-  /** Webhook for failure (and optionally success) notices (NOTIFY_URL overrides). */
-  notify?: { url?: string; onSuccess?: boolean };
-  /** Offsite copies for every environment unless one sets its own (config/remote.ts). */
-  remote?: unknown;
-  /** Encrypt every backup with age to these recipients (AGE_RECIPIENTS overrides). */
-  encryption?: EncryptionConfig;
-  /** Per-environment overrides. */
-  environments?: Record<string, EnvironmentConfig>;
-}
+export type { EncryptionConfig, EnvironmentConfig, KitConfig } from './schema.js';
 
 const DEFAULT_PROTECTED = ['prod', 'production'];
 
@@ -84,46 +50,27 @@ export function loadConfig(root: string): KitConfig {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE} is not valid JSON: ${(error as Error).message}`);
+    throw new KitError('BAD_CONFIG', `${CONFIG_FILE} is not valid JSON: ${(error as Error).message}`);
   }
   const secrets: string[] = [];
   findSecrets(parsed, 'config', secrets);
   if (secrets.length) {
-    throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE} must not hold secrets (${secrets.join('; ')}). Put DATABASE_URL and passwords in packages/database/.env.<env> (git-ignored) or the process environment.`);
+    throw new KitError('BAD_CONFIG', `${CONFIG_FILE} must not hold secrets (${secrets.join('; ')}). Put DATABASE_URL and passwords in packages/database/.env.<env> (git-ignored) or the process environment.`);
   }
-  const config = parsed as KitConfig;
-  const problems: string[] = [];
-  const retention = config.retention ?? {};
-  for (const key of ['daily', 'weekly', 'monthly', 'keepLast', 'maxAgeDays'] as const) {
-    const v = retention[key];
-    if (v !== undefined && (!Number.isInteger(v) || (v as number) < 0)) problems.push(`retention.${key} must be a whole number ≥ 0`);
-  }
-  if (retention.timeZone !== undefined) {
-    try {
-      new Intl.DateTimeFormat('en', { timeZone: retention.timeZone });
-    } catch {
-      problems.push(`retention.timeZone "${retention.timeZone}" is not a time zone (e.g. Europe/Berlin)`);
-    }
-  }
-  const known = new Set(['backupDir', 'logFile', 'protected', 'sync', 'retention', 'migrate', 'notify', 'remote', 'encryption', 'environments', '$comment']);
-  for (const key of Object.keys(config)) if (!known.has(key)) problems.push(`unknown setting "${key}" (known: ${[...known].filter((k) => k !== '$comment').join(', ')})`);
-  if (config.protected !== undefined && (!Array.isArray(config.protected) || config.protected.some((e) => typeof e !== 'string'))) problems.push('protected must be a list of environment names');
-  checkEncryption(config.encryption, 'encryption', problems);
-  for (const [env, settings] of Object.entries(config.environments ?? {})) {
-    for (const key of Object.keys(settings)) if (key !== 'protected' && key !== 'remote' && key !== 'encryption') problems.push(`environments.${env}.${key} is not a per-environment setting (known: protected, remote, encryption)`);
-    checkEncryption(settings.encryption, `environments.${env}.encryption`, problems);
-  }
-  if (problems.length) throw new KitError('BAD_ARGUMENT', `${CONFIG_FILE}: ${problems.join('; ')}.`);
-  return config;
+  const checked = ConfigSchema.safeParse(parsed);
+  if (checked.success) return checked.data; // remote sections alone are judged by resolveRemote (REMOTE_CONFIG)
+  // Report the remote sections' problems too, so one run names everything to fix.
+  const problems = [...configProblems(checked.error), ...remoteProblems(parsed)];
+  throw new KitError('BAD_CONFIG', `${CONFIG_FILE} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}. Fix ${problems.length === 1 ? 'it' : 'them'} and run the command again.`);
 }
 
-function checkEncryption(value: EncryptionConfig | undefined, where: string, problems: string[]): void {
-  if (value === undefined) return;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    problems.push(`${where} must be an object like { "recipients": ["age1…"] }`);
-    return;
+function remoteProblems(parsed: unknown): string[] {
+  if (!parsed || typeof parsed !== 'object') return [];
+  const raw = parsed as { remote?: unknown; environments?: unknown };
+  const problems = checkRemoteSettings(raw.remote, 'remote');
+  const environments = raw.environments && typeof raw.environments === 'object' ? (raw.environments as Record<string, unknown>) : {};
+  for (const [env, settings] of Object.entries(environments)) {
+    if (settings && typeof settings === 'object') problems.push(...checkRemoteSettings((settings as { remote?: unknown }).remote, `environments.${env}.remote`));
   }
-  for (const key of Object.keys(value)) if (key !== 'recipients' && key !== 'recipientsFile') problems.push(`${where}.${key} is unknown (known: recipients, recipientsFile)`);
-  if (value.recipients !== undefined && (!Array.isArray(value.recipients) || value.recipients.some((r) => typeof r !== 'string'))) problems.push(`${where}.recipients must be a list of age public keys`);
-  if (value.recipientsFile !== undefined && typeof value.recipientsFile !== 'string') problems.push(`${where}.recipientsFile must be a path`);
+  return problems;
 }

@@ -98,7 +98,18 @@ function envFileCandidates(options: ResolveOptions, env: string): string[] {
 }
 
 function readEnvFile(file: string): Vars {
-  return parseDotenv(readFileSync(file));
+  const text = readFileSync(file, 'utf8');
+  // In an unquoted value "#" starts a comment, so "DATABASE_URL=postgresql://u:ab#cd@h/db" would
+  // be read as "postgresql://u:ab": a wrong target, and half a password in the error message.
+  for (const match of text.matchAll(/^[ \t]*(?:export[ \t]+)?(DATABASE_URL|DB_PASSWORD)[ \t]*=[ \t]*([^'"`\s#][^\r\n]*)$/gm)) {
+    const [, name, value] = match;
+    if (value && /[^\s]#/.test(value)) {
+      registerLikelyPassword(value);
+      if (name === 'DB_PASSWORD') registerSecret(value.replace(/[ \t]+#.*$/, ''));
+      throw new KitError('BAD_DATABASE_URL', `${name} in ${file} holds a "#" outside quotes, which starts a comment there, so the value would be cut short. Quote the value (${name}="…") and percent-encode a "#" in a URL's password as %23.`);
+    }
+  }
+  return parseDotenv(text);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -139,13 +150,31 @@ function parsePort(text: string, where: string): number {
   return port;
 }
 
+/**
+ * Whatever might be the password of a URL too malformed to parse, registered as a secret before
+ * anything can print it: between "scheme://user:" (or "scheme:" without "//") and the last "@".
+ */
+function registerLikelyPassword(url: string): void {
+  const withSlashes = /^[a-z][a-z0-9+.-]*:\/\/[^:@/]*:(.*)@/i.exec(url);
+  if (withSlashes?.[1]) registerSecret(withSlashes[1]);
+  const withoutSlashes = /^[a-z][a-z0-9+.-]*:(?!\/\/)(?:[^:@/]*:)?(.*)@/i.exec(url);
+  if (withoutSlashes?.[1]) registerSecret(withoutSlashes[1]);
+}
+
 export function targetFromUrl(url: string, source: string, env: string): Target {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    registerLikelyPassword(url);
+    // "postgres:PW@host/db" parses as a URL with no host, which would connect to localhost and
+    // read the password as the database name: refuse it, without echoing it.
+    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} must start with postgresql:// (with both slashes). Expected postgresql://user:password@host:5432/database.`);
+  }
   let parsed: URL;
   try {
     // libpq allows an empty host after credentials (postgresql://user@/db?host=/run/postgresql);
     // the URL parser does not, so give it a placeholder that ?host= or the default replaces.
     parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/i, '$1localhost'));
   } catch {
+    registerLikelyPassword(url);
     throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} is not a valid URL (${redact(url)}). Expected postgresql://user:password@host:5432/database; percent-encode special characters in the password.`);
   }
   if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {

@@ -3,17 +3,16 @@
  * --install adds what is missing with the system's package manager, or prints the command when
  * the kit may not run it.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { KitError } from '../errors.js';
 import { resolveTarget, describeTarget } from '../config/target.js';
 import { classifyConnectError, connect, serverFacts } from '../pg/connect.js';
 import { candidateDirs, locateTool, parseToolVersion, type ToolCandidate, type ToolName } from '../proc/pg-tools.js';
 import type { CommandContext } from '../context.js';
 
-const execFileAsync = promisify(execFile);
+// Probes and installs print little and carry no data: zx runs them, with argument arrays.
+const zx = () => import('zx/core').then((m) => m.$);
 const TOOLS: ToolName[] = ['pg_dump', 'pg_restore', 'psql'];
 
 export interface ToolReport {
@@ -41,12 +40,10 @@ export interface DepsResult {
 async function versionAt(dir: string, name: ToolName): Promise<ToolCandidate | undefined> {
   const file = path.join(dir, name);
   if (!existsSync(file)) return undefined;
-  try {
-    const parsed = parseToolVersion((await execFileAsync(file, ['--version'], { timeout: 10_000 })).stdout);
-    return parsed ? { dir, ...parsed } : undefined;
-  } catch {
-    return undefined;
-  }
+  const $ = await zx();
+  const out = await $({ quiet: true, nothrow: true, timeout: 10_000 })`${file} --version`;
+  const parsed = out.exitCode === 0 ? parseToolVersion(out.stdout) : undefined;
+  return parsed ? { dir, ...parsed } : undefined;
 }
 
 /** Every copy of each tool the kit would consider, in the order it considers them. */
@@ -78,6 +75,9 @@ export function configuredEnvironments(root: string): string[] {
 }
 
 export interface InstallPlan {
+  /** Each command as an argument array, to run without a shell. */
+  steps: string[][];
+  /** The same commands as a person would type them (printed when the kit may not run them). */
   commands: string[];
   /** True when the kit may run them itself (root, or sudo without a password). */
   runnable: boolean;
@@ -85,14 +85,15 @@ export interface InstallPlan {
 
 /** What to run to get client tools of these major versions. Pure. */
 export function planInstall(platform: NodeJS.Platform, majors: number[], hasApt: boolean, hasBrew: boolean, asRoot: boolean, passwordlessSudo: boolean): InstallPlan {
-  if (majors.length === 0) return { commands: [], runnable: true };
-  if (platform === 'darwin' || (!hasApt && hasBrew)) return { commands: majors.map((m) => `brew install postgresql@${m}`), runnable: hasBrew };
+  const plan = (steps: string[][], runnable: boolean): InstallPlan => ({ steps, commands: steps.map((s) => s.join(' ')), runnable });
+  if (majors.length === 0) return plan([], true);
+  if (platform === 'darwin' || (!hasApt && hasBrew)) return plan(majors.map((m) => ['brew', 'install', `postgresql@${m}`]), hasBrew);
   if (hasApt) {
-    const sudo = asRoot ? '' : 'sudo ';
-    const packages = majors.map((m) => `postgresql-client-${m}`).join(' ');
-    return { commands: [`${sudo}apt-get update`, `${sudo}apt-get install -y ${packages}`], runnable: asRoot || passwordlessSudo };
+    const sudo = asRoot ? [] : ['sudo'];
+    const packages = majors.map((m) => `postgresql-client-${m}`);
+    return plan([[...sudo, 'apt-get', 'update'], [...sudo, 'apt-get', 'install', '-y', ...packages]], asRoot || passwordlessSudo);
   }
-  return { commands: majors.map((m) => `# install the PostgreSQL ${m} client programs with your system's package manager`), runnable: false };
+  return { steps: [], commands: majors.map((m) => `# install the PostgreSQL ${m} client programs with your system's package manager`), runnable: false };
 }
 
 export async function checkDeps(ctx: CommandContext, options: { install: boolean }): Promise<DepsResult> {
@@ -139,17 +140,18 @@ export async function checkDeps(ctx: CommandContext, options: { install: boolean
   if (options.install) {
     const majors = [...new Set(environments.filter((e) => e.major !== undefined && !e.fits).map((e) => e.major!))];
     if (noTools.length && majors.length === 0) majors.push(17);
-    const has = async (cmd: string, args: string[]) => execFileAsync(cmd, args, { timeout: 5_000 }).then(() => true, () => false);
+    const $ = await zx();
+    const has = async (cmd: string, args: string[]) => (await $({ quiet: true, nothrow: true, timeout: 5_000 })`${cmd} ${args}`).exitCode === 0;
     const plan = planInstall(process.platform, majors, await has('apt-get', ['--version']), await has('brew', ['--version']), process.getuid?.() === 0, await has('sudo', ['-n', 'true']));
     let ran = false;
-    if (plan.commands.length && plan.runnable) {
-      for (const command of plan.commands) {
+    if (plan.steps.length && plan.runnable) {
+      for (const step of plan.steps) {
+        const command = step.join(' ');
         ctx.reporter.notice(`running: ${command}`);
-        const [file, ...args] = command.split(' ');
-        try {
-          await execFileAsync(file!, args, { timeout: 600_000, env: { ...ctx.env, DEBIAN_FRONTEND: 'noninteractive' } });
-        } catch (error) {
-          throw new KitError('PG_TOOL_MISSING', `Installing failed (${command}): ${(error as Error).message.split('\n')[0]}. Run it yourself, or install the client programs another way and set PG_BIN.`);
+        const out = await $({ quiet: true, nothrow: true, timeout: 600_000, signal: ctx.signal, env: { ...ctx.env, DEBIAN_FRONTEND: 'noninteractive' } })`${step}`;
+        if (out.exitCode !== 0) {
+          const why = out.stderr.trim().split('\n').at(-1) ?? `exit ${out.exitCode ?? out.signal}`;
+          throw new KitError('PG_TOOL_MISSING', `Installing failed (${command}): ${why}. Run it yourself, or install the client programs another way and set PG_BIN.`);
         }
       }
       ran = true;

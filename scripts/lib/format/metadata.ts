@@ -59,7 +59,12 @@ export const InfoSchema = z.looseObject({
   }),
   tool: z.object({ name: z.string(), version: z.string(), node: z.string() }),
   pgDump: z.object({ path: z.string(), version: z.string() }),
-  snapshot: z.object({ id: z.string(), isolation: z.literal('repeatable read') }),
+  snapshot: z.object({
+    id: z.string(),
+    isolation: z.literal('repeatable read'),
+    /** The server's clock when the snapshot was taken: a second opinion on when the backup was taken. */
+    takenAt: timestamp.optional(),
+  }),
   scope: z.object({ tables: z.array(z.string()), excludeTables: z.array(z.string()), schemas: z.array(z.string()), complete: z.boolean() }),
   artifacts: z.array(ArtifactInfoSchema).min(1, 'at least one artifact'),
   statistics: z.object({

@@ -4,19 +4,28 @@
  * given on the command line. Always UTC unless a time zone is asked for: file names and logs must
  * not depend on the machine's zone.
  */
-import { tz } from '@date-fns/tz';
-import { differenceInDays, differenceInHours, differenceInMinutes, differenceInSeconds, format, isValid, parseISO } from 'date-fns';
+// One module per function, not the package index: the index loads all of date-fns (about 20 MB
+// and a tenth of a second at every start of every command).
+import { TZDate, tz } from '@date-fns/tz';
+import { differenceInDays } from 'date-fns/differenceInDays';
+import { differenceInHours } from 'date-fns/differenceInHours';
+import { differenceInMinutes } from 'date-fns/differenceInMinutes';
+import { differenceInSeconds } from 'date-fns/differenceInSeconds';
+import { isValid } from 'date-fns/isValid';
+import { lightFormat } from 'date-fns/lightFormat';
+import { parseISO } from 'date-fns/parseISO';
 
 const UTC = tz('UTC');
+const inUtc = (date: Date) => new TZDate(date.getTime(), 'UTC');
 
 /** UTC "yyyyMMdd_HHmmss": sorts by time and never depends on the machine's time zone. */
 export function formatStamp(date: Date): string {
-  return format(date, 'yyyyMMdd_HHmmss', { in: UTC });
+  return lightFormat(inUtc(date), 'yyyyMMdd_HHmmss');
 }
 
 /** The one timestamp people read: "2026-11-21 14:30:22Z" (UTC, to the second). */
 export function formatTimestamp(date: Date | string): string {
-  return format(typeof date === 'string' ? parseISO(date) : date, "yyyy-MM-dd HH:mm:ss'Z'", { in: UTC });
+  return `${lightFormat(inUtc(typeof date === 'string' ? parseISO(date) : date), 'yyyy-MM-dd HH:mm:ss')}Z`;
 }
 
 /** How long ago, at the precision a person wants: "45s", "41m", "3h 05m", "12d". */

@@ -3,7 +3,6 @@
  * that backup, all-or-nothing, and fail loudly saying what was rolled back. The migration command
  * is the application's own; the kit only needs its exit status.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { restoreCommandLine } from '../format/restore-command.js';
@@ -30,19 +29,13 @@ export function migrationCommand(options: SafeMigrateOptions, ctx: CommandContex
   return options.command ?? ctx.env.MIGRATE_COMMAND ?? configFor(ctx.root).migrate?.command ?? 'pnpm db:migrate';
 }
 
-function runMigration(command: string, target: Target, ctx: CommandContext): Promise<number> {
-  return new Promise((resolve) => {
-    // The migration tool's output is progress for people: it goes to stderr, keeping stdout for
-    // the kit's result. Its connection is this target's, in its environment only.
-    const child = spawn('sh', ['-c', command], { cwd: ctx.root, env: { ...ctx.env, DATABASE_URL: targetUrl(target) }, stdio: ['ignore', process.stderr, process.stderr] });
-    const stop = () => child.kill('SIGTERM');
-    ctx.signal.addEventListener('abort', stop, { once: true });
-    child.once('error', () => resolve(127));
-    child.once('close', (code, signal) => {
-      ctx.signal.removeEventListener('abort', stop);
-      resolve(code ?? (signal ? 128 : 1));
-    });
-  });
+/** The application's own migration command, through zx: it prints for people and carries no data. */
+async function runMigration(command: string, target: Target, ctx: CommandContext): Promise<number> {
+  const { $ } = await import('zx/core');
+  // Its output is progress for people: it goes to stderr, keeping stdout for the kit's result.
+  // Its connection is this target's, in its environment only. Ctrl-C stops it.
+  const out = await $({ cwd: ctx.root, env: { ...ctx.env, DATABASE_URL: targetUrl(target) }, signal: ctx.signal, nothrow: true, stdio: ['ignore', process.stderr, process.stderr] })`sh -c ${command}`;
+  return out.exitCode ?? (out.signal ? 128 : 1);
 }
 
 export async function safeMigrate(target: Target, options: SafeMigrateOptions, ctx: StoreContext, ui: RestoreUi, announce: (id: string) => void): Promise<SafeMigrateResult> {

@@ -4,15 +4,12 @@
  * `pnpm demo` and `pnpm bench`. As root (CI containers) the server runs as the `postgres` user,
  * because PostgreSQL refuses to run as root.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-
-const execFileAsync = promisify(execFile);
 
 export interface Cluster {
   host: string;
@@ -62,26 +59,29 @@ interface RunAs {
   gid?: number;
 }
 
+// initdb and pg_ctl print little and carry no data: zx runs them (loaded on first use, so the
+// commands that only need freePort() do not pay for it at start-up).
+const zx = () => import('zx/core').then((m) => m.$);
+
 async function postgresUser(): Promise<RunAs> {
   if (userInfo().uid !== 0) return {};
-  const { stdout: uid } = await execFileAsync('id', ['-u', 'postgres']);
-  const { stdout: gid } = await execFileAsync('id', ['-g', 'postgres']);
+  const $ = await zx();
+  const uid = (await $({ quiet: true })`id -u postgres`).stdout;
+  const gid = (await $({ quiet: true })`id -g postgres`).stdout;
   return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
 }
 
-function run(file: string, args: string[], runAs: RunAs, home: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      ...runAs,
-      cwd: home,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(file)} ${args.join(' ')} failed (${code}): ${stderr.trim()}`))));
-  });
+async function run(file: string, args: string[], runAs: RunAs, home: string): Promise<void> {
+  const $ = await zx();
+  const out = await $({
+    cwd: home,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' },
+    quiet: true,
+    nothrow: true,
+    // as root, the server's programs run as the postgres user
+    spawn: ((command: string, spawnArgs: readonly string[], options: object) => spawn(command, spawnArgs, { ...options, ...runAs })) as typeof spawn,
+  })`${file} ${args}`;
+  if (out.exitCode !== 0) throw new Error(`${path.basename(file)} ${args.join(' ')} failed (${out.exitCode ?? out.signal}): ${out.stderr.trim()}`);
 }
 
 export async function startCluster(options: { settings?: Record<string, string> } = {}): Promise<Cluster> {
@@ -93,7 +93,6 @@ export async function startCluster(options: { settings?: Record<string, string> 
   const password = randomBytes(12).toString('hex');
   const pwfile = path.join(base, 'pwfile');
   writeFileSync(pwfile, password + '\n', { mode: 0o600 });
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(socketDir, { mode: 0o700 });
   if (runAs.uid !== undefined) for (const p of [base, pwfile, socketDir]) chownSync(p, runAs.uid, runAs.gid!);
 
@@ -111,7 +110,6 @@ export async function startCluster(options: { settings?: Record<string, string> 
     ...options.settings,
   };
   const conf = Object.entries(settings).map(([k, v]) => `${k} = '${v}'`).join('\n');
-  const { appendFileSync } = await import('node:fs');
   appendFileSync(path.join(dataDir, 'postgresql.conf'), `\n# throw-away cluster settings\n${conf}\n`);
   const logFile = path.join(base, 'server.log');
   const pgCtl = (args: string[]) => run(path.join(binDir, 'pg_ctl'), ['-D', dataDir, ...args], runAs, base);

@@ -215,6 +215,8 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       latest: options.latest,
       type: options.type,
       store: ctx.environment(options.from ?? target.env).store,
+      now: ctx.now(),
+      warn: (message: string) => ctx.reporter.notice(message),
       formats: formatsFor(options),
       ...(ui.interactive ? { pick: (entries: StoredBackup[]) => ui.pick(entries) } : {}),
     });

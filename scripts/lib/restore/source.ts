@@ -4,7 +4,7 @@
  * format version, and the statistics to check the restored data against.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -30,6 +30,8 @@ export interface RestoreSource {
   artifact: ArtifactInfo | undefined;
   id: string;
   header: ArchiveHeader | undefined;
+  /** For a file without .info: the sha256 an adjacent .sha256 file records for it. */
+  manifest?: { file: string; sha256: string };
 }
 
 export interface SourceRequest {
@@ -41,6 +43,10 @@ export interface SourceRequest {
   /** Formats acceptable for the requested mode, best first. */
   formats: Format[];
   pick?: (entries: StoredBackup[]) => Promise<StoredBackup | undefined>;
+  /** The clock --latest judges "newest" by (backups dated after it are passed over). */
+  now?: Date;
+  /** Where a warning goes (a backup dated in the future). */
+  warn?: (message: string) => void;
 }
 
 export type ResolvedSource = Omit<RestoreSource, 'header'> & {
@@ -70,7 +76,7 @@ export async function resolveSource(request: SourceRequest): Promise<ResolvedSou
     const listing = { ...all, complete: all.complete.filter((e) => e.info.artifacts.some((a) => (formats as string[]).includes(a.format))) };
     const entries = listing.complete.filter((e) => request.type === undefined || e.info.type === request.type);
     if (request.latest) {
-      const latest = latestReadable(listing, request.type, store.where);
+      const latest = latestReadable(listing, request.type, store.where, request.now ?? new Date(), request.warn);
       if (!latest) throw new KitError('BACKUP_NOT_FOUND', `No complete backup${request.type ? ` of type ${request.type}` : ''} in ${store.where}. Take one with pnpm db:backup, or name a file.`);
       return fromEntry(latest, store, formats);
     }
@@ -88,7 +94,7 @@ export async function resolveSource(request: SourceRequest): Promise<ResolvedSou
   const entry = listing.complete.find((e) => e.id === id);
   if (entry) return fromEntry(entry, store, formats);
   const broken = listing.leftovers.find((l) => l.id === id && l.name === `${id}.info`);
-  if (broken) throw new KitError('INTEGRITY_FAILED', `Backup ${id} cannot be used: ${broken.reason}. Nothing was changed.`);
+  if (broken) throw new KitError('INTEGRITY_FAILED', `Backup ${id} cannot be used: ${broken.reason}. Its artifacts can still be restored by file name (pnpm db:restore -- <file>), checked against ${id}.sha256. Nothing was changed.`);
   throw new KitError('BACKUP_NOT_FOUND', `No backup file or backup id "${input}" (looked for the file, and for a backup ${id} in ${store.where}). List backups with pnpm db:list, or use --latest.`);
 }
 
@@ -111,7 +117,21 @@ function standaloneFile(input: string, formats: Format[]): ResolvedSource {
   const reading = stem ? readInfoAt(path.join(path.dirname(file), `${stem}.info`)) : undefined;
   const info = reading?.ok ? reading.info : undefined;
   const artifact = info?.artifacts.find((a) => a.file === path.basename(file));
-  return { file, format: artifact && artifact.format !== 'zip' ? artifact.format : 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file), release: noRelease };
+  const manifest = artifact ? undefined : manifestEntry(file, stem);
+  return { file, format: artifact && artifact.format !== 'zip' ? artifact.format : 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file), release: noRelease, ...(manifest ? { manifest } : {}) };
+}
+
+/** The sha256 that `<stem>.sha256` or `<file>.sha256` (sha256sum's format) records for a file. */
+export function manifestEntry(file: string, stem: string | undefined): { file: string; sha256: string } | undefined {
+  const name = path.basename(file);
+  for (const candidate of [stem ? path.join(path.dirname(file), `${stem}.sha256`) : undefined, `${file}.sha256`]) {
+    if (!candidate || !existsSync(candidate)) continue;
+    for (const line of readFileSync(candidate, 'utf8').split('\n')) {
+      const m = /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(line.trim());
+      if (m && (m[2] === undefined || path.basename(m[2]) === name)) return { file: candidate, sha256: m[1]!.toLowerCase() };
+    }
+  }
+  return undefined;
 }
 
 export interface IntegrityReport {
@@ -221,6 +241,13 @@ export async function checkIntegrity(
     throw new KitError('INTEGRITY_FAILED', `${path.basename(resolved.file)} should be a ${resolved.artifact.format} file according to its .info, but its content is ${facts.format}. Nothing was changed.`);
   }
   const source: RestoreSource = { ...resolved, format: facts.format, header: facts.header };
+  if (!source.artifact && source.manifest) {
+    const actual = await sha256File(source.file);
+    if (actual.sha256 !== source.manifest.sha256) {
+      throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} does not match ${path.basename(source.manifest.file)}: recorded sha256 ${source.manifest.sha256.slice(0, 12)}…, found ${actual.sha256.slice(0, 12)}…. The file was damaged or changed; restore another copy. Nothing was changed.`);
+    }
+  }
+  const vouched = source.artifact !== undefined || source.manifest !== undefined;
   const recorded = source.info && Object.keys(source.info.statistics.tables).length > 0 ? { tables: source.info.statistics.tables, sequences: source.info.statistics.sequences, complete: true, bytes: 0 } : undefined;
 
   const checkSum = (actual: { sha256: string; bytes: number }) => {
@@ -238,7 +265,7 @@ export async function checkIntegrity(
     if (!read.stats.complete) {
       throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} is incomplete: it does not end with pg_dump's completion trailer (truncated?). Nothing was changed.`);
     }
-    return { source, checksum: source.artifact ? 'verified' : 'no metadata', stats: recorded ?? read.stats, toc: [], pgRestore: undefined, items: read.items };
+    return { source, checksum: vouched ? 'verified' : 'no metadata', stats: recorded ?? read.stats, toc: [], pgRestore: undefined, items: read.items };
   }
 
   // A file that changed since the backup is said so first: its header may be the damaged part.
@@ -267,5 +294,5 @@ export async function checkIntegrity(
   if (!read.stats.complete) {
     throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} ends early: pg_restore could not read it to its end. Nothing was changed.`);
   }
-  return { source, checksum: source.artifact ? 'verified' : 'no metadata', stats: read.stats, toc, pgRestore, items: read.items };
+  return { source, checksum: vouched ? 'verified' : 'no metadata', stats: read.stats, toc, pgRestore, items: read.items };
 }

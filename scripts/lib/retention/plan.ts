@@ -7,6 +7,8 @@
  * Days, weeks and months are calendar buckets in the policy's time zone, so a DST change or a
  * backup taken at 00:30 local time lands in the day a person would say.
  */
+import { addMinutes, format, isAfter, isBefore, subDays } from 'date-fns';
+import { TZDate } from '@date-fns/tz';
 import type { RetentionPolicy } from '../config/retention-policy.js';
 
 export { DEFAULT_POLICY, type RetentionPolicy } from '../config/retention-policy.js';
@@ -32,38 +34,32 @@ interface Parts {
   day: number;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
 /** The calendar date of an instant in a time zone. */
 export function localDate(date: Date, timeZone: string): Parts {
-  let format = formatters.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
-    formatters.set(timeZone, format);
-  }
-  const parts = Object.fromEntries(format.formatToParts(date).map((p) => [p.type, p.value]));
-  return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day) };
+  const local = new TZDate(date.getTime(), timeZone);
+  return { year: local.getFullYear(), month: local.getMonth() + 1, day: local.getDate() };
 }
 
-const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+const asDate = (p: Parts) => new TZDate(p.year, p.month - 1, p.day, 'UTC');
 
 export function dayKey(p: Parts): string {
-  return `${p.year}-${pad(p.month)}-${pad(p.day)}`;
+  return format(asDate(p), 'yyyy-MM-dd');
 }
 
 export function monthKey(p: Parts): string {
-  return `${p.year}-${pad(p.month)}`;
+  return format(asDate(p), 'yyyy-MM');
 }
 
 /** ISO 8601 week of a calendar date: weeks start on Monday; week 1 holds the year's first Thursday. */
 export function isoWeekKey(p: Parts): string {
-  const date = new Date(Date.UTC(p.year, p.month - 1, p.day));
-  const weekday = (date.getUTCDay() + 6) % 7; // Monday = 0
-  date.setUTCDate(date.getUTCDate() - weekday + 3); // the Thursday of this week decides its year
-  const year = date.getUTCFullYear();
-  const jan4 = new Date(Date.UTC(year, 0, 4)); // always in week 1
-  const week = 1 + Math.round(((date.getTime() - jan4.getTime()) / 86_400_000 - 3 + ((jan4.getUTCDay() + 6) % 7)) / 7);
-  return `${year}-W${pad(week)}`;
+  return format(asDate(p), "RRRR-'W'II");
+}
+
+/** A backup dated this far past `now` came from a clock that was wrong. */
+export const FUTURE_TOLERANCE_MINUTES = 5;
+
+export function isFromTheFuture(takenAt: Date, now: Date): boolean {
+  return isAfter(takenAt, addMinutes(now, FUTURE_TOLERANCE_MINUTES));
 }
 
 /** Keep the newest backup of each of the newest `count` buckets. */
@@ -88,11 +84,16 @@ export function planRetention(backups: PlannedBackup[], policy: RetentionPolicy,
   };
   // Newest first; ties broken by id so the plan never depends on input order.
   const newestFirst = [...backups].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || b.id.localeCompare(a.id));
-  const newest = newestFirst[0];
+  // A backup dated after `now` was taken under a wrong clock: it is kept (it may hold the newest
+  // data) but never counts as the newest, so the real newest backup stays protected.
+  const future = newestFirst.filter((b) => isFromTheFuture(b.takenAt, now));
+  for (const b of future) keep(b, 'dated in the future (clock skew?): kept, not counted');
+  const present = newestFirst.filter((b) => !future.includes(b));
+  const newest = present[0];
   if (newest) keep(newest, 'newest backup (always kept)');
 
-  const counted = newestFirst.filter((b) => b.verification !== 'failed');
-  const tooOld = (b: PlannedBackup) => policy.maxAgeDays !== undefined && now.getTime() - b.takenAt.getTime() > policy.maxAgeDays * 86_400_000;
+  const counted = present.filter((b) => b.verification !== 'failed');
+  const tooOld = (b: PlannedBackup) => policy.maxAgeDays !== undefined && isBefore(b.takenAt, subDays(now, policy.maxAgeDays));
   const eligible = counted.filter((b) => !tooOld(b));
 
   for (const [type, count] of Object.entries(policy.perType)) {

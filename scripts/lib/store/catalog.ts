@@ -81,24 +81,42 @@ export async function buildListing(files: NamedFile[], place: ListingPlace): Pro
   return { complete, leftovers };
 }
 
-/** When a backup was taken, by the best record the kit has. */
+/**
+ * When a backup was taken, by what the kit and the server recorded: the earlier of the two, so
+ * a clock set forward on either side cannot make a backup look newer than it is.
+ */
 export function takenAt(info: BackupInfo): string {
-  return info.startedAt;
+  const server = info.snapshot.takenAt;
+  if (server === undefined) return info.startedAt;
+  return new Date(Math.min(Date.parse(server), Date.parse(info.startedAt))).toISOString();
+}
+
+/** Dated after `now` (beyond a few minutes of drift): taken under a wrong clock. */
+export function fromTheFuture(info: BackupInfo, now: Date): boolean {
+  return Date.parse(takenAt(info)) > now.getTime() + 5 * 60_000;
 }
 
 export function newestFirst(a: StoredBackup, b: StoredBackup): number {
   return takenAt(b.info).localeCompare(takenAt(a.info)) || b.id.localeCompare(a.id);
 }
 
-/** Newest first; optionally only one type. Pure, for tests. */
-export function selectLatest<E extends { info: BackupInfo }>(entries: E[], type?: string): E | undefined {
-  return entries.filter((e) => type === undefined || e.info.type === type).sort((a, b) => takenAt(b.info).localeCompare(takenAt(a.info)))[0];
+/**
+ * The newest backup, optionally of one type. With `now`, backups dated in the future are passed
+ * over: one taken under a clock set forward must not stay "latest" forever. Pure, for tests.
+ */
+export function selectLatest<E extends { info: BackupInfo }>(entries: E[], type?: string, now?: Date): E | undefined {
+  return entries
+    .filter((e) => (type === undefined || e.info.type === type) && (now === undefined || !fromTheFuture(e.info, now)))
+    .sort((a, b) => takenAt(b.info).localeCompare(takenAt(a.info)))[0];
 }
 
 /** The newest complete backup, refusing when a newer one cannot be read: restoring an older one silently would lose data. */
-export function latestReadable(listing: Listing, type: string | undefined, where: string): StoredBackup | undefined {
+export function latestReadable(listing: Listing, type: string | undefined, where: string, now: Date, warn: (message: string) => void = () => undefined): StoredBackup | undefined {
   const entries = listing.complete.filter((e) => type === undefined || e.info.type === type);
-  const latest = selectLatest(entries);
+  for (const e of entries.filter((x) => fromTheFuture(x.info, now))) {
+    warn(`warning: backup ${e.id} is dated ${takenAt(e.info)}, in the future (was a clock wrong?); --latest passes it over. Name it to use it.`);
+  }
+  const latest = selectLatest(entries, undefined, now);
   const newest = latest ? stampOf(latest.id) : '';
   const broken = listing.leftovers.find((l) => (l.kind === 'unreadable-info' || l.kind === 'newer-info') && l.name === `${l.id}.info` && stampOf(l.id) > newest && (type === undefined || typeOfStem(l.id) === type));
   if (broken) {

@@ -3,7 +3,9 @@
  * private modes, artifacts written under `.partial` names and renamed on commit, `.sha256` and
  * then `.info` written atomically, fsync of files and the directory.
  */
-import { createReadStream, createWriteStream, existsSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -104,8 +106,7 @@ export class LocalStore implements BackupStore {
   async remove(backup: StoredBackup): Promise<void> {
     // .info first: from here on this is no longer a backup, whatever happens to the rest.
     await rm(this.file(`${backup.id}.info`), { force: true });
-    for (const name of backup.files) await rm(this.file(name), { force: true });
-    await rm(this.file(verificationName(backup.id)), { force: true });
+    await Promise.all([...backup.files, verificationName(backup.id)].map((name) => rm(this.file(name), { force: true })));
   }
 
   async removeLeftovers(leftovers: Leftover[]): Promise<void> {
@@ -127,7 +128,17 @@ export class LocalStore implements BackupStore {
   }
 
   async lock(command: string): Promise<Lock> {
-    await ensurePrivateDir(this.where);
+    try {
+      await ensurePrivateDir(this.where);
+    } catch (error) {
+      if (!(error instanceof KitError && error.code === 'BACKUP_DIR_UNWRITABLE')) throw error;
+      // A read-only backup directory (a mounted copy, another user's files) can still be read
+      // from: runs that only read it lock in a private runtime directory instead. Anything that
+      // would write here fails on its own, with the same clear message.
+      const fallback = path.join(tmpdir(), `pg-backup-kit-locks-${process.getuid?.() ?? 'user'}`, createHash('sha256').update(this.where).digest('hex').slice(0, 16));
+      mkdirSync(fallback, { recursive: true, mode: 0o700 });
+      return acquireLock(fallback, command, this.environment);
+    }
     return acquireLock(this.where, command, this.environment);
   }
 }

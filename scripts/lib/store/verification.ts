@@ -1,29 +1,35 @@
-/** The record a verification leaves beside a backup: <id>.verify.json. */
+/** The record a verification leaves beside a backup, <id>.verify.json: its schema and its type. */
+import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
-import type { Format } from '../format/naming.js';
+import { FORMATS } from '../format/naming.js';
 
 export const VERIFICATION_SCHEMA = 'pg-backup-kit/verification';
 
-export interface ArtifactCheck {
-  file: string;
-  format: Format | 'zip';
-  ok: boolean;
-  checks: string[];
-  problem?: string;
-}
+export const ArtifactCheckSchema = z.object({
+  file: z.string(),
+  format: z.enum([...FORMATS, 'zip']),
+  ok: z.boolean(),
+  checks: z.array(z.string()),
+  problem: z.string().optional(),
+});
 
-export interface Verification {
-  schema: typeof VERIFICATION_SCHEMA;
-  version: 1;
-  id: string;
-  at: string;
-  level: 'quick' | 'deep';
-  ok: boolean;
-  artifacts: ArtifactCheck[];
-  deep?: { artifact: string; server: string; tables: number; rows: number; sequences: number; problems: string[] };
+export const VerificationSchema = z.object({
+  schema: z.literal(VERIFICATION_SCHEMA),
+  version: z.literal(1),
+  id: z.string(),
+  at: z.iso.datetime({ offset: true }),
+  level: z.enum(['quick', 'deep']),
+  ok: z.boolean(),
+  artifacts: z.array(ArtifactCheckSchema),
+  deep: z
+    .object({ artifact: z.string(), server: z.string(), tables: z.number(), rows: z.number(), sequences: z.number(), problems: z.array(z.string()) })
+    .optional(),
   /** The error code of the first failure, for the exit status. */
-  failure?: ErrorCode;
-}
+  failure: z.string().optional(),
+});
+
+export type ArtifactCheck = z.infer<typeof ArtifactCheckSchema>;
+export type Verification = Omit<z.infer<typeof VerificationSchema>, 'failure'> & { failure?: ErrorCode };
 
 export function verificationName(id: string): string {
   return `${id}.verify.json`;
@@ -32,8 +38,8 @@ export function verificationName(id: string): string {
 /** A verification record's text, or undefined when it is not one (then the backup shows as unverified). */
 export function parseVerification(text: string): Verification | undefined {
   try {
-    const record = JSON.parse(text) as Verification;
-    return record && record.schema === VERIFICATION_SCHEMA && typeof record.ok === 'boolean' && typeof record.at === 'string' ? record : undefined;
+    const parsed = VerificationSchema.safeParse(JSON.parse(text));
+    return parsed.success ? (parsed.data as Verification) : undefined;
   } catch {
     return undefined;
   }

@@ -71,7 +71,7 @@ export async function sync(target: Target, options: SyncOptions, ctx: StoreConte
   } else {
     const { store } = ctx.environment(from);
     const dir = store.where;
-    const latest = selectLatest((await store.list()).complete, options.type);
+    const latest = selectLatest((await store.list()).complete, options.type, ctx.now());
     if (!latest) throw new KitError('BACKUP_NOT_FOUND', `No complete backup${options.type ? ` of type ${options.type}` : ''} of ${from} in ${dir}. Take one with pnpm db:backup -- --env ${from}, or use pnpm db:sync.`);
     id = latest.id;
   }

@@ -112,8 +112,25 @@ export async function verifyBackup(store: BackupStore, entry: StoredBackup, opti
       record.failure = 'ROW_COUNT_MISMATCH';
     }
   }
-  await store.writeVerification(entry, record);
+  await keepRecord(store, entry, record, reporter);
   return record;
+}
+
+/**
+ * Keep the outcome beside the backup. A read-only or full backup directory does not change the
+ * outcome (it is reported all the same); a backup deleted meanwhile (by db:retention) is said so.
+ */
+async function keepRecord(store: BackupStore, entry: StoredBackup, record: Verification, reporter: Reporter): Promise<void> {
+  try {
+    await store.writeVerification(entry, record);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'ENOSPC' || code === 'EDQUOT') {
+      reporter.notice(`warning: could not record the verification of ${entry.id} in ${store.where} (${code}); the outcome below stands`);
+      return;
+    }
+    throw error;
+  }
 }
 
 async function deepCheck(store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<NonNullable<Verification['deep']>> {

@@ -127,8 +127,9 @@ describe('db:backup when the server itself goes away or comes late', () => {
   it('--wait rides out a server that is still starting', async () => {
     const project = makeProject();
     await server.stop('fast');
-    const { result } = startCli('pg-backup', ['--wait', '60', '--format', 'sql'], { cwd: project, env: { DATABASE_URL: server.url('postgres') } });
-    await new Promise((r) => setTimeout(r, 1500));
+    const { result, output } = startCli('pg-backup', ['--wait', '60', '--format', 'sql'], { cwd: project, env: { DATABASE_URL: server.url('postgres') } });
+    // Start the server only once the kit has found it down and is waiting, whatever the machine's speed.
+    await waitFor('the kit to wait for the server', () => (output().stderr.includes('waiting for the server (attempt 1)') ? true : undefined));
     await server.start();
     const run = await result;
     expect(run.code).toBe(0);

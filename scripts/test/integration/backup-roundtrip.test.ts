@@ -126,12 +126,14 @@ describe('db:backup of a database with awkward content', () => {
     const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t VALUES (1)' });
     const project = makeProject();
     const ids: string[] = [];
+    // The kit's clock (and pg_dump's) frozen at one second: the runs really share it.
+    const frozen = { under: ['faketime', '-f', '2026-11-21 12:00:00'], env: { DATABASE_URL: source.url, DONT_FAKE_MONOTONIC: '1' } };
     for (let i = 0; i < 3; i++) {
-      const run = await cli('pg-backup', ['--format', 'dump', '--json', '--skip-space-check'], { cwd: project, env: { DATABASE_URL: source.url } });
-      expect(run.code).toBe(0);
+      const run = await cli('pg-backup', ['--format', 'dump', '--json', '--skip-space-check'], { cwd: project, ...frozen });
+      expect(run.code, run.stderr).toBe(0);
       ids.push(run.json<Json>().id);
     }
-    expect(new Set(ids).size).toBe(3);
+    expect(ids).toEqual(['backup_manual_20261121_120000', 'backup_manual_20261121_120000_2', 'backup_manual_20261121_120000_3']);
     for (const id of ids) expect(listBackupFiles(project)).toContain(`${id}.info`);
   });
 });

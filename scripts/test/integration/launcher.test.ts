@@ -49,6 +49,22 @@ describe('the launcher', () => {
     expect(run.stdout).toContain(`No backups in ${path.join(backups, 'tsx')}`);
   });
 
+  it('`pnpm db:backup -- --env-file <missing>` and the package.json scripts give the kit\'s own message and exit code, not Node\'s', async () => {
+    const logs = mkdtempSync(path.join(tmpdir(), 'pgkit-envfile-'));
+    made.push(logs);
+    const missing = path.join(logs, 'missing.env');
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_FILE: path.join(logs, 'log') };
+    const viaPnpm = await $({ cwd: REPO, env, nothrow: true, quiet: true })`pnpm -s db:backup -- --env-file ${missing}`;
+    // what package.json runs, with the flag straight after it (as pnpm would append it)
+    const script = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).scripts['db:backup'] as string;
+    const direct = await $({ cwd: REPO, env, nothrow: true, quiet: true })`sh -c ${`${script} --env-file ${missing}`}`;
+    for (const run of [viaPnpm, direct]) {
+      expect(run.stderr).not.toMatch(/^node:/m);
+      expect(run.stderr).toContain(`backup: error: --env-file ${missing} does not exist.`);
+      expect(run.exitCode).toBe(3);
+    }
+  });
+
   it('rebuilds when a source changes even if its modification time does not', async () => {
     const dir = copyOfKit();
     const first = await node(dir, ['list', '--help']);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../support/backups.js';
-import { cli, makeProject, query } from '../support/harness.js';
+import { cli, cluster, createDatabase, libpqEnv, makeProject, query } from '../support/harness.js';
 import { FAILING_MIGRATIONS, migrateCommand, migrationsWith, sampleApp } from '../support/sample-app.js';
 
 describe('db:migrate:safe', () => {
@@ -25,5 +25,23 @@ describe('db:migrate:safe', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.json<{ backup: { id: string } }>().backup.id).toMatch(/^backup_pre-migrate_/);
     expect(await query(db.url, 'SELECT code FROM coupons')).toEqual([{ code: 'WELCOME' }]);
+  });
+
+  it('when the rollback fails too, the hint restores into the same environment (--env, --confirm), and works', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)' });
+    const project = makeProject({ 'packages/database/.env.prod': `DATABASE_URL=${db.url}\n` });
+    // A second, real fault: the failing migration also changes data and removes the backup's .info,
+    // so the automatic rollback cannot find the backup; its .dump is still there.
+    const command = "psql -X -q -c 'DELETE FROM t' && rm -f backups/prod/backup_pre-migrate_*.info && exit 1";
+    const run = await cli('migrate-safe', ['--env', 'prod', '--command', command], { cwd: project, env: { PATH: `${cluster().binDir}:${process.env.PATH}`, ...libpqEnv(db.url) } });
+    expect(run.code, run.stderr).toBe(19);
+    const hint = new RegExp(`Restore it by hand: (pnpm db:restore -- (backups/prod/backup_pre-migrate_\\d+_\\d+\\.dump) --force --env prod --confirm ${db.name})$`, 'm').exec(run.stderr);
+    expect(hint, run.stderr).not.toBeNull();
+    expect(await query(db.url, 'SELECT count(*)::int AS n FROM t')).toEqual([{ n: 0 }]);
+    // The hint as printed, run as the user would (pnpm's "--" and the flags as given).
+    const [, , file] = hint!;
+    const restore = await cli('pg-restore', [file!, '--force', '--env', 'prod', '--confirm', db.name], { cwd: project });
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(await query(db.url, 'SELECT count(*)::int AS n FROM t')).toEqual([{ n: 2 }]);
   });
 });

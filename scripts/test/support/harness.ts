@@ -10,6 +10,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
 import type { BackupInfo } from '../../lib/format/metadata.js';
+import { settleAll, startProcess } from '../../lib/proc/process.js';
+import { pipeline } from 'node:stream/promises';
 
 export const REPO = path.resolve(import.meta.dirname, '../../..');
 const LAUNCHER = path.join(REPO, 'scripts/kit.mjs');
@@ -62,18 +64,16 @@ export function libpqEnv(url: string): NodeJS.ProcessEnv {
   };
 }
 
-/** Run a real PostgreSQL client tool (psql, pg_restore) from the cluster's bin directory. */
-export function runTool(tool: string, args: string[], url: string, stdin?: NodeJS.ReadableStream): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(cluster().binDir, tool), args, { env: libpqEnv(url), stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    if (stdin) stdin.pipe(child.stdin!);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${tool} ${args.join(' ')} exited ${code}: ${stderr}`))));
-  });
+/**
+ * Run a real PostgreSQL client tool (psql, pg_restore) from the cluster's bin directory, through
+ * the kit's own process module: a dump fed on stdin is streamed, and every exit status checked.
+ */
+export async function runTool(tool: string, args: string[], url: string, stdin?: NodeJS.ReadableStream): Promise<{ stdout: string; stderr: string }> {
+  const running = startProcess(path.join(cluster().binDir, tool), args, { env: libpqEnv(url), stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  running.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  await settleAll([running], stdin ? [pipeline(stdin, running.child.stdin!)] : []);
+  return { stdout, stderr: running.stderr.toString() };
 }
 
 /** A fresh application directory: where the user runs `pnpm db:*` from. */
@@ -100,6 +100,8 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   uid?: number;
   gid?: number;
+  /** A program to run the CLI under, with its arguments (e.g. faketime and a frozen clock). */
+  under?: string[];
 }
 
 /** The environment a user's shell would give the CLI, minus anything from this test process. */
@@ -107,8 +109,17 @@ function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: 'C.UTF-8', ...extra };
 }
 
-export function startCli(script: string, args: string[], options: CliOptions): { child: ChildProcess; result: Promise<CliResult> } {
-  const child = spawn(process.execPath, [LAUNCHER, script, ...args], {
+export interface RunningCli {
+  child: ChildProcess;
+  result: Promise<CliResult>;
+  /** What it has printed so far, for waiting on a message while it runs. */
+  output(): { stdout: string; stderr: string };
+}
+
+export function startCli(script: string, args: string[], options: CliOptions): RunningCli {
+  const [program, ...before] = options.under ?? [];
+  const command = [process.execPath, LAUNCHER, '--', script, ...args];
+  const child = spawn(program ?? command[0]!, program ? [...before, ...command] : command.slice(1), {
     cwd: options.cwd,
     env: cliEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -124,7 +135,7 @@ export function startCli(script: string, args: string[], options: CliOptions): {
       resolve({ code, signal, stdout, stderr, json: <T>() => JSON.parse(stdout) as T }),
     );
   });
-  return { child, result };
+  return { child, result, output: () => ({ stdout, stderr }) };
 }
 
 export function cli(script: string, args: string[], options: CliOptions): Promise<CliResult> {
@@ -207,7 +218,7 @@ export function onTerminal(
   env: NodeJS.ProcessEnv,
   answer: (screen: string, type: (keys: string) => void) => void,
 ): Promise<{ code: number | null; screen: string }> {
-  const command = `stty cols 120 rows 40; node ${path.join(REPO, 'scripts/kit.mjs')} ${script} ${args.map((a) => `'${a}'`).join(' ')}`;
+  const command = `stty cols 120 rows 40; node ${path.join(REPO, 'scripts/kit.mjs')} -- ${script} ${args.map((a) => `'${a}'`).join(' ')}`;
   const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm-256color', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let screen = '';
   const type = (keys: string) => child.stdin!.write(keys);
@@ -215,5 +226,12 @@ export function onTerminal(
     screen += c.toString();
     answer(screen, type);
   });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, screen })));
+  // A prompt that never appears must fail the test with the screen it saw, not hang it.
+  const giveUp = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(giveUp);
+      resolve({ code, screen });
+    }),
+  );
 }

@@ -31,14 +31,29 @@ describe('backup-kit.json', () => {
     [{ encryption: { recipients: ['AGE-SECRET-KEY-1QQQ'] } }, /config\.encryption\.recipients\.0 holds an age secret key/],
     [{ environments: { prod: { encryption: { recipient: 'age1x' } } } }, /environments\.prod\.encryption\.recipient is unknown/],
     ['{ not json', /not valid JSON/],
-  ])('refuses %j', (content, message) => {
+    [{ backupDir: 5 }, /backupDir must be a directory path/],
+    ['null', /the file must hold one JSON object of settings/],
+    [[], /the file must hold one JSON object of settings/],
+    [{ logFile: 5 }, /logFile must be a file path/],
+    [{ environments: { prod: { protected: null } } }, /environments\.prod\.protected must be true or false/],
+    [{ environments: { prod: null } }, /environments\.prod must be an object like \{ "protected": true \}/],
+    [{ retention: { timeZone: 'Mars/Olympus' } }, /retention\.timeZone is not a time zone/],
+    [{ notify: { onSuccess: 'yes' } }, /notify\.onSuccess must be true or false/],
+    [{ backupDir: 5, remote: { url: 'ftp://x' } }, /backupDir must be a directory path; remote\.url "ftp:\/\/x" is not of the form s3:\/\/bucket\/prefix/],
+  ])('refuses %j with code BAD_CONFIG (exit 3)', (content, message) => {
     const root = withConfig(content);
     expect(() => loadConfig(root)).toThrow(message);
+    expect(() => loadConfig(root)).toThrow(expect.objectContaining({ code: 'BAD_CONFIG', exitCode: 3 }));
     try {
       loadConfig(root);
     } catch (error) {
       expect(String((error as Error).message)).not.toContain('hunter2');
     }
+  });
+
+  it('names every problem at once', () => {
+    const root = withConfig({ backupDir: 5, logFile: false, retention: { daily: 'seven', weekly: -1 }, colour: 'blue' });
+    expect(() => loadConfig(root)).toThrow(/has 5 problems: .*backupDir must be a directory path; .*logFile must be a file path; .*retention\.daily must be a whole number ≥ 0; .*retention\.weekly must be a whole number ≥ 0; .*unknown setting "colour"/);
   });
 
   it('reads a valid file and none at all', () => {

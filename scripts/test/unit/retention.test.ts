@@ -58,7 +58,7 @@ describe('planRetention', () => {
 
   it('keeps the newest backup of each day when there are many in one day', () => {
     const backups = [b('a', '2026-11-21T01:00:00Z'), b('b', '2026-11-21T13:00:00Z'), b('c', '2026-11-21T09:00:00Z'), b('d', '2026-11-20T23:00:00Z')];
-    expect(kept(backups, policy({ daily: 2 }))).toEqual(['b', 'd']);
+    expect(kept(backups, policy({ daily: 2 }), '2026-11-21T14:00:00Z')).toEqual(['b', 'd']);
   });
 
   it('counts days that have backups, so gaps do not shrink what is kept', () => {

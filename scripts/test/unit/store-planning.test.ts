@@ -43,6 +43,7 @@ function backupOf(type: string, takenAt: string, script = SCRIPT): { info: Backu
     database: { name: 'app', host: 'localhost', port: 5432, user: 'app', serverVersion: '15.0', serverVersionNum: 150000, sizeBytes: 1, configuredBy: 'test' },
     pgDump: { path: '/usr/bin/pg_dump', version: '15.0' },
     snapshot: '00000003-1',
+    serverTime: started,
     artifacts: [{ file: `${id}.sql`, format: 'sql', bytes: SCRIPT.length, sha256: createHash('sha256').update(SCRIPT).digest('hex') }],
     stats: { tables: {}, sequences: {}, complete: true, bytes: 0 },
     source: 'plain-stream',
@@ -94,6 +95,25 @@ describe('a second BackupStore plugs in without any command changing', () => {
     const failed = verifyCommand.run(verifyCommand.parse({ latest: true }, [], COMMON), ctx);
     await expect(failed).rejects.toThrow(/sha256 is .*damaged or changed/);
     expect(JSON.parse(store.files.get(`${bad.info.id}.verify.json`)!.toString())).toMatchObject({ ok: false });
+  });
+
+  it('a backup deleted while it is verified (retention ran meanwhile) is reported as deleted, leaving no record', async () => {
+    const doomed = backupOf('manual', '2026-11-20T10:00:00Z');
+    const kept = backupOf('manual', '2026-11-21T10:00:00Z');
+    const store = storeWith(doomed, kept);
+    const open = store.localFile.bind(store);
+    // retention removes the backup the moment verify has opened its artifact
+    store.localFile = async (backup, file) => {
+      const copy = await open(backup, file);
+      if (backup.id === doomed.info.id) await store.remove(backup);
+      return copy;
+    };
+    const notices: string[] = [];
+    const ctx = Object.assign(context(store), { reporter: { progress: () => undefined, notice: (m: string) => notices.push(m) } });
+    const all = await verifyCommand.run(verifyCommand.parse({ all: true }, [], COMMON), ctx);
+    expect(all.verified.map((v) => [v.id, v.ok])).toEqual([[kept.info.id, true]]);
+    expect(notices).toEqual([expect.stringMatching(new RegExp(`${doomed.info.id} was deleted while it was being verified`))]);
+    expect([...store.files.keys()].filter((n) => n.startsWith(doomed.info.id))).toEqual([]);
   });
 
   it('refuses an environment name that is a path, before any store is opened', () => {
