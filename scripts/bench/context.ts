@@ -46,8 +46,8 @@ export function benchContext(subject: Subject, signal: AbortSignal): BenchContex
       const out = await $({ env, signal, quiet: true, nothrow: true })`${bin(program)} ${args}`;
       if (out.exitCode !== 0) throw new Error(`${program} ${args.join(' ')} ${out.signal ? `was killed by ${out.signal}` : `exited with status ${out.exitCode}`}: ${out.stderr.trim().slice(-2000) || '(no stderr)'}`);
     },
-    kit: async (dir, args, url = subject.url) => {
-      const out = await $({ env: kitEnv(url, dir), cwd: REPO, signal, quiet: true })`${process.execPath} ${LAUNCHER} -- ${args} --json --quiet`;
+    kit: async (dir, args, url = subject.url, extraEnv = {}) => {
+      const out = await $({ env: { ...kitEnv(url, dir), ...extraEnv }, cwd: REPO, signal, quiet: true })`${process.execPath} ${LAUNCHER} -- ${args} --json --quiet`;
       return parseKitResult(out.stdout);
     },
   };

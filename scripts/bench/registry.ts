@@ -33,8 +33,8 @@ export interface BenchContext {
   bin(program: string): string;
   /** Run a PostgreSQL program that prints little (its output is buffered), with the subject's libpq environment. */
   tool(program: string, args: string[], env?: NodeJS.ProcessEnv): Promise<void>;
-  /** Run a kit command through the launcher with --json --quiet, `dir` as BACKUP_DIR and `url` (default: the subject's). */
-  kit(dir: string, args: string[], url?: string): Promise<RunOutcome>;
+  /** Run a kit command through the launcher with --json --quiet, `dir` as BACKUP_DIR and `url` (default: the subject's), plus `env` (e.g. AGE_RECIPIENTS). */
+  kit(dir: string, args: string[], url?: string, env?: NodeJS.ProcessEnv): Promise<RunOutcome>;
 }
 
 export type CaseFactory = (ctx: BenchContext) => BenchCase;

@@ -10,3 +10,4 @@ import './raw-restore-j2.js';
 import './kit-restore-j2.js';
 import './physical.js';
 import './export.js';
+import './age.js';

@@ -22,8 +22,9 @@ import { Fanout, HashTap } from './fanout.js';
 import { artifactFile, type Format } from '../format/naming.js';
 import { formatBytes } from '../format/units.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../format/stats.js';
-import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type StatisticsSource } from '../format/metadata.js';
+import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type RolesInfo, type StatisticsSource } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
+import { backupRoles } from './roles.js';
 
 export interface BackupOptions {
   type: string;
@@ -133,6 +134,7 @@ export interface InfoFacts {
   stats: DumpStats | undefined;
   source: StatisticsSource;
   largeObjects: number;
+  roles?: RolesInfo;
 }
 
 /** The .info of a finished backup. Pure. */
@@ -160,6 +162,7 @@ export function buildInfo(facts: InfoFacts): BackupInfo {
       complete: !options.tables.length && !options.excludeTables.length && !options.schemas.length,
     },
     artifacts: facts.artifacts,
+    ...(facts.roles ? { roles: facts.roles } : {}),
     statistics: {
       source: facts.source,
       algorithm: FINGERPRINT_ALGORITHM,
@@ -177,6 +180,7 @@ interface Session {
   client: Client;
   facts: ServerFacts;
   pgDump: LocatedTool;
+  pgDumpall: LocatedTool;
   pgRestore: LocatedTool | undefined;
   estimate: number;
 }
@@ -185,10 +189,11 @@ interface Session {
 async function prepareSession(client: Client, options: BackupOptions, ctx: CommandContext, store: BackupStore): Promise<Session> {
   const facts = await serverFacts(client);
   const pgDump = await locateTool('pg_dump', facts.major, ctx.env);
+  const pgDumpall = await locateTool('pg_dumpall', facts.major, ctx.env);
   const pgRestore = isPlain(options) || options.stats !== 'archive' ? undefined : await locateTool('pg_restore', facts.major, ctx.env);
   const estimate = estimateBytes(facts.databaseSize, options.formats);
   if (!options.skipSpaceCheck) checkFreeSpace(store.where, await store.freeBytes(), estimate, options.formats, facts.databaseSize);
-  return { client, facts, pgDump, pgRestore, estimate };
+  return { client, facts, pgDump, pgDumpall, pgRestore, estimate };
 }
 
 function isPlain(options: Pick<BackupOptions, 'formats'>): boolean {
@@ -235,7 +240,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
 
 /** Dump every format from one exported snapshot into `write`, then commit it with its .info. */
 async function dumpAndCommit(target: Target, options: BackupOptions, ctx: CommandContext, session: Session, write: BackupWrite, started: Date): Promise<StoredBackup> {
-  const { client, facts, pgDump, pgRestore, estimate } = session;
+  const { client, facts, pgDump, pgDumpall, pgRestore, estimate } = session;
   // The snapshot every artifact is read from. It must stay open until every pg_dump has
   // imported it; it is held (read-only, no locks beyond pg_dump's own) until all are done.
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
@@ -256,12 +261,19 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
       ctx.reporter.progress({ phase: 'dumping', bytes: sizes.reduce((a, b) => a + b, 0), estimate }),
     );
   }, 500);
+  // The roles the database needs, saved beside the dumps (a separate, small pg_dumpall run).
+  const roles = backupRoles(pgDumpall, client, target.database, env, ctx.signal, write);
+  roles.catch(() => undefined);
   let outputs: Array<{ format: Format; sha256: string; bytes: number }>;
   try {
     outputs = await settleAll(jobs, ctx.signal);
+  } catch (error) {
+    await roles.catch(() => undefined); // nothing may still be writing when the backup is aborted
+    throw error;
   } finally {
     clearInterval(timer);
   }
+  const saved = await roles;
   await client.query('COMMIT');
 
   const archive = jobs.find((j) => j.localFile !== undefined)?.localFile;
@@ -272,6 +284,7 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
     if (out.bytes < 64) plausible(format, { bytes: out.bytes, head: Buffer.alloc(0), digest: () => out.sha256 });
     return { file: artifactFile(write.id, format), format, bytes: out.bytes, sha256: out.sha256 };
   });
+  artifacts.push(saved.artifact);
   const info = buildInfo({
     id: write.id,
     environment: target.env,
@@ -286,6 +299,7 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
     stats,
     source,
     largeObjects,
+    roles: saved.roles,
   });
   return write.commit(info);
 }

@@ -9,7 +9,12 @@
  * cluster's password hashes. Passwords are saved only when the backup's user may read them
  * (pg_authid); otherwise --no-role-passwords, and the roles come back without passwords.
  */
+import { createHash } from 'node:crypto';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
+import type { ArtifactInfo, RolesInfo } from '../format/metadata.js';
+import type { BackupWrite } from '../store/store.js';
 import type { Client } from '../pg/connect.js';
 import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { filterRoleScript, parseRoleScript, renderRoleScript } from '../format/role-script.js';
@@ -75,4 +80,29 @@ export async function dumpRoles(pgDumpall: LocatedTool, client: Client, database
     '-- or by hand: psql -v ON_ERROR_STOP=1 -f <this file> (fails on a role that already exists).',
   ].join('\n');
   return { sql: renderRoleScript(kept, header), roles, passwords };
+}
+
+/**
+ * Save the roles as `<id>.globals.sql` through `sink` (the store's writable for it, which
+ * encrypts when the environment is encrypted): the artifact and the .info `roles` entry.
+ */
+export async function saveRoles(dump: RolesDump, file: string, sink: Writable): Promise<{ artifact: ArtifactInfo; roles: RolesInfo }> {
+  const bytes = Buffer.from(dump.sql, 'utf8');
+  await pipeline(Readable.from([bytes]), sink);
+  return {
+    artifact: { file, format: 'globals', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') },
+    roles: { file, roles: dump.roles, passwords: dump.passwords },
+  };
+}
+
+/** backup_x → backup_x.globals.sql */
+export function globalsFileOf(id: string): string {
+  return `${id}.globals.sql`;
+}
+
+/** Dump the roles and write them into the backup being written. */
+export async function backupRoles(pgDumpall: LocatedTool, client: Client, database: string, env: NodeJS.ProcessEnv, signal: AbortSignal, write: BackupWrite): Promise<{ artifact: ArtifactInfo; roles: RolesInfo }> {
+  const dump = await dumpRoles(pgDumpall, client, database, env, signal);
+  const file = globalsFileOf(write.id);
+  return saveRoles(dump, file, write.artifact(file));
 }

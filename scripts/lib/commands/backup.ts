@@ -92,7 +92,8 @@ Arguments:
   render(result) {
     const rel = (p: string) => (p.startsWith('s3://') ? p : path.relative(process.cwd(), p) || p);
     const width = Math.max(...result.files.map((f) => rel(f.path).length));
-    const preferred = (result.files.find((f) => f.format === 'dump') ?? result.files[0]!) as { format: Format; path: string };
+    const dumps = result.files.flatMap((f) => (f.format === 'globals' || f.format === 'zip' ? [] : [{ ...f, format: f.format as Format }]));
+    const preferred = dumps.find((f) => f.format === 'dump') ?? dumps[0]!;
     return [
       `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),

@@ -18,6 +18,8 @@ export interface ListedBackup {
   ageMs: number;
   bytes: number;
   formats: string[];
+  /** age-encrypted: restoring it needs the identity. */
+  encrypted?: boolean;
   verification: { level: string; ok: boolean; at: string } | undefined;
   info: string;
   /** Which store holds it ("local", "remote", …). */
@@ -64,7 +66,8 @@ unfinished multipart uploads) are listed too.`,
           takenAt: takenAt(e.info),
           ageMs: now - Date.parse(takenAt(e.info)),
           bytes: e.info.artifacts.reduce((n, a) => n + a.bytes, 0),
-          formats: e.info.artifacts.map((a) => a.format),
+          formats: e.info.artifacts.map((a) => a.format).filter((f) => f !== 'globals'),
+          encrypted: e.info.encryption !== undefined,
           verification: v ? { level: v.level, ok: v.ok, at: v.at } : undefined,
           info: e.infoLocation,
           store: e.storeKind,
@@ -87,7 +90,7 @@ unfinished multipart uploads) are listed too.`,
       formatTimestamp(b.takenAt),
       b.fromTheFuture ? 'FUTURE' : humanAge(b.ageMs),
       formatBytes(b.bytes),
-      b.formats.join(','),
+      b.formats.join(',') + (b.encrypted ? ' (age)' : ''),
       b.verification ? `${b.verification.ok ? 'passed' : 'FAILED'} (${b.verification.level})` : '-',
       ...(remote ? [b.store] : []),
     ]);

@@ -71,6 +71,9 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
     'with-owner': { type: 'boolean', help: 'keep ownership across environments' },
     'with-privileges': { type: 'boolean', help: 'keep privileges across environments' },
     'no-safety-backup': { type: 'boolean', help: 'skip the pre-restore backup (refused on protected targets)' },
+    'with-roles': { type: 'boolean', help: "create the roles the backup needs that the target lacks (from its globals.sql); existing roles are left alone" },
+    'update-roles': { type: 'boolean', help: 'with --with-roles: also set existing roles to what the backup recorded' },
+    identity: { type: 'string', arg: '<file>', help: 'age identity file for an encrypted backup (default: AGE_IDENTITY_FILE)' },
     wait: { type: 'string', arg: '<seconds>', help: 'wait for the server to answer' },
     'lock-timeout': { type: 'string', arg: '<seconds>', help: `wait this long for a table lock another session holds (default ${DEFAULT_LOCK_TIMEOUT_SECONDS})` },
     'show-lines': { type: 'boolean', help: 'show the item being restored in the progress line' },
@@ -96,6 +99,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
     const waitSeconds = readWait(values, problems);
     const lockTimeoutSeconds = parseLockTimeout(stringValue(values, 'lock-timeout'), problems);
     if (values['no-owner'] === true && values['with-owner'] === true) problems.push('--no-owner and --with-owner contradict each other.');
+    if (values['update-roles'] === true && values['with-roles'] !== true) problems.push('--update-roles changes existing roles to what the backup recorded; it goes with --with-roles.');
     if (problems.length) throw usageError(problems, 'pnpm db:restore --');
     const from = stringValue(values, 'from');
     return {
@@ -118,6 +122,9 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
       waitSeconds,
       showLines: values['show-lines'] === true,
       lockTimeoutSeconds,
+      withRoles: values['with-roles'] === true,
+      updateRoles: values['update-roles'] === true,
+      identity: stringValue(values, 'identity'),
     };
   },
   run(args, ctx) {

@@ -9,6 +9,7 @@ import { REMOTE_OPTIONS } from '../cli/options.js';
 import { loadConfig } from '../config/file.js';
 import { formatTimestamp, parseInstant } from '../format/time.js';
 import type { BackupStore, Leftover, Listing } from '../store/store.js';
+import { innerStore } from '../store/encrypting.js';
 import { MirroredStore } from '../store/s3/mirror.js';
 import { takenAt } from '../store/catalog.js';
 import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
@@ -109,12 +110,13 @@ an .info, and multipart uploads unfinished for more than a day.`,
     // means any partial file found now belongs to a run that is over.
     const lock = args.dryRun ? undefined : await store.lock('retention');
     try {
-      if (!(store instanceof MirroredStore)) return await retainIn(store, environment, policy, now, args.dryRun);
+      const base = innerStore(store);
+      if (!(base instanceof MirroredStore)) return await retainIn(store, environment, policy, now, args.dryRun);
       // Each place is its own set: the newest complete backup of each is kept, and the remote
       // may keep more (or fewer) by its own counts.
-      const remotePolicy = { ...policy, ...(store.remote.remote.retention ?? {}) } as RetentionPolicy;
-      const local = await retainIn(store.local, environment, policy, now, args.dryRun, 'local');
-      const remote = await retainIn(store.remote, environment, remotePolicy, now, args.dryRun, 'remote');
+      const remotePolicy = { ...policy, ...(base.remote.remote.retention ?? {}) } as RetentionPolicy;
+      const local = await retainIn(base.local, environment, policy, now, args.dryRun, 'local');
+      const remote = await retainIn(base.remote, environment, remotePolicy, now, args.dryRun, 'remote');
       return {
         ...local,
         decisions: [...local.decisions, ...remote.decisions],

@@ -15,6 +15,7 @@ export interface VerifyArgs extends CommonArgs {
   all: boolean;
   deep: boolean;
   artifact: Format | undefined;
+  identity: string | undefined;
   type: string | undefined;
 }
 
@@ -43,6 +44,7 @@ Checks that backups are intact (quick, the default) or that one restores to the 
       help: "also restore into a scratch database and compare every table's row\ncount and fingerprint, and the sequences, with .info; the scratch\ndatabase lives on VERIFY_DATABASE_URL's server if set, else on the\nenvironment's own server, and is dropped whatever happens",
     },
     artifact: { type: 'string', arg: '<format>', help: 'what --deep restores (default: dump, else tar, sql.gz, sql)' },
+    identity: { type: 'string', arg: '<file>', help: 'age identity file: decrypt encrypted backups to check their contents (default: AGE_IDENTITY_FILE)' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
@@ -54,7 +56,7 @@ Checks that backups are intact (quick, the default) or that one restores to the 
     const artifact = stringValue(values, 'artifact');
     if (artifact !== undefined && !(FORMATS as readonly string[]).includes(artifact)) problems.push(`--artifact takes one of ${FORMATS.join(', ')}, got "${artifact}".`);
     if (problems.length) throw usageError(problems, 'pnpm db:verify --');
-    return { ...common, input: positionals[0], latest, all, deep: values.deep === true, artifact: artifact as Format | undefined, type: stringValue(values, 'type') };
+    return { ...common, input: positionals[0], latest, all, deep: values.deep === true, artifact: artifact as Format | undefined, type: stringValue(values, 'type'), identity: stringValue(values, 'identity') };
   },
   async run(args, ctx) {
     const { name: env, store } = ctx.environment(args.env);
@@ -77,7 +79,7 @@ Checks that backups are intact (quick, the default) or that one restores to the 
     const verified: Verification[] = [];
     for (const entry of entries) {
       try {
-        verified.push(await verifyBackup(store, entry, { deep: args.deep, artifact: args.artifact }, scratch, ctx.env, ctx.reporter, ctx.signal, ctx.now()));
+        verified.push(await verifyBackup(store, entry, { deep: args.deep, artifact: args.artifact, identity: args.identity }, scratch, ctx.env, ctx.reporter, ctx.signal, ctx.now()));
       } catch (error) {
         // db:retention removed it meanwhile: not a failed backup, and with --all not the end.
         if (!(args.all && error instanceof KitError && error.code === 'BACKUP_NOT_FOUND')) throw error;

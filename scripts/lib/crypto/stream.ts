@@ -168,3 +168,42 @@ export async function trialDecrypt(source: string | Readable, identity: Identity
   }
   return { sha256: hash.digest('hex'), bytes };
 }
+
+/** Does this file begin like an age file? (Its header line is plain text.) */
+export async function looksEncrypted(file: string): Promise<boolean> {
+  const { open } = await import('node:fs/promises');
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return false;
+  try {
+    const buf = Buffer.alloc(AGE_HEADER.length);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return bytesRead === buf.length && buf.toString('latin1') === AGE_HEADER;
+  } finally {
+    await handle.close();
+  }
+}
+
+const AGE_HEADER = 'age-encryption.org/v1\n';
+
+/**
+ * A small encrypted artifact (globals.sql) read whole into memory: the stored bytes are checked
+ * against .info as they stream, and the plaintext is handed over only after age exited 0.
+ */
+export async function decryptSmall(source: Readable, identity: IdentityFile, what: string, env: NodeJS.ProcessEnv, limit = 64 << 20): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      size += chunk.length;
+      if (size > limit) return callback(new KitError('INTEGRITY_FAILED', `${what} is larger than ${limit} bytes once decrypted; it is not what the kit wrote.`));
+      chunks.push(chunk);
+      callback();
+    },
+  });
+  try {
+    await pipeline(source, decryptStage(identity, env, what), sink);
+  } catch (error) {
+    throw error instanceof KitError ? error : new KitError('DECRYPTION_FAILED', `Decrypting ${what} failed: ${(error as Error).message}. Nothing was changed.`, { cause: error });
+  }
+  return Buffer.concat(chunks);
+}

@@ -18,12 +18,30 @@ const count = z.number().int().nonnegative();
 const fileName = z.string().regex(/^[^/\\]+$/, 'a file name without directories').refine((n) => n !== '.' && n !== '..', 'a file name');
 const timestamp = z.iso.datetime({ offset: true });
 
+/** What an artifact holds: a dump in one of the formats, the roles it needs (globals.sql), or a table export's zip. */
+export const ARTIFACT_FORMATS = [...FORMATS, 'globals', 'zip'] as const;
+
 export const ArtifactInfoSchema = z.object({
   file: fileName,
   // 'zip': a table export (db:export --zip), whose own metadata.json lists every file inside it
-  format: z.enum([...FORMATS, 'zip']),
-  bytes: count,
-  sha256: hex64,
+  format: z.enum(ARTIFACT_FORMATS),
+  bytes: count.describe('Size of the file as stored (for an encrypted artifact: the age file).'),
+  sha256: hex64.describe('sha256 of the file as stored.'),
+  plain: z.object({ bytes: count, sha256: hex64 }).optional().describe('An encrypted artifact\'s plaintext: exactly what age -d gives back.'),
+});
+
+/** How a backup was encrypted: public keys only, never a secret. */
+export const EncryptionInfoSchema = z.object({
+  method: z.literal('age'),
+  recipients: z.array(z.string().regex(/^age1[0-9a-z]+$/)).min(1),
+  configuredBy: z.string().describe('Where the recipients were configured (AGE_RECIPIENTS, backup-kit.json …).'),
+});
+
+/** The roles saved with the backup (globals.sql). */
+export const RolesInfoSchema = z.object({
+  file: fileName,
+  roles: z.array(z.string()),
+  passwords: z.boolean().describe('Whether globals.sql carries password hashes (the backup\'s user could read them).'),
 });
 
 export const StatisticsSourceSchema = z.enum(['plain-stream', 'archive', 'none']);
@@ -67,6 +85,8 @@ export const InfoSchema = z.looseObject({
   }),
   scope: z.object({ tables: z.array(z.string()), excludeTables: z.array(z.string()), schemas: z.array(z.string()), complete: z.boolean() }),
   artifacts: z.array(ArtifactInfoSchema).min(1, 'at least one artifact'),
+  encryption: EncryptionInfoSchema.optional().describe('Present when every artifact is age-encrypted.'),
+  roles: RolesInfoSchema.optional(),
   statistics: z.object({
     source: StatisticsSourceSchema,
     algorithm: z.string(),
@@ -85,6 +105,9 @@ export const InfoSchema = z.looseObject({
 });
 
 export type ArtifactInfo = z.infer<typeof ArtifactInfoSchema>;
+export type ArtifactFormat = ArtifactInfo['format'];
+export type EncryptionInfo = z.infer<typeof EncryptionInfoSchema>;
+export type RolesInfo = z.infer<typeof RolesInfoSchema>;
 export type StatisticsSource = z.infer<typeof StatisticsSourceSchema>;
 export type BackupInfo = z.infer<typeof InfoSchema>;
 
@@ -161,4 +184,20 @@ export function parseInfo(text: string): InfoReading {
 export function serializeInfo(info: BackupInfo): string {
   const { checksum: _old, ...rest } = info;
   return JSON.stringify({ ...rest, checksum: checksumOf(rest) }, null, 2) + '\n';
+}
+
+/** Restore instructions for an encrypted backup: decrypt with age first, then the same commands. */
+export function encryptedRestoreInstructions(plain: Partial<Record<Format, string[]>>, artifacts: ArtifactInfo[]): Partial<Record<Format, string[]>> {
+  const out: Partial<Record<Format, string[]>> = {};
+  for (const [format, lines] of Object.entries(plain) as Array<[Format, string[]]>) {
+    const stored = artifacts.find((a) => a.format === format)?.file;
+    if (!stored) continue;
+    const plainName = stored.replace(/\.age$/, '');
+    out[format] = [
+      `${lines[0]!.replace(plainName, stored)} --identity <identity file>`,
+      `age -d -i <identity file> -o ${plainName} ${stored}`,
+      ...lines.slice(1),
+    ];
+  }
+  return out;
 }

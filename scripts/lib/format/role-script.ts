@@ -1,10 +1,11 @@
 /**
- * The statements of `pg_dumpall --roles-only`, read as psql reads them: strings, quoted
- * identifiers, dollar quotes and comments are tracked character by character, a backslash at the
- * start of a statement is a meta-command ending at its line's end, and a statement ends at a `;`
- * outside all of those. Each statement is then classified by the role it concerns, so a restore
- * can create the roles that are missing and leave every existing role alone. Pure, for tests.
+ * The statements of `pg_dumpall --roles-only`, read as psql reads them: the kit's SQL lexer
+ * splits the script (strings, quoted identifiers, dollar quotes, comments, meta-commands), and
+ * each statement's leading words and names are then read with a tokenizer that knows the same
+ * quoting, so every statement is classified by the role it concerns. A restore can then create
+ * the roles that are missing and leave every existing role alone. Pure, for tests.
  */
+import { SqlLexer, TEXT_LIMIT } from './sql-lexer.js';
 
 export type RoleStatement =
   | { kind: 'session'; text: string }
@@ -114,22 +115,22 @@ function scan(text: string, onToken: (token: Token) => void, onEnd: (index: numb
   }
 }
 
-/** Split a script into statements (each with its `;`) and meta-command lines. */
+/**
+ * Split a script into statements (each with its `;`) and meta-command lines, with the kit's one
+ * SQL lexer, exactly as a plain restore reads pg_dump's output.
+ */
 export function splitStatements(text: string): Array<{ text: string; meta: boolean }> {
   const pieces: Array<{ text: string; meta: boolean }> = [];
-  let start = -1;
-  scan(
-    text,
-    (token) => {
-      if (start < 0) start = token.start;
-    },
-    (index) => {
-      if (start >= 0) pieces.push({ text: text.slice(start, index + 1).trim(), meta: false });
-      start = -1;
-    },
-    (from, to) => pieces.push({ text: text.slice(from, to).trim(), meta: true }),
-  );
-  if (start >= 0) pieces.push({ text: text.slice(start).trim(), meta: false });
+  const lexer = new SqlLexer({
+    statement: (s) => pieces.push({ text: s.text.trim(), meta: false }),
+    metaCommand: (m) => pieces.push({ text: m.text.trim(), meta: true }),
+  });
+  const bytes = Buffer.from(text, 'utf8');
+  lexer.write(bytes);
+  lexer.end();
+  for (const s of pieces) {
+    if (!s.meta && Buffer.byteLength(s.text) >= TEXT_LIMIT) throw new Error(`a roles statement longer than ${TEXT_LIMIT} bytes`);
+  }
   return pieces;
 }
 

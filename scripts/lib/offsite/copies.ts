@@ -12,6 +12,7 @@ import { remoteLocation } from '../config/remote.js';
 import { ensurePrivateDir, writeFileAtomic } from '../store/files.js';
 import type { StoreContext } from '../store/environment.js';
 import type { StoredBackup } from '../store/store.js';
+import { innerStore } from '../store/encrypting.js';
 import { MirroredStore, withCopies } from '../store/s3/mirror.js';
 import { choosePartSize, GrowingFileUpload } from '../store/s3/upload.js';
 import { downloadVerified } from '../store/s3/download.js';
@@ -32,7 +33,9 @@ export function sameBackup(a: BackupInfo, b: BackupInfo): boolean {
 }
 
 function mirrorOf(ctx: StoreContext, env: string | undefined, command: string): { name: string; store: MirroredStore } {
-  const { name, store } = ctx.environment(env);
+  const { name, store: opened } = ctx.environment(env);
+  // Copies move stored files as they are (ciphertext, when encrypted): beneath the encryption.
+  const store = innerStore(opened);
   if (!(store instanceof MirroredStore)) {
     throw new KitError('REMOTE_CONFIG', `${command} needs a remote for environment "${name}": configure one in backup-kit.json ("remote": { "url": "s3://bucket/prefix" }) or pass --remote s3://bucket/prefix.`);
   }

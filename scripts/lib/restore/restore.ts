@@ -14,6 +14,8 @@ import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js'
 import { formatBytes } from '../format/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import type { StoredBackup } from '../store/store.js';
+import { decryptSource, type DecryptionRequest } from './encrypted.js';
+import { applyRoles, describeRolesPlan, loadRolesPlan, type RolesPlan } from './roles.js';
 import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource, type RestoreSource } from './source.js';
 import { applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
 import { applyBySwap, repairLeftovers } from './swap.js';
@@ -43,6 +45,12 @@ export interface RestoreOptions {
   showLines: boolean;
   /** How long to wait for a table lock another session holds (default DEFAULT_LOCK_TIMEOUT_SECONDS). */
   lockTimeoutSeconds?: number;
+  /** Create the roles the backup needs that the target lacks, from its globals.sql. */
+  withRoles?: boolean;
+  /** With withRoles: also set existing roles to what the backup recorded. */
+  updateRoles?: boolean;
+  /** The age identity file for an encrypted backup (--identity, else AGE_IDENTITY_FILE). */
+  identity?: string | undefined;
 }
 
 export interface RestoreSummary {
@@ -50,6 +58,8 @@ export interface RestoreSummary {
   target: { host: string; port: number; database: string; environment: string; protected: boolean };
   mode: string;
   safetyBackup: boolean;
+  /** --with-roles: what happens to roles, in words. */
+  roles?: string;
 }
 
 export interface RestoreUi {
@@ -96,14 +106,18 @@ async function archiveTables(client: Client, report: IntegrityReport): Promise<s
 }
 
 /** Roles and extensions the restore needs must exist on the target before anything changes. */
-async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean): Promise<void> {
+async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean, creating: string[]): Promise<void> {
   const keepOwners = !options.noOwner && (options.withOwner || !crossEnvironment);
   if (keepOwners && report.toc.length) {
-    const owners = [...new Set(report.toc.map((e) => e.owner).filter((o) => o && o !== '-'))];
-    const { rows } = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [owners]);
-    const missing = owners.filter((o) => !rows.some((r) => r.rolname === o));
+    // pg_restore --list separates the tag and the owner with a space, and either may hold spaces:
+    // an entry is owned by a known role when its line ends with that role's name.
+    const { rows } = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles');
+    const known = [...rows.map((r) => r.rolname), ...creating];
+    const ownedByKnown = (tail: string) => known.some((r) => tail === r || tail.endsWith(` ${r}`));
+    const missing = [...new Set(report.toc.filter((e) => e.owner && e.owner !== '-' && !ownedByKnown(`${e.tag} ${e.owner}`)).map((e) => e.owner))];
     if (missing.length) {
-      throw new KitError('MISSING_ROLES', `The backup's objects belong to roles that do not exist on ${describeTarget(target)}: ${missing.join(', ')}. Create them first, or pass --no-owner to give everything to ${target.user}. Nothing was changed.`);
+      const how = options.withRoles ? 'The backup\'s globals.sql does not hold them either: create them by hand' : 'Pass --with-roles to create them from the roles saved with the backup, create them first';
+      throw new KitError('MISSING_ROLES', `The backup's objects belong to roles that do not exist on ${describeTarget(target)}: ${missing.join(', ')}. ${how}, or pass --no-owner to give everything to ${target.user}. Nothing was changed.`);
     }
   }
   const extensions = report.toc.filter((e) => e.desc === 'EXTENSION').map((e) => e.tag);
@@ -122,10 +136,18 @@ interface Prepared {
   plan: RestorePlan;
   summary: RestoreSummary;
   serverMajor: number;
+  /** --with-roles: the roles to create before the restore. */
+  roles: RolesPlan | undefined;
+}
+
+/** Where the backup came from before any decryption, and how to decrypt: for globals.sql. */
+interface Origin {
+  backup: { id: string; info: ResolvedSource['info']; file: string };
+  decryption: DecryptionRequest;
 }
 
 /** Everything proven and decided before the user is asked: the source, its integrity, the plan. */
-async function prepare(target: Target, options: RestoreOptions, ctx: StoreContext, resolved: ResolvedSource): Promise<Prepared> {
+async function prepare(target: Target, options: RestoreOptions, ctx: StoreContext, resolved: ResolvedSource, origin: Origin): Promise<Prepared> {
   const sourceEnv = options.from ?? target.env;
   ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
   const creating = options.mode === 'create' || options.jobs !== undefined;
@@ -145,7 +167,8 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
     const source = report.source;
     checkFormatFits(source, options);
     const crossEnvironment = sourceEnv !== target.env;
-    await precheck(client, target, report, options, crossEnvironment);
+    const roles = options.withRoles ? await loadRolesPlan(origin.backup, ctx.environment(sourceEnv).store, client, options.updateRoles === true, origin.decryption) : undefined;
+    await precheck(client, target, report, options, crossEnvironment, roles?.create ?? []);
     const plan = planRestore({
       ...options,
       crossEnvironment,
@@ -173,8 +196,9 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
       target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
       mode: describeMode(options) + (plan.dropOwnership || plan.dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
       safetyBackup: options.safetyBackup && targetExists,
+      ...(roles ? { roles: describeRolesPlan(roles) } : {}),
     };
-    return { source, report, plan, summary, serverMajor: facts.major };
+    return { source, report, plan, summary, serverMajor: facts.major, roles };
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -188,6 +212,17 @@ function checkFormatFits(source: RestoreSource, options: RestoreOptions): void {
   }
   if (options.jobs !== undefined && source.format !== 'dump') {
     throw new KitError('UNSUPPORTED_MODE', `--jobs needs a .dump (custom format) archive; ${path.basename(source.file)} is ${source.format}.`);
+  }
+}
+
+/** --with-roles, after the confirmation and the safety backup: the missing roles, in one transaction. */
+async function createRoles(target: Target, plan: RolesPlan, ctx: StoreContext): Promise<void> {
+  ctx.reporter.progress({ phase: 'creating roles', bytes: 0 });
+  const client = await connectWithWait(target, 0).catch(() => connectWithWait({ ...target, database: 'postgres' }, 0));
+  try {
+    await applyRoles(client, plan);
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
@@ -220,7 +255,14 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       formats: formatsFor(options),
       ...(ui.interactive ? { pick: (entries: StoredBackup[]) => ui.pick(entries) } : {}),
     });
-    const prepared = await prepare(target, options, ctx, resolved);
+    // An encrypted artifact: checked as stored, then decrypted whole into a private file first.
+    const origin: Origin = {
+      backup: { id: resolved.id, info: resolved.info, file: resolved.file },
+      decryption: { identity: options.identity ?? (ctx.env.AGE_IDENTITY_FILE || undefined), env: ctx.env, signal: ctx.signal },
+    };
+    if (resolved.artifact?.plain || resolved.file.endsWith('.age')) ctx.reporter.progress({ phase: 'decrypting the backup', bytes: 0 });
+    resolved = await decryptSource(resolved, origin.decryption);
+    const prepared = await prepare(target, options, ctx, resolved, origin);
     const { summary, plan, source } = prepared;
     await confirmRestore(summary, options, target, ui);
     ctx.signal.throwIfAborted();
@@ -231,6 +273,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       const made = await backup(target, wholeDatabaseDump('pre-restore', `Before restoring ${source.id}`, { stats: 'auto' }), ctx, { lockHeld: true });
       safety = { id: made.id, file: made.files[0]!.path };
     }
+    if (prepared.roles) await createRoles(target, prepared.roles, ctx);
     const oldDatabase = await apply(target, prepared, options, ctx, formatStamp(started).toLowerCase());
 
     ctx.reporter.progress({ phase: 'analyzing', bytes: 0 });
@@ -283,5 +326,6 @@ export function describeSummary(summary: RestoreSummary): string[] {
     `Target:  ${t.database} on ${t.host}:${t.port} (environment ${t.environment}${t.protected ? ', PROTECTED' : ''})`,
     `Mode:    ${summary.mode}`,
     `Safety:  ${summary.safetyBackup ? 'a pre-restore backup of the target is taken first' : 'no safety backup'}`,
+    ...(summary.roles ? [`Roles:   ${summary.roles}`] : []),
   ];
 }

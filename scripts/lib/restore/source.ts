@@ -117,6 +117,9 @@ function standaloneFile(input: string, formats: Format[]): ResolvedSource {
   const reading = stem ? readInfoAt(path.join(path.dirname(file), `${stem}.info`)) : undefined;
   const info = reading?.ok ? reading.info : undefined;
   const artifact = info?.artifacts.find((a) => a.file === path.basename(file));
+  if (artifact?.format === 'globals') {
+    throw new KitError('USAGE', `${path.basename(file)} holds the roles of backup ${info!.id}, not a database. Restore the backup (${info!.id}) with --with-roles to create them.`);
+  }
   const manifest = artifact ? undefined : manifestEntry(file, stem);
   return { file, format: artifact && artifact.format !== 'zip' ? artifact.format : 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file), release: noRelease, ...(manifest ? { manifest } : {}) };
 }

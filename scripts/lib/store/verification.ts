@@ -1,13 +1,13 @@
 /** The record a verification leaves beside a backup, <id>.verify.json: its schema and its type. */
 import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
-import { FORMATS } from '../format/naming.js';
+import { ARTIFACT_FORMATS } from '../format/metadata.js';
 
 export const VERIFICATION_SCHEMA = 'pg-backup-kit/verification';
 
 export const ArtifactCheckSchema = z.object({
   file: z.string(),
-  format: z.enum([...FORMATS, 'zip']),
+  format: z.enum(ARTIFACT_FORMATS),
   ok: z.boolean(),
   checks: z.array(z.string()),
   problem: z.string().optional(),

@@ -29,19 +29,52 @@ import { VERIFICATION_SCHEMA, type ArtifactCheck, type Verification } from '../s
 
 export type { ArtifactCheck, Verification } from '../store/verification.js';
 import { ident } from '../pg/quote.js';
+import { readFile } from 'node:fs/promises';
+import { identityFor } from '../crypto/keys.js';
+import { decryptToPrivateFile, type DecryptedFile } from '../crypto/stream.js';
+import { parseRoleScript } from '../format/role-script.js';
+import type { DecryptionRequest } from '../restore/encrypted.js';
 
-async function quickCheck(store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, serverMajor: number, env: NodeJS.ProcessEnv): Promise<ArtifactCheck> {
+/** The plaintext to check: the stored file itself, or its decryption into a private file. */
+async function plaintextOf(file: string, entry: StoredBackup, artifact: ArtifactInfo, decryption: DecryptionRequest): Promise<DecryptedFile | undefined> {
+  if (!artifact.plain) return undefined;
+  const identity = await identityFor(decryption.identity, entry.info.encryption?.recipients ?? [], artifact.file);
+  return decryptToPrivateFile(file, identity, {
+    name: artifact.file.replace(/\.age$/, ''),
+    what: artifact.file,
+    env: decryption.env,
+    expected: artifact.plain,
+    ...(decryption.signal ? { signal: decryption.signal } : {}),
+  });
+}
+
+/** Errors that are about the identity, not the backup: they stop the command (exit 21). */
+const IDENTITY_ERRORS = new Set(['IDENTITY_MISSING', 'IDENTITY_UNREADABLE', 'IDENTITY_MISMATCH', 'ENCRYPTION_UNAVAILABLE']);
+
+async function quickCheck(store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, serverMajor: number, env: NodeJS.ProcessEnv, decryption: DecryptionRequest): Promise<ArtifactCheck> {
   const result: ArtifactCheck = { file: artifact.file, format: artifact.format, ok: false, checks: [] };
   if (!entry.files.includes(artifact.file)) return { ...result, problem: `${artifact.file} is missing` };
   let copy: LocalCopy | undefined;
+  let decrypted: DecryptedFile | undefined;
   try {
     copy = await store.localFile(entry, artifact.file);
-    const file = copy.path;
-    const { sha256, bytes } = await sha256File(file);
+    const { sha256, bytes } = await sha256File(copy.path);
     if (bytes !== artifact.bytes) return { ...result, problem: `${artifact.file} has ${bytes} bytes, .info recorded ${artifact.bytes} (truncated or changed)` };
     if (sha256 !== artifact.sha256) return { ...result, problem: `${artifact.file}'s sha256 is ${sha256.slice(0, 12)}…, .info recorded ${artifact.sha256.slice(0, 12)}… (damaged or changed)` };
     result.checks.push('size and sha256 match .info');
-    if (artifact.format === 'zip') {
+    if (artifact.plain && decryption.identity === undefined) {
+      result.checks.push('encrypted with age: contents not checked (no identity; give --identity or AGE_IDENTITY_FILE to decrypt)');
+      return { ...result, ok: true };
+    }
+    decrypted = await plaintextOf(copy.path, entry, artifact, decryption);
+    if (decrypted) result.checks.push('decrypts and authenticates with age to the end; the plaintext matches .info');
+    const file = decrypted?.path ?? copy.path;
+    if (artifact.format === 'globals') {
+      const roles = parseRoleScript(await readFile(file, 'utf8'));
+      const unknown = roles.filter((r) => r.kind === 'other');
+      if (unknown.length) return { ...result, problem: `${artifact.file} holds statements the kit does not write` };
+      result.checks.push(`roles script reads (${roles.filter((r) => r.kind === 'role' && r.action === 'create').length} roles)`);
+    } else if (artifact.format === 'zip') {
       result.checks.push(`every file inside matches its metadata.json (${await checkExportFiles(file)} files)`);
     } else if (artifact.format === 'sql' || artifact.format === 'sql.gz') {
       const read = await readScript(file, artifact.format === 'sql.gz');
@@ -56,10 +89,12 @@ async function quickCheck(store: BackupStore, entry: StoredBackup, artifact: Art
     }
     return { ...result, ok: true };
   } catch (error) {
+    if (error instanceof KitError && IDENTITY_ERRORS.has(error.code)) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { ...result, problem: `${artifact.file} is missing` };
     return { ...result, problem: error instanceof KitError ? error.message.replace(/ Nothing was changed\.$/, '') : String(error) };
   } finally {
+    await decrypted?.dispose();
     await copy?.release();
   }
 }
@@ -69,6 +104,8 @@ const PREFERRED: Format[] = ['dump', 'tar', 'sql.gz', 'sql'];
 export interface VerifyOptions {
   deep: boolean;
   artifact: Format | undefined;
+  /** The age identity file (--identity or AGE_IDENTITY_FILE), for encrypted backups. */
+  identity?: string | undefined;
 }
 
 /**
@@ -77,6 +114,7 @@ export interface VerifyOptions {
  */
 export async function verifyBackup(store: BackupStore, entry: StoredBackup, options: VerifyOptions, scratchServer: Target | undefined, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<Verification> {
   const info = entry.info;
+  const identity = options.identity ?? (env.AGE_IDENTITY_FILE || undefined);
   let serverMajor = Number(/^(\d+)/.exec(info.pgDump.version)?.[1] ?? 15);
   if (scratchServer) {
     const client = await connect(scratchServer);
@@ -89,7 +127,7 @@ export async function verifyBackup(store: BackupStore, entry: StoredBackup, opti
   const artifacts: ArtifactCheck[] = [];
   for (const artifact of info.artifacts) {
     reporter.progress({ phase: `checking ${artifact.file}`, bytes: 0 });
-    artifacts.push(await quickCheck(store, entry, artifact, serverMajor, env));
+    artifacts.push(await quickCheck(store, entry, artifact, serverMajor, env, { identity, env, signal }));
   }
   const record: Verification = {
     schema: VERIFICATION_SCHEMA,
@@ -106,7 +144,7 @@ export async function verifyBackup(store: BackupStore, entry: StoredBackup, opti
     const format = options.artifact ?? PREFERRED.find((f) => info.artifacts.some((a) => a.format === f))!;
     const artifact = info.artifacts.find((a) => a.format === format);
     if (!artifact) throw new KitError('BACKUP_NOT_FOUND', `Backup ${entry.id} has no ${format} artifact to restore (it has ${info.artifacts.map((a) => a.format).join(', ')}).`);
-    record.deep = await deepCheck(store, entry, artifact, scratchServer, serverMajor, env, reporter, signal, now);
+    record.deep = await deepCheck(store, entry, artifact, scratchServer, serverMajor, env, reporter, signal, now, identity);
     if (record.deep.problems.length) {
       record.ok = false;
       record.failure = 'ROW_COUNT_MISMATCH';
@@ -133,12 +171,17 @@ async function keepRecord(store: BackupStore, entry: StoredBackup, record: Verif
   }
 }
 
-async function deepCheck(store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<NonNullable<Verification['deep']>> {
-  const info = entry.info;
+async function deepCheck(store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date, identity: string | undefined): Promise<NonNullable<Verification['deep']>> {
   const copy = await store.localFile(entry, artifact.file);
+  let decrypted: DecryptedFile | undefined;
   try {
-    return await deepCheckFile(copy.path, entry, artifact, server, serverMajor, env, reporter, signal, now);
+    // An encrypted artifact is restored from its authenticated plaintext, never from a stream.
+    if (artifact.plain) reporter.progress({ phase: `decrypting ${artifact.file}`, bytes: 0 });
+    decrypted = await plaintextOf(copy.path, entry, artifact, { identity, env, signal });
+    const plain = decrypted ? { ...artifact, file: artifact.file.replace(/\.age$/, ''), bytes: decrypted.bytes, sha256: decrypted.sha256 } : artifact;
+    return await deepCheckFile(decrypted?.path ?? copy.path, entry, plain, server, serverMajor, env, reporter, signal, now);
   } finally {
+    await decrypted?.dispose();
     await copy.release();
   }
 }
@@ -168,6 +211,7 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
     });
     reporter.progress({ phase: `restoring ${artifact.file} into ${scratch}`, bytes: 0 });
     const psql = await locateTool('psql', serverMajor, env);
+    if (artifact.format === 'globals') throw new KitError('BAD_ARGUMENT', '--deep restores a dump, not the roles script.');
     // deep checks only ever pick a backup's own formats (PREFERRED), never an export's zip
     const source: RestoreSource = { file, format: artifact.format as Format, info, artifact, id: entry.id, header: undefined };
     try {

@@ -56,7 +56,7 @@ describe('db:backup takes every artifact from one snapshot', () => {
     expect(recorded).toBeGreaterThan(SEED_ROWS);
     expect(info.statistics.tables['public.totals']!.rows).toBe(1);
 
-    for (const file of result.files) {
+    for (const file of result.files.filter((f) => f.format !== 'globals')) {
       const copy = await createDatabase();
       if (file.format === 'sql') await runTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', file.path], copy.url);
       else if (file.format === 'sql.gz') await runTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1'], copy.url, createReadStream(file.path).pipe(createGunzip()));

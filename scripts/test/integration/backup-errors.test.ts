@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -137,6 +137,7 @@ describe('db:backup refuses bad input with one message and a documented exit cod
     const real = path.join(cluster().binDir, 'pg_dump');
     // reports the real version, then "succeeds" without producing anything
     writeFileSync(path.join(fakeBin, 'pg_dump'), `#!/bin/sh\n[ "$1" = --version ] && exec ${real} --version\nexit 0\n`, { mode: 0o755 });
+    symlinkSync(path.join(cluster().binDir, 'pg_dumpall'), path.join(fakeBin, 'pg_dumpall')); // the roles are saved as usual
     for (const format of ['sql', 'dump', 'tar']) {
       const run = await cli('pg-backup', ['--format', format], { cwd: project, env: { DATABASE_URL: db.url, PG_BIN: fakeBin } });
       expect(run.code, format).toBe(10);

@@ -180,7 +180,7 @@ describe('db:restore across environments', () => {
     expect(refused.code).toBe(17); // not in default's directory
     const sameEnv = await cli('pg-restore', [backup.id, '--env', 'staging', '--force', '--url', staging.url], { cwd: project });
     expect(sameEnv.code).toBe(16);
-    expect(sameEnv.stderr).toMatch(new RegExp(`roles that do not exist on .*: ${role}\\. Create them first, or pass --no-owner`));
+    expect(sameEnv.stderr).toMatch(new RegExp(`roles that do not exist on .*: ${role}\\. Pass --with-roles to create them from the roles saved with the backup, create them first, or pass --no-owner`));
     expect(await fingerprint(staging.url)).toEqual(stagingBefore);
     expect(readFileSync(path.join(project, 'backups/restore.log'), 'utf8')).toContain('"outcome":"failure"');
   });

@@ -60,7 +60,9 @@ describe('the .info schema', () => {
   });
 
   it('keeps fields other capabilities add', () => {
-    const reading = parseInfo(serializeInfo({ ...INFO, encryption: { recipients: ['age1x'] } }));
-    expect(reading.ok && reading.info.encryption).toEqual({ recipients: ['age1x'] });
+    const encryption = { method: 'age' as const, recipients: ['age1yer46t68pvhrurrc0c9t6vp7k2ltew6z2ddfsewaafvgk5yd6pzqkmdfrc'], configuredBy: 'AGE_RECIPIENTS' };
+    const reading = parseInfo(serializeInfo({ ...INFO, encryption, physical: { timeline: 1 } } as typeof INFO));
+    expect(reading.ok && reading.info.encryption).toEqual(encryption);
+    expect(reading.ok && (reading.info as Record<string, unknown>).physical).toEqual({ timeline: 1 });
   });
 });

@@ -89,12 +89,15 @@ describe('planRoles', () => {
     expect(body.join('\n')).not.toMatch(/ALTER ROLE (base|postgres)|COMMENT ON ROLE base|TO postgres/);
   });
 
-  it('updates existing roles only with --update-roles', () => {
+  it('updates existing roles only with --update-roles, never the role the restore runs as', () => {
     const plan = planRoles(SCRIPT, new Set(['postgres', 'base', 'App Owner', 'we"ird;name']), true);
     expect(plan.create).toEqual([]);
     expect(plan.statements.some((s) => s.startsWith('CREATE ROLE'))).toBe(false);
     expect(plan.statements).toContain('ALTER ROLE postgres WITH SUPERUSER;');
     expect(plan.statements).toContain('GRANT base TO postgres;');
+    const asPostgres = planRoles(SCRIPT, new Set(['postgres', 'base', 'App Owner', 'we"ird;name']), true, 'postgres');
+    expect(asPostgres.statements.join('\n')).not.toMatch(/ALTER ROLE postgres|TO postgres/);
+    expect(asPostgres.statements).toContain('ALTER ROLE base WITH NOLOGIN;');
   });
 
   it('drops a GRANTED BY that names a role the target will not have', () => {
