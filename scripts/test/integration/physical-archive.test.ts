@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage } from 'node:http';
-import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PhysicalBackupResult } from '../../lib/physical/backup.js';
-import { cli, waitFor } from '../support/harness.js';
+import { cli, startCli, waitFor } from '../support/harness.js';
 import { restoreParent, startDataDir, startPrimary, type Primary } from '../support/physical-cluster.js';
 
 describe('the continuous WAL archive', () => {
@@ -124,6 +124,24 @@ describe('the continuous WAL archive', () => {
       const [s] = await primary.query<{ last: string | null }>('SELECT last_archived_wal AS last FROM pg_stat_archiver');
       return s!.last !== null && s!.last >= current!.seg ? true : undefined;
     }, 90_000);
+  });
+
+  it('Ctrl-C during the base backup leaves no file behind and frees the lock', async () => {
+    const dir = path.join(primary.project, 'backups/default/physical');
+    const filesIn = (d: string) => (existsSync(d) ? readdirSync(d) : []);
+    const before = filesIn(dir);
+    // Dirty buffers and a spread checkpoint: pg_basebackup waits for it, long enough to interrupt.
+    await primary.query(`INSERT INTO feed (note) SELECT repeat('x', 400) FROM generate_series(1, 50000)`);
+    const { child, result } = startCli('backup-physical', ['--checkpoint', 'spread'], { cwd: primary.project, env: env() });
+    await waitFor('pg_basebackup to start', () => (filesIn(dir).some((f) => f.endsWith('.partial')) ? true : undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    const run = await result;
+    expect(run.code).toBe(130);
+    expect(filesIn(dir).sort()).toEqual(before.sort());
+    // Nothing is left holding the environment: the next backup runs.
+    const next = await cli('backup-physical', ['--quiet'], { cwd: primary.project, env: env() });
+    expect(next.code).toBe(0);
   });
 
   it('retention keeps the policy\'s base backups and only the WAL they need, without a gap', async () => {

@@ -27,7 +27,28 @@ export interface DatabaseFingerprint {
   sequences: Record<string, { last_value: string; is_called: boolean }>;
   /** Key: large object oid (decimal string); value: md5 of its content. */
   largeObjects: Record<string, string>;
+  /** "<kind> <name> owner=<role> acl=<acl>" for every schema, relation, column ACL, routine, type, large object and default ACL, sorted. */
+  ownership: string[];
 }
+
+/** Owners and privileges, which the schema part (dumped without them) leaves out. */
+const OWNERSHIP_SQL = `
+  WITH user_ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%')
+  SELECT line FROM (
+    SELECT format('schema %I owner=%s acl=%s', n.nspname, pg_get_userbyid(n.nspowner), coalesce(n.nspacl::text, '')) AS line FROM pg_namespace n JOIN user_ns u ON u.oid = n.oid
+    UNION ALL
+    SELECT format('relation %I.%I owner=%s acl=%s', u.nspname, c.relname, pg_get_userbyid(c.relowner), coalesce(c.relacl::text, '')) FROM pg_class c JOIN user_ns u ON u.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    UNION ALL
+    SELECT format('column %I.%I.%I acl=%s', u.nspname, c.relname, a.attname, a.attacl::text) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN user_ns u ON u.oid = c.relnamespace WHERE a.attacl IS NOT NULL AND NOT a.attisdropped
+    UNION ALL
+    SELECT format('routine %s owner=%s acl=%s', p.oid::regprocedure::text, pg_get_userbyid(p.proowner), coalesce(p.proacl::text, '')) FROM pg_proc p JOIN user_ns u ON u.oid = p.pronamespace
+    UNION ALL
+    SELECT format('type %s owner=%s acl=%s', t.oid::regtype::text, pg_get_userbyid(t.typowner), coalesce(t.typacl::text, '')) FROM pg_type t JOIN user_ns u ON u.oid = t.typnamespace WHERE t.typrelid = 0 AND t.typelem = 0
+    UNION ALL
+    SELECT format('large object %s owner=%s acl=%s', l.oid, pg_get_userbyid(l.lomowner), coalesce(l.lomacl::text, '')) FROM pg_largeobject_metadata l
+    UNION ALL
+    SELECT format('default acl %s in %s for %s acl=%s', pg_get_userbyid(d.defaclrole), coalesce(n.nspname, '*'), d.defaclobjtype, d.defaclacl::text) FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+  ) x ORDER BY line COLLATE "C"`;
 
 export interface FingerprintOptions {
   /** Directory holding pg_dump. Default: /usr/lib/postgresql/15/bin */
@@ -243,13 +264,15 @@ export async function fingerprintDatabase(url: string, opts?: FingerprintOptions
 
   const client = new pg.Client({ connectionString: url });
   let data: Pick<DatabaseFingerprint, 'tables' | 'sequences' | 'largeObjects'>;
+  let ownership: string[];
   try {
     await client.connect();
     data = await fingerprintData(client);
+    ownership = (await client.query<{ line: string }>(OWNERSHIP_SQL)).rows.map((r) => r.line);
   } finally {
     await client.end().catch(() => undefined);
   }
 
   const schema = await schemaPromise;
-  return { schema, ...data };
+  return { schema, ...data, ownership };
 }

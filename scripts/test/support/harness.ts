@@ -42,11 +42,17 @@ export interface TestDatabase {
   url: string;
 }
 
-export async function createDatabase(options: { seed?: 'awkward'; sql?: string } = {}): Promise<TestDatabase> {
+/**
+ * Seeds: 'awkward' is content that is awkward to back up and restore; 'application' is that, plus
+ * what real applications have (dozens of routines, triggers, rules, views over views, policies,
+ * comments on everything, several owners and grants).
+ */
+export async function createDatabase(options: { seed?: 'awkward' | 'application'; sql?: string } = {}): Promise<TestDatabase> {
   const name = `t_${randomBytes(5).toString('hex')}`;
   await query(urlFor('postgres'), `CREATE DATABASE ${name}`);
   const url = urlFor(name);
-  if (options.seed === 'awkward') await runTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', path.join(REPO, 'scripts/test/support/awkward.sql')], url);
+  if (options.seed) await runTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', path.join(REPO, 'scripts/test/support/awkward.sql')], url);
+  if (options.seed === 'application') await runTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', path.join(REPO, 'scripts/test/support/application.sql')], url);
   if (options.sql) await runTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', options.sql], url);
   return { name, url };
 }
