@@ -176,8 +176,12 @@ export async function looksEncrypted(file: string): Promise<boolean> {
   if (!handle) return false;
   try {
     const buf = Buffer.alloc(AGE_HEADER.length);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    return bytesRead === buf.length && buf.toString('latin1') === AGE_HEADER;
+    // A directory opens but cannot be read: not age, and the restore's own checks say what it is.
+    const read = await handle.read(buf, 0, buf.length, 0).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'EISDIR') return undefined;
+      throw error;
+    });
+    return read !== undefined && read.bytesRead === buf.length && buf.toString('latin1') === AGE_HEADER;
   } finally {
     await handle.close();
   }
