@@ -1,13 +1,26 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { SyncResult } from '../../lib/sync/sync.js';
 import { fingerprint, takeBackup } from '../support/backups.js';
 import { cli, createDatabase, makeProject, query, urlFor } from '../support/harness.js';
 
 async function writes(url: string, name: string): Promise<number> {
-  // statistics of a database's own backends are flushed when they end; the kit's have ended
-  await query(url, 'SELECT pg_stat_clear_snapshot()');
-  const [row] = await query<{ n: string }>(url, 'SELECT (tup_inserted + tup_updated + tup_deleted)::text AS n FROM pg_stat_database WHERE datname = $1', [name]);
-  return Number(row!.n);
+  // A backend flushes its statistics when it ends, and a client's disconnect does not wait for
+  // that: count only once no other backend (the seeding session, the kit's) is left in the database.
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (let tries = 0; tries < 100; tries++) {
+      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+      if (rows[0]!.n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await client.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await client.query<{ n: string }>('SELECT (tup_inserted + tup_updated + tup_deleted)::text AS n FROM pg_stat_database WHERE datname = $1', [name]);
+    return Number(rows[0]!.n);
+  } finally {
+    await client.end();
+  }
 }
 
 async function prodAndDev() {
