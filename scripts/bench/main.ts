@@ -12,12 +12,12 @@ import { serverFacts } from '../lib/pg/connect.js';
 import './cases/index.js';
 import { benchContext, warmUpKit } from './context.js';
 import { measure } from './measure.js';
-import { parseOptions, UsageError, type BenchOptions } from './options.js';
+import { parseOptions, UsageError, type BenchData, type BenchOptions } from './options.js';
 import { registeredCases, type BenchCase } from './registry.js';
 import { checksFor, machineFacts, MB, progress, renderText, type Facts } from './report.js';
-import { loadPgbenchData, openSubject, withClient, type Subject } from './subject.js';
+import { loadMixedData, loadPgbenchData, openSubject, withClient, type Subject } from './subject.js';
 
-async function gatherFacts(subject: Subject, scale: number | undefined, signal: AbortSignal): Promise<Facts> {
+async function gatherFacts(subject: Subject, scale: number | undefined, data: BenchData, signal: AbortSignal): Promise<Facts> {
   const server = await withClient(subject.target, serverFacts);
   const pgDumpPath = path.join(subject.binDir, 'pg_dump');
   const pgDumpVersion = (await $({ signal, quiet: true })`${pgDumpPath} --version`).stdout.trim();
@@ -25,7 +25,7 @@ async function gatherFacts(subject: Subject, scale: number | undefined, signal: 
     ...machineFacts(),
     serverVersion: server.version,
     pgDump: `${pgDumpVersion} (${pgDumpPath})`,
-    database: { origin: subject.origin, name: subject.target.database, sizeBytes: server.databaseSize, pgbenchScale: scale },
+    database: { origin: subject.origin, name: subject.target.database, sizeBytes: server.databaseSize, pgbenchScale: scale, data },
   };
 }
 
@@ -52,8 +52,8 @@ function selectCases(all: BenchCase[], only: string[] | undefined): BenchCase[] 
 async function bench(options: BenchOptions, signal: AbortSignal, subject: Subject): Promise<void> {
   const cases = selectCases(registeredCases(benchContext(subject, signal)), options.only);
   const loads = options.url === undefined || options.init;
-  if (loads) await loadPgbenchData(subject, options.scale, signal);
-  const facts = await gatherFacts(subject, loads ? options.scale : undefined, signal);
+  if (loads) await (options.data === 'mixed' ? loadMixedData : loadPgbenchData)(subject, options.scale, signal);
+  const facts = await gatherFacts(subject, loads ? options.scale : undefined, options.data, signal);
   progress(`database ${facts.database.name}: ${(facts.database.sizeBytes / MB).toFixed(1)} MB`);
   await warmUpKit(signal);
   const results = await measure(cases, options.runs);

@@ -9,7 +9,10 @@ prints the ratios with PASS/MISS against their targets. By default it starts a t
 cluster, fills a database with pgbench data and deletes everything afterwards.
 
 Options:
-  --scale <n>     pgbench scale factor, about 15 MB of data per unit (default: 20)
+  --scale <n>     size of the data, about 15 MB per unit (default: 20)
+  --data <kind>   pgbench (the default: pgbench's tables, which compress about 57:1) or mixed
+                  (text, jsonb, numeric, timestamps, bytea, arrays and wide rows that compress
+                  like an application's data, with indexes and a foreign key)
   --runs <n>      runs per case; the median is reported (default: 3)
   --case <ids>    run only these cases (comma-separated ids, see --list); checks whose cases
                   did not run are left out
@@ -24,8 +27,11 @@ Options:
 Progress goes to stderr, results to stdout.
 `;
 
+export type BenchData = 'pgbench' | 'mixed';
+
 export interface BenchOptions {
   scale: number;
+  data: BenchData;
   runs: number;
   url: string | undefined;
   init: boolean;
@@ -51,6 +57,7 @@ function parseFlags(args: string[]) {
       allowPositionals: false,
       options: {
         scale: { type: 'string' },
+        data: { type: 'string' },
         runs: { type: 'string' },
         case: { type: 'string' },
         list: { type: 'boolean' },
@@ -76,10 +83,13 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const init = values.init === true;
   if (init && values.url === undefined) throw new UsageError('--init only applies with --url; the throw-away cluster is always initialised.');
   if (values.url !== undefined && !init && values.scale !== undefined) throw new UsageError('--scale needs --init when --url is given: without it the database is benchmarked as it is.');
+  const data = values.data ?? 'pgbench';
+  if (data !== 'pgbench' && data !== 'mixed') throw new UsageError(`--data takes pgbench or mixed, got "${data}".`);
   const only = values.case?.split(',').map((id) => id.trim()).filter(Boolean);
   if (only !== undefined && only.length === 0) throw new UsageError('--case takes one or more case ids, e.g. --case raw-dump,kit-dump (see --list).');
   return {
     scale: positiveInteger(values.scale ?? '20', '--scale'),
+    data,
     runs: positiveInteger(values.runs ?? '3', '--runs'),
     url: values.url,
     init,

@@ -56,7 +56,7 @@ export interface Facts {
   serverVersion: string;
   pgDump: string;
   tempDir: string;
-  database: { origin: string; name: string; sizeBytes: number; pgbenchScale: number | undefined };
+  database: { origin: string; name: string; sizeBytes: number; pgbenchScale: number | undefined; data: string };
 }
 
 function cpuModel(): string {
@@ -86,7 +86,7 @@ export function renderText(facts: Facts, runs: number, results: CaseResult[], ch
   const lines = [
     `Machine:    ${facts.nproc} CPUs (${facts.cpuModel}), ${gb(facts.totalMemoryBytes)} GB RAM, ${facts.kernel}, Node ${facts.node}`,
     `PostgreSQL: server ${facts.serverVersion}; ${facts.pgDump}`,
-    `Database:   ${db.name} (${db.origin}), ${(db.sizeBytes / MB).toFixed(1)} MB${db.pgbenchScale !== undefined ? ` (pgbench scale ${db.pgbenchScale})` : ''}`,
+    `Database:   ${db.name} (${db.origin}), ${(db.sizeBytes / MB).toFixed(1)} MB${db.pgbenchScale !== undefined ? ` (${db.data} data, scale ${db.pgbenchScale})` : ''}`,
     `Method:     wall-clock median of ${runs} run(s) per case, cases interleaved, output under ${facts.tempDir}`,
     '',
     ...table(
