@@ -286,6 +286,30 @@ export class SqlLexer {
       case CODE:
         return this.code(b, i);
       case DASH:
+      case SLASH:
+        return this.commentStart(b);
+      case BLOCK:
+      case BLOCK_STAR:
+      case BLOCK_SLASH:
+        return this.blockComment(b);
+      case SQUOTE_END:
+      case EQUOTE:
+      case EQUOTE_ESC:
+      case EQUOTE_END:
+      case DQUOTE:
+      case DQUOTE_END:
+        return this.quoted(b);
+      case DOLLAR_OPEN:
+        return this.dollarOpen(b);
+      default:
+        throw new Error(`sql lexer: unexpected state ${this.state}`);
+    }
+  }
+
+  /** After "-" or "/": a comment begins, or the byte was ordinary code. */
+  private commentStart(b: number): boolean {
+    switch (this.state) {
+      case DASH:
         if (b === 0x2d) {
           this.beginLineComment();
           return true;
@@ -302,6 +326,14 @@ export class SqlLexer {
         this.state = CODE;
         this.codeByte(0x2f, this.dashStart);
         return false;
+      default:
+        throw new Error(`sql lexer: unexpected state ${this.state}`);
+    }
+  }
+
+  /** Inside a block comment, which nests. */
+  private blockComment(b: number): boolean {
+    switch (this.state) {
       case BLOCK:
         if (b === 0x2a) this.state = BLOCK_STAR;
         else if (b === 0x2f) this.state = BLOCK_SLASH;
@@ -327,6 +359,14 @@ export class SqlLexer {
         }
         this.state = BLOCK;
         return false;
+      default:
+        throw new Error(`sql lexer: unexpected state ${this.state}`);
+    }
+  }
+
+  /** Inside a string or quoted identifier, or just after its closing quote (a doubled quote goes on). */
+  private quoted(b: number): boolean {
+    switch (this.state) {
       case SQUOTE_END:
         if (b === 0x27) {
           this.state = SQUOTE;
@@ -364,6 +404,14 @@ export class SqlLexer {
         this.skel('"');
         this.prevIdentChar = false;
         return false;
+      default:
+        throw new Error(`sql lexer: unexpected state ${this.state}`);
+    }
+  }
+
+  /** After "$": a dollar-quote tag being read, or ordinary text. */
+  private dollarOpen(b: number): boolean {
+    switch (this.state) {
       case DOLLAR_OPEN:
         if (b === 0x24) {
           this.state = DOLLAR;
