@@ -5,12 +5,12 @@
  * sequences, then a handshake: COMMIT is written only once psql has executed all of it, every
  * file's sha256 matched metadata.json and every COPY loaded the rows the export recorded.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
-import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
+import { startGatedPsql, type LocatedTool } from '../proc/pg-tools.js';
 import { CsvToCopyText } from '../format/csv.js';
 import { SqlLexer } from '../format/sql-lexer.js';
 import type { ExportMetadata, ExportTable } from '../format/export-metadata.js';
@@ -141,21 +141,7 @@ async function streamBody(source: ExportSource, plan: LoadPlan, stdin: Writable,
 }
 
 export async function loadInTransaction(psqlTool: LocatedTool, env: NodeJS.ProcessEnv, source: ExportSource, plan: LoadPlan, reporter: Reporter, signal: AbortSignal): Promise<void> {
-  const psql = spawnTool(psqlTool, ['-X', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env, failure: 'RESTORE_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
-  const marker = `pg-backup-kit:ready-to-commit:${randomBytes(8).toString('hex')}`;
-  const copied: number[] = [];
-  const ready = new Promise<void>((resolve) => {
-    let partial = '';
-    psql.child.stdout!.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('latin1')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        const copy = /^COPY (\d+)$/.exec(line);
-        if (copy) copied.push(Number(copy[1]));
-        else if (line === marker) resolve();
-      }
-    });
-  });
+  const { psql, marker, copied, readyToCommit: ready } = startGatedPsql(psqlTool, env);
   const psqlDone = psql.done.catch(() => {
     throw psqlFailure(psql.stderr.toString());
   });

@@ -4,6 +4,7 @@
  * in the child's environment (never in argv), and turns a failure into a KitError quoting the
  * tool's own stderr.
  */
+import { randomBytes } from 'node:crypto';
 import { execFile, type SpawnOptions } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -147,4 +148,31 @@ export interface SpawnToolOptions {
 
 export function spawnTool(tool: LocatedTool, args: string[], options: SpawnToolOptions): RunningProcess {
   return startProcess(tool.path, args, { ...options, name: tool.name, missing: 'PG_TOOL_MISSING' });
+}
+
+/**
+ * psql reading a script from stdin, for a load that must not commit before the kit has checked
+ * it. Not quiet: psql prints each statement's tag, and "COPY n" is the server's own count of the
+ * rows each COPY loaded (collected in `copied`). The caller writes `\echo <marker>` after the
+ * last statement but COMMIT; `readyToCommit` resolves when psql prints it, proving it executed
+ * everything before. A write into psql's closed stdin is left to psql's own exit to explain.
+ */
+export function startGatedPsql(psqlTool: LocatedTool, env: NodeJS.ProcessEnv) {
+  const psql = spawnTool(psqlTool, ['-X', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env, failure: 'RESTORE_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
+  const marker = `pg-backup-kit:ready-to-commit:${randomBytes(8).toString('hex')}`;
+  const copied: number[] = [];
+  const readyToCommit = new Promise<void>((resolve) => {
+    let partial = '';
+    psql.child.stdout!.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('latin1')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const copy = /^COPY (\d+)$/.exec(line);
+        if (copy) copied.push(Number(copy[1]));
+        else if (line === marker) resolve();
+      }
+    });
+  });
+  psql.child.stdin!.on('error', () => undefined);
+  return { psql, marker, copied, readyToCommit };
 }

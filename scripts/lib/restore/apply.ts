@@ -5,7 +5,6 @@
  *  - a fresh database (--jobs, --create): restored beside the target, checked, then swapped in
  *    by renaming both in one transaction; the old one is dropped only after the swap.
  */
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,7 +12,7 @@ import { createGunzip } from 'node:zlib';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connect, type Client } from '../pg/connect.js';
-import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
+import { locateTool, spawnTool, startGatedPsql, type LocatedTool } from '../proc/pg-tools.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { FOREIGN_KEY_MARKER } from './sql.js';
@@ -72,23 +71,7 @@ interface Tools {
  * says it has executed everything but COMMIT.
  */
 function startPsql(target: Target, plan: ScriptPlan, psqlTool: LocatedTool, childEnvironment: NodeJS.ProcessEnv) {
-  const psql = spawnTool(psqlTool, ['-X', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: childEnvironment, failure: 'RESTORE_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
-  const marker = `pg-backup-kit:ready-to-commit:${randomBytes(8).toString('hex')}`;
-  const copied: number[] = [];
-  const readyToCommit = new Promise<void>((resolve) => {
-    let partial = '';
-    psql.child.stdout!.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('latin1')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        const copy = /^COPY (\d+)$/.exec(line);
-        if (copy) copied.push(Number(copy[1]));
-        else if (line === marker) resolve();
-      }
-    });
-  });
-  // psql's own exit says what went wrong; a write into its closed stdin must not crash the kit
-  psql.child.stdin!.on('error', () => undefined);
+  const { psql, marker, copied, readyToCommit } = startGatedPsql(psqlTool, childEnvironment);
   const done = psql.done.catch(async (error: unknown) => {
     const stderr = psql.stderr.toString();
     if (isLockTimeout(stderr)) throw await lockTimeoutError(target, 'restore', plan.lockTimeoutSeconds, 'The restore was rolled back; the target is unchanged.');
