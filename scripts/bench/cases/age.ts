@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { registerCase, type BenchContext } from '../registry.js';
 import { writeNewIdentity } from '../../lib/crypto/keys.js';
+import { adminSql, databaseUrl } from './restore-fixture.js';
 
 let key: Promise<{ file: string; recipient: string }> | undefined;
 
@@ -29,12 +30,8 @@ let counter = 0;
 
 function encryptedRestore(ctx: BenchContext) {
   const targets = new Map<string, string>();
-  const admin = (sql: string) => ctx.tool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], { ...ctx.subject.env, PGDATABASE: 'postgres' });
-  const urlOf = (database: string) => {
-    const url = new URL(ctx.subject.url);
-    url.pathname = `/${encodeURIComponent(database)}`;
-    return url.toString();
-  };
+  const admin = adminSql(ctx);
+  const urlOf = (database: string) => databaseUrl(ctx, database);
   return {
     id: 'kit-restore-age',
     label: 'kit restore of an age-encrypted .dump',

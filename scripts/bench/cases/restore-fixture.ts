@@ -18,14 +18,22 @@ export interface RestoreFixture {
   kit(dir: string, args: string[]): Promise<RunOutcome>;
 }
 
+/** Run one statement in the subject's cluster, connected to its postgres database. */
+export function adminSql(ctx: BenchContext): (sql: string) => ReturnType<BenchContext['tool']> {
+  return (sql) => ctx.tool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], { ...ctx.subject.env, PGDATABASE: 'postgres' });
+}
+
+/** The subject's URL with another database in it. */
+export function databaseUrl(ctx: BenchContext, database: string): string {
+  const url = new URL(ctx.subject.url);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return url.toString();
+}
+
 export function restoreFixture(ctx: BenchContext): RestoreFixture {
   const targets = new Map<string, string>();
-  const admin = (sql: string) => ctx.tool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], { ...ctx.subject.env, PGDATABASE: 'postgres' });
-  const urlOf = (database: string) => {
-    const url = new URL(ctx.subject.url);
-    url.pathname = `/${encodeURIComponent(database)}`;
-    return url.toString();
-  };
+  const admin = adminSql(ctx);
+  const urlOf = (database: string) => databaseUrl(ctx, database);
   const dumpOf = (dir: string) => path.join(dir, 'default', readdirSync(path.join(dir, 'default')).find((f) => f.endsWith('.dump'))!);
   return {
     prepare: async (dir) => {

@@ -3,27 +3,17 @@ import { stringValue, usageError, type Command, type CommonArgs } from '../cli/r
 import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatBytes } from '../format/units.js';
 import { fromTheFuture, takenAt } from '../store/catalog.js';
-import { listPhysical, physicalLeftovers } from '../physical/listing.js';
+import { listPhysical, physicalLeftovers, type PhysicalListing } from '../physical/listing.js';
 import { formatAge, formatTimestamp } from '../format/time.js';
 
 export interface ListArgs extends CommonArgs {
   type: string | undefined;
 }
 
-export interface ListedBackup {
-  id: string;
-  type: string;
-  description: string;
-  takenAt: string;
-  ageMs: number;
-  bytes: number;
-  formats: string[];
+/** A row of db:list: the shape physical listings share, plus what only logical backups have. */
+export interface ListedBackup extends PhysicalListing {
   /** age-encrypted: restoring it needs the identity. */
   encrypted?: boolean;
-  verification: { level: string; ok: boolean; at: string } | undefined;
-  info: string;
-  /** Which store holds it ("local", "remote", …). */
-  store: string;
   /** Dated after now: taken under a wrong clock; --latest passes it over. */
   fromTheFuture?: boolean;
 }

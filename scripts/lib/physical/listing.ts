@@ -13,6 +13,7 @@ export interface PhysicalListing {
   formats: string[];
   verification: { level: string; ok: boolean; at: string } | undefined;
   info: string;
+  /** Which store holds it ("local", "remote", …). */
   store: string;
 }
 
