@@ -4,6 +4,7 @@
  * metadata.json last. Written under a partial name and renamed when complete (or zipped), so an
  * interrupted export never looks complete.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import kitPackage from '../../../package.json' with { type: 'json' };
@@ -15,12 +16,15 @@ import { ensurePrivateDir, PARTIAL_SUFFIX, syncDir, writeFileAtomic } from '../s
 import type { StoreContext } from '../store/environment.js';
 import { backupRoot, type CommandContext } from '../context.js';
 import { formatStamp } from '../format/naming.js';
-import { dataFileName, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
+import { chainFileName, dataFileName, exportFiles, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
 import { buildInfo, infoDatabase, serverGoneError } from '../backup/backup.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
 import { selectTables } from './select.js';
 import { copyToFile, dumpSchema, runPool } from './copy.js';
 import { zipDirectory } from './zip.js';
+import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
+import { configFor } from '../config/file.js';
+import { sessionSettingsSql } from './snapshot.js';
 
 export interface ExportOptions {
   tables: string[];
@@ -29,6 +33,12 @@ export interface ExportOptions {
   jobs: number;
   zip: boolean;
   waitSeconds: number;
+  /** Rows changed since the chain's previous export (a full one when there is none to follow). */
+  differential: boolean;
+  /** With differential: tables that cannot be differential are exported in full instead of refused. */
+  skipUnsuitable: boolean;
+  /** With differential: start a new chain with a full export. */
+  newChain: boolean;
 }
 
 export interface ExportResult {
@@ -43,6 +53,8 @@ export interface ExportResult {
   durationMs: number;
   database: { name: string; host: string; port: number };
   peakRssBytes: number;
+  /** --differential: where this export sits in its chain. */
+  chain?: { base: string; parent: string | undefined; position: number; changedRows: number; deletedRows: number; reason: string | undefined };
 }
 
 export const LARGE_OBJECTS_FILE = 'large-objects.csv';
@@ -93,26 +105,43 @@ interface Session {
   psql: LocatedTool;
   pgDump: LocatedTool;
   snapshot: { id: string; takenAt: string };
+  /** --differential: the next differential's lower bound, read before the snapshot. */
+  nextLowerBound: string | undefined;
 }
 
 /** Every file of the export into `work`, from the session's snapshot; returns metadata.json's content. */
 async function writeFiles(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, work: string, started: Date): Promise<ExportMetadata> {
   const chosen = await chooseTables(s.client, options);
   const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
+  const scope = { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete };
+  const chain = s.nextLowerBound === undefined ? undefined : await prepareChain(s.client, chosen, scope, {
+    config: configFor(ctx.root).export?.differential ?? {},
+    skipUnsuitable: options.skipUnsuitable,
+    newChain: options.newChain,
+    envDir: path.join(backupRoot(ctx), target.env),
+    nextLowerBound: s.nextLowerBound,
+    notice: (m) => ctx.reporter.notice(m),
+  });
+  const differential = chain !== undefined && chain.info.position > 0;
   const sequences = await readSequences(s.client, complete ? undefined : chosen.map((t) => t.oid));
-  const largeObjects = complete ? await countLargeObjects(s.client) : 0;
-  await mkdir(path.join(work, 'data'), { recursive: true, mode: 0o700 });
+  const largeObjects = complete && !differential ? await countLargeObjects(s.client) : 0;
+  for (const dir of ['data', ...(chain ? ['keys'] : []), ...(differential ? ['deleted'] : [])]) await mkdir(path.join(work, dir), { recursive: true, mode: 0o700 });
   const env = childEnv(target, ctx.env);
   const files = planFiles(chosen);
   const estimate = chosen.reduce((n, t) => n + t.bytes, 0);
   let [bytesDone, done] = [0, 0];
   ctx.reporter.progress({ phase: 'exporting', bytes: 0, estimate, done: 0, total: chosen.length });
-  const schemaDone = dumpSchema(s.pgDump, env, s.snapshot.id, schemaScope(options), path.join(work, 'schema.sql'), ctx.signal);
+  const schemaDone = differential ? differentialSchemaFile(work, chain!) : dumpSchema(s.pgDump, env, s.snapshot.id, schemaScope(options), path.join(work, 'schema.sql'), ctx.signal);
   schemaDone.catch(() => undefined);
   // Biggest first, so one large table does not start last and finish alone.
   const order = [...chosen].sort((a, b) => b.bytes - a.bytes);
   const exported = await runPool(order, options.jobs, async (t): Promise<ExportTable> => {
     const file = files.get(t)!;
+    if (chain) {
+      const table = await exportChainTable({ ...chain.job, psql: s.psql, env, snapshotId: s.snapshot.id, work, signal: ctx.signal }, t, file);
+      ctx.reporter.progress({ phase: 'exporting', bytes: (bytesDone += table.bytes), estimate, done: ++done, total: chosen.length, detail: t.name });
+      return table;
+    }
     const written = await copyToFile(s.psql, env, s.snapshot.id, t.name, path.join(work, file), ctx.signal);
     bytesDone += written.bytes;
     ctx.reporter.progress({ phase: 'exporting', bytes: bytesDone, estimate, done: ++done, total: chosen.length, detail: t.name });
@@ -132,16 +161,24 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
     startedAt: started.toISOString(),
     finishedAt: ctx.now().toISOString(),
     settings: { ...EXPORT_SESSION_SETTINGS },
-    scope: { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete },
+    scope,
     schemaFile: { file: 'schema.sql', ...schema },
     tables: exported.sort((a, b) => a.name.localeCompare(b.name)),
     sequences,
     largeObjects: lo ? { file: LARGE_OBJECTS_FILE, bytes: lo.bytes, sha256: lo.sha256, count: lo.rows } : undefined,
+    ...(chain ? { chain: { ...chain.info, base: chain.info.base ?? id } } : {}),
   };
 }
 
+/** A differential carries no schema of its own: its chain's full export has it. */
+async function differentialSchemaFile(work: string, chain: ChainPlan): Promise<ExportMetadata['schemaFile']> {
+  const text = `-- A differential export (${chain.info.position} after ${chain.info.base}): its schema is that of the chain's full export.\n`;
+  await writeFileAtomic(path.join(work, 'schema.sql'), text);
+  return { file: 'schema.sql', bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex'), preDataBytes: Buffer.byteLength(text) };
+}
+
 function membersOf(meta: ExportMetadata): string[] {
-  return ['metadata.json', meta.schemaFile.file, ...meta.tables.map((t) => t.file), ...(meta.largeObjects ? [meta.largeObjects.file] : [])];
+  return ['metadata.json', ...exportFiles(meta).map((f) => f.file)];
 }
 
 /**
@@ -210,12 +247,18 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
     client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
     const facts = await serverFacts(client);
+    let nextLowerBound: string | undefined;
+    if (options.differential) {
+      await client.query(sessionSettingsSql());
+      nextLowerBound = await readNextLowerBound(client);
+    }
     const session: Session = {
       client,
       facts,
       psql: await locateTool('psql', facts.major, ctx.env),
       pgDump: await locateTool('pg_dump', facts.major, ctx.env),
       snapshot: await openSnapshot(client),
+      nextLowerBound,
     };
     const { meta, path: where } = options.zip ? await commitZip(target, options, ctx, session, started) : await commitDirectory(target, options, ctx, session, started);
     return {
@@ -229,6 +272,7 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
       durationMs: ctx.now().getTime() - started.getTime(),
       database: { name: target.database, host: target.host, port: target.port },
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      ...(meta.chain ? { chain: chainSummary(meta) } : {}),
     };
   } catch (error) {
     if (ctx.signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted. No export was written.');
@@ -237,4 +281,16 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
     await client?.end().catch(() => undefined);
     lock.release();
   }
+}
+
+function chainSummary(meta: ExportMetadata): NonNullable<ExportResult['chain']> {
+  const chain = meta.chain!;
+  return {
+    base: chain.base,
+    parent: chain.parent,
+    position: chain.position,
+    changedRows: meta.tables.reduce((n, t) => n + t.rows, 0),
+    deletedRows: meta.tables.reduce((n, t) => n + (t.chain?.deleted?.rows ?? 0), 0),
+    reason: chain.reason,
+  };
 }
