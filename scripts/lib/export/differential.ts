@@ -8,7 +8,8 @@
  * The race: `updated_at = now()` stamps a row with its transaction's START, so a transaction that
  * began before an export and commits after it writes rows older than that export's snapshot that
  * the snapshot could not see. The next lower bound is therefore read before the snapshot is taken:
- * no later than the start of the oldest transaction then running in the database.
+ * no later than the start of the oldest transaction then running in the database (autovacuum and
+ * WAL senders aside: they write no rows).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -38,7 +39,8 @@ export async function readNextLowerBound(client: Client): Promise<string> {
     SELECT least(clock_timestamp(), min(xact_start))::text AS bound,
            count(*) FILTER (WHERE query = '<insufficient privilege>')::text AS hidden
       FROM pg_catalog.pg_stat_activity
-     WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+     WHERE datname = current_database() AND pid <> pg_backend_pid()
+       AND backend_type NOT IN ('autovacuum worker', 'walsender')`);
   if (Number(rows[0]!.hidden) > 0) {
     throw new KitError('BOUNDARY_UNSEEN', `The server hides other sessions' transactions from this user (${rows[0]!.hidden} in this database), so a differential could miss rows written by a transaction running across the export. Grant it the pg_read_all_stats role (GRANT pg_read_all_stats TO <user>) or export as the database owner with that role. Nothing was exported.`);
   }
@@ -63,13 +65,16 @@ function columnList(t: SnapshotTable): string {
   return t.columns.map((c) => `"${c.name.replace(/"/g, '""')}"`).join(', ');
 }
 
-/** Changed rows per suitable table, counted in the snapshot before anything is written. */
+/**
+ * Changed rows of the tables that are differential, counted in the snapshot before anything is
+ * written (tables exported in full every time are left out: a new chain would not shrink them).
+ */
 export async function countChanges(client: Client, tables: SnapshotTable[], judged: Suitability, lower: string, zone: string): Promise<number> {
   let total = 0;
   for (const t of tables) {
     const basis = judged.suitable.get(t.name);
-    const where = basis ? changedSince(basis.column, basis.type, lower, zone) : 'true';
-    const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${t.name} WHERE ${where}`);
+    if (!basis) continue;
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${t.name} WHERE ${changedSince(basis.column, basis.type, lower, zone)}`);
     total += Number(rows[0]!.n);
   }
   return total;
@@ -204,11 +209,12 @@ export async function prepareChain(client: Client, tables: SnapshotTable[], scop
   };
 }
 
-/** Rows of the chain's full export (its tables' row counts at its snapshot). */
+/** Rows of the chain's full export in the tables that are differential. */
 async function baseRowCount(member: ChainMember): Promise<number> {
   const chain = member.metadata.chain;
-  if (chain.position === 0) return member.metadata.tables.reduce((n, t) => n + t.rows, 0);
+  const rowsOf = (meta: ExportMetadata) => meta.tables.reduce((n, t) => n + (t.chain?.keys ? t.rows : 0), 0);
+  if (chain.position === 0) return rowsOf(member.metadata);
   const base = (await chainMembers(path.dirname(member.location))).find((m) => m.metadata.id === chain.base);
   if (!base) throw new KitError('CHAIN_BROKEN', `The chain's full export ${chain.base} is gone, so ${member.metadata.id} cannot be followed. Start a new chain: pnpm db:export -- --differential --new-chain`);
-  return base.metadata.tables.reduce((n, t) => n + t.rows, 0);
+  return rowsOf(base.metadata);
 }
