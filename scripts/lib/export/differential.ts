@@ -107,12 +107,15 @@ export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, fil
   const keyColumns = t.primaryKey.map((name) => t.columns.find((c) => c.name === name)!);
   const changesOnly = job.previous !== undefined && basis !== undefined;
   const where = changesOnly ? ` WHERE ${changedSince(basis.column, basis.type, job.previous!.lower, job.previous!.zone)}` : '';
-  const data = await copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${columnList(t)} FROM ONLY ${t.name}${where})`, path.join(job.work, file), job.signal);
+  const keysFile = chainFileName('keys', file);
+  const { list, order } = keySql(keyColumns);
+  // The rows and the key list are read at the same time, each by its own psql in the snapshot.
+  const [data, keys] = await Promise.all([
+    copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${columnList(t)} FROM ONLY ${t.name}${where})`, path.join(job.work, file), job.signal),
+    basis ? copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${list} FROM ONLY ${t.name} ORDER BY ${order})`, path.join(job.work, keysFile), job.signal) : undefined,
+  ]);
   const chain: ChainTable = { mode: changesOnly ? 'changes' : 'full', basis, primaryKey: t.primaryKey, rowsAtSnapshot: data.rows, keys: undefined, deleted: undefined };
-  if (basis) {
-    const keysFile = chainFileName('keys', file);
-    const { list, order } = keySql(keyColumns);
-    const keys = await copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${list} FROM ONLY ${t.name} ORDER BY ${order})`, path.join(job.work, keysFile), job.signal);
+  if (keys) {
     chain.keys = { file: keysFile, bytes: keys.bytes, sha256: keys.sha256, rows: keys.rows };
     chain.rowsAtSnapshot = keys.rows;
     if (job.previous) chain.deleted = await deletedKeys(job, t, keyColumns, file, keysFile);

@@ -33,11 +33,17 @@ export function keySql(columns: KeyColumn[], alias = ''): { list: string; order:
   };
 }
 
+/** Two integers' decimal texts as PostgreSQL writes them (no leading zeros, `-` for negatives). */
+export function compareIntegerText(a: string, b: string): number {
+  const negA = a.charCodeAt(0) === 45;
+  const negB = b.charCodeAt(0) === 45;
+  if (negA !== negB) return negA ? -1 : 1;
+  const byMagnitude = a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  return negA ? -byMagnitude : byMagnitude;
+}
+
 function compareField(kind: KeyKind, a: string, b: string): number {
-  if (kind === 'integer') {
-    const [x, y] = [BigInt(a), BigInt(b)];
-    return x < y ? -1 : x > y ? 1 : 0;
-  }
+  if (kind === 'integer') return Math.sign(compareIntegerText(a, b));
   if (kind === 'uuid') return a < b ? -1 : a > b ? 1 : 0;
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
