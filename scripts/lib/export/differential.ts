@@ -40,9 +40,9 @@ export async function readNextLowerBound(client: Client): Promise<string> {
            count(*) FILTER (WHERE query = '<insufficient privilege>')::text AS hidden
       FROM pg_catalog.pg_stat_activity
      WHERE datname = current_database() AND pid <> pg_backend_pid()
-       AND backend_type NOT IN ('autovacuum worker', 'walsender')`);
+       AND coalesce(backend_type, '') NOT IN ('autovacuum worker', 'walsender')`);
   if (Number(rows[0]!.hidden) > 0) {
-    throw new KitError('BOUNDARY_UNSEEN', `The server hides other sessions' transactions from this user (${rows[0]!.hidden} in this database), so a differential could miss rows written by a transaction running across the export. Grant it the pg_read_all_stats role (GRANT pg_read_all_stats TO <user>) or export as the database owner with that role. Nothing was exported.`);
+    throw new KitError('BOUNDARY_UNSEEN', `The server hides other sessions' transactions from this user (${rows[0]!.hidden} in this database), so a differential could miss rows written by a transaction running across the export. Grant it that sight (GRANT pg_read_all_stats TO <user>), or export as a superuser. Nothing was exported.`);
   }
   return rows[0]!.bound;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../support/backups.js';
-import { cli, createDatabase, listBackupFiles, makeProject, query, type TestDatabase } from '../support/harness.js';
+import { cli, createDatabase, listBackupFiles, makeProject, query, urlFor, type TestDatabase } from '../support/harness.js';
 import type { ExportMetadata } from '../../lib/format/export-metadata.js';
 import type { ExportResult } from '../../lib/export/export.js';
 
@@ -111,6 +111,23 @@ describe('db:export --differential and db:import --until', () => {
     expect(rowsOf(second, 'data/public.t.csv').map((r) => r.split(',').slice(0, 2).join(','))).toEqual(['2,late']);
     const restored = await importChain(project, base.id, second.id);
     expect(await query(restored.url, 'SELECT id, v FROM t ORDER BY id')).toEqual([{ id: 1, v: 'a' }, { id: 2, v: 'late' }, { id: 3, v: 'c' }]);
+
+    // a user that cannot see other sessions' transactions cannot know the bound: refused until it may
+    const role = `reader_${db.name}`;
+    await query(db.url, `CREATE ROLE ${role} LOGIN PASSWORD 'reader-pw'; GRANT SELECT ON t TO ${role}`);
+    const reader = { DATABASE_URL: urlFor(db.name, { user: role, password: 'reader-pw' }) };
+    const other = await openTransaction(db.url, 'SELECT 1');
+    try {
+      const blind = await cli('db-export', ['--differential'], { cwd: project, env: reader });
+      expect(blind.code).toBe(24);
+      expect(blind.stderr).toMatch(/hides other sessions' transactions .*GRANT pg_read_all_stats TO <user>/);
+      await query(db.url, `GRANT pg_read_all_stats TO ${role}`);
+      const seeing = await cli('db-export', ['--differential'], { cwd: project, env: reader });
+      expect(seeing.code, seeing.stderr).toBe(0);
+    } finally {
+      await other.commit();
+      await query(db.url, `DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
   });
 
   it('bug 5, a bounded chain: after maxChain differentials, or past maxShare of the rows, a full export by itself', async () => {
@@ -135,6 +152,8 @@ describe('db:export --differential and db:import --until', () => {
     const big = await differential(project, db);
     expect(metadataOf(big).chain.position).toBe(0);
     expect(big.stderr).toMatch(/6 changed rows are more than 50% of the 10 rows of the chain's full export/);
+    const fresh = await differential(project, db, ['--new-chain']);
+    expect(metadataOf(fresh).chain).toMatchObject({ position: 0, reason: '--new-chain was given' });
 
     // a differential alone is not an import; a chain missing a link is refused, naming it
     const alone = await cli('db-import', [ids[2]!, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: db.url } });
