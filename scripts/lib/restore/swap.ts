@@ -92,6 +92,32 @@ export async function createScratch(admin: Client, name: string, purpose: 'resto
 }
 
 /**
+ * Drop a database the kit made. DROP … WITH (FORCE) ends the sessions in it but waits only five
+ * seconds for them to go (an autovacuum worker, or a backend still sending a long reply on a busy
+ * machine, can take longer), so "being accessed by other users" is retried for a while. Returns
+ * why it could not, for the caller to report: never swallowed.
+ */
+export async function dropKitDatabase(admin: Client, name: string, patienceMs = 30_000): Promise<string | undefined> {
+  const deadline = Date.now() + patienceMs;
+  for (;;) {
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+      return undefined;
+    } catch (error) {
+      const { code, message } = error as { code?: string; message?: string };
+      if (code !== '55006' || Date.now() >= deadline) return message ?? String(error);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/** Drop a marked scratch database, or say that it is left and who cleans it up. */
+export async function dropScratch(admin: Client, name: string, notice: (message: string) => void): Promise<void> {
+  const failure = await dropKitDatabase(admin, name);
+  if (failure) notice(`could not drop the scratch database ${name} (${failure}); the next kit run on this host drops it, or run: DROP DATABASE ${ident(name)} WITH (FORCE)`);
+}
+
+/**
  * Clean up after kit runs that were killed outright, on the target's server: drop their scratch
  * databases, and open again a target their interrupted swap left refusing connections. Only
  * databases whose maker ran on this host and is gone, and that nobody is connected to.
@@ -225,11 +251,15 @@ export async function applyBySwap(target: Target, source: RestoreSource, plan: S
       await admin.query(`ALTER DATABASE ${ident(old)} WITH ALLOW_CONNECTIONS true`);
       return { oldDatabase: old };
     }
-    await admin.query(`DROP DATABASE ${ident(old)} WITH (FORCE)`);
+    const failure = await dropKitDatabase(admin, old);
+    if (failure) {
+      reporter.notice(`the restore is in place, but the previous copy could not be dropped (${failure}); it is kept as ${old}: drop it with DROP DATABASE ${ident(old)} WITH (FORCE)`);
+      return { oldDatabase: old };
+    }
     return { oldDatabase: undefined };
   } catch (error) {
     await admin.query('ROLLBACK').catch(() => undefined);
-    if (created) await admin.query(`DROP DATABASE IF EXISTS ${ident(fresh)} WITH (FORCE)`).catch(() => undefined);
+    if (created) await dropScratch(admin, fresh, (message) => reporter.notice(message)).catch(() => undefined);
     throw error;
   } finally {
     await admin.end().catch(() => undefined);
