@@ -6,6 +6,7 @@ import './kit-all.js';
 import './naive-all.js';
 import './raw-restore.js';
 import './kit-restore.js';
+import './kit-verify-deep.js';
 import './raw-restore-j2.js';
 import './kit-restore-j2.js';
 import './physical.js';
