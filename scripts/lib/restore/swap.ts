@@ -14,6 +14,7 @@ import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connect, type Client } from '../pg/connect.js';
 import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
+import { processAlive } from '../proc/process.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { ident, literal } from '../pg/quote.js';
@@ -66,15 +67,6 @@ export function scratchMarker(purpose: 'restore of' | 'verification of', databas
 export function parseScratchMarker(comment: string | null): { purpose: string; database: string; pid: number; host: string } | undefined {
   const match = comment ? MARKER.exec(comment) : null;
   return match ? { purpose: match[1]!, database: match[2]!, pid: Number(match[3]), host: match[4]! } : undefined;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export async function adminConnection(target: Target): Promise<Client> {
