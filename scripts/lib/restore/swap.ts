@@ -112,7 +112,8 @@ export async function dropScratch(admin: Client, name: string, notice: (message:
 /**
  * Clean up after kit runs that were killed outright, on the target's server: drop their scratch
  * databases, and open again a target their interrupted swap left refusing connections. Only
- * databases whose maker ran on this host and is gone, and that nobody is connected to.
+ * databases whose maker ran on this host and is gone, and that no client is connected to (an
+ * autovacuum worker analyzing the copy does not count: the drop ends it).
  */
 export async function repairLeftovers(target: Target, notice: (message: string) => void): Promise<void> {
   let admin: Client;
@@ -124,7 +125,7 @@ export async function repairLeftovers(target: Target, notice: (message: string) 
   try {
     const { rows } = await admin.query<{ datname: string; comment: string | null; connections: number }>(
       `SELECT d.datname, shobj_description(d.oid, 'pg_database') AS comment,
-              (SELECT count(*)::int FROM pg_stat_activity a WHERE a.datname = d.datname) AS connections
+              (SELECT count(*)::int FROM pg_stat_activity a WHERE a.datname = d.datname AND a.backend_type = 'client backend') AS connections
          FROM pg_database d WHERE shobj_description(d.oid, 'pg_database') LIKE 'pg-backup-kit scratch: %'`,
     );
     for (const row of rows) {
@@ -137,8 +138,8 @@ export async function repairLeftovers(target: Target, notice: (message: string) 
           notice(`repaired a restore that was killed while swapping databases: ${marker.database} accepts connections again, unchanged`);
         }
       }
-      await admin.query(`DROP DATABASE IF EXISTS ${ident(row.datname)} WITH (FORCE)`);
-      notice(`dropped ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed`);
+      const failure = await dropKitDatabase(admin, row.datname);
+      notice(failure ? `could not drop ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed (${failure}); the next run tries again` : `dropped ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed`);
     }
   } finally {
     await admin.end().catch(() => undefined);
