@@ -5,6 +5,7 @@ import './kit-dump-remote.js';
 import './kit-all.js';
 import './naive-all.js';
 import './raw-restore.js';
+import './raw-restore-analyze.js';
 import './kit-restore.js';
 import './kit-verify-deep.js';
 import './raw-restore-j2.js';
