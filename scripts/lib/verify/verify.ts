@@ -23,7 +23,7 @@ import { statsFromProcess, type DumpStats } from '../format/stats.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import { readArchiveData, readScript, readToc, type RestoreSource } from '../restore/source.js';
 import { applyInTransaction } from '../restore/apply.js';
-import { createScratch, repairLeftovers, scratchName } from '../restore/swap.js';
+import { createScratch, dropScratch, repairLeftovers, scratchName } from '../restore/swap.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS } from '../restore/locks.js';
 import { inspectArchive } from '../format/archive.js';
 import { VERIFICATION_SCHEMA, type ArtifactCheck, type Verification } from '../store/verification.js';
@@ -252,7 +252,7 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
     const rows = Object.values(actual.tables).reduce((n, t) => n + t.rows, 0);
     return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: Object.keys(actual.tables).length, rows, sequences: Object.keys(actual.sequences).length, problems };
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${ident(scratch)} WITH (FORCE)`).catch(() => undefined);
+    await dropScratch(admin, scratch, (message) => reporter.notice(message)).catch((error: Error) => reporter.notice(`could not drop the scratch database ${scratch}: ${error.message}`));
     await admin.end().catch(() => undefined);
   }
 }
