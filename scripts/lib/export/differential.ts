@@ -94,7 +94,8 @@ export interface ChainTableJob {
   psql: LocatedTool;
   env: NodeJS.ProcessEnv;
   snapshotId: string;
-  work: string;
+  /** Where a file of the export is written, from its path inside the export. */
+  place: (rel: string) => string;
   signal: AbortSignal;
   judged: Suitability;
   /** Differentials: the export followed, its lower bound and zone; undefined for a chain's full export. */
@@ -111,8 +112,8 @@ export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, fil
   const { list, order } = keySql(keyColumns);
   // The rows and the key list are read at the same time, each by its own psql in the snapshot.
   const [data, keys] = await Promise.all([
-    copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${columnList(t)} FROM ONLY ${t.name}${where})`, path.join(job.work, file), job.signal),
-    basis ? copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${list} FROM ONLY ${t.name} ORDER BY ${order})`, path.join(job.work, keysFile), job.signal) : undefined,
+    copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${columnList(t)} FROM ONLY ${t.name}${where})`, job.place(file), job.signal),
+    basis ? copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${list} FROM ONLY ${t.name} ORDER BY ${order})`, job.place(keysFile), job.signal) : undefined,
   ]);
   const chain: ChainTable = { mode: changesOnly ? 'changes' : 'full', basis, primaryKey: t.primaryKey, rowsAtSnapshot: data.rows, keys: undefined, deleted: undefined };
   if (keys) {
@@ -129,13 +130,13 @@ async function deletedKeys(job: ChainTableJob, t: SnapshotTable, keyColumns: Sna
   if (!before) throw new KitError('CHAIN_BROKEN', `${member.metadata.id} holds no key list for ${t.name}. Start a new chain: pnpm db:export -- --differential --new-chain`);
   const deletedFile = chainFileName('deleted', file);
   const source = await openExport(member.location, path.dirname(member.location), path.dirname(member.location));
-  const out = createWriteStream(path.join(job.work, deletedFile), { mode: 0o600 });
+  const out = createWriteStream(job.place(deletedFile), { mode: 0o600 });
   const closed = once(out, 'close');
   let rows: number;
   try {
     rows = await writeDeletedKeys(
       (await source.open(before.file)) as AsyncIterable<Buffer>,
-      createReadStream(path.join(job.work, keysFile), { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>,
+      createReadStream(job.place(keysFile), { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>,
       keyComparator(keyColumns),
       out,
       { previous: `${before.file} of ${member.metadata.id}`, current: `${t.name}'s key list` },
@@ -145,11 +146,11 @@ async function deletedKeys(job: ChainTableJob, t: SnapshotTable, keyColumns: Sna
     await closed;
     source.close();
   }
-  return { ...(await hashFile(path.join(job.work, deletedFile))), file: deletedFile, rows };
+  return { ...(await hashFile(job.place(deletedFile))), file: deletedFile, rows };
 }
 
 export interface ChainPlan {
-  job: Omit<ChainTableJob, 'psql' | 'env' | 'snapshotId' | 'work' | 'signal'>;
+  job: Omit<ChainTableJob, 'psql' | 'env' | 'snapshotId' | 'place' | 'signal'>;
   info: {
     base: string | undefined;
     parent: string | undefined;
