@@ -9,6 +9,7 @@
  * The outcome is written next to the backup as <id>.verify.json; .info is never rewritten.
  */
 import { checkExportFiles } from '../export/source.js';
+import { readExportMetadata } from '../format/export-metadata.js';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
 import { connect, serverFacts } from '../pg/connect.js';
@@ -74,6 +75,11 @@ async function quickCheck(store: BackupStore, entry: StoredBackup, artifact: Art
       result.checks.push(`roles script reads (${roles.filter((r) => r.kind === 'role' && r.action === 'create').length} roles)`);
     } else if (artifact.format === 'zip') {
       result.checks.push(`every file inside matches its metadata.json (${await checkExportFiles(file)} files)`);
+    } else if (artifact.format === 'export-file') {
+      // A directory export's file: its sha256 above is the proof; metadata.json must also read.
+      if (artifact.file === `${entry.id}/metadata.json` && !readExportMetadata(await readFile(file, 'utf8'))) {
+        return { ...result, problem: `${artifact.file} is not an export's metadata.json` };
+      }
     } else if (artifact.format === 'sql' || artifact.format === 'sql.gz') {
       const read = await readScript(file, artifact.format === 'sql.gz');
       if (artifact.format === 'sql.gz') result.checks.push('decompresses completely');
@@ -137,8 +143,8 @@ export async function verifyBackup(store: BackupStore, entry: StoredBackup, opti
     artifacts,
     ...(artifacts.every((a) => a.ok) ? {} : { failure: 'INTEGRITY_FAILED' as const }),
   };
-  // An export's zip has no restore to try: its quick check already proved every file inside it.
-  if (options.deep && record.ok && scratchServer && info.artifacts.some((a) => a.format !== 'zip')) {
+  // An export has no restore to try: its quick check already proved every file of it.
+  if (options.deep && record.ok && scratchServer && info.artifacts.some((a) => a.format !== 'zip' && a.format !== 'export-file')) {
     const format = options.artifact ?? PREFERRED.find((f) => info.artifacts.some((a) => a.format === f))!;
     const artifact = info.artifacts.find((a) => a.format === format);
     if (!artifact) throw new KitError('BACKUP_NOT_FOUND', `Backup ${entry.id} has no ${format} artifact to restore (it has ${info.artifacts.map((a) => a.format).join(', ')}).`);
