@@ -117,7 +117,10 @@ export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, fil
   const { list, order } = keySql(keyColumns);
   const keysQuery = `(SELECT ${list} FROM ONLY ${t.name}${where} ORDER BY ${order})`;
   // The rows and the keys are read at the same time, each by its own psql in the snapshot: for a
-  // differential, the keys of the changed rows only (the key list is then found without the rest).
+  // differential, the keys of the changed rows only (the key list is then found without the rest),
+  // while the export's own session counts the table's rows.
+  const rowCount = changesOnly ? countRows(job.client, t) : undefined;
+  rowCount?.catch(() => undefined);
   const [data, keys] = await Promise.all([
     copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${columnList(t)} FROM ONLY ${t.name}${where})`, job.place(file), job.signal),
     basis ? copyToFile(job.psql, job.env, job.snapshotId, keysQuery, job.place(changesOnly ? changedKeysFile(keysFile) : keysFile), job.signal) : undefined,
@@ -126,7 +129,7 @@ export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, fil
   if (keys && !changesOnly) {
     chain.keys = { file: keysFile, bytes: keys.bytes, sha256: keys.sha256, rows: keys.rows };
   } else if (keys) {
-    Object.assign(chain, await differentialKeys(job, t, keyColumns, file, keysFile));
+    Object.assign(chain, await differentialKeys(job, t, keyColumns, file, keysFile, await rowCount!));
   }
   chain.rowsAtSnapshot = chain.keys?.rows ?? data.rows;
   return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: data.rows, bytes: data.bytes, sha256: data.sha256, chain };
@@ -143,14 +146,17 @@ function changedKeysFile(keysFile: string): string {
  * is gone (every key that is new since is a changed row's), and then it IS the key list. Otherwise
  * every key is read from the server and the two lists are compared.
  */
-async function differentialKeys(job: ChainTableJob, t: SnapshotTable, keyColumns: SnapshotTable['columns'], file: string, keysFile: string): Promise<Pick<ChainTable, 'keys' | 'deleted'>> {
+async function countRows(client: Client, t: SnapshotTable): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${t.name}`);
+  return Number(rows[0]!.n);
+}
+
+async function differentialKeys(job: ChainTableJob, t: SnapshotTable, keyColumns: SnapshotTable['columns'], file: string, keysFile: string, now: number): Promise<Pick<ChainTable, 'keys' | 'deleted'>> {
   const member = job.previous!.member;
   const before = member.metadata.tables.find((p) => p.name === t.name)?.chain?.keys;
   if (!before) throw new KitError('CHAIN_BROKEN', `${member.metadata.id} holds no key list for ${t.name}. Start a new chain: pnpm db:export -- --differential --new-chain`);
   const compare = keyComparator(keyColumns);
   const changedPath = job.place(changedKeysFile(keysFile));
-  const { rows } = await job.client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${t.name}`);
-  const now = Number(rows[0]!.n);
   const names = { previous: `${before.file} of ${member.metadata.id}`, changed: `${t.name}'s changed keys` };
   const oneInteger = keyColumns.length === 1 && keyKind(keyColumns[0]!.type) === 'integer';
   const union = await withPrevious(job, before.file, (previous) =>
