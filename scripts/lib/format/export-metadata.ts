@@ -34,6 +34,8 @@ export interface ExportTable {
   rows: number;
   bytes: number;
   sha256: string;
+  /** A big table's COPY ran in this many ranges of its pages at once (absent: one COPY). */
+  ranges?: number;
 }
 
 export interface ExportFile {
