@@ -5,7 +5,7 @@
  * configuration, the list shows the remote backup, and a point-in-time restore fetches the base
  * and the WAL from the bucket alone. Retention then prunes the bucket. Against s3rver on loopback.
  */
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PhysicalBackupResult } from '../../lib/physical/backup.js';
@@ -117,5 +117,24 @@ describe('physical backups and WAL in a remote store', () => {
     const wal = (await remoteNames('wal')).filter((n) => /^[0-9A-F]{24}$/.test(n));
     expect(wal).toContain(kept.wal.startSegment);
     expect(wal.every((n) => n >= kept.wal.startSegment)).toBe(true);
+  });
+
+  it('a store that went away: the local backup is complete, exit 20, and db:push uploads it later', async () => {
+    server.kill();
+    const run = await cli('backup-physical', ['--json'], { cwd: primary.project, env: { DATABASE_URL: primary.url('app') } });
+    expect(run.code).toBe(20);
+    expect(run.stderr).toMatch(/complete on this machine .*upload to s3:\/\/.* failed.*pnpm db:push/s);
+    const id = /(backup_physical_\d{8}_\d{6}(?:_\d+)?)/.exec(run.stderr)![1]!;
+    expect(existsSync(path.join(primary.project, 'backups/default/physical', `${id}.info`))).toBe(true);
+    await server.restart();
+    expect(await remoteNames('physical')).not.toContain(`${id}.info`);
+
+    const push = await cli('push', ['--json'], { cwd: primary.project });
+    expect(quiet(push.stderr).replace(/^push: uploading .*\n/m, '')).toBe('');
+    expect(push.code).toBe(0);
+    expect(push.json<{ copied: Array<{ id: string }> }>().copied.map((c) => c.id)).toEqual([id]);
+    expect(await remoteNames('physical')).toContain(`${id}.info`);
+    const listed = await cli('list', ['--json'], { cwd: primary.project });
+    expect(listed.json<{ backups: Array<{ id: string; store: string }> }>().backups).toContainEqual(expect.objectContaining({ id, store: 'both' }));
   });
 });
