@@ -52,10 +52,12 @@ export function localRestoreCommand(walArchive: string): string {
  * recovery instead of ending it early and opening at an earlier moment than asked. A standby
  * keeps PostgreSQL's own reading (it retries, and streams from the primary meanwhile).
  */
-export function kitRestoreCommand(p: { node: string; launcher: string; project: string; environment: string; remote?: string | undefined; endpoint?: string | undefined; stopRecoveryOnError: boolean }): string {
+export function kitRestoreCommand(p: { node: string; launcher: string; project: string; environment: string; remote?: string | undefined; endpoint?: string | undefined; stopRecoveryOnError: boolean; localFirst?: string | undefined }): string {
   const extra = [...(p.remote ? ['--remote', sh(p.remote)] : []), ...(p.endpoint ? ['--endpoint', sh(p.endpoint)] : [])];
   const run = [sh(p.node), sh(p.launcher), 'wal-fetch', '%f', '%p', '--quiet', '--project', sh(p.project), '--env', sh(p.environment), ...extra].join(' ');
-  return p.stopRecoveryOnError ? `${run}; s=$?; [ $s -eq 0 ] || [ $s -eq 17 ] && exit $s; exit 126` : run;
+  const kit = p.stopRecoveryOnError ? `${run}; s=$?; [ $s -eq 0 ] || [ $s -eq 17 ] && exit $s; exit 126` : run;
+  // A file the local archive holds is copied without starting the kit at all.
+  return p.localFirst ? `${localRestoreCommand(p.localFirst)} 2>/dev/null || { ${kit}; }` : kit;
 }
 
 export function recoverySettings(input: RecoverySettingsInput): Record<string, string> {

@@ -145,7 +145,7 @@ async function unpackOne(entry: PhysicalEntry, repo: PhysicalStore, artifact: Ph
 /** How the restored server gets archived WAL: a plain copy, or the kit when there is a remote. */
 export function restoreCommandFor(repo: PhysicalStore, options: Pick<PhysicalRestoreOptions, 'launcher' | 'standby'>, ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'>): string {
   if (!repo.remote) return localRestoreCommand(repo.walDir);
-  return kitRestoreCommand({ node: process.execPath, launcher: options.launcher, project: ctx.root, environment: repo.environment, remote: ctx.storeOptions?.remote, endpoint: ctx.storeOptions?.endpoint, stopRecoveryOnError: !options.standby });
+  return kitRestoreCommand({ node: process.execPath, launcher: options.launcher, project: ctx.root, environment: repo.environment, remote: ctx.storeOptions?.remote, endpoint: ctx.storeOptions?.endpoint, stopRecoveryOnError: !options.standby, localFirst: ctx.storeOptions?.fromRemote ? undefined : repo.walDir });
 }
 
 export async function configure(entry: PhysicalEntry, repo: PhysicalStore, work: string, target: Target | undefined, options: PhysicalRestoreOptions, ctx: CommandContext): Promise<void> {

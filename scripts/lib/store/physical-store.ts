@@ -15,6 +15,8 @@ import { KitError } from '../errors.js';
 import { stemOf } from '../format/naming.js';
 import { parsePhysicalInfo, serializePhysicalInfo, type PhysicalInfo } from '../format/physical-info.js';
 import { resolveRemote } from '../config/remote.js';
+import { configFor } from '../config/file.js';
+import { encryptionFor } from '../crypto/keys.js';
 import { ensurePrivateDir, writeFileAtomic } from './files.js';
 import { LocalWalArchive, MirroredWalArchive, type WalArchive } from './wal-archive.js';
 import { RemotePhysical, type RemotePhysicalBackup } from './s3/physical-remote.js';
@@ -79,6 +81,17 @@ export class PhysicalStore {
       return new PhysicalStore(envDir, environment, undefined);
     }
     return new PhysicalStore(envDir, environment, new RemotePhysical(remote), { fromRemote: options.fromRemote, remoteWal: new RemoteWalArchive(remote) });
+  }
+
+  /**
+   * Physical backups and WAL are not encrypted by the kit. An environment with age recipients
+   * promises that nothing of it is stored in plaintext, so writing them there is refused (fail
+   * closed) rather than done in the clear.
+   */
+  static refuseWithoutEncryption(ctx: Pick<CommandContext, 'root' | 'env'>, environment: string, what: string): void {
+    const encryption = encryptionFor(configFor(ctx.root), environment, ctx.env, ctx.root);
+    if (!encryption) return;
+    throw new KitError('ENCRYPTION_UNAVAILABLE', `Environment "${environment}" encrypts its backups (age recipients from ${encryption.source}), but the kit does not encrypt ${what}: nothing was written in plaintext. Keep physical backups in an environment without recipients, on an encrypted disk or bucket, or remove the recipients.`);
   }
 
   get where(): string {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -122,6 +122,19 @@ describe('recovery settings', () => {
     const run = spawnSync('/bin/sh', ['-c', command]);
     rmSync(dir, { recursive: true, force: true });
     expect(run.status).toBe(shellExit);
+  });
+  it('restore_command through the kit copies what the local archive holds without starting the kit', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-rc-'));
+    const fake = path.join(dir, 'kit.sh');
+    writeFileSync(fake, 'exit 20\n');
+    writeFileSync(path.join(dir, '000000010000000000000003'), 'segment');
+    const command = (name: string) => kitRestoreCommand({ node: '/bin/sh', launcher: fake, project: dir, environment: 'default', stopRecoveryOnError: true, localFirst: dir })
+      .replace(/%f/g, name).replace(/%p/g, path.join(dir, 'out'));
+    expect(spawnSync('/bin/sh', ['-c', command('000000010000000000000003')]).status).toBe(0);
+    expect(readFileSync(path.join(dir, 'out'), 'utf8')).toBe('segment');
+    // Not local: the kit runs, and its failure stops recovery.
+    expect(spawnSync('/bin/sh', ['-c', command('000000010000000000000004')]).status).toBe(126);
+    rmSync(dir, { recursive: true, force: true });
   });
   it('quotes conninfo values and never holds a password', () => {
     expect(primaryConninfo({ host: 'db', port: 5432, user: "o'neil", passfile: '/d/.pgpass_primary', applicationName: 'a', params: { sslmode: 'require' } }))
