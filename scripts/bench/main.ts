@@ -67,7 +67,8 @@ export async function main(argv: string[]): Promise<void> {
   if (options.list) {
     // Listing needs no database: the factories only close over the context.
     const cases = registeredCases(benchContext({} as Subject, new AbortController().signal));
-    process.stdout.write(cases.map((c) => `${c.id.padEnd(16)} ${c.label}`).join('\n') + '\n');
+    const width = Math.max(...cases.map((c) => c.id.length));
+    process.stdout.write(cases.map((c) => `${c.id.padEnd(width)}  ${c.label}`).join('\n') + '\n');
     return;
   }
   const signal = trapSignals();

@@ -14,6 +14,8 @@ export interface RestoreFixture {
   cleanup(dir: string): Promise<void>;
   /** pg_restore the run's dump into its fresh database with extra arguments. */
   raw(dir: string, args: string[]): Promise<RunOutcome>;
+  /** ANALYZE the run's database, as psql would. */
+  analyze(dir: string): Promise<void>;
   /** The kit restoring the run's dump into its fresh database with extra arguments. */
   kit(dir: string, args: string[]): Promise<RunOutcome>;
 }
@@ -53,6 +55,7 @@ export function restoreFixture(ctx: BenchContext): RestoreFixture {
       await ctx.tool('pg_restore', ['--exit-on-error', `--dbname=${targets.get(dir)!}`, ...args, dumpOf(dir)]);
       return {};
     },
+    analyze: (dir) => ctx.tool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'ANALYZE'], { ...ctx.subject.env, PGDATABASE: targets.get(dir)! }),
     kit: (dir, args) => ctx.kit(dir, ['pg-restore', dumpOf(dir), '--force', '--no-safety-backup', ...args], urlOf(targets.get(dir)!)),
   };
 }

@@ -12,8 +12,10 @@ export const exportCommand: Command<ExportArgs, ExportResult> = {
   synopsis: 'pnpm db:export -- [options]',
   description: `
 Exports tables as CSV files any tool opens (data/<schema>.<table>.csv, with a header row),
-plus schema.sql and metadata.json, all from one snapshot, into backups/<env>/export_<time>/.
-Load it back with: pnpm db:import -- <export directory | .zip>`,
+plus schema.sql and metadata.json, all from one snapshot, into backups/<env>/backup_export_<time>/
+(or one backup_export_<time>.zip): a catalog entry like any backup, listed by db:list, checked by
+db:verify, pruned by db:retention and uploaded when a remote is configured.
+Load it back with: pnpm db:import -- <export id | directory | .zip>`,
   shared: ['env', 'env-file', 'url', 'no-progress'],
   options: {
     table: { type: 'string', multiple: true, arg: '<pattern>', help: "only these tables (repeatable; pg_dump's pattern syntax)" },

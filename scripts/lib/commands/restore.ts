@@ -77,6 +77,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
     wait: { type: 'string', arg: '<seconds>', help: 'wait for the server to answer' },
     'lock-timeout': { type: 'string', arg: '<seconds>', help: `wait this long for a table lock another session holds (default ${DEFAULT_LOCK_TIMEOUT_SECONDS})` },
     'show-lines': { type: 'boolean', help: 'show the item being restored in the progress line' },
+    'no-analyze': { type: 'boolean', help: 'skip the ANALYZE after the restore: autovacuum gathers the planner\nstatistics within minutes instead of before the restore returns' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
@@ -121,6 +122,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
       noOwner: values['no-owner'] === true,
       waitSeconds,
       showLines: values['show-lines'] === true,
+      analyze: values['no-analyze'] !== true,
       lockTimeoutSeconds,
       withRoles: values['with-roles'] === true,
       updateRoles: values['update-roles'] === true,

@@ -23,6 +23,8 @@ export interface VerifyResult {
   environment: string;
   verified: Verification[];
   ok: boolean;
+  durationMs: number;
+  peakRssBytes: number;
 }
 
 export const verifyCommand: Command<VerifyArgs, VerifyResult> = {
@@ -59,6 +61,7 @@ Checks that backups are intact (quick, the default) or that one restores to the 
     return { ...common, input: positionals[0], latest, all, deep: values.deep === true, artifact: artifact as Format | undefined, type: stringValue(values, 'type'), identity: stringValue(values, 'identity') };
   },
   async run(args, ctx) {
+    const started = ctx.now();
     const { name: env, store } = ctx.environment(args.env);
     const dir = store.where;
     const catalog = await store.list();
@@ -86,7 +89,7 @@ Checks that backups are intact (quick, the default) or that one restores to the 
         ctx.reporter.notice(error.message);
       }
     }
-    const result = { environment: env, verified, ok: verified.every((v) => v.ok) };
+    const result = { environment: env, verified, ok: verified.every((v) => v.ok), durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024 };
     const failed = verified.find((v) => !v.ok);
     if (failed) {
       // the report still goes out (text or --json), and the exit status says what failed

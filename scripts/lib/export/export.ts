@@ -1,20 +1,25 @@
 /**
  * A table export: one exported snapshot; every chosen table's rows as CSV (`COPY … TO STDOUT WITH
  * (FORMAT csv, HEADER)`), `--jobs` at a time; schema.sql from pg_dump with the same snapshot;
- * metadata.json last. Written under a partial name and renamed when complete (or zipped), so an
- * interrupted export never looks complete.
+ * metadata.json last. A catalog entry like any backup (`backup_export_<time>`): written under a
+ * partial name, renamed when complete (or zipped), its .info written last, so an interrupted
+ * export never looks complete; what a killed run left is removed by the next.
  */
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import kitPackage from '../../../package.json' with { type: 'json' };
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connectWithWait, serverFacts, type Client, type ServerFacts } from '../pg/connect.js';
 import { locateTool, type LocatedTool } from '../proc/pg-tools.js';
-import { ensurePrivateDir, PARTIAL_SUFFIX, syncDir, writeFileAtomic } from '../store/files.js';
+import { ensurePrivateDir, PARTIAL_SUFFIX } from '../store/files.js';
 import type { StoreContext } from '../store/environment.js';
+import type { BackupWrite } from '../store/store.js';
 import { backupRoot, type CommandContext } from '../context.js';
-import { formatStamp } from '../format/naming.js';
+import { stemOf, typeOfStem } from '../format/naming.js';
+import type { ArtifactInfo, BackupInfo } from '../format/metadata.js';
 import { dataFileName, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
 import { buildInfo, infoDatabase, serverGoneError } from '../backup/backup.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
@@ -61,14 +66,6 @@ function planFiles(tables: SnapshotTable[]): Map<SnapshotTable, string> {
   return out;
 }
 
-/** export_<UTC time>[_n]: a name no other export in the directory has (complete, partial or zipped). */
-export function exportId(date: Date, names: ReadonlySet<string>): string {
-  const base = `export_${formatStamp(date)}`;
-  const free = (id: string) => ![id, `${id}${PARTIAL_SUFFIX}`, `${id}.zip`, `${id}.zip${PARTIAL_SUFFIX}`].some((n) => names.has(n));
-  if (free(base)) return base;
-  for (let n = 2; ; n++) if (free(`${base}_${n}`)) return `${base}_${n}`;
-}
-
 /** pg_dump's scope for schema.sql: the user's own patterns, as db:backup passes them. */
 function schemaScope(options: ExportOptions): string[] {
   return [
@@ -95,30 +92,32 @@ interface Session {
   snapshot: { id: string; takenAt: string };
 }
 
-/** Every file of the export into `work`, from the session's snapshot; returns metadata.json's content. */
-async function writeFiles(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, work: string, started: Date): Promise<ExportMetadata> {
+/** Where each file of the export is written: `rel` is its path inside the export ("data/x.csv"). */
+type Placer = (rel: string) => string;
+
+/** Every file of the export, from the session's snapshot; returns metadata.json's content. */
+async function writeFiles(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, place: Placer, started: Date): Promise<ExportMetadata> {
   const chosen = await chooseTables(s.client, options);
   const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
   const sequences = await readSequences(s.client, complete ? undefined : chosen.map((t) => t.oid));
   const largeObjects = complete ? await countLargeObjects(s.client) : 0;
-  await mkdir(path.join(work, 'data'), { recursive: true, mode: 0o700 });
   const env = childEnv(target, ctx.env);
   const files = planFiles(chosen);
   const estimate = chosen.reduce((n, t) => n + t.bytes, 0);
   let [bytesDone, done] = [0, 0];
   ctx.reporter.progress({ phase: 'exporting', bytes: 0, estimate, done: 0, total: chosen.length });
-  const schemaDone = dumpSchema(s.pgDump, env, s.snapshot.id, schemaScope(options), path.join(work, 'schema.sql'), ctx.signal);
+  const schemaDone = dumpSchema(s.pgDump, env, s.snapshot.id, schemaScope(options), place('schema.sql'), ctx.signal);
   schemaDone.catch(() => undefined);
   // Biggest first, so one large table does not start last and finish alone.
   const order = [...chosen].sort((a, b) => b.bytes - a.bytes);
   const exported = await runPool(order, options.jobs, async (t): Promise<ExportTable> => {
     const file = files.get(t)!;
-    const written = await copyToFile(s.psql, env, s.snapshot.id, t.name, path.join(work, file), ctx.signal);
+    const written = await copyToFile(s.psql, env, s.snapshot.id, t.name, place(file), ctx.signal);
     bytesDone += written.bytes;
     ctx.reporter.progress({ phase: 'exporting', bytes: bytesDone, estimate, done: ++done, total: chosen.length, detail: t.name });
     return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256 };
   });
-  const lo = largeObjects > 0 ? await copyToFile(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, path.join(work, LARGE_OBJECTS_FILE), ctx.signal) : undefined;
+  const lo = largeObjects > 0 ? await copyToFile(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, place(LARGE_OBJECTS_FILE), ctx.signal) : undefined;
   const schema = await schemaDone;
   ctx.signal.throwIfAborted();
   return {
@@ -140,65 +139,108 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
   };
 }
 
-function membersOf(meta: ExportMetadata): string[] {
-  return ['metadata.json', meta.schemaFile.file, ...meta.tables.map((t) => t.file), ...(meta.largeObjects ? [meta.largeObjects.file] : [])];
+/** Every file of the export with its size and sha256, metadata.json first. */
+function membersOf(meta: ExportMetadata, metadataText: string): Array<{ file: string; bytes: number; sha256: string }> {
+  const metadata = { file: 'metadata.json', bytes: Buffer.byteLength(metadataText), sha256: createHash('sha256').update(metadataText).digest('hex') };
+  return [metadata, meta.schemaFile, ...meta.tables, ...(meta.largeObjects ? [meta.largeObjects] : [])].map((f) => ({ file: f.file, bytes: f.bytes, sha256: f.sha256 }));
+}
+
+/** The .info of an export: the same catalog record as a backup's, listing the zip or every file. */
+function exportInfo(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, meta: ExportMetadata, artifacts: ArtifactInfo[], started: Date): BackupInfo {
+  const info = buildInfo({
+    id: meta.id,
+    environment: target.env,
+    options: { type: 'export', description: `Table export (${meta.tables.length} tables as CSV${options.zip ? ', zipped' : ''})`, tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas },
+    started,
+    finished: ctx.now(),
+    database: infoDatabase(target, s.facts),
+    pgDump: { path: s.pgDump.path, version: s.pgDump.version },
+    snapshot: s.snapshot.id,
+    serverTime: new Date(s.snapshot.takenAt),
+    artifacts,
+    stats: undefined,
+    source: 'none',
+    largeObjects: meta.largeObjects?.count ?? 0,
+  });
+  return { ...info, restore: {} };
+}
+
+function located(where: string, name: string): string {
+  return where.startsWith('s3://') ? `${where}/${name}` : path.join(where, name);
 }
 
 /**
- * --zip: the export becomes a catalog entry like any backup: `<id>.zip` written through the
- * environment's store (local disk, and uploaded when a remote is configured), with an .info
- * listing it, so db:list shows it, db:verify checks it and db:retention prunes it.
+ * Either form is a catalog entry like any backup (listed, verified, pruned by retention,
+ * uploaded when a remote is configured), written through the environment's store:
+ *  - a directory `<id>/` whose every file is an artifact of the .info; the store builds it as
+ *    `<id>.partial/` and renames it whole before the .sha256 and the .info are written;
+ *  - with --zip, one `<id>.zip`, zipped from a work directory `<id>.partial/` removed before commit.
  */
-async function commitZip(target: Target, options: ExportOptions, ctx: StoreContext, s: Session, started: Date): Promise<{ meta: ExportMetadata; path: string }> {
-  const write = await ctx.environment(target.env).store.beginWrite('export', started);
-  const work = path.join(backupRoot(ctx), target.env, `.export-work-${write.id}`);
-  try {
-    const meta = await writeFiles(target, options, ctx, s, write.id, work, started);
-    await writeFileAtomic(path.join(work, 'metadata.json'), JSON.stringify(meta, null, 2) + '\n');
-    await s.client.query('COMMIT');
+async function commitExport(target: Target, options: ExportOptions, ctx: StoreContext, s: Session, write: BackupWrite, started: Date): Promise<{ meta: ExportMetadata; path: string }> {
+  const envDir = path.join(backupRoot(ctx), target.env);
+  const work = path.join(envDir, `${write.id}${PARTIAL_SUFFIX}`);
+  const place: Placer = options.zip
+    ? (rel) => path.join(work, rel)
+    : (rel) => write.artifactPath(`${write.id}/${rel}`) ?? path.join(work, rel);
+  if (options.zip) await mkdir(path.join(work, 'data'), { recursive: true, mode: 0o700 });
+  const meta = await writeFiles(target, options, ctx, s, write.id, place, started);
+  await s.client.query('COMMIT');
+  const text = JSON.stringify(meta, null, 2) + '\n';
+  await writeFile(place('metadata.json'), text, { mode: 0o600 });
+  let artifacts: ArtifactInfo[];
+  if (options.zip) {
     ctx.reporter.progress({ phase: 'zipping', bytes: 0 });
     const file = `${write.id}.zip`;
-    const zipped = await zipDirectory(work, membersOf(meta), write.artifact(file));
-    const info = buildInfo({
-      id: write.id,
-      environment: target.env,
-      options: { type: 'export', description: `Table export (${meta.tables.length} tables as CSV)`, tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas },
-      started,
-      finished: ctx.now(),
-      database: infoDatabase(target, s.facts),
-      pgDump: { path: s.pgDump.path, version: s.pgDump.version },
-      snapshot: s.snapshot.id,
-      artifacts: [{ file, format: 'zip', bytes: zipped.bytes, sha256: zipped.sha256 }],
-      stats: undefined,
-      source: 'none',
-      largeObjects: meta.largeObjects?.count ?? 0,
-    });
-    const stored = await write.commit({ ...info, restore: {} });
-    return { meta, path: path.join(stored.where, file) };
-  } catch (error) {
-    await write.abort().catch(() => undefined);
-    throw error;
-  } finally {
-    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+    const zipped = await zipDirectory(work, membersOf(meta, text).map((m) => m.file), write.artifact(file));
+    await rm(work, { recursive: true, force: true });
+    artifacts = [{ file, format: 'zip', bytes: zipped.bytes, sha256: zipped.sha256 }];
+  } else {
+    artifacts = membersOf(meta, text).map((m) => ({ ...m, file: `${write.id}/${m.file}`, format: 'export-file' as const }));
+  }
+  const stored = await write.commit(exportInfo(target, options, ctx, s, meta, artifacts, started));
+  return { meta, path: located(stored.where, options.zip ? `${write.id}.zip` : write.id) };
+}
+
+/**
+ * A directory export is plain CSV for other tools: where this environment's backups must be
+ * encrypted, only the zip (encrypted as one file, like any backup) may be written.
+ */
+function refuseUnencryptedDirectory(write: BackupWrite): void {
+  if (write.artifactPath(`${write.id}/metadata.json`) !== undefined) return;
+  throw new KitError('UNSUPPORTED_MODE', `Backups of this environment are encrypted with age, and a directory export would store its tables as plaintext CSV files. Use --zip (the zip is encrypted like any backup; decrypt it with age -d, then pnpm db:import -- <the .zip>). Nothing was exported.`);
+}
+
+/**
+ * What exports that were killed left in the environment's directory: their work directories and
+ * partial zips ("backup_export_<time>.partial", "….zip.partial", and the ".export-work-…"
+ * directories of older kits). Called with the environment's lock held, so no live run owns them.
+ */
+export function removeDeadRuns(envDir: string, notice: (message: string) => void): void {
+  let names: string[];
+  try {
+    names = readdirSync(envDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const stem = stemOf(name);
+    const ours = stem !== undefined && typeOfStem(stem) === 'export' && name.endsWith(PARTIAL_SUFFIX);
+    if (!ours && !name.startsWith('.export-work-backup_export_')) continue;
+    rmSync(path.join(envDir, name), { recursive: true, force: true });
+    notice(`removed ${name}, left behind by an export that was stopped before it finished`);
   }
 }
 
-/** The directory form: export_<time>/ beside the backups, renamed into place when complete. */
-async function commitDirectory(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, started: Date): Promise<{ meta: ExportMetadata; path: string }> {
-  const dir = path.join(backupRoot(ctx), target.env);
-  const id = exportId(started, new Set(await readdir(dir)));
-  const work = path.join(dir, `${id}${PARTIAL_SUFFIX}`);
-  try {
-    const meta = await writeFiles(target, options, ctx, s, id, work, started);
-    await s.client.query('COMMIT');
-    await writeFileAtomic(path.join(work, 'metadata.json'), JSON.stringify(meta, null, 2) + '\n');
-    await syncDir(work);
-    await rename(work, path.join(dir, id));
-    await syncDir(dir);
-    return { meta, path: path.join(dir, id) };
-  } finally {
-    await rm(work, { recursive: true, force: true }).catch(() => undefined);
-  }
+/**
+ * A second Ctrl-C quits at once, past every finally: the process's exit still removes this run's
+ * unfinished files (a SIGKILL leaves them to the next run's removeDeadRuns).
+ */
+function removeOnExit(envDir: string, id: string): () => void {
+  const onExit = () => {
+    for (const name of [`${id}${PARTIAL_SUFFIX}`, `${id}.zip${PARTIAL_SUFFIX}`]) rmSync(path.join(envDir, name), { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+  return () => process.off('exit', onExit);
 }
 
 export async function exportTables(target: Target, options: ExportOptions, ctx: StoreContext): Promise<ExportResult> {
@@ -206,7 +248,9 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
   await ensurePrivateDir(path.join(backupRoot(ctx), target.env));
   const lock = await ctx.environment(target.env).store.lock('export');
   let client: Client | undefined;
+  let write: BackupWrite | undefined;
   try {
+    removeDeadRuns(path.join(backupRoot(ctx), target.env), (message) => ctx.reporter.notice(message));
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
     client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
     const facts = await serverFacts(client);
@@ -217,7 +261,17 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
       pgDump: await locateTool('pg_dump', facts.major, ctx.env),
       snapshot: await openSnapshot(client),
     };
-    const { meta, path: where } = options.zip ? await commitZip(target, options, ctx, session, started) : await commitDirectory(target, options, ctx, session, started);
+    write = await ctx.environment(target.env).store.beginWrite('export', started);
+    if (!options.zip) refuseUnencryptedDirectory(write);
+    const unhook = removeOnExit(path.join(backupRoot(ctx), target.env), write.id);
+    let committed;
+    try {
+      committed = await commitExport(target, options, ctx, session, write, started);
+    } finally {
+      unhook();
+    }
+    write = undefined;
+    const { meta, path: where } = committed;
     return {
       id: meta.id,
       environment: target.env,
@@ -231,6 +285,7 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
+    await write?.abort().catch((failure: Error) => ctx.reporter.notice(`could not remove the unfinished export ${write!.id} (${failure.message}); the next db:export or db:retention removes it`));
     if (ctx.signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted. No export was written.');
     throw (await serverGoneError(error, target, 'export', 'No export was written')) ?? error;
   } finally {

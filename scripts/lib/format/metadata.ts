@@ -17,13 +17,25 @@ const count = z.number().int().nonnegative();
 /** A file name in the backup's own directory: never a path that could reach elsewhere. */
 const fileName = z.string().regex(/^[^/\\]+$/, 'a file name without directories').refine((n) => n !== '.' && n !== '..', 'a file name');
 const timestamp = z.iso.datetime({ offset: true });
+/**
+ * An artifact's name: a file beside the .info, or a file inside the backup's own directory
+ * ("<id>/data/public.t.csv", a directory export). Relative, without "." or ".." segments.
+ */
+const artifactName = z
+  .string()
+  .regex(/^[^/\\]+(?:\/[^/\\]+)*$/, 'a file name, or a path inside the backup\'s own directory')
+  .refine((n) => n.split('/').every((s) => s !== '.' && s !== '..'), 'a path without . or .. segments');
 
-/** What an artifact holds: a dump in one of the formats, the roles it needs (globals.sql), or a table export's zip. */
-export const ARTIFACT_FORMATS = [...FORMATS, 'globals', 'zip'] as const;
+/**
+ * What an artifact holds: a dump in one of the formats, the roles it needs (globals.sql), a table
+ * export's zip, or one file of a directory export.
+ */
+export const ARTIFACT_FORMATS = [...FORMATS, 'globals', 'zip', 'export-file'] as const;
 
 export const ArtifactInfoSchema = z.object({
-  file: fileName,
-  // 'zip': a table export (db:export --zip), whose own metadata.json lists every file inside it
+  file: artifactName,
+  // 'zip': a table export (db:export --zip), whose own metadata.json lists every file inside it;
+  // 'export-file': one file of a directory export (<id>/metadata.json, <id>/data/*.csv, …)
   format: z.enum(ARTIFACT_FORMATS),
   bytes: count.describe('Size of the file as stored (for an encrypted artifact: the age file).'),
   sha256: hex64.describe('sha256 of the file as stored.'),

@@ -33,6 +33,23 @@ export function stemOf(fileName: string): string | undefined {
   return STEM.exec(fileName)?.[1];
 }
 
+/** One segment of a stored name: never empty, ".", "..", or holding a separator or NUL. */
+function safeSegment(segment: string): boolean {
+  return segment !== '' && segment !== '.' && segment !== '..' && !/[\\/\0]/.test(segment);
+}
+
+/**
+ * Whether `file` (a name from an .info) is one of backup `id`'s own files: a file beside the
+ * .info named after the backup ("<id>.dump"), or a file inside the backup's own directory
+ * ("<id>/data/public.t.csv", a directory export). Nothing that could reach elsewhere.
+ */
+export function ownsArtifact(id: string, file: string): boolean {
+  const segments = file.split('/');
+  if (!segments.every(safeSegment)) return false;
+  if (segments.length === 1) return stemOf(file) === id;
+  return segments[0] === id;
+}
+
 export function artifactFile(stem: string, format: Format): string {
   return `${stem}.${format}`;
 }

@@ -5,11 +5,13 @@
  * so an interrupted copy is never taken for a backup. db:push also cleans up what interrupted
  * uploads left in the bucket.
  */
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { serializeInfo, sha256Manifest, type BackupInfo } from '../format/metadata.js';
 import { remoteLocation } from '../config/remote.js';
-import { ensurePrivateDir, writeFileAtomic } from '../store/files.js';
+import { commitDirectory, ensurePrivateDir, PARTIAL_SUFFIX, writeFileAtomic } from '../store/files.js';
 import type { StoreContext } from '../store/environment.js';
 import type { StoredBackup } from '../store/store.js';
 import { innerStore } from '../store/encrypting.js';
@@ -106,9 +108,18 @@ export async function pull(ctx: StoreContext, env: string | undefined, id: strin
       return result;
     }
     await ensurePrivateDir(store.local.where);
+    // A directory export's files go into "<id>.partial/", renamed whole once every file is proven.
+    const work = path.join(store.local.where, `${id}${PARTIAL_SUFFIX}`);
     for (const a of backup.info.artifacts) {
       ctx.signal.throwIfAborted();
-      await downloadVerified(store.remote.bucket, a.file, path.join(store.local.where, a.file), { bytes: a.bytes, sha256: a.sha256 }, ctx.signal);
+      const nested = a.file.includes('/');
+      const file = nested ? path.join(work, a.file.slice(id.length + 1)) : path.join(store.local.where, a.file);
+      if (nested) await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      await downloadVerified(store.remote.bucket, a.file, file, { bytes: a.bytes, sha256: a.sha256 }, ctx.signal);
+    }
+    if (existsSync(work)) {
+      await rm(path.join(store.local.where, id), { recursive: true, force: true });
+      await commitDirectory(work, path.join(store.local.where, id));
     }
     await writeFileAtomic(path.join(store.local.where, `${id}.sha256`), sha256Manifest(backup.info.artifacts));
     // Last: from this moment the local backup exists.

@@ -84,7 +84,12 @@ async function run(file: string, args: string[], runAs: RunAs, home: string): Pr
   if (out.exitCode !== 0) throw new Error(`${path.basename(file)} ${args.join(' ')} failed (${out.exitCode ?? out.signal}): ${out.stderr.trim()}`);
 }
 
-export async function startCluster(options: { settings?: Record<string, string> } = {}): Promise<Cluster> {
+/**
+ * A throw-away cluster: initdb into a temp dir, a free port on loopback, a private socket. Speed
+ * over durability (fsync and synchronous_commit off); `crashSafe` turns synchronous commit back on
+ * for tests that stop the server with 'immediate' and expect every committed row to survive it.
+ */
+export async function startCluster(options: { settings?: Record<string, string>; crashSafe?: boolean } = {}): Promise<Cluster> {
   const binDir = findServerBin();
   const runAs = await postgresUser();
   const base = mkdtempSync(path.join(tmpdir(), 'pgkit-cluster-'));
@@ -107,6 +112,7 @@ export async function startCluster(options: { settings?: Record<string, string> 
     synchronous_commit: 'off',
     full_page_writes: 'off',
     max_connections: '200',
+    ...(options.crashSafe ? { synchronous_commit: 'on' } : {}),
     ...options.settings,
   };
   const conf = Object.entries(settings).map(([k, v]) => `${k} = '${v}'`).join('\n');

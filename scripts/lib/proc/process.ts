@@ -160,3 +160,13 @@ export async function pipeProcesses(from: RunningProcess, into: RunningProcess):
   if (!out || !input) throw new KitError('INTERNAL', 'pipeProcesses needs stdout piped on the first child and stdin piped on the second.');
   await settleAll([from, into], [pipeline(out, input)]);
 }
+
+/** Whether a process with this pid exists on this host (one we may not signal still exists). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

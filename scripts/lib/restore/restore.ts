@@ -51,6 +51,8 @@ export interface RestoreOptions {
   updateRoles?: boolean;
   /** The age identity file for an encrypted backup (--identity, else AGE_IDENTITY_FILE). */
   identity?: string | undefined;
+  /** false: leave planner statistics to autovacuum instead of running ANALYZE at the end (--no-analyze). */
+  analyze?: boolean;
 }
 
 export interface RestoreSummary {
@@ -276,10 +278,12 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
     if (prepared.roles) await createRoles(target, prepared.roles, ctx);
     const oldDatabase = await apply(target, prepared, options, ctx, formatStamp(started).toLowerCase());
 
-    ctx.reporter.progress({ phase: 'analyzing', bytes: 0 });
-    const client = await connectWithWait(target, 0);
-    await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
-    await client.end().catch(() => undefined);
+    if (options.analyze !== false) {
+      ctx.reporter.progress({ phase: 'analyzing', bytes: 0 });
+      const client = await connectWithWait(target, 0);
+      await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
+      await client.end().catch(() => undefined);
+    }
     return {
       backup: summary.backup,
       target: summary.target,

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { KitError } from '../errors.js';
 import type { BackupInfo, ArtifactInfo } from '../format/metadata.js';
-import { stemOf, type Format } from '../format/naming.js';
+import { FORMATS, stemOf, type Format } from '../format/naming.js';
 import { DumpStatsCollector, statsFromProcess, type DumpStats } from '../format/stats.js';
 import { latestReadable } from '../store/catalog.js';
 import { readInfoAt } from '../store/local.js';
@@ -121,7 +121,7 @@ function standaloneFile(input: string, formats: Format[]): ResolvedSource {
     throw new KitError('USAGE', `${path.basename(file)} holds the roles of backup ${info!.id}, not a database. Restore the backup (${info!.id}) with --with-roles to create them.`);
   }
   const manifest = artifact ? undefined : manifestEntry(file, stem);
-  return { file, format: artifact && artifact.format !== 'zip' ? artifact.format : 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file), release: noRelease, ...(manifest ? { manifest } : {}) };
+  return { file, format: artifact && isDumpFormat(artifact.format) ? artifact.format : 'sql', info: artifact ? info : undefined, artifact, id: info && artifact ? info.id : path.basename(file), release: noRelease, ...(manifest ? { manifest } : {}) };
 }
 
 /** The sha256 that `<stem>.sha256` or `<file>.sha256` (sha256sum's format) records for a file. */
@@ -298,4 +298,9 @@ export async function checkIntegrity(
     throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} ends early: pg_restore could not read it to its end. Nothing was changed.`);
   }
   return { source, checksum: vouched ? 'verified' : 'no metadata', stats: read.stats, toc, pgRestore, items: read.items };
+}
+
+/** A dump the restore can take (not the roles script, nor a table export's files). */
+function isDumpFormat(format: string): format is Format {
+  return (FORMATS as readonly string[]).includes(format);
 }

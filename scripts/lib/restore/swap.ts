@@ -14,6 +14,7 @@ import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connect, type Client } from '../pg/connect.js';
 import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
+import { processAlive } from '../proc/process.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { ident, literal } from '../pg/quote.js';
@@ -68,15 +69,6 @@ export function parseScratchMarker(comment: string | null): { purpose: string; d
   return match ? { purpose: match[1]!, database: match[2]!, pid: Number(match[3]), host: match[4]! } : undefined;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export async function adminConnection(target: Target): Promise<Client> {
   try {
     return await connect({ ...target, database: 'postgres' });
@@ -92,9 +84,36 @@ export async function createScratch(admin: Client, name: string, purpose: 'resto
 }
 
 /**
+ * Drop a database the kit made. DROP … WITH (FORCE) ends the sessions in it but waits only five
+ * seconds for them to go (an autovacuum worker, or a backend still sending a long reply on a busy
+ * machine, can take longer), so "being accessed by other users" is retried for a while. Returns
+ * why it could not, for the caller to report: never swallowed.
+ */
+export async function dropKitDatabase(admin: Client, name: string, patienceMs = 30_000): Promise<string | undefined> {
+  const deadline = Date.now() + patienceMs;
+  for (;;) {
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+      return undefined;
+    } catch (error) {
+      const { code, message } = error as { code?: string; message?: string };
+      if (code !== '55006' || Date.now() >= deadline) return message ?? String(error);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/** Drop a marked scratch database, or say that it is left and who cleans it up. */
+export async function dropScratch(admin: Client, name: string, notice: (message: string) => void): Promise<void> {
+  const failure = await dropKitDatabase(admin, name);
+  if (failure) notice(`could not drop the scratch database ${name} (${failure}); the next kit run on this host drops it, or run: DROP DATABASE ${ident(name)} WITH (FORCE)`);
+}
+
+/**
  * Clean up after kit runs that were killed outright, on the target's server: drop their scratch
  * databases, and open again a target their interrupted swap left refusing connections. Only
- * databases whose maker ran on this host and is gone, and that nobody is connected to.
+ * databases whose maker ran on this host and is gone, and that no client is connected to (an
+ * autovacuum worker analyzing the copy does not count: the drop ends it).
  */
 export async function repairLeftovers(target: Target, notice: (message: string) => void): Promise<void> {
   let admin: Client;
@@ -106,7 +125,7 @@ export async function repairLeftovers(target: Target, notice: (message: string) 
   try {
     const { rows } = await admin.query<{ datname: string; comment: string | null; connections: number }>(
       `SELECT d.datname, shobj_description(d.oid, 'pg_database') AS comment,
-              (SELECT count(*)::int FROM pg_stat_activity a WHERE a.datname = d.datname) AS connections
+              (SELECT count(*)::int FROM pg_stat_activity a WHERE a.datname = d.datname AND a.backend_type = 'client backend') AS connections
          FROM pg_database d WHERE shobj_description(d.oid, 'pg_database') LIKE 'pg-backup-kit scratch: %'`,
     );
     for (const row of rows) {
@@ -119,8 +138,8 @@ export async function repairLeftovers(target: Target, notice: (message: string) 
           notice(`repaired a restore that was killed while swapping databases: ${marker.database} accepts connections again, unchanged`);
         }
       }
-      await admin.query(`DROP DATABASE IF EXISTS ${ident(row.datname)} WITH (FORCE)`);
-      notice(`dropped ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed`);
+      const failure = await dropKitDatabase(admin, row.datname);
+      notice(failure ? `could not drop ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed (${failure}); the next run tries again` : `dropped ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed`);
     }
   } finally {
     await admin.end().catch(() => undefined);
@@ -225,11 +244,15 @@ export async function applyBySwap(target: Target, source: RestoreSource, plan: S
       await admin.query(`ALTER DATABASE ${ident(old)} WITH ALLOW_CONNECTIONS true`);
       return { oldDatabase: old };
     }
-    await admin.query(`DROP DATABASE ${ident(old)} WITH (FORCE)`);
+    const failure = await dropKitDatabase(admin, old);
+    if (failure) {
+      reporter.notice(`the restore is in place, but the previous copy could not be dropped (${failure}); it is kept as ${old}: drop it with DROP DATABASE ${ident(old)} WITH (FORCE)`);
+      return { oldDatabase: old };
+    }
     return { oldDatabase: undefined };
   } catch (error) {
     await admin.query('ROLLBACK').catch(() => undefined);
-    if (created) await admin.query(`DROP DATABASE IF EXISTS ${ident(fresh)} WITH (FORCE)`).catch(() => undefined);
+    if (created) await dropScratch(admin, fresh, (message) => reporter.notice(message)).catch(() => undefined);
     throw error;
   } finally {
     await admin.end().catch(() => undefined);

@@ -1,7 +1,7 @@
 /** Local files written the careful way: private modes, partial names, atomic renames, fsync. */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 
@@ -68,11 +68,24 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
   await fsyncPath(path.dirname(file)).catch(() => undefined);
 }
 
-/** Make a finished artifact durable and give it its final name. */
-export async function commitFile(partial: string, final: string): Promise<void> {
+/** Make a finished artifact durable and give it its final name (or keep its name, without one). */
+export async function commitFile(partial: string, final?: string): Promise<void> {
   await chmod(partial, FILE_MODE);
   await fsyncPath(partial);
-  await rename(partial, final);
+  if (final !== undefined) await rename(partial, final);
+}
+
+/**
+ * Give a directory whose files are durable its final name: each directory in it synced first,
+ * then one rename, so the final name only ever holds a complete directory.
+ */
+export async function commitDirectory(work: string, final: string): Promise<void> {
+  const dirs = [work];
+  for (let i = 0; i < dirs.length; i++) {
+    for (const entry of await readdir(dirs[i]!, { withFileTypes: true })) if (entry.isDirectory()) dirs.push(path.join(dirs[i]!, entry.name));
+  }
+  for (const dir of dirs.reverse()) await syncDir(dir);
+  await rename(work, final);
 }
 
 export async function syncDir(dir: string): Promise<void> {

@@ -4,16 +4,16 @@
  * then `.info` written atomically, fsync of files and the directory.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, statfsSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { KitError } from '../errors.js';
-import { backupStem, stemOf } from '../format/naming.js';
+import { backupStem, ownsArtifact, stemOf } from '../format/naming.js';
 import { parseInfo, serializeInfo, sha256Manifest, type BackupInfo, type InfoReading } from '../format/metadata.js';
 import { buildListing, PARTIAL_SUFFIX, type NamedFile } from './catalog.js';
-import { commitFile, ensurePrivateDir, FILE_MODE, syncDir, writeFileAtomic } from './files.js';
+import { commitDirectory, commitFile, ensurePrivateDir, FILE_MODE, syncDir, writeFileAtomic } from './files.js';
 import { acquireLock, liveLockOwner } from './lock.js';
 import { parseVerification, verificationName, type Verification } from './verification.js';
 import type { BackupStore, BackupWrite, Leftover, Listing, LocalCopy, Lock, StoredBackup } from './store.js';
@@ -32,6 +32,56 @@ function sizeOf(file: string): number {
     return statSync(file).size;
   } catch {
     return 0;
+  }
+}
+
+/** Every file under `dir`, as paths relative to `base` with "/" separators. */
+function filesUnder(base: string, dir: string): NamedFile[] {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(path.join(base, dir), { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => {
+    const name = `${dir}/${e.name}`;
+    if (e.isDirectory()) return filesUnder(base, name);
+    return [{ name, bytes: sizeOf(path.join(base, name)) }];
+  });
+}
+
+/**
+ * What the listing sees of one name in the environment's directory: a file as itself; a
+ * directory named exactly after a backup (a directory export) as every file inside it; any other
+ * directory with a backup's name (an export's work directory, "<id>.partial") as one entry.
+ */
+function namedFiles(where: string, name: string): NamedFile[] {
+  const file = path.join(where, name);
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(file).isDirectory();
+  } catch {
+    return [];
+  }
+  if (!isDirectory) return [{ name, bytes: sizeOf(file) }];
+  const inside = filesUnder(where, name);
+  if (stemOf(name) === name) return inside;
+  return [{ name, bytes: inside.reduce((n, f) => n + f.bytes, 0) }];
+}
+
+/** The directory a stored name lives in at the top of the environment's directory: "<id>" for "<id>/data/x.csv". */
+function topName(name: string): string {
+  return name.split('/')[0]!;
+}
+
+/** Remove a file inside a backup's directory, then the directories it leaves empty. */
+async function removeNested(where: string, name: string): Promise<void> {
+  await rm(path.join(where, name), { recursive: true, force: true });
+  let dir = path.posix.dirname(name);
+  while (dir !== '.' && dir !== '') {
+    const removed = await rmdir(path.join(where, dir)).then(() => true, () => false);
+    if (!removed) return;
+    dir = path.posix.dirname(dir);
   }
 }
 
@@ -64,7 +114,7 @@ export class LocalStore implements BackupStore {
   async list(): Promise<Listing> {
     const files: NamedFile[] = namesIn(this.where)
       .filter((name) => stemOf(name) !== undefined)
-      .map((name) => ({ name, bytes: sizeOf(this.file(name)) }));
+      .flatMap((name) => namedFiles(this.where, name));
     const owner = liveLockOwner(this.where);
     return buildListing(files, {
       kind: this.kind,
@@ -85,7 +135,7 @@ export class LocalStore implements BackupStore {
 
   /** Only names of this backup: a name from an edited .info must not reach outside the directory. */
   private own(backup: StoredBackup, file: string): string {
-    if (path.basename(file) !== file || stemOf(file) !== backup.id) {
+    if (!ownsArtifact(backup.id, file)) {
       throw new KitError('INTEGRITY_FAILED', `Backup ${backup.id}'s .info names the file "${file}", which is not one of its own. The .info was edited; restore another backup.`);
     }
     return file;
@@ -106,11 +156,17 @@ export class LocalStore implements BackupStore {
   async remove(backup: StoredBackup): Promise<void> {
     // .info first: from here on this is no longer a backup, whatever happens to the rest.
     await rm(this.file(`${backup.id}.info`), { force: true });
-    await Promise.all([...backup.files, verificationName(backup.id)].map((name) => rm(this.file(name), { force: true })));
+    const names = new Set([...backup.files, verificationName(backup.id)].filter((name) => ownsArtifact(backup.id, name)).map(topName));
+    await Promise.all([...names].map((name) => rm(this.file(name), { recursive: true, force: true })));
   }
 
   async removeLeftovers(leftovers: Leftover[]): Promise<void> {
-    for (const l of leftovers) await rm(this.file(path.basename(l.name)), { force: true });
+    for (const l of leftovers) {
+      // Only names the listing gave: a backup's files and directories, never a path elsewhere.
+      if (!ownsArtifact(l.id, l.name) && stemOf(l.name) !== l.id) continue;
+      if (l.name.includes('/')) await removeNested(this.where, l.name);
+      else await rm(this.file(l.name), { recursive: true, force: true });
+    }
   }
 
   async readVerification(backup: StoredBackup): Promise<Verification | undefined> {
@@ -153,10 +209,19 @@ class LocalWrite implements BackupWrite {
     private readonly infoSchemaRef: string | undefined,
   ) {}
 
+  /** Where the backup's own directory is built; renamed to "<id>" by commit(). */
+  private get workDir(): string {
+    return path.join(this.where, this.id + PARTIAL_SUFFIX);
+  }
+
   private partial(file: string): string {
-    if (path.basename(file) !== file || stemOf(file) !== this.id) throw new Error(`artifact name ${file} does not belong to ${this.id}`);
+    if (!ownsArtifact(this.id, file)) throw new Error(`artifact name ${file} does not belong to ${this.id}`);
     this.started.add(file);
-    return path.join(this.where, file + PARTIAL_SUFFIX);
+    if (!file.includes('/')) return path.join(this.where, file + PARTIAL_SUFFIX);
+    // A file of the backup's directory: built inside "<id>.partial/", which is renamed whole.
+    const staged = path.join(this.workDir, file.slice(this.id.length + 1));
+    mkdirSync(path.dirname(staged), { recursive: true, mode: 0o700 });
+    return staged;
   }
 
   artifact(file: string): Writable {
@@ -169,10 +234,18 @@ class LocalWrite implements BackupWrite {
 
   async commit(built: BackupInfo): Promise<StoredBackup> {
     const info: BackupInfo = this.infoSchemaRef ? { $schema: this.infoSchemaRef, ...built } : built;
+    let nested = false;
     for (const a of info.artifacts) {
       if (!this.started.has(a.file)) throw new Error(`commit: ${a.file} was never written`);
-      await commitFile(path.join(this.where, a.file + PARTIAL_SUFFIX), path.join(this.where, a.file));
+      if (a.file.includes('/')) {
+        nested = true;
+        await commitFile(path.join(this.workDir, a.file.slice(this.id.length + 1)));
+      } else {
+        await commitFile(path.join(this.where, a.file + PARTIAL_SUFFIX), path.join(this.where, a.file));
+      }
     }
+    // The directory gets its final name only when every file in it is durable.
+    if (nested) await commitDirectory(this.workDir, path.join(this.where, this.id));
     await syncDir(this.where);
     await writeFileAtomic(path.join(this.where, `${this.id}.sha256`), sha256Manifest(info.artifacts));
     const infoName = `${this.id}.info`;
@@ -185,7 +258,7 @@ class LocalWrite implements BackupWrite {
   async abort(): Promise<void> {
     if (this.done) return;
     for (const name of namesIn(this.where)) {
-      if (stemOf(name) === this.id) await rm(path.join(this.where, name), { force: true });
+      if (stemOf(name) === this.id) await rm(path.join(this.where, name), { recursive: true, force: true });
     }
   }
 }

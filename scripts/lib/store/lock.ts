@@ -19,20 +19,12 @@ import { randomBytes } from 'node:crypto';
 import { KitError } from '../errors.js';
 import { LOCK_SCHEMA, parseLockOwner, type LockOwner } from '../format/lock-file.js';
 import type { Lock } from './store.js';
+import { processAlive } from '../proc/process.js';
 
 export type { Lock } from './store.js';
 
 /** A takeover mutex older than this was left by a process killed inside the takeover. */
 const TAKEOVER_STALE_MS = 30_000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function readRaw(file: string): string | undefined {
   try {
@@ -80,7 +72,7 @@ function isStale(raw: string | undefined): boolean {
   if (raw === undefined) return false; // vanished meanwhile: try again
   const owner = parseLockOwner(raw);
   if (!owner) return true;
-  return owner.host === hostname() && !alive(owner.pid);
+  return owner.host === hostname() && !processAlive(owner.pid);
 }
 
 /** Remove `.lock` if it still holds exactly `judged`, under the takeover mutex. */

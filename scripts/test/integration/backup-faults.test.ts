@@ -101,7 +101,7 @@ describe('db:backup under real faults leaves no backup that looks complete', () 
 describe('db:backup when the server itself goes away or comes late', () => {
   let server: Cluster;
   beforeAll(async () => {
-    server = await startCluster();
+    server = await startCluster({ crashSafe: true }); // stopped with 'immediate' below
   });
   afterAll(async () => {
     await server?.destroy();

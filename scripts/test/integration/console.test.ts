@@ -3,22 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createDatabase, makeProject, onTerminal, query, REPO } from '../support/harness.js';
-
-/** Type each step's keys once its text has appeared on the screen (after the previous step's). */
-function script(steps: Array<[string, string]>) {
-  let next = 0;
-  let seenUpTo = 0;
-  return (screen: string, type: (keys: string) => void) => {
-    const step = steps[next];
-    if (!step) return;
-    const at = screen.indexOf(step[0], seenUpTo);
-    if (at === -1) return;
-    seenUpTo = at + step[0].length;
-    next++;
-    type(step[1]);
-  };
-}
+import { createDatabase, makeProject, onTerminal, typeWhenShown, query, REPO } from '../support/harness.js';
 
 const UP = '\x1b[A';
 
@@ -29,7 +14,7 @@ describe('pnpm db:console, on a real terminal', () => {
     const home = mkdtempSync(path.join(tmpdir(), 'pgkit-home-'));
     const env = { DATABASE_URL: db.url, HOME: home };
     const prompt = `${db.name}> `;
-    const first = await onTerminal('db-console', [], project, env, script([
+    const first = await onTerminal('db-console', [], project, env, typeWhenShown([
       [prompt, 'sq\t'],
       ['sql', 'SELECT head\t'],
       ['headline', ' FROM app.tic\t'],
@@ -48,7 +33,7 @@ describe('pnpm db:console, on a real terminal', () => {
     expect(readFileSync(path.join(home, '.pg_backup_kit_history'), 'utf8')).toContain('sql SELECT headline FROM app.tickets ORDER BY id\n');
 
     // Up walks back through the history the first session left
-    const second = await onTerminal('db-console', [], project, env, script([
+    const second = await onTerminal('db-console', [], project, env, typeWhenShown([
       [prompt, `${UP}${UP}${UP}${UP}`],
       ['ORDER BY id', '\r'],
       ['(2 rows)', '\\q\r'],

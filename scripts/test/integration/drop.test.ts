@@ -141,7 +141,7 @@ describe('db:drop under faults', () => {
 describe('db:drop when the server stops part-way', () => {
   let server: Cluster;
   beforeAll(async () => {
-    server = await startCluster();
+    server = await startCluster({ crashSafe: true }); // stopped with 'immediate' below
   });
   afterAll(async () => {
     await server?.destroy();

@@ -197,5 +197,25 @@ describe('encrypted backups', () => {
     expect(bad.stderr).toMatch(/AGE_RECIPIENTS holds something that is not an age public key/);
     expect(walk(path.join(fresh, 'backups')).filter((f) => !f.endsWith('.log'))).toEqual([]);
   });
-});
 
+  it('a table export in an encrypted environment: the zip is encrypted like a backup; a plaintext directory is refused', async () => {
+    const source = await createDatabase({ sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 50) g" });
+    const project = makeProject();
+    const key = newKey(project);
+    const env = { DATABASE_URL: source.url, AGE_RECIPIENTS: key.recipient };
+    const refused = await cli('db-export', [], { cwd: project, env });
+    expect(refused.code).toBe(16);
+    expect(refused.stderr).toMatch(/would store its tables as plaintext CSV files\. Use --zip/);
+    expect(readdirSync(backupDir(project)).filter((f) => f.startsWith('backup_'))).toEqual([]);
+    const run = await cli('db-export', ['--zip', '--json'], { cwd: project, env });
+    expect(run.code, run.stderr).toBe(0);
+    const id = run.json<{ id: string }>().id;
+    expect(readdirSync(backupDir(project)).filter((f) => f.startsWith('backup_')).sort()).toEqual([`${id}.info`, `${id}.sha256`, `${id}.zip.age`]);
+    const zip = path.join(project, 'export.zip');
+    execFileSync('age', ['-d', '-i', key.file, '-o', zip, path.join(backupDir(project), `${id}.zip.age`)]);
+    const target = await createDatabase();
+    const imported = await cli('db-import', [zip, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(await fingerprint(target.url)).toEqual(await fingerprint(source.url));
+  });
+});

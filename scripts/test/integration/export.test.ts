@@ -162,6 +162,38 @@ describe('db:export and db:import', () => {
     expect(damaged.code).toBe(12);
   });
 
+  it('a directory export is a catalog entry too: listed, every file verified, checked by sha256sum, pruned by retention', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 500); CREATE TABLE u (v text); INSERT INTO u VALUES (\'x\')' });
+    const project = makeProject();
+    const env = { DATABASE_URL: source.url };
+    const older = await exportOf(project, source);
+    const newer = await exportOf(project, source);
+    for (const e of [older, newer]) expect(e.id).toMatch(/^backup_export_\d{8}_\d{6}(_\d+)?$/);
+    const dir = path.join(project, 'backups/default');
+    expect(newer.path).toBe(path.join(dir, newer.id));
+    expect(readdirSync(newer.path).sort()).toEqual(['data', 'metadata.json', 'schema.sql']);
+    const info = JSON.parse(readFileSync(path.join(dir, `${newer.id}.info`), 'utf8')) as { type: string; artifacts: Array<{ file: string; format: string }> };
+    expect(info.type).toBe('export');
+    expect(info.artifacts.map((a) => a.file).sort()).toEqual([`${newer.id}/data/public.t.csv`, `${newer.id}/data/public.u.csv`, `${newer.id}/metadata.json`, `${newer.id}/schema.sql`]);
+    // the standard tool checks every file without the kit
+    expect(execFileSync('sha256sum', ['-c', `${newer.id}.sha256`], { cwd: dir, encoding: 'utf8' })).toMatch(/data\/public\.t\.csv: OK/);
+    const listed = (await cli('list', ['--json'], { cwd: project, env })).json<{ backups: Array<{ id: string; type: string; formats: string[] }> }>();
+    expect(listed.backups.map((b) => [b.id, b.type, b.formats])).toEqual([[newer.id, 'export', ['directory']], [older.id, 'export', ['directory']]]);
+    const verified = await cli('verify', [newer.id], { cwd: project, env });
+    expect(verified.code, verified.stderr + verified.stdout).toBe(0);
+    expect(verified.stdout).toContain(`${newer.id}/data/public.t.csv`);
+    const pruned = await cli('retention', ['--keep-type', 'export=1', '--daily', '0', '--weekly', '0', '--monthly', '0'], { cwd: project, env });
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(readdirSync(dir).filter((f) => f.startsWith(older.id))).toEqual([]);
+    expect(existsSync(newer.path)).toBe(true);
+    // one changed byte in one CSV fails verification, naming the file
+    const csv = path.join(newer.path, 'data/public.t.csv');
+    writeFileSync(csv, readFileSync(csv, 'utf8').replace('\n250\n', '\n251\n'));
+    const damaged = await cli('verify', [newer.id], { cwd: project, env });
+    expect(damaged.code).toBe(12);
+    expect(damaged.stdout + damaged.stderr).toContain(`${newer.id}/data/public.t.csv's sha256`);
+  });
+
   it('a pattern that matches nothing, and an export stopped mid-way, leave nothing that looks complete', async () => {
     const source = await createDatabase({ sql: 'CREATE TABLE t (id int); CREATE TABLE u (id int); INSERT INTO u VALUES (1)' });
     const project = makeProject();
@@ -184,8 +216,21 @@ describe('db:export and db:import', () => {
         expect(exports()).toEqual([]);
         expect(pidsOf('psql', source.name)).toEqual([]);
       }
+      // SIGKILL leaves the work directory behind; nothing looks complete, and the next run removes it
+      const killed = startCli('db-export', ['--zip'], { cwd: project, env: { DATABASE_URL: source.url } });
+      await waitFor('the next export\'s COPY to wait for the lock', () => (exports().length > 0 && existsSync(path.join(dir, exports()[0]!, 'data'))) || undefined);
+      killed.child.kill('SIGKILL');
+      expect((await killed.result).signal).toBe('SIGKILL');
+      const left = exports();
+      expect(left).toEqual([expect.stringMatching(/^backup_export_\d{8}_\d{6}(_\d+)?\.partial$/)]);
+      const listed = (await cli('list', ['--json'], { cwd: project, env: { DATABASE_URL: source.url } })).json<{ backups: unknown[] }>();
+      expect(listed.backups).toEqual([]);
     } finally {
       await lock.release();
     }
+    const next = await cli('db-export', ['--json'], { cwd: project, env: { DATABASE_URL: source.url } });
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/removed backup_export_\S+\.partial, left behind by an export that was stopped before it finished/);
+    expect(exports()).toEqual([next.json<ExportResult>().id, `${next.json<ExportResult>().id}.info`, `${next.json<ExportResult>().id}.sha256`].sort());
   });
 });

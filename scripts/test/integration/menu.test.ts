@@ -2,31 +2,16 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { takeBackup } from '../support/backups.js';
-import { cli, createDatabase, makeProject, onTerminal, query } from '../support/harness.js';
+import { cli, createDatabase, makeProject, onTerminal, typeWhenShown, query } from '../support/harness.js';
 
 const DOWN = '\x1b[B';
 const CTRL_C = '\x03';
-
-/** Answer each prompt once, in order, when its text appears on the screen. */
-function script(steps: Array<[string, string]>) {
-  let next = 0;
-  let seenUpTo = 0;
-  return (screen: string, type: (keys: string) => void) => {
-    const step = steps[next];
-    if (!step) return;
-    const at = screen.indexOf(step[0], seenUpTo);
-    if (at === -1) return;
-    seenUpTo = at + step[0].length;
-    next++;
-    type(step[1]);
-  };
-}
 
 describe('pnpm db (the menu), on a real terminal', () => {
   it('takes a backup, then leaves with 130 on Ctrl-C', async () => {
     const db = await createDatabase({ sql: 'CREATE TABLE t AS SELECT 1 AS id' });
     const project = makeProject({ 'packages/database/.env': `DATABASE_URL=${db.url}\n` });
-    const run = await onTerminal('db', [], project, {}, script([
+    const run = await onTerminal('db', [], project, {}, typeWhenShown([
       ['what next?', '\r'], // "Back up" is first
       ['Backup type', '\r'],
       ['Description', '\r'],
@@ -43,7 +28,7 @@ describe('pnpm db (the menu), on a real terminal', () => {
     const target = await createDatabase({ sql: 'CREATE TABLE other (x int)' });
     const project = makeProject({ 'packages/database/.env': `DATABASE_URL=${target.url}\n` });
     const backup = await takeBackup(project, source.url);
-    const run = await onTerminal('db', [], project, {}, script([
+    const run = await onTerminal('db', [], project, {}, typeWhenShown([
       ['what next?', `${DOWN}\r`], // "Restore a backup"
       [backup.id, '\r'], // the list shows it; take the first
       ['Replace data in', 'y'],

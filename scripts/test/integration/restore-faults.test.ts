@@ -156,7 +156,7 @@ describe('a failed restore leaves the target exactly as it was', () => {
 describe('a restore whose server stops part-way', () => {
   let server: Cluster;
   beforeAll(async () => {
-    server = await startCluster();
+    server = await startCluster({ crashSafe: true }); // stopped with 'immediate' below
   });
   afterAll(async () => {
     await server?.destroy();

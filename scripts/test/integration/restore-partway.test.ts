@@ -122,7 +122,7 @@ describe('a restore that fails part-way', () => {
         child.kill('SIGSTOP');
         child.kill('SIGKILL');
         await result;
-        await waitFor('the killed kit\'s sessions to end', async () => ((await watcher.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg-backup-kit' AND datname = 'postgres' AND pid <> pg_backend_pid()")).rowCount === 0 ? true : undefined));
+        await waitFor('the killed kit\'s sessions to end', async () => ((await watcher.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg-backup-kit' AND (datname = 'postgres' OR datname LIKE $1) AND pid <> pg_backend_pid()", [`${target.name}_kit_%`])).rowCount === 0 ? true : undefined));
         caught = (await allows()) === false && (await databasesLike('', `${target.name}_kit_new_%`)).length === 1 && (await databasesLike('', `${target.name}_kit_old_%`)).length === 0;
       }
       expect(caught).toBe(true);

@@ -27,7 +27,7 @@ describe('db:restore round trips', () => {
     }
   });
 
-  it('takes a safety backup first and prints the command that undoes the restore', async () => {
+  it('takes a safety backup first, analyzes, and prints the command that undoes the restore (here without ANALYZE)', async () => {
     const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)' });
     const target = await createDatabase({ sql: OTHER_DATA });
     const project = makeProject({ 'packages/database/.env': `DATABASE_URL=${target.url}\n` });
@@ -39,9 +39,12 @@ describe('db:restore round trips', () => {
     expect(undo, run.stdout).not.toBeNull();
     expect(run.stderr).toMatch(/Backup: {2}backup_manual_\d+_\d+ \(dump.*\n.*sha256 verified\nTarget: {2}t_\w+ on 127\.0\.0\.1/);
     expect((await query(target.url, 'SELECT count(*)::int AS n FROM t'))[0]).toEqual({ n: 10 });
-    const undone = await cli('pg-restore', [undo![1]!, '--force', '--no-safety-backup'], { cwd: project });
+    const analyzed = "SELECT relname, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relname IN ('t', 'app_users')";
+    expect(await query(target.url, analyzed)).toEqual([{ relname: 't', analyzed: true }]);
+    const undone = await cli('pg-restore', [undo![1]!, '--force', '--no-safety-backup', '--no-analyze'], { cwd: project });
     expect(undone.code, undone.stderr).toBe(0);
     expect(await fingerprint(target.url)).toEqual(before);
+    expect(await query(target.url, analyzed)).toEqual([{ relname: 'app_users', analyzed: false }]);
   });
 
   it('restores --latest of a type, and a dump made elsewhere with no .info after reading it through', async () => {

@@ -213,6 +213,21 @@ export async function holdLock(url: string, table: string): Promise<{ release():
   };
 }
 
+/** An `answer` for onTerminal: type each step's keys once its text has appeared on the screen, after the previous step's. */
+export function typeWhenShown(steps: Array<[string, string]>): (screen: string, type: (keys: string) => void) => void {
+  let next = 0;
+  let seenUpTo = 0;
+  return (screen, type) => {
+    const step = steps[next];
+    if (!step) return;
+    const at = screen.indexOf(step[0], seenUpTo);
+    if (at === -1) return;
+    seenUpTo = at + step[0].length;
+    next++;
+    type(step[1]);
+  };
+}
+
 /**
  * Run a command on a real pseudo-terminal (`script`), as a person at a shell would. `answer`
  * sees the screen so far after each output and may type keys; it returns nothing.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backupStem, formatStamp, isValidType, parseFormats, stemOf } from '../../lib/format/naming.js';
+import { backupStem, formatStamp, isValidType, ownsArtifact, parseFormats, stemOf } from '../../lib/format/naming.js';
 
 describe('backup names', () => {
   it.each([
@@ -26,6 +26,23 @@ describe('backup names', () => {
     ['notes.txt', undefined],
   ])('the stem of %s is %s', (file, stem) => {
     expect(stemOf(file)).toBe(stem);
+  });
+
+  const id = 'backup_export_20261121_143022';
+  it.each([
+    [`${id}.zip`, true],
+    [`${id}/metadata.json`, true],
+    [`${id}/data/public.t.csv`, true],
+    [`${id}_2/data/public.t.csv`, false],
+    [`${id}x/data/public.t.csv`, false],
+    [`${id}/../elsewhere.csv`, false],
+    [`${id}/./data.csv`, false],
+    [`${id}//data.csv`, false],
+    [`${id}/data\\..\\x.csv`, false],
+    ['backup_manual_20261121_143022.dump', false],
+    [`/${id}/metadata.json`, false],
+  ])(`${id} owns %s: %s`, (file, owned) => {
+    expect(ownsArtifact(id, file)).toBe(owned);
   });
 
   it.each([

@@ -6,6 +6,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { Remote } from '../../config/remote.js';
+import { ownsArtifact } from '../../format/naming.js';
 import { classifyS3Error, loadSdk, makeS3Client, remoteError, type Sdk } from './client.js';
 
 export interface RemoteObject {
@@ -84,7 +85,8 @@ export class RemoteBucket {
       for (const o of page.Contents ?? []) {
         if (!o.Key) continue;
         const name = o.Key.slice(this.remote.prefix.length);
-        if (name.includes('/')) continue; // another environment's prefix nested below ours
+        // Below ours: a directory export's files ("<id>/data/x.csv"), or another prefix nested in ours.
+        if (name.includes('/') && !ownsArtifact(name.split('/')[0]!, name)) continue;
         out.push({ name, key: o.Key, bytes: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;

@@ -6,11 +6,11 @@
  * Writing goes through MirroredStore (mirror.ts), which stages each artifact on local disk and
  * uploads it while it is written.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KitError } from '../../errors.js';
-import { stemOf } from '../../format/naming.js';
+import { ownsArtifact, stemOf } from '../../format/naming.js';
 import { remoteLocation, type Remote } from '../../config/remote.js';
 import { buildListing, type NamedFile } from '../catalog.js';
 import { ensurePrivateDir } from '../files.js';
@@ -97,6 +97,7 @@ export class RemoteStore implements BackupStore {
     const release = () => rm(dir, { recursive: true, force: true });
     try {
       const target = path.join(dir, file);
+      await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
       await downloadVerified(this.bucket, file, target, { bytes: artifact.bytes, sha256: artifact.sha256 });
       return { path: target, release };
     } catch (error) {
@@ -106,7 +107,7 @@ export class RemoteStore implements BackupStore {
   }
 
   private own(backup: StoredBackup, file: string): string {
-    if (path.basename(file) !== file || stemOf(file) !== backup.id) {
+    if (!ownsArtifact(backup.id, file)) {
       throw new KitError('INTEGRITY_FAILED', `Backup ${backup.id}'s .info names the file "${file}", which is not one of its own. The .info was edited; restore another backup.`);
     }
     return file;
