@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, startCluster, type Cluster } from '../../lib/proc/cluster.js';
-import { cli, makeProject, REPO, waitFor } from './harness.js';
+import { makeProject, REPO, waitFor } from './harness.js';
 
 const execFileAsync = promisify(execFile);
 
