@@ -12,4 +12,5 @@ import './raw-restore-j2.js';
 import './kit-restore-j2.js';
 import './physical.js';
 import './export.js';
+import './export-differential.js';
 import './age.js';

@@ -23,6 +23,9 @@ Load it back with: pnpm db:import -- <export id | directory | .zip>`,
     'exclude-table': { type: 'string', multiple: true, arg: '<pattern>', help: 'leave these tables out (repeatable)' },
     jobs: { type: 'string', arg: '<n>', help: 'tables exported at the same time (default 4)' },
     zip: { type: 'boolean', help: 'write one <id>.zip instead of a directory' },
+    differential: { type: 'boolean', help: "only rows changed since the chain's previous export, plus deleted keys (a full export starts the chain)" },
+    'skip-unsuitable': { type: 'boolean', help: 'with --differential: export tables without a timestamp basis column or primary key in full' },
+    'new-chain': { type: 'boolean', help: 'with --differential: take a full export that starts a new chain' },
     wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers' },
   },
   parse(values, positionals, common) {
@@ -32,6 +35,8 @@ Load it back with: pnpm db:import -- <export id | directory | .zip>`,
     const jobs = Number(jobsText);
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) problems.push(`--jobs takes a whole number from 1 to 64, got "${jobsText}".`);
     const waitSeconds = readWait(values, problems);
+    const differential = values.differential === true;
+    for (const flag of ['skip-unsuitable', 'new-chain']) if (values[flag] === true && !differential) problems.push(`--${flag} only goes with --differential.`);
     if (problems.length) throw usageError(problems, 'pnpm db:export --');
     return {
       ...common,
@@ -41,12 +46,24 @@ Load it back with: pnpm db:import -- <export id | directory | .zip>`,
       jobs,
       zip: values.zip === true,
       waitSeconds,
+      differential,
+      skipUnsuitable: values['skip-unsuitable'] === true,
+      newChain: values['new-chain'] === true,
     };
   },
   run: (args, ctx) => exportTables(ctx.target(args), args, ctx),
   render(result) {
     const rel = path.relative(process.cwd(), result.path) || result.path;
+    const chain = result.chain;
+    if (chain && chain.position > 0) {
+      return [
+        `Differential export ${chain.position} of the chain of ${chain.base}: ${chain.changedRows} changed rows and ${chain.deletedRows} deleted keys over ${result.tables} tables, in ${formatDuration(result.durationMs)}.`,
+        `  ${rel}`,
+        `Restore the chain up to it with: pnpm db:import -- ${chain.base} --until ${result.id}${result.environment !== 'default' ? ` --env ${result.environment}` : ''}`,
+      ];
+    }
     return [
+      ...(chain ? [`Full export that starts a differential chain (${chain.reason}).`] : []),
       `Exported ${result.tables} tables (${result.rows} rows, ${formatBytes(result.bytes)}) from ${result.database.name} in ${formatDuration(result.durationMs)}.`,
       `  ${rel}`,
       `Load it back with: pnpm db:import -- ${rel}${result.environment !== 'default' ? ` --env ${result.environment}` : ''}`,

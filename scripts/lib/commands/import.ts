@@ -21,12 +21,15 @@ counts and file checksums are checked before COMMIT. Asks first, and backs the t
     force: { type: 'boolean', help: 'no prompts (CI); a protected target also needs --confirm <database>' },
     confirm: { type: 'string', arg: '<database>', help: "the target database's name, for protected environments" },
     'no-safety-backup': { type: 'boolean', help: 'skip the pre-import backup (refused on protected targets)' },
+    until: { type: 'string', arg: '<id | latest>', help: "a differential chain: load the full export given, then apply its differentials up to this one" },
     wait: { type: 'string', arg: '<seconds>', help: 'retry the connection until the server answers' },
   },
   parse(values, positionals, common) {
     const problems: string[] = [];
     if (positionals.length !== 1) problems.push(`Give one export to import (a directory, a .zip or an id), got ${positionals.length ? positionals.join(' ') : 'none'}.`);
     const waitSeconds = readWait(values, problems);
+    const until = stringValue(values, 'until');
+    if (until !== undefined && listValue(values, 'table').length) problems.push('--until restores a whole chain; it does not go with --table.');
     if (problems.length) throw usageError(problems, 'pnpm db:import --');
     return {
       ...common,
@@ -36,6 +39,7 @@ counts and file checksums are checked before COMMIT. Asks first, and backs the t
       confirm: stringValue(values, 'confirm'),
       safetyBackup: values['no-safety-backup'] !== true,
       waitSeconds,
+      until,
     };
   },
   run: (args, ctx) => importExport(ctx.target(args), args, ctx, terminalUi(args.quiet || args.json)),
@@ -45,6 +49,7 @@ counts and file checksums are checked before COMMIT. Asks first, and backs the t
       `Imported ${result.export.id} into ${result.target.database} on ${result.target.host}:${result.target.port} in ${formatDuration(result.durationMs)}.`,
       `  ${result.mode}`,
       `  row counts verified for ${result.tables} tables (${result.rows} rows) before commit`,
+      ...(result.differentials.length ? [`  then ${result.differentials.length} differentials applied in order, each table's row count checked: ${result.differentials.join(', ')}`] : []),
     ];
     if (result.safetyBackup) lines.push(`  safety backup: ${rel(result.safetyBackup.file)}`);
     if (result.undo) lines.push(`To undo: ${result.undo}`);

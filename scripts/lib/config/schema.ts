@@ -38,6 +38,23 @@ export const EncryptionConfigSchema = z.strictObject(
   { error: 'must be an object like { "recipients": ["age1…"] }' },
 );
 
+const share = z.number({ error: 'must be a number above 0 and at most 1' }).gt(0, { error: 'must be a number above 0 and at most 1' }).lte(1, { error: 'must be a number above 0 and at most 1' });
+
+/** db:export --differential: which column tells a changed row, and when a chain ends. */
+export const DifferentialConfigSchema = z.strictObject(
+  {
+    /** Per table ("schema.table", as db:export names it): the basis column; default updated_at. */
+    basis: z.record(z.string(), text('a column name'), { error: 'must be an object like { "app.orders": "modified_at" }' }).optional(),
+    /** Differentials after a full export before the next is full by itself (default 7). */
+    maxChain: wholeNumber.optional(),
+    /** A differential larger than this share of the full export's rows is taken full instead (default 0.5). */
+    maxShare: share.optional(),
+    /** The zone `timestamp without time zone` basis columns are written in (default: the database's TimeZone). */
+    timeZone: text('a time zone such as Europe/Berlin').refine(isTimeZone, { error: 'is not a time zone (e.g. Europe/Berlin)' }).optional(),
+  },
+  { error: 'must be an object like { "basis": { "app.orders": "modified_at" }, "maxChain": 7 }' },
+);
+
 export const EnvironmentConfigSchema = z.strictObject(
   {
     protected: flag.optional(),
@@ -70,6 +87,8 @@ export const ConfigSchema = z.strictObject(
     remote: z.unknown().optional(),
     /** Encrypt every backup with age to these recipients (AGE_RECIPIENTS overrides). */
     encryption: EncryptionConfigSchema.optional(),
+    /** Table exports (db:export): differential chains. */
+    export: z.strictObject({ differential: DifferentialConfigSchema.optional() }, { error: 'must be an object like { "differential": { "maxChain": 7 } }' }).optional(),
     /** Per-environment overrides. */
     environments: z.record(z.string(), EnvironmentConfigSchema, { error: 'must be an object of environment names' }).optional(),
   },
@@ -79,6 +98,7 @@ export const ConfigSchema = z.strictObject(
 export type KitConfig = z.infer<typeof ConfigSchema>;
 export type EnvironmentConfig = z.infer<typeof EnvironmentConfigSchema>;
 export type EncryptionConfig = z.infer<typeof EncryptionConfigSchema>;
+export type DifferentialConfig = z.infer<typeof DifferentialConfigSchema>;
 
 export const TOP_LEVEL_KEYS = Object.keys(ConfigSchema.shape).filter((k) => !k.startsWith('$'));
 

@@ -6,7 +6,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { KitError } from '../errors.js';
 import type { KitConfig } from '../config/file.js';
 
@@ -23,8 +22,12 @@ export interface EncryptionSettings {
  */
 const X25519_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 
-export function isRecipient(text: string): boolean {
+/** The age library, loaded only by the commands that handle keys (it costs every start ~80 ms of CPU). */
+const ageLibrary = () => import('age-encryption');
+
+export async function isRecipient(text: string): Promise<boolean> {
   if (!X25519_RECIPIENT.test(text)) return false;
+  const { Encrypter } = await ageLibrary();
   try {
     new Encrypter().addRecipient(text); // checks the bech32 checksum and the key length
     return true;
@@ -42,8 +45,9 @@ export function parseRecipientList(text: string): string[] {
     .filter(Boolean);
 }
 
-function checked(recipients: string[], source: string): EncryptionSettings | undefined {
-  const bad = recipients.filter((r) => !isRecipient(r));
+async function checked(recipients: string[], source: string): Promise<EncryptionSettings | undefined> {
+  const bad: string[] = [];
+  for (const r of recipients) if (!(await isRecipient(r))) bad.push(r);
   if (bad.length) {
     const shown = bad.map((r) => (r.startsWith('AGE-SECRET-KEY-') ? '(a secret key!)' : JSON.stringify(r.length > 24 ? `${r.slice(0, 20)}…` : r)));
     throw new KitError('BAD_RECIPIENT', `${source} holds ${bad.length === 1 ? 'something that is not an age public key' : `${bad.length} entries that are not age public keys`}: ${shown.join(', ')}. Recipients are X25519 public keys (age1…, 62 characters), as printed by pnpm db:keygen or age-keygen -y. No backup was written.`);
@@ -64,13 +68,13 @@ function readRecipientsFile(file: string, source: string): string[] {
  * backup-kit.json encryption. A configured source that yields no valid key is an error, never a
  * silent fall back to plaintext.
  */
-export function encryptionFor(config: KitConfig, env: string, processEnv: NodeJS.ProcessEnv, root: string): EncryptionSettings | undefined {
+export async function encryptionFor(config: KitConfig, env: string, processEnv: NodeJS.ProcessEnv, root: string): Promise<EncryptionSettings | undefined> {
   if (processEnv.AGE_RECIPIENTS !== undefined && processEnv.AGE_RECIPIENTS.trim() !== '') {
-    return checked(parseRecipientList(processEnv.AGE_RECIPIENTS), 'AGE_RECIPIENTS') ?? emptyError('AGE_RECIPIENTS');
+    return (await checked(parseRecipientList(processEnv.AGE_RECIPIENTS), 'AGE_RECIPIENTS')) ?? emptyError('AGE_RECIPIENTS');
   }
   if (processEnv.AGE_RECIPIENTS_FILE) {
     const file = path.resolve(root, processEnv.AGE_RECIPIENTS_FILE);
-    return checked(readRecipientsFile(file, 'AGE_RECIPIENTS_FILE'), `AGE_RECIPIENTS_FILE (${file})`) ?? emptyError(`AGE_RECIPIENTS_FILE (${file})`);
+    return (await checked(readRecipientsFile(file, 'AGE_RECIPIENTS_FILE'), `AGE_RECIPIENTS_FILE (${file})`)) ?? emptyError(`AGE_RECIPIENTS_FILE (${file})`);
   }
   const own = config.environments?.[env]?.encryption;
   const settings = own ?? config.encryption;
@@ -80,7 +84,7 @@ export function encryptionFor(config: KitConfig, env: string, processEnv: NodeJS
   if (settings.recipientsFile) list.push(...readRecipientsFile(path.resolve(root, settings.recipientsFile), `${where}.recipientsFile`));
   // An environment may switch encryption off explicitly with "encryption": { "recipients": [] }.
   if (own && list.length === 0 && !settings.recipientsFile) return undefined;
-  return checked(list, where) ?? emptyError(where);
+  return (await checked(list, where)) ?? emptyError(where);
 }
 
 function emptyError(source: string): never {
@@ -111,7 +115,7 @@ export async function readIdentityFile(file: string): Promise<IdentityFile> {
   const recipients: string[] = [];
   for (const key of keys) {
     try {
-      recipients.push(await identityToRecipient(key));
+      recipients.push(await (await ageLibrary()).identityToRecipient(key));
     } catch {
       throw new KitError('IDENTITY_UNREADABLE', `The identity file ${file} holds a malformed secret key. Use the file pnpm db:keygen (or age-keygen) wrote, unchanged. Nothing was changed.`);
     }
@@ -139,6 +143,7 @@ export async function identityFor(file: string | undefined, recipients: string[]
 
 /** A new X25519 identity in age-keygen's file format, and its public key. */
 export async function generateIdentityFile(now: Date): Promise<{ text: string; recipient: string }> {
+  const { generateX25519Identity, identityToRecipient } = await ageLibrary();
   const secret = await generateX25519Identity();
   const recipient = await identityToRecipient(secret);
   const text = `# created: ${now.toISOString()}\n# public key: ${recipient}\n${secret}\n`;

@@ -5,7 +5,6 @@
  * is not a superuser gets everything they may drop, falls back to DROP OWNED BY CURRENT_USER for
  * the rest, and is told plainly what could not be dropped.
  */
-import path from 'node:path';
 import { KitError } from '../errors.js';
 import { checkConsent } from '../config/confirmation.js';
 import { restoreCommandLine } from '../format/restore-command.js';

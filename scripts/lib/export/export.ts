@@ -20,12 +20,15 @@ import type { BackupWrite } from '../store/store.js';
 import { backupRoot, type CommandContext } from '../context.js';
 import { stemOf, typeOfStem } from '../format/naming.js';
 import type { ArtifactInfo, BackupInfo } from '../format/metadata.js';
-import { dataFileName, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
+import { dataFileName, exportFiles, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
 import { buildInfo, infoDatabase, serverGoneError } from '../backup/backup.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
 import { selectTables } from './select.js';
 import { copyTableInRanges, copyToFile, dumpSchema, runPool } from './copy.js';
 import { zipDirectory } from './zip.js';
+import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
+import { configFor } from '../config/file.js';
+import { sessionSettingsSql } from './snapshot.js';
 
 export interface ExportOptions {
   tables: string[];
@@ -34,6 +37,12 @@ export interface ExportOptions {
   jobs: number;
   zip: boolean;
   waitSeconds: number;
+  /** Rows changed since the chain's previous export (a full export when there is none to follow). */
+  differential: boolean;
+  /** With differential: tables that cannot be differential are exported in full instead of refused. */
+  skipUnsuitable: boolean;
+  /** With differential: start a new chain with a full export. */
+  newChain: boolean;
 }
 
 export interface ExportResult {
@@ -48,6 +57,8 @@ export interface ExportResult {
   durationMs: number;
   database: { name: string; host: string; port: number };
   peakRssBytes: number;
+  /** --differential: where this export sits in its chain. */
+  chain?: { base: string; parent: string | undefined; position: number; changedRows: number; deletedRows: number; reason: string | undefined };
 }
 
 export const LARGE_OBJECTS_FILE = 'large-objects.csv';
@@ -108,6 +119,8 @@ interface Session {
   psql: LocatedTool;
   pgDump: LocatedTool;
   snapshot: { id: string; takenAt: string };
+  /** --differential: the next differential's lower bound, read before the snapshot. */
+  nextLowerBound: string | undefined;
 }
 
 /** Where each file of the export is written: `rel` is its path inside the export ("data/x.csv"). */
@@ -117,21 +130,37 @@ type Placer = (rel: string) => string;
 async function writeFiles(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, place: Placer, started: Date): Promise<ExportMetadata> {
   const chosen = await chooseTables(s.client, options);
   const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
+  const scope = { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete };
+  const chain = s.nextLowerBound === undefined ? undefined : await prepareChain(s.client, chosen, scope, {
+    config: configFor(ctx.root).export?.differential ?? {},
+    skipUnsuitable: options.skipUnsuitable,
+    newChain: options.newChain,
+    envDir: path.join(backupRoot(ctx), target.env),
+    nextLowerBound: s.nextLowerBound,
+    notice: (m) => ctx.reporter.notice(m),
+  });
+  const differential = chain !== undefined && chain.info.position > 0;
   const sequences = await readSequences(s.client, complete ? undefined : chosen.map((t) => t.oid));
-  const largeObjects = complete ? await countLargeObjects(s.client) : 0;
+  const largeObjects = complete && !differential ? await countLargeObjects(s.client) : 0;
   const env = childEnv(target, ctx.env);
   const files = planFiles(chosen);
   const estimate = chosen.reduce((n, t) => n + t.bytes, 0);
   let [bytesDone, done] = [0, 0];
   ctx.reporter.progress({ phase: 'exporting', bytes: 0, estimate, done: 0, total: chosen.length });
-  const schemaDone = dumpSchema(s.pgDump, env, s.snapshot.id, schemaScope(options), place('schema.sql'), ctx.signal);
+  const schemaDone = differential ? differentialSchemaFile(place('schema.sql'), chain!) : dumpSchema(s.pgDump, env, s.snapshot.id, schemaScope(options), place('schema.sql'), ctx.signal);
   schemaDone.catch(() => undefined);
   // Biggest first, so one large table does not start last and finish alone.
   const order = [...chosen].sort((a, b) => b.bytes - a.bytes);
   const exported = await runPool(order, options.jobs, async (t): Promise<ExportTable> => {
     const file = files.get(t)!;
-    const ranges = Math.min(rangesFor(t, options.jobs, s.facts.major, rangeBytes(ctx.env)), Math.max(1, t.pages));
-    const written = await copyTableInRanges(s.psql, env, s.snapshot.id, t, ranges, place(file), ctx.signal);
+    if (chain) {
+      const table = await exportChainTable({ ...chain.job, psql: s.psql, env, snapshotId: s.snapshot.id, place, signal: ctx.signal }, t, file);
+      ctx.reporter.progress({ phase: 'exporting', bytes: (bytesDone += table.bytes), estimate, done: ++done, total: chosen.length, detail: t.name });
+      return table;
+    }
+    const pages = t.pages ?? 0;
+    const ranges = Math.min(rangesFor(t, options.jobs, s.facts.major, rangeBytes(ctx.env)), Math.max(1, pages));
+    const written = await copyTableInRanges(s.psql, env, s.snapshot.id, { ...t, pages }, ranges, place(file), ctx.signal);
     bytesDone += written.bytes;
     ctx.reporter.progress({ phase: 'exporting', bytes: bytesDone, estimate, done: ++done, total: chosen.length, detail: t.name });
     return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256, ...(ranges > 1 ? { ranges } : {}) };
@@ -150,18 +179,26 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
     startedAt: started.toISOString(),
     finishedAt: ctx.now().toISOString(),
     settings: { ...EXPORT_SESSION_SETTINGS },
-    scope: { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete },
+    scope,
     schemaFile: { file: 'schema.sql', ...schema },
     tables: exported.sort((a, b) => a.name.localeCompare(b.name)),
     sequences,
     largeObjects: lo ? { file: LARGE_OBJECTS_FILE, bytes: lo.bytes, sha256: lo.sha256, count: lo.rows } : undefined,
+    ...(chain ? { chain: { ...chain.info, base: chain.info.base ?? id } } : {}),
   };
+}
+
+/** A differential carries no schema of its own: its chain's full export has it. */
+async function differentialSchemaFile(file: string, chain: ChainPlan): Promise<ExportMetadata['schemaFile']> {
+  const text = `-- A differential export (${chain.info.position} after ${chain.info.base}): its schema is that of the chain's full export.\n`;
+  await writeFile(file, text, { mode: 0o600 });
+  return { file: 'schema.sql', bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex'), preDataBytes: Buffer.byteLength(text) };
 }
 
 /** Every file of the export with its size and sha256, metadata.json first. */
 function membersOf(meta: ExportMetadata, metadataText: string): Array<{ file: string; bytes: number; sha256: string }> {
   const metadata = { file: 'metadata.json', bytes: Buffer.byteLength(metadataText), sha256: createHash('sha256').update(metadataText).digest('hex') };
-  return [metadata, meta.schemaFile, ...meta.tables, ...(meta.largeObjects ? [meta.largeObjects] : [])].map((f) => ({ file: f.file, bytes: f.bytes, sha256: f.sha256 }));
+  return [metadata, ...exportFiles(meta)].map((f) => ({ file: f.file, bytes: f.bytes, sha256: f.sha256 }));
 }
 
 /** The .info of an export: the same catalog record as a backup's, listing the zip or every file. */
@@ -169,7 +206,7 @@ function exportInfo(target: Target, options: ExportOptions, ctx: CommandContext,
   const info = buildInfo({
     id: meta.id,
     environment: target.env,
-    options: { type: 'export', description: `Table export (${meta.tables.length} tables as CSV${options.zip ? ', zipped' : ''})`, tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas },
+    options: { type: 'export', description: `${meta.chain && meta.chain.position > 0 ? `Differential export (${meta.chain.position} of ${meta.chain.base}` : `Table export (${meta.tables.length} tables as CSV`}${options.zip ? ', zipped' : ''})`, tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas },
     started,
     finished: ctx.now(),
     database: infoDatabase(target, s.facts),
@@ -201,7 +238,7 @@ async function commitExport(target: Target, options: ExportOptions, ctx: StoreCo
   const place: Placer = options.zip
     ? (rel) => path.join(work, rel)
     : (rel) => write.artifactPath(`${write.id}/${rel}`) ?? path.join(work, rel);
-  if (options.zip) await mkdir(path.join(work, 'data'), { recursive: true, mode: 0o700 });
+  if (options.zip) for (const dir of ['data', 'keys', 'deleted']) await mkdir(path.join(work, dir), { recursive: true, mode: 0o700 });
   const meta = await writeFiles(target, options, ctx, s, write.id, place, started);
   await s.client.query('COMMIT');
   const text = JSON.stringify(meta, null, 2) + '\n';
@@ -227,6 +264,15 @@ async function commitExport(target: Target, options: ExportOptions, ctx: StoreCo
 function refuseUnencryptedDirectory(write: BackupWrite): void {
   if (write.artifactPath(`${write.id}/metadata.json`) !== undefined) return;
   throw new KitError('UNSUPPORTED_MODE', `Backups of this environment are encrypted with age, and a directory export would store its tables as plaintext CSV files. Use --zip (the zip is encrypted like any backup; decrypt it with age -d, then pnpm db:import -- <the .zip>). Nothing was exported.`);
+}
+
+/**
+ * A differential reads the key lists of the export before it, which an encrypted environment
+ * stores only inside an age-encrypted zip the kit cannot open without the identity.
+ */
+function refuseEncryptedChain(write: BackupWrite): void {
+  if (write.artifactPath(`${write.id}/metadata.json`) !== undefined) return;
+  throw new KitError('UNSUPPORTED_MODE', `Backups of this environment are encrypted with age, and a differential export needs to read the previous export's key lists, which would be encrypted. Take full exports (--zip) here. Nothing was exported.`);
 }
 
 /**
@@ -273,15 +319,22 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
     client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
     const facts = await serverFacts(client);
+    let nextLowerBound: string | undefined;
+    if (options.differential) {
+      await client.query(sessionSettingsSql());
+      nextLowerBound = await readNextLowerBound(client);
+    }
     const session: Session = {
       client,
       facts,
       psql: await locateTool('psql', facts.major, ctx.env),
       pgDump: await locateTool('pg_dump', facts.major, ctx.env),
       snapshot: await openSnapshot(client),
+      nextLowerBound,
     };
     write = await ctx.environment(target.env).store.beginWrite('export', started);
     if (!options.zip) refuseUnencryptedDirectory(write);
+    if (options.differential) refuseEncryptedChain(write);
     const unhook = removeOnExit(path.join(backupRoot(ctx), target.env), write.id);
     let committed;
     try {
@@ -302,6 +355,7 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
       durationMs: ctx.now().getTime() - started.getTime(),
       database: { name: target.database, host: target.host, port: target.port },
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      ...(meta.chain ? { chain: chainSummary(meta) } : {}),
     };
   } catch (error) {
     await write?.abort().catch((failure: Error) => ctx.reporter.notice(`could not remove the unfinished export ${write!.id} (${failure.message}); the next db:export or db:retention removes it`));
@@ -311,4 +365,16 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
     await client?.end().catch(() => undefined);
     lock.release();
   }
+}
+
+function chainSummary(meta: ExportMetadata): NonNullable<ExportResult['chain']> {
+  const chain = meta.chain!;
+  return {
+    base: chain.base,
+    parent: chain.parent,
+    position: chain.position,
+    changedRows: meta.tables.reduce((n, t) => n + t.rows, 0),
+    deletedRows: meta.tables.reduce((n, t) => n + (t.chain?.deleted?.rows ?? 0), 0),
+    reason: chain.reason,
+  };
 }

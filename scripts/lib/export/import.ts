@@ -21,6 +21,8 @@ import type { ExportTable } from '../format/export-metadata.js';
 import { openExport, type ExportSource } from './source.js';
 import { loadInTransaction, type LoadPlan } from './load.js';
 import { selectTables } from './select.js';
+import { applyDifferentials, chainUntil, openChain } from './chain-restore.js';
+import type { Reporter } from '../context.js';
 
 export interface ImportOptions {
   input: string;
@@ -29,6 +31,8 @@ export interface ImportOptions {
   confirm: string | undefined;
   safetyBackup: boolean;
   waitSeconds: number;
+  /** A differential chain: the full export given, then its differentials up to this id (or "latest"). */
+  until: string | undefined;
 }
 
 export interface ImportResult {
@@ -40,6 +44,8 @@ export interface ImportResult {
   durationMs: number;
   safetyBackup: { id: string; file: string } | undefined;
   undo: string | undefined;
+  /** --until: the differentials applied after the full export, in order. */
+  differentials: string[];
 }
 
 /** The columns each chosen table has on the target, against the export's: every difference named. */
@@ -77,11 +83,26 @@ function chooseImportTables(source: ExportSource, wanted: string[]): ExportTable
   return chosen;
 }
 
-function planLoad(tables: ExportTable[], full: boolean): LoadPlan {
+function planLoad(tables: ExportTable[], full: boolean, differentials: ExportSource[], reporter: Reporter): LoadPlan {
   const names = tables.map((t) => t.name);
+  if (differentials.length) {
+    return { tables, full, prelude: EMPTY_DATABASE, checks: foreignKeyCheck(names), after: (stdin) => applyDifferentials(differentials, stdin, reporter) };
+  }
   return full
     ? { tables, full, prelude: EMPTY_DATABASE, checks: '' }
     : { tables, full, prelude: emptyTablesForReload(names), checks: foreignKeyCheck(names) };
+}
+
+/** --until: the chain's differentials, opened; a differential given alone is refused. */
+async function openDifferentials(source: ExportSource, until: string | undefined): Promise<ExportSource[]> {
+  const chain = source.metadata.chain;
+  if (until === undefined) {
+    if (chain && chain.position > 0) {
+      throw new KitError('CHAIN_BROKEN', `${source.metadata.id} is a differential (${chain.position} of the chain of ${chain.base}): it holds only changed rows. Import its chain: pnpm db:import -- ${chain.base} --until ${source.metadata.id}. Nothing was changed.`);
+    }
+    return [];
+  }
+  return openChain(await chainUntil(source, until));
 }
 
 export async function importExport(target: Target, options: ImportOptions, ctx: StoreContext, ui: RestoreUi): Promise<ImportResult> {
@@ -91,9 +112,12 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
   const lock = acquireLock(envDir, 'import', target.env);
   let client: Client | undefined;
   let source: ExportSource | undefined;
+  let differentials: ExportSource[] = [];
   try {
     source = await openExport(options.input, ctx.root, envDir);
     const meta = source.metadata;
+    differentials = await openDifferentials(source, options.until);
+    const last = differentials.at(-1)?.metadata;
     const full = options.tables.length === 0;
     const tables = chooseImportTables(source, options.tables);
     client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
@@ -107,7 +131,9 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
     const summary: RestoreSummary = {
       backup: { id: meta.id, file: source.location, format: 'csv export', database: meta.database.name, takenAt: meta.snapshot.takenAt, bytes: undefined, checksum: 'sha256 of every file checked as it loads', environment: meta.database.environment },
       target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
-      mode: full ? 'the target\'s contents are replaced by the export (schema and data)' : `rows of ${tables.map((t) => t.name).join(', ')} replaced`,
+      mode: last
+        ? `the target's contents are replaced by the export (schema and data), then ${differentials.length} differentials are applied, up to ${last.id} (taken ${last.chain!.upperBound})`
+        : full ? 'the target\'s contents are replaced by the export (schema and data)' : `rows of ${tables.map((t) => t.name).join(', ')} replaced`,
       safetyBackup: options.safetyBackup,
     };
     await confirmRestore(summary, options, target, ui);
@@ -121,7 +147,7 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
     await client.end();
     client = undefined;
     const psql = await locateTool('psql', facts.major, ctx.env);
-    await loadInTransaction(psql, childEnv(target, ctx.env), source, planLoad(tables, full), ctx.reporter, ctx.signal);
+    await loadInTransaction(psql, childEnv(target, ctx.env), source, planLoad(tables, full, differentials, ctx.reporter), ctx.reporter, ctx.signal);
     client = await connectWithWait(target, 0);
     await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
     return {
@@ -133,11 +159,13 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
       durationMs: ctx.now().getTime() - started.getTime(),
       safetyBackup: safety,
       undo: safety ? undoCommand(safety.file, target, ctx.root) : undefined,
+      differentials: differentials.map((d) => d.metadata.id),
     };
   } catch (error) {
     throw (await serverGoneError(error, target, 'import', 'The import\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     source?.close();
+    for (const d of differentials) d.close();
     await client?.end().catch(() => undefined);
     lock.release();
   }

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
 import { startGatedPsql, type LocatedTool } from '../proc/pg-tools.js';
@@ -28,6 +28,17 @@ export interface LoadPlan {
   prelude: string;
   /** SQL run before the handshake (foreign key checks after a partial reload). */
   checks: string;
+  /**
+   * A chain restore: after the whole export is loaded, each differential is applied in order
+   * (chain-restore.ts); returns what it COPYed, with the row counts each must load.
+   */
+  after?: (stdin: Writable) => Promise<LoadedCopy[]>;
+}
+
+/** One COPY the script runs, and the rows it must report (undefined: not checked). */
+export interface LoadedCopy {
+  name: string;
+  expected: number | undefined;
 }
 
 const ROLLED_BACK = 'The import was rolled back; the target is unchanged.';
@@ -39,12 +50,12 @@ function psqlFailure(stderr: string): KitError {
   return new KitError('RESTORE_FAILED', `The import failed and was rolled back; the target is unchanged. PostgreSQL said: ${error.replace(/^(ERROR|FATAL):\s+/, '')}${context ? ` (${context.replace(/^CONTEXT:\s+/, '')})` : ''}`, { detail: stderr });
 }
 
-async function write(stdin: Writable, text: string | Buffer): Promise<void> {
+export async function write(stdin: Writable, text: string | Buffer): Promise<void> {
   if (!stdin.write(text)) await once(stdin, 'drain');
 }
 
 /** Stream `file` from the export into psql, checking its sha256 on the way. */
-async function streamFile(source: ExportSource, file: string, expected: { sha256: string; bytes: number }, into: Writable, transform?: CsvToCopyText): Promise<void> {
+export async function streamFile(source: ExportSource, file: string, expected: { sha256: string; bytes: number }, into: Writable, transform?: CsvToCopyText): Promise<void> {
   const tap = new FileTap(false);
   const input = await source.open(file);
   // Into psql's stdin by hand: stdin stays open for the next file, and a pipeline per file
@@ -87,7 +98,7 @@ async function loadTable(source: ExportSource, table: ExportTable, stdin: Writab
   await write(stdin, '\\.\n');
 }
 
-function sequencesSql(meta: ExportMetadata): string {
+export function sequencesSql(meta: ExportMetadata): string {
   return Object.entries(meta.sequences)
     .map(([name, s]) => `SELECT pg_catalog.setval(${literal(name)}::regclass, ${s.lastValue}, ${s.isCalled});`)
     .join('\n');
@@ -117,9 +128,9 @@ async function checkSchemaFile(source: ExportSource): Promise<void> {
 }
 
 /** The script's body, streamed into psql: returns the tables in the order of their COPY results. */
-async function streamBody(source: ExportSource, plan: LoadPlan, stdin: Writable, reporter: Reporter): Promise<string[]> {
+async function streamBody(source: ExportSource, plan: LoadPlan, stdin: Writable, reporter: Reporter): Promise<LoadedCopy[]> {
   const meta = source.metadata;
-  const copies: string[] = [];
+  const copies: LoadedCopy[] = [];
   await write(stdin, `BEGIN;\n${sessionSettingsSql()}\nSET client_min_messages = warning;\n${plan.prelude}\n`);
   if (plan.full) await checkSchemaFile(source);
   if (plan.full) await streamSchemaPart(source, meta, 'pre', stdin);
@@ -127,16 +138,18 @@ async function streamBody(source: ExportSource, plan: LoadPlan, stdin: Writable,
   for (const table of plan.tables) {
     reporter.progress({ phase: 'importing', bytes: 0, done: done++, total: plan.tables.length, detail: table.name });
     await loadTable(source, table, stdin);
-    copies.push(table.name);
+    copies.push({ name: table.name, expected: table.rows });
   }
   if (plan.full && meta.largeObjects) {
     await write(stdin, 'CREATE TEMPORARY TABLE kit_large_objects (oid oid, data bytea) ON COMMIT DROP;\nCOPY pg_temp.kit_large_objects FROM STDIN;\n');
     await streamFile(source, meta.largeObjects.file, meta.largeObjects, stdin, new CsvToCopyText(meta.largeObjects.file));
     await write(stdin, '\\.\nSELECT count(pg_catalog.lo_put(oid, 0, data)) FROM pg_temp.kit_large_objects;\n');
-    copies.push('large objects');
+    copies.push({ name: 'large objects', expected: meta.largeObjects.count });
   }
   if (plan.full) await streamSchemaPart(source, meta, 'post', stdin);
-  await write(stdin, `\n${sequencesSql(meta)}\n${plan.checks}\n`);
+  await write(stdin, `\n${sequencesSql(meta)}\n`);
+  if (plan.after) copies.push(...(await plan.after(stdin)));
+  await write(stdin, `\n${plan.checks}\n`);
   return copies;
 }
 
@@ -149,12 +162,12 @@ export async function loadInTransaction(psqlTool: LocatedTool, env: NodeJS.Proce
   const stop = () => psql.child.kill('SIGTERM');
   signal.addEventListener('abort', stop, { once: true });
   try {
-    const copies = await Promise.race([streamBody(source, plan, psql.child.stdin!, reporter), psqlDone.then(() => [] as string[])]);
+    const copies = await Promise.race([streamBody(source, plan, psql.child.stdin!, reporter), psqlDone.then(() => [] as LoadedCopy[])]);
     signal.throwIfAborted();
     psql.child.stdin!.write(`\\echo ${marker}\n`);
     await Promise.race([ready, psqlDone]);
     signal.throwIfAborted();
-    checkCounts(copies, copied, plan, source.metadata);
+    checkCounts(copies, copied);
     psql.child.stdin!.end('COMMIT;\n');
     await psqlDone;
   } catch (error) {
@@ -168,10 +181,9 @@ export async function loadInTransaction(psqlTool: LocatedTool, env: NodeJS.Proce
   }
 }
 
-function checkCounts(copies: string[], copied: number[], plan: LoadPlan, meta: ExportMetadata): void {
+function checkCounts(copies: LoadedCopy[], copied: number[]): void {
   if (copies.length !== copied.length) throw new KitError('RESTORE_FAILED', `psql reported ${copied.length} COPY results for ${copies.length} files. ${ROLLED_BACK}`);
-  copies.forEach((name, i) => {
-    const expected = name === 'large objects' ? meta.largeObjects?.count : plan.tables.find((t) => t.name === name)?.rows;
+  copies.forEach(({ name, expected }, i) => {
     if (expected !== undefined && copied[i] !== expected) {
       throw new KitError('ROW_COUNT_MISMATCH', `Row counts differ: ${name} loaded ${copied[i]} rows, the export recorded ${expected}. ${ROLLED_BACK}`);
     }

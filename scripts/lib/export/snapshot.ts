@@ -18,8 +18,8 @@ export interface SnapshotTable {
   primaryKey: string[];
   /** Estimated size on disk (pg_class.relpages: read without locking the table), to schedule the biggest first. */
   bytes: number;
-  /** The same estimate in pages, to cut a big table into ranges. */
-  pages: number;
+  /** The same estimate in pages, to cut a big table into ranges (absent: not known, one range). */
+  pages?: number;
 }
 
 export interface OpenSnapshot {
@@ -51,7 +51,7 @@ export async function readTables(client: Client): Promise<SnapshotTable[]> {
            (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
               FROM pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS columns,
-           (SELECT array_agg(a.attname ORDER BY k.ord)
+           (SELECT array_agg(a.attname::text ORDER BY k.ord)
               FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
              WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KitError } from '../errors.js';
-import { readExportMetadata, type ExportMetadata } from '../format/export-metadata.js';
+import { exportFiles, readExportMetadata, type ExportMetadata } from '../format/export-metadata.js';
 import { openZip } from './zip.js';
 
 export interface ExportSource {
@@ -32,7 +32,7 @@ function notAnExport(where: string, why: string): KitError {
 }
 
 function listedFiles(metadata: ExportMetadata): string[] {
-  return [metadata.schemaFile.file, ...metadata.tables.map((t) => t.file), ...(metadata.largeObjects ? [metadata.largeObjects.file] : [])];
+  return exportFiles(metadata).map((f) => f.file);
 }
 
 export async function openExport(input: string, cwd: string, envDir: string): Promise<ExportSource> {
@@ -78,7 +78,7 @@ export async function checkExportFiles(location: string): Promise<number> {
   const source = await openExport(location, path.dirname(location), path.dirname(location));
   try {
     const meta = source.metadata;
-    const files = [meta.schemaFile, ...meta.tables, ...(meta.largeObjects ? [meta.largeObjects] : [])];
+    const files = exportFiles(meta);
     for (const expected of files) {
       const hash = createHash('sha256');
       let bytes = 0;

@@ -6,7 +6,7 @@
  *    by renaming both in one transaction; the old one is dropped only after the swap.
  */
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { KitError } from '../errors.js';
@@ -113,8 +113,18 @@ async function failureOf(error: unknown, psqlDone: Promise<void> | undefined, pr
   return new KitError('INTEGRITY_FAILED', `The backup could not be read to its end (${(error as Error).message}). ${rolledBack}`, { cause: error });
 }
 
-/** Restore in one transaction through psql. Nothing is committed unless the source ended cleanly. */
-export async function applyInTransaction(target: Target, source: RestoreSource, plan: ScriptPlan, tools: Tools, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal): Promise<void> {
+/** Sees every byte of the script on its way to psql; its row counts, read once the script has ended, must be what the server loaded. */
+export interface StreamObserver {
+  push(chunk: Buffer): void;
+  rows(): Record<string, number>;
+}
+
+/**
+ * Restore in one transaction through psql. Nothing is committed unless the source ended cleanly.
+ * An `observer` (deep verification fingerprints the data on the way in) adds its row counts to
+ * the plan's before COMMIT.
+ */
+export async function applyInTransaction(target: Target, source: RestoreSource, plan: ScriptPlan, tools: Tools, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, observer?: StreamObserver): Promise<void> {
   const childEnvironment = childEnv(target, env);
   const script = new RestoreScript({
     prelude: plan.prelude,
@@ -132,7 +142,8 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
   const watcher = watchCopyProgress(target, plan, () => script.items, reporter);
   try {
     // Stream everything but the ending; the transaction stays open.
-    const streams = [...input, script] as unknown as NodeJS.ReadWriteStream[];
+    const tap = observer ? [new Transform({ transform: (chunk: Buffer, _encoding, done) => (observer.push(chunk), done(null, chunk)) })] : [];
+    const streams = [...input, ...tap, script] as unknown as NodeJS.ReadWriteStream[];
     await Promise.race([pipeline([...streams, psql.child.stdin!], { end: false }), psqlDone]);
     await producer?.done;
     signal.throwIfAborted();
@@ -145,7 +156,7 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
     psql.child.stdin!.write(`\n${plan.checks}\n\\echo ${marker}\n`);
     await Promise.race([readyToCommit, psqlDone]);
     signal.throwIfAborted();
-    compareRows(script.copies, copied, plan.expectedRows);
+    compareRows(script.copies, copied, { ...plan.expectedRows, ...observer?.rows() });
     psql.child.stdin!.end('COMMIT;\n');
     await psqlDone;
   } catch (error) {

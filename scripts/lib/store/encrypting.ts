@@ -109,7 +109,7 @@ export class EncryptingStore implements BackupStore {
     /** The store beneath, which holds only ciphertext of encrypted backups. */
     readonly inner: BackupStore,
     /** Read when a backup begins, so a broken setting fails that backup (and only writes). */
-    private readonly settings: () => EncryptionSettings | undefined,
+    private readonly settings: () => Promise<EncryptionSettings | undefined>,
     private readonly env: NodeJS.ProcessEnv,
   ) {}
 
@@ -122,7 +122,7 @@ export class EncryptingStore implements BackupStore {
   }
 
   async beginWrite(type: string, startedAt: Date): Promise<BackupWrite> {
-    const settings = this.settings();
+    const settings = await this.settings();
     // Fail before anything is dumped when the program that must encrypt is not there.
     if (settings && !locateAge(this.env)) {
       throw new KitError('ENCRYPTION_UNAVAILABLE', `Backups of this environment must be encrypted (recipients from ${settings.source}), but ${this.env.AGE_BIN ? `AGE_BIN (${this.env.AGE_BIN}) does not exist` : 'the age program is not on PATH'}. Install it (Debian/Ubuntu: apt-get install age; macOS: brew install age) or set AGE_BIN. No backup was written.`);

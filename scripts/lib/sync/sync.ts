@@ -4,12 +4,11 @@
  * target with every guarantee of db:restore; refresh restores the source's newest existing backup
  * instead. The target is never the source, whatever the names say: the servers are asked.
  */
-import path from 'node:path';
 import { KitError } from '../errors.js';
 import { describeTarget, resolveTarget, targetFromUrl, type Target } from '../config/target.js';
 import { configFor } from '../config/file.js';
 import { connectWithWait } from '../pg/connect.js';
-import { backupRoot, type CommandContext } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
 import { selectLatest } from '../store/catalog.js';
 import type { StoreContext } from '../store/environment.js';

@@ -10,26 +10,24 @@
  */
 import { checkExportFiles } from '../export/source.js';
 import { readExportMetadata } from '../format/export-metadata.js';
-import path from 'node:path';
-import { KitError, type ErrorCode } from '../errors.js';
-import { childEnv, type Target } from '../config/target.js';
+import { KitError } from '../errors.js';
+import type { Target } from '../config/target.js';
 import { connect, serverFacts } from '../pg/connect.js';
-import { locateTool, spawnTool } from '../proc/pg-tools.js';
+import { locateTool } from '../proc/pg-tools.js';
 import { sha256File } from '../store/files.js';
 import type { BackupStore, LocalCopy, StoredBackup } from '../store/store.js';
 import type { Reporter } from '../context.js';
 import type { ArtifactInfo } from '../format/metadata.js';
-import { statsFromProcess, type DumpStats } from '../format/stats.js';
+import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
 import { formatStamp, type Format } from '../format/naming.js';
-import { readArchiveData, readScript, readToc, type RestoreSource } from '../restore/source.js';
-import { applyInTransaction } from '../restore/apply.js';
+import { readScript, readToc, type RestoreSource } from '../restore/source.js';
+import { applyInTransaction, type ScriptPlan, type StreamObserver } from '../restore/apply.js';
 import { createScratch, dropScratch, repairLeftovers, scratchName } from '../restore/swap.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS } from '../restore/locks.js';
 import { inspectArchive } from '../format/archive.js';
 import { VERIFICATION_SCHEMA, type ArtifactCheck, type Verification } from '../store/verification.js';
 
 export type { ArtifactCheck, Verification } from '../store/verification.js';
-import { ident } from '../pg/quote.js';
 import { readFile } from 'node:fs/promises';
 import { identityFor } from '../crypto/keys.js';
 import { decryptToPrivateFile, type DecryptedFile } from '../crypto/stream.js';
@@ -196,15 +194,9 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
   const info = entry.info;
   const archive = artifact.format === 'dump' || artifact.format === 'tar';
   const pgRestore = archive ? await locateTool('pg_restore', serverMajor, env) : undefined;
-  // What the restored copy must hold: .info's statistics, or the archive's own when none were recorded.
-  let expected: DumpStats;
-  if (Object.keys(info.statistics.tables).length > 0 || info.statistics.source !== 'none') {
-    expected = { tables: info.statistics.tables, sequences: info.statistics.sequences, complete: true, bytes: 0 };
-  } else if (pgRestore) {
-    expected = (await readArchiveData(pgRestore, file, childEnv(server, env))).stats;
-  } else {
-    expected = (await readScript(file, artifact.format === 'sql.gz')).stats;
-  }
+  // What the restored copy must hold: .info's statistics, when the backup recorded them.
+  const recorded: DumpStats | undefined =
+    Object.keys(info.statistics.tables).length > 0 || info.statistics.source !== 'none' ? { tables: info.statistics.tables, sequences: info.statistics.sequences, complete: true, bytes: 0 } : undefined;
   await repairLeftovers(server, (message) => reporter.notice(message));
   const admin = await connect({ ...server, database: 'postgres' }).catch(() => connect({ ...server, database: 'template1' }));
   const scratch = scratchName(info.database.name, 'kit_verify', formatStamp(now).toLowerCase());
@@ -220,22 +212,25 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
     if (artifact.format === 'globals') throw new KitError('BAD_ARGUMENT', '--deep restores a dump, not the roles script.');
     // deep checks only ever pick a backup's own formats (PREFERRED), never an export's zip
     const source: RestoreSource = { file, format: artifact.format as Format, info, artifact, id: entry.id, header: undefined };
+    // The script is fingerprinted as it streams into the scratch database, and before COMMIT the
+    // server's own count of the rows each COPY loaded must equal the rows the stream carried: the
+    // copy holds exactly the data fingerprinted, without reading it all back out again.
+    const collector = new DumpStatsCollector();
+    let streamed: DumpStats | undefined;
+    const observer: StreamObserver = {
+      push: (chunk) => collector.push(chunk),
+      rows: () => Object.fromEntries(Object.entries((streamed ??= collector.finish()).tables).map(([table, t]) => [table, t.rows])),
+    };
+    const plan: ScriptPlan = { pgRestoreArgs: ['--no-owner', '--no-privileges'], prelude: 'SET client_min_messages = warning;', dropOwnership: true, dropPrivileges: true, expectedRows: {}, checks: '', totalItems: 0, showLines: false, lockTimeoutSeconds: DEFAULT_LOCK_TIMEOUT_SECONDS };
     try {
-      await applyInTransaction(
-        scratchTarget,
-        source,
-        { pgRestoreArgs: ['--no-owner', '--no-privileges'], prelude: 'SET client_min_messages = warning;', dropOwnership: true, dropPrivileges: true, expectedRows: {}, checks: '', totalItems: 0, showLines: false, lockTimeoutSeconds: DEFAULT_LOCK_TIMEOUT_SECONDS },
-        { psql, pgRestore },
-        env,
-        reporter,
-        signal,
-      );
+      await applyInTransaction(scratchTarget, source, plan, { psql, pgRestore }, env, reporter, signal, observer);
     } catch (error) {
       problems.push(`restoring ${artifact.file} failed: ${error instanceof Error ? error.message : String(error)}`);
       return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: 0, rows: 0, sequences: 0, problems };
     }
-    reporter.progress({ phase: `comparing ${scratch} with the backup's statistics`, bytes: 0 });
-    const actual = await statsOfDatabase(scratchTarget, serverMajor, env, signal);
+    const actual = (streamed ??= collector.finish());
+    // Without recorded statistics, what is proved is that every row the archive carries loaded.
+    const expected = recorded ?? actual;
     for (const [table, want] of Object.entries(expected.tables)) {
       const got = actual.tables[table];
       if (!got) problems.push(`table ${table} is missing from the restored copy`);
@@ -255,10 +250,4 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
     await dropScratch(admin, scratch, (message) => reporter.notice(message)).catch((error: Error) => reporter.notice(`could not drop the scratch database ${scratch}: ${error.message}`));
     await admin.end().catch(() => undefined);
   }
-}
-
-/** The same statistics a backup records, computed from a live database with pg_dump's data. */
-async function statsOfDatabase(target: Target, serverMajor: number, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<DumpStats> {
-  const pgDump = await locateTool('pg_dump', serverMajor, env);
-  return (await statsFromProcess(spawnTool(pgDump, ['--data-only', '--no-password'], { env: childEnv(target, env), failure: 'PG_DUMP_FAILED' }), signal)).stats;
 }

@@ -36,14 +36,14 @@ function codeOf(fn: () => unknown): Promise<string | undefined> {
 describe('recipients', () => {
   const KEY = 'age1yer46t68pvhrurrc0c9t6vp7k2ltew6z2ddfsewaafvgk5yd6pzqkmdfrc';
 
-  it('accepts X25519 public keys only, checksum included', () => {
-    expect(isRecipient(KEY)).toBe(true);
-    expect(isRecipient(KEY.replace(/c$/, 'd'))).toBe(false);
-    expect(isRecipient('AGE-SECRET-KEY-1QQQ')).toBe(false);
-    expect(isRecipient('ssh-ed25519 AAAA')).toBe(false);
+  it('accepts X25519 public keys only, checksum included', async () => {
+    expect(await isRecipient(KEY)).toBe(true);
+    expect(await isRecipient(KEY.replace(/c$/, 'd'))).toBe(false);
+    expect(await isRecipient('AGE-SECRET-KEY-1QQQ')).toBe(false);
+    expect(await isRecipient('ssh-ed25519 AAAA')).toBe(false);
   });
 
-  it('reads lists as age -R does', () => {
+  it('reads lists as age -R does', async () => {
     expect(parseRecipientList(`# team\n${KEY}  # alice\n\n${KEY}, other\n`)).toEqual([KEY, KEY, 'other']);
   });
 
@@ -51,13 +51,13 @@ describe('recipients', () => {
     [{ AGE_RECIPIENTS: KEY }, {}, 'AGE_RECIPIENTS'],
     [{}, { encryption: { recipients: [KEY] } }, 'backup-kit.json encryption'],
     [{}, { encryption: { recipients: ['x'] }, environments: { prod: { encryption: { recipients: [KEY] } } } }, 'backup-kit.json environments.prod.encryption'],
-  ])('environment %j with config %j encrypts (source %s)', (processEnv, config, source) => {
-    expect(encryptionFor(config, 'prod', processEnv, dir())).toEqual({ recipients: [KEY], source });
+  ])('environment %j with config %j encrypts (source %s)', async (processEnv, config, source) => {
+    expect(await encryptionFor(config, 'prod', processEnv, dir())).toEqual({ recipients: [KEY], source });
   });
 
-  it('is off when nothing is configured, or switched off for one environment', () => {
-    expect(encryptionFor({}, 'dev', {}, dir())).toBeUndefined();
-    expect(encryptionFor({ encryption: { recipients: [KEY] }, environments: { dev: { encryption: { recipients: [] } } } }, 'dev', {}, dir())).toBeUndefined();
+  it('is off when nothing is configured, or switched off for one environment', async () => {
+    expect(await encryptionFor({}, 'dev', {}, dir())).toBeUndefined();
+    expect(await encryptionFor({ encryption: { recipients: [KEY] }, environments: { dev: { encryption: { recipients: [] } } } }, 'dev', {}, dir())).toBeUndefined();
   });
 
   it('fails closed on a configured source that yields no usable key', async () => {

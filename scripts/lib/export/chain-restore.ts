@@ -1,0 +1,124 @@
+/**
+ * Restoring a differential chain: the chain's full export is loaded as any import loads it, then,
+ * in the same transaction, each differential in order: its deleted keys are removed, its changed
+ * rows are upserted on the primary key (`INSERT … ON CONFLICT (pk) DO UPDATE`), and each table's
+ * row count is checked against the count the differential recorded at its snapshot. Triggers and
+ * foreign-key checks are off while the rows change (the differential already holds what triggers
+ * did at the source) and every foreign key is checked at the end, before COMMIT.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { KitError } from '../errors.js';
+import { CsvToCopyText } from '../format/csv.js';
+import type { ExportTable } from '../format/export-metadata.js';
+import { ident, literal } from '../pg/quote.js';
+import type { Reporter } from '../context.js';
+import { chainMembers, type ChainMember } from './chain.js';
+import { sequencesSql, streamFile, write, type LoadedCopy } from './load.js';
+import { openExport, type ExportSource } from './source.js';
+
+/** The differentials of `base`'s chain from the first up to `until` (an id, or "latest"), checked to be unbroken. */
+export async function chainUntil(base: ExportSource, until: string): Promise<ChainMember[]> {
+  const meta = base.metadata;
+  if (!meta.chain || meta.chain.position !== 0) {
+    const what = meta.chain ? `a differential (${meta.chain.position} of the chain of ${meta.chain.base})` : 'not the start of a differential chain (it was taken without --differential)';
+    throw new KitError('CHAIN_BROKEN', `${meta.id} is ${what}. Give the chain's full export and --until: pnpm db:import -- ${meta.chain?.base ?? '<full export>'} --until ${until}`);
+  }
+  const members = (await chainMembers(path.dirname(base.location))).filter((m) => m.metadata.chain.base === meta.id && m.metadata.chain.position > 0);
+  const chain: ChainMember[] = [];
+  for (let position = 1; ; position++) {
+    const found = members.filter((m) => m.metadata.chain.position === position);
+    const parent = position === 1 ? meta.id : chain.at(-1)!.metadata.id;
+    const next = found.find((m) => m.metadata.chain.parent === parent);
+    if (!next) break;
+    chain.push(next);
+    if (next.metadata.id === until) return chain;
+  }
+  if (until === 'latest') return chain;
+  const stray = members.find((m) => m.metadata.id === until);
+  if (stray) {
+    throw new KitError('CHAIN_BROKEN', `${until} is differential ${stray.metadata.chain.position} of ${meta.id}'s chain, but differential ${chain.length + 1} (following ${chain.at(-1)?.metadata.id ?? meta.id}) is missing from ${path.dirname(base.location)}, so the chain cannot reach it. Restore the missing export, or import up to ${chain.at(-1)?.metadata.id ?? 'the full export alone'}. Nothing was changed.`);
+  }
+  throw new KitError('BACKUP_NOT_FOUND', `No differential ${until} follows ${meta.id} in ${path.dirname(base.location)} (its chain holds ${chain.map((m) => m.metadata.id).join(', ') || 'no differentials'}). Give one of those, or --until latest. Nothing was changed.`);
+}
+
+/** Open every differential to apply (each one's listed files must be there before anything starts). */
+export async function openChain(members: ChainMember[]): Promise<ExportSource[]> {
+  const opened: ExportSource[] = [];
+  try {
+    for (const m of members) opened.push(await openExport(m.location, path.dirname(m.location), path.dirname(m.location)));
+  } catch (error) {
+    for (const s of opened) s.close();
+    throw error;
+  }
+  return opened;
+}
+
+const names = (columns: string[]) => columns.map(ident).join(', ');
+
+/** The SQL around one table of one differential; `rows` and `keys` mark where each file's COPY data goes. */
+export function tableSteps(t: ExportTable, differential: string, tag: string): { deletes: string; upsert: string; check: string } {
+  const chain = t.chain!;
+  const cols = names(t.columns.map((c) => c.name));
+  const pk = names(chain.primaryKey);
+  const others = t.columns.map((c) => c.name).filter((c) => !chain.primaryKey.includes(c));
+  const fail = (what: string) => `RAISE EXCEPTION '%', ${literal(`pg-backup-kit: ${t.name} in ${differential}: `)} || ${what}`;
+  const deletes =
+    chain.mode === 'full'
+      ? `DELETE FROM ONLY ${t.name};\n`
+      : `CREATE TEMPORARY TABLE kit_keys AS SELECT ${pk} FROM ONLY ${t.name} WITH NO DATA;\nCOPY pg_temp.kit_keys (${pk}) FROM STDIN;\n`;
+  const deleteSql =
+    chain.mode === 'full'
+      ? ''
+      : `DELETE FROM ONLY ${t.name} AS x USING pg_temp.kit_keys AS k WHERE ${chain.primaryKey.map((c) => `x.${ident(c)} = k.${ident(c)}`).join(' AND ')};
+  GET DIAGNOSTICS ${tag} = ROW_COUNT;
+  IF ${tag} <> ${chain.deleted?.rows ?? 0} THEN ${fail(`format('%s of its ${chain.deleted?.rows ?? 0} deleted keys were present: the chain does not fit this database', ${tag})`)}; END IF;`;
+  const upsert =
+    chain.mode === 'full'
+      ? `COPY ${t.name} (${cols}) FROM STDIN;\n`
+      : `CREATE TEMPORARY TABLE kit_rows AS SELECT ${cols} FROM ONLY ${t.name} WITH NO DATA;\nCOPY pg_temp.kit_rows (${cols}) FROM STDIN;\n`;
+  const upsertSql =
+    chain.mode === 'full'
+      ? ''
+      : `INSERT INTO ${t.name} AS x (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM pg_temp.kit_rows
+    ON CONFLICT (${pk}) DO ${others.length ? `UPDATE SET ${others.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}` : 'NOTHING'};`;
+  const check = `DO $${tag}$ DECLARE ${tag} bigint; BEGIN
+  ${deleteSql}
+  ${upsertSql}
+  SELECT count(*) INTO ${tag} FROM ONLY ${t.name};
+  IF ${tag} <> ${chain.rowsAtSnapshot} THEN ${fail(`format('%s rows after applying it, the differential recorded ${chain.rowsAtSnapshot}', ${tag})`)}; END IF;
+END $${tag}$;
+${chain.mode === 'full' ? '' : 'DROP TABLE pg_temp.kit_keys, pg_temp.kit_rows;'}\n`;
+  return { deletes, upsert, check };
+}
+
+/** Stream every differential into the load's transaction; the COPYs it ran, with the counts each must load. */
+export async function applyDifferentials(differentials: ExportSource[], stdin: Writable, reporter: Reporter): Promise<LoadedCopy[]> {
+  const copies: LoadedCopy[] = [];
+  const tag = `kit_${randomBytes(6).toString('hex')}`;
+  await write(stdin, 'SET LOCAL session_replication_role = replica;\n');
+  for (const [i, d] of differentials.entries()) {
+    const meta = d.metadata;
+    reporter.progress({ phase: 'applying differentials', bytes: 0, done: i, total: differentials.length, detail: meta.id });
+    for (const t of meta.tables) {
+      if (!t.chain) throw new KitError('EXPORT_DAMAGED', `${meta.id}'s metadata.json has no chain details for ${t.name}. The import was rolled back; the target is unchanged.`);
+      const steps = tableSteps(t, meta.id, tag);
+      // Deleted keys first: a key deleted and a new row taking its unique values must not collide.
+      await write(stdin, steps.deletes);
+      if (t.chain.mode === 'changes') {
+        const deleted = t.chain.deleted!;
+        await streamFile(d, deleted.file, deleted, stdin, new CsvToCopyText(deleted.file));
+        await write(stdin, '\\.\n');
+        copies.push({ name: `${deleted.file} of ${meta.id}`, expected: deleted.rows });
+      }
+      await write(stdin, steps.upsert);
+      await streamFile(d, t.file, t, stdin, new CsvToCopyText(t.file));
+      await write(stdin, '\\.\n');
+      copies.push({ name: `${t.file} of ${meta.id}`, expected: t.rows });
+      await write(stdin, steps.check);
+    }
+  }
+  await write(stdin, `${sequencesSql(differentials.at(-1)!.metadata)}\n`);
+  return copies;
+}

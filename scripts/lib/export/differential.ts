@@ -1,0 +1,224 @@
+/**
+ * The tables of a chain export, from the export's snapshot. A full one (the chain's start) writes
+ * every row plus each table's sorted primary-key list; a differential writes, per table, the rows
+ * whose basis column is at or after the lower bound (`basis >= lower`: with an index on the basis
+ * column only those rows are read), the key list, and the keys that disappeared since the previous
+ * export (a streamed merge of the two lists).
+ *
+ * The race: `updated_at = now()` stamps a row with its transaction's START, so a transaction that
+ * began before an export and commits after it writes rows older than that export's snapshot that
+ * the snapshot could not see. The next lower bound is therefore read before the snapshot is taken:
+ * no later than the start of the oldest transaction then running in the database (autovacuum and
+ * WAL senders aside: they write no rows).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { KitError } from '../errors.js';
+import type { Client } from '../pg/connect.js';
+import type { LocatedTool } from '../proc/pg-tools.js';
+import { literal } from '../pg/quote.js';
+import { keyComparator, keySql } from '../format/key-order.js';
+import { chainFileName, type ChainTable, type ExportFile, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
+import type { DifferentialConfig } from '../config/schema.js';
+import { copyToFile } from './copy.js';
+import { writeDeletedKeys } from './key-merge.js';
+import { chainMembers, decideChain, DEFAULT_MAX_CHAIN, DEFAULT_MAX_SHARE, judgeTables, latestMember, unsuitableError, type ChainMember, type Suitability } from './chain.js';
+import type { SnapshotTable } from './snapshot.js';
+import { openExport } from './source.js';
+
+/**
+ * The next differential's lower bound, read BEFORE the snapshot: the earlier of now and the start
+ * of every transaction running in this database. A transaction that starts after this read stamps
+ * its rows later than it; one running now is counted. Refused when the server hides other
+ * sessions' transactions from this user (pg_read_all_stats lets it see them).
+ */
+export async function readNextLowerBound(client: Client): Promise<string> {
+  const { rows } = await client.query<{ bound: string; hidden: string }>(`
+    SELECT least(clock_timestamp(), min(xact_start))::text AS bound,
+           count(*) FILTER (WHERE query = '<insufficient privilege>')::text AS hidden
+      FROM pg_catalog.pg_stat_activity
+     WHERE datname = current_database() AND pid <> pg_backend_pid()
+       AND coalesce(backend_type, '') NOT IN ('autovacuum worker', 'walsender')`);
+  if (Number(rows[0]!.hidden) > 0) {
+    throw new KitError('BOUNDARY_UNSEEN', `The server hides other sessions' transactions from this user (${rows[0]!.hidden} in this database), so a differential could miss rows written by a transaction running across the export. Grant it that sight (GRANT pg_read_all_stats TO <user>), or export as a superuser. Nothing was exported.`);
+  }
+  return rows[0]!.bound;
+}
+
+/** The zone `timestamp without time zone` basis columns are written in: the setting, else the database's own TimeZone. */
+export async function basisTimeZone(client: Client, configured: string | undefined): Promise<string> {
+  if (configured) return configured;
+  const { rows } = await client.query<{ zone: string }>(`SELECT reset_val AS zone FROM pg_catalog.pg_settings WHERE name = 'TimeZone'`);
+  return rows[0]!.zone;
+}
+
+/** `basis >= lower`, the instant compared as one: a timestamp (without zone) column is read in `zone`. */
+export function changedSince(column: string, type: string, lower: string, zone: string): string {
+  const col = `"${column.replace(/"/g, '""')}"`;
+  const instant = `${literal(lower)}::timestamptz`;
+  return type === 'timestamp with time zone' ? `${col} >= ${instant}` : `${col} >= (${instant} AT TIME ZONE ${literal(zone)})`;
+}
+
+function columnList(t: SnapshotTable): string {
+  return t.columns.map((c) => `"${c.name.replace(/"/g, '""')}"`).join(', ');
+}
+
+/**
+ * Changed rows of the tables that are differential, counted in the snapshot before anything is
+ * written (tables exported in full every time are left out: a new chain would not shrink them).
+ */
+export async function countChanges(client: Client, tables: SnapshotTable[], judged: Suitability, lower: string, zone: string): Promise<number> {
+  let total = 0;
+  for (const t of tables) {
+    const basis = judged.suitable.get(t.name);
+    if (!basis) continue;
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${t.name} WHERE ${changedSince(basis.column, basis.type, lower, zone)}`);
+    total += Number(rows[0]!.n);
+  }
+  return total;
+}
+
+async function hashFile(file: string): Promise<ExportFile> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { file: '', bytes, sha256: hash.digest('hex') };
+}
+
+export interface ChainTableJob {
+  psql: LocatedTool;
+  env: NodeJS.ProcessEnv;
+  snapshotId: string;
+  /** Where a file of the export is written, from its path inside the export. */
+  place: (rel: string) => string;
+  signal: AbortSignal;
+  judged: Suitability;
+  /** Differentials: the export followed, its lower bound and zone; undefined for a chain's full export. */
+  previous: { member: ChainMember; lower: string; zone: string } | undefined;
+}
+
+/** One table of a chain export: its data file, key list and (differentials) deleted keys. */
+export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, file: string): Promise<ExportTable> {
+  const basis = job.judged.suitable.get(t.name);
+  const keyColumns = t.primaryKey.map((name) => t.columns.find((c) => c.name === name)!);
+  const changesOnly = job.previous !== undefined && basis !== undefined;
+  const where = changesOnly ? ` WHERE ${changedSince(basis.column, basis.type, job.previous!.lower, job.previous!.zone)}` : '';
+  const keysFile = chainFileName('keys', file);
+  const { list, order } = keySql(keyColumns);
+  // The rows and the key list are read at the same time, each by its own psql in the snapshot.
+  const [data, keys] = await Promise.all([
+    copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${columnList(t)} FROM ONLY ${t.name}${where})`, job.place(file), job.signal),
+    basis ? copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${list} FROM ONLY ${t.name} ORDER BY ${order})`, job.place(keysFile), job.signal) : undefined,
+  ]);
+  const chain: ChainTable = { mode: changesOnly ? 'changes' : 'full', basis, primaryKey: t.primaryKey, rowsAtSnapshot: data.rows, keys: undefined, deleted: undefined };
+  if (keys) {
+    chain.keys = { file: keysFile, bytes: keys.bytes, sha256: keys.sha256, rows: keys.rows };
+    chain.rowsAtSnapshot = keys.rows;
+    if (job.previous) chain.deleted = await deletedKeys(job, t, keyColumns, file, keysFile);
+  }
+  return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: data.rows, bytes: data.bytes, sha256: data.sha256, chain };
+}
+
+async function deletedKeys(job: ChainTableJob, t: SnapshotTable, keyColumns: SnapshotTable['columns'], file: string, keysFile: string): Promise<ExportFile & { rows: number }> {
+  const member = job.previous!.member;
+  const before = member.metadata.tables.find((p) => p.name === t.name)?.chain?.keys;
+  if (!before) throw new KitError('CHAIN_BROKEN', `${member.metadata.id} holds no key list for ${t.name}. Start a new chain: pnpm db:export -- --differential --new-chain`);
+  const deletedFile = chainFileName('deleted', file);
+  const source = await openExport(member.location, path.dirname(member.location), path.dirname(member.location));
+  const out = createWriteStream(job.place(deletedFile), { mode: 0o600 });
+  const closed = once(out, 'close');
+  let rows: number;
+  try {
+    rows = await writeDeletedKeys(
+      (await source.open(before.file)) as AsyncIterable<Buffer>,
+      createReadStream(job.place(keysFile), { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>,
+      keyComparator(keyColumns),
+      out,
+      { previous: `${before.file} of ${member.metadata.id}`, current: `${t.name}'s key list` },
+    );
+  } finally {
+    out.end();
+    await closed;
+    source.close();
+  }
+  return { ...(await hashFile(job.place(deletedFile))), file: deletedFile, rows };
+}
+
+export interface ChainPlan {
+  job: Omit<ChainTableJob, 'psql' | 'env' | 'snapshotId' | 'place' | 'signal'>;
+  info: {
+    base: string | undefined;
+    parent: string | undefined;
+    position: number;
+    lowerBound: string | undefined;
+    upperBound: string;
+    nextLowerBound: string;
+    timeZone: string;
+    unsuitable: Array<{ table: string; reason: string }>;
+    reason: string | undefined;
+  };
+}
+
+export interface ChainSettings {
+  config: DifferentialConfig;
+  skipUnsuitable: boolean;
+  newChain: boolean;
+  envDir: string;
+  nextLowerBound: string;
+  notice(message: string): void;
+}
+
+/**
+ * Judge the tables (refusing unsuitable ones unless --skip-unsuitable), find the export to follow,
+ * and decide: a differential, or a full export that starts a new chain (said on stderr and in the
+ * metadata) when there is none to follow, the chain is long enough, the tables changed, or the
+ * changes are more than maxShare of the chain's full export.
+ */
+export async function prepareChain(client: Client, tables: SnapshotTable[], scope: ExportMetadata['scope'], settings: ChainSettings): Promise<ChainPlan> {
+  const judged = judgeTables(tables, settings.config);
+  if ((judged.unsuitable.length && !settings.skipUnsuitable) || judged.unknown.length) throw unsuitableError(judged);
+  const zone = await basisTimeZone(client, settings.config.timeZone);
+  const { rows } = await client.query<{ at: string }>('SELECT transaction_timestamp()::text AS at');
+  const latest = latestMember(await chainMembers(settings.envDir), scope);
+  let { parent, reason } = decideChain(latest, { tables, judged, timeZone: zone, maxChain: settings.config.maxChain ?? DEFAULT_MAX_CHAIN, newChain: settings.newChain });
+  if (parent) {
+    const changed = await countChanges(client, tables, judged, parent.metadata.chain.nextLowerBound, zone);
+    const share = settings.config.maxShare ?? DEFAULT_MAX_SHARE;
+    const baseRows = await baseRowCount(parent);
+    if (changed > share * baseRows) {
+      reason = `${changed} changed rows are more than ${share * 100}% of the ${baseRows} rows of the chain's full export (export.differential.maxShare)`;
+      parent = undefined;
+    }
+  }
+  if (reason && latest) settings.notice(`taking a full export that starts a new chain: ${reason}`);
+  const previous = parent ? { member: parent, lower: parent.metadata.chain.nextLowerBound, zone } : undefined;
+  return {
+    job: { judged, previous },
+    info: {
+      base: parent?.metadata.chain.base,
+      parent: parent?.metadata.id,
+      position: parent ? parent.metadata.chain.position + 1 : 0,
+      lowerBound: previous?.lower,
+      upperBound: rows[0]!.at,
+      nextLowerBound: settings.nextLowerBound,
+      timeZone: zone,
+      unsuitable: judged.unsuitable,
+      reason: parent ? undefined : reason,
+    },
+  };
+}
+
+/** Rows of the chain's full export in the tables that are differential. */
+async function baseRowCount(member: ChainMember): Promise<number> {
+  const chain = member.metadata.chain;
+  const rowsOf = (meta: ExportMetadata) => meta.tables.reduce((n, t) => n + (t.chain?.keys ? t.rows : 0), 0);
+  if (chain.position === 0) return rowsOf(member.metadata);
+  const base = (await chainMembers(path.dirname(member.location))).find((m) => m.metadata.id === chain.base);
+  if (!base) throw new KitError('CHAIN_BROKEN', `The chain's full export ${chain.base} is gone, so ${member.metadata.id} cannot be followed. Start a new chain: pnpm db:export -- --differential --new-chain`);
+  return rowsOf(base.metadata);
+}
