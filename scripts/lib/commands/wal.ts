@@ -42,7 +42,7 @@ and PostgreSQL keeps it and retries.`,
     return { ...common, segment: positionals[0]!, project: stringValue(values, 'project') };
   },
   async run(args, ctx) {
-    PhysicalStore.refuseWithoutEncryption({ root: args.project ? path.resolve(args.project) : ctx.root, env: ctx.env }, args.env ?? 'default', 'the WAL archive');
+    await PhysicalStore.refuseWithoutEncryption({ root: args.project ? path.resolve(args.project) : ctx.root, env: ctx.env }, args.env ?? 'default', 'the WAL archive');
     const store = storeOf(args, ctx);
     try {
       // %p is relative to the data directory, which is archive_command's working directory.

@@ -122,7 +122,7 @@ async function prepare(target: Target, options: PhysicalBackupOptions, ctx: Comm
 
 export async function physicalBackup(target: Target, options: PhysicalBackupOptions, ctx: CommandContext): Promise<PhysicalBackupResult> {
   const started = ctx.now();
-  PhysicalStore.refuseWithoutEncryption(ctx, target.env, 'physical backups');
+  await PhysicalStore.refuseWithoutEncryption(ctx, target.env, 'physical backups');
   const repo = PhysicalStore.open(ctx, target.env);
   try {
     const { settings, tool, compression } = await prepare(target, options, ctx, repo);

@@ -88,8 +88,8 @@ export class PhysicalStore {
    * promises that nothing of it is stored in plaintext, so writing them there is refused (fail
    * closed) rather than done in the clear.
    */
-  static refuseWithoutEncryption(ctx: Pick<CommandContext, 'root' | 'env'>, environment: string, what: string): void {
-    const encryption = encryptionFor(configFor(ctx.root), environment, ctx.env, ctx.root);
+  static async refuseWithoutEncryption(ctx: Pick<CommandContext, 'root' | 'env'>, environment: string, what: string): Promise<void> {
+    const encryption = await encryptionFor(configFor(ctx.root), environment, ctx.env, ctx.root);
     if (!encryption) return;
     throw new KitError('ENCRYPTION_UNAVAILABLE', `Environment "${environment}" encrypts its backups (age recipients from ${encryption.source}), but the kit does not encrypt ${what}: nothing was written in plaintext. Keep physical backups in an environment without recipients, on an encrypted disk or bucket, or remove the recipients.`);
   }
