@@ -27,6 +27,49 @@ const root = path.dirname(scripts);
 // on its command line (a missing file ends the run with its own message, exit 9) unless a "--"
 // comes first, and the kit's own --env-file must reach the kit.
 const argv = process.argv.slice(2);
+
+// `node scripts/kit.mjs --standalone <file>`: one self-contained file (every package inlined) that
+// runs what PostgreSQL's server runs: wal-push (archive_command) and wal-fetch (restore_command).
+// The server's user then needs to read only that file, not this repository or its node_modules.
+if (argv[0] === '--standalone') {
+  if (!argv[1]) {
+    process.stderr.write('usage: node scripts/kit.mjs --standalone <file.mjs>\n');
+    process.exit(2);
+  }
+  await buildStandalone(path.resolve(argv[1]));
+  process.stdout.write(`${path.resolve(argv[1])}: run it as node ${path.resolve(argv[1])} wal-push|wal-fetch …\n`);
+  process.exit(0);
+}
+
+async function buildStandalone(outfile) {
+  const { build: esbuild } = await import('esbuild');
+  const partial = `${outfile}.${process.pid}.partial`;
+  await esbuild({
+    stdin: {
+      contents: [
+        'const [command] = process.argv.splice(2, 1);',
+        "if (command === 'wal-push') await import('./wal-push.ts');",
+        "else if (command === 'wal-fetch') await import('./wal-fetch.ts');",
+        "else { process.stderr.write('usage: node <this file> wal-push|wal-fetch [args…]\\n'); process.exit(2); }",
+      ].join('\n'),
+      resolveDir: scripts,
+      sourcefile: 'standalone.ts',
+      loader: 'ts',
+    },
+    outfile: partial,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'error',
+    // CommonJS packages call require(); an ES module has none of its own.
+    banner: { js: "import { createRequire as kitRequire } from 'node:module'; const require = kitRequire(import.meta.url);" },
+    external: ['pg-native'],
+  });
+  chmodSync(partial, 0o644);
+  renameSync(partial, outfile);
+}
+
 const [command, ...args] = argv[0] === '--' ? argv.slice(1) : argv;
 
 if (!command || !/^[a-z][a-z0-9-]*$/.test(command)) {

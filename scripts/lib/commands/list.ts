@@ -3,7 +3,7 @@ import { stringValue, usageError, type Command, type CommonArgs } from '../cli/r
 import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatBytes } from '../format/units.js';
 import { fromTheFuture, takenAt } from '../store/catalog.js';
-import { listPhysical, physicalLeftovers, type PhysicalListing } from '../physical/listing.js';
+import { listPhysical, type PhysicalListing } from '../physical/listing.js';
 import { formatAge, formatTimestamp } from '../format/time.js';
 
 export interface ListArgs extends CommonArgs {
@@ -68,9 +68,9 @@ unfinished multipart uploads) are listed too.`,
     );
     const leftovers = catalog.leftovers.map((l) => ({ file: l.location, reason: l.reason, bytes: l.bytes, kind: l.kind }));
     // Physical base backups live beside the logical ones (backups/<env>/physical/).
-    const physical = listPhysical(ctx, environment, now).filter((b) => args.type === undefined || b.type === args.type);
-    const all = [...backups, ...physical].sort((a, b) => b.takenAt.localeCompare(a.takenAt));
-    return { environment, dir: store.where, backups: all, leftovers: [...leftovers, ...physicalLeftovers(ctx, environment)] };
+    const physical = await listPhysical(ctx, environment, now);
+    const all = [...backups, ...physical.backups.filter((b) => args.type === undefined || b.type === args.type)].sort((a, b) => b.takenAt.localeCompare(a.takenAt));
+    return { environment, dir: store.where, backups: all, leftovers: [...leftovers, ...physical.leftovers] };
   },
   render(result) {
     if (result.backups.length === 0 && result.leftovers.length === 0) return [`No backups in ${result.dir}. Take one with pnpm db:backup.`];

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { KitError } from '../errors.js';
 import { failWithReport, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
+import { REMOTE_OPTIONS } from '../cli/options.js';
 import { verifyPhysical, type PhysicalVerifyResult } from '../physical/verify.js';
 import { applyPhysicalRetention, type PhysicalRetentionResult } from '../physical/retention.js';
 import { retentionCommand, type RetentionArgs } from './retention.js';
@@ -28,9 +29,11 @@ export const physicalBackupCommand: Command<PhysicalBackupArgs, PhysicalBackupRe
 A base backup of the whole cluster with pg_basebackup over a replication connection: tar format,
 the WAL it needs streamed into it, compressed, with PostgreSQL's backup_manifest. Written into
 backups/<env>/physical/ as partial files, then hashed and renamed; the .info is written last.
+With a remote (backup-kit.json or --remote), the backup is then uploaded to
+<prefix>/<env>/physical/, each file proven against its sha256, the .info last.
 With the continuous WAL archive (see the README), it restores to any moment after it.`,
-  notes: 'Exit status: 0 on success; 22 when the server is not ready (the message says what to change).',
-  shared: ['env', 'env-file', 'url', 'no-progress'],
+  notes: 'Exit status: 0 on success; 22 when the server is not ready (the message says what to change);\n20 when the upload failed (the local backup is complete: pnpm db:push uploads it later).',
+  shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
     type: { type: 'string', arg: '<type>', help: 'backup type in the file name (default: physical)' },
     description: { type: 'string', arg: '<text>', help: 'free text kept in the .info' },
@@ -67,6 +70,7 @@ With the continuous WAL archive (see the README), it restores to any moment afte
       `Physical backup ${r.id} (${r.environment}) complete in ${formatDuration(r.durationMs)}: ${formatBytes(r.totalBytes)}, ${r.compression}, timeline ${r.wal.timeline}, WAL ${r.wal.startLsn} to ${r.wal.stopLsn}.`,
       ...r.files.map((f) => `  ${rel(f.path)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
       `  ${rel(r.info)}`,
+      ...(r.remote ? [`  uploaded: ${r.remote}`] : []),
       `Restore with: pnpm db:restore:physical -- ${r.id} --target-dir <new directory>${r.environment === 'default' ? '' : ` --env ${r.environment}`}`,
     ];
   },
@@ -74,7 +78,15 @@ With the continuous WAL archive (see the README), it restores to any moment afte
   logFields: (r) => ({ id: r.id, bytes: r.totalBytes, kind: 'physical', wal: `${r.wal.startSegment}..${r.wal.stopSegment}` }),
 };
 
-export interface PhysicalRestoreArgs extends CommonArgs, PhysicalRestoreOptions {}
+export interface PhysicalRestoreArgs extends CommonArgs, Omit<PhysicalRestoreOptions, 'launcher'> {}
+
+/**
+ * The kit's launcher as the server's user will run it from restore_command: BACKUP_KIT_LAUNCHER
+ * (a copy that user can read, e.g. one made by scripts/kit.mjs --standalone), or this kit's own.
+ */
+export function kitLauncher(env: NodeJS.ProcessEnv): string {
+  return env.BACKUP_KIT_LAUNCHER || path.join(path.dirname(path.resolve(process.argv[1] ?? 'scripts/x')), 'kit.mjs');
+}
 
 function readTarget(values: Record<string, unknown>, problems: string[]): RecoveryTarget {
   const time = typeof values.time === 'string' ? values.time : undefined;
@@ -109,8 +121,9 @@ backup (with --time: the newest that finished before that moment). Recovery targ
 --latest (default), --time, --lsn, --immediate, or --standby.`,
   notes: 'Exit status: 0 when the restored server proved it starts at the target; 22 otherwise (nothing is left half-restored).',
   // Only --standby connects (to the primary); every other restore reads files.
-  shared: ['env', 'env-file', 'url', 'no-progress'],
+  shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
+    'from-remote': { type: 'boolean', help: 'take the backup and the WAL from object storage even when a local copy\nexists (a backup only the remote has is always taken from there)' },
     'target-dir': { type: 'string', arg: '<dir>', help: 'a new (or empty) directory: the default way' },
     replace: { type: 'string', arg: '<dir>', help: 'a stopped cluster\'s data directory; the old one is kept aside as\n<dir>.kit-old-<time> and put back if the new one does not start' },
     owner: { type: 'string', arg: '<user>', help: 'the operating-system user the server runs as (as root: postgres)' },
@@ -159,12 +172,12 @@ backup (with --time: the newest that finished before that moment). Recovery targ
   async run(args, ctx) {
     // Only a standby needs to reach the primary; any other restore reads nothing but files.
     const target = args.standby ? ctx.target(args) : undefined;
-    return physicalRestore(target, target?.env ?? args.env ?? 'default', args, ctx);
+    return physicalRestore(target, target?.env ?? args.env ?? 'default', { ...args, launcher: kitLauncher(ctx.env) }, ctx);
   },
   render(r) {
     const what = r.standby ? 'a standby, consistent and following the primary' : r.target.kind === 'latest' ? 'the end of the archive' : r.target.kind === 'immediate' ? 'the end of the backup' : `${r.target.kind} ${r.target.value}`;
     return [
-      `Restored ${r.id} into ${r.dataDir} in ${formatDuration(r.durationMs)}: recovered to ${what}${r.proof.promoted ? `, promoted on timeline ${r.proof.timeline}` : ''}.`,
+      `Restored ${r.id} from ${r.from} into ${r.dataDir} in ${formatDuration(r.durationMs)}: recovered to ${what}${r.proof.promoted ? `, promoted on timeline ${r.proof.timeline}` : ''}.`,
       `  proven: ${r.proof.databases.length} databases open, ${r.proof.tables} tables${r.proof.postInit.length ? `, post-init ran ${r.proof.postInit.join(', ')}` : ''}`,
       ...(r.previousDir ? [`  the previous directory is kept at ${r.previousDir}; delete it once you are satisfied`] : []),
       `  the server is stopped; start it with: ${r.start}`,
@@ -188,8 +201,9 @@ backup carries, and the WAL archive holding every segment from the backup on wit
 --deep also recovers the copy on a throw-away server and reads every table of every database.
 Each result is kept beside the backup as <id>.verify.json.`,
   notes: 'Exit status: 0 when every backup passed; 12 (damaged), 23 (gap in the archive) or 22 (did not recover) otherwise.',
-  shared: ['env', 'no-progress'],
+  shared: ['env', 'no-progress', ...REMOTE_OPTIONS],
   options: {
+    'from-remote': { type: 'boolean', help: 'check the copy in object storage even when a local copy exists' },
     latest: { type: 'boolean', help: 'the newest physical backup (the default)' },
     all: { type: 'boolean', help: 'every physical backup' },
     deep: { type: 'boolean', help: 'recover on a throw-away server and read every table' },
@@ -199,7 +213,7 @@ Each result is kept beside the backup as <id>.verify.json.`,
     return { ...common, ids: values.all === true ? 'all' : positionals.length ? positionals : ['latest'], deep: values.deep === true };
   },
   async run(args, ctx) {
-    const result = await verifyPhysical(args.env ?? 'default', args.ids, args.deep, ctx);
+    const result = await verifyPhysical(args.env ?? 'default', args.ids, args.deep, kitLauncher(ctx.env), ctx);
     const failed = result.results.find((r) => !r.ok);
     if (failed) failWithReport(result, new KitError(failed.failure ?? 'INTEGRITY_FAILED', `${failed.id}: ${failed.problem ?? 'verification failed'}`));
     return result;

@@ -181,6 +181,9 @@ export function parseInfo(text: string): InfoReading {
     return { ok: false, kind: 'unreadable', problem: 'is not a pg-backup-kit .info' };
   }
   const fields = raw as Record<string, unknown>;
+  if (fields.kind === 'physical') {
+    return { ok: false, kind: 'unreadable', problem: 'is the .info of a physical backup (pg_basebackup): restore it with pnpm db:restore:physical, verify it with pnpm db:verify:physical' };
+  }
   if (typeof fields.version === 'number' && fields.version > INFO_VERSION) {
     return { ok: false, kind: 'newer', problem: `was written by a newer kit (.info version ${fields.version}; this kit reads version ${INFO_VERSION}): upgrade the kit` };
   }

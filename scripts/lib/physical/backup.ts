@@ -3,22 +3,23 @@
  * backup, compressed), into a private partial directory; then every file is hashed and renamed
  * into backups/<env>/physical/, the .sha256 written, and the .info last.
  */
-import { statfsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandContext } from '../context.js';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connectWithWait, majorOf } from '../pg/connect.js';
-import { locateServerTool, runProgram, type Program } from '../proc/programs.js';
+import { locateServerTool, locateSystemProgram, runProgram, type Program } from '../proc/programs.js';
 import { backupStem } from '../format/naming.js';
 import { ensurePrivateDir, sha256File, syncDir, writeFileAtomic } from '../store/files.js';
 import { acquireLock } from '../store/lock.js';
 import { planPrechecks, readServerSettings, type ServerSettings } from './checks.js';
 import { physicalRestoreHints, type Compression, type PhysicalArtifact, type PhysicalInfo, type PhysicalRole } from './info.js';
-import { PhysicalRepo } from './repo.js';
+import { PhysicalStore } from '../store/physical-store.js';
 import { parseLsn, segmentBeforeLsn, segmentOfLsn } from './wal-names.js';
 import { INFO_SCHEMA, INFO_VERSION } from '../format/metadata.js';
+import { physicalSha256Manifest, serializePhysicalInfo } from '../format/physical-info.js';
 
 export interface PhysicalBackupOptions {
   type: string;
@@ -39,6 +40,8 @@ export interface PhysicalBackupResult {
   durationMs: number;
   wal: PhysicalInfo['wal'];
   compression: Compression;
+  /** The s3:// location of the remote .info, when the environment has a remote. */
+  remote: string | undefined;
   /** The kit's own peak memory (pg_basebackup is a separate process). */
   peakRssBytes: number;
 }
@@ -100,7 +103,7 @@ function explainBasebackup(user: string) {
   };
 }
 
-async function prepare(target: Target, options: PhysicalBackupOptions, ctx: CommandContext, repo: PhysicalRepo): Promise<{ settings: ServerSettings; tool: Program; compression: Compression }> {
+async function prepare(target: Target, options: PhysicalBackupOptions, ctx: CommandContext, repo: PhysicalStore): Promise<{ settings: ServerSettings; tool: Program; compression: Compression }> {
   const client = await connectWithWait(target, options.waitSeconds, (n, e) => ctx.reporter.notice(`waiting for the server (attempt ${n}): ${e.message}`));
   let settings: ServerSettings;
   try {
@@ -119,40 +122,78 @@ async function prepare(target: Target, options: PhysicalBackupOptions, ctx: Comm
 
 export async function physicalBackup(target: Target, options: PhysicalBackupOptions, ctx: CommandContext): Promise<PhysicalBackupResult> {
   const started = ctx.now();
-  const repo = PhysicalRepo.of(ctx, target.env);
-  const { settings, tool, compression } = await prepare(target, options, ctx, repo);
-  const lock = acquireLock(repo.backups, 'backup-physical', target.env);
+  await PhysicalStore.refuseWithoutEncryption(ctx, target.env, 'physical backups');
+  const repo = PhysicalStore.open(ctx, target.env);
+  try {
+    const { settings, tool, compression } = await prepare(target, options, ctx, repo);
+    const lock = acquireLock(repo.backups, 'backup-physical', target.env);
+    try {
+      const info = await takeBaseBackup(target, options, ctx, repo, { settings, tool, compression, started });
+      const remote = await uploadBackup(repo, info);
+      return {
+        id: info.id,
+        environment: target.env,
+        dir: repo.backups,
+        info: repo.file(`${info.id}.info`),
+        files: info.artifacts.map((a) => ({ path: repo.file(a.file), role: a.role, bytes: a.bytes, sha256: a.sha256 })),
+        totalBytes: info.totalBytes,
+        durationMs: ctx.now().getTime() - started.getTime(),
+        wal: info.wal,
+        compression,
+        remote,
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      };
+    } finally {
+      lock.release();
+    }
+  } finally {
+    repo.close();
+  }
+}
+
+/**
+ * With a remote, the complete local backup goes up (artifacts, .sha256, .info last) and its local
+ * .info then records both copies. A failed upload leaves the local backup complete and says so.
+ */
+async function uploadBackup(repo: PhysicalStore, info: PhysicalInfo): Promise<string | undefined> {
+  if (!repo.remote) return undefined;
+  try {
+    const uploaded = await repo.upload({ id: info.id, info, infoPath: repo.file(`${info.id}.info`), place: 'local' });
+    if (uploaded) await repo.rewriteLocalInfo(uploaded);
+    return uploaded?.copies?.remote;
+  } catch (error) {
+    const reason = error instanceof KitError ? error.message : String(error);
+    throw new KitError(error instanceof KitError && error.exitCode === 20 ? error.code : 'REMOTE_FAILED', `The physical backup ${info.id} is complete on this machine (${repo.file(`${info.id}.info`)}), but its upload to ${repo.remote.where} failed: ${reason} No .info was written there, so the remote has no backup that looks complete. Run pnpm db:push once the store is back to upload it.`, { cause: error });
+  }
+}
+
+interface Prepared {
+  settings: ServerSettings;
+  tool: Program;
+  compression: Compression;
+  started: Date;
+}
+
+async function takeBaseBackup(target: Target, options: PhysicalBackupOptions, ctx: CommandContext, repo: PhysicalStore, p: Prepared): Promise<PhysicalInfo> {
   const taken = new Set((await readdir(repo.backups)).map((n) => n.replace(/\..*$/, '')));
-  const id = backupStem(options.type, started, taken);
+  const id = backupStem(options.type, p.started, taken);
   const work = repo.file(`${id}.partial`);
   try {
     await mkdir(work, { mode: 0o700 });
-    ctx.reporter.progress({ phase: 'pg_basebackup', bytes: 0, estimate: settings.sizeBytes });
-    await runProgram(tool, basebackupArgs(work, id, compression, options.checkpoint), {
+    ctx.reporter.progress({ phase: 'pg_basebackup', bytes: 0, estimate: p.settings.sizeBytes });
+    await runProgram(p.tool, basebackupArgs(work, id, p.compression, options.checkpoint), {
       env: childEnv(target, ctx.env),
       signal: ctx.signal,
       failure: 'BASEBACKUP_FAILED',
       explain: explainBasebackup(target.user),
     });
     const range = await walRangeOf(path.join(work, 'backup_manifest'));
-    const artifacts = await commitArtifacts(work, id, repo);
-    const finished = ctx.now();
-    const info = buildInfo({ id, options, target, settings, tool, compression, range, artifacts, started, finished });
-    await writeFileAtomic(repo.file(`${id}.sha256`), artifacts.map((a) => `${a.sha256}  ${a.file}\n`).join(''));
-    await writeFileAtomic(repo.file(`${id}.info`), JSON.stringify(info, null, 2) + '\n');
+    const artifacts = await commitArtifacts(work, id, repo, p.compression, ctx.signal);
+    const info = buildInfo({ id, options, target, settings: p.settings, tool: p.tool, compression: p.compression, range, artifacts, started: p.started, finished: ctx.now() });
+    await writeFileAtomic(repo.file(`${id}.sha256`), physicalSha256Manifest(artifacts));
+    await writeFileAtomic(repo.file(`${id}.info`), serializePhysicalInfo(info));
     await syncDir(repo.backups);
-    return {
-      id,
-      environment: target.env,
-      dir: repo.backups,
-      info: repo.file(`${id}.info`),
-      files: artifacts.map((a) => ({ path: repo.file(a.file), role: a.role, bytes: a.bytes, sha256: a.sha256 })),
-      totalBytes: info.totalBytes,
-      durationMs: info.durationMs,
-      wal: info.wal,
-      compression,
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
-    };
+    return info;
   } catch (error) {
     // Nothing half-made may look like a backup: the partial directory and any renamed file go.
     await rm(work, { recursive: true, force: true });
@@ -160,13 +201,31 @@ export async function physicalBackup(target: Target, options: PhysicalBackupOpti
       if (name.startsWith(`${id}.`)) await rm(repo.file(name), { force: true });
     }
     throw error;
-  } finally {
-    lock.release();
   }
 }
 
+/**
+ * pg_basebackup 15 compresses pg_wal.tar only with gzip; with lz4 or zstd it writes it plain.
+ * Compress it the same way as base.tar (a busy cluster's backup carries a lot of WAL).
+ */
+async function compressWalTar(work: string, compression: Compression, signal: AbortSignal): Promise<void> {
+  const plain = path.join(work, 'pg_wal.tar');
+  if ((compression !== 'lz4' && compression !== 'zstd') || !existsSync(plain)) return;
+  const program = await locateSystemProgram(compression, compression);
+  const out = `${plain}.${compression === 'lz4' ? 'lz4' : 'zst'}`;
+  await runProgram(program, compression === 'lz4' ? ['-q', plain, out] : ['-q', plain, '-o', out], { env: process.env, signal, failure: 'BASEBACKUP_FAILED' });
+  const handle = await open(out, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rm(plain);
+}
+
 /** Hash each file pg_basebackup wrote, then give it its final name beside the others. */
-async function commitArtifacts(work: string, id: string, repo: PhysicalRepo): Promise<PhysicalArtifact[]> {
+async function commitArtifacts(work: string, id: string, repo: PhysicalStore, compression: Compression, signal: AbortSignal): Promise<PhysicalArtifact[]> {
+  await compressWalTar(work, compression, signal);
   const artifacts: PhysicalArtifact[] = [];
   for (const name of (await readdir(work)).sort()) {
     const role = roleOf(name);

@@ -1,7 +1,6 @@
 /** Physical backups as db:list shows them, in the same row shape as every other backup. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { CommandContext } from '../context.js';
-import { PhysicalRepo } from './repo.js';
+import { PhysicalStore, type PhysicalLeftover } from '../store/physical-store.js';
 
 export interface PhysicalListing {
   id: string;
@@ -13,45 +12,32 @@ export interface PhysicalListing {
   formats: string[];
   verification: { level: string; ok: boolean; at: string } | undefined;
   info: string;
-  /** Which store holds it ("local", "remote", …). */
+  /** Which store holds it: local, remote or both. */
   store: string;
 }
 
-function verificationOf(repo: PhysicalRepo, id: string): PhysicalListing['verification'] {
-  const file = repo.file(`${id}.verify.json`);
-  if (!existsSync(file)) return undefined;
+export async function listPhysical(ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'>, environment: string, now: number): Promise<{ backups: PhysicalListing[]; leftovers: Array<{ file: string; reason: string; bytes: number; kind: string }> }> {
+  const repo = PhysicalStore.open(ctx, environment);
   try {
-    const v = JSON.parse(readFileSync(file, 'utf8')) as { level: string; ok: boolean; at: string };
-    return { level: v.level, ok: v.ok, at: v.at };
-  } catch {
-    return undefined;
+    const catalog = await repo.catalog();
+    const backups = await Promise.all(catalog.complete.map(async (e) => {
+      const v = await repo.readVerification<{ level: string; ok: boolean; at: string }>(e);
+      return {
+        id: e.id,
+        type: e.info.type,
+        description: e.info.description,
+        takenAt: e.info.startedAt,
+        ageMs: now - Date.parse(e.info.startedAt),
+        bytes: e.info.totalBytes,
+        formats: ['physical'],
+        verification: v ? { level: v.level, ok: v.ok, at: v.at } : undefined,
+        info: e.infoPath,
+        store: e.place,
+      };
+    }));
+    const leftovers = catalog.leftovers.map((l: PhysicalLeftover) => ({ file: l.file, reason: `${l.reason} (physical; pnpm db:retention:physical removes it)`, bytes: l.bytes, kind: 'physical' }));
+    return { backups, leftovers };
+  } finally {
+    repo.close();
   }
-}
-
-export function listPhysical(ctx: Pick<CommandContext, 'root' | 'env'>, environment: string, now: number): PhysicalListing[] {
-  const repo = PhysicalRepo.of(ctx, environment);
-  return repo.catalog().complete.map((e) => ({
-    id: e.id,
-    type: e.info.type,
-    description: e.info.description,
-    takenAt: e.info.startedAt,
-    ageMs: now - Date.parse(e.info.startedAt),
-    bytes: e.info.totalBytes,
-    formats: ['physical'],
-    verification: verificationOf(repo, e.id),
-    info: e.infoPath,
-    store: 'local',
-  }));
-}
-
-export function physicalLeftovers(ctx: Pick<CommandContext, 'root' | 'env'>, environment: string): Array<{ file: string; reason: string; bytes: number; kind: string }> {
-  return PhysicalRepo.of(ctx, environment).catalog().leftovers.map((l) => {
-    let bytes = 0;
-    try {
-      bytes = statSync(l.file).size;
-    } catch {
-      // gone meanwhile
-    }
-    return { file: l.file, reason: `${l.reason} (physical; pnpm db:retention:physical removes it)`, bytes, kind: 'physical' };
-  });
 }

@@ -12,7 +12,8 @@ export type RecoveryTarget =
 
 export interface RecoverySettingsInput {
   id: string;
-  walArchive: string;
+  /** restore_command: localRestoreCommand() or kitRestoreCommand(). */
+  restoreCommand: string;
   target: RecoveryTarget;
   standby: { conninfo: string } | undefined;
   /** A test restore must never archive into the production archive. */
@@ -33,14 +34,34 @@ export function pgTimestamp(value: string): string {
   return value.trim().replace(/^(\d{4}-\d{2}-\d{2})T/, '$1 ').replace(/\s*(Z|UTC)$/i, '+00');
 }
 
-/** restore_command that copies from the archive, quoted for /bin/sh. */
-export function restoreCommand(walArchive: string): string {
+/** A value quoted for /bin/sh. */
+function sh(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** restore_command that copies from the local archive. */
+export function localRestoreCommand(walArchive: string): string {
   const dir = walArchive.replace(/'/g, `'\\''`);
   return `cp '${dir}/%f' '%p'`;
 }
 
+/**
+ * restore_command that runs the kit's wal-fetch (local archive first, then the remote). Exit 17
+ * means "not in the archive", which recovery takes as the end of the archive; any other failure
+ * (the store unreachable, a damaged segment) becomes exit 126, which makes PostgreSQL stop
+ * recovery instead of ending it early and opening at an earlier moment than asked. A standby
+ * keeps PostgreSQL's own reading (it retries, and streams from the primary meanwhile).
+ */
+export function kitRestoreCommand(p: { node: string; launcher: string; project: string; environment: string; remote?: string | undefined; endpoint?: string | undefined; stopRecoveryOnError: boolean; localFirst?: string | undefined }): string {
+  const extra = [...(p.remote ? ['--remote', sh(p.remote)] : []), ...(p.endpoint ? ['--endpoint', sh(p.endpoint)] : [])];
+  const run = [sh(p.node), sh(p.launcher), 'wal-fetch', '%f', '%p', '--quiet', '--project', sh(p.project), '--env', sh(p.environment), ...extra].join(' ');
+  const kit = p.stopRecoveryOnError ? `${run}; s=$?; [ $s -eq 0 ] || [ $s -eq 17 ] && exit $s; exit 126` : run;
+  // A file the local archive holds is copied without starting the kit at all.
+  return p.localFirst ? `${localRestoreCommand(p.localFirst)} 2>/dev/null || { ${kit}; }` : kit;
+}
+
 export function recoverySettings(input: RecoverySettingsInput): Record<string, string> {
-  const settings: Record<string, string> = { restore_command: restoreCommand(input.walArchive), recovery_target_timeline: 'latest' };
+  const settings: Record<string, string> = { restore_command: input.restoreCommand, recovery_target_timeline: 'latest' };
   if (input.standby) {
     settings.primary_conninfo = input.standby.conninfo;
   } else {

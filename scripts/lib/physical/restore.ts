@@ -14,8 +14,8 @@ import { majorOf } from '../pg/connect.js';
 import { formatStamp } from '../format/naming.js';
 import { extractArtifact } from './extract.js';
 import type { PhysicalInfo } from './info.js';
-import { PhysicalRepo, type PhysicalEntry } from './repo.js';
-import { autoConfBlock, primaryConninfo, recoverySettings, type RecoveryTarget } from './recovery.js';
+import { PhysicalStore, type PhysicalEntry } from '../store/physical-store.js';
+import { autoConfBlock, kitRestoreCommand, localRestoreCommand, primaryConninfo, recoverySettings, type RecoveryTarget } from './recovery.js';
 import { PgCtlControl, runningServerPid, type ServerControl } from './server-control.js';
 import { proveServer, type ProofResult } from './prove.js';
 
@@ -30,6 +30,11 @@ export interface PhysicalRestoreOptions {
   owner: string | undefined;
   keepArchiving: boolean;
   timeoutSeconds: number;
+  /**
+   * The kit's launcher as the server's user runs it (restore_command's wal-fetch, when the archive
+   * has a remote): BACKUP_KIT_LAUNCHER, or this kit's own scripts/kit.mjs.
+   */
+  launcher: string;
 }
 
 export interface PhysicalRestoreResult {
@@ -43,6 +48,8 @@ export interface PhysicalRestoreResult {
   proof: ProofResult;
   durationMs: number;
   start: string;
+  /** Where the backup and WAL were read from: the local directory, or the remote. */
+  from: string;
   /** The kit's own peak memory (tar, lz4 and the server are separate processes). */
   peakRssBytes: number;
 }
@@ -54,15 +61,15 @@ export function chooseBaseBackup(entries: PhysicalEntry[], target: RecoveryTarge
   return entries.find((e) => Date.parse(e.info.finishedAt) <= moment);
 }
 
-function selectBackup(repo: PhysicalRepo, options: PhysicalRestoreOptions): PhysicalEntry {
+async function selectBackup(repo: PhysicalStore, options: PhysicalRestoreOptions): Promise<PhysicalEntry> {
   if (options.id !== 'latest') {
-    const entry = repo.find(options.id);
+    const entry = await repo.find(options.id);
     if (options.target.kind === 'time' && Date.parse(entry.info.finishedAt) > Date.parse(options.target.value)) {
       throw new KitError('RECOVERY_TARGET_NOT_REACHED', `${entry.id} finished at ${entry.info.finishedAt}, after --time ${options.target.value}: recovery cannot stop before a backup is consistent. Choose an older backup, or leave out the id to pick one.`);
     }
     return entry;
   }
-  const { complete } = repo.catalog();
+  const { complete } = await repo.catalog();
   if (complete.length === 0) return repo.find('latest');
   const chosen = chooseBaseBackup(complete, options.target);
   if (!chosen) {
@@ -108,25 +115,40 @@ export async function chownTree(dir: string, uid: number, gid: number): Promise<
   }
 }
 
-export async function unpack(entry: PhysicalEntry, repo: PhysicalRepo, work: string, ctx: CommandContext): Promise<void> {
+export async function unpack(entry: PhysicalEntry, repo: PhysicalStore, work: string, ctx: CommandContext): Promise<void> {
   const tablespaces = entry.info.artifacts.filter((a) => a.role === 'tablespace');
   if (tablespaces.length) {
-    throw new KitError('RECOVERY_FAILED', `${entry.id} holds tablespaces (${tablespaces.map((t) => t.file).join(', ')}), which this kit does not restore yet. Unpack them by hand with tar (see the README).`);
+    throw new KitError('RECOVERY_FAILED', `${entry.id} holds tablespaces (${tablespaces.map((t) => t.file).join(', ')}), which the kit does not restore: it cannot know where each tablespace belongs on this machine. Nothing was restored. Unpack base.tar and each <oid>.tar by hand into their directories, as the README's "Tablespaces" recipe shows.`);
   }
   await mkdir(work, { recursive: true, mode: 0o700 });
   const base = entry.info.artifacts.find((a) => a.role === 'base')!;
-  ctx.reporter.progress({ phase: 'unpacking base', bytes: 0, estimate: entry.info.totalBytes });
-  await extractArtifact(repo.file(base.file), base, work, ctx.signal);
+  ctx.reporter.progress({ phase: entry.place === 'remote' ? 'downloading and unpacking base' : 'unpacking base', bytes: 0, estimate: entry.info.totalBytes });
+  await unpackOne(entry, repo, base, work, ctx);
   const wal = entry.info.artifacts.find((a) => a.role === 'wal');
   if (wal) {
     await mkdir(path.join(work, 'pg_wal'), { recursive: true, mode: 0o700 });
-    await extractArtifact(repo.file(wal.file), wal, path.join(work, 'pg_wal'), ctx.signal);
+    await unpackOne(entry, repo, wal, path.join(work, 'pg_wal'), ctx);
   }
   const manifest = entry.info.artifacts.find((a) => a.role === 'manifest');
   if (manifest) await rm(path.join(work, 'backup_manifest'), { force: true });
 }
 
-export async function configure(entry: PhysicalEntry, repo: PhysicalRepo, work: string, target: Target | undefined, options: PhysicalRestoreOptions, ctx: CommandContext): Promise<void> {
+async function unpackOne(entry: PhysicalEntry, repo: PhysicalStore, artifact: PhysicalEntry['info']['artifacts'][number], dest: string, ctx: CommandContext): Promise<void> {
+  const copy = await repo.artifact(entry, artifact.file, ctx.signal);
+  try {
+    await extractArtifact(copy.path, artifact, dest, ctx.signal);
+  } finally {
+    await copy.release();
+  }
+}
+
+/** How the restored server gets archived WAL: a plain copy, or the kit when there is a remote. */
+export function restoreCommandFor(repo: PhysicalStore, options: Pick<PhysicalRestoreOptions, 'launcher' | 'standby'>, ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'>): string {
+  if (!repo.remote) return localRestoreCommand(repo.walDir);
+  return kitRestoreCommand({ node: process.execPath, launcher: options.launcher, project: ctx.root, environment: repo.environment, remote: ctx.storeOptions?.remote, endpoint: ctx.storeOptions?.endpoint, stopRecoveryOnError: !options.standby, localFirst: ctx.storeOptions?.fromRemote ? undefined : repo.walDir });
+}
+
+export async function configure(entry: PhysicalEntry, repo: PhysicalStore, work: string, target: Target | undefined, options: PhysicalRestoreOptions, ctx: CommandContext): Promise<void> {
   // A cluster whose configuration lives elsewhere (/etc/postgresql) has none in its directory.
   if (!existsSync(path.join(work, 'postgresql.conf'))) await writeFile(path.join(work, 'postgresql.conf'), '# configuration kept outside the data directory\n', { mode: 0o600 });
   let standby: { conninfo: string } | undefined;
@@ -140,7 +162,7 @@ export async function configure(entry: PhysicalEntry, repo: PhysicalRepo, work: 
     }
     standby = { conninfo: primaryConninfo({ host: target.host, port: target.port, user: target.user, passfile, applicationName: `kit_standby_${formatStamp(ctx.now())}`, params: target.params }) };
   }
-  const input = { id: entry.id, walArchive: repo.wal, target: options.target, standby, keepArchiving: archivingKept(options), at: ctx.now() };
+  const input = { id: entry.id, restoreCommand: restoreCommandFor(repo, options, ctx), target: options.target, standby, keepArchiving: archivingKept(options), at: ctx.now() };
   let block = autoConfBlock(input, recoverySettings(input));
   if (options.configFile) block += `\n# overrides from ${path.basename(options.configFile)} (--config)\n${await readFile(options.configFile, 'utf8')}\n`;
   await appendFile(path.join(work, 'postgresql.auto.conf'), block, { mode: 0o600 });
@@ -148,9 +170,17 @@ export async function configure(entry: PhysicalEntry, repo: PhysicalRepo, work: 
 }
 
 export async function physicalRestore(target: Target | undefined, environment: string, options: PhysicalRestoreOptions, ctx: CommandContext, control?: ServerControl): Promise<PhysicalRestoreResult> {
+  const repo = PhysicalStore.open(ctx, environment);
+  try {
+    return await restoreFrom(repo, target, environment, options, ctx, control);
+  } finally {
+    repo.close();
+  }
+}
+
+async function restoreFrom(repo: PhysicalStore, target: Target | undefined, environment: string, options: PhysicalRestoreOptions, ctx: CommandContext, control?: ServerControl): Promise<PhysicalRestoreResult> {
   const started = ctx.now();
-  const repo = PhysicalRepo.of(ctx, environment);
-  const entry = selectBackup(repo, options);
+  const entry = await selectBackup(repo, options);
   const info: PhysicalInfo = entry.info;
   const server = control ?? (await PgCtlControl.create(majorOf(info.server.versionNum), ctx.env, options.owner));
   const { dataDir, work, mode } = await checkDestination(options);
@@ -181,17 +211,35 @@ export async function physicalRestore(target: Target | undefined, environment: s
       proof,
       durationMs: ctx.now().getTime() - started.getTime(),
       start: `pg_ctl -D ${dataDir} start   (or your service manager)`,
+      from: entry.place === 'remote' || (ctx.storeOptions?.fromRemote === true && repo.remote) ? repo.remote!.where : repo.backups,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
-    // All or nothing: a replaced cluster gets its own directory back; a new one is removed.
-    if (swapped && previousDir) {
-      await rm(dataDir, { recursive: true, force: true });
-      await rename(previousDir, dataDir);
+    if (!swapped || !previousDir) {
+      // A new directory: nothing of it may stay to look like a restored cluster.
+      await rm(work, { recursive: true, force: true });
+      throw error;
     }
-    await rm(work, { recursive: true, force: true });
+    // All or nothing: the replaced cluster gets its own directory back. When the new one failed
+    // for a reason the message cannot fully tell (it did not start, crashed, a table did not
+    // answer, --post-init failed), it is kept aside for diagnosis; when the reason is known and
+    // said (the target lies beyond the archive, Ctrl-C), it is removed: a copy of the whole
+    // cluster would only fill the disk the restored server lives on.
+    if (error instanceof KitError && error.code === 'RECOVERY_FAILED') {
+      const failedDir = `${dataDir}.kit-failed-${formatStamp(started)}`;
+      await rename(dataDir, failedDir);
+      await rename(previousDir, dataDir);
+      throw keptAside(error, dataDir, failedDir);
+    }
+    await rm(dataDir, { recursive: true, force: true });
+    await rename(previousDir, dataDir);
     throw error;
   }
+}
+
+function keptAside(error: unknown, dataDir: string, failedDir: string): unknown {
+  if (!(error instanceof KitError)) return error;
+  return new KitError(error.code, `${error.message} ${dataDir} is back as it was. The restored directory that failed is kept at ${failedDir} for diagnosis; delete it when done.`, { detail: error.detail, cause: error });
 }
 
 function archivingKept(options: PhysicalRestoreOptions): boolean {

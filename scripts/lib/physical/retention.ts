@@ -3,12 +3,12 @@
  * (planRetention), then the WAL older than the oldest kept base backup. Only a prefix of the
  * archive is ever removed, so what is kept has no gap; with no base backup nothing is removed.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { CommandContext } from '../context.js';
 import { planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 import { acquireLock } from '../store/lock.js';
-import { PhysicalRepo, type PhysicalEntry } from './repo.js';
+import { PhysicalStore, type PhysicalEntry } from '../store/physical-store.js';
 import { segmentsOlderThan } from './wal-names.js';
 
 export interface PhysicalRetentionPlan {
@@ -30,14 +30,10 @@ export function planPhysicalRetention(entries: PhysicalEntry[], walFiles: string
   return { decisions, wal: segmentsOlderThan(walFiles, oldest.info.wal.startSegment, oldest.info.server.walSegmentSize), walKeptFrom: oldest.info.wal.startSegment };
 }
 
-function verificationOf(repo: PhysicalRepo, id: string): 'passed' | 'failed' | undefined {
-  const file = repo.file(`${id}.verify.json`);
-  if (!existsSync(file)) return undefined;
-  try {
-    return (JSON.parse(readFileSync(file, 'utf8')) as { ok?: boolean }).ok === false ? 'failed' : 'passed';
-  } catch {
-    return undefined;
-  }
+async function verificationOf(repo: PhysicalStore, entry: PhysicalEntry): Promise<'passed' | 'failed' | undefined> {
+  const record = await repo.readVerification<{ ok?: boolean }>(entry);
+  if (!record) return undefined;
+  return record.ok === false ? 'failed' : 'passed';
 }
 
 export interface PhysicalRetentionResult extends PhysicalRetentionPlan {
@@ -47,21 +43,28 @@ export interface PhysicalRetentionResult extends PhysicalRetentionPlan {
   removedLeftovers: string[];
 }
 
-export function applyPhysicalRetention(environment: string, policy: RetentionPolicy, now: Date, dryRun: boolean, ctx: Pick<CommandContext, 'root' | 'env'>): PhysicalRetentionResult {
-  const repo = PhysicalRepo.of(ctx, environment);
+/**
+ * The same plan in every place the environment keeps physical backups: a backup removed is removed
+ * locally and in the remote store, and the WAL older than the oldest kept backup goes from both.
+ */
+export async function applyPhysicalRetention(environment: string, policy: RetentionPolicy, now: Date, dryRun: boolean, ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'>): Promise<PhysicalRetentionResult> {
+  const repo = PhysicalStore.open(ctx, environment);
   const lock = dryRun || !existsSync(repo.backups) ? undefined : acquireLock(repo.backups, 'retention-physical', environment);
   try {
-    const catalog = repo.catalog();
-    const plan = planPhysicalRetention(catalog.complete, repo.walFiles(), policy, now, (id) => verificationOf(repo, id));
-    const removedLeftovers = catalog.leftovers.map((l) => path.basename(l.file));
+    const catalog = await repo.catalog();
+    const verified = new Map<string, 'passed' | 'failed' | undefined>();
+    for (const e of catalog.complete) verified.set(e.id, await verificationOf(repo, e));
+    const plan = planPhysicalRetention(catalog.complete, await repo.wal.names(), policy, now, (id) => verified.get(id));
+    const removedLeftovers = catalog.leftovers.map((l) => (l.file.startsWith('s3://') ? l.file : path.basename(l.file)));
     if (!dryRun) {
       // Backups first (each .info first), then the WAL only they needed.
-      for (const d of plan.decisions.filter((x) => !x.keep)) repo.remove(catalog.complete.find((e) => e.id === d.id)!);
-      for (const l of catalog.leftovers) rmSync(l.file, { recursive: true, force: true });
-      for (const name of plan.wal) rmSync(path.join(repo.wal, name), { force: true });
+      for (const d of plan.decisions.filter((x) => !x.keep)) await repo.remove(catalog.complete.find((e) => e.id === d.id)!);
+      await repo.removeLeftovers(catalog.leftovers);
+      await repo.wal.remove(plan.wal);
     }
     return { ...plan, environment, dryRun, now: now.toISOString(), removedLeftovers };
   } finally {
     lock?.release();
+    repo.close();
   }
 }

@@ -6,8 +6,8 @@
 import type { CommandContext } from '../context.js';
 import type { Target } from '../config/target.js';
 import { connectWithWait, type Client } from '../pg/connect.js';
-import { archiveUsage, type ArchiveUsage } from './archive.js';
-import { PhysicalRepo } from './repo.js';
+import { PhysicalStore } from '../store/physical-store.js';
+import { MirroredWalArchive, type ArchiveUsage } from '../store/wal-archive.js';
 import { findGaps, parseSegment, SEGMENT_NAME, type Gap } from './wal-names.js';
 
 export interface ArchiverFacts {
@@ -30,6 +30,8 @@ export interface WalStatus {
   archiveDir: string;
   server: ArchiverFacts;
   archive: ArchiveUsage & { lastSegment: string | null; segments: number; gaps: Gap[]; oldestBackupSegment: string | null };
+  /** The copy of the archive in the environment's remote store, when it has one. */
+  remote: { where: string; lastSegment: string | null; segments: number; gaps: Gap[] } | null;
   lagSegments: number | null;
   problems: Array<{ code: 'WAL_ARCHIVE_STUCK' | 'WAL_GAP'; message: string }>;
 }
@@ -89,30 +91,44 @@ export function judgeArchive(server: ArchiverFacts, gaps: Gap[], thresholds: Thr
 }
 
 export async function walStatus(target: Target, thresholds: Thresholds, ctx: CommandContext, waitSeconds: number): Promise<WalStatus> {
-  const repo = PhysicalRepo.of(ctx, target.env);
-  const client = await connectWithWait(target, waitSeconds);
-  let server: ArchiverFacts;
+  const store = PhysicalStore.open(ctx, target.env);
   try {
-    server = await readArchiver(client);
+    const client = await connectWithWait(target, waitSeconds);
+    let server: ArchiverFacts;
+    try {
+      server = await readArchiver(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    const segmentSize = server.walSegmentSize;
+    const oldest = (await store.catalog()).complete.at(-1)?.info.wal.startSegment ?? null;
+    const oldestPosition = oldest ? parseSegment(oldest, segmentSize)?.number : undefined;
+    // Only what a kept base backup can use matters: segments before the oldest one are history.
+    const usable = (names: string[]) => names.filter((n) => SEGMENT_NAME.test(n) && (oldestPosition === undefined || parseSegment(n, segmentSize)!.number >= oldestPosition));
+    const segments = usable(await store.localWal.names());
+    const gaps = findGaps(segments, segmentSize);
+    let remote: WalStatus['remote'] = null;
+    if (store.wal instanceof MirroredWalArchive) {
+      const there = usable(await store.wal.remote.names());
+      remote = { where: store.wal.remote.where, lastSegment: there.at(-1) ?? null, segments: there.length, gaps: findGaps(there, segmentSize) };
+    }
+    const current = parseSegment(server.currentWal, segmentSize);
+    const lastArchived = server.lastArchivedWal ? parseSegment(server.lastArchivedWal, segmentSize) : undefined;
+    const lagSegments = current && lastArchived ? Math.max(0, Number(current.number - lastArchived.number) - 1) : null;
+    const problems = judgeArchive(server, gaps, thresholds);
+    for (const gap of remote?.gaps ?? []) {
+      problems.push({ code: 'WAL_GAP', message: `The remote copy of the archive (${remote!.where}) misses ${gap.missing} segment(s) on timeline ${gap.timeline}: ${gap.from}${gap.missing > 1 ? ` to ${gap.to}` : ''}. A restore from the remote cannot pass it: take a new base backup now.` });
+    }
+    return {
+      environment: target.env,
+      archiveDir: store.wal.where,
+      server,
+      archive: { ...(await store.localWal.usage()), lastSegment: segments.at(-1) ?? null, segments: segments.length, gaps, oldestBackupSegment: oldest },
+      remote,
+      lagSegments,
+      problems,
+    };
   } finally {
-    await client.end().catch(() => undefined);
+    store.close();
   }
-  const segmentSize = server.walSegmentSize;
-  const oldest = repo.catalog().complete.at(-1)?.info.wal.startSegment ?? null;
-  const oldestPosition = oldest ? parseSegment(oldest, segmentSize)?.number : undefined;
-  // Only what a kept base backup can use matters: segments before the oldest one are history.
-  const segments = repo.walFiles().filter((n) => SEGMENT_NAME.test(n) && (oldestPosition === undefined || parseSegment(n, segmentSize)!.number >= oldestPosition));
-  const gaps = findGaps(segments, segmentSize);
-  const last = segments.at(-1) ?? null;
-  const current = parseSegment(server.currentWal, segmentSize);
-  const lastArchived = server.lastArchivedWal ? parseSegment(server.lastArchivedWal, segmentSize) : undefined;
-  const lagSegments = current && lastArchived ? Math.max(0, Number(current.number - lastArchived.number) - 1) : null;
-  return {
-    environment: target.env,
-    archiveDir: repo.wal,
-    server,
-    archive: { ...(await archiveUsage(repo.wal)), lastSegment: last, segments: segments.length, gaps, oldestBackupSegment: oldest },
-    lagSegments,
-    problems: judgeArchive(server, gaps, thresholds),
-  };
 }

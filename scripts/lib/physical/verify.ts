@@ -11,11 +11,11 @@ import type { CommandContext } from '../context.js';
 import { KitError, type ErrorCode } from '../errors.js';
 import { majorOf } from '../pg/connect.js';
 import { locateServerTool, runProgram } from '../proc/programs.js';
-import { writeFileAtomic } from '../store/files.js';
 import { PgCtlControl, scratchDir } from './server-control.js';
 import { chownTree, configure, unpack, type PhysicalRestoreOptions } from './restore.js';
 import { proveServer, type ProofResult } from './prove.js';
-import { PhysicalRepo, type PhysicalEntry } from './repo.js';
+import { PhysicalStore, type PhysicalEntry } from '../store/physical-store.js';
+import { MirroredWalArchive } from '../store/wal-archive.js';
 import { findGaps, missingBetween, parseSegment, SEGMENT_NAME } from './wal-names.js';
 
 export interface PhysicalVerification {
@@ -48,7 +48,7 @@ export function archiveCoverage(entry: PhysicalEntry, walFiles: string[]): { seg
   return { segments: ours, missing, last };
 }
 
-async function verifyOne(entry: PhysicalEntry, repo: PhysicalRepo, deep: boolean, ctx: CommandContext): Promise<PhysicalVerification> {
+async function verifyOne(entry: PhysicalEntry, repo: PhysicalStore, deep: boolean, launcher: string, ctx: CommandContext): Promise<PhysicalVerification> {
   const checks: string[] = [];
   const major = majorOf(entry.info.server.versionNum);
   const control = await PgCtlControl.create(major, ctx.env, undefined);
@@ -59,9 +59,14 @@ async function verifyOne(entry: PhysicalEntry, repo: PhysicalRepo, deep: boolean
     await unpack(entry, repo, dataDir, ctx);
     checks.push('sha256 of every file', 'tar archives unpack');
     const verifier = await locateServerTool('pg_verifybackup', major, ctx.env, true);
-    await runProgram(verifier, ['--manifest-path', repo.file(`${entry.id}.backup_manifest`), '--quiet', dataDir], { env: ctx.env, failure: 'INTEGRITY_FAILED', signal: ctx.signal });
+    const manifest = await repo.artifact(entry, `${entry.id}.backup_manifest`, ctx.signal);
+    try {
+      await runProgram(verifier, ['--manifest-path', manifest.path, '--quiet', dataDir], { env: ctx.env, failure: 'INTEGRITY_FAILED', signal: ctx.signal });
+    } finally {
+      await manifest.release();
+    }
     checks.push('pg_verifybackup: every file against backup_manifest, and the WAL the backup needs');
-    const coverage = archiveCoverage(entry, repo.walFiles());
+    const coverage = archiveCoverage(entry, await archiveNames(repo, entry));
     const archive = { from: entry.info.wal.startSegment, to: coverage.last, segments: coverage.segments.length };
     if (coverage.missing.length) {
       const shown = coverage.missing.slice(0, 5).join(', ') + (coverage.missing.length > 5 ? ` and ${coverage.missing.length - 5} more` : '');
@@ -69,7 +74,7 @@ async function verifyOne(entry: PhysicalEntry, repo: PhysicalRepo, deep: boolean
     }
     checks.push(`WAL archive continuous from ${archive.from} to ${archive.to}`);
     if (!deep) return record({ archive });
-    const options: PhysicalRestoreOptions = { id: entry.id, targetDir: dataDir, replace: undefined, target: { kind: 'immediate' }, standby: false, configFile: undefined, postInitDir: undefined, owner: undefined, keepArchiving: false, timeoutSeconds: 600 };
+    const options: PhysicalRestoreOptions = { id: entry.id, targetDir: dataDir, replace: undefined, target: { kind: 'immediate' }, standby: false, configFile: undefined, postInitDir: undefined, owner: undefined, keepArchiving: false, timeoutSeconds: 600, launcher };
     await configure(entry, repo, dataDir, undefined, options, ctx);
     const owner = control.owner();
     if (owner) await chownTree(dataDir, owner.uid, owner.gid);
@@ -90,15 +95,29 @@ export interface PhysicalVerifyResult {
   ok: boolean;
 }
 
-export async function verifyPhysical(environment: string, ids: string[] | 'all', deep: boolean, ctx: CommandContext): Promise<PhysicalVerifyResult> {
-  const repo = PhysicalRepo.of(ctx, environment);
-  const entries = ids === 'all' ? repo.catalog().complete : ids.map((id) => repo.find(id));
-  if (entries.length === 0) repo.find('latest'); // says there is none, and how to take one
-  const results: PhysicalVerification[] = [];
-  for (const entry of entries) {
-    const result = await verifyOne(entry, repo, deep, ctx);
-    await writeFileAtomic(repo.file(`${entry.id}.verify.json`), JSON.stringify(result, null, 2) + '\n');
-    results.push(result);
+/**
+ * The archive a restore of this backup would read: the remote's when the backup is read from
+ * there (only the remote has it, or --from-remote), else the local one.
+ */
+async function archiveNames(repo: PhysicalStore, entry: PhysicalEntry): Promise<string[]> {
+  const remoteWal = repo.wal instanceof MirroredWalArchive ? repo.wal.remote : undefined;
+  const fromRemote = entry.place === 'remote' || (repo.options.fromRemote === true && entry.place === 'both');
+  return remoteWal && fromRemote ? remoteWal.names() : repo.localWal.names();
+}
+
+export async function verifyPhysical(environment: string, ids: string[] | 'all', deep: boolean, launcher: string, ctx: CommandContext): Promise<PhysicalVerifyResult> {
+  const repo = PhysicalStore.open(ctx, environment);
+  try {
+    const entries = ids === 'all' ? (await repo.catalog()).complete : await Promise.all(ids.map((id) => repo.find(id)));
+    if (entries.length === 0) await repo.find('latest'); // says there is none, and how to take one
+    const results: PhysicalVerification[] = [];
+    for (const entry of entries) {
+      const result = await verifyOne(entry, repo, deep, launcher, ctx);
+      await repo.writeVerification(entry, result);
+      results.push(result);
+    }
+    return { environment, results, ok: results.every((r) => r.ok) };
+  } finally {
+    repo.close();
   }
-  return { environment, results, ok: results.every((r) => r.ok) };
 }

@@ -40,6 +40,18 @@ describe('the continuous WAL archive', () => {
     expect(run.stderr).not.toContain('plain-pw');
   });
 
+  it('fails closed in an environment that encrypts: no physical backup or WAL in plaintext', async () => {
+    const recipients = { AGE_RECIPIENTS: 'age1yer46t68pvhrurrc0c9t6vp7k2ltew6z2ddfsewaafvgk5yd6pzqkmdfrc' };
+    const before = readdirSync(path.join(primary.project, 'backups/default'));
+    const run = await cli('backup-physical', [], { cwd: primary.project, env: { ...env(), ...recipients } });
+    expect(run.code).toBe(21);
+    expect(run.stderr).toMatch(/does not encrypt physical backups: nothing was written in plaintext/);
+    const segment = path.join(primary.cluster.dataDir, 'pg_wal');
+    const push = await cli('wal-push', [path.join(segment, '000000010000000000000001'), '--project', primary.project], { cwd: primary.project, env: recipients });
+    expect(push.code).toBe(21);
+    expect(readdirSync(path.join(primary.project, 'backups/default'))).toEqual(before);
+  });
+
   it('follows the primary as a standby restored with --standby', async () => {
     const backup = await cli('backup-physical', ['--json'], { cwd: primary.project, env: env() });
     expect(backup.code).toBe(0);

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -42,7 +43,7 @@ describe('physical backups and point-in-time recovery', () => {
     backup = run.json<PhysicalBackupResult>();
     expect(writtenDuringBackup).toBeGreaterThan(0);
     const dir = path.join(primary.project, 'backups/default/physical');
-    expect(readdirSync(dir).sort()).toEqual([`${backup.id}.backup_manifest`, `${backup.id}.base.tar.lz4`, `${backup.id}.info`, `${backup.id}.pg_wal.tar`, `${backup.id}.sha256`].sort());
+    expect(readdirSync(dir).sort()).toEqual([`${backup.id}.backup_manifest`, `${backup.id}.base.tar.lz4`, `${backup.id}.info`, `${backup.id}.pg_wal.tar.lz4`, `${backup.id}.sha256`].sort());
     const { stdout } = await execFileAsync('sha256sum', ['-c', `${backup.id}.sha256`], { cwd: dir });
     expect(stdout.trim().split('\n')).toHaveLength(3);
     const info = JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(backup.info, 'utf8'))) as PhysicalInfo;
@@ -135,6 +136,20 @@ describe('physical backups and point-in-time recovery', () => {
     expect(failed.code).toBe(22);
     expect(existsSync(path.join(dataDir, 'marker-of-the-old-cluster'))).toBe(true);
     expect(readdirSync(parent)).toEqual(['cluster']);
+
+    // A restored server that fails for a reason the message cannot tell whole is kept for diagnosis.
+    const init = mkdtempSync(path.join(tmpdir(), 'pgkit-init-'));
+    writeFileSync(path.join(init, '01-fails.sql'), 'CREATE TABLE left_for_diagnosis (n int);\nSELECT 1/0;\n');
+    const broken = await cli('restore-physical', ['--replace', dataDir, '--latest', '--post-init', init], { cwd: primary.project });
+    rmSync(init, { recursive: true, force: true });
+    expect(broken.code).toBe(22);
+    expect(existsSync(path.join(dataDir, 'marker-of-the-old-cluster'))).toBe(true);
+    const kept = readdirSync(parent).filter((n) => n.startsWith('cluster.kit-failed-'));
+    expect(kept).toHaveLength(1);
+    expect(broken.stderr).toMatch(/division by zero/);
+    expect(broken.stderr).toContain(`kept at ${path.join(parent, kept[0]!)} for diagnosis`);
+    expect(existsSync(path.join(parent, kept[0]!, 'PG_VERSION'))).toBe(true);
+    rmSync(path.join(parent, kept[0]!), { recursive: true, force: true });
 
     const run = await cli('restore-physical', ['--replace', dataDir, '--latest', '--json'], { cwd: primary.project });
     expect(run.stderr).toBe('');

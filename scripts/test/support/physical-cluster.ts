@@ -1,8 +1,10 @@
 /**
  * Real clusters for physical backups: a primary whose archive_command is the kit's wal-push into
  * a project's archive (as a user would set it up), and a way to start a restored data directory
- * as the server's own user. As root, servers run as `postgres`, so the project is made traversable
- * and the archive directory belongs to `postgres`, as the README's recipe says.
+ * as the server's own user. As root, servers run as `postgres`: that user runs the kit from a
+ * standalone launcher (scripts/kit.mjs --standalone) in a directory it can read, so the
+ * repository itself may sit in a private home directory; the project is made traversable and the
+ * archive directory belongs to `postgres`, as the README's recipe says.
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, startCluster, type Cluster } from '../../lib/proc/cluster.js';
-import { cli, makeProject, REPO, waitFor } from './harness.js';
+import { makeProject, REPO, waitFor } from './harness.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -19,6 +21,8 @@ export interface Primary {
   cluster: Cluster;
   project: string;
   archive: string;
+  /** The standalone kit the server's user runs (archive_command; BACKUP_KIT_LAUNCHER for restores). */
+  launcher: string;
   url(database?: string): string;
   query<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], database?: string): Promise<T[]>;
   /** Close the current segment and wait until the archiver has stored it. */
@@ -33,22 +37,37 @@ async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-export function archiveCommand(project: string, env = 'default'): string {
-  return `${process.execPath} ${path.join(REPO, 'scripts/kit.mjs')} wal-push %p --project ${project} --env ${env}`;
+/** A standalone kit in a directory of its own that every user may read (remove the directory after). */
+export async function buildServerLauncher(): Promise<string> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-launcher-'));
+  chmodSync(dir, 0o755);
+  const file = path.join(dir, 'kit-server.mjs');
+  await execFileAsync(process.execPath, [path.join(REPO, 'scripts/kit.mjs'), '--standalone', file]);
+  return file;
 }
 
-export async function startPrimary(): Promise<Primary> {
-  const project = makeProject();
+export function archiveCommand(launcher: string, project: string, env = 'default'): string {
+  return `${process.execPath} ${launcher} wal-push %p --project ${project} --env ${env}`;
+}
+
+export async function startPrimary(options: { files?: Record<string, string>; env?: string; settings?: Record<string, string> } = {}): Promise<Primary> {
+  const project = makeProject(options.files);
+  const env = options.env ?? 'default';
   const owner = await serverUser();
   // The server's user must reach the archive: the project and backups/<env> are traversable,
-  // the archive itself is the server user's.
-  const archive = path.join(project, 'backups/default/wal');
+  // the archive itself is the server user's; its configuration files are readable.
+  const archive = path.join(project, `backups/${env}/wal`);
   mkdirSync(archive, { recursive: true, mode: 0o700 });
-  for (const dir of [project, path.join(project, 'backups'), path.join(project, 'backups/default')]) chmodSync(dir, 0o711);
-  if (owner) chownSync(archive, owner.uid, owner.gid);
-  // Build the wal-push bundle now, as this user: the server's user may not write the cache.
-  await cli('wal-push', ['--help'], { cwd: project });
-  const cluster = await startCluster({ settings: { archive_mode: 'on', archive_command: archiveCommand(project), wal_level: 'replica', max_wal_senders: '10' } });
+  for (const dir of [project, path.join(project, 'backups'), path.join(project, `backups/${env}`)]) chmodSync(dir, 0o711);
+  if (owner) {
+    chownSync(archive, owner.uid, owner.gid);
+    for (const file of Object.keys(options.files ?? {})) {
+      chownSync(path.join(project, file), owner.uid, owner.gid);
+      for (let dir = path.dirname(path.join(project, file)); dir.startsWith(project) && dir !== project; dir = path.dirname(dir)) chmodSync(dir, 0o711);
+    }
+  }
+  const launcher = await buildServerLauncher();
+  const cluster = await startCluster({ settings: { archive_mode: 'on', archive_command: archiveCommand(launcher, project, env), wal_level: 'replica', max_wal_senders: '10', ...options.settings } });
   const url = (database = 'postgres') => cluster.url(database);
   const query = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = [], database = 'postgres'): Promise<T[]> => {
     const client = new pg.Client({ connectionString: url(database) });
@@ -63,6 +82,7 @@ export async function startPrimary(): Promise<Primary> {
     cluster,
     project,
     archive,
+    launcher,
     url,
     query,
     async switchAndArchive() {
@@ -77,6 +97,7 @@ export async function startPrimary(): Promise<Primary> {
     async destroy() {
       await cluster.destroy();
       rmSync(project, { recursive: true, force: true });
+      rmSync(path.dirname(launcher), { recursive: true, force: true });
     },
   };
 }

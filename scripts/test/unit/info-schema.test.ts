@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INFO_JSON_SCHEMA_PATH, INFO_VERSION, infoJsonSchema, parseInfo, serializeInfo, type BackupInfo } from '../../lib/format/metadata.js';
+import { parsePhysicalInfo, PHYSICAL_INFO_JSON_SCHEMA_PATH, physicalInfoJsonSchema, serializePhysicalInfo, type PhysicalInfo } from '../../lib/format/physical-info.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const published = path.join(root, INFO_JSON_SCHEMA_PATH);
@@ -64,5 +65,59 @@ describe('the .info schema', () => {
     const reading = parseInfo(serializeInfo({ ...INFO, encryption, physical: { timeline: 1 } } as typeof INFO));
     expect(reading.ok && reading.info.encryption).toEqual(encryption);
     expect(reading.ok && (reading.info as Record<string, unknown>).physical).toEqual({ timeline: 1 });
+  });
+});
+
+const PHYSICAL: PhysicalInfo = {
+  schema: 'pg-backup-kit/backup-info',
+  version: 1,
+  kind: 'physical',
+  id: 'backup_physical_20261130_020000',
+  type: 'physical',
+  description: 'Physical base backup',
+  environment: 'prod',
+  startedAt: '2026-11-30T02:00:00.000Z',
+  finishedAt: '2026-11-30T02:00:09.000Z',
+  durationMs: 9000,
+  server: { host: 'db', port: 5432, user: 'backup', version: '15.18', versionNum: 150018, systemIdentifier: '7312345678901234567', sizeBytes: 30000000, walSegmentSize: 16777216, configuredBy: 'the environment' },
+  pgBasebackup: { path: '/usr/lib/postgresql/15/bin/pg_basebackup', version: '15.18', compression: 'lz4' },
+  wal: { timeline: 1, startLsn: '0/2000028', stopLsn: '0/2000100', startSegment: '000000010000000000000002', stopSegment: '000000010000000000000002' },
+  artifacts: [
+    { file: 'backup_physical_20261130_020000.base.tar.lz4', role: 'base', bytes: 4000000, sha256: 'b'.repeat(64) },
+    { file: 'backup_physical_20261130_020000.backup_manifest', role: 'manifest', bytes: 90000, sha256: 'c'.repeat(64) },
+  ],
+  totalBytes: 4090000,
+  restore: ['pnpm db:restore:physical -- backup_physical_20261130_020000 --target-dir <dir> --env prod'],
+};
+
+describe('the .info schema of a physical backup', () => {
+  const publishedPhysical = path.join(root, PHYSICAL_INFO_JSON_SCHEMA_PATH);
+  const currentPhysical = JSON.stringify(physicalInfoJsonSchema(), null, 2) + '\n';
+  it(`is published in ${PHYSICAL_INFO_JSON_SCHEMA_PATH} as generated from the zod schema`, () => {
+    if (process.env.UPDATE_SCHEMA) writeFileSync(publishedPhysical, currentPhysical);
+    expect(readFileSync(publishedPhysical, 'utf8'), `regenerate with: UPDATE_SCHEMA=1 npx vitest run ${path.relative(root, import.meta.filename)}`).toBe(currentPhysical);
+  });
+
+  it('reads back what the kit writes, sealed, and the logical reader points to the physical commands', () => {
+    const text = serializePhysicalInfo(PHYSICAL);
+    expect(parsePhysicalInfo(text)).toEqual({ ok: true, info: { ...PHYSICAL, checksum: JSON.parse(text).checksum } });
+    const logical = parseInfo(text);
+    expect(logical.ok).toBe(false);
+    if (!logical.ok) expect(logical.problem).toMatch(/physical backup .*db:restore:physical/);
+    expect(parsePhysicalInfo(serializeInfo(INFO))).toEqual({ ok: false, problem: 'is not the .info of a physical backup' });
+  });
+
+  const sealed = serializePhysicalInfo(PHYSICAL);
+  it.each([
+    ['an edited stop LSN', sealed.replace('"stopLsn": "0/2000100"', '"stopLsn": "0/3000100"'), /does not match its own checksum/],
+    ['an artifact of another backup', JSON.stringify({ ...PHYSICAL, artifacts: [PHYSICAL.artifacts[0], { ...PHYSICAL.artifacts[1], file: 'backup_manual_20261121_143022.dump' }] }), /not a file of backup_physical_20261130_020000/],
+    ['an artifact named by a path', JSON.stringify({ ...PHYSICAL, artifacts: [{ ...PHYSICAL.artifacts[0], file: 'backup_x/../../etc/passwd' }, PHYSICAL.artifacts[1]] }), /artifacts\.0\.file/],
+    ['no manifest (pg_verifybackup would have nothing)', JSON.stringify({ ...PHYSICAL, artifacts: [PHYSICAL.artifacts[0]] }), /at least base\.tar and backup_manifest/],
+    ['a segment name that is not one', JSON.stringify({ ...PHYSICAL, wal: { ...PHYSICAL.wal, startSegment: '../x' } }), /wal\.startSegment/],
+    ['a newer version', JSON.stringify({ ...PHYSICAL, version: 2 }), /newer kit/],
+  ])('refuses %s, saying why', (_name, text, problem) => {
+    const reading = parsePhysicalInfo(text);
+    expect(reading.ok).toBe(false);
+    if (!reading.ok) expect(reading.problem).toMatch(problem);
   });
 });

@@ -1,7 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planPrechecks, type ServerSettings } from '../../lib/physical/checks.js';
 import { basebackupArgs, chooseCompression, roleOf } from '../../lib/physical/backup.js';
-import { autoConfBlock, classifyRecoveryLog, confValue, pgTimestamp, primaryConninfo, recoverySettings } from '../../lib/physical/recovery.js';
+import { autoConfBlock, classifyRecoveryLog, confValue, kitRestoreCommand, localRestoreCommand, pgTimestamp, primaryConninfo, recoverySettings } from '../../lib/physical/recovery.js';
 import { judgeArchive, type ArchiverFacts } from '../../lib/physical/status.js';
 import { findGaps, formatLsn, missingBetween, parseLsn, segmentBeforeLsn, segmentOfLsn, segmentsOlderThan } from '../../lib/physical/wal-names.js';
 import { isArchivableName } from '../../lib/physical/archive.js';
@@ -88,7 +92,7 @@ describe('pg_basebackup arguments', () => {
 });
 
 describe('recovery settings', () => {
-  const base = { id: 'b', walArchive: "/srv/it's/wal", standby: undefined, keepArchiving: false, at: new Date('2026-11-30T10:00:00Z') };
+  const base = { id: 'b', restoreCommand: localRestoreCommand("/srv/it's/wal"), standby: undefined, keepArchiving: false, at: new Date('2026-11-30T10:00:00Z') };
   it('a timed recovery promotes, turns archiving off and reads the archive', () => {
     const settings = recoverySettings({ ...base, target: { kind: 'time', value: '2026-11-30T09:00:00.123456Z' } });
     expect(settings).toEqual({
@@ -103,6 +107,34 @@ describe('recovery settings', () => {
   it('a standby takes no target; --archive keeps archiving', () => {
     const settings = recoverySettings({ ...base, keepArchiving: true, target: { kind: 'latest' }, standby: { conninfo: 'host=x' } });
     expect(settings).toEqual({ restore_command: expect.any(String), recovery_target_timeline: 'latest', primary_conninfo: 'host=x' });
+  });
+  it.each([
+    [0, 0, 'fetched'],
+    [17, 17, 'not in the archive: the end of the archive for recovery'],
+    [20, 126, 'the store unreachable: recovery stops instead of ending early'],
+    [1, 126, 'a crash of the kit: recovery stops'],
+  ])('restore_command through the kit: kit exit %i becomes %i (%s)', (kitExit, shellExit) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-rc-'));
+    const fake = path.join(dir, "it's kit.sh");
+    writeFileSync(fake, `[ "$1" = wal-fetch ] && [ "$2" = 000000010000000000000003 ] && [ "$3" = pg_wal/RECOVERYXLOG ] && [ "$6" = '/srv/my app' ] || exit 99\nexit ${kitExit}\n`);
+    const command = kitRestoreCommand({ node: '/bin/sh', launcher: fake, project: '/srv/my app', environment: 'prod', stopRecoveryOnError: true })
+      .replace('%f', '000000010000000000000003').replace('%p', 'pg_wal/RECOVERYXLOG');
+    const run = spawnSync('/bin/sh', ['-c', command]);
+    rmSync(dir, { recursive: true, force: true });
+    expect(run.status).toBe(shellExit);
+  });
+  it('restore_command through the kit copies what the local archive holds without starting the kit', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-rc-'));
+    const fake = path.join(dir, 'kit.sh');
+    writeFileSync(fake, 'exit 20\n');
+    writeFileSync(path.join(dir, '000000010000000000000003'), 'segment');
+    const command = (name: string) => kitRestoreCommand({ node: '/bin/sh', launcher: fake, project: dir, environment: 'default', stopRecoveryOnError: true, localFirst: dir })
+      .replace(/%f/g, name).replace(/%p/g, path.join(dir, 'out'));
+    expect(spawnSync('/bin/sh', ['-c', command('000000010000000000000003')]).status).toBe(0);
+    expect(readFileSync(path.join(dir, 'out'), 'utf8')).toBe('segment');
+    // Not local: the kit runs, and its failure stops recovery.
+    expect(spawnSync('/bin/sh', ['-c', command('000000010000000000000004')]).status).toBe(126);
+    rmSync(dir, { recursive: true, force: true });
   });
   it('quotes conninfo values and never holds a password', () => {
     expect(primaryConninfo({ host: 'db', port: 5432, user: "o'neil", passfile: '/d/.pgpass_primary', applicationName: 'a', params: { sslmode: 'require' } }))
@@ -139,6 +171,7 @@ describe('physical retention', () => {
   const entry = (id: string, day: number, start: string) => ({
     id,
     infoPath: `${id}.info`,
+    place: 'local' as const,
     info: { type: 'physical', startedAt: `2026-11-${String(day).padStart(2, '0')}T02:00:00.000Z`, wal: { startSegment: start }, server: { walSegmentSize: MB16 } } as unknown as PhysicalInfo,
   });
   const policy = { ...DEFAULT_POLICY, daily: 2, weekly: 0, monthly: 0 };

@@ -133,10 +133,11 @@ export class RemoteBucket {
     }
   }
 
-  async head(name: string): Promise<{ bytes: number } | undefined> {
+  /** Size and user metadata (x-amz-meta-*) of an object, or undefined when there is none. */
+  async head(name: string): Promise<{ bytes: number; metadata: Record<string, string> } | undefined> {
     try {
       const out = await (await this.s3()).client.send(new (await loadSdk()).HeadObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }));
-      return { bytes: out.ContentLength ?? 0 };
+      return { bytes: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };
     } catch (error) {
       if (classifyS3Error(error) === 'not-found') return undefined;
       throw remoteError(error, this.remote, `checking ${name}`, this.key(name));
@@ -171,6 +172,28 @@ export class RemoteBucket {
       await (await this.s3()).client.send(new (await loadSdk()).PutObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name), Body: body, ContentType: contentType }));
     } catch (error) {
       throw remoteError(error, this.remote, `uploading ${name}`, this.key(name));
+    }
+  }
+
+  /**
+   * Upload a whole file in one request (a WAL segment: 16 MiB by default), with user metadata
+   * and its MD5, which the server checks against the body it received.
+   * `ifAbsent` asks the server to refuse when the key exists (If-None-Match: *), so two writers
+   * never replace each other's object: 'exists' then. Servers without conditional writes ignore
+   * the header; callers check what is there first as well.
+   */
+  async putFile(name: string, open: () => Readable, body: { bytes: number; md5: string; metadata: Record<string, string> }, ifAbsent: boolean): Promise<'written' | 'exists'> {
+    const { sdk } = await this.s3();
+    // The body is a stream, which the SDK cannot rewind: retry here with a fresh one.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await (await this.partClient()).send(new sdk.PutObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name), Body: open(), ContentLength: body.bytes, ContentMD5: body.md5, Metadata: body.metadata, ...(ifAbsent ? { IfNoneMatch: '*' } : {}) }));
+        return 'written';
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (status === 412 || (error as { name?: string }).name === 'PreconditionFailed') return 'exists';
+        if (attempt >= 3 || classifyS3Error(error) !== 'network') throw remoteError(error, this.remote, `uploading ${name}`, this.key(name));
+      }
     }
   }
 
