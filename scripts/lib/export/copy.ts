@@ -1,17 +1,19 @@
 /**
  * The export's children: one psql per table running `COPY … TO STDOUT WITH (FORMAT csv, HEADER)`
- * inside the export's snapshot, and pg_dump for schema.sql from the same snapshot. Bytes stream
- * from the child to the file with their sha256 and record count taken on the way; nothing is
- * held in memory.
+ * inside the export's snapshot (a big table split into ranges of its pages, one psql each), and
+ * pg_dump for schema.sql from the same snapshot. psql writes straight into the file; the kit
+ * takes the sha256 and record count by reading the file as it grows; nothing is held in memory.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, openSync } from 'node:fs';
+import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { Transform, Writable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { open, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Transform, type TransformCallback } from 'node:stream';
 import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { CsvRecordCounter } from '../format/csv.js';
-import { literal } from '../pg/quote.js';
+import { ident, literal } from '../pg/quote.js';
+import type { ExportColumn } from '../format/export-metadata.js';
 import { sessionSettingsSql } from './snapshot.js';
 
 export interface WrittenFile {
@@ -30,10 +32,15 @@ export class FileTap extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.absorb(chunk);
+    callback(null, chunk);
+  }
+
+  /** Hash and count bytes read elsewhere (not passed through the stream). */
+  absorb(chunk: Buffer): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     if (this.countRecords) this.counter.push(chunk);
-    callback(null, chunk);
   }
 
   result(): WrittenFile {
@@ -42,25 +49,55 @@ export class FileTap extends Transform {
 }
 
 /** The script one psql runs: the export's settings, its snapshot, then one query's CSV. */
-export function copyScript(snapshotId: string | undefined, copyTarget: string): string {
+export function copyScript(snapshotId: string | undefined, copyTarget: string, header = true): string {
   return [
     '\\set ON_ERROR_STOP 1',
     sessionSettingsSql(),
     'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;',
     snapshotId ? `SET TRANSACTION SNAPSHOT ${literal(snapshotId)};` : '',
-    `COPY ${copyTarget} TO STDOUT WITH (FORMAT csv, HEADER);`,
+    `COPY ${copyTarget} TO STDOUT WITH (FORMAT csv${header ? ', HEADER' : ''});`,
     'COMMIT;',
     '',
   ].join('\n');
 }
 
 /**
- * Run one COPY into `file`. `copyTarget` is a table name (the same bytes `psql \copy … to … csv
- * header` writes) or a parenthesised query. psql writes straight into the file (its stdout is the
- * file itself: no pipe through the kit on the hot path); the file is then read back once for its
- * sha256 and row count, while other tables are still being copied.
+ * Read `file` from the start while a writer still appends to it, into `tap` (and on to `out`),
+ * until `finished` has settled and the end is reached: the hashing overlaps the COPY instead of
+ * following it.
  */
-export async function copyToFile(psql: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string | undefined, copyTarget: string, file: string, signal: AbortSignal): Promise<WrittenFile & { rows: number }> {
+async function followFile(file: string, finished: Promise<unknown>, tap: FileTap, out?: WriteStream): Promise<void> {
+  let settled = false;
+  finished.then(() => (settled = true), () => (settled = true));
+  const handle = await open(file, 'r');
+  let buffer = Buffer.allocUnsafe(1 << 20);
+  let position = 0;
+  try {
+    for (;;) {
+      const writerDone = settled;
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+      if (bytesRead > 0) {
+        const chunk = buffer.subarray(0, bytesRead);
+        tap.absorb(chunk);
+        position += bytesRead;
+        if (out) {
+          // the stream keeps the chunk until written: the next read needs a buffer of its own
+          buffer = Buffer.allocUnsafe(1 << 20);
+          if (!out.write(chunk)) await once(out, 'drain');
+        }
+      } else if (writerDone) {
+        return;
+      } else {
+        await sleep(10);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** One psql running one COPY with its stdout on `file`; resolves when psql has exited cleanly. */
+function runCopy(psql: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string | undefined, copyTarget: string, file: string, header: boolean, signal: AbortSignal): Promise<void> {
   const fd = openSync(file, 'w', 0o600);
   let child;
   try {
@@ -70,15 +107,87 @@ export async function copyToFile(psql: LocatedTool, env: NodeJS.ProcessEnv, snap
   }
   const stop = () => child.child.kill('SIGTERM');
   signal.addEventListener('abort', stop, { once: true });
-  try {
-    child.child.stdin!.end(copyScript(snapshotId, copyTarget));
-    await child.done;
-  } finally {
-    signal.removeEventListener('abort', stop);
-  }
+  child.child.stdin!.end(copyScript(snapshotId, copyTarget, header));
+  return child.done.then(
+    () => signal.removeEventListener('abort', stop),
+    (error: unknown) => {
+      signal.removeEventListener('abort', stop);
+      throw error;
+    },
+  );
+}
+
+/**
+ * Run one COPY into `file`. `copyTarget` is a table name (the same bytes `psql \copy … to … csv
+ * header` writes) or a parenthesised query. psql writes straight into the file (its stdout is the
+ * file itself: no pipe through the kit on the hot path) while the kit reads it behind psql for
+ * its sha256 and row count.
+ */
+export async function copyToFile(psql: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string | undefined, copyTarget: string, file: string, signal: AbortSignal): Promise<WrittenFile & { rows: number }> {
   const tap = new FileTap(true);
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), tap, new Writable({ write: (_c, _e, cb) => cb() }));
+  const done = runCopy(psql, env, snapshotId, copyTarget, file, true, signal);
+  const followed = followFile(file, done, tap);
+  followed.catch(() => undefined);
+  await done;
+  await followed;
   // The header is a record too; an empty table's file holds only it.
+  return { ...tap.result(), rows: Math.max(0, tap.counter.total() - 1) };
+}
+
+export interface SplittableTable {
+  /** Quoted as needed. */
+  name: string;
+  columns: ExportColumn[];
+  /** Pages on disk when the export began (pg_class.relpages: an estimate; the last range is open-ended). */
+  pages: number;
+}
+
+/** The COPY queries of a table cut into `parts` ranges of its pages, in page order (pure). */
+export function pageRangeQueries(table: SplittableTable, parts: number): string[] {
+  const step = Math.ceil(table.pages / parts);
+  const columns = table.columns.map((c) => ident(c.name)).join(', ');
+  return Array.from({ length: parts }, (_, i) => {
+    const from = `ctid >= '(${i * step},0)'::tid`;
+    const to = i === parts - 1 ? '' : ` AND ctid < '(${(i + 1) * step},0)'::tid`;
+    // ONLY: COPY <table> TO never includes inheritance children, and neither may a range.
+    return `(SELECT ${columns} FROM ONLY ${table.name} WHERE ${from}${to})`;
+  });
+}
+
+/**
+ * A big table's COPY in `parts` ranges of its pages (PostgreSQL 14+ reads each by a TID range
+ * scan), all in the export's snapshot, run at once: the first range straight into `file` (with
+ * the header), the others into files beside it, each read as it grows once the ranges before it
+ * are read, hashed and appended to `file` in page order. Every row is in exactly one range, so
+ * the file holds the table's rows once each, in physical order.
+ */
+export async function copyTableInRanges(psql: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string, table: SplittableTable, parts: number, file: string, signal: AbortSignal): Promise<WrittenFile & { rows: number }> {
+  if (parts <= 1) return copyToFile(psql, env, snapshotId, table.name, file, signal);
+  const queries = pageRangeQueries(table, parts);
+  const files = queries.map((_, i) => (i === 0 ? file : `${file}.range-${i}`));
+  const tap = new FileTap(true);
+  try {
+    const runs = queries.map((q, i) => runCopy(psql, env, snapshotId, q, files[i]!, i === 0, signal));
+    const all = Promise.all(runs);
+    all.catch(() => undefined);
+    await followFile(file, runs[0]!, tap);
+    await runs[0];
+    const out = createWriteStream(file, { flags: 'a', mode: 0o600, highWaterMark: 1 << 20 });
+    const closed = once(out, 'close');
+    try {
+      for (let i = 1; i < files.length; i++) {
+        await followFile(files[i]!, runs[i]!, tap, out);
+        await runs[i];
+        await rm(files[i]!, { force: true });
+      }
+    } finally {
+      out.end();
+      await closed;
+    }
+    await all;
+  } finally {
+    await Promise.all(files.slice(1).map((f) => rm(f, { force: true })));
+  }
   return { ...tap.result(), rows: Math.max(0, tap.counter.total() - 1) };
 }
 

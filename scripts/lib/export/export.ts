@@ -24,7 +24,7 @@ import { dataFileName, exportFiles, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPO
 import { buildInfo, infoDatabase, serverGoneError } from '../backup/backup.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
 import { selectTables } from './select.js';
-import { copyToFile, dumpSchema, runPool } from './copy.js';
+import { copyTableInRanges, copyToFile, dumpSchema, runPool } from './copy.js';
 import { zipDirectory } from './zip.js';
 import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
 import { configFor } from '../config/file.js';
@@ -75,6 +75,24 @@ function planFiles(tables: SnapshotTable[]): Map<SnapshotTable, string> {
     out.set(t, file);
   }
   return out;
+}
+
+/** The size on disk of one page range of a big table's COPY (EXPORT_RANGE_BYTES overrides it). */
+export const RANGE_BYTES = 32 * 1024 * 1024;
+
+export function rangeBytes(env: NodeJS.ProcessEnv): number {
+  const set = Number(env.EXPORT_RANGE_BYTES);
+  return Number.isInteger(set) && set > 0 ? set : RANGE_BYTES;
+}
+
+/**
+ * How many page ranges a table's COPY is cut into: one below twice the range size, else one per
+ * range size, at most --jobs. Only on PostgreSQL 14+, where `ctid` ranges are read by a TID range
+ * scan; before that each range would read the whole table. Pure.
+ */
+export function rangesFor(table: { bytes: number }, jobs: number, serverMajor: number, size = RANGE_BYTES): number {
+  if (serverMajor < 14) return 1;
+  return Math.max(1, Math.min(jobs, Math.floor(table.bytes / size)));
 }
 
 /** pg_dump's scope for schema.sql: the user's own patterns, as db:backup passes them. */
@@ -140,10 +158,12 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
       ctx.reporter.progress({ phase: 'exporting', bytes: (bytesDone += table.bytes), estimate, done: ++done, total: chosen.length, detail: t.name });
       return table;
     }
-    const written = await copyToFile(s.psql, env, s.snapshot.id, t.name, place(file), ctx.signal);
+    const pages = t.pages ?? 0;
+    const ranges = Math.min(rangesFor(t, options.jobs, s.facts.major, rangeBytes(ctx.env)), Math.max(1, pages));
+    const written = await copyTableInRanges(s.psql, env, s.snapshot.id, { ...t, pages }, ranges, place(file), ctx.signal);
     bytesDone += written.bytes;
     ctx.reporter.progress({ phase: 'exporting', bytes: bytesDone, estimate, done: ++done, total: chosen.length, detail: t.name });
-    return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256 };
+    return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256, ...(ranges > 1 ? { ranges } : {}) };
   });
   const lo = largeObjects > 0 ? await copyToFile(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, place(LARGE_OBJECTS_FILE), ctx.signal) : undefined;
   const schema = await schemaDone;

@@ -18,6 +18,8 @@ export interface SnapshotTable {
   primaryKey: string[];
   /** Estimated size on disk (pg_class.relpages: read without locking the table), to schedule the biggest first. */
   bytes: number;
+  /** The same estimate in pages, to cut a big table into ranges (absent: not known, one range). */
+  pages?: number;
 }
 
 export interface OpenSnapshot {
@@ -43,7 +45,7 @@ export async function openSnapshot(client: Client): Promise<OpenSnapshot> {
  * are those `COPY table TO` writes: not dropped, not generated.
  */
 export async function readTables(client: Client): Promise<SnapshotTable[]> {
-  const { rows } = await client.query<{ oid: number; schema: string; table: string; name: string; columns: ExportColumn[] | null; pk: string[] | null; bytes: string }>(`
+  const { rows } = await client.query<{ oid: number; schema: string; table: string; name: string; columns: ExportColumn[] | null; pk: string[] | null; bytes: string; pages: string }>(`
     SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS "table",
            format('%I.%I', n.nspname, c.relname) AS name,
            (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
@@ -53,13 +55,13 @@ export async function readTables(client: Client): Promise<SnapshotTable[]> {
               FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
              WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
-           (c.relpages::bigint * current_setting('block_size')::bigint)::text AS bytes
+           (c.relpages::bigint * current_setting('block_size')::bigint)::text AS bytes, c.relpages::text AS pages
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'r'
        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
      ORDER BY n.nspname, c.relname`);
-  return rows.map((r) => ({ oid: r.oid, schema: r.schema, table: r.table, name: r.name, columns: r.columns ?? [], primaryKey: r.pk ?? [], bytes: Number(r.bytes) }));
+  return rows.map((r) => ({ oid: r.oid, schema: r.schema, table: r.table, name: r.name, columns: r.columns ?? [], primaryKey: r.pk ?? [], bytes: Number(r.bytes), pages: Number(r.pages) }));
 }
 
 /**

@@ -34,6 +34,8 @@ export interface ExportTable {
   rows: number;
   bytes: number;
   sha256: string;
+  /** A big table's COPY ran in this many ranges of its pages at once (absent: one COPY). */
+  ranges?: number;
   /** Exports in a differential chain: how this table's file relates to the chain. */
   chain?: ChainTable;
 }

@@ -4,6 +4,10 @@
  * snapshot, so it cannot be switched to read-write). Destructive statements are confirmed before
  * anything runs. The last query's rows stream through a cursor: to a CSV file in constant memory,
  * or into the first rows kept for display.
+ *
+ * Every session runs with db:export's settings (UTC, ISO dates, shortest-exact floats, hex bytea,
+ * UTF-8), on every path: a query gives the same text in the terminal, in --json and in --csv,
+ * whether its rows come through the cursor or through COPY, and the same bytes db:export writes.
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -14,6 +18,7 @@ import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
 import { childEnv } from '../config/target.js';
 import { locateTool } from '../proc/pg-tools.js';
 import { copyToFile } from '../export/copy.js';
+import { sessionSettingsSql } from '../export/snapshot.js';
 import type { CommandContext } from '../context.js';
 import { classifySql, type ClassifiedStatement } from './classify.js';
 
@@ -196,6 +201,8 @@ export async function runSql(target: Target, options: SqlOptions, ctx: CommandCo
       const copied = await copyQueryToFile(target, only, options.csvFile, major, ctx);
       return finish({ database: '', readOnly: true, columns: [], rows: [], truncated: false, durationMs: 0, peakRssBytes: 0, ...copied });
     }
+    // The settings the COPY path's psql runs with (copyScript), here for the cursor path.
+    await client.query(sessionSettingsSql());
     return finish(await executeStatements(client, statements, options, ctx.signal));
   } finally {
     await client.end().catch(() => undefined);

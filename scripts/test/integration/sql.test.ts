@@ -104,4 +104,25 @@ describe('db:sql', () => {
     const json = await cli('db-sql', ['SELECT 1 AS one, NULL AS nothing', '--json'], { cwd: project, env });
     expect(json.json()).toMatchObject({ ok: true, columns: ['one', 'nothing'], rows: [['1', null]], totalRows: 1 });
   });
+
+  it('gives a query the same text on every path, in db:export\'s settings, whatever the server\'s defaults', async () => {
+    const db = await createDatabase({ sql: "CREATE TABLE v (at timestamptz, d date, f float8, b bytea, i interval); INSERT INTO v VALUES ('2026-07-01 12:00:00+02', '2026-01-31', 0.1, '\\x00ff', '1 day 2 hours')" });
+    // defaults that would change every value's text: another time zone, date and interval styles, escape bytea
+    await query(db.url, `ALTER DATABASE ${db.name} SET TimeZone = 'America/New_York'; ALTER DATABASE ${db.name} SET DateStyle = 'SQL, DMY'; ALTER DATABASE ${db.name} SET IntervalStyle = 'sql_standard'; ALTER DATABASE ${db.name} SET bytea_output = 'escape'; ALTER DATABASE ${db.name} SET extra_float_digits = 3`);
+    const project = makeProject();
+    const env = { DATABASE_URL: db.url };
+    const select = 'SELECT at, d, f, b, i FROM v';
+    const copied = await cli('db-sql', [select, '--csv', 'copy.csv'], { cwd: project, env });
+    expect(copied.code, copied.stderr).toBe(0);
+    const cursor = await cli('db-sql', [`SELECT 1; ${select}`, '--csv', 'cursor.csv'], { cwd: project, env });
+    expect(cursor.code, cursor.stderr).toBe(0);
+    const expected = 'at,d,f,b,i\n2026-07-01 10:00:00+00,2026-01-31,0.1,\\x00ff,1 day 02:00:00\n';
+    expect(readFileSync(path.join(project, 'copy.csv'), 'utf8')).toBe(expected);
+    expect(readFileSync(path.join(project, 'cursor.csv'), 'utf8')).toBe(expected);
+    const json = await cli('db-sql', [select, '--json'], { cwd: project, env });
+    expect(json.json<{ rows: string[][] }>().rows).toEqual([['2026-07-01 10:00:00+00', '2026-01-31', '0.1', '\\x00ff', '1 day 02:00:00']]);
+    // a session's own SET still wins, on the cursor path where it can run
+    const local = await cli('db-sql', ["SET TimeZone = 'Asia/Tokyo'; SELECT at FROM v", '--json'], { cwd: project, env });
+    expect(local.json<{ rows: string[][] }>().rows).toEqual([['2026-07-01 19:00:00+09']]);
+  });
 });

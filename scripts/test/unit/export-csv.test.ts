@@ -2,6 +2,8 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CsvRecordCounter, CsvToCopyText } from '../../lib/format/csv.js';
 import { selectTables } from '../../lib/export/select.js';
+import { pageRangeQueries } from '../../lib/export/copy.js';
+import { rangesFor } from '../../lib/export/export.js';
 
 const SAMPLE = 'id,"we""ird",v\n1,,""\n2,"a,b","line\none"\n3,"\\.\r\n\\N",x\n';
 
@@ -57,5 +59,29 @@ describe('choosing tables with pg_dump patterns', () => {
   });
   it('names patterns that match nothing', () => {
     expect(pick({ tables: ['nosuch', 'users'], schemas: ['"App"'] }).unmatched).toEqual(['nosuch', '"App"']);
+  });
+});
+
+describe('a big table copied in ranges of its pages', () => {
+  const MB = 1024 * 1024;
+  it.each([
+    [10 * MB, 4, 15, 1],
+    [63 * MB, 4, 15, 1],
+    [64 * MB, 4, 15, 2],
+    [130 * MB, 4, 15, 4],
+    [10_000 * MB, 4, 15, 4],
+    [130 * MB, 1, 15, 1],
+    [130 * MB, 4, 13, 1],
+  ])('%d bytes, --jobs %d, server %d: %d ranges', (bytes, jobs, major, ranges) => {
+    expect(rangesFor({ bytes }, jobs, major)).toBe(ranges);
+  });
+
+  it('cuts the pages into ranges that cover every page once, the last one open-ended', () => {
+    const table = { name: 'app."Order"', columns: [{ name: 'id', type: 'integer' }, { name: 'Note', type: 'text' }], pages: 10 };
+    expect(pageRangeQueries(table, 3)).toEqual([
+      `(SELECT "id", "Note" FROM ONLY app."Order" WHERE ctid >= '(0,0)'::tid AND ctid < '(4,0)'::tid)`,
+      `(SELECT "id", "Note" FROM ONLY app."Order" WHERE ctid >= '(4,0)'::tid AND ctid < '(8,0)'::tid)`,
+      `(SELECT "id", "Note" FROM ONLY app."Order" WHERE ctid >= '(8,0)'::tid)`,
+    ]);
   });
 });
