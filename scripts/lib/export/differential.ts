@@ -19,11 +19,14 @@ import { KitError } from '../errors.js';
 import type { Client } from '../pg/connect.js';
 import type { LocatedTool } from '../proc/pg-tools.js';
 import { literal } from '../pg/quote.js';
-import { keyComparator, keySql } from '../format/key-order.js';
+import { keyComparator, keyKind, keySql } from '../format/key-order.js';
+import { csvHeaderLine } from '../format/csv.js';
 import { chainFileName, type ChainTable, type ExportFile, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
 import type { DifferentialConfig } from '../config/schema.js';
 import { copyToFile } from './copy.js';
-import { writeDeletedKeys } from './key-merge.js';
+import { writeDeletedKeys, writeIntegerKeyUnion, writeKeyUnion } from './key-merge.js';
+import { rm } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { chainMembers, decideChain, DEFAULT_MAX_CHAIN, DEFAULT_MAX_SHARE, judgeTables, latestMember, unsuitableError, type ChainMember, type Suitability } from './chain.js';
 import type { SnapshotTable } from './snapshot.js';
 import { openExport } from './source.js';
@@ -91,6 +94,8 @@ async function hashFile(file: string): Promise<ExportFile> {
 }
 
 export interface ChainTableJob {
+  /** The export's own session, inside the snapshot. */
+  client: Client;
   psql: LocatedTool;
   env: NodeJS.ProcessEnv;
   snapshotId: string;
@@ -110,47 +115,104 @@ export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, fil
   const where = changesOnly ? ` WHERE ${changedSince(basis.column, basis.type, job.previous!.lower, job.previous!.zone)}` : '';
   const keysFile = chainFileName('keys', file);
   const { list, order } = keySql(keyColumns);
-  // The rows and the key list are read at the same time, each by its own psql in the snapshot.
+  const keysQuery = `(SELECT ${list} FROM ONLY ${t.name}${where} ORDER BY ${order})`;
+  // The rows and the keys are read at the same time, each by its own psql in the snapshot: for a
+  // differential, the keys of the changed rows only (the key list is then found without the rest),
+  // while the export's own session counts the table's rows.
+  const rowCount = changesOnly ? countRows(job.client, t) : undefined;
+  rowCount?.catch(() => undefined);
   const [data, keys] = await Promise.all([
     copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${columnList(t)} FROM ONLY ${t.name}${where})`, job.place(file), job.signal),
-    basis ? copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${list} FROM ONLY ${t.name} ORDER BY ${order})`, job.place(keysFile), job.signal) : undefined,
+    basis ? copyToFile(job.psql, job.env, job.snapshotId, keysQuery, job.place(changesOnly ? changedKeysFile(keysFile) : keysFile), job.signal) : undefined,
   ]);
   const chain: ChainTable = { mode: changesOnly ? 'changes' : 'full', basis, primaryKey: t.primaryKey, rowsAtSnapshot: data.rows, keys: undefined, deleted: undefined };
-  if (keys) {
+  if (keys && !changesOnly) {
     chain.keys = { file: keysFile, bytes: keys.bytes, sha256: keys.sha256, rows: keys.rows };
-    chain.rowsAtSnapshot = keys.rows;
-    if (job.previous) chain.deleted = await deletedKeys(job, t, keyColumns, file, keysFile);
+  } else if (keys) {
+    Object.assign(chain, await differentialKeys(job, t, keyColumns, file, keysFile, await rowCount!));
   }
+  chain.rowsAtSnapshot = chain.keys?.rows ?? data.rows;
   return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: data.rows, bytes: data.bytes, sha256: data.sha256, chain };
 }
 
-async function deletedKeys(job: ChainTableJob, t: SnapshotTable, keyColumns: SnapshotTable['columns'], file: string, keysFile: string): Promise<ExportFile & { rows: number }> {
+/** Beside the key list while the export runs: the keys of the changed rows, removed once merged. */
+function changedKeysFile(keysFile: string): string {
+  return keysFile.replace(/^keys\//, 'keys/.changed-');
+}
+
+/**
+ * A differential's key list and deleted keys. First the cheap way: the previous key list joined
+ * with the changed rows' keys holds as many keys as the table has rows now only if no previous key
+ * is gone (every key that is new since is a changed row's), and then it IS the key list. Otherwise
+ * every key is read from the server and the two lists are compared.
+ */
+async function countRows(client: Client, t: SnapshotTable): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${t.name}`);
+  return Number(rows[0]!.n);
+}
+
+async function differentialKeys(job: ChainTableJob, t: SnapshotTable, keyColumns: SnapshotTable['columns'], file: string, keysFile: string, now: number): Promise<Pick<ChainTable, 'keys' | 'deleted'>> {
   const member = job.previous!.member;
   const before = member.metadata.tables.find((p) => p.name === t.name)?.chain?.keys;
   if (!before) throw new KitError('CHAIN_BROKEN', `${member.metadata.id} holds no key list for ${t.name}. Start a new chain: pnpm db:export -- --differential --new-chain`);
+  const compare = keyComparator(keyColumns);
+  const changedPath = job.place(changedKeysFile(keysFile));
+  const names = { previous: `${before.file} of ${member.metadata.id}`, changed: `${t.name}'s changed keys` };
+  const oneInteger = keyColumns.length === 1 && keyKind(keyColumns[0]!.type) === 'integer';
+  const union = await withPrevious(job, before.file, (previous) =>
+    writeTo(job.place(keysFile), (out) => {
+      const changed = createReadStream(changedPath, { highWaterMark: 1 << 20 });
+      return oneInteger ? writeIntegerKeyUnion(previous, changed, out, names) : writeKeyUnion(previous, changed, compare, out, names);
+    }),
+  );
+  await rm(changedPath, { force: true });
   const deletedFile = chainFileName('deleted', file);
-  const source = await openExport(member.location, path.dirname(member.location), path.dirname(member.location));
-  const out = createWriteStream(job.place(deletedFile), { mode: 0o600 });
-  const closed = once(out, 'close');
-  let rows: number;
+  let rowsNow = union;
+  if (union !== now) {
+    const { list, order } = keySql(keyColumns);
+    rowsNow = (await copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${list} FROM ONLY ${t.name} ORDER BY ${order})`, job.place(keysFile), job.signal)).rows;
+  }
+  const deleted =
+    union === now
+      ? await writeTo(job.place(deletedFile), async (out) => {
+          out.write(csvHeaderLine(t.primaryKey));
+          return 0;
+        })
+      : await withPrevious(job, before.file, (previous) =>
+          writeTo(job.place(deletedFile), (out) => writeDeletedKeys(previous, createReadStream(job.place(keysFile), { highWaterMark: 1 << 20 }), compare, out, { previous: `${before.file} of ${member.metadata.id}`, current: `${t.name}'s key list` })),
+        );
+  const keys = await hashFile(job.place(keysFile));
+  return {
+    keys: { ...keys, file: keysFile, rows: rowsNow },
+    deleted: { ...(await hashFile(job.place(deletedFile))), file: deletedFile, rows: deleted },
+  };
+}
+
+/** Run `work` on the previous export's copy of `file`, closing the export afterwards. */
+async function withPrevious<T>(job: ChainTableJob, file: string, work: (input: AsyncIterable<Buffer>) => Promise<T>): Promise<T> {
+  const location = job.previous!.member.location;
+  const source = await openExport(location, path.dirname(location), path.dirname(location));
   try {
-    rows = await writeDeletedKeys(
-      (await source.open(before.file)) as AsyncIterable<Buffer>,
-      createReadStream(job.place(keysFile), { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>,
-      keyComparator(keyColumns),
-      out,
-      { previous: `${before.file} of ${member.metadata.id}`, current: `${t.name}'s key list` },
-    );
+    return await work((await source.open(file)) as AsyncIterable<Buffer>);
+  } finally {
+    source.close();
+  }
+}
+
+/** Write a file through `work`, closed (and its data on its way to disk) before this returns. */
+async function writeTo<T>(file: string, work: (out: Writable) => Promise<T>): Promise<T> {
+  const out = createWriteStream(file, { mode: 0o600 });
+  const closed = once(out, 'close');
+  try {
+    return await work(out);
   } finally {
     out.end();
     await closed;
-    source.close();
   }
-  return { ...(await hashFile(job.place(deletedFile))), file: deletedFile, rows };
 }
 
 export interface ChainPlan {
-  job: Omit<ChainTableJob, 'psql' | 'env' | 'snapshotId' | 'place' | 'signal'>;
+  job: Omit<ChainTableJob, 'client' | 'psql' | 'env' | 'snapshotId' | 'place' | 'signal'>;
   info: {
     base: string | undefined;
     parent: string | undefined;

@@ -155,7 +155,7 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
   const exported = await runPool(order, options.jobs, async (t): Promise<ExportTable> => {
     const file = files.get(t)!;
     if (chain) {
-      const table = await exportChainTable({ ...chain.job, psql: s.psql, env, snapshotId: s.snapshot.id, place, signal: ctx.signal }, t, file);
+      const table = await exportChainTable({ ...chain.job, client: s.client, psql: s.psql, env, snapshotId: s.snapshot.id, place, signal: ctx.signal }, t, file);
       ctx.reporter.progress({ phase: 'exporting', bytes: (bytesDone += table.bytes), estimate, done: ++done, total: chosen.length, detail: t.name });
       return table;
     }

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { KitError } from '../errors.js';
 import { csvRecordBatches, type CsvRecord } from '../format/csv-records.js';
+import { compareIntegerText } from '../format/key-order.js';
 
 type Compare = (a: string[], b: string[]) => number;
 
@@ -90,4 +91,103 @@ async function flush(out: Writable, pending: string[]): Promise<void> {
   const chunk = pending.join('');
   pending.length = 0;
   if (!out.write(chunk)) await once(out, 'drain');
+}
+
+/**
+ * The previous key list joined with the keys of the rows changed since (both sorted in the chain's
+ * key order), written as one sorted list with the previous list's header; returns how many keys.
+ * When that many rows are in the table now, no key of the previous list is gone: this list is the
+ * table's key list, found without reading every key from the server.
+ */
+export async function writeKeyUnion(previous: AsyncIterable<Buffer>, changed: AsyncIterable<Buffer>, compare: Compare, out: Writable, what: { previous: string; changed: string }): Promise<number> {
+  const prev = new KeyCursor(previous, compare, what.previous);
+  const chg = new KeyCursor(changed, compare, what.changed);
+  const header = await prev.current();
+  if (!header) throw new KitError('EXPORT_DAMAGED', `${what.previous} is empty (it has no header). Start a new chain: pnpm db:export -- --differential --new-chain`);
+  prev.skip();
+  if (await chg.current()) chg.skip();
+  const pending: string[] = [header.text];
+  let keys = 0;
+  for (;;) {
+    const p = prev.peek() ?? (await prev.current());
+    const c = chg.peek() ?? (await chg.current());
+    if (!p && !c) break;
+    const order = !p ? 1 : !c ? -1 : compare(p.fields, c.fields);
+    pending.push(order <= 0 ? p!.text : c!.text);
+    if (order <= 0) prev.advance();
+    if (order >= 0) chg.advance();
+    keys++;
+    if (pending.length >= 4096) await flush(out, pending);
+  }
+  await flush(out, pending);
+  return keys;
+}
+
+const LF = 0x0a;
+const MINUS = 0x2d;
+
+/** The integer in `line[start, end)` against `key`, both decimal text as PostgreSQL writes them. */
+function compareIntegerAt(line: Buffer, start: number, end: number, key: Buffer): number {
+  const negLine = line[start] === MINUS;
+  const negKey = key[0] === MINUS;
+  if (negLine !== negKey) return negLine ? -1 : 1;
+  let byMagnitude = end - start - key.length;
+  // same length: the digits decide, first difference first (a loop: Buffer#compare with offsets
+  // validates its arguments on every call, which costs more than these few bytes)
+  for (let i = 0; byMagnitude === 0 && i < key.length; i++) byMagnitude = line[start + i]! - key[i]!;
+  return negLine ? -byMagnitude : byMagnitude;
+}
+
+/**
+ * writeKeyUnion for a single integer key, the common case, on bytes: the previous list is copied
+ * through in whole slices and the changed keys are put in between, with no string or Buffer made
+ * per key, so a list of millions of keys costs about what reading it does.
+ */
+export async function writeIntegerKeyUnion(previous: AsyncIterable<Buffer>, changed: AsyncIterable<Buffer>, out: Writable, what: { previous: string; changed: string }): Promise<number> {
+  const chg = new KeyCursor(changed, (a, b) => compareIntegerText(a[0]!, b[0]!), what.changed);
+  if (await chg.current()) chg.skip();
+  // the next changed key's line, and the key alone (made once per changed key, not per line)
+  let next: Buffer | undefined;
+  let key: Buffer = Buffer.alloc(0);
+  const advance = async () => {
+    const record = chg.peek() ?? (await chg.current());
+    if (record) chg.advance();
+    next = record ? Buffer.from(record.text) : undefined;
+    if (next) key = next.subarray(0, -1);
+  };
+  await advance();
+  let carry: Buffer | undefined;
+  let inHeader = true;
+  let keys = 0;
+  for await (const raw of previous) {
+    const chunk = carry ? Buffer.concat([carry, raw]) : raw;
+    const parts: Buffer[] = [];
+    let [pos, copyFrom] = [0, 0];
+    for (let nl = chunk.indexOf(LF, pos); nl !== -1; nl = chunk.indexOf(LF, pos)) {
+      if (inHeader) {
+        inHeader = false;
+      } else {
+        while (next && compareIntegerAt(chunk, pos, nl, key) > 0) {
+          parts.push(chunk.subarray(copyFrom, pos), next);
+          copyFrom = pos;
+          keys++;
+          await advance();
+        }
+        if (next && compareIntegerAt(chunk, pos, nl, key) === 0) await advance();
+        keys++;
+      }
+      pos = nl + 1;
+    }
+    parts.push(chunk.subarray(copyFrom, pos));
+    carry = pos < chunk.length ? Buffer.from(chunk.subarray(pos)) : undefined;
+    if (!out.write(Buffer.concat(parts))) await once(out, 'drain');
+  }
+  if (inHeader || carry) throw new KitError('EXPORT_DAMAGED', `${what.previous} is empty or its last line is cut short. Start a new chain: pnpm db:export -- --differential --new-chain`);
+  const rest: Buffer[] = [];
+  for (; next; await advance()) {
+    rest.push(next);
+    keys++;
+  }
+  if (rest.length && !out.write(Buffer.concat(rest))) await once(out, 'drain');
+  return keys;
 }

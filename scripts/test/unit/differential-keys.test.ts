@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CsvRecordSplitter } from '../../lib/format/csv-records.js';
 import { compareIntegerText, keyComparator, keySql } from '../../lib/format/key-order.js';
-import { writeDeletedKeys } from '../../lib/export/key-merge.js';
+import { writeDeletedKeys, writeIntegerKeyUnion, writeKeyUnion } from '../../lib/export/key-merge.js';
 import { decideChain, judgeTables } from '../../lib/export/chain.js';
 import type { SnapshotTable } from '../../lib/export/snapshot.js';
 
@@ -58,6 +58,24 @@ describe('differential key lists', () => {
   it('integer keys merge by value; nothing deleted writes only the header', async () => {
     expect(await deleted('id\n-5\n2\n10\n11\n', 'id\n-5\n2\n10\n11\n12\n', ['bigint'])).toEqual({ n: 0, out: 'id\n' });
     expect(await deleted('id\n-5\n2\n10\n11\n', 'id\n2\n11\n', ['integer'], 1)).toEqual({ n: 2, out: 'id\n-5\n10\n' });
+  });
+
+  it('joins the previous key list with the changed keys, on bytes for one integer key as on text', async () => {
+    const previous = 'id\n-7\n2\n10\n99\n100\n';
+    const changed = 'id\n-9\n2\n11\n100\n1000\n';
+    const want = 'id\n-9\n-7\n2\n10\n11\n99\n100\n1000\n';
+    for (const size of [1, 3, 1 << 16]) {
+      for (const bytes of [true, false]) {
+        const out = new PassThrough();
+        let text = '';
+        out.on('data', (c: Buffer) => (text += c.toString()));
+        const names = { previous: 'previous', changed: 'changed' };
+        const n = bytes
+          ? await writeIntegerKeyUnion(chunks(previous, size), chunks(changed, size), out, names)
+          : await writeKeyUnion(chunks(previous, size), chunks(changed, size), keyComparator([{ name: 'id', type: 'integer' }]), out, names);
+        expect({ n, text }).toEqual({ n: 8, text: want });
+      }
+    }
   });
 
   it('sorts text-like keys by their text in the C collation, integers and uuids by the index', () => {
