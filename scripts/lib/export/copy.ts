@@ -9,7 +9,7 @@ import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:f
 import { once } from 'node:events';
 import { open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { CsvRecordCounter } from '../format/csv.js';
 import { ident, literal } from '../pg/quote.js';
@@ -134,6 +134,25 @@ export async function copyToFile(psql: LocatedTool, env: NodeJS.ProcessEnv, snap
   return { ...tap.result(), rows: Math.max(0, tap.counter.total() - 1) };
 }
 
+/**
+ * One COPY whose CSV comes out of psql's stdout, through the kit's tap, into `add` (an entry of
+ * a zip that must not touch the disk in plaintext); its sha256 and row count.
+ */
+export async function copyIntoEntry(psql: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string, copyTarget: string, add: (csv: Readable) => Promise<void>, signal: AbortSignal): Promise<WrittenFile & { rows: number }> {
+  const child = spawnTool(psql, ['-X', '-q', '-f', '-'], { env, failure: 'PG_DUMP_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
+  const stop = () => child.child.kill('SIGTERM');
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    child.child.stdin!.end(copyScript(snapshotId, copyTarget));
+    const tap = new FileTap(true);
+    child.child.stdout!.pipe(tap);
+    await Promise.all([add(tap), child.done]);
+    return { ...tap.result(), rows: Math.max(0, tap.counter.total() - 1) };
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+}
+
 export interface SplittableTable {
   /** Quoted as needed. */
   name: string;
@@ -196,9 +215,9 @@ export async function copyTableInRanges(psql: LocatedTool, env: NodeJS.ProcessEn
  * Together they are what `--schema-only` writes (plus the large objects' definitions, which only
  * the sections carry); import runs the data between them, as pg_restore would.
  */
-export async function dumpSchema(pgDump: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string, scopeArgs: string[], file: string, signal: AbortSignal): Promise<WrittenFile & { preDataBytes: number }> {
+export async function dumpSchema(pgDump: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string, scopeArgs: string[], file: string | Writable, signal: AbortSignal): Promise<WrittenFile & { preDataBytes: number }> {
   const hash = createHash('sha256');
-  const out = createWriteStream(file, { mode: 0o600 });
+  const out = typeof file === 'string' ? createWriteStream(file, { mode: 0o600 }) : file;
   const closed = once(out, 'close');
   let bytes = 0;
   let preDataBytes = 0;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import kitPackage from '../../../package.json' with { type: 'json' };
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
@@ -24,8 +25,8 @@ import { dataFileName, exportFiles, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPO
 import { buildInfo, infoDatabase, serverGoneError } from '../backup/backup.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
 import { selectTables } from './select.js';
-import { copyTableInRanges, copyToFile, dumpSchema, runPool } from './copy.js';
-import { zipDirectory } from './zip.js';
+import { copyIntoEntry, copyTableInRanges, copyToFile, dumpSchema, runPool } from './copy.js';
+import { zipDirectory, ZipWriter } from './zip.js';
 import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
 import { configFor } from '../config/file.js';
 import { sessionSettingsSql } from './snapshot.js';
@@ -168,6 +169,19 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
   const lo = largeObjects > 0 ? await copyToFile(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, place(LARGE_OBJECTS_FILE), ctx.signal) : undefined;
   const schema = await schemaDone;
   ctx.signal.throwIfAborted();
+  return { ...metadataOf(target, ctx, s, id, started, { scope, schema, tables: exported, sequences, lo }), ...(chain ? { chain: { ...chain.info, base: chain.info.base ?? id } } : {}) };
+}
+
+interface Written {
+  scope: ExportMetadata['scope'];
+  schema: Omit<ExportMetadata['schemaFile'], 'file'>;
+  tables: ExportTable[];
+  sequences: ExportMetadata['sequences'];
+  lo: { bytes: number; sha256: string; rows: number } | undefined;
+}
+
+/** metadata.json's content for what was written. */
+function metadataOf(target: Target, ctx: CommandContext, s: Session, id: string, started: Date, w: Written): ExportMetadata {
   return {
     schema: EXPORT_SCHEMA,
     version: EXPORT_VERSION,
@@ -179,13 +193,60 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
     startedAt: started.toISOString(),
     finishedAt: ctx.now().toISOString(),
     settings: { ...EXPORT_SESSION_SETTINGS },
-    scope,
-    schemaFile: { file: 'schema.sql', ...schema },
-    tables: exported.sort((a, b) => a.name.localeCompare(b.name)),
-    sequences,
-    largeObjects: lo ? { file: LARGE_OBJECTS_FILE, bytes: lo.bytes, sha256: lo.sha256, count: lo.rows } : undefined,
-    ...(chain ? { chain: { ...chain.info, base: chain.info.base ?? id } } : {}),
+    scope: w.scope,
+    schemaFile: { file: 'schema.sql', ...w.schema },
+    tables: [...w.tables].sort((a, b) => a.name.localeCompare(b.name)),
+    sequences: w.sequences,
+    largeObjects: w.lo ? { file: LARGE_OBJECTS_FILE, bytes: w.lo.bytes, sha256: w.lo.sha256, count: w.lo.rows } : undefined,
   };
+}
+
+/**
+ * An export into a zip that is encrypted on its way to the store: no file of it may be on disk
+ * in plaintext, so nothing is staged. pg_dump and each COPY stream through the kit straight into
+ * the zip, one at a time (a zip's entries follow each other).
+ */
+async function writeZipStreamed(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, zip: ZipWriter, started: Date): Promise<ExportMetadata> {
+  const chosen = await chooseTables(s.client, options);
+  const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
+  const scope = { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete };
+  const sequences = await readSequences(s.client, complete ? undefined : chosen.map((t) => t.oid));
+  const largeObjects = complete ? await countLargeObjects(s.client) : 0;
+  const env = childEnv(target, ctx.env);
+  const files = planFiles(chosen);
+  const estimate = chosen.reduce((n, t) => n + t.bytes, 0);
+  ctx.reporter.progress({ phase: 'exporting', bytes: 0, estimate, done: 0, total: chosen.length });
+  const schemaEntry = new PassThrough();
+  const schemaAdded = zip.add('schema.sql', schemaEntry);
+  const schema = await dumpSchema(s.pgDump, env, s.snapshot.id, schemaScope(options), schemaEntry, ctx.signal);
+  await schemaAdded;
+  const tables: ExportTable[] = [];
+  let bytes = 0;
+  for (const t of chosen) {
+    const file = files.get(t)!;
+    const written = await copyIntoEntry(s.psql, env, s.snapshot.id, t.name, (csv) => zip.add(file, csv), ctx.signal);
+    tables.push({ name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256 });
+    ctx.reporter.progress({ phase: 'exporting', bytes: (bytes += written.bytes), estimate, done: tables.length, total: chosen.length, detail: t.name });
+  }
+  const lo = largeObjects > 0 ? await copyIntoEntry(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, (csv) => zip.add(LARGE_OBJECTS_FILE, csv), ctx.signal) : undefined;
+  ctx.signal.throwIfAborted();
+  return metadataOf(target, ctx, s, id, started, { scope, schema, tables, sequences, lo });
+}
+
+/** --zip where the store encrypts: the zip streamed (writeZipStreamed); its artifact. */
+async function commitStreamedZip(target: Target, options: ExportOptions, ctx: StoreContext, s: Session, write: BackupWrite, started: Date): Promise<{ meta: ExportMetadata; artifacts: ArtifactInfo[] }> {
+  const file = `${write.id}.zip`;
+  const zip = new ZipWriter(write.artifact(file));
+  try {
+    const meta = await writeZipStreamed(target, options, ctx, s, write.id, zip, started);
+    await s.client.query('COMMIT');
+    zip.addText('metadata.json', JSON.stringify(meta, null, 2) + '\n');
+    const zipped = await zip.end();
+    return { meta, artifacts: [{ file, format: 'zip', bytes: zipped.bytes, sha256: zipped.sha256 }] };
+  } catch (error) {
+    zip.abort();
+    throw error;
+  }
 }
 
 /** A differential carries no schema of its own: its chain's full export has it. */
@@ -233,6 +294,11 @@ function located(where: string, name: string): string {
  *  - with --zip, one `<id>.zip`, zipped from a work directory `<id>.partial/` removed before commit.
  */
 async function commitExport(target: Target, options: ExportOptions, ctx: StoreContext, s: Session, write: BackupWrite, started: Date): Promise<{ meta: ExportMetadata; path: string }> {
+  if (options.zip && write.artifactPath(`${write.id}.zip`) === undefined) {
+    const { meta, artifacts } = await commitStreamedZip(target, options, ctx, s, write, started);
+    const stored = await write.commit(exportInfo(target, options, ctx, s, meta, artifacts, started));
+    return { meta, path: located(stored.where, `${write.id}.zip`) };
+  }
   const envDir = path.join(backupRoot(ctx), target.env);
   const work = path.join(envDir, `${write.id}${PARTIAL_SUFFIX}`);
   const place: Placer = options.zip

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
@@ -28,6 +28,55 @@ export async function zipDirectory(dir: string, files: string[], out: Writable):
   });
   await pipeline(zip.outputStream, tap, out);
   return { bytes, sha256: hash.digest('hex') };
+}
+
+/**
+ * A zip written entry by entry from streams, for files that must never be on disk in plaintext
+ * (an encrypted environment: `out` encrypts). Each entry is added when the one before it has
+ * been read whole; `end()` finishes the archive.
+ */
+export class ZipWriter {
+  private readonly zip = new yazl.ZipFile();
+  private readonly written: Promise<{ bytes: number; sha256: string }>;
+
+  constructor(out: Writable) {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    this.written = pipeline(this.zip.outputStream, tap, out).then(() => ({ bytes, sha256: hash.digest('hex') }));
+    this.written.catch(() => undefined);
+  }
+
+  /** Resolves once the archive has read the whole stream (rejects if the archive failed meanwhile). */
+  add(name: string, stream: Readable): Promise<void> {
+    this.zip.addReadStream(stream, name, { compress: true, compressionLevel: 6, mtime: new Date() });
+    const ended = this.written.then(() => {
+      throw new Error(`the zip ended before ${name} was read`);
+    });
+    ended.catch(() => undefined);
+    return Promise.race([finished(stream), ended]);
+  }
+
+  addText(name: string, text: string): void {
+    this.zip.addBuffer(Buffer.from(text), name, { compress: true, compressionLevel: 6, mtime: new Date() });
+  }
+
+  /** The last entry is in: the archive's size and sha256 once it is written. */
+  end(): Promise<{ bytes: number; sha256: string }> {
+    this.zip.end();
+    return this.written;
+  }
+
+  /** Stop writing: the output is destroyed (an encrypting stream stops its age). */
+  abort(): void {
+    (this.zip.outputStream as unknown as Readable).destroy(new Error('export stopped'));
+  }
 }
 
 export interface ZipReader {

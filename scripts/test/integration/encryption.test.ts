@@ -42,12 +42,12 @@ function plaintextIn(file: string, marker: string): string | undefined {
   return undefined;
 }
 
-/** Run a backup while scanning every file under `root` again and again, and once more at the end. */
-async function backupWatched(project: string, env: NodeJS.ProcessEnv, marker: string, args: string[] = []) {
+/** Run a backup (or another command) while scanning every file under `root` again and again, and once more at the end. */
+async function backupWatched(project: string, env: NodeJS.ProcessEnv, marker: string, args: string[] = [], command = 'pg-backup') {
   const root = path.join(project, 'backups');
   const found = new Set<string>();
   let scans = 0;
-  const { child, result } = startCli('pg-backup', ['--json', ...args], { cwd: project, env });
+  const { child, result } = startCli(command, ['--json', ...args], { cwd: project, env });
   let running = true;
   void result.then(() => (running = false));
   while (running) {
@@ -198,8 +198,11 @@ describe('encrypted backups', () => {
     expect(walk(path.join(fresh, 'backups')).filter((f) => !f.endsWith('.log'))).toEqual([]);
   });
 
-  it('a table export in an encrypted environment: the zip is encrypted like a backup; a plaintext directory is refused', async () => {
-    const source = await createDatabase({ sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 50) g" });
+  it('a table export in an encrypted environment: the zip is encrypted like a backup, never a plaintext byte on disk; a plaintext directory is refused', async () => {
+    const { db: source, marker } = await markedDatabase();
+    const control = await backupWatched(makeProject(), { DATABASE_URL: source.url }, marker, ['--zip'], 'db-export');
+    expect(control.run.code, control.run.stderr).toBe(0);
+    expect(control.found.length, 'the scan finds the CSV an unencrypted zip export stages').toBeGreaterThan(0);
     const project = makeProject();
     const key = newKey(project);
     const env = { DATABASE_URL: source.url, AGE_RECIPIENTS: key.recipient };
@@ -207,8 +210,11 @@ describe('encrypted backups', () => {
     expect(refused.code).toBe(16);
     expect(refused.stderr).toMatch(/would store its tables as plaintext CSV files\. Use --zip/);
     expect(readdirSync(backupDir(project)).filter((f) => f.startsWith('backup_'))).toEqual([]);
-    const run = await cli('db-export', ['--zip', '--json'], { cwd: project, env });
+    const watched = await backupWatched(project, env, marker, ['--zip'], 'db-export');
+    const run = watched.run;
     expect(run.code, run.stderr).toBe(0);
+    expect(watched.scans).toBeGreaterThan(3);
+    expect(watched.found).toEqual([]);
     const id = run.json<{ id: string }>().id;
     expect(readdirSync(backupDir(project)).filter((f) => f.startsWith('backup_')).sort()).toEqual([`${id}.info`, `${id}.sha256`, `${id}.zip.age`]);
     const zip = path.join(project, 'export.zip');

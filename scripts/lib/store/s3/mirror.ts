@@ -30,6 +30,9 @@ export interface MirrorOptions {
 
 export type Place = 'local' | 'remote' | 'both';
 
+/** Artifacts whose uploads are finished at the same time. */
+const UPLOADS_AT_ONCE = 8;
+
 /** Where a listed backup lives. */
 export function placeOf(backup: StoredBackup): Place {
   return backup.storeKind === 'both' || backup.storeKind === 'remote' ? backup.storeKind : 'local';
@@ -183,13 +186,23 @@ class MirroredWrite implements BackupWrite {
   }
 
   private async upload(info: BackupInfo, remoteInfo: BackupInfo): Promise<void> {
-    const results = await Promise.allSettled(info.artifacts.map((a) => {
-      const upload = this.uploads.get(a.file);
-      if (!upload) return Promise.reject(new KitError('INTERNAL', `${a.file} was never written through the store.`));
-      return upload.finish({ bytes: a.bytes, sha256: a.sha256 });
-    }));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    // A few at a time: a directory export of hundreds of tables is hundreds of artifacts, and
+    // finishing them all at once holds a request and a file stream for each.
+    const queue = [...info.artifacts];
+    const failures: unknown[] = [];
+    const worker = async () => {
+      for (let a = queue.shift(); a && failures.length === 0; a = queue.shift()) {
+        const upload = this.uploads.get(a.file);
+        try {
+          if (!upload) throw new KitError('INTERNAL', `${a.file} was never written through the store.`);
+          await upload.finish({ bytes: a.bytes, sha256: a.sha256 });
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(UPLOADS_AT_ONCE, queue.length) }, worker));
+    if (failures.length) throw failures[0];
     await this.remote.bucket.putSmall(`${this.id}.sha256`, sha256Manifest(info.artifacts), 'text/plain');
     // Last: from this moment the remote backup exists.
     await this.remote.bucket.putSmall(`${this.id}.info`, serializeInfo(remoteInfo), 'application/json');
