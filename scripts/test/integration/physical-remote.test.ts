@@ -144,6 +144,10 @@ describe('physical backups and WAL in a remote store', () => {
     const wal = (await remoteNames('wal')).filter((n) => /^[0-9A-F]{24}$/.test(n));
     expect(wal).toContain(kept.wal.startSegment);
     expect(wal.every((n) => n >= kept.wal.startSegment)).toBe(true);
+    // db:wal:status looks at the bucket's copy of the archive too.
+    const status = await cli('wal-status', ['--json'], { cwd: primary.project, env: { DATABASE_URL: primary.url() } });
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.json<{ remote: { where: string; segments: number; gaps: unknown[]; lastSegment: string } }>().remote).toEqual({ where: `s3://${server.bucket}/phys/default/wal/`, segments: wal.length, gaps: [], lastSegment: wal.at(-1) });
   });
 
   it('a store that went away: the local backup is complete, exit 20, and db:push uploads it later', async () => {
