@@ -21,7 +21,7 @@ import type { LocatedTool } from '../proc/pg-tools.js';
 import { literal } from '../pg/quote.js';
 import { keyComparator, keyKind, keySql } from '../format/key-order.js';
 import { csvHeaderLine } from '../format/csv.js';
-import { chainFileName, type ChainTable, type ExportFile, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
+import { chainFileName, type ChainInfo, type ChainTable, type ExportFile, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
 import type { DifferentialConfig } from '../config/schema.js';
 import { copyToFile } from './copy.js';
 import { writeDeletedKeys, writeIntegerKeyUnion, writeKeyUnion } from './key-merge.js';
@@ -214,17 +214,8 @@ async function writeTo<T>(file: string, work: (out: Writable) => Promise<T>): Pr
 
 export interface ChainPlan {
   job: Omit<ChainTableJob, 'client' | 'psql' | 'env' | 'snapshotId' | 'place' | 'signal'>;
-  info: {
-    base: string | undefined;
-    parent: string | undefined;
-    position: number;
-    lowerBound: string | undefined;
-    upperBound: string;
-    nextLowerBound: string;
-    timeZone: string;
-    unsuitable: Array<{ table: string; reason: string }>;
-    reason: string | undefined;
-  };
+  /** The chain record, but for a full export's base, which is its own id and not known yet. */
+  info: Omit<ChainInfo, 'base'> & { base: string | undefined };
 }
 
 export interface ChainSettings {
