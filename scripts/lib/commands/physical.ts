@@ -17,6 +17,7 @@ import { physicalRestore, type PhysicalRestoreOptions, type PhysicalRestoreResul
 import type { Compression } from '../physical/info.js';
 import type { RecoveryTarget } from '../physical/recovery.js';
 import { parseLsn } from '../physical/wal-names.js';
+import { parseTablespaceMappings } from '../physical/tablespaces.js';
 
 export interface PhysicalBackupArgs extends CommonArgs, PhysicalBackupOptions {}
 
@@ -134,6 +135,7 @@ backup (with --time: the newest that finished before that moment). Recovery targ
     standby: { type: 'boolean', help: 'a replica: standby.signal, primary_conninfo from the connection\n(its password in a passfile in the directory, mode 0600)' },
     config: { type: 'string', arg: '<file>', help: 'lines appended to postgresql.auto.conf (port, memory, …)' },
     'post-init': { type: 'string', arg: '<dir>', help: 'run every .sql file there, in name order, before hand-over' },
+    'tablespace-mapping': { type: 'string', multiple: true, arg: '<old=new>', help: 'where a tablespace goes: its old directory (or oid) = a new, empty one;\none per tablespace (a backup with tablespaces needs them)' },
     archive: { type: 'boolean', help: 'keep archive_mode (a new directory turns it off, so a test restore\nnever writes into the production archive; --replace keeps it)' },
     timeout: { type: 'string', arg: '<seconds>', help: 'how long recovery may take (default 600)' },
   },
@@ -151,6 +153,7 @@ backup (with --time: the newest that finished before that moment). Recovery targ
     const postInitDir = stringValue(values, 'post-init');
     if (postInitDir !== undefined && !(existsSync(postInitDir) && statSync(postInitDir).isDirectory())) problems.push(`--post-init ${postInitDir} is not a directory.`);
     if (postInitDir !== undefined && standby) problems.push('--post-init cannot run on a standby (it is read-only).');
+    const tablespaceMappings = parseTablespaceMappings(Array.isArray(values['tablespace-mapping']) ? (values['tablespace-mapping'] as string[]) : [], problems);
     const timeoutText = stringValue(values, 'timeout') ?? '600';
     const timeoutSeconds = Number(timeoutText);
     if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) problems.push(`--timeout takes a number of seconds, got "${timeoutText}".`);
@@ -167,6 +170,7 @@ backup (with --time: the newest that finished before that moment). Recovery targ
       owner: stringValue(values, 'owner'),
       keepArchiving: values.archive === true,
       timeoutSeconds,
+      tablespaceMappings,
     };
   },
   async run(args, ctx) {

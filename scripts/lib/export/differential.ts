@@ -140,17 +140,18 @@ function changedKeysFile(keysFile: string): string {
   return keysFile.replace(/^keys\//, 'keys/.changed-');
 }
 
+/** The table's rows in the snapshot. */
+async function countRows(client: Client, t: SnapshotTable): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${t.name}`);
+  return Number(rows[0]!.n);
+}
+
 /**
  * A differential's key list and deleted keys. First the cheap way: the previous key list joined
  * with the changed rows' keys holds as many keys as the table has rows now only if no previous key
  * is gone (every key that is new since is a changed row's), and then it IS the key list. Otherwise
  * every key is read from the server and the two lists are compared.
  */
-async function countRows(client: Client, t: SnapshotTable): Promise<number> {
-  const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${t.name}`);
-  return Number(rows[0]!.n);
-}
-
 async function differentialKeys(job: ChainTableJob, t: SnapshotTable, keyColumns: SnapshotTable['columns'], file: string, keysFile: string, now: number): Promise<Pick<ChainTable, 'keys' | 'deleted'>> {
   const member = job.previous!.member;
   const before = member.metadata.tables.find((p) => p.name === t.name)?.chain?.keys;

@@ -98,5 +98,9 @@ export function classifyRecoveryLog(log: string): { notReached: boolean; reason:
   const setting = lines.filter((l) => /invalid value for parameter|unrecognized configuration parameter|syntax error in file/.test(l)).at(-1);
   const strip = (l: string) => l.replace(/^.*?(FATAL|PANIC|LOG|ERROR):\s*/, '');
   const reason = strip(fatal ?? lines.filter((l) => l.trim()).at(-1) ?? 'no log output');
+  // restore_command through the kit: its own words say why a WAL file could not be had
+  // ("not in the archive" is routine and says nothing about the failure).
+  const fetch = lines.filter((l) => /^wal-fetch: error: /.test(l) && !/is not in the archive/.test(l)).at(-1);
+  if (fetch) return { notReached: false, reason: `${reason}; wal-fetch said: ${fetch.replace(/^wal-fetch: error: /, '')}` };
   return { notReached: false, reason: setting ? `${reason}: ${strip(setting)}` : reason };
 }

@@ -13,6 +13,7 @@ import type { Target } from '../config/target.js';
 import { majorOf } from '../pg/connect.js';
 import { formatStamp } from '../format/naming.js';
 import { extractArtifact } from './extract.js';
+import { linkTablespaces, placerOf, planTablespaces, type TablespacePlacer } from './tablespaces.js';
 import type { PhysicalInfo } from './info.js';
 import { PhysicalStore, type PhysicalEntry } from '../store/physical-store.js';
 import { autoConfBlock, kitRestoreCommand, localRestoreCommand, primaryConninfo, recoverySettings, type RecoveryTarget } from './recovery.js';
@@ -35,6 +36,8 @@ export interface PhysicalRestoreOptions {
    * has a remote): BACKUP_KIT_LAUNCHER, or this kit's own scripts/kit.mjs.
    */
   launcher: string;
+  /** --tablespace-mapping OLD=NEW: where each tablespace goes (by its old directory or oid). */
+  tablespaceMappings: Map<string, string>;
 }
 
 export interface PhysicalRestoreResult {
@@ -115,15 +118,27 @@ export async function chownTree(dir: string, uid: number, gid: number): Promise<
   }
 }
 
-export async function unpack(entry: PhysicalEntry, repo: PhysicalStore, work: string, ctx: CommandContext): Promise<void> {
-  const tablespaces = entry.info.artifacts.filter((a) => a.role === 'tablespace');
-  if (tablespaces.length) {
-    throw new KitError('RECOVERY_FAILED', `${entry.id} holds tablespaces (${tablespaces.map((t) => t.file).join(', ')}), which the kit does not restore: it cannot know where each tablespace belongs on this machine. Nothing was restored. Unpack base.tar and each <oid>.tar by hand into their directories, as the README's "Tablespaces" recipe shows.`);
-  }
+/**
+ * The backup's files into `work` (and each tablespace where `place` says). Returns the tablespace
+ * directories it created, for the caller to own and, on failure, to remove.
+ */
+export async function unpack(entry: PhysicalEntry, repo: PhysicalStore, work: string, ctx: CommandContext, place: TablespacePlacer, created: string[] = []): Promise<string[]> {
   await mkdir(work, { recursive: true, mode: 0o700 });
   const base = entry.info.artifacts.find((a) => a.role === 'base')!;
   ctx.reporter.progress({ phase: entry.place === 'remote' ? 'downloading and unpacking base' : 'unpacking base', bytes: 0, estimate: entry.info.totalBytes });
   await unpackOne(entry, repo, base, work, ctx);
+  const tablespaces = entry.info.artifacts.filter((a) => a.role === 'tablespace');
+  if (tablespaces.length) {
+    const plan = await planTablespaces(work, place);
+    for (const p of plan) {
+      const artifact = tablespaces.find((a) => a.file.startsWith(`${entry.id}.${p.oid}.tar`));
+      if (!artifact) throw new KitError('INTEGRITY_FAILED', `${entry.id} names tablespace ${p.oid} in its tablespace_map but holds no ${p.oid}.tar. The backup is incomplete; restore another one.`);
+      await mkdir(p.target, { recursive: true, mode: 0o700 });
+      created.push(p.target);
+      await unpackOne(entry, repo, artifact, p.target, ctx);
+    }
+    await linkTablespaces(work, plan);
+  }
   const wal = entry.info.artifacts.find((a) => a.role === 'wal');
   if (wal) {
     await mkdir(path.join(work, 'pg_wal'), { recursive: true, mode: 0o700 });
@@ -131,6 +146,7 @@ export async function unpack(entry: PhysicalEntry, repo: PhysicalStore, work: st
   }
   const manifest = entry.info.artifacts.find((a) => a.role === 'manifest');
   if (manifest) await rm(path.join(work, 'backup_manifest'), { force: true });
+  return created;
 }
 
 async function unpackOne(entry: PhysicalEntry, repo: PhysicalStore, artifact: PhysicalEntry['info']['artifacts'][number], dest: string, ctx: CommandContext): Promise<void> {
@@ -186,12 +202,13 @@ async function restoreFrom(repo: PhysicalStore, target: Target | undefined, envi
   const { dataDir, work, mode } = await checkDestination(options);
   let previousDir: string | undefined;
   let swapped = false;
+  const tablespaceDirs: string[] = [];
   try {
-    await unpack(entry, repo, work, ctx);
+    await unpack(entry, repo, work, ctx, placerOf(options.tablespaceMappings), tablespaceDirs);
     await configure(entry, repo, work, target, options, ctx);
     await chmod(work, 0o700);
     const owner = server.owner();
-    if (owner) await chownTree(work, owner.uid, owner.gid);
+    if (owner) for (const dir of [work, ...tablespaceDirs]) await chownTree(dir, owner.uid, owner.gid);
     if (mode === 'replace') {
       previousDir = `${dataDir}.kit-old-${formatStamp(started)}`;
       await rename(dataDir, previousDir);
@@ -215,6 +232,8 @@ async function restoreFrom(repo: PhysicalStore, target: Target | undefined, envi
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
+    // Tablespace directories are new ones (--tablespace-mapping): nothing of them stays.
+    for (const dir of tablespaceDirs) await rm(dir, { recursive: true, force: true });
     if (!swapped || !previousDir) {
       // A new directory: nothing of it may stay to look like a restored cluster.
       await rm(work, { recursive: true, force: true });

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PhysicalBackupResult } from '../../lib/physical/backup.js';
@@ -178,5 +180,43 @@ describe('the continuous WAL archive', () => {
     const status = await cli('wal-status', [], { cwd: primary.project, env: env() });
     expect(status.stderr).toBe('');
     expect(status.code).toBe(0);
+  });
+  it('restores tablespaces only where --tablespace-mapping says, and verifies them', async () => {
+    // A tablespace directory the server's user owns, as CREATE TABLESPACE requires.
+    const where = await restoreParent();
+    const old = path.join(where, 'fast');
+    mkdirSync(old, { mode: 0o700 });
+    if (process.getuid?.() === 0) await promisify(execFile)('chown', ['postgres:', old]);
+    await primary.query(`CREATE TABLESPACE fast LOCATION '${old}'`);
+    await primary.query(`CREATE TABLE on_fast (n int) TABLESPACE fast`);
+    await primary.query(`INSERT INTO on_fast SELECT generate_series(1, 500)`);
+    const run = await cli('backup-physical', ['--json'], { cwd: primary.project, env: env() });
+    expect(run.code, run.stderr).toBe(0);
+    const withTablespace = run.json<PhysicalBackupResult>();
+    expect(withTablespace.files.map((f) => f.role)).toContain('tablespace');
+
+    const dataDir = path.join(where, 'data');
+    const unmapped = await cli('restore-physical', [withTablespace.id, '--immediate', '--target-dir', dataDir], { cwd: primary.project });
+    expect(unmapped.code).toBe(2);
+    expect(unmapped.stderr).toContain(`--tablespace-mapping ${old}=<new directory>`);
+    expect(existsSync(dataDir)).toBe(false);
+
+    const moved = path.join(where, 'fast-restored');
+    const restore = await cli('restore-physical', [withTablespace.id, '--immediate', '--target-dir', dataDir, '--tablespace-mapping', `${old}=${moved}`], { cwd: primary.project });
+    expect(restore.stderr).toBe('');
+    expect(restore.code).toBe(0);
+    const copy = await startDataDir(dataDir, primary.cluster.password, primary.cluster.binDir);
+    try {
+      expect(await copy.query(`SELECT pg_tablespace_location(oid) AS at FROM pg_tablespace WHERE spcname = 'fast'`)).toEqual([{ at: moved }]);
+      expect(await copy.query(`SELECT count(*)::int AS n FROM on_fast`)).toEqual([{ n: 500 }]);
+    } finally {
+      await copy.stop();
+    }
+    const verify = await cli('verify-physical', [withTablespace.id, '--deep'], { cwd: primary.project });
+    expect(verify.stderr).toBe('');
+    expect(verify.code).toBe(0);
+    await primary.query('DROP TABLE on_fast');
+    await primary.query('DROP TABLESPACE fast');
+    rmSync(where, { recursive: true, force: true });
   });
 });

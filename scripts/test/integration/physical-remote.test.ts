@@ -5,7 +5,9 @@
  * configuration, the list shows the remote backup, and a point-in-time restore fetches the base
  * and the WAL from the bucket alone. Retention then prunes the bucket. Against s3rver on loopback.
  */
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PhysicalBackupResult } from '../../lib/physical/backup.js';
@@ -40,9 +42,13 @@ describe('physical backups and WAL in a remote store', () => {
     await server?.stop();
   });
 
-  async function remoteNames(area: 'physical' | 'wal'): Promise<string[]> {
+  function areaBucket(area: 'physical' | 'wal'): RemoteBucket {
     const remote = resolveRemote({ root: primary.project, env: 'default', processEnv: server.credentials })!;
-    const bucket = new RemoteBucket({ ...remote, prefix: `${remote.prefix}${area}/` });
+    return new RemoteBucket({ ...remote, prefix: `${remote.prefix}${area}/` });
+  }
+
+  async function remoteNames(area: 'physical' | 'wal'): Promise<string[]> {
+    const bucket = areaBucket(area);
     try {
       return (await bucket.list()).map((o) => o.name).sort();
     } finally {
@@ -100,6 +106,27 @@ describe('physical backups and WAL in a remote store', () => {
         await copy.stop();
       }
       rmSync(path.dirname(dataDir), { recursive: true, force: true });
+
+      // Verified from the bucket alone, deeply: recovered on a throw-away server through wal-fetch.
+      const verify = await cli('verify-physical', ['--deep', '--json'], { cwd: elsewhere, env: { BACKUP_KIT_LAUNCHER: primary.launcher } });
+      expect(quiet(verify.stderr)).toBe('');
+      expect(verify.code).toBe(0);
+      expect(verify.json<{ results: Array<{ checks: string[] }> }>().results[0]!.checks.join('\n')).toMatch(/pg_verifybackup[\s\S]*WAL archive continuous[\s\S]*tables read/);
+
+      // One flipped byte in an archived segment (its recorded sha256 kept): recovery stops rather
+      // than end early and open the server at an earlier moment than asked.
+      const bucket = areaBucket('wal');
+      const head = (await bucket.head(segment))!;
+      const bytes = Buffer.concat((await (await bucket.getStream(segment))!.toArray()) as Buffer[]);
+      bytes[1000]! ^= 0x01;
+      await bucket.putFile(segment, () => Readable.from([bytes]), { bytes: bytes.length, md5: createHash('md5').update(bytes).digest('base64'), metadata: head.metadata }, false);
+      bucket.close();
+      const damagedDir = path.join(await restoreParent(), 'damaged');
+      const damaged = await cli('restore-physical', ['--time', at.toISOString(), '--target-dir', damagedDir], { cwd: elsewhere, env: { BACKUP_KIT_LAUNCHER: primary.launcher } });
+      expect(damaged.code).toBe(22);
+      expect(damaged.stderr).toMatch(new RegExp(`could not restore file "${segment}".*wal-fetch said: ${segment} in s3://\\S+ does not match the sha256`));
+      expect(existsSync(damagedDir)).toBe(false);
+      rmSync(path.dirname(damagedDir), { recursive: true, force: true });
     } finally {
       rmSync(elsewhere, { recursive: true, force: true });
     }
@@ -117,6 +144,10 @@ describe('physical backups and WAL in a remote store', () => {
     const wal = (await remoteNames('wal')).filter((n) => /^[0-9A-F]{24}$/.test(n));
     expect(wal).toContain(kept.wal.startSegment);
     expect(wal.every((n) => n >= kept.wal.startSegment)).toBe(true);
+    // db:wal:status looks at the bucket's copy of the archive too.
+    const status = await cli('wal-status', ['--json'], { cwd: primary.project, env: { DATABASE_URL: primary.url() } });
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.json<{ remote: { where: string; segments: number; gaps: unknown[]; lastSegment: string } }>().remote).toEqual({ where: `s3://${server.bucket}/phys/default/wal/`, segments: wal.length, gaps: [], lastSegment: wal.at(-1) });
   });
 
   it('a store that went away: the local backup is complete, exit 20, and db:push uploads it later', async () => {

@@ -10,6 +10,7 @@ import { judgeArchive, type ArchiverFacts } from '../../lib/physical/status.js';
 import { findGaps, formatLsn, missingBetween, parseLsn, segmentBeforeLsn, segmentOfLsn, segmentsOlderThan } from '../../lib/physical/wal-names.js';
 import { isArchivableName } from '../../lib/physical/archive.js';
 import { tarArgs } from '../../lib/physical/extract.js';
+import { parseTablespaceMap, parseTablespaceMappings } from '../../lib/physical/tablespaces.js';
 import { planPhysicalRetention } from '../../lib/physical/retention.js';
 import type { PhysicalInfo } from '../../lib/physical/info.js';
 import { DEFAULT_POLICY } from '../../lib/retention/plan.js';
@@ -186,5 +187,24 @@ describe('physical retention', () => {
     const plan = planPhysicalRetention([entry('c', 3, '000000010000000000000009'), entry('b', 2, '000000010000000000000005')], wal, policy, new Date('2026-11-03T12:00:00Z'), (id) => (id === 'c' ? 'failed' : undefined));
     expect(plan.decisions.filter((d) => d.keep).map((d) => d.id).sort()).toEqual(['b', 'c']);
     expect(planPhysicalRetention([], wal, policy, new Date(), () => undefined)).toEqual({ decisions: [], wal: [], walKeptFrom: null });
+  });
+});
+
+describe('tablespaces', () => {
+  it('reads tablespace_map, directories with spaces included, and refuses a line it cannot read', () => {
+    expect(parseTablespaceMap('16384 /srv/pg/fast\n16390 /mnt/my disk/ts\n')).toEqual([{ oid: '16384', directory: '/srv/pg/fast' }, { oid: '16390', directory: '/mnt/my disk/ts' }]);
+    expect(() => parseTablespaceMap('x /srv\n')).toThrow(/cannot read/);
+  });
+  it.each([
+    [['/srv/pg/fast=/srv/new/fast'], [['/srv/pg/fast', '/srv/new/fast']], 0],
+    [['16384=/srv/new/fast/'], [['16384', '/srv/new/fast']], 0],
+    [['/srv/pg/fast/=/srv/new'], [['/srv/pg/fast', '/srv/new']], 0],
+    [['/srv/pg/fast=relative'], [], 1],
+    [['fast=/srv/new'], [], 1],
+    [['=/srv/new'], [], 1],
+  ])('--tablespace-mapping %j', (values, expected, problems) => {
+    const found: string[] = [];
+    expect([...parseTablespaceMappings(values, found)]).toEqual(expected);
+    expect(found).toHaveLength(problems);
   });
 });
