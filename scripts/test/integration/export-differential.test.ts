@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, renameSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -212,5 +212,13 @@ describe('db:export --differential and db:import --until', () => {
       const restored = await importChain(project, base.id, point.id);
       expect(await fingerprint(restored.url), point.id ?? base.id).toEqual(point.print);
     }
+    // each export of the chain is a catalog entry: its key lists and deleted keys verified with it
+    for (const id of [points[2]!.id!, points[5]!.id!]) {
+      const verified = await cli('verify', [id], { cwd: project, env: { DATABASE_URL: db.url } });
+      expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    }
+    const last = path.join(project, 'backups/default', points[5]!.id!, 'keys/public.parent.csv');
+    writeFileSync(last, readFileSync(last, 'utf8').replace('\n2\n', '\n3\n'));
+    expect((await cli('verify', [points[5]!.id!], { cwd: project, env: { DATABASE_URL: db.url } })).code).toBe(12);
   });
 });
