@@ -112,8 +112,8 @@ export async function dropScratch(admin: Client, name: string, notice: (message:
 /**
  * Clean up after kit runs that were killed outright, on the target's server: drop their scratch
  * databases, and open again a target their interrupted swap left refusing connections. Only
- * databases whose maker ran on this host and is gone, and that no client is connected to (an
- * autovacuum worker analyzing the copy does not count: the drop ends it).
+ * databases whose maker ran on this host and is gone; a copy a client is still connected to is
+ * left for a later run (an autovacuum worker analyzing it does not count: the drop ends it).
  */
 export async function repairLeftovers(target: Target, notice: (message: string) => void): Promise<void> {
   let admin: Client;
@@ -130,13 +130,18 @@ export async function repairLeftovers(target: Target, notice: (message: string) 
     );
     for (const row of rows) {
       const marker = parseScratchMarker(row.comment);
-      if (!marker || marker.host !== hostname() || processAlive(marker.pid) || row.connections > 0) continue;
+      if (!marker || marker.host !== hostname() || processAlive(marker.pid)) continue;
+      // The target is opened again whatever is still connected to the copy: it is unchanged.
       if (marker.purpose === 'restore of') {
         const blocked = await admin.query(`SELECT 1 FROM pg_database WHERE datname = $1 AND NOT datallowconn`, [marker.database]);
         if (blocked.rowCount) {
           await admin.query(`ALTER DATABASE ${ident(marker.database)} WITH ALLOW_CONNECTIONS true`);
           notice(`repaired a restore that was killed while swapping databases: ${marker.database} accepts connections again, unchanged`);
         }
+      }
+      if (row.connections > 0) {
+        notice(`left ${row.datname} (made by a kit run, pid ${marker.pid}, that was killed) alone: ${row.connections} session(s) are connected to it; the next run drops it once they are gone`);
+        continue;
       }
       const failure = await dropKitDatabase(admin, row.datname);
       notice(failure ? `could not drop ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed (${failure}); the next run tries again` : `dropped ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed`);
