@@ -5,6 +5,7 @@
  * and --confirm without a terminal), restore's safety backup, and one transaction whose row
  * counts are checked before COMMIT.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
@@ -14,6 +15,10 @@ import { acquireLock } from '../store/lock.js';
 import { ensurePrivateDir } from '../store/files.js';
 import { backupRoot } from '../context.js';
 import type { StoreContext } from '../store/environment.js';
+import { innerStore } from '../store/encrypting.js';
+import { MirroredStore } from '../store/s3/mirror.js';
+import { stemOf } from '../format/naming.js';
+import { pull } from '../offsite/copies.js';
 import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
 import { confirmRestore, type RestoreSummary, type RestoreUi } from '../restore/restore.js';
 import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from '../restore/sql.js';
@@ -105,10 +110,24 @@ async function openDifferentials(source: ExportSource, until: string | undefined
   return openChain(await chainUntil(source, until));
 }
 
+/**
+ * An export named by its id that only the environment's remote holds is downloaded first, as
+ * db:pull does it (every byte proven against its .info, the .info written last), then imported
+ * from this machine like any other.
+ */
+async function pullIfOnlyRemote(input: string, ctx: StoreContext, target: Target, envDir: string): Promise<void> {
+  if (stemOf(input) !== input || [path.resolve(ctx.root, input), path.join(envDir, input), path.join(envDir, `${input}.zip`)].some((p) => existsSync(p))) return;
+  const store = innerStore(ctx.environment(target.env).store);
+  if (!(store instanceof MirroredStore)) return;
+  ctx.reporter.notice(`${input} is not on this machine: downloading it from ${store.remote.where} first (as pnpm db:pull does)`);
+  await pull(ctx, target.env, input);
+}
+
 export async function importExport(target: Target, options: ImportOptions, ctx: StoreContext, ui: RestoreUi): Promise<ImportResult> {
   const started = ctx.now();
   const envDir = path.join(backupRoot(ctx), target.env);
   await ensurePrivateDir(envDir);
+  await pullIfOnlyRemote(options.input, ctx, target, envDir);
   const lock = acquireLock(envDir, 'import', target.env);
   let client: Client | undefined;
   let source: ExportSource | undefined;

@@ -166,7 +166,7 @@ describe('offsite copies', () => {
     expect(list.backups.map((b) => [b.id, b.store])).toEqual([[ids[2], 'both'], [ids[1], 'remote']]);
   });
 
-  it('uploads table exports, a directory and a zip, as it writes them; pushes, verifies and pulls them; imports the pulled one', async () => {
+  it('uploads table exports, a directory and a zip, as it writes them; pushes, verifies and pulls them; imports them from the bucket', async () => {
     const source = await createDatabase({ sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 300) g; CREATE TABLE u (id int); INSERT INTO u VALUES (1)" });
     const dir = project('exports');
     const env = { DATABASE_URL: source.url, ...server.credentials };
@@ -206,6 +206,13 @@ describe('offsite copies', () => {
     const imported = await cli('db-import', [folder, '--force', '--no-safety-backup'], { cwd: dir, env: { ...env, DATABASE_URL: target.url } });
     expect(imported.code, imported.stderr).toBe(0);
     expect(await fingerprint(target.url)).toEqual(await fingerprint(source.url));
+    // the zip only the bucket holds: db:import by its id downloads it first, checked, then imports it
+    const again = await createDatabase({ sql: 'CREATE TABLE other (x int)' });
+    const fromRemote = await cli('db-import', [zipped, '--force', '--no-safety-backup'], { cwd: dir, env: { ...env, DATABASE_URL: again.url } });
+    expect(fromRemote.code, fromRemote.stderr).toBe(0);
+    expect(fromRemote.stderr).toContain(`${zipped} is not on this machine: downloading it from s3://${server.bucket}/exports/default/ first`);
+    expect(readdirSync(backupDir(dir)).filter((f) => f.startsWith(zipped)).sort()).toEqual([`${zipped}.info`, `${zipped}.sha256`, `${zipped}.zip`]);
+    expect(await fingerprint(again.url)).toEqual(await fingerprint(source.url));
   }, 120_000);
 
   it('says what to do when the store refuses: unknown key, missing bucket, unknown host, a secret in the config', async () => {
