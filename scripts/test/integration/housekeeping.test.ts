@@ -16,8 +16,9 @@ function flipByte(file: string): void {
   closeSync(fd);
 }
 
+/** Deep verification's scratch copies of this database (other tests verify on the same cluster at the same time). */
 async function scratchDatabases(url: string): Promise<string[]> {
-  return (await query<{ datname: string }>(url, "SELECT datname FROM pg_database WHERE datname LIKE '%kit_verify%'")).map((r) => r.datname);
+  return (await query<{ datname: string }>(url, "SELECT datname FROM pg_database WHERE datname LIKE current_database() || '\\_kit\\_verify\\_%'")).map((r) => r.datname);
 }
 
 describe('db:verify', () => {
@@ -34,7 +35,7 @@ describe('db:verify', () => {
     const deep = await cli('verify', [backup.id, '--deep'], { cwd: project });
     expect(deep.code, deep.stderr).toBe(0);
     expect(deep.stdout).toMatch(/ok {4}restored backup_manual_\d+_\d+\.dump on 127\.0\.0\.1:\d+: \d+ tables, \d+ rows, 7 sequences match \.info/);
-    expect(await scratchDatabases(db.url)).toEqual([]);
+    expect(await scratchDatabases(db.url), 'scratch copies left').toEqual([]);
 
     const listed = (await cli('list', ['--json'], { cwd: project })).json<ListResult & { ok: boolean }>();
     expect(listed.backups).toHaveLength(1);
@@ -78,7 +79,7 @@ describe('db:verify', () => {
     const deep = await cli('verify', [backup.id, '--deep'], { cwd: project });
     expect(deep.code).toBe(15);
     expect(deep.stderr).toMatch(/table public\.users: the backup recorded 121 rows, the restored copy has 120/);
-    expect(await scratchDatabases(db.url)).toEqual([]);
+    expect(await scratchDatabases(db.url), 'scratch copies left').toEqual([]);
     writeFileSync(infoFile, saved);
 
     // same row count, different content: another backup's dump with its checksum copied in
@@ -93,7 +94,7 @@ describe('db:verify', () => {
     const caught = await cli('verify', [backup.id, '--deep'], { cwd: project });
     expect(caught.code).toBe(15);
     expect(caught.stderr).toMatch(/table public\.users: 120 rows as recorded, but their content differs \(fingerprint [0-9a-f]{16}, recorded [0-9a-f]{16}\)/);
-    expect(await scratchDatabases(db.url)).toEqual([]);
+    expect(await scratchDatabases(db.url), 'scratch copies left').toEqual([]);
   });
 
   it('--deep of a dump-only backup compares with what the archive holds', async () => {
