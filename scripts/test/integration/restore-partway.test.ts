@@ -122,7 +122,9 @@ describe('a restore that fails part-way', () => {
         child.kill('SIGSTOP');
         child.kill('SIGKILL');
         await result;
-        await waitFor('the killed kit\'s sessions to end', async () => ((await watcher.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg-backup-kit' AND (datname = 'postgres' OR datname LIKE $1) AND pid <> pg_backend_pid()", [`${target.name}_kit_%`])).rowCount === 0 ? true : undefined));
+        // Only this run's sessions: other test files' kits use the same cluster's postgres database.
+        const lingering = "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg-backup-kit' AND (datname LIKE $1 OR (datname = 'postgres' AND position($2 in query) > 0)) AND pid <> pg_backend_pid()";
+        await waitFor('the killed kit\'s sessions to end', async () => ((await watcher.query(lingering, [`${target.name}\\_kit\\_%`, target.name])).rowCount === 0 ? true : undefined));
         caught = (await allows()) === false && (await databasesLike('', `${target.name}_kit_new_%`)).length === 1 && (await databasesLike('', `${target.name}_kit_old_%`)).length === 0;
       }
       expect(caught).toBe(true);
