@@ -113,7 +113,7 @@ describe('db:backup when the server itself goes away or comes late', () => {
     const url = server.url('postgres');
     const lock = await holdLock(url, 'big');
     const { result } = startCli('pg-backup', [], { cwd: project, env: { DATABASE_URL: url } });
-    await waitFor('pg_dump to start', () => (pgDumpPidsFor('postgres').length === 3 ? true : undefined));
+    await waitFor('pg_dump to start', () => (pgDumpPidsFor('postgres', server.port).length === 3 ? true : undefined));
     await waitFor('partial files', () => listBackupFiles(project).some((f) => f.endsWith('.partial')) || undefined);
     await server.stop('immediate');
     const run = await result;

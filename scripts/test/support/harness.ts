@@ -177,12 +177,12 @@ export async function waitFor<T>(what: string, predicate: () => T | undefined | 
 }
 
 /** pids of running pg_dump processes whose libpq environment targets `database`. */
-export function pgDumpPidsFor(database: string): number[] {
-  return pidsOf('pg_dump', database);
+export function pgDumpPidsFor(database: string, port?: number): number[] {
+  return pidsOf('pg_dump', database, port);
 }
 
-/** pids of running `program` processes (pg_dump, psql, …) whose libpq environment targets `database`. */
-export function pidsOf(program: string, database: string): number[] {
+/** pids of running `program` processes (pg_dump, psql, …) whose libpq environment targets `database` (on `port`, when given). */
+export function pidsOf(program: string, database: string, port?: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -190,7 +190,7 @@ export function pidsOf(program: string, database: string): number[] {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
       if (!cmd[0]?.endsWith(`/${program}`) && cmd[0] !== program) continue;
       const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (environ.includes(`PGDATABASE=${database}`)) pids.push(Number(entry));
+      if (environ.includes(`PGDATABASE=${database}`) && (port === undefined || environ.includes(`PGPORT=${port}`))) pids.push(Number(entry));
     } catch {
       // the process ended while we looked
     }
