@@ -45,7 +45,8 @@ async function realCause(dir: string): Promise<string | undefined> {
   }
 }
 
-async function fsyncPath(file: string): Promise<void> {
+/** fsync a file or a directory (a directory's entry list, after a rename or link into it). */
+export async function fsyncPath(file: string): Promise<void> {
   const handle = await open(file, 'r');
   try {
     await handle.sync();

@@ -11,10 +11,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, statfsSync } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
+import { fsyncPath } from './files.js';
 
 export type PushOutcome = 'archived' | 'already-archived';
 
@@ -43,15 +44,6 @@ export async function sha256Of(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-async function fsyncPath(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 export function conflict(name: string, where: string): KitError {
