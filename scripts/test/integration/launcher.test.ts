@@ -4,6 +4,7 @@
  * cron running as another user who cannot write the project's cache.
  */
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,13 +17,22 @@ afterAll(() => {
 });
 
 /** A copy of the kit's sources in a new directory, with the repository's installed packages. */
-function copyOfKit(): string {
+/**
+ * A copy of the kit with its own node_modules directory (so its cache is its own). By default it
+ * points at the installed packages; `linked` hard-links them instead, for another user who cannot
+ * reach the repository itself (a clone under a private directory).
+ */
+function copyOfKit(options: { linked?: boolean } = {}): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-launcher-'));
   made.push(dir);
   chmodSync(dir, 0o755);
   cpSync(path.join(REPO, 'scripts'), path.join(dir, 'scripts'), { recursive: true, filter: (src) => !src.includes(`${path.sep}test${path.sep}`) });
   for (const file of ['package.json', 'tsconfig.json']) cpSync(path.join(REPO, file), path.join(dir, file));
-  // Its own node_modules directory (so its cache is its own), pointing at the installed packages.
+  if (options.linked) {
+    execFileSync('cp', ['-al', path.join(REPO, 'node_modules'), path.join(dir, 'node_modules')]);
+    rmSync(path.join(dir, 'node_modules/.cache'), { recursive: true, force: true });
+    return dir;
+  }
   mkdirSync(path.join(dir, 'node_modules'));
   for (const entry of readdirSync(path.join(REPO, 'node_modules'))) {
     if (entry !== '.cache') symlinkSync(path.join(REPO, 'node_modules', entry), path.join(dir, 'node_modules', entry));
@@ -85,11 +95,11 @@ describe('the launcher', () => {
     expect(run.stderr).toContain(`${file}:${line}:`);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('runs as another user (cron) who cannot write the project cache', async (ctx) => {
-    // The other user must be able to read the installed packages (not so in a clone under /root).
-    const readable = await $({ nothrow: true, quiet: true })`runuser -u nobody -- test -r ${path.join(REPO, 'node_modules/pg/package.json')}`;
-    if (readable.exitCode !== 0) ctx.skip();
-    const dir = copyOfKit();
+  it.skipIf(process.getuid?.() !== 0)('runs as another user (cron) who cannot write the project cache', async () => {
+    // The other user reads the packages through hard links: the clone itself may be private.
+    const dir = copyOfKit({ linked: true });
+    const readable = await $({ nothrow: true, quiet: true })`runuser -u nobody -- test -r ${path.join(dir, 'node_modules/pg/package.json')}`;
+    expect(readable.exitCode, 'the installed packages are readable by other users').toBe(0);
     edit(path.join(dir, 'scripts/lib/commands/list.ts'), (t) => `${t}\n// not bundled yet\n`);
     const home = mkdtempSync(path.join(tmpdir(), 'pgkit-nobody-'));
     made.push(home);
