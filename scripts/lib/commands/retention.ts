@@ -12,7 +12,7 @@ import type { BackupStore, Leftover, Listing } from '../store/store.js';
 import { innerStore } from '../store/encrypting.js';
 import { MirroredStore } from '../store/s3/mirror.js';
 import { takenAt } from '../store/catalog.js';
-import { DEFAULT_POLICY, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
+import { DEFAULT_POLICY, keepChainLinks, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 
 export interface RetentionArgs extends CommonArgs {
   dryRun: boolean;
@@ -168,7 +168,7 @@ async function apply(store: BackupStore, plan: RetentionDecision[], byId: Map<st
 async function retainIn(store: BackupStore, environment: string, policy: RetentionPolicy, now: Date, dryRun: boolean, where?: 'local' | 'remote'): Promise<RetentionResult> {
   const catalog = await store.list();
   refuseUnjudgeable(catalog);
-  const plan = planRetention(
+  const calendar = planRetention(
     await Promise.all(
       catalog.complete.map(async (e) => {
         const v = await store.readVerification(e);
@@ -178,6 +178,8 @@ async function retainIn(store: BackupStore, environment: string, policy: Retenti
     policy,
     now,
   );
+  const links = new Map(catalog.complete.filter((e) => e.info.chain).map((e) => [e.id, [e.info.chain!.base, e.info.chain!.parent]]));
+  const plan = keepChainLinks(calendar, links);
   const byId = new Map(catalog.complete.map((e) => [e.id, e]));
   const removable = catalog.leftovers.filter((l) => l.kind === 'partial');
   if (!dryRun) await apply(store, plan, byId, removable);

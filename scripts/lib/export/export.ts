@@ -279,7 +279,9 @@ function exportInfo(target: Target, options: ExportOptions, ctx: CommandContext,
     source: 'none',
     largeObjects: meta.largeObjects?.count ?? 0,
   });
-  return { ...info, restore: {} };
+  // A differential is restored through its chain: retention must keep the exports it follows.
+  const link = meta.chain && meta.chain.position > 0 && meta.chain.parent ? { chain: { base: meta.chain.base, parent: meta.chain.parent } } : {};
+  return { ...info, restore: {}, ...link };
 }
 
 function located(where: string, name: string): string {

@@ -109,6 +109,10 @@ export const InfoSchema = z.looseObject({
     totalRows: count,
   }),
   restore: z.partialRecord(z.enum(FORMATS), z.array(z.string())),
+  chain: z
+    .object({ base: z.string(), parent: z.string() })
+    .optional()
+    .describe('A differential export: the chain\'s full export and the export it follows. Retention keeps both while this one is kept.'),
   copies: z
     .object({ local: z.string().optional(), remote: z.string().optional() })
     .optional()

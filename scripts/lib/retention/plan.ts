@@ -116,3 +116,24 @@ export function planRetention(backups: PlannedBackup[], policy: RetentionPolicy,
   }
   return newestFirst.map((b) => decisions.get(b.id)!);
 }
+
+/**
+ * A differential export is restored through its chain: every export it follows must stay while it
+ * does. `links` maps an export's id to the ids it needs (its full export and its parent); whatever
+ * the calendar policy would delete among those is kept, saying which export needs it. Pure.
+ */
+export function keepChainLinks(decisions: RetentionDecision[], links: ReadonlyMap<string, readonly string[]>): RetentionDecision[] {
+  const byId = new Map(decisions.map((d) => [d.id, { ...d, reasons: [...d.reasons] }]));
+  const pending = decisions.filter((d) => d.keep).map((d) => d.id);
+  while (pending.length) {
+    const id = pending.pop()!;
+    for (const needed of links.get(id) ?? []) {
+      const decision = byId.get(needed);
+      if (!decision || decision.keep) continue;
+      decision.keep = true;
+      decision.reasons = [`needed by ${id} (its differential chain)`];
+      pending.push(needed);
+    }
+  }
+  return decisions.map((d) => byId.get(d.id)!);
+}

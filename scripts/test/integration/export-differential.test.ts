@@ -175,6 +175,23 @@ describe('db:export --differential and db:import --until', () => {
     expect(await query(db.url, 'SELECT count(*)::int AS n FROM t')).toEqual([{ n: 10 }]);
   });
 
+  it('retention keeps every export a kept differential follows, so the chain still restores', async () => {
+    const db = await createDatabase({ sql: `${TABLE('t')} INSERT INTO t (id, v) SELECT g, 'v' FROM generate_series(1, 20) g;` });
+    const project = makeProject();
+    const ids = [(await differential(project, db)).id];
+    for (let i = 1; i <= 2; i++) {
+      await query(db.url, `UPDATE t SET v = 'x${i}', updated_at = now() WHERE id = ${i}`);
+      ids.push((await differential(project, db)).id);
+    }
+    const pruned = await cli('retention', ['--keep-type', 'export=1', '--daily', '0', '--weekly', '0', '--monthly', '0', '--json'], { cwd: project, env: { DATABASE_URL: db.url } });
+    expect(pruned.code, pruned.stderr).toBe(0);
+    const decisions = pruned.json<{ decisions: Array<{ id: string; keep: boolean; reasons: string[] }> }>().decisions;
+    expect(decisions.filter((d) => ids.includes(d.id)).map((d) => [d.id, d.keep])).toEqual(expect.arrayContaining(ids.map((id) => [id, true])));
+    expect(decisions.find((d) => d.id === ids[0])!.reasons.join()).toMatch(new RegExp(`^needed by (${ids[1]}|${ids[2]}) \\(its differential chain\\)$`));
+    const restored = await importChain(project, ids[0]!, 'latest');
+    expect(await fingerprint(restored.url)).toEqual(await fingerprint(db.url));
+  });
+
   it('bug 4 and deletes: five differentials of inserts, updates, deletes and a straddling transaction restore to each point', async () => {
     const db = await createDatabase({
       sql: `CREATE TABLE parent (id serial PRIMARY KEY, name text UNIQUE, updated_at timestamptz NOT NULL DEFAULT now());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { humanAge } from '../../lib/commands/list.js';
-import { DEFAULT_POLICY, dayKey, isoWeekKey, localDate, monthKey, planRetention, type PlannedBackup, type RetentionPolicy } from '../../lib/retention/plan.js';
+import { DEFAULT_POLICY, dayKey, isoWeekKey, keepChainLinks, localDate, monthKey, planRetention, type PlannedBackup, type RetentionPolicy } from '../../lib/retention/plan.js';
 
 const policy = (overrides: Partial<RetentionPolicy>): RetentionPolicy => ({ ...DEFAULT_POLICY, daily: 0, weekly: 0, monthly: 0, perType: {}, ...overrides });
 const b = (id: string, iso: string, type = 'auto', verification?: 'passed' | 'failed'): PlannedBackup => ({ id, type, takenAt: new Date(iso), ...(verification ? { verification } : {}) });
@@ -114,6 +114,29 @@ describe('planRetention', () => {
     expect(plan[1]!.reasons).toEqual(['daily 2026-11-20']);
     expect(plan[6]!.reasons).toEqual(['weekly 2026-W46']); // Sunday the 15th, the newest of its week
     expect(plan[9]!.reasons).toEqual(['not the newest of any kept day, week or month']);
+  });
+});
+
+describe('keepChainLinks', () => {
+  const decide = (keep: Record<string, boolean>) => Object.entries(keep).map(([id, k]) => ({ id, keep: k, reasons: [k ? 'newest' : 'older than the policy'] }));
+  // full ← d1 ← d2 ← d3: only d3 is kept by the calendar
+  const links = new Map([
+    ['d1', ['full', 'full']],
+    ['d2', ['full', 'd1']],
+    ['d3', ['full', 'd2']],
+  ]);
+
+  it('keeps every export a kept differential follows, transitively, and says which one needs it', () => {
+    const out = keepChainLinks(decide({ full: false, d1: false, d2: false, d3: true, other: false }), links);
+    expect(out.map((d) => [d.id, d.keep])).toEqual([['full', true], ['d1', true], ['d2', true], ['d3', true], ['other', false]]);
+    expect(out.find((d) => d.id === 'd2')!.reasons).toEqual(['needed by d3 (its differential chain)']);
+  });
+
+  it('lets a whole chain go when nothing in it is kept, and leaves the calendar\'s own keeps alone', () => {
+    expect(keepChainLinks(decide({ full: false, d1: false, d2: false, d3: false }), links).every((d) => !d.keep)).toBe(true);
+    const kept = keepChainLinks(decide({ full: true, d1: false, d2: false, d3: false }), links);
+    expect(kept.map((d) => d.keep)).toEqual([true, false, false, false]);
+    expect(kept[0]!.reasons).toEqual(['newest']);
   });
 });
 
