@@ -78,12 +78,18 @@ export function tableSteps(t: ExportTable, differential: string, tag: string): {
     chain.mode === 'full'
       ? `COPY ${t.name} (${cols}) FROM STDIN;\n`
       : `CREATE TEMPORARY TABLE kit_rows AS SELECT ${cols} FROM ONLY ${t.name} WITH NO DATA;\nCOPY pg_temp.kit_rows (${cols}) FROM STDIN;\n`;
+  // A GENERATED ALWAYS identity column takes its value on insert (OVERRIDING SYSTEM VALUE) but
+  // can only be updated to DEFAULT, and the source could not have changed it either: the update
+  // sets every other column, chosen from the target's catalog when the statement runs.
   const upsertSql =
     chain.mode === 'full'
       ? ''
-      : `INSERT INTO ${t.name} AS x (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM pg_temp.kit_rows
-    ON CONFLICT (${pk}) DO ${others.length ? `UPDATE SET ${others.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}` : 'NOTHING'};`;
-  const check = `DO $${tag}$ DECLARE ${tag} bigint; BEGIN
+      : `SELECT string_agg(format('%1$I = EXCLUDED.%1$I', a.attname), ', ' ORDER BY a.attnum) INTO ${tag}_set
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid = ${literal(t.name)}::regclass AND a.attname = ANY (${literal(`{${others.map((c) => `"${c.replace(/(["\\])/g, '\\$1')}"`).join(',')}}`)}::text[]) AND a.attidentity <> 'a';
+  EXECUTE format('INSERT INTO %s AS x (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.kit_rows ON CONFLICT (%s) DO %s',
+    ${literal(t.name)}, ${literal(cols)}, ${literal(cols)}, ${literal(pk)}, coalesce('UPDATE SET ' || ${tag}_set, 'NOTHING'));`;
+  const check = `DO $${tag}$ DECLARE ${tag} bigint; ${tag}_set text; BEGIN
   ${deleteSql}
   ${upsertSql}
   SELECT count(*) INTO ${tag} FROM ONLY ${t.name};

@@ -192,6 +192,21 @@ describe('db:export --differential and db:import --until', () => {
     expect(await fingerprint(restored.url)).toEqual(await fingerprint(db.url));
   });
 
+  it('a chain restores tables with a GENERATED ALWAYS identity column and a generated column', async () => {
+    const db = await createDatabase({
+      sql: `CREATE TABLE t (id int PRIMARY KEY, seq bigint GENERATED ALWAYS AS IDENTITY, v text, doubled text GENERATED ALWAYS AS (v || v) STORED, updated_at timestamptz NOT NULL DEFAULT now());
+            INSERT INTO t (id, v) SELECT g, 'v' || g FROM generate_series(1, 5) g;`,
+    });
+    const project = makeProject();
+    const base = await differential(project, db);
+    await query(db.url, "UPDATE t SET v = 'changed', updated_at = now() WHERE id = 2; INSERT INTO t (id, v) VALUES (6, 'new'); DELETE FROM t WHERE id = 4");
+    const next = await differential(project, db);
+    expect(rowsOf(next, 'data/public.t.csv')).toHaveLength(2);
+    const restored = await importChain(project, base.id, next.id);
+    expect(await fingerprint(restored.url)).toEqual(await fingerprint(db.url));
+    expect(await query(restored.url, 'SELECT id, seq::int, doubled FROM t ORDER BY id')).toEqual(await query(db.url, 'SELECT id, seq::int, doubled FROM t ORDER BY id'));
+  });
+
   it('bug 4 and deletes: five differentials of inserts, updates, deletes and a straddling transaction restore to each point', async () => {
     const db = await createDatabase({
       sql: `CREATE TABLE parent (id serial PRIMARY KEY, name text UNIQUE, updated_at timestamptz NOT NULL DEFAULT now());
