@@ -124,7 +124,7 @@ describe('physical backups and WAL in a remote store', () => {
       const damagedDir = path.join(await restoreParent(), 'damaged');
       const damaged = await cli('restore-physical', ['--time', at.toISOString(), '--target-dir', damagedDir], { cwd: elsewhere, env: { BACKUP_KIT_LAUNCHER: primary.launcher } });
       expect(damaged.code).toBe(22);
-      expect(damaged.stderr).toMatch(new RegExp(`could not restore file "${segment}".*wal-fetch said: ${segment} in s3://\\S+ does not match the sha256`));
+      expect(damaged.stderr).toMatch(new RegExp(`could not restore file "${segment}".*wal-fetch said: ${segment} in s3://\\S+ does not match the sha256 the metadata it was archived with records`));
       expect(existsSync(damagedDir)).toBe(false);
       rmSync(path.dirname(damagedDir), { recursive: true, force: true });
     } finally {

@@ -16,6 +16,8 @@ import type { RemoteBucket } from './objects.js';
 export interface Expected {
   bytes: number;
   sha256: string;
+  /** Where the expected size and sum were recorded, for messages (default: the backup's .info). */
+  recordedIn?: string;
 }
 
 export interface Checked {
@@ -49,8 +51,9 @@ async function streamThrough(bucket: RemoteBucket, name: string, sink: Writable,
 }
 
 export function mismatch(name: string, expected: Expected, got: Checked, where: string): KitError | undefined {
-  if (got.bytes !== expected.bytes) return new KitError('INTEGRITY_FAILED', `${name} in ${where} has ${got.bytes} bytes where its .info records ${expected.bytes}: the remote copy is damaged. Nothing was changed; use another backup or the local copy.`);
-  if (got.sha256 !== expected.sha256) return new KitError('INTEGRITY_FAILED', `${name} in ${where} does not match the sha256 its .info records (${got.sha256.slice(0, 12)}… instead of ${expected.sha256.slice(0, 12)}…): the remote copy is damaged. Nothing was changed; use another backup or the local copy.`);
+  const recorded = expected.recordedIn ?? 'its .info';
+  if (got.bytes !== expected.bytes) return new KitError('INTEGRITY_FAILED', `${name} in ${where} has ${got.bytes} bytes where ${recorded} records ${expected.bytes}: the remote copy is damaged. Nothing was changed; use another backup or the local copy.`);
+  if (got.sha256 !== expected.sha256) return new KitError('INTEGRITY_FAILED', `${name} in ${where} does not match the sha256 ${recorded} records (${got.sha256.slice(0, 12)}… instead of ${expected.sha256.slice(0, 12)}…): the remote copy is damaged. Nothing was changed; use another backup or the local copy.`);
   return undefined;
 }
 

@@ -87,7 +87,7 @@ export class RemoteWalArchive implements WalArchive {
     if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256)) {
       throw new KitError('INTEGRITY_FAILED', `${remoteLocation(this.bucket.remote, name)} carries no sha256 (it was not archived by the kit): it cannot be proven, so it is not used.`);
     }
-    await downloadVerified(this.bucket, name, dest, { bytes: head.bytes, sha256 });
+    await downloadVerified(this.bucket, name, dest, { bytes: head.bytes, sha256, recordedIn: 'the metadata it was archived with' });
     return 'fetched';
   }
 
