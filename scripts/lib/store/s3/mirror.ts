@@ -189,6 +189,10 @@ class MirroredWrite implements BackupWrite {
     // A few at a time: a directory export of hundreds of tables is hundreds of artifacts, and
     // finishing them all at once holds a request and a file stream for each.
     const queue = [...info.artifacts];
+    // A file the writer staged but left out of the backup (a work file since deleted) is not
+    // uploaded: its follower is stopped, or it would watch the file for ever.
+    const kept = new Set(queue.map((a) => a.file));
+    await Promise.all([...this.uploads].filter(([file]) => !kept.has(file)).map(([file, upload]) => (this.uploads.delete(file), upload.abort())));
     const failures: unknown[] = [];
     const worker = async () => {
       for (let a = queue.shift(); a && failures.length === 0; a = queue.shift()) {
