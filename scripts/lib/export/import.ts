@@ -123,11 +123,28 @@ async function pullIfOnlyRemote(input: string, ctx: StoreContext, target: Target
   await pull(ctx, target.env, input);
 }
 
+/**
+ * --until with a remote: the chain's differentials that only the remote holds (each one's .info
+ * names its chain's full export) are downloaded first, the same way, so the chain is whole here.
+ */
+async function pullChainIfOnlyRemote(base: string, ctx: StoreContext, target: Target): Promise<void> {
+  if (stemOf(base) !== base) return;
+  const store = innerStore(ctx.environment(target.env).store);
+  if (!(store instanceof MirroredStore)) return;
+  const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
+  const here = new Set(local.complete.map((e) => e.id));
+  for (const member of remote.complete.filter((e) => e.info.chain?.base === base && !here.has(e.id))) {
+    ctx.reporter.notice(`${member.id}, a differential of ${base}'s chain, is not on this machine: downloading it from ${store.remote.where} first`);
+    await pull(ctx, target.env, member.id);
+  }
+}
+
 export async function importExport(target: Target, options: ImportOptions, ctx: StoreContext, ui: RestoreUi): Promise<ImportResult> {
   const started = ctx.now();
   const envDir = path.join(backupRoot(ctx), target.env);
   await ensurePrivateDir(envDir);
   await pullIfOnlyRemote(options.input, ctx, target, envDir);
+  if (options.until !== undefined) await pullChainIfOnlyRemote(options.input, ctx, target);
   const lock = acquireLock(envDir, 'import', target.env);
   let client: Client | undefined;
   let source: ExportSource | undefined;

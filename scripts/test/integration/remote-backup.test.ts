@@ -166,6 +166,30 @@ describe('offsite copies', () => {
     expect(list.backups.map((b) => [b.id, b.store])).toEqual([[ids[2], 'both'], [ids[1], 'remote']]);
   });
 
+  it('restores a differential chain that only the bucket holds, pulling each link first', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL DEFAULT now()); INSERT INTO t (id, v) SELECT g, md5(g::text) FROM generate_series(1, 50) g' });
+    const dir = project('chain');
+    const env = { DATABASE_URL: source.url, ...server.credentials };
+    const differential = async () => {
+      const run = await cli('db-export', ['--differential', '--json'], { cwd: dir, env });
+      expect(run.code, run.stderr).toBe(0);
+      return run.json<{ id: string }>().id;
+    };
+    const base = await differential();
+    await query(source.url, "UPDATE t SET v = 'one', updated_at = now() WHERE id = 1; DELETE FROM t WHERE id = 2");
+    const first = await differential();
+    await query(source.url, "INSERT INTO t (id, v) VALUES (51, 'new')");
+    const second = await differential();
+    expect((await remoteNames('chain')).filter((n) => n.endsWith('.info'))).toEqual([base, first, second].map((id) => `${id}.info`).sort());
+    rmSync(backupDir(dir), { recursive: true, force: true });
+
+    const target = await createDatabase();
+    const run = await cli('db-import', [base, '--until', 'latest', '--force', '--no-safety-backup'], { cwd: dir, env: { ...env, DATABASE_URL: target.url } });
+    expect(run.code, run.stderr).toBe(0);
+    for (const id of [first, second]) expect(run.stderr).toContain(`${id}, a differential of ${base}'s chain, is not on this machine`);
+    expect(await fingerprint(target.url)).toEqual(await fingerprint(source.url));
+  });
+
   it('uploads table exports, a directory and a zip, as it writes them; pushes, verifies and pulls them; imports them from the bucket', async () => {
     const source = await createDatabase({ sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 300) g; CREATE TABLE u (id int); INSERT INTO u VALUES (1)" });
     const dir = project('exports');
