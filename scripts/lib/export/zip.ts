@@ -3,10 +3,10 @@
  * 65,534 entries). Written by streaming each finished file into the archive; read back entry by
  * entry, streaming, without extracting to disk.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { finished, pipeline } from 'node:stream/promises';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { digestTap } from '../crypto/digest.js';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
 
@@ -17,17 +17,9 @@ export async function zipDirectory(dir: string, files: string[], out: Writable):
     zip.addReadStream(createReadStream(`${dir}/${file}`), file, { compress: true, compressionLevel: 6, mtime: new Date() });
   }
   zip.end();
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      callback(null, chunk);
-    },
-  });
-  await pipeline(zip.outputStream, tap, out);
-  return { bytes, sha256: hash.digest('hex') };
+  const tap = digestTap();
+  await pipeline(zip.outputStream, tap.stream, out);
+  return tap.digest();
 }
 
 /**
@@ -40,16 +32,8 @@ export class ZipWriter {
   private readonly written: Promise<{ bytes: number; sha256: string }>;
 
   constructor(out: Writable) {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
-      },
-    });
-    this.written = pipeline(this.zip.outputStream, tap, out).then(() => ({ bytes, sha256: hash.digest('hex') }));
+    const tap = digestTap();
+    this.written = pipeline(this.zip.outputStream, tap.stream, out).then(() => tap.digest());
     this.written.catch(() => undefined);
   }
 

@@ -2,10 +2,9 @@
  * Unpack a physical backup into a data directory: each tar is hashed while tar reads it, so the
  * archive is read once and a damaged file fails the restore (the directory is then removed).
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Transform } from 'node:stream';
 import { KitError } from '../errors.js';
+import { digestTap } from '../crypto/digest.js';
 import { locateSystemProgram, runProgramWithInput } from '../proc/programs.js';
 import type { Compression, PhysicalArtifact } from './info.js';
 
@@ -27,15 +26,8 @@ export async function extractArtifact(file: string, artifact: PhysicalArtifact, 
   if (compression === 'lz4') await locateSystemProgram('lz4', 'lz4');
   if (compression === 'zstd') await locateSystemProgram('zstd', 'zstd');
   const tar = await locateSystemProgram('tar', 'tar');
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const hashing = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
+  const tap = digestTap(1 << 20);
+  const hashing = tap.stream;
   const source = createReadStream(file, { highWaterMark: 1 << 20 });
   // A read error must fail the run, not end the stream early: hand it on to the hashing stage.
   source.once('error', (error) => hashing.destroy(error));
@@ -45,7 +37,7 @@ export async function extractArtifact(file: string, artifact: PhysicalArtifact, 
     if (error instanceof KitError && error.code === 'INTERRUPTED') throw error;
     throw new KitError('INTEGRITY_FAILED', `${artifact.file} could not be unpacked: ${(error as Error).message}. The backup is damaged; restore another one.`, { cause: error });
   }
-  const sha256 = hash.digest('hex');
+  const { sha256, bytes } = tap.digest();
   if (sha256 !== artifact.sha256 || bytes !== artifact.bytes) {
     throw new KitError('INTEGRITY_FAILED', `${artifact.file} does not match its .info (sha256 ${sha256.slice(0, 12)}…, expected ${artifact.sha256.slice(0, 12)}…). The backup is damaged; restore another one.`);
   }

@@ -3,12 +3,12 @@
  * sha256 must equal what the backup's .info recorded. A download lands in a private partial file
  * that gets its final name only once proven, so nothing downstream ever reads unchecked bytes.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Transform, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KitError } from '../../errors.js';
+import { digestTap } from '../../crypto/digest.js';
 import { commitFile, FILE_MODE, PARTIAL_SUFFIX } from '../files.js';
 import { remoteError } from './client.js';
 import type { RemoteBucket } from './objects.js';
@@ -25,29 +25,18 @@ export interface Checked {
   sha256: string;
 }
 
-function hashing(seen: { bytes: number; hash: ReturnType<typeof createHash> }): Transform {
-  return new Transform({
-    highWaterMark: 1 << 18,
-    transform(chunk: Buffer, _encoding, callback) {
-      seen.hash.update(chunk);
-      seen.bytes += chunk.length;
-      callback(null, chunk);
-    },
-  });
-}
-
 async function streamThrough(bucket: RemoteBucket, name: string, sink: Writable, signal?: AbortSignal): Promise<Checked> {
   const body = await bucket.getStream(name, signal);
   if (!body) throw new KitError('BACKUP_NOT_FOUND', `${name} is missing from ${bucket.remote.url} although the backup's .info lists it. The remote copy is incomplete: take a new backup, or restore another one.`);
-  const seen = { bytes: 0, hash: createHash('sha256') };
+  const tap = digestTap();
   try {
-    await pipeline(body, hashing(seen), sink, { signal });
+    await pipeline(body, tap.stream, sink, { signal });
   } catch (error) {
     if (error instanceof KitError || (error as { code?: string }).code === 'ABORT_ERR') throw error;
     if ((error as { syscall?: string }).syscall === 'write') throw error;
     throw remoteError(error, bucket.remote, `downloading ${name}`, bucket.key(name));
   }
-  return { bytes: seen.bytes, sha256: seen.hash.digest('hex') };
+  return tap.digest();
 }
 
 export function mismatch(name: string, expected: Expected, got: Checked, where: string): KitError | undefined {
