@@ -61,6 +61,12 @@ export const StatisticsSourceSchema = z.enum(['plain-stream', 'archive', 'none']
 export const TableStatsSchema = z.object({ rows: count, fingerprint: z.string() });
 export const SequenceStateSchema = z.object({ value: z.string(), isCalled: z.boolean() });
 
+/** Where each copy of a backup lives; the same in every kind of .info. */
+export const CopiesSchema = z
+  .object({ local: z.string().optional(), remote: z.string().optional() })
+  .optional()
+  .describe('Where each copy lives: the local directory and/or the s3:// location of the remote .info.');
+
 /**
  * The .info, version 1. Other capabilities add their own fields next to these (the object is
  * loose: unknown fields pass through untouched); the fields below must always hold.
@@ -113,10 +119,7 @@ export const InfoSchema = z.looseObject({
     .object({ base: z.string(), parent: z.string() })
     .optional()
     .describe('A differential export: the chain\'s full export and the export it follows. Retention keeps both while this one is kept.'),
-  copies: z
-    .object({ local: z.string().optional(), remote: z.string().optional() })
-    .optional()
-    .describe('Where each copy lives: the local directory and/or the s3:// location of the remote .info.'),
+  copies: CopiesSchema,
   checksum: hex64.optional().describe('sha256 of this JSON without the checksum field, compact, keys in file order: protects the .info itself.'),
 });
 

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { INFO_SCHEMA, INFO_VERSION } from './metadata.js';
+import { CopiesSchema, INFO_SCHEMA, INFO_VERSION } from './metadata.js';
 
 /** Where the JSON Schema of a physical .info is published in the repository. */
 export const PHYSICAL_INFO_JSON_SCHEMA_PATH = 'scripts/schema/physical-info.schema.json';
@@ -64,10 +64,7 @@ export const PhysicalInfoSchema = z.looseObject({
   artifacts: z.array(PhysicalArtifactSchema).min(2, 'at least base.tar and backup_manifest'),
   totalBytes: count,
   restore: z.array(z.string()),
-  copies: z
-    .object({ local: z.string().optional(), remote: z.string().optional() })
-    .optional()
-    .describe('Where each copy lives: the local directory and/or the s3:// location of the remote .info.'),
+  copies: CopiesSchema,
   checksum: hex64.optional().describe('sha256 of this JSON without the checksum field, compact, keys in file order.'),
 });
 
