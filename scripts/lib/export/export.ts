@@ -236,7 +236,7 @@ async function writeZipStreamed(target: Target, options: ExportOptions, ctx: Com
 /** --zip where the store encrypts: the zip streamed (writeZipStreamed); its artifact. */
 async function commitStreamedZip(target: Target, options: ExportOptions, ctx: StoreContext, s: Session, write: BackupWrite, started: Date): Promise<{ meta: ExportMetadata; artifacts: ArtifactInfo[] }> {
   const file = `${write.id}.zip`;
-  const zip = new ZipWriter(write.artifact(file));
+  const zip = await ZipWriter.create(write.artifact(file));
   try {
     const meta = await writeZipStreamed(target, options, ctx, s, write.id, zip, started);
     await s.client.query('COMMIT');

@@ -7,11 +7,17 @@ import { createReadStream } from 'node:fs';
 import { finished, pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import { digestTap } from '../crypto/digest.js';
-import yazl from 'yazl';
-import yauzl from 'yauzl';
+import type yazlModule from 'yazl';
+import type yauzlModule from 'yauzl';
+
+// Loaded only by the runs that write or read a zip: every command that can see an export would
+// otherwise pay for both libraries at start-up.
+const yazlLibrary = async (): Promise<typeof yazlModule> => (await import('yazl')).default;
+const yauzlLibrary = async (): Promise<typeof yauzlModule> => (await import('yauzl')).default;
 
 /** Zip `files` (paths relative to `dir`) into `out`, in the given order; the zip's size and sha256. */
 export async function zipDirectory(dir: string, files: string[], out: Writable): Promise<{ bytes: number; sha256: string }> {
+  const yazl = await yazlLibrary();
   const zip = new yazl.ZipFile();
   for (const file of files) {
     zip.addReadStream(createReadStream(`${dir}/${file}`), file, { compress: true, compressionLevel: 6, mtime: new Date() });
@@ -28,10 +34,16 @@ export async function zipDirectory(dir: string, files: string[], out: Writable):
  * been read whole; `end()` finishes the archive.
  */
 export class ZipWriter {
-  private readonly zip = new yazl.ZipFile();
   private readonly written: Promise<{ bytes: number; sha256: string }>;
 
-  constructor(out: Writable) {
+  static async create(out: Writable): Promise<ZipWriter> {
+    return new ZipWriter(new (await yazlLibrary()).ZipFile(), out);
+  }
+
+  private constructor(
+    private readonly zip: yazlModule.ZipFile,
+    out: Writable,
+  ) {
     const tap = digestTap();
     this.written = pipeline(this.zip.outputStream, tap.stream, out).then(() => tap.digest());
     this.written.catch(() => undefined);
@@ -70,10 +82,11 @@ export interface ZipReader {
 }
 
 export async function openZip(file: string): Promise<ZipReader> {
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+  const yauzl = await yauzlLibrary();
+  const zip = await new Promise<yauzlModule.ZipFile>((resolve, reject) =>
     yauzl.open(file, { lazyEntries: true, autoClose: false, strictFileNames: true, validateEntrySizes: true }, (error, z) => (error ? reject(error) : resolve(z))),
   );
-  const entries = new Map<string, yauzl.Entry>();
+  const entries = new Map<string, yauzlModule.Entry>();
   for await (const entry of zip.eachEntry()) entries.set(entry.fileName, entry);
   return {
     names: () => [...entries.keys()],
