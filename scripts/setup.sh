@@ -11,6 +11,27 @@ as_root() {
   fi
 }
 
+apt_updated=
+apt_install() {
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# need <command> <Debian packages> <Homebrew formula, or - when only the tests need it> <what for>
+need() {
+  command -v "$1" >/dev/null && return 0
+  if command -v apt-get >/dev/null; then
+    echo "setup: installing $2 with apt-get ($4)" >&2
+    # shellcheck disable=SC2086 # a list of packages
+    apt_install $2
+  elif [ "$3" != - ] && command -v brew >/dev/null; then
+    brew install "$3"
+  elif [ "$3" != - ]; then
+    echo "setup: install $2 ($4), then run this again" >&2
+    exit 1
+  fi
+}
+
 have_server() {
   [ -n "${PG_SERVER_BIN:-}" ] && [ -x "$PG_SERVER_BIN/initdb" ] && return 0
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return 0
@@ -20,8 +41,7 @@ have_server() {
 if ! have_server || ! command -v pg_dump >/dev/null; then
   if command -v apt-get >/dev/null; then
     echo "setup: installing PostgreSQL (server and client) with apt-get" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client >/dev/null
+    apt_install postgresql postgresql-client
   elif command -v brew >/dev/null; then
     brew install postgresql@17
   else
@@ -30,53 +50,11 @@ if ! have_server || ! command -v pg_dump >/dev/null; then
   fi
 fi
 
-# s3cmd: a standard S3 client, to show (and test) that a remote backup checks out with
-# `sha256sum -c` without the kit.
-if ! command -v s3cmd >/dev/null && command -v apt-get >/dev/null; then
-  echo "setup: installing s3cmd with apt-get" >&2
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s3cmd >/dev/null
-fi
-
-# The export tests read every CSV back with Python's standard csv module.
-if ! command -v python3 >/dev/null && command -v apt-get >/dev/null; then
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-minimal >/dev/null
-fi
-
-# age encrypts backups when recipients are configured (and the tests prove interop with it).
-if ! command -v age >/dev/null; then
-  if command -v apt-get >/dev/null; then
-    echo "setup: installing age with apt-get" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age >/dev/null
-  elif command -v brew >/dev/null; then
-    brew install age
-  else
-    echo "setup: install age (age-encryption.org), then run this again" >&2
-    exit 1
-  fi
-fi
-
-# Physical backups are lz4-compressed tar files: restoring and verifying them runs tar with lz4.
-if ! command -v lz4 >/dev/null; then
-  if command -v apt-get >/dev/null; then
-    echo "setup: installing lz4 with apt-get" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lz4 >/dev/null
-  elif command -v brew >/dev/null; then
-    brew install lz4
-  else
-    echo "setup: install lz4, then run this again" >&2
-    exit 1
-  fi
-fi
-
-# faketime freezes the clock for a test that must take several backups within one second.
-if ! command -v faketime >/dev/null && command -v apt-get >/dev/null; then
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
-fi
+need age age age 'encrypts backups when recipients are configured; the tests prove interop with it'
+need lz4 lz4 lz4 'physical backups are lz4-compressed tar files'
+need s3cmd s3cmd - 'a standard S3 client: the tests check a remote backup with it and sha256sum -c'
+need python3 python3-minimal - "the export tests read every CSV back with Python's csv module"
+need faketime faketime - 'a test freezes the clock to take several backups within one second'
 
 for tool in sha256sum gzip script; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is missing (coreutils, gzip, bsdutils)" >&2; exit 1; }
