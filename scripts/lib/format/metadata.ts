@@ -61,6 +61,16 @@ export const StatisticsSourceSchema = z.enum(['plain-stream', 'archive', 'none']
 export const TableStatsSchema = z.object({ rows: count, fingerprint: z.string() });
 export const SequenceStateSchema = z.object({ value: z.string(), isCalled: z.boolean() });
 
+/** What every kind of .info says about the run that made it, in this order. */
+export const RUN_FIELDS = {
+  type: z.string().min(1),
+  description: z.string(),
+  environment: z.string().min(1),
+  startedAt: timestamp,
+  finishedAt: timestamp,
+  durationMs: count,
+};
+
 /** Where each copy of a backup lives; the same in every kind of .info. */
 export const CopiesSchema = z
   .object({ local: z.string().optional(), remote: z.string().optional() })
@@ -76,12 +86,7 @@ export const InfoSchema = z.looseObject({
   schema: z.literal(INFO_SCHEMA),
   version: z.literal(INFO_VERSION),
   id: z.string().regex(/^backup_[a-z0-9][a-z0-9-]*_\d{8}_\d{6}(?:_\d+)?$/),
-  type: z.string().min(1),
-  description: z.string(),
-  environment: z.string().min(1),
-  startedAt: timestamp,
-  finishedAt: timestamp,
-  durationMs: count,
+  ...RUN_FIELDS,
   database: z.object({
     name: z.string(),
     host: z.string(),

@@ -7,14 +7,13 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { CopiesSchema, INFO_SCHEMA, INFO_VERSION } from './metadata.js';
+import { CopiesSchema, INFO_SCHEMA, INFO_VERSION, RUN_FIELDS } from './metadata.js';
 
 /** Where the JSON Schema of a physical .info is published in the repository. */
 export const PHYSICAL_INFO_JSON_SCHEMA_PATH = 'scripts/schema/physical-info.schema.json';
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex');
 const count = z.number().int().nonnegative();
-const timestamp = z.iso.datetime({ offset: true });
 const lsn = z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i, 'a WAL location such as 0/3000148');
 const segment = z.string().regex(/^[0-9A-F]{24}$/, 'a WAL segment name');
 const id = z.string().regex(/^backup_[a-z0-9][a-z0-9-]*_\d{8}_\d{6}(?:_\d+)?$/);
@@ -36,12 +35,7 @@ export const PhysicalInfoSchema = z.looseObject({
   version: z.literal(INFO_VERSION),
   kind: z.literal('physical'),
   id,
-  type: z.string().min(1),
-  description: z.string(),
-  environment: z.string().min(1),
-  startedAt: timestamp,
-  finishedAt: timestamp,
-  durationMs: count,
+  ...RUN_FIELDS,
   server: z.object({
     host: z.string(),
     port: z.number().int().min(0).max(65535),
