@@ -55,15 +55,21 @@ class KeyCursor {
   }
 }
 
+/** Both lists positioned past their headers; the previous list's header line, which the output keeps. */
+async function openPair(previous: AsyncIterable<Buffer>, other: AsyncIterable<Buffer>, compare: Compare, previousName: string, otherName: string): Promise<{ prev: KeyCursor; other: KeyCursor; header: string }> {
+  const prev = new KeyCursor(previous, compare, previousName);
+  const next = new KeyCursor(other, compare, otherName);
+  const header = await prev.current();
+  if (!header) throw new KitError('EXPORT_DAMAGED', `${previousName} is empty (it has no header). Start a new chain: pnpm db:export -- --differential --new-chain`);
+  prev.skip();
+  if (await next.current()) next.skip();
+  return { prev, other: next, header: header.text };
+}
+
 /** Writes the previous list's header and every key of it the current list lacks; returns how many. */
 export async function writeDeletedKeys(previous: AsyncIterable<Buffer>, current: AsyncIterable<Buffer>, compare: Compare, out: Writable, what: { previous: string; current: string }): Promise<number> {
-  const prev = new KeyCursor(previous, compare, what.previous);
-  const cur = new KeyCursor(current, compare, what.current);
-  const header = await prev.current();
-  if (!header) throw new KitError('EXPORT_DAMAGED', `${what.previous} is empty (it has no header). Start a new chain: pnpm db:export -- --differential --new-chain`);
-  prev.skip();
-  if (await cur.current()) cur.skip();
-  const pending: string[] = [header.text];
+  const { prev, other: cur, header } = await openPair(previous, current, compare, what.previous, what.current);
+  const pending: string[] = [header];
   let deleted = 0;
   for (;;) {
     const p = prev.peek() ?? (await prev.current());
@@ -100,13 +106,8 @@ async function flush(out: Writable, pending: string[]): Promise<void> {
  * table's key list, found without reading every key from the server.
  */
 export async function writeKeyUnion(previous: AsyncIterable<Buffer>, changed: AsyncIterable<Buffer>, compare: Compare, out: Writable, what: { previous: string; changed: string }): Promise<number> {
-  const prev = new KeyCursor(previous, compare, what.previous);
-  const chg = new KeyCursor(changed, compare, what.changed);
-  const header = await prev.current();
-  if (!header) throw new KitError('EXPORT_DAMAGED', `${what.previous} is empty (it has no header). Start a new chain: pnpm db:export -- --differential --new-chain`);
-  prev.skip();
-  if (await chg.current()) chg.skip();
-  const pending: string[] = [header.text];
+  const { prev, other: chg, header } = await openPair(previous, changed, compare, what.previous, what.changed);
+  const pending: string[] = [header];
   let keys = 0;
   for (;;) {
     const p = prev.peek() ?? (await prev.current());
