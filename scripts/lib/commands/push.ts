@@ -56,7 +56,7 @@ against its .info, the .info written last. Skipped when an identical copy is alr
     if (positionals.length !== 1) throw usageError([`db:pull takes one backup id, got ${positionals.length}.`], 'pnpm db:pull --');
     return { ...common, ids: positionals };
   },
-  run: (args, ctx) => pull(ctx, args.env, args.ids[0]!),
+  run: (args, ctx) => pull(ctx, args.env, args.ids),
   render: (result) => render(result, 'downloaded'),
   logFields: (result) => ({ copied: result.copied.map((c) => c.id), skipped: result.skipped.length }),
 };

@@ -113,38 +113,34 @@ async function openDifferentials(source: ExportSource, until: string | undefined
 /**
  * An export named by its id that only the environment's remote holds is downloaded first, as
  * db:pull does it (every byte proven against its .info, the .info written last), then imported
- * from this machine like any other.
+ * from this machine like any other. With --until, so are the chain's differentials that only the
+ * remote holds (each one's .info names its chain's full export), so the chain is whole here.
  */
-async function pullIfOnlyRemote(input: string, ctx: StoreContext, target: Target, envDir: string): Promise<void> {
-  if (stemOf(input) !== input || [path.resolve(ctx.root, input), path.join(envDir, input), path.join(envDir, `${input}.zip`)].some((p) => existsSync(p))) return;
+async function pullWhatOnlyTheRemoteHas(input: string, until: string | undefined, ctx: StoreContext, target: Target, envDir: string): Promise<void> {
+  if (stemOf(input) !== input) return;
   const store = innerStore(ctx.environment(target.env).store);
   if (!(store instanceof MirroredStore)) return;
-  ctx.reporter.notice(`${input} is not on this machine: downloading it from ${store.remote.where} first (as pnpm db:pull does)`);
-  await pull(ctx, target.env, input);
-}
-
-/**
- * --until with a remote: the chain's differentials that only the remote holds (each one's .info
- * names its chain's full export) are downloaded first, the same way, so the chain is whole here.
- */
-async function pullChainIfOnlyRemote(base: string, ctx: StoreContext, target: Target): Promise<void> {
-  if (stemOf(base) !== base) return;
-  const store = innerStore(ctx.environment(target.env).store);
-  if (!(store instanceof MirroredStore)) return;
-  const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
-  const here = new Set(local.complete.map((e) => e.id));
-  for (const member of remote.complete.filter((e) => e.info.chain?.base === base && !here.has(e.id))) {
-    ctx.reporter.notice(`${member.id}, a differential of ${base}'s chain, is not on this machine: downloading it from ${store.remote.where} first`);
-    await pull(ctx, target.env, member.id);
+  const ids: string[] = [];
+  if (![path.resolve(ctx.root, input), path.join(envDir, input), path.join(envDir, `${input}.zip`)].some((p) => existsSync(p))) {
+    ctx.reporter.notice(`${input} is not on this machine: downloading it from ${store.remote.where} first (as pnpm db:pull does)`);
+    ids.push(input);
   }
+  if (until !== undefined) {
+    const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
+    const here = new Set(local.complete.map((e) => e.id));
+    for (const member of remote.complete.filter((e) => e.info.chain?.base === input && !here.has(e.id))) {
+      ctx.reporter.notice(`${member.id}, a differential of ${input}'s chain, is not on this machine: downloading it from ${store.remote.where} first`);
+      ids.push(member.id);
+    }
+  }
+  if (ids.length) await pull(ctx, target.env, ids);
 }
 
 export async function importExport(target: Target, options: ImportOptions, ctx: StoreContext, ui: RestoreUi): Promise<ImportResult> {
   const started = ctx.now();
   const envDir = path.join(backupRoot(ctx), target.env);
   await ensurePrivateDir(envDir);
-  await pullIfOnlyRemote(options.input, ctx, target, envDir);
-  if (options.until !== undefined) await pullChainIfOnlyRemote(options.input, ctx, target);
+  await pullWhatOnlyTheRemoteHas(options.input, options.until, ctx, target, envDir);
   const lock = acquireLock(envDir, 'import', target.env);
   let client: Client | undefined;
   let source: ExportSource | undefined;

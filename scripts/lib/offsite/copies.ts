@@ -94,40 +94,49 @@ export async function push(ctx: StoreContext, env: string | undefined, ids: stri
   }
 }
 
-export async function pull(ctx: StoreContext, env: string | undefined, id: string): Promise<CopyResult> {
+/** Copy backups the remote holds into the local directory; one already here and identical is skipped. */
+export async function pull(ctx: StoreContext, env: string | undefined, ids: string[]): Promise<CopyResult> {
   const { name, store } = mirrorOf(ctx, env, 'db:pull');
   const lock = await store.lock('pull');
   try {
     const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
-    const backup = remote.complete.find((b) => b.id === id);
-    if (!backup) throw new KitError('BACKUP_NOT_FOUND', `No complete backup ${id} in ${store.remote.where}. List them with pnpm db:list.`);
     const result: CopyResult = { environment: name, from: store.remote.where, to: store.local.where, copied: [], skipped: [], cleaned: [] };
-    const here = local.complete.find((b) => b.id === id);
-    if (here && sameBackup(here.info, backup.info)) {
-      result.skipped.push({ id, reason: 'already on this machine, identical' });
-      return result;
+    for (const id of ids) {
+      const backup = remote.complete.find((b) => b.id === id);
+      if (!backup) throw new KitError('BACKUP_NOT_FOUND', `No complete backup ${id} in ${store.remote.where}. List them with pnpm db:list.`);
+      const here = local.complete.find((b) => b.id === id);
+      if (here && sameBackup(here.info, backup.info)) {
+        result.skipped.push({ id, reason: 'already on this machine, identical' });
+        continue;
+      }
+      await copyDown(store, backup, ctx.signal);
+      result.copied.push({ id, bytes: backup.info.artifacts.reduce((n, a) => n + a.bytes, 0) });
     }
-    await ensurePrivateDir(store.local.where);
-    // A directory export's files go into "<id>.partial/", renamed whole once every file is proven.
-    const work = path.join(store.local.where, `${id}${PARTIAL_SUFFIX}`);
-    for (const a of backup.info.artifacts) {
-      ctx.signal.throwIfAborted();
-      const nested = a.file.includes('/');
-      const file = nested ? path.join(work, a.file.slice(id.length + 1)) : path.join(store.local.where, a.file);
-      if (nested) await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      await downloadVerified(store.remote.bucket, a.file, file, { bytes: a.bytes, sha256: a.sha256 }, ctx.signal);
-    }
-    if (existsSync(work)) {
-      await rm(path.join(store.local.where, id), { recursive: true, force: true });
-      await commitDirectory(work, path.join(store.local.where, id));
-    }
-    await writeFileAtomic(path.join(store.local.where, `${id}.sha256`), sha256Manifest(backup.info.artifacts));
-    // Last: from this moment the local backup exists.
-    const info = withCopies(backup.info, { local: store.local.where, remote: backup.infoLocation });
-    await writeFileAtomic(path.join(store.local.where, `${id}.info`), serializeInfo(info));
-    result.copied.push({ id, bytes: backup.info.artifacts.reduce((n, a) => n + a.bytes, 0) });
     return result;
   } finally {
     lock.release();
   }
+}
+
+/** One remote backup into the local directory: every byte proven, the .info written last. */
+async function copyDown(store: MirroredStore, backup: StoredBackup, signal: AbortSignal): Promise<void> {
+  const { id } = backup;
+  await ensurePrivateDir(store.local.where);
+  // A directory export's files go into "<id>.partial/", renamed whole once every file is proven.
+  const work = path.join(store.local.where, `${id}${PARTIAL_SUFFIX}`);
+  for (const a of backup.info.artifacts) {
+    signal.throwIfAborted();
+    const nested = a.file.includes('/');
+    const file = nested ? path.join(work, a.file.slice(id.length + 1)) : path.join(store.local.where, a.file);
+    if (nested) await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await downloadVerified(store.remote.bucket, a.file, file, { bytes: a.bytes, sha256: a.sha256 }, signal);
+  }
+  if (existsSync(work)) {
+    await rm(path.join(store.local.where, id), { recursive: true, force: true });
+    await commitDirectory(work, path.join(store.local.where, id));
+  }
+  await writeFileAtomic(path.join(store.local.where, `${id}.sha256`), sha256Manifest(backup.info.artifacts));
+  // Last: from this moment the local backup exists.
+  const info = withCopies(backup.info, { local: store.local.where, remote: backup.infoLocation });
+  await writeFileAtomic(path.join(store.local.where, `${id}.info`), serializeInfo(info));
 }

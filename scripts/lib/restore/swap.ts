@@ -86,8 +86,8 @@ export async function createScratch(admin: Client, name: string, purpose: 'resto
 /**
  * Drop a database the kit made. DROP … WITH (FORCE) ends the sessions in it but waits only five
  * seconds for them to go (an autovacuum worker, or a backend still sending a long reply on a busy
- * machine, can take longer), so "being accessed by other users" is retried for a while. Returns
- * why it could not, for the caller to report: never swallowed.
+ * machine, can take longer), so "being accessed by other users" is retried for a while. Never
+ * throws: returns why it could not, for the caller to report.
  */
 export async function dropKitDatabase(admin: Client, name: string, patienceMs = 30_000): Promise<string | undefined> {
   const deadline = Date.now() + patienceMs;
@@ -257,7 +257,7 @@ export async function applyBySwap(target: Target, source: RestoreSource, plan: S
     return { oldDatabase: undefined };
   } catch (error) {
     await admin.query('ROLLBACK').catch(() => undefined);
-    if (created) await dropScratch(admin, fresh, (message) => reporter.notice(message)).catch(() => undefined);
+    if (created) await dropScratch(admin, fresh, (message) => reporter.notice(message));
     throw error;
   } finally {
     await admin.end().catch(() => undefined);

@@ -247,7 +247,7 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
     const rows = Object.values(actual.tables).reduce((n, t) => n + t.rows, 0);
     return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: Object.keys(actual.tables).length, rows, sequences: Object.keys(actual.sequences).length, problems };
   } finally {
-    await dropScratch(admin, scratch, (message) => reporter.notice(message)).catch((error: Error) => reporter.notice(`could not drop the scratch database ${scratch}: ${error.message}`));
+    await dropScratch(admin, scratch, (message) => reporter.notice(message));
     await admin.end().catch(() => undefined);
   }
 }

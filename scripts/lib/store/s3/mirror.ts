@@ -192,7 +192,9 @@ class MirroredWrite implements BackupWrite {
     // A file the writer staged but left out of the backup (a work file since deleted) is not
     // uploaded: its follower is stopped, or it would watch the file for ever.
     const kept = new Set(queue.map((a) => a.file));
-    await Promise.all([...this.uploads].filter(([file]) => !kept.has(file)).map(([file, upload]) => (this.uploads.delete(file), upload.abort())));
+    const strays = [...this.uploads].filter(([file]) => !kept.has(file));
+    for (const [file] of strays) this.uploads.delete(file);
+    await Promise.all(strays.map(([, upload]) => upload.abort()));
     const failures: unknown[] = [];
     const worker = async () => {
       for (let a = queue.shift(); a && failures.length === 0; a = queue.shift()) {
