@@ -221,9 +221,14 @@ export function normalizeDump(text: string): string {
   return out.join('\n');
 }
 
-/** The first differences between two dump files, as `diff -u` shows them (empty when equal). */
+/**
+ * Empty when two dump files are equal, else their first differences as `diff -u` shows them. The
+ * contents are compared here; diff only explains (a diff that could not run must not read as "equal").
+ */
 export function differences(a: string, b: string): string {
-  return execFileSync('sh', ['-c', 'diff -u "$0" "$1" | head -n 60', a, b]).toString();
+  if (readFileSync(a).equals(readFileSync(b))) return '';
+  const shown = execFileSync('sh', ['-c', 'diff -u "$0" "$1" | head -n 60', a, b]).toString();
+  return shown || `${a} and ${b} differ`;
 }
 
 /** A plain dump of `database`, normalized, written to `file`. */
