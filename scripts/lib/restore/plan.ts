@@ -103,10 +103,6 @@ export function planRestore(input: PlanInput): RestorePlan {
   if (input.mode === 'create' && input.jobs === undefined && input.tables.length) {
     throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
   }
-  if (input.jobs !== undefined && (input.tables.length || input.mode === 'data-only' || input.mode === 'schema-only')) {
-    const flag = input.tables.length ? '--table' : `--${input.mode}`;
-    throw new KitError('UNSUPPORTED_MODE', `--jobs restores the whole backup into a fresh database; it cannot be combined with ${flag}. Leave out --jobs. Nothing was changed.`);
-  }
   const part = modePart(input);
   const dropOwnership = input.noOwner || (input.crossEnvironment && !input.withOwner);
   const dropPrivileges = input.crossEnvironment && !input.withPrivileges;

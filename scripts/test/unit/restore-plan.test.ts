@@ -59,8 +59,6 @@ describe('planRestore: mode → pg_restore arguments, prelude, checks, expected 
     [{ tables: ['nope'] }, /--table nope matches no table of the backup \(it holds public\.a, public\."B b", app\.c\)/],
     [{ tables: ['B b'] }, /--table B b matches no table/], // unquoted, it folds to lower case, as in pg_dump
     [{ mode: 'create' as const, tables: ['a'] }, /cannot be combined with --table/],
-    [{ jobs: 2, tables: ['a'] }, /--jobs .* cannot be combined with --table/],
-    [{ jobs: 2, mode: 'data-only' as const }, /cannot be combined with --data-only/],
   ])('refuses %j', (input, message) => {
     expect(() => planRestore({ ...base, ...input })).toThrow(message);
   });
