@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { BackupInfo } from '../../lib/format/metadata.js';
 import type { RestoreResult } from '../../lib/restore/restore.js';
-import { fileOf, fingerprint, takeBackup } from '../support/backups.js';
-import { cli, createDatabase, makeProject, query } from '../support/harness.js';
+import { fileOf, fingerprint, takeBackup, writeInfo } from '../support/backups.js';
+import { backupDir, cli, createDatabase, makeProject, query } from '../support/harness.js';
 
 /**
  * Partial restores (--table, --data-only) judged by what lands in the database: exactly the rows
@@ -99,6 +102,20 @@ describe('db:restore --table takes schema.table patterns and restores exactly th
     expect(script.code, script.stderr).toBe(16);
     expect(script.stderr).toMatch(/--table needs a \.dump or \.tar archive/);
 
+    expect(await fingerprint(target.url)).toEqual(before);
+  });
+
+  it('checks each reloaded table against the row count the .info recorded for it, and rolls back on a difference', async () => {
+    const { project, backup } = await setUp();
+    const infoFile = path.join(backupDir(project), `${backup.id}.info`);
+    const edited = JSON.parse(readFileSync(infoFile, 'utf8')) as BackupInfo;
+    edited.statistics.tables['"Billing Dept"."Invoice Lines"']!.rows = 4;
+    writeInfo(infoFile, edited);
+    const target = await createDatabase({ sql: SCHEMA + TARGET_ROWS });
+    const before = await fingerprint(target.url);
+    const run = await cli('pg-restore', [backup.id, '--table', 'audit.log', '--table', '"Billing Dept"."Invoice Lines"', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(run.code, run.stderr).toBe(15);
+    expect(run.stderr).toMatch(/table "Billing Dept"\."Invoice Lines" has 3 rows, the backup recorded 4\. The restore was rolled back/);
     expect(await fingerprint(target.url)).toEqual(before);
   });
 });
