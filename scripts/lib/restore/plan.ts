@@ -119,6 +119,7 @@ export function planRestore(input: PlanInput): RestorePlan {
   };
 }
 
+/** For the confirmation: with --table, `tables` are the tables the patterns chose, so `*.log` shows what it means. */
 export function describeMode(options: Pick<PlanInput, 'mode' | 'tables' | 'jobs'>): string {
   if (options.tables.length) return `data of ${options.tables.join(', ')} replaced`;
   const base = {

@@ -199,7 +199,7 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
         environment: sourceEnv,
       },
       target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
-      mode: describeMode(options) + (plan.dropOwnership || plan.dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
+      mode: describeMode({ ...options, tables: options.tables.length ? plan.mustExist : [] }) + (plan.dropOwnership || plan.dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
       safetyBackup: options.safetyBackup && targetExists,
       ...(roles ? { roles: describeRolesPlan(roles) } : {}),
     };

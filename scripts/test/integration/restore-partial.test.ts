@@ -74,6 +74,7 @@ describe('db:restore --table takes schema.table patterns and restores exactly th
     expect(await query(target.url, 'SELECT id, name FROM public.users ORDER BY id')).toEqual([{ id: 1, name: 'ann' }, { id: 2, name: 'bob' }]);
     expect(await query(target.url, 'SELECT id, user_id FROM public.orders ORDER BY id')).toEqual([{ id: 10, user_id: 1 }, { id: 11, user_id: 2 }]);
     expect(await ids(target.url, 'audit.log')).toEqual([9]);
+    expect(run.stderr).toMatch(/Mode: {4}data of public\.orders, public\.users replaced/); // what the patterns chose, shown before it starts
 
     // users alone would leave the target's order 30 pointing at a user that is gone: rolled back
     await query(target.url, 'INSERT INTO public.users VALUES (3, \'cy\'); INSERT INTO public.orders VALUES (30, 3, 1)');
