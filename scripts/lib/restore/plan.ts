@@ -68,13 +68,14 @@ type ModePart = Pick<RestorePlan, 'pgRestoreArgs' | 'prelude' | 'checks' | 'must
  */
 function tablesPart(input: PlanInput): ModePart {
   const chosen = chooseTables(input.archiveTables, input.tables);
+  const counted = new Set(chosen);
   return {
     pgRestoreArgs: ['--data-only'],
     restoreList: dataEntryIds(input.toc, input.archiveTables, chosen),
     prelude: emptyTablesForReload(chosen),
     checks: foreignKeyCheck(chosen),
     mustExist: chosen,
-    counted: (t) => chosen.includes(t),
+    counted: (t) => counted.has(t),
   };
 }
 

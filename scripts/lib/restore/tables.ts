@@ -51,7 +51,8 @@ function named(archiveTables: string[]): NamedTable[] {
  */
 export function chooseTables(archiveTables: string[], patterns: string[]): string[] {
   const tables = named(archiveTables);
-  const scope = (p: string) => selectTables(tables, { tables: [p], schemas: [], excludeTables: [] }).chosen;
+  const matches = new Map(patterns.map((p) => [p, selectTables(tables, { tables: [p], schemas: [], excludeTables: [] }).chosen]));
+  const scope = (p: string) => matches.get(p)!;
   const unmatched = patterns.filter((p) => scope(p).length === 0);
   if (unmatched.length) {
     throw new KitError('NOTHING_MATCHED', `${unmatched.map((p) => `--table ${p}`).join(', ')} ${unmatched.length > 1 ? 'match' : 'matches'} no table of the backup (it holds ${archiveTables.join(', ') || 'no tables'}). Patterns are schema.table, "Quoted" for exact names, * and ? as wildcards. Nothing was changed.`);
@@ -63,7 +64,8 @@ export function chooseTables(archiveTables: string[], patterns: string[]): strin
       throw new KitError('BAD_ARGUMENT', `--table ${p} names tables in more than one schema (${names.join(', ')}). Name the one you mean (--table ${names[0]}), or all of them on purpose (--table '*.${p}'). Nothing was changed.`);
     }
   }
-  return tables.filter((t) => patterns.some((p) => scope(p).includes(t))).map((t) => t.qualified);
+  const chosen = new Set(patterns.flatMap(scope));
+  return tables.filter((t) => chosen.has(t)).map((t) => t.qualified);
 }
 
 /**
@@ -73,14 +75,17 @@ export function chooseTables(archiveTables: string[], patterns: string[]): strin
  * could still explain, or a chosen table with no entry, is refused rather than guessed.
  */
 export function dataEntryIds(toc: TocEntry[], archiveTables: string[], chosen: string[]): number[] {
-  const tables = named(archiveTables);
+  const byText = new Map<string, NamedTable[]>();
+  for (const t of named(archiveTables)) byText.set(`${t.schema} ${t.table}`, [...(byText.get(`${t.schema} ${t.table}`) ?? []), t]);
+  const wantedNames = new Set(chosen);
   const found = new Map<string, number>();
   for (const entry of toc.filter((e) => e.desc === 'TABLE DATA')) {
     const text = `${entry.namespace} ${entry.tag} ${entry.owner}`;
-    let readers = tables.filter((t) => text.startsWith(`${t.schema} ${t.table} `));
+    // the tables whose "schema name" is the text up to one of its spaces
+    let readers = [...text.matchAll(/ /g)].flatMap((space) => byText.get(text.slice(0, space.index)) ?? []);
     // `a b c postgres` is a."b c" owned by postgres, not a.b owned by "c postgres"
     if (readers.length > 1) readers = readers.filter((t) => !text.slice(`${t.schema} ${t.table} `.length).includes(' '));
-    const wanted = readers.filter((t) => chosen.includes(t.qualified));
+    const wanted = readers.filter((t) => wantedNames.has(t.qualified));
     if (wanted.length === 0) continue;
     if (readers.length > 1) {
       throw new KitError('UNSUPPORTED_MODE', `The archive's table of contents cannot tell ${readers.map((t) => t.qualified).join(' and ')} apart (their names hold spaces). Restore the whole backup into a scratch database and copy the table from there. Nothing was changed.`);
