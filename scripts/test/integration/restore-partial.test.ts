@@ -1,10 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BackupInfo } from '../../lib/format/metadata.js';
 import type { RestoreResult } from '../../lib/restore/restore.js';
 import { fileOf, fingerprint, takeBackup, writeInfo } from '../support/backups.js';
-import { backupDir, cli, createDatabase, makeProject, query } from '../support/harness.js';
+import { backupDir, cli, cluster, createDatabase, libpqEnv, makeProject, query } from '../support/harness.js';
 
 /**
  * Partial restores (--table, --data-only) judged by what lands in the database: exactly the rows
@@ -118,6 +120,21 @@ describe('db:restore --table takes schema.table patterns and restores exactly th
     expect(run.code, run.stderr).toBe(15);
     expect(run.stderr).toMatch(/table "Billing Dept"\."Invoice Lines" has 3 rows, the backup recorded 4\. The restore was rolled back/);
     expect(await fingerprint(target.url)).toEqual(before);
+  });
+
+  it('a wildcard in a quoted schema, from an archive made elsewhere with no .info', async () => {
+    const source = await createDatabase({ sql: SCHEMA + SOURCE_ROWS });
+    const elsewhere = path.join(mkdtempSync(path.join(tmpdir(), 'pgkit-foreign-')), 'nightly.tar');
+    execFileSync(path.join(cluster().binDir, 'pg_dump'), ['-Ft', '-f', elsewhere], { env: libpqEnv(source.url) });
+    const target = await createDatabase({ sql: SCHEMA + TARGET_ROWS });
+    const run = await cli('pg-restore', [elsewhere, '--table', '"Billing Dept".*', '--force', '--no-safety-backup', '--json'], { cwd: makeProject(), env: { DATABASE_URL: target.url } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(await ids(target.url, '"Billing Dept"."Invoice Lines"')).toEqual([1, 2, 3]);
+    expect(await ids(target.url, '"Billing Dept"."odd.name ""quoted"""')).toEqual([7, 8]);
+    expect(await ids(target.url, '"Billing Dept"."Invoice"')).toEqual([1]);
+    expect(await ids(target.url, 'audit.log')).toEqual([9]);
+    const result = run.json<RestoreResult>();
+    expect([result.verifiedTables, result.verifiedRows]).toEqual([3, 6]);
   });
 });
 
