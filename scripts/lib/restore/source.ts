@@ -151,6 +151,8 @@ export interface IntegrityReport {
 }
 
 export interface TocEntry {
+  /** The entry's dump id: what a `pg_restore --use-list` file names. */
+  id: number;
   desc: string;
   namespace: string;
   tag: string;
@@ -167,15 +169,15 @@ const MULTI_WORD_DESCS = [
 
 /** "3370; 0 16590 TABLE DATA public users postgres" → its parts. Pure. */
 export function parseTocLine(line: string): TocEntry | undefined {
-  const match = /^\d+; \d+ \d+ (.+)$/.exec(line);
-  if (!match?.[1]) return undefined;
-  let rest = match[1];
+  const match = /^(\d+); \d+ \d+ (.+)$/.exec(line);
+  if (!match?.[2]) return undefined;
+  let rest = match[2];
   const desc = MULTI_WORD_DESCS.find((d) => rest.startsWith(`${d} `)) ?? rest.split(' ')[0]!;
   rest = rest.slice(desc.length + 1);
   const words = rest.split(' ');
   const namespace = words.shift() ?? '-';
   const owner = words.length > 1 ? words.pop()! : '';
-  return { desc, namespace, tag: words.join(' '), owner };
+  return { id: Number(match[1]), desc, namespace, tag: words.join(' '), owner };
 }
 
 export async function readToc(pgRestore: LocatedTool, file: string, env: NodeJS.ProcessEnv): Promise<TocEntry[]> {
