@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planPrechecks, type ServerSettings } from '../../lib/physical/checks.js';
-import { basebackupArgs, chooseCompression, roleOf } from '../../lib/physical/backup.js';
+import { basebackupArgs, chooseCompression, roleOf, walRangeOf } from '../../lib/physical/backup.js';
 import { autoConfBlock, classifyRecoveryLog, unreadableRecordIn, confValue, kitRestoreCommand, localRestoreCommand, pgTimestamp, primaryConninfo, recoverySettings } from '../../lib/physical/recovery.js';
 import { judgeArchive, type ArchiverFacts } from '../../lib/physical/status.js';
 import { findGaps, formatLsn, missingBetween, parseLsn, segmentBeforeLsn, segmentOfLsn, segmentsOlderThan } from '../../lib/physical/wal-names.js';
@@ -214,5 +214,22 @@ describe('tablespaces', () => {
     const found: string[] = [];
     expect([...parseTablespaceMappings(values, found)]).toEqual(expected);
     expect(found).toHaveLength(problems);
+  });
+});
+
+describe('the WAL range at the end of backup_manifest', () => {
+  it('is read whole however long the manifest and its range list are', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-manifest-'));
+    try {
+      const files = Array.from({ length: 2000 }, (_, i) => `{ "Path": "base/1/${i}", "Size": 8192, "Last-Modified": "2026-12-07 10:00:00 GMT", "Checksum-Algorithm": "CRC32C", "Checksum": "0badf00d" }`);
+      // Many timelines crossed during one backup (a standby that followed many promotions): the
+      // list alone is longer than the first window read.
+      const ranges = Array.from({ length: 1200 }, (_, i) => `{ "Timeline": ${1200 - i}, "Start-LSN": "0/${(0x3000028 + i).toString(16).toUpperCase()}", "End-LSN": "0/4000100" }`);
+      const manifest = path.join(dir, 'backup_manifest');
+      writeFileSync(manifest, `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [\n${files.join(',\n')}\n],\n"WAL-Ranges": [\n${ranges.join(',\n')}\n],\n"Manifest-Checksum": "ab"}\n`);
+      expect(await walRangeOf(manifest)).toEqual({ timeline: 1200, start: '0/3000028', end: '0/4000100' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
