@@ -1,4 +1,5 @@
 /** `db:sql` flags, confirmation and rendering; the work itself is runSql() in sql/run.ts. */
+import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
@@ -7,6 +8,8 @@ import { runSql, type SqlOptions, type SqlResult, type SqlUi } from '../sql/run.
 
 export interface SqlArgs extends CommonArgs, Omit<SqlOptions, 'sql'> {
   sql: string | undefined;
+  /** --csv as typed, for messages. */
+  csvGiven: string | undefined;
 }
 
 /** Rows shown in a terminal (the rest are counted; --csv writes them all). */
@@ -31,6 +34,24 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * --csv's directory must exist and take a file before any SQL runs: found out only when the first
+ * rows arrive, it read as a failure of the query (and a --write session had already done its work).
+ */
+function checkCsvDirectory(csvFile: string, given: string): void {
+  const dir = path.dirname(csvFile);
+  const problem = (() => {
+    try {
+      if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
+      accessSync(dir, constants.W_OK);
+      return undefined;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ENOENT' ? `the directory ${dir} does not exist` : `the directory ${dir} is not writable`;
+    }
+  })();
+  if (problem) throw new KitError('BAD_ARGUMENT', `--csv ${given}: ${problem}; create it or write the file elsewhere. Nothing was run.`);
 }
 
 /** An aligned text table, psql style. */
@@ -78,12 +99,14 @@ one, --force is needed (and --confirm <database> on a protected environment).`,
       force: values.force === true,
       confirm: stringValue(values, 'confirm'),
       csvFile: csv === undefined ? undefined : path.resolve(csv),
+      csvGiven: csv,
       // with --csv every row goes to the file and none is kept: memory stays flat at any size
       keepRows: csv !== undefined ? 0 : common.json ? JSON_ROWS : DISPLAY_ROWS,
       waitSeconds,
     };
   },
   async run(args, ctx) {
+    if (args.csvFile) checkCsvDirectory(args.csvFile, args.csvGiven ?? args.csvFile);
     const sql = args.sql ?? (await readStdin());
     const result = await runSql(ctx.target(args), { ...args, sql }, ctx, terminalSqlUi());
     if (args.json && result.truncated && !result.csvFile) throw new KitError('USAGE', `The query returned ${result.totalRows} rows; --json holds at most ${JSON_ROWS}. Use --csv <file>.`);

@@ -54,12 +54,21 @@ export interface SqlResult {
   peakRssBytes: number;
 }
 
+/**
+ * The guard read each statement with standard_conforming_strings on (a backslash in '…' is just a
+ * backslash). A database whose default is off would read `'a\', '` differently and could see a
+ * call where the guard saw a string, so every db:sql session sets it on before the first statement.
+ */
+const READ_AS_CLASSIFIED = '-c standard_conforming_strings=on';
+
 /** Rows per FETCH: small batches keep the kit's memory flat (measured by pnpm bench). */
 const FETCH = 1000;
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
-/** Refuse what must not run, and confirm what destroys; throws before anything is sent. */
-export async function checkStatements(statements: ClassifiedStatement[], options: Pick<SqlOptions, 'write' | 'force' | 'confirm'>, target: Target, ui: SqlUi): Promise<void> {
+const shown = (s: ClassifiedStatement) => `${s.reason ? `${s.reason}: ` : ''}${s.text.length > 80 ? `${s.text.slice(0, 77)}…` : s.text}`;
+
+/** What the kit refuses whatever the flags: psql commands, and statements that take over its transaction. */
+function refuseForeign(statements: ClassifiedStatement[]): void {
   if (statements.length === 0) throw new KitError('USAGE', 'No SQL statement given. Pass it as an argument (pnpm db:sql -- "SELECT …") or on standard input.');
   const meta = statements.filter((s) => s.effect === 'meta');
   if (meta.length) throw new KitError('USAGE', `${meta[0]!.command} is a psql command, not SQL; db:sql runs SQL statements only.`);
@@ -67,10 +76,32 @@ export async function checkStatements(statements: ClassifiedStatement[], options
   if (control.length) {
     throw new KitError('USAGE', `db:sql runs your statements in one transaction of its own (read-only unless --write, committed at the end); "${control[0]!.text}" would change that. Leave it out.`);
   }
+}
+
+/**
+ * Without --write only reads are sent. A READ ONLY transaction alone is not the guard: PostgreSQL
+ * lets COPY … TO PROGRAM, LOCK, DO and the server-admin functions run in one.
+ */
+function refuseUnlessRead(statements: ClassifiedStatement[]): void {
+  const outside = statements.filter((s) => s.effect === 'outside');
+  if (outside.length) {
+    throw new KitError('READ_ONLY', `This acts outside the database, where db:sql's read-only transaction does not reach:\n  ${outside.map(shown).join('\n  ')}\nNothing was run. If you mean it, add --write (it is then confirmed first).`);
+  }
   const destructive = statements.filter((s) => s.effect === 'destroy');
-  if (destructive.length === 0) return;
-  const list = destructive.map((s) => `${s.reason}: ${s.text.length > 80 ? `${s.text.slice(0, 77)}…` : s.text}`).join('\n  ');
-  if (!options.write) throw new KitError('READ_ONLY', `This changes data and db:sql is read-only by default:\n  ${list}\nAdd --write (destructive statements are also confirmed).`);
+  if (destructive.length) throw new KitError('READ_ONLY', `This changes data and db:sql is read-only by default:\n  ${destructive.map(shown).join('\n  ')}\nAdd --write (destructive statements are also confirmed).`);
+  const writes = statements.filter((s) => s.effect === 'write');
+  if (writes.length) {
+    throw new KitError('READ_ONLY', `db:sql runs a read-only transaction unless --write, and this is not a read:\n  ${writes.map(shown).join('\n  ')}\nNothing was run. Add --write to run it (committed at the end).`);
+  }
+}
+
+/** Refuse what must not run, and confirm what destroys or acts outside the database; throws before anything is sent. */
+export async function checkStatements(statements: ClassifiedStatement[], options: Pick<SqlOptions, 'write' | 'force' | 'confirm'>, target: Target, ui: SqlUi): Promise<void> {
+  refuseForeign(statements);
+  if (!options.write) return refuseUnlessRead(statements);
+  const confirmable = statements.filter((s) => s.effect === 'destroy' || s.effect === 'outside');
+  if (confirmable.length === 0) return;
+  const list = confirmable.map(shown).join('\n  ');
   if (options.force) {
     if (target.protected && options.confirm !== target.database) {
       throw new KitError('PROTECTED_TARGET', `"${target.env}" is a protected environment. To run destructive statements there without a prompt, pass --force --confirm ${target.database}${options.confirm !== undefined ? ` (got --confirm ${options.confirm})` : ''}.`);
@@ -80,7 +111,7 @@ export async function checkStatements(statements: ClassifiedStatement[], options
   if (!ui.interactive) {
     throw new KitError('DESTRUCTIVE_STATEMENT', `Refusing to run a destructive statement without confirmation, and there is no terminal to ask:\n  ${list}\nPass --force${target.protected ? ` --confirm ${target.database}` : ''} to run it anyway. Nothing was run.`);
   }
-  if (!(await ui.confirmDestructive(destructive, target))) throw new KitError('NOT_CONFIRMED', 'Not confirmed; nothing was run.');
+  if (!(await ui.confirmDestructive(confirmable, target))) throw new KitError('NOT_CONFIRMED', 'Not confirmed; nothing was run.');
 }
 
 /** One CSV field as COPY's csv format writes it. */
@@ -176,7 +207,8 @@ async function copyQueryToFile(target: Target, statement: ClassifiedStatement, c
   const partial = `${csvFile}.partial`;
   try {
     const psql = await locateTool('psql', serverMajor, ctx.env);
-    const written = await copyToFile(psql, childEnv(target, ctx.env), undefined, `(${statement.text}\n)`, partial, ctx.signal);
+    const env = childEnv(target, ctx.env);
+    const written = await copyToFile(psql, { ...env, PGOPTIONS: [env.PGOPTIONS, READ_AS_CLASSIFIED].filter(Boolean).join(' ') }, undefined, `(${statement.text}\n)`, partial, ctx.signal);
     await rename(partial, csvFile);
     return { statements: [{ command: statement.command, rowCount: written.rows }], totalRows: written.rows, csvFile };
   } catch (error) {
@@ -201,8 +233,9 @@ export async function runSql(target: Target, options: SqlOptions, ctx: CommandCo
       const copied = await copyQueryToFile(target, only, options.csvFile, major, ctx);
       return finish({ database: '', readOnly: true, columns: [], rows: [], truncated: false, durationMs: 0, peakRssBytes: 0, ...copied });
     }
-    // The settings the COPY path's psql runs with (copyScript), here for the cursor path.
-    await client.query(sessionSettingsSql());
+    // The settings the COPY path's psql runs with (copyScript), here for the cursor path; and
+    // the server reads the statements as the kit's guard read them (see READ_AS_CLASSIFIED).
+    await client.query(`${sessionSettingsSql()}\nSET standard_conforming_strings = on;`);
     return finish(await executeStatements(client, statements, options, ctx.signal));
   } finally {
     await client.end().catch(() => undefined);
