@@ -140,7 +140,22 @@ function writesData(tokens: Token[]): boolean {
     || (tokens[0]?.value === 'SELECT' && tokens.some((t) => t.kind === 'word' && t.value === 'INTO'));
 }
 
+/**
+ * Parentheses that do not balance are a syntax error to PostgreSQL, except where the kit wraps the
+ * statement itself: `COPY (<statement>) TO STDOUT` for --csv would let `SELECT 1) TO PROGRAM '…'`
+ * close the kit's parenthesis and choose where the COPY goes. So they are refused up front.
+ */
+function checkParentheses(raw: RawStatement): void {
+  let depth = 0;
+  for (const t of raw.tokens) {
+    if (t.kind === 'punct' && t.value === '(') depth++;
+    else if (t.kind === 'punct' && t.value === ')' && --depth < 0) break;
+  }
+  if (depth !== 0) throw new KitError('USAGE', `The parentheses in "${raw.text.length > 80 ? `${raw.text.slice(0, 77)}…` : raw.text}" do not balance; fix the statement and try again. Nothing was run.`);
+}
+
 function classifyOne(raw: RawStatement): ClassifiedStatement {
+  if (raw.tokens[0]?.kind !== 'meta') checkParentheses(raw);
   const first = raw.tokens[0]!;
   const command = first.kind === 'word' ? first.value : first.kind === 'meta' ? first.value.split(/\s/)[0]! : '';
   const base = { text: raw.text, command, reason: undefined, cursorable: false };

@@ -104,7 +104,10 @@ export function serverEffect(tokens: Token[]): string | undefined {
     if (reason) return reason;
   }
   for (let i = 0; i < tokens.length; i++) {
-    const name = nameOf(tokens[i]);
+    // TO/FROM PROGRAM only means COPY; wherever it stands, it is never part of a read
+    const [t, next] = [tokens[i]!, tokens[i + 1]];
+    if (t.kind === 'word' && (t.value === 'TO' || t.value === 'FROM') && next?.kind === 'word' && next.value === 'PROGRAM') return `COPY … ${t.value} PROGRAM runs a shell command on the database server`;
+    const name = nameOf(t);
     if (name === undefined || !isCall(tokens, i)) continue;
     const why = serverFunctionReason(name);
     if (why) return `${name}() ${why}`;

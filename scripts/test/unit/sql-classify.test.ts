@@ -61,6 +61,12 @@ describe('what a statement does, read from its tokens', () => {
     expect(effects(`SELECT ${padding}, pg_reload_conf()`)).toEqual(['outside: pg_reload_conf() acts on the server or other sessions']);
   });
 
+  it('refuses parentheses that do not balance: they could close the kit\'s own COPY (…) around a --csv query', () => {
+    expect(() => classifySql("SELECT 1) TO PROGRAM 'id' WITH (FORMAT text) --")).toThrow(/parentheses .* do not balance/);
+    expect(() => classifySql('SELECT (1')).toThrow();
+    expect(() => classifySql("SELECT ')' AS \"(\", $$($$ -- )")).not.toThrow();
+  });
+
   it('refuses SQL cut off inside a quote, and takes a last statement without its semicolon', () => {
     expect(() => classifySql("SELECT 'open")).toThrow(/ends inside a quoted string/);
     expect(classifySql('SELECT 1 -- trailing comment').map((s) => s.text)).toEqual(['SELECT 1 -- trailing comment']);
@@ -132,6 +138,7 @@ describe('what acts outside the database, found in any position and spelling', (
     ["COPY t (a, b) FROM '/etc/passwd' WITH (FORMAT text)", "COPY … FROM '/etc/passwd' reads a file on the database server"],
     ["COPY (SELECT 'TO STDOUT') TO E'/tmp/x'", "COPY … TO '/tmp/x' writes a file on the database server"],
     ['COPY t TO STDOUT', 'read'],
+    ["SELECT * FROM t WHERE a IN (SELECT 1) UNION SELECT 1 FROM t TO PROGRAM 'x'", 'COPY … TO PROGRAM runs a shell command on the database server'],
   ])('%s', (sql, expected) => {
     expect(outside(sql)).toBe(expected);
   });
