@@ -21,6 +21,8 @@ import { copyToFile } from '../export/copy.js';
 import { sessionSettingsSql } from '../export/snapshot.js';
 import type { CommandContext } from '../context.js';
 import { classifySql, type ClassifiedStatement } from './classify.js';
+import { configFor, readOnlyRole } from '../config/file.js';
+import { ident } from '../pg/quote.js';
 
 export interface SqlOptions {
   sql: string;
@@ -52,6 +54,8 @@ export interface SqlResult {
   durationMs: number;
   /** The kit's own peak memory (for the benchmark: a CSV of any size keeps it flat). */
   peakRssBytes: number;
+  /** What kept a read-only session from acting outside the database ('statements', or 'statements, role <name>'). */
+  guard?: string;
 }
 
 /**
@@ -166,7 +170,7 @@ function failure(error: unknown, statement: ClassifiedStatement | undefined): Ki
 }
 
 /** Run already-checked statements in one transaction; the last plain query's rows are the output. */
-export async function executeStatements(client: Client, statements: ClassifiedStatement[], options: SqlOptions, signal: AbortSignal): Promise<SqlResult> {
+export async function executeStatements(client: Client, statements: ClassifiedStatement[], options: SqlOptions, signal: AbortSignal, role?: string): Promise<SqlResult> {
   const result: SqlResult = { database: '', readOnly: !options.write, statements: [], columns: [], rows: [], totalRows: 0, truncated: false, csvFile: undefined, durationMs: 0, peakRssBytes: 0 };
   const output = [...statements].reverse().find((s) => s.cursorable);
   let current: ClassifiedStatement | undefined;
@@ -175,6 +179,8 @@ export async function executeStatements(client: Client, statements: ClassifiedSt
   signal.addEventListener('abort', stop, { once: true });
   try {
     await client.query(`BEGIN ISOLATION LEVEL READ COMMITTED ${options.write ? 'READ WRITE' : 'READ ONLY'}`);
+    // for this transaction only; SET ROLE, RESET ROLE and set_config('role', …) are refused (classify.ts)
+    if (role !== undefined) await client.query(`SET LOCAL ROLE ${ident(role)}`);
     // A snapshot taken now means SET TRANSACTION READ WRITE can no longer lift read-only.
     await client.query('SELECT 1');
     for (const statement of statements) {
@@ -199,16 +205,42 @@ export async function executeStatements(client: Client, statements: ClassifiedSt
 }
 
 /**
+ * The configured read-only role, checked before it is trusted: it must exist, the connecting user
+ * must be able to SET ROLE to it, and it must not be able to run programs or touch the server's
+ * files (superuser, or a member of pg_execute_server_program, pg_write_server_files or
+ * pg_read_server_files), or it would guard nothing.
+ */
+async function checkReadOnlyRole(client: Client, role: string, where: string): Promise<void> {
+  const { rows } = await client.query<{ member: boolean; superuser: boolean; files: boolean }>(
+    `SELECT pg_has_role(current_user, r.oid, 'MEMBER') AS member, r.rolsuper AS superuser,
+            pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') OR pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER')
+              OR pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') AS files
+       FROM pg_roles r WHERE r.rolname = $1`,
+    [role],
+  );
+  const found = rows[0];
+  const fix = `Create a role without those rights (CREATE ROLE ${ident(role)} NOLOGIN; GRANT pg_read_all_data TO ${ident(role)}; GRANT ${ident(role)} TO <the kit's user>) or change ${where}.`;
+  if (!found) throw new KitError('BAD_CONFIG', `${where} names the role "${role}", which does not exist. ${fix}`);
+  if (!found.member) throw new KitError('BAD_CONFIG', `${where} names the role "${role}", which the connecting user cannot SET ROLE to: GRANT ${ident(role)} TO the kit's user, or change ${where}.`);
+  if (found.superuser || found.files) throw new KitError('BAD_CONFIG', `${where} names the role "${role}", which can run programs or read and write files on the server (superuser, or a member of pg_execute_server_program, pg_write_server_files or pg_read_server_files), so it guards nothing. ${fix}`);
+}
+
+/** `-c role=…` for a libpq options string: spaces and backslashes escaped. */
+function roleOption(role: string | undefined): string | undefined {
+  return role === undefined ? undefined : `-c role=${role.replace(/([\\ ])/g, '\\$1')}`;
+}
+
+/**
  * --csv with one plain query: `COPY (query) TO STDOUT WITH (FORMAT csv, HEADER)` in a READ ONLY
  * transaction, written by psql straight into the file, so no row passes through the kit and its
  * memory stays flat at any size (the same path, settings and bytes as db:export's files).
  */
-async function copyQueryToFile(target: Target, statement: ClassifiedStatement, csvFile: string, serverMajor: number, ctx: CommandContext): Promise<Pick<SqlResult, 'statements' | 'totalRows' | 'csvFile'>> {
+async function copyQueryToFile(target: Target, statement: ClassifiedStatement, csvFile: string, serverMajor: number, ctx: CommandContext, role: string | undefined): Promise<Pick<SqlResult, 'statements' | 'totalRows' | 'csvFile'>> {
   const partial = `${csvFile}.partial`;
   try {
     const psql = await locateTool('psql', serverMajor, ctx.env);
     const env = childEnv(target, ctx.env);
-    const written = await copyToFile(psql, { ...env, PGOPTIONS: [env.PGOPTIONS, READ_AS_CLASSIFIED].filter(Boolean).join(' ') }, undefined, `(${statement.text}\n)`, partial, ctx.signal);
+    const written = await copyToFile(psql, { ...env, PGOPTIONS: [env.PGOPTIONS, READ_AS_CLASSIFIED, roleOption(role)].filter(Boolean).join(' ') }, undefined, `(${statement.text}\n)`, partial, ctx.signal);
     await rename(partial, csvFile);
     return { statements: [{ command: statement.command, rowCount: written.rows }], totalRows: written.rows, csvFile };
   } catch (error) {
@@ -219,24 +251,35 @@ async function copyQueryToFile(target: Target, statement: ClassifiedStatement, c
   }
 }
 
+/** The read-only role in force for this run (none with --write), checked; and the guard, in words. */
+async function readOnlyGuard(client: Client, target: Target, options: SqlOptions, ctx: CommandContext): Promise<{ role: string | undefined; guard: string | undefined }> {
+  if (options.write) return { role: undefined, guard: undefined };
+  const role = readOnlyRole(configFor(ctx.root), target.env);
+  if (role === undefined) return { role, guard: 'statements' };
+  await checkReadOnlyRole(client, role, `backup-kit.json's sql.readOnlyRole (environment ${target.env})`);
+  return { role, guard: `statements, role ${role}` };
+}
+
 export async function runSql(target: Target, options: SqlOptions, ctx: CommandContext, ui: SqlUi): Promise<SqlResult> {
   const statements = classifySql(options.sql);
   await checkStatements(statements, options, target, ui);
   const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
   const started = ctx.now();
-  const finish = (result: SqlResult): SqlResult => ({ ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024 });
   try {
+    const { role, guard } = await readOnlyGuard(client, target, options, ctx);
+    if (role !== undefined) ctx.reporter.notice(`read-only: statements checked, and run as role ${role}`);
+    const finish = (result: SqlResult): SqlResult => ({ ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024, ...(guard ? { guard } : {}) });
     const only = statements.length === 1 ? statements[0]! : undefined;
     if (options.csvFile && only?.cursorable) {
       const { major } = await serverFacts(client);
       await client.end();
-      const copied = await copyQueryToFile(target, only, options.csvFile, major, ctx);
+      const copied = await copyQueryToFile(target, only, options.csvFile, major, ctx, role);
       return finish({ database: '', readOnly: true, columns: [], rows: [], truncated: false, durationMs: 0, peakRssBytes: 0, ...copied });
     }
     // The settings the COPY path's psql runs with (copyScript), here for the cursor path; and
     // the server reads the statements as the kit's guard read them (see READ_AS_CLASSIFIED).
     await client.query(`${sessionSettingsSql()}\nSET standard_conforming_strings = on;`);
-    return finish(await executeStatements(client, statements, options, ctx.signal));
+    return finish(await executeStatements(client, statements, options, ctx.signal, role));
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -198,3 +198,36 @@ describe('db:sql without --write refuses what acts outside the database (a read-
     expect(run.stderr).not.toMatch(/PostgreSQL said|ENOENT/);
   });
 });
+
+describe('db:sql with a read-only role configured (sql.readOnlyRole)', () => {
+  it('runs read-only sessions as that role, so a function of the database cannot reach the server either', async () => {
+    const dir = serverWritableDir();
+    const reader = `reader_${path.basename(dir).replace(/[^A-Za-z0-9]/g, '').toLowerCase()}`;
+    // a function the statement guard cannot see into: it runs a program when called
+    const db = await createDatabase({
+      sql: `CREATE TABLE t (id int); INSERT INTO t VALUES (1);
+            CREATE FUNCTION leak() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN COPY (SELECT 1) TO PROGRAM 'id > ${dir}/leaked.txt'; RETURN 1; END $f$;
+            CREATE ROLE ${reader} NOLOGIN; GRANT pg_read_all_data TO ${reader};`,
+    });
+    const env = { DATABASE_URL: db.url };
+    const guarded = makeProject({ 'backup-kit.json': JSON.stringify({ sql: { readOnlyRole: reader } }) });
+    const read = await cli('db-sql', ['SELECT current_user AS who, count(*) AS n FROM t GROUP BY 1', '--json'], { cwd: guarded, env });
+    expect(read.code, read.stderr).toBe(0);
+    expect(read.json<{ rows: string[][]; guard: string }>()).toMatchObject({ rows: [[reader, '1']], guard: `statements, role ${reader}` });
+    for (const extra of [[], ['--csv', path.join(guarded, 'out.csv')]]) {
+      const refused = await cli('db-sql', ['SELECT leak()', ...extra], { cwd: guarded, env });
+      expect(refused.code, refused.stderr).toBe(24);
+      expect(refused.stderr).toMatch(/permission denied to COPY to or from an external program|must be superuser or have privileges of the pg_execute_server_program role/);
+      expect(refused.stderr).toContain(`read-only: statements checked, and run as role ${reader}`);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+    // with --write the user asked for more: the session is the connection's own user
+    const written = await cli('db-sql', ['--write', 'SELECT current_user AS who', '--json'], { cwd: guarded, env });
+    expect(written.json<{ rows: string[][] }>().rows).toEqual([['postgres']]);
+    // a role that could run programs guards nothing, and is refused by name
+    const superuser = makeProject({ 'backup-kit.json': JSON.stringify({ environments: { default: { sql: { readOnlyRole: 'postgres' } } } }) });
+    const unfit = await cli('db-sql', ['SELECT 1'], { cwd: superuser, env });
+    expect(unfit.code, unfit.stderr).toBe(3);
+    expect(unfit.stderr).toMatch(/names the role "postgres", which can run programs or read and write files on the server/);
+  });
+});
