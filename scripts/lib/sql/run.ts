@@ -161,9 +161,18 @@ async function streamCursor(client: Client, statement: ClassifiedStatement, opti
   result.statements.push({ command: statement.command, rowCount: result.totalRows });
 }
 
+/** A failure writing --csv's file (the disk filled, the directory went away) is the file's, not PostgreSQL's. */
+function csvWriteFailure(error: unknown, after: string): KitError | undefined {
+  const e = error as NodeJS.ErrnoException;
+  if (error instanceof KitError || typeof e.syscall !== 'string') return undefined;
+  return new KitError('SQL_FAILED', `Writing the CSV file failed: ${e.message}. ${after}`);
+}
+
 function failure(error: unknown, statement: ClassifiedStatement | undefined): KitError {
   const e = error as { code?: string; message?: string };
   if (error instanceof KitError) return error;
+  const written = csvWriteFailure(error, 'The transaction was rolled back; nothing was changed.');
+  if (written) return written;
   const what = statement ? ` (in: ${statement.text.length > 80 ? `${statement.text.slice(0, 77)}…` : statement.text})` : '';
   if (e.code === '25006') return new KitError('READ_ONLY', `${e.message}${what}. db:sql is read-only by default; add --write to change anything. Nothing was changed.`);
   return new KitError('SQL_FAILED', `PostgreSQL said: ${e.message ?? String(error)}${what}. The transaction was rolled back; nothing was changed.`);
@@ -246,6 +255,8 @@ async function copyQueryToFile(target: Target, statement: ClassifiedStatement, c
   } catch (error) {
     await rm(partial, { force: true });
     if (ctx.signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted; nothing was written.');
+    const written = csvWriteFailure(error, 'Nothing was written.');
+    if (written) throw written;
     const said = error instanceof KitError ? error.message.replace(/^psql (exited with status \d+|was killed by \w+): /, '').replace(/^psql:<stdin>:\d+: (ERROR|FATAL):\s+/, '') : String(error);
     throw new KitError(/read-only transaction/.test(said) ? 'READ_ONLY' : 'SQL_FAILED', `PostgreSQL said: ${said} (in: ${statement.text.length > 80 ? `${statement.text.slice(0, 77)}…` : statement.text}). Nothing was written.`);
   }

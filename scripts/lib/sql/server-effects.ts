@@ -16,6 +16,10 @@ import type { Token } from './tokens.js';
  * PostgreSQL 15's functions with effects outside the transaction, by what they do. Reading the
  * catalog (`pg_proc` where EXECUTE is revoked from PUBLIC, and the volatile ones) gave the list;
  * contrib's dblink and adminpack add theirs. Listed as names: a schema or a quote changes nothing.
+ * Left out on purpose: what only reads the server's state (pg_current_logfile, pg_config,
+ * pg_hba_file_rules, pg_show_all_file_settings, pg_get_backend_memory_contexts), and what writes
+ * inside the database (lo_create, lo_put, pg_import_system_collations, setval): the kit's
+ * read-only transaction ends in a rollback, which undoes those, or the server refuses them.
  */
 const SERVER_FUNCTIONS: ReadonlyArray<[string, readonly string[]]> = [
   ['reads or writes files on the database server', [
