@@ -73,8 +73,10 @@ export const sqlCommand: Command<SqlArgs, SqlResult> = {
   name: 'sql',
   synopsis: 'pnpm db:sql -- "<sql>" [options]        (or pipe the SQL in on standard input)',
   description: `
-Runs SQL against an environment in one transaction. Read-only unless --write. Statements that
-destroy (DROP, TRUNCATE, DELETE or UPDATE without WHERE, ALTER … DROP) are confirmed first:
+Runs SQL against an environment in one transaction. Read-only unless --write: only reads are
+sent, and what acts outside the database (COPY to a program or a server file, server-admin
+functions such as pg_reload_conf or pg_terminate_backend) is refused. Statements that destroy
+(DROP, TRUNCATE, DELETE or UPDATE without WHERE, ALTER … DROP) or act outside are confirmed first:
 in a terminal you are asked (on a protected environment you type the database name); without
 one, --force is needed (and --confirm <database> on a protected environment).`,
   shared: ['env', 'env-file', 'url'],
