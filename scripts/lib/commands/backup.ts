@@ -111,7 +111,7 @@ Arguments:
     const dumps = result.files.flatMap((f) => (f.format === 'globals' || f.format === 'zip' ? [] : [{ ...f, format: f.format as Format }]));
     const preferred = dumps.find((f) => f.format === 'dump') ?? dumps[0]!;
     return [
-      `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
+      `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${statisticsSummary(result.statistics)}.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
       `  ${rel(result.info)}`,
       ...(result.copies?.remote ? [`  uploaded: ${result.copies.remote}${result.copies.local ? '' : ' (no local copy kept: --remote-only)'}`] : []),
@@ -132,3 +132,9 @@ Arguments:
     return { id: result.id, bytes: result.totalBytes, formats: result.files.map((f) => f.format), rows: result.statistics.totalRows };
   },
 };
+
+/** Counts only when they were taken: a backup without them says so instead of "0 tables, 0 rows". */
+function statisticsSummary(statistics: BackupResult['statistics']): string {
+  if (statistics.source === 'none') return 'no per-table statistics recorded (add --stats archive to record them; verify computes them from the archive)';
+  return `${statistics.tables} tables, ${statistics.totalRows} rows`;
+}

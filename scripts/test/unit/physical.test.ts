@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planPrechecks, type ServerSettings } from '../../lib/physical/checks.js';
 import { basebackupArgs, chooseCompression, roleOf } from '../../lib/physical/backup.js';
-import { autoConfBlock, classifyRecoveryLog, confValue, kitRestoreCommand, localRestoreCommand, pgTimestamp, primaryConninfo, recoverySettings } from '../../lib/physical/recovery.js';
+import { autoConfBlock, classifyRecoveryLog, unreadableRecordIn, confValue, kitRestoreCommand, localRestoreCommand, pgTimestamp, primaryConninfo, recoverySettings } from '../../lib/physical/recovery.js';
 import { judgeArchive, type ArchiverFacts } from '../../lib/physical/status.js';
 import { findGaps, formatLsn, missingBetween, parseLsn, segmentBeforeLsn, segmentOfLsn, segmentsOlderThan } from '../../lib/physical/wal-names.js';
 import { isArchivableName } from '../../lib/physical/archive.js';
@@ -148,6 +148,14 @@ describe('recovery settings', () => {
     const bad = classifyRecoveryLog('LOG:  invalid value for parameter "recovery_target_time": "x"\nFATAL:  configuration file "/d/postgresql.auto.conf" contains errors');
     expect(bad.notReached).toBe(false);
     expect(bad.reason).toBe('configuration file "/d/postgresql.auto.conf" contains errors: invalid value for parameter "recovery_target_time": "x"');
+  });
+  it.each([
+    ['LOG:  incorrect resource manager data checksum in record at 0/30001A8', { what: 'incorrect resource manager data checksum', lsn: '0/30001A8' }],
+    ['LOG:  invalid record length at 0/3000148: wanted 24, got 0', { what: 'invalid record length', lsn: '0/3000148' }],
+    ['LOG:  invalid magic number 0000 in log segment 000000010000000000000003, offset 0', { what: 'invalid magic number', segment: '000000010000000000000003' }],
+    ['LOG:  redo done at 0/3000110', undefined],
+  ])('finds the record recovery could not read: %s', (line, expected) => {
+    expect(unreadableRecordIn(`LOG:  starting archive recovery\n${line}\nFATAL:  recovery ended before configured recovery target was reached`)).toEqual(expected);
   });
 });
 
