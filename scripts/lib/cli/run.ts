@@ -8,10 +8,11 @@
 import { appendFileSync } from 'node:fs';
 import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
-import { resolveTarget, type Target } from '../config/target.js';
+import { checkEnvFile, resolveTarget, type Target } from '../config/target.js';
 import { withStores, type StoreContext } from '../store/environment.js';
 import type { StoreOptions } from '../context.js';
 import { configFor } from '../config/file.js';
+import { checkEnvironmentName } from '../config/environment-name.js';
 import { createReporter } from './progress.js';
 import { optionTable, optionsHelp, parseCommandLine, type OptionTable, type SharedOption, type Values } from './options.js';
 import { appendRunLog, notify, type NotifySettings, type RunOutcome } from './outcome.js';
@@ -134,15 +135,21 @@ function storeOptionsOf(values: Values): StoreOptions {
   };
 }
 
+/** --env is checked once, here, for every command, before anything reads or writes under its name. */
+function checkedEnv(env: string | undefined): string | undefined {
+  return env === undefined ? undefined : checkEnvironmentName(env);
+}
+
 function commonArgs(values: Values, io: CliIo): { common: CommonArgs; notifySettings: NotifySettings } {
   const common: CommonArgs = {
     json: values.json === true,
     quiet: values.quiet === true,
     progress: values['no-progress'] !== true,
     url: stringValue(values, 'url'),
-    env: stringValue(values, 'env'),
+    env: checkedEnv(stringValue(values, 'env')),
     envFile: stringValue(values, 'env-file'),
   };
+  if (common.envFile !== undefined) checkEnvFile(io.root, common.envFile);
   let configured: { url?: string; onSuccess?: boolean } = {};
   try {
     configured = configFor(io.root).notify ?? {};

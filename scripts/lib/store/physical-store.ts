@@ -15,6 +15,7 @@ import { KitError } from '../errors.js';
 import { stemOf } from '../format/naming.js';
 import { parsePhysicalInfo, serializePhysicalInfo, type PhysicalInfo } from '../format/physical-info.js';
 import { resolveRemote } from '../config/remote.js';
+import { checkEnvironmentName } from '../config/environment-name.js';
 import { configFor } from '../config/file.js';
 import { encryptionFor } from '../crypto/keys.js';
 import { ensurePrivateDir, writeFileAtomic } from './files.js';
@@ -73,6 +74,7 @@ export class PhysicalStore {
 
   /** The environment's physical store as configured: local, and mirrored when a remote is set. */
   static open(ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'>, environment: string): PhysicalStore {
+    checkEnvironmentName(environment);
     const envDir = path.join(backupRoot(ctx), environment);
     const options = ctx.storeOptions ?? {};
     const remote = resolveRemote({ root: ctx.root, env: environment, processEnv: ctx.env, remote: options.remote, endpoint: options.endpoint });
