@@ -131,7 +131,7 @@ export class GrowingFileUpload {
   private async begin(): Promise<string> {
     if (this.uploadId) return this.uploadId;
     try {
-      const out = await (await this.bucket.s3()).client.send(new (await loadSdk()).CreateMultipartUploadCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, ContentType: 'application/octet-stream' }));
+      const out = await (await this.bucket.s3()).client.send(new (await loadSdk()).CreateMultipartUploadCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, ContentType: 'application/octet-stream' }), this.bucket.abortable());
       this.uploadId = out.UploadId!;
     } catch (error) {
       throw remoteError(error, this.bucket.remote, `starting the upload of ${this.name}`, this.key);
@@ -157,7 +157,7 @@ export class GrowingFileUpload {
       source.on('error', (error) => body.destroy(error));
       source.pipe(body);
       try {
-        const out = await (await this.partClient).send(new (await loadSdk()).UploadPartCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: bytes }), { abortSignal: this.options.signal });
+        const out = await (await this.partClient).send(new (await loadSdk()).UploadPartCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: bytes }), this.bucket.abortable(this.options.signal));
         const part = { number, etag: out.ETag ?? '', sha256: digest.digest('hex'), bytes };
         if (resend) {
           this.parts[number - 1] = part;
@@ -202,7 +202,7 @@ export class GrowingFileUpload {
         Key: this.key,
         UploadId: this.uploadId,
         MultipartUpload: { Parts: this.parts.map((p) => ({ PartNumber: p.number, ETag: p.etag })) },
-      }));
+      }), this.bucket.abortable());
     } catch (error) {
       throw remoteError(error, this.bucket.remote, `completing the upload of ${this.name}`, this.key);
     }
@@ -212,7 +212,7 @@ export class GrowingFileUpload {
 
   private async putWhole(bytes: number): Promise<void> {
     try {
-      await (await this.partClient).send(new (await loadSdk()).PutObjectCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, Body: createReadStream(this.file), ContentLength: bytes, ContentType: 'application/octet-stream' }), { abortSignal: this.options.signal });
+      await (await this.partClient).send(new (await loadSdk()).PutObjectCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, Body: createReadStream(this.file), ContentLength: bytes, ContentType: 'application/octet-stream' }), this.bucket.abortable(this.options.signal));
     } catch (error) {
       throw remoteError(error, this.bucket.remote, `uploading ${this.name}`, this.key);
     }
