@@ -111,7 +111,7 @@ describe('S3 failures in the kit\'s words', () => {
     [{ name: 'Error', code: 'ECONNREFUSED' }, 'REMOTE_UNREACHABLE', /stopped answering/],
     [{ name: 'InternalError', $metadata: { httpStatusCode: 500 } }, 'REMOTE_FAILED', /Run again/],
     [{ name: 'TimeoutError', message: 'Socket timed out without establishing a connection within 10000 ms', $metadata: { attempts: 3 } }, 'REMOTE_UNREACHABLE', /at https:\/\/s3\.example\.com did not accept a connection within 10 s while uploading x\.dump \(3 tries\).*connectTimeoutSeconds/],
-    [{ name: 'TimeoutError', message: 'the request socket timed out after 60000 ms of inactivity', $metadata: { attempts: 3 } }, 'REMOTE_UNREACHABLE', /sent nothing for 60 s while uploading x\.dump \(3 tries\).*requestTimeoutSeconds/],
+    [{ name: 'TimeoutError', message: 'the request socket timed out after 60000 ms of inactivity', $metadata: { attempts: 3 } }, 'REMOTE_UNREACHABLE', /went silent for 60 s in the middle of a request while uploading x\.dump \(3 tries\).*requestTimeoutSeconds/],
   ])('%o → %s', (error, code, message) => {
     const kit = remoteError(error, remote, 'uploading x.dump', 'pg/prod/x.dump');
     expect(kit.code).toBe(code);

@@ -81,6 +81,12 @@ export function classifyS3Error(error: unknown): 'not-found' | 'no-bucket' | 'cr
   return 'other';
 }
 
+/** A failure worth another try: the connection was lost, or a deadline passed. Pure. */
+export function isTransient(error: unknown): boolean {
+  const kind = classifyS3Error(error);
+  return kind === 'network' || kind === 'connect-timeout' || kind === 'silent';
+}
+
 /**
  * An SDK failure in the kit's words. `what` says what the kit was doing ("uploading x.dump");
  * `key` (when one object is concerned) names it, so a 403 on one object is told apart from a
@@ -123,10 +129,12 @@ export function remoteError(error: unknown, remote: Remote, what: string, key?: 
 /** A deadline passed on every try: which one, how long, how many tries, and the key that sets it. */
 function timeoutError(e: SdkError, remote: Remote, what: string, options: { cause: unknown; detail: string }): KitError {
   const endpoint = remote.endpoint ?? `the AWS endpoint for region ${remote.region}`;
-  const tries = e.$metadata?.attempts ?? remote.attempts;
+  // Every path that can time out makes remote.attempts tries: the SDK's retry, or the kit's own
+  // for streamed bodies (whose $metadata counts only the last one).
+  const tries = remote.attempts;
   const connect = classifyS3Error(e) === 'connect-timeout';
   const seconds = (connect ? remote.connectTimeoutMs : remote.requestTimeoutMs) / 1000;
-  const happened = connect ? `did not accept a connection within ${seconds} s` : `accepted the request but sent nothing for ${seconds} s`;
+  const happened = connect ? `did not accept a connection within ${seconds} s` : `went silent for ${seconds} s in the middle of a request`;
   const key = connect ? 'connectTimeoutSeconds' : 'requestTimeoutSeconds';
   return new KitError('REMOTE_UNREACHABLE', `The object store at ${endpoint} ${happened} while ${what} (${tries} ${tries === 1 ? 'try' : 'tries'}). Check that it is running and reachable from this machine (a firewall that drops packets looks like this), or raise remote.${key} in backup-kit.json if it is only slow.`, options);
 }

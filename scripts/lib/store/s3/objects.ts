@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { Remote } from '../../config/remote.js';
 import { ownsArtifact } from '../../format/naming.js';
-import { classifyS3Error, loadSdk, makeS3Client, remoteError, type Sdk } from './client.js';
+import { classifyS3Error, isTransient, loadSdk, makeS3Client, remoteError, type Sdk } from './client.js';
 
 export interface RemoteObject {
   /** Name relative to the environment's prefix. */
@@ -203,7 +203,7 @@ export class RemoteBucket {
       } catch (error) {
         const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
         if (status === 412 || (error as { name?: string }).name === 'PreconditionFailed') return 'exists';
-        if (attempt >= 3 || classifyS3Error(error) !== 'network') throw remoteError(error, this.remote, `uploading ${name}`, this.key(name));
+        if (attempt >= this.remote.attempts || !isTransient(error)) throw remoteError(error, this.remote, `uploading ${name}`, this.key(name));
       }
     }
   }

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { KitError } from '../../errors.js';
-import { classifyS3Error, loadSdk, remoteError } from './client.js';
+import { classifyS3Error, isTransient, loadSdk, remoteError } from './client.js';
 import type { RemoteBucket } from './objects.js';
 import type { UploadJournal } from './journal.js';
 
@@ -169,8 +169,7 @@ export class GrowingFileUpload {
         return;
       } catch (error) {
         source.destroy();
-        const kind = classifyS3Error(error);
-        if (attempt >= 3 || (kind !== 'network' && kind !== 'other') || this.options.signal?.aborted) {
+        if (attempt >= this.bucket.remote.attempts || (!isTransient(error) && classifyS3Error(error) !== 'other') || this.options.signal?.aborted) {
           throw remoteError(error, this.bucket.remote, `uploading ${this.name} (part ${number})`, this.key);
         }
         await sleep(500 * attempt);
