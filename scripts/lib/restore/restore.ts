@@ -234,11 +234,12 @@ async function apply(target: Target, prepared: Prepared, options: RestoreOptions
   const scriptPlan: ScriptPlan = { ...plan, totalItems: report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS };
   const tools = { psql: await locatePsql(prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
   if (!plan.creating) {
-    await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal);
+    await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, { onCommit: () => ctx.pointOfNoReturn?.('the restore\'s COMMIT has been sent') });
     return undefined;
   }
   const swap = { jobs: options.jobs ?? 1, pgRestoreArgs: plan.pgRestoreArgs, keepOld: options.keepOld, expectedRows: plan.expectedRows, stamp };
-  return (await applyBySwap(target, source, swap, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal)).oldDatabase;
+  const onSwap = () => ctx.pointOfNoReturn?.('the restored database is being swapped in');
+  return (await applyBySwap(target, source, swap, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, onSwap)).oldDatabase;
 }
 
 export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
