@@ -155,11 +155,11 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
   const creating = options.mode === 'create' || options.jobs !== undefined;
   let client: Client;
   try {
-    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
   } catch (error) {
     // --create may make a database that does not exist yet
     if (!(creating && error instanceof KitError && error.code === 'DATABASE_MISSING')) throw error;
-    client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds);
+    client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds, undefined, ctx.signal);
   }
   try {
     const targetExists = (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d === target.database;

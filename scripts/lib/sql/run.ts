@@ -190,7 +190,7 @@ async function copyQueryToFile(target: Target, statement: ClassifiedStatement, c
 export async function runSql(target: Target, options: SqlOptions, ctx: CommandContext, ui: SqlUi): Promise<SqlResult> {
   const statements = classifySql(options.sql);
   await checkStatements(statements, options, target, ui);
-  const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+  const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
   const started = ctx.now();
   const finish = (result: SqlResult): SqlResult => ({ ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024 });
   try {
