@@ -172,7 +172,7 @@ export class GrowingFileUpload {
         if (attempt >= this.bucket.remote.attempts || (!isTransient(error) && classifyS3Error(error) !== 'other') || this.options.signal?.aborted) {
           throw remoteError(error, this.bucket.remote, `uploading ${this.name} (part ${number})`, this.key);
         }
-        await sleep(500 * attempt);
+        await sleep(500 * attempt, undefined, { signal: this.options.signal });
       }
     }
   }
@@ -209,11 +209,16 @@ export class GrowingFileUpload {
     await this.proveSize(this.sent);
   }
 
+  /** One request for a small file; a fresh stream for each try, since the SDK cannot rewind one. */
   private async putWhole(bytes: number): Promise<void> {
-    try {
-      await (await this.partClient).send(new (await loadSdk()).PutObjectCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, Body: createReadStream(this.file), ContentLength: bytes, ContentType: 'application/octet-stream' }), this.bucket.abortable(this.options.signal));
-    } catch (error) {
-      throw remoteError(error, this.bucket.remote, `uploading ${this.name}`, this.key);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await (await this.partClient).send(new (await loadSdk()).PutObjectCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, Body: createReadStream(this.file), ContentLength: bytes, ContentType: 'application/octet-stream' }), this.bucket.abortable(this.options.signal));
+        return;
+      } catch (error) {
+        if (attempt >= this.bucket.remote.attempts || !isTransient(error) || this.options.signal?.aborted) throw remoteError(error, this.bucket.remote, `uploading ${this.name}`, this.key);
+        await sleep(500 * attempt, undefined, { signal: this.options.signal });
+      }
     }
   }
 
