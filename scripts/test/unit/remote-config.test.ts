@@ -124,6 +124,12 @@ describe('S3 failures in the kit\'s words', () => {
     expect(classifyS3Error({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } })).toBe('not-found');
     expect(classifyS3Error({ name: 'MethodNotAllowed', $metadata: { httpStatusCode: 405 } })).toBe('not-implemented');
   });
+
+  it('takes a request ended by the run\'s signal for an interruption, never a failure to retry', () => {
+    const aborted = new DOMException('This operation was aborted', 'AbortError');
+    expect(classifyS3Error(aborted)).toBe('aborted');
+    expect(remoteError(aborted, remote, 'listing backups')).toMatchObject({ code: 'INTERRUPTED', message: 'Interrupted while listing backups.' });
+  });
 });
 
 describe('part size', () => {

@@ -63,8 +63,10 @@ function codeOf(error: SdkError): string {
 }
 
 /** The error's kind, for code that must react (a missing object is not a failure to list). Pure. */
-export function classifyS3Error(error: unknown): 'not-found' | 'no-bucket' | 'credentials' | 'denied' | 'skew' | 'unknown-host' | 'connect-timeout' | 'silent' | 'network' | 'not-implemented' | 'other' {
+export function classifyS3Error(error: unknown): 'not-found' | 'no-bucket' | 'credentials' | 'denied' | 'skew' | 'unknown-host' | 'connect-timeout' | 'silent' | 'network' | 'not-implemented' | 'aborted' | 'other' {
   const e = (error ?? {}) as SdkError;
+  // The run's signal ended the request (Ctrl-C, SIGTERM): never worth another try.
+  if (e.name === 'AbortError') return 'aborted';
   const code = codeOf(e);
   const status = e.$metadata?.httpStatusCode;
   if (code === 'NoSuchBucket') return 'no-bucket';
@@ -95,8 +97,6 @@ export function isTransient(error: unknown): boolean {
 export function remoteError(error: unknown, remote: Remote, what: string, key?: string): KitError {
   if (error instanceof KitError) return error;
   const e = (error ?? {}) as SdkError;
-  // The run's signal ended the request (Ctrl-C, SIGTERM): not the store's failure.
-  if (e.name === 'AbortError') return new KitError('INTERRUPTED', `Interrupted while ${what}.`, { cause: error });
   const where = remote.endpoint ? `${remoteLocation(remote)} at ${remote.endpoint}` : remoteLocation(remote);
   const raw = redact(`${codeOf(e)}${e.message && e.message !== codeOf(e) ? `: ${e.message}` : ''}`);
   const options = { cause: error, detail: raw };
@@ -116,6 +116,8 @@ export function remoteError(error: unknown, remote: Remote, what: string, key?: 
         : new KitError('REMOTE_DENIED', `Access denied to ${where} while ${what}. Grant the credentials from ${remote.credentialSource} s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload on this bucket and prefix, then run again.`, options);
     case 'unknown-host':
       return new KitError('REMOTE_UNREACHABLE', `The object store's host is unknown (${what}): ${remote.endpoint ?? 'the AWS endpoint for region ' + remote.region} does not resolve. Check --endpoint / backup-kit.json's endpoint for a typo, and the machine's DNS.`, options);
+    case 'aborted':
+      return new KitError('INTERRUPTED', `Interrupted while ${what}.`, { cause: error });
     case 'connect-timeout':
     case 'silent':
       return timeoutError(e, remote, what, options);
