@@ -130,7 +130,7 @@ export interface ApplyHooks {
  * the CLI's own handler has seen it), so a test can land one on either side of COMMIT without
  * timing. Inert unless the variable names this point.
  */
-async function pauseForTest(env: NodeJS.ProcessEnv, point: 'before-commit' | 'after-commit', reporter: Reporter): Promise<void> {
+export async function pauseForTest(env: NodeJS.ProcessEnv, point: 'before-commit' | 'after-commit' | 'swap', reporter: Reporter): Promise<void> {
   if (env.PGKIT_TEST_PAUSE !== point) return;
   reporter.notice(`test pause: ${point}`);
   await new Promise<void>((resolve) => {

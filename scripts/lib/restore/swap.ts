@@ -18,7 +18,7 @@ import { processAlive } from '../proc/process.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { ident, literal } from '../pg/quote.js';
-import { applyInTransaction, type ScriptPlan } from './apply.js';
+import { applyInTransaction, pauseForTest, type ScriptPlan } from './apply.js';
 
 export interface DatabaseFacts {
   exists: boolean;
@@ -236,6 +236,7 @@ export async function applyBySwap(target: Target, source: RestoreSource, plan: S
     // The last moment a signal can stop the restore: the swap that follows is the change itself.
     signal.throwIfAborted();
     onSwap?.();
+    await pauseForTest(env, 'swap', reporter);
 
     reporter.progress({ phase: 'swapping databases', bytes: 0 });
     if (!facts.exists) {
