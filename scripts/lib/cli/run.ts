@@ -124,6 +124,8 @@ interface Run<A extends CommonArgs, R> extends RunOutcome<A, R> {
   notifySettings: NotifySettings;
   /** --remote, --endpoint, --from-remote, --remote-only: where backups are read and written. */
   storeOptions?: StoreOptions;
+  /** Set at the command's point of no return: what can no longer be taken back. */
+  committed?: string;
 }
 
 function storeOptionsOf(values: Values): StoreOptions {
@@ -170,6 +172,11 @@ function trapSignals(run: Run<CommonArgs, unknown>): () => void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(EXIT_CODES.INTERRUPTED);
+    if (run.committed !== undefined) {
+      // Stopping now could only leave the user unsure whether the change happened: it has.
+      run.stderr(`${run.command.name}: ${signal} received too late to stop: ${run.committed}, so the command finishes (press Ctrl-C again to quit at once)`);
+      return;
+    }
     run.stderr(`${run.command.name}: ${signal} received, stopping and cleaning up (press Ctrl-C again to quit at once)`);
     run.controller.abort();
   };
@@ -200,6 +207,9 @@ async function execute<A extends CommonArgs, R>(run: Run<A, R>, args: A): Promis
     now: () => new Date(),
     reporter,
     storeOptions: run.storeOptions ?? {},
+    pointOfNoReturn(what) {
+      run.committed = what;
+    },
     target(a) {
       run.target ??= resolveTarget({ url: a.url, env: a.env, envFile: a.envFile, root: io.root, processEnv: io.env });
       return run.target;

@@ -114,7 +114,7 @@ function explainBasebackup(user: string) {
 }
 
 async function prepare(target: Target, options: PhysicalBackupOptions, ctx: CommandContext, repo: PhysicalStore): Promise<{ settings: ServerSettings; tool: Program; compression: Compression }> {
-  const client = await connectWithWait(target, options.waitSeconds, (n, e) => ctx.reporter.notice(`waiting for the server (attempt ${n}): ${e.message}`));
+  const client = await connectWithWait(target, options.waitSeconds, (n, e) => ctx.reporter.notice(`waiting for the server (attempt ${n}): ${e.message}`), ctx.signal);
   let settings: ServerSettings;
   try {
     settings = await readServerSettings(client);

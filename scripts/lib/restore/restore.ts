@@ -157,11 +157,11 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
   const creating = options.mode === 'create' || options.jobs !== undefined;
   let client: Client;
   try {
-    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
   } catch (error) {
     // --create may make a database that does not exist yet
     if (!(creating && error instanceof KitError && error.code === 'DATABASE_MISSING')) throw error;
-    client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds);
+    client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds, undefined, ctx.signal);
   }
   try {
     const targetExists = (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d === target.database;
@@ -240,11 +240,12 @@ async function apply(target: Target, prepared: Prepared, options: RestoreOptions
     const scriptPlan: ScriptPlan = { ...plan, pgRestoreArgs, totalItems: plan.restoreList?.length ?? report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS };
     const tools = { psql: await locatePsql(prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
     if (!plan.creating) {
-      await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal);
+      await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, { onCommit: () => ctx.pointOfNoReturn?.('the restore\'s COMMIT has been sent') });
       return undefined;
     }
     const swap = { jobs: options.jobs ?? 1, pgRestoreArgs, keepOld: options.keepOld, expectedRows: plan.expectedRows, stamp };
-    return (await applyBySwap(target, source, swap, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal)).oldDatabase;
+    const onSwap = () => ctx.pointOfNoReturn?.('the restored database is being swapped in');
+    return (await applyBySwap(target, source, swap, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, onSwap)).oldDatabase;
   } finally {
     await list?.remove();
   }

@@ -274,7 +274,7 @@ async function readOnlyGuard(client: Client, target: Target, options: SqlOptions
 export async function runSql(target: Target, options: SqlOptions, ctx: CommandContext, ui: SqlUi): Promise<SqlResult> {
   const statements = classifySql(options.sql);
   await checkStatements(statements, options, target, ui);
-  const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+  const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
   const started = ctx.now();
   try {
     const { role, guard } = await readOnlyGuard(client, target, options, ctx);

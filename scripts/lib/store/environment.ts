@@ -51,7 +51,7 @@ export const openStore: StoreOpener = (ctx, environment) => {
     }
     return encrypted(local);
   }
-  return encrypted(new MirroredStore(local, new RemoteStore(remote, local.where, ctx.now), { fromRemote: options.fromRemote === true, remoteOnly: options.remoteOnly === true }));
+  return encrypted(new MirroredStore(local, new RemoteStore(remote, local.where, ctx.now, ctx.signal), { fromRemote: options.fromRemote === true, remoteOnly: options.remoteOnly === true }));
 };
 
 /** Give a context its environments, each opened once. `open` is where another store plugs in. */
