@@ -20,12 +20,12 @@ import type { StoreContext } from '../store/environment.js';
 import type { BackupWrite } from '../store/store.js';
 import { backupRoot, type CommandContext } from '../context.js';
 import { stemOf, typeOfStem } from '../format/naming.js';
-import type { ArtifactInfo, BackupInfo } from '../format/metadata.js';
+import type { ArtifactInfo, BackupInfo, ExtensionInfo } from '../format/metadata.js';
 import { dataFileName, exportFiles, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
-import { buildInfo, infoDatabase, serverGoneError } from '../backup/backup.js';
+import { buildInfo, extensionsDumped, infoDatabase, serverGoneError } from '../backup/backup.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
 import { selectTables } from './select.js';
-import { copyIntoEntry, copyTableInRanges, copyToFile, dumpSchema, runPool } from './copy.js';
+import { copyIntoEntry, copySource, copyTableInRanges, copyToFile, dumpSchema, runPool } from './copy.js';
 import { zipDirectory, ZipWriter } from './zip.js';
 import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
 import { configFor } from '../config/file.js';
@@ -105,13 +105,18 @@ function schemaScope(options: ExportOptions): string[] {
   ];
 }
 
-async function chooseTables(client: Client, options: ExportOptions): Promise<SnapshotTable[]> {
+async function chooseTables(client: Client, options: ExportOptions, notice: (message: string) => void): Promise<SnapshotTable[]> {
   const all = await readTables(client);
   const { chosen, unmatched } = selectTables(all, options);
   if (unmatched.length) {
     throw new KitError('NOTHING_MATCHED', `No table matches ${unmatched.map((p) => `"${p}"`).join(', ')} (pg_dump's pattern syntax: schema.table, * and ? as wildcards, "Quoted" for exact names). Nothing was exported.`);
   }
-  return chosen;
+  if (!options.differential) return chosen;
+  // A chain replaces or upserts whole tables by primary key, while a configuration table holds
+  // the extension's own rows beside the user's: differentials leave them out, and say so.
+  const config = chosen.filter((t) => t.extensionConfig);
+  if (config.length) notice(`differential exports leave out extension configuration tables (${config.map((t) => t.name).join(', ')}); a full export (without --differential) keeps their rows`);
+  return chosen.filter((t) => !t.extensionConfig);
 }
 
 interface Session {
@@ -122,6 +127,8 @@ interface Session {
   snapshot: { id: string; takenAt: string };
   /** --differential: the next differential's lower bound, read before the snapshot. */
   nextLowerBound: string | undefined;
+  /** The extensions schema.sql creates, read in the snapshot. */
+  extensions: ExtensionInfo[];
 }
 
 /** Where each file of the export is written: `rel` is its path inside the export ("data/x.csv"). */
@@ -129,7 +136,7 @@ type Placer = (rel: string) => string;
 
 /** Every file of the export, from the session's snapshot; returns metadata.json's content. */
 async function writeFiles(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, place: Placer, started: Date): Promise<ExportMetadata> {
-  const chosen = await chooseTables(s.client, options);
+  const chosen = await chooseTables(s.client, options, (m) => ctx.reporter.notice(m));
   const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
   const scope = { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete };
   const chain = s.nextLowerBound === undefined ? undefined : await prepareChain(s.client, chosen, scope, {
@@ -160,16 +167,22 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
       return table;
     }
     const pages = t.pages ?? 0;
-    const ranges = Math.min(rangesFor(t, options.jobs, s.facts.major, rangeBytes(ctx.env)), Math.max(1, pages));
+    const ranges = t.extensionFilter ? 1 : Math.min(rangesFor(t, options.jobs, s.facts.major, rangeBytes(ctx.env)), Math.max(1, pages));
     const written = await copyTableInRanges(s.psql, env, s.snapshot.id, { ...t, pages }, ranges, place(file), ctx.signal);
     bytesDone += written.bytes;
     ctx.reporter.progress({ phase: 'exporting', bytes: bytesDone, estimate, done: ++done, total: chosen.length, detail: t.name });
-    return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256, ...(ranges > 1 ? { ranges } : {}) };
+    return { ...exportedTable(t, file, written), ...(ranges > 1 ? { ranges } : {}) };
   });
   const lo = largeObjects > 0 ? await copyToFile(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, place(LARGE_OBJECTS_FILE), ctx.signal) : undefined;
   const schema = await schemaDone;
   ctx.signal.throwIfAborted();
   return { ...metadataOf(target, ctx, s, id, started, { scope, schema, tables: exported, sequences, lo }), ...(chain ? { chain: { ...chain.info, base: chain.info.base ?? id } } : {}) };
+}
+
+/** A table's entry in metadata.json, once its file is written. */
+function exportedTable(t: SnapshotTable, file: string, written: { rows: number; bytes: number; sha256: string }): ExportTable {
+  const filter = t.extensionFilter ? { extensionFilter: t.extensionFilter } : {};
+  return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256, ...filter };
 }
 
 interface Written {
@@ -198,6 +211,7 @@ function metadataOf(target: Target, ctx: CommandContext, s: Session, id: string,
     tables: [...w.tables].sort((a, b) => a.name.localeCompare(b.name)),
     sequences: w.sequences,
     largeObjects: w.lo ? { file: LARGE_OBJECTS_FILE, bytes: w.lo.bytes, sha256: w.lo.sha256, count: w.lo.rows } : undefined,
+    extensions: s.extensions,
   };
 }
 
@@ -207,7 +221,7 @@ function metadataOf(target: Target, ctx: CommandContext, s: Session, id: string,
  * the zip, one at a time (a zip's entries follow each other).
  */
 async function writeZipStreamed(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, zip: ZipWriter, started: Date): Promise<ExportMetadata> {
-  const chosen = await chooseTables(s.client, options);
+  const chosen = await chooseTables(s.client, options, (m) => ctx.reporter.notice(m));
   const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
   const scope = { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete };
   const sequences = await readSequences(s.client, complete ? undefined : chosen.map((t) => t.oid));
@@ -224,8 +238,8 @@ async function writeZipStreamed(target: Target, options: ExportOptions, ctx: Com
   let bytes = 0;
   for (const t of chosen) {
     const file = files.get(t)!;
-    const written = await copyIntoEntry(s.psql, env, s.snapshot.id, t.name, (csv) => zip.add(file, csv), ctx.signal);
-    tables.push({ name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256 });
+    const written = await copyIntoEntry(s.psql, env, s.snapshot.id, copySource(t), (csv) => zip.add(file, csv), ctx.signal);
+    tables.push(exportedTable(t, file, written));
     ctx.reporter.progress({ phase: 'exporting', bytes: (bytes += written.bytes), estimate, done: tables.length, total: chosen.length, detail: t.name });
   }
   const lo = largeObjects > 0 ? await copyIntoEntry(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, (csv) => zip.add(LARGE_OBJECTS_FILE, csv), ctx.signal) : undefined;
@@ -399,7 +413,9 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
       pgDump: await locateTool('pg_dump', facts.major, ctx.env),
       snapshot: await openSnapshot(client),
       nextLowerBound,
+      extensions: [],
     };
+    session.extensions = await extensionsDumped(client, options);
     write = await ctx.environment(target.env).store.beginWrite('export', started);
     if (!options.zip) refuseUnencryptedDirectory(write);
     if (options.differential) refuseEncryptedChain(write);
