@@ -61,7 +61,7 @@ export function packageHint(name: string, serverMajor: number): string {
   if (CONTRIB.includes(name)) return `postgresql-${serverMajor} (PostgreSQL's contrib modules; other platforms package them as postgresql${serverMajor}-contrib)`;
   if (POSTGIS.includes(name)) return `postgresql-${serverMajor}-postgis-3`;
   if (name === 'pg_partman') return `postgresql-${serverMajor}-partman`;
-  return `postgresql-${serverMajor}-${name.replace(/^pg_/, '').replace(/_/g, '-')} or the package of that name for your platform`;
+  return `its package (on Debian/Ubuntu usually postgresql-${serverMajor}-${name.replace(/^pg_/, '').replace(/_/g, '-')})`;
 }
 
 /**

@@ -160,15 +160,15 @@ describe('a target server without an extension the backup needs', () => {
     for (const format of ['sql', 'dump']) {
       const run = await cli('pg-restore', [fileOf(backup, format), '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
       expect(run.code, `${format}: ${run.stderr}`).toBe(16);
-      expect(run.stderr).toContain(`${name} 2.0: the server offers 1.0, older than the backup's (upgrade postgresql-15-kit-test-ext-`);
-      expect(run.stderr).toContain('Nothing was changed.');
+      expect(run.stderr).toContain(`${name} 2.0: the server offers 1.0, older than the backup's (upgrade its package (on Debian/Ubuntu usually postgresql-15-kit-test-ext-${name.slice('kit_test_ext_'.length)}) to 2.0 or later)`);
+      expect(run.stderr).toContain('Install them on the database server itself (for PostgreSQL 15), then run this again. Nothing was changed.');
       expect(await fingerprint(target.url), format).toEqual(untouched);
     }
 
     remove();
     const restore = await cli('pg-restore', [fileOf(backup, 'dump'), '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
     expect(restore.code, restore.stderr).toBe(16);
-    expect(restore.stderr).toContain(`${name} 2.0: the server offers no ${name} (install postgresql-15-`);
+    expect(restore.stderr).toContain(`${name} 2.0: the server offers no ${name} (install its package (on Debian/Ubuntu usually postgresql-15-kit-test-ext-`);
     const imported = await cli('db-import', [exported.json<{ path: string }>().path, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
     expect(imported.code, imported.stderr).toBe(16);
     expect(imported.stderr).toContain(`${name} 2.0: the server offers no ${name}`);

@@ -40,7 +40,7 @@ describe('what a target server cannot provide', () => {
   it.each([
     ['postgis_topology', 16, 'postgresql-16-postgis-3'],
     ['pg_partman', 15, 'postgresql-15-partman'],
-    ['pg_cron', 15, 'postgresql-15-cron or the package of that name for your platform'],
+    ['pg_cron', 15, 'its package (on Debian/Ubuntu usually postgresql-15-cron)'],
   ])('%s on PostgreSQL %i comes from %s', (name, major, hint) => {
     expect(packageHint(name, major)).toBe(hint);
   });
