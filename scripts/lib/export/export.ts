@@ -105,18 +105,13 @@ function schemaScope(options: ExportOptions): string[] {
   ];
 }
 
-async function chooseTables(client: Client, options: ExportOptions, notice: (message: string) => void): Promise<SnapshotTable[]> {
+async function chooseTables(client: Client, options: ExportOptions): Promise<SnapshotTable[]> {
   const all = await readTables(client);
   const { chosen, unmatched } = selectTables(all, options);
   if (unmatched.length) {
     throw new KitError('NOTHING_MATCHED', `No table matches ${unmatched.map((p) => `"${p}"`).join(', ')} (pg_dump's pattern syntax: schema.table, * and ? as wildcards, "Quoted" for exact names). Nothing was exported.`);
   }
-  if (!options.differential) return chosen;
-  // A chain replaces or upserts whole tables by primary key, while a configuration table holds
-  // the extension's own rows beside the user's: differentials leave them out, and say so.
-  const config = chosen.filter((t) => t.extensionConfig);
-  if (config.length) notice(`differential exports leave out extension configuration tables (${config.map((t) => t.name).join(', ')}); a full export (without --differential) keeps their rows`);
-  return chosen.filter((t) => !t.extensionConfig);
+  return chosen;
 }
 
 interface Session {
@@ -136,7 +131,7 @@ type Placer = (rel: string) => string;
 
 /** Every file of the export, from the session's snapshot; returns metadata.json's content. */
 async function writeFiles(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, place: Placer, started: Date): Promise<ExportMetadata> {
-  const chosen = await chooseTables(s.client, options, (m) => ctx.reporter.notice(m));
+  const chosen = await chooseTables(s.client, options);
   const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
   const scope = { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete };
   const chain = s.nextLowerBound === undefined ? undefined : await prepareChain(s.client, chosen, scope, {
@@ -221,7 +216,7 @@ function metadataOf(target: Target, ctx: CommandContext, s: Session, id: string,
  * the zip, one at a time (a zip's entries follow each other).
  */
 async function writeZipStreamed(target: Target, options: ExportOptions, ctx: CommandContext, s: Session, id: string, zip: ZipWriter, started: Date): Promise<ExportMetadata> {
-  const chosen = await chooseTables(s.client, options, (m) => ctx.reporter.notice(m));
+  const chosen = await chooseTables(s.client, options);
   const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
   const scope = { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete };
   const sequences = await readSequences(s.client, complete ? undefined : chosen.map((t) => t.oid));

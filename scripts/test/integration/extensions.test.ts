@@ -108,6 +108,27 @@ describe('extensions as pg_dump treats them', () => {
     }
   }, 600_000);
 
+  it('a differential chain carries the configuration rows too: each export takes them whole, through their filter', async () => {
+    const db = await createDatabase({ sql: APPLICATION_SQL });
+    const project = makeProject();
+    const exportChain = async () => {
+      const run = await cli('db-export', ['--differential', '--skip-unsuitable', '--json'], { cwd: project, env: { DATABASE_URL: db.url } });
+      expect(run.code, run.stderr).toBe(0);
+      return run.json<{ id: string; chain: { position: number } }>();
+    };
+    const base = await exportChain();
+    await query(db.url, `INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text) VALUES (990003, 'kit', 990003, '+proj=longlat');
+      UPDATE partman.part_config SET premake = 7 WHERE parent_table = 'public.events'`);
+    const next = await exportChain();
+    expect(next.chain.position).toBe(1);
+    const target = await createDatabase();
+    const run = await cli('db-import', [base.id, '--until', 'latest', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(await query(target.url, 'SELECT srid FROM spatial_ref_sys WHERE srid >= 990000 ORDER BY srid')).toEqual([{ srid: 990001 }, { srid: 990003 }]);
+    expect(await query(target.url, 'SELECT premake FROM partman.part_config')).toEqual([{ premake: 7 }]);
+    expect(await fingerprint(target.url)).toEqual(await fingerprint(db.url));
+  }, 600_000);
+
   it('a partial import of spatial_ref_sys replaces the application\'s rows and keeps PostGIS\'s own', async () => {
     const project = makeProject();
     const exported = await cli('db-export', ['--json', '--table', 'public.spatial_ref_sys'], { cwd: project, env: { DATABASE_URL: source.url } });

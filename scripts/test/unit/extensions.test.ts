@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { compareExtensionVersions, extensionProblems, packageHint } from '../../lib/pg/extensions.js';
 import { copySource } from '../../lib/export/copy.js';
 import { emptyForReload } from '../../lib/export/import.js';
+import { judgeTables } from '../../lib/export/chain.js';
+import { tableSteps } from '../../lib/export/chain-restore.js';
 import { parseInfo, serializeInfo, type BackupInfo } from '../../lib/format/metadata.js';
 import type { ExportTable } from '../../lib/format/export-metadata.js';
 
@@ -62,6 +64,24 @@ describe('extension configuration tables', () => {
     expect(both).toContain('TRUNCATE TABLE ONLY public.t;');
     expect(both).not.toMatch(/TRUNCATE[^;]*spatial_ref_sys/);
     expect(both.endsWith('DELETE FROM public.spatial_ref_sys WHERE srid > 900000;')).toBe(true);
+  });
+});
+
+describe('extension configuration tables in a differential chain', () => {
+  const columns = [{ name: 'srid', type: 'integer' }];
+
+  it('are never judged for a basis column: neither differential nor refused as unsuitable', () => {
+    const config = { oid: 1, schema: 'public', table: 'spatial_ref_sys', name: 'public.spatial_ref_sys', columns, primaryKey: ['srid'], bytes: 0, extensionConfig: true, extensionFilter: 'WHERE srid > 900000' };
+    const plain = { ...config, oid: 2, table: 't', name: 'public.t', extensionConfig: undefined, extensionFilter: undefined };
+    const judged = judgeTables([config, plain], {});
+    expect(judged.suitable.size).toBe(0);
+    expect(judged.unsuitable.map((u) => u.table)).toEqual(['public.t']);
+  });
+
+  it('are replaced and counted through their filter when a differential is applied', () => {
+    const steps = tableSteps({ name: 'public.spatial_ref_sys', schema: 'public', table: 'spatial_ref_sys', file: 'data/x.csv', columns, rows: 2, bytes: 1, sha256: '', extensionFilter: 'WHERE srid > 900000', chain: { mode: 'full', basis: undefined, primaryKey: ['srid'], rowsAtSnapshot: 2, keys: undefined, deleted: undefined } }, 'backup_export_x', 't1');
+    expect(steps.deletes).toBe('DELETE FROM public.spatial_ref_sys WHERE srid > 900000;\n');
+    expect(steps.check).toContain('SELECT count(*) INTO t1 FROM public.spatial_ref_sys WHERE srid > 900000;');
   });
 });
 
