@@ -77,6 +77,20 @@ add_deb_src() {
 }
 add_deb_src
 need dpkg-source dpkg-dev - "apt-get source unpacks PostgreSQL's regression scripts for the corpus test"
+# The extension tests restore a database built on PostGIS and pg_partman. Debian packages them
+# per server major version: each server found here gets both, unless its extension directory
+# already has them.
+if command -v apt-get >/dev/null; then
+  for bin in /usr/lib/postgresql/*/bin/initdb; do
+    [ -x "$bin" ] || continue
+    major=$(basename "$(dirname "$(dirname "$bin")")")
+    for pair in postgis:postgis-3 pg_partman:partman; do
+      [ -f "/usr/share/postgresql/$major/extension/${pair%%:*}.control" ] && continue
+      echo "setup: installing postgresql-$major-${pair#*:} with apt-get (the extension tests need ${pair%%:*})" >&2
+      apt_install "postgresql-$major-${pair#*:}" || echo "setup: postgresql-$major-${pair#*:} could not be installed; the extension tests will fail on PostgreSQL $major" >&2
+    done
+  done
+fi
 
 for tool in sha256sum gzip script; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is missing (coreutils, gzip, bsdutils)" >&2; exit 1; }

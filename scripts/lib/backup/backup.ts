@@ -13,6 +13,7 @@ import { createGzip } from 'node:zlib';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { classifyConnectError, connect, connectWithWait, serverFacts, type Client, type ServerFacts } from '../pg/connect.js';
+import { readExtensions } from '../pg/extensions.js';
 import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../proc/pg-tools.js';
 import { sizeOf } from '../store/files.js';
 import type { StoreContext } from '../store/environment.js';
@@ -22,7 +23,7 @@ import { Fanout, HashTap } from './fanout.js';
 import { artifactFile, type Format } from '../format/naming.js';
 import { formatBytes } from '../format/units.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../format/stats.js';
-import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type RolesInfo, type StatisticsSource } from '../format/metadata.js';
+import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type ExtensionInfo, type RolesInfo, type StatisticsSource } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
 import { backupRoles } from './roles.js';
 
@@ -135,6 +136,8 @@ export interface InfoFacts {
   source: StatisticsSource;
   largeObjects: number;
   roles?: RolesInfo;
+  /** The extensions the dump creates (undefined: not read). */
+  extensions?: ExtensionInfo[];
 }
 
 /** The .info of a finished backup. Pure. */
@@ -163,6 +166,7 @@ export function buildInfo(facts: InfoFacts): BackupInfo {
     },
     artifacts: facts.artifacts,
     ...(facts.roles ? { roles: facts.roles } : {}),
+    ...(facts.extensions ? { extensions: facts.extensions } : {}),
     statistics: {
       source: facts.source,
       algorithm: FINGERPRINT_ALGORITHM,
@@ -247,6 +251,7 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   const { s: snapshot, t: serverTime } = (await client.query<{ s: string; t: Date }>('SELECT pg_export_snapshot() AS s, now() AS t')).rows[0]!;
   const largeObjects = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n);
+  const extensions = await extensionsDumped(client, options);
   ctx.signal.throwIfAborted();
 
   const env = childEnv(target, ctx.env);
@@ -301,8 +306,17 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
     source,
     largeObjects,
     roles: saved.roles,
+    extensions,
   });
   return write.commit(info);
+}
+
+/**
+ * The extensions pg_dump writes a CREATE EXTENSION for, read in the backup's snapshot: all of
+ * them, unless --table or --schema narrowed the dump (pg_dump then writes none).
+ */
+export async function extensionsDumped(client: Client, scope: Pick<BackupOptions, 'tables' | 'schemas'>): Promise<ExtensionInfo[]> {
+  return scope.tables.length || scope.schemas.length ? [] : readExtensions(client);
 }
 
 async function statistics(

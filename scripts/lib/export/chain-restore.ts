@@ -64,9 +64,11 @@ export function tableSteps(t: ExportTable, differential: string, tag: string): {
   const pk = names(chain.primaryKey);
   const others = t.columns.map((c) => c.name).filter((c) => !chain.primaryKey.includes(c));
   const fail = (what: string) => `RAISE EXCEPTION '%', ${literal(`pg-backup-kit: ${t.name} in ${differential}: `)} || ${what}`;
+  // An extension's configuration table: only the rows its filter keeps are the chain's.
+  const rowsOfTable = t.extensionFilter ? `${t.name} ${t.extensionFilter}` : `ONLY ${t.name}`;
   const deletes =
     chain.mode === 'full'
-      ? `DELETE FROM ONLY ${t.name};\n`
+      ? `DELETE FROM ${rowsOfTable};\n`
       : `CREATE TEMPORARY TABLE kit_keys AS SELECT ${pk} FROM ONLY ${t.name} WITH NO DATA;\nCOPY pg_temp.kit_keys (${pk}) FROM STDIN;\n`;
   const deleteSql =
     chain.mode === 'full'
@@ -92,7 +94,7 @@ export function tableSteps(t: ExportTable, differential: string, tag: string): {
   const check = `DO $${tag}$ DECLARE ${tag} bigint; ${tag}_set text; BEGIN
   ${deleteSql}
   ${upsertSql}
-  SELECT count(*) INTO ${tag} FROM ONLY ${t.name};
+  SELECT count(*) INTO ${tag} FROM ${rowsOfTable};
   IF ${tag} <> ${chain.rowsAtSnapshot} THEN ${fail(`format('%s rows after applying it, the differential recorded ${chain.rowsAtSnapshot}', ${tag})`)}; END IF;
 END $${tag}$;
 ${chain.mode === 'full' ? '' : 'DROP TABLE pg_temp.kit_keys, pg_temp.kit_rows;'}\n`;

@@ -31,6 +31,9 @@ export function judgeTables(tables: SnapshotTable[], config: DifferentialConfig)
   const suitable = new Map<string, { column: string; type: string }>();
   const unsuitable: Suitability['unsuitable'] = [];
   for (const t of tables) {
+    // An extension's configuration table holds the extension's rows beside the user's: it goes
+    // in full (its filtered rows) in every export of the chain, never by changes.
+    if (t.extensionConfig) continue;
     const column = overrides[t.name] ?? overrides[`${t.schema}.${t.table}`] ?? DEFAULT_BASIS;
     const found = t.columns.find((c) => c.name === column);
     if (t.primaryKey.length === 0) unsuitable.push({ table: t.name, reason: 'has no primary key (deleted rows could not be told apart)' });

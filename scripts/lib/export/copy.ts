@@ -159,6 +159,18 @@ export interface SplittableTable {
   columns: ExportColumn[];
   /** Pages on disk when the export began (pg_class.relpages: an estimate; the last range is open-ended). */
   pages: number;
+  /** An extension configuration table's registered filter (`WHERE …`): only those rows are copied. */
+  extensionFilter?: string;
+}
+
+/**
+ * What one COPY of a table reads: the table itself, or for an extension's configuration table
+ * the rows its filter keeps, as pg_dump reads them (`SELECT <columns> FROM <table> <filter>`,
+ * without ONLY, exactly as pg_dump writes it). Pure.
+ */
+export function copySource(table: Pick<SplittableTable, 'name' | 'columns' | 'extensionFilter'>): string {
+  if (!table.extensionFilter) return table.name;
+  return `(SELECT ${table.columns.map((c) => ident(c.name)).join(', ')} FROM ${table.name} ${table.extensionFilter})`;
 }
 
 /** The COPY queries of a table cut into `parts` ranges of its pages, in page order (pure). */
@@ -181,7 +193,8 @@ export function pageRangeQueries(table: SplittableTable, parts: number): string[
  * the file holds the table's rows once each, in physical order.
  */
 export async function copyTableInRanges(psql: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string, table: SplittableTable, parts: number, file: string, signal: AbortSignal): Promise<WrittenFile & { rows: number }> {
-  if (parts <= 1) return copyToFile(psql, env, snapshotId, table.name, file, signal);
+  // A filtered table is read whole by one query: its filter decides the rows, not its pages.
+  if (parts <= 1 || table.extensionFilter) return copyToFile(psql, env, snapshotId, copySource(table), file, signal);
   const queries = pageRangeQueries(table, parts);
   const files = queries.map((_, i) => (i === 0 ? file : `${file}.range-${i}`));
   const tap = new FileTap(true);

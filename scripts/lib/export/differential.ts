@@ -23,7 +23,7 @@ import { keyComparator, keyKind, keySql } from '../format/key-order.js';
 import { csvHeaderLine } from '../format/csv.js';
 import { chainFileName, type ChainInfo, type ChainTable, type ExportFile, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
 import type { DifferentialConfig } from '../config/schema.js';
-import { copyToFile } from './copy.js';
+import { copySource, copyToFile } from './copy.js';
 import { writeDeletedKeys, writeIntegerKeyUnion, writeKeyUnion } from './key-merge.js';
 import { rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
@@ -122,7 +122,7 @@ export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, fil
   const rowCount = changesOnly ? countRows(job.client, t) : undefined;
   rowCount?.catch(() => undefined);
   const [data, keys] = await Promise.all([
-    copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${columnList(t)} FROM ONLY ${t.name}${where})`, job.place(file), job.signal),
+    copyToFile(job.psql, job.env, job.snapshotId, t.extensionFilter ? copySource(t) : `(SELECT ${columnList(t)} FROM ONLY ${t.name}${where})`, job.place(file), job.signal),
     basis ? copyToFile(job.psql, job.env, job.snapshotId, keysQuery, job.place(changesOnly ? changedKeysFile(keysFile) : keysFile), job.signal) : undefined,
   ]);
   const chain: ChainTable = { mode: changesOnly ? 'changes' : 'full', basis, primaryKey: t.primaryKey, rowsAtSnapshot: data.rows, keys: undefined, deleted: undefined };
@@ -132,7 +132,8 @@ export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, fil
     Object.assign(chain, await differentialKeys(job, t, keyColumns, file, keysFile, await rowCount!));
   }
   chain.rowsAtSnapshot = chain.keys?.rows ?? data.rows;
-  return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: data.rows, bytes: data.bytes, sha256: data.sha256, chain };
+  const filter = t.extensionFilter ? { extensionFilter: t.extensionFilter } : {};
+  return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: data.rows, bytes: data.bytes, sha256: data.sha256, ...filter, chain };
 }
 
 /** Beside the key list while the export runs: the keys of the changed rows, removed once merged. */

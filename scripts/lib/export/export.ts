@@ -20,12 +20,12 @@ import type { StoreContext } from '../store/environment.js';
 import type { BackupWrite } from '../store/store.js';
 import { backupRoot, type CommandContext } from '../context.js';
 import { stemOf, typeOfStem } from '../format/naming.js';
-import type { ArtifactInfo, BackupInfo } from '../format/metadata.js';
+import type { ArtifactInfo, BackupInfo, ExtensionInfo } from '../format/metadata.js';
 import { dataFileName, exportFiles, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
-import { buildInfo, infoDatabase, serverGoneError } from '../backup/backup.js';
+import { buildInfo, extensionsDumped, infoDatabase, serverGoneError } from '../backup/backup.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
 import { selectTables } from './select.js';
-import { copyIntoEntry, copyTableInRanges, copyToFile, dumpSchema, runPool } from './copy.js';
+import { copyIntoEntry, copySource, copyTableInRanges, copyToFile, dumpSchema, runPool } from './copy.js';
 import { zipDirectory, ZipWriter } from './zip.js';
 import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
 import { configFor } from '../config/file.js';
@@ -122,6 +122,8 @@ interface Session {
   snapshot: { id: string; takenAt: string };
   /** --differential: the next differential's lower bound, read before the snapshot. */
   nextLowerBound: string | undefined;
+  /** The extensions schema.sql creates, read in the snapshot. */
+  extensions: ExtensionInfo[];
 }
 
 /** Where each file of the export is written: `rel` is its path inside the export ("data/x.csv"). */
@@ -160,16 +162,22 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
       return table;
     }
     const pages = t.pages ?? 0;
-    const ranges = Math.min(rangesFor(t, options.jobs, s.facts.major, rangeBytes(ctx.env)), Math.max(1, pages));
+    const ranges = t.extensionFilter ? 1 : Math.min(rangesFor(t, options.jobs, s.facts.major, rangeBytes(ctx.env)), Math.max(1, pages));
     const written = await copyTableInRanges(s.psql, env, s.snapshot.id, { ...t, pages }, ranges, place(file), ctx.signal);
     bytesDone += written.bytes;
     ctx.reporter.progress({ phase: 'exporting', bytes: bytesDone, estimate, done: ++done, total: chosen.length, detail: t.name });
-    return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256, ...(ranges > 1 ? { ranges } : {}) };
+    return { ...exportedTable(t, file, written), ...(ranges > 1 ? { ranges } : {}) };
   });
   const lo = largeObjects > 0 ? await copyToFile(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, place(LARGE_OBJECTS_FILE), ctx.signal) : undefined;
   const schema = await schemaDone;
   ctx.signal.throwIfAborted();
   return { ...metadataOf(target, ctx, s, id, started, { scope, schema, tables: exported, sequences, lo }), ...(chain ? { chain: { ...chain.info, base: chain.info.base ?? id } } : {}) };
+}
+
+/** A table's entry in metadata.json, once its file is written. */
+function exportedTable(t: SnapshotTable, file: string, written: { rows: number; bytes: number; sha256: string }): ExportTable {
+  const filter = t.extensionFilter ? { extensionFilter: t.extensionFilter } : {};
+  return { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256, ...filter };
 }
 
 interface Written {
@@ -198,6 +206,7 @@ function metadataOf(target: Target, ctx: CommandContext, s: Session, id: string,
     tables: [...w.tables].sort((a, b) => a.name.localeCompare(b.name)),
     sequences: w.sequences,
     largeObjects: w.lo ? { file: LARGE_OBJECTS_FILE, bytes: w.lo.bytes, sha256: w.lo.sha256, count: w.lo.rows } : undefined,
+    extensions: s.extensions,
   };
 }
 
@@ -224,8 +233,8 @@ async function writeZipStreamed(target: Target, options: ExportOptions, ctx: Com
   let bytes = 0;
   for (const t of chosen) {
     const file = files.get(t)!;
-    const written = await copyIntoEntry(s.psql, env, s.snapshot.id, t.name, (csv) => zip.add(file, csv), ctx.signal);
-    tables.push({ name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, rows: written.rows, bytes: written.bytes, sha256: written.sha256 });
+    const written = await copyIntoEntry(s.psql, env, s.snapshot.id, copySource(t), (csv) => zip.add(file, csv), ctx.signal);
+    tables.push(exportedTable(t, file, written));
     ctx.reporter.progress({ phase: 'exporting', bytes: (bytes += written.bytes), estimate, done: tables.length, total: chosen.length, detail: t.name });
   }
   const lo = largeObjects > 0 ? await copyIntoEntry(s.psql, env, s.snapshot.id, LARGE_OBJECTS_QUERY, (csv) => zip.add(LARGE_OBJECTS_FILE, csv), ctx.signal) : undefined;
@@ -399,7 +408,9 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
       pgDump: await locateTool('pg_dump', facts.major, ctx.env),
       snapshot: await openSnapshot(client),
       nextLowerBound,
+      extensions: [],
     };
+    session.extensions = await extensionsDumped(client, options);
     write = await ctx.environment(target.env).store.beginWrite('export', started);
     if (!options.zip) refuseUnencryptedDirectory(write);
     if (options.differential) refuseEncryptedChain(write);

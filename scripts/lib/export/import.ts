@@ -10,6 +10,7 @@ import path from 'node:path';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
+import { checkExtensionsAvailable } from '../pg/extensions.js';
 import { locateTool } from '../proc/pg-tools.js';
 import { acquireLock } from '../store/lock.js';
 import { ensurePrivateDir } from '../store/files.js';
@@ -88,6 +89,19 @@ function chooseImportTables(source: ExportSource, wanted: string[]): ExportTable
   return chosen;
 }
 
+/**
+ * Before a partial reload: the tables emptied, except an extension's configuration table, of
+ * which only the rows its filter keeps are the user's (and in the export); the extension's own
+ * rows stay.
+ */
+export function emptyForReload(tables: ExportTable[]): string {
+  const filtered = tables.filter((t) => t.extensionFilter);
+  const whole = emptyTablesForReload(tables.filter((t) => !t.extensionFilter).map((t) => t.name));
+  if (filtered.length === 0) return whole;
+  const deletes = filtered.map((t) => `DELETE FROM ${t.name} ${t.extensionFilter};`).join('\n');
+  return `${whole || 'SET LOCAL session_replication_role = replica;'}\n${deletes}`;
+}
+
 function planLoad(tables: ExportTable[], full: boolean, differentials: ExportSource[], reporter: Reporter): LoadPlan {
   const names = tables.map((t) => t.name);
   if (differentials.length) {
@@ -95,7 +109,7 @@ function planLoad(tables: ExportTable[], full: boolean, differentials: ExportSou
   }
   return full
     ? { tables, full, prelude: EMPTY_DATABASE, checks: '' }
-    : { tables, full, prelude: emptyTablesForReload(names), checks: foreignKeyCheck(names) };
+    : { tables, full, prelude: emptyForReload(tables), checks: foreignKeyCheck(names) };
 }
 
 /** --until: the chain's differentials, opened; a differential given alone is refused. */
@@ -154,6 +168,7 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
     const tables = chooseImportTables(source, options.tables);
     client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
     const facts = await serverFacts(client);
+    if (full) await checkExtensionsAvailable(client, meta.extensions ?? [], `${target.host}:${target.port}`, facts.major);
     if (!full) {
       const problems = await columnDifferences(client, tables);
       if (problems.length) {

@@ -20,6 +20,13 @@ export interface SnapshotTable {
   bytes: number;
   /** The same estimate in pages, to cut a big table into ranges (absent: not known, one range). */
   pages?: number;
+  /**
+   * An extension's configuration table (pg_extension_config_dump): the filter its extension
+   * registered (`WHERE …`, pg_extension.extcondition), absent when every row is the user's.
+   */
+  extensionFilter?: string;
+  /** The table belongs to an extension that registered it as configuration: its user rows are exported. */
+  extensionConfig?: boolean;
 }
 
 export interface OpenSnapshot {
@@ -41,11 +48,14 @@ export async function openSnapshot(client: Client): Promise<OpenSnapshot> {
 
 /**
  * Ordinary tables and leaf partitions (a partitioned parent holds no rows of its own), outside
- * the system schemas and not owned by an extension, as pg_dump would dump their data. Columns
- * are those `COPY table TO` writes: not dropped, not generated.
+ * the system schemas, as pg_dump would dump their data. Columns are those `COPY table TO` writes:
+ * not dropped, not generated. Of the tables an extension owns, only those it registered as
+ * configuration (pg_extension.extconfig) are read, with the filter it registered beside them:
+ * pg_dump dumps exactly `SELECT … FROM table <extcondition>` of those, since the rest of their
+ * rows (PostGIS's own spatial_ref_sys entries) come back with CREATE EXTENSION.
  */
 export async function readTables(client: Client): Promise<SnapshotTable[]> {
-  const { rows } = await client.query<{ oid: number; schema: string; table: string; name: string; columns: ExportColumn[] | null; pk: string[] | null; bytes: string; pages: string }>(`
+  const { rows } = await client.query<{ oid: number; schema: string; table: string; name: string; columns: ExportColumn[] | null; pk: string[] | null; bytes: string; pages: string; config: boolean; filter: string | null }>(`
     SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS "table",
            format('%I.%I', n.nspname, c.relname) AS name,
            (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
@@ -55,25 +65,33 @@ export async function readTables(client: Client): Promise<SnapshotTable[]> {
               FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
              WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
-           (c.relpages::bigint * current_setting('block_size')::bigint)::text AS bytes, c.relpages::text AS pages
+           (c.relpages::bigint * current_setting('block_size')::bigint)::text AS bytes, c.relpages::text AS pages,
+           x.oid IS NOT NULL AS config, x.extcondition[array_position(x.extconfig, c.oid)] AS filter
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_extension x ON c.oid = ANY (x.extconfig)
      WHERE c.relkind = 'r'
        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+       AND (x.oid IS NOT NULL OR NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))
      ORDER BY n.nspname, c.relname`);
-  return rows.map((r) => ({ oid: r.oid, schema: r.schema, table: r.table, name: r.name, columns: r.columns ?? [], primaryKey: r.pk ?? [], bytes: Number(r.bytes), pages: Number(r.pages) }));
+  return rows.map((r) => ({
+    oid: r.oid, schema: r.schema, table: r.table, name: r.name, columns: r.columns ?? [], primaryKey: r.pk ?? [], bytes: Number(r.bytes), pages: Number(r.pages),
+    ...(r.config ? { extensionConfig: true } : {}),
+    ...(r.filter?.trim() ? { extensionFilter: r.filter.trim() } : {}),
+  }));
 }
 
 /**
  * Sequence positions as of the snapshot: every sequence for a whole-database export, else those
- * owned by (serial or identity columns of) the exported tables.
+ * owned by (serial or identity columns of) the exported tables. An extension's sequences are left
+ * to CREATE EXTENSION, unless it registered one as configuration (pg_dump keeps its value then).
  */
 export async function readSequences(client: Client, tableOids: number[] | undefined): Promise<Record<string, { lastValue: string; isCalled: boolean }>> {
   const { rows } = await client.query<{ name: string }>(`
     SELECT format('%I.%I', n.nspname, c.relname) AS name
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+       AND (NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+            OR EXISTS (SELECT 1 FROM pg_extension x WHERE c.oid = ANY (x.extconfig)))
        AND ($1::int[] IS NULL OR EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                                           AND d.refobjid = ANY($1::int[]) AND d.deptype IN ('a', 'i')))
      ORDER BY 1`, [tableOids ?? null]);

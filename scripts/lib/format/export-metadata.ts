@@ -2,6 +2,7 @@
  * metadata.json: what a table export holds, written last (an export without it is incomplete).
  * Versioned JSON; never holds a password.
  */
+import type { ExtensionInfo } from './metadata.js';
 
 export const EXPORT_SCHEMA = 'pg-backup-kit/export-metadata';
 export const EXPORT_VERSION = 1;
@@ -36,6 +37,11 @@ export interface ExportTable {
   sha256: string;
   /** A big table's COPY ran in this many ranges of its pages at once (absent: one COPY). */
   ranges?: number;
+  /**
+   * An extension's configuration table: the filter its extension registered (`WHERE …`); the
+   * file holds only the rows it keeps (the extension's own come back with CREATE EXTENSION).
+   */
+  extensionFilter?: string;
   /** Exports in a differential chain: how this table's file relates to the chain. */
   chain?: ChainTable;
 }
@@ -105,6 +111,8 @@ export interface ExportMetadata {
   largeObjects: (ExportFile & { count: number }) | undefined;
   /** Exports taken with --differential: the chain this export belongs to. */
   chain?: ChainInfo;
+  /** The extensions schema.sql creates, as the source had them (absent in exports of older kits). */
+  extensions?: ExtensionInfo[];
 }
 
 export function dataFileName(schema: string, table: string): string {

@@ -56,6 +56,13 @@ export const RolesInfoSchema = z.object({
   passwords: z.boolean().describe('Whether globals.sql carries password hashes (the backup\'s user could read them).'),
 });
 
+/** An extension the backup's CREATE EXTENSION statements install, as the source had it. */
+export const ExtensionInfoSchema = z.object({
+  name: z.string().min(1),
+  version: z.string().describe('pg_extension.extversion in the source database.'),
+  schema: z.string(),
+});
+
 export const StatisticsSourceSchema = z.enum(['plain-stream', 'archive', 'none']);
 
 export const TableStatsSchema = z.object({ rows: count, fingerprint: z.string() });
@@ -110,6 +117,10 @@ export const InfoSchema = z.looseObject({
   artifacts: z.array(ArtifactInfoSchema).min(1, 'at least one artifact'),
   encryption: EncryptionInfoSchema.optional().describe('Present when every artifact is age-encrypted.'),
   roles: RolesInfoSchema.optional(),
+  extensions: z
+    .array(ExtensionInfoSchema)
+    .optional()
+    .describe('The extensions the backup creates (none when --table or --schema narrowed it, as pg_dump then writes none): a restore checks the target server offers each, at this version or newer. Absent in backups of older kits.'),
   statistics: z.object({
     source: StatisticsSourceSchema,
     algorithm: z.string(),
@@ -132,6 +143,7 @@ export type ArtifactInfo = z.infer<typeof ArtifactInfoSchema>;
 export type ArtifactFormat = ArtifactInfo['format'];
 export type EncryptionInfo = z.infer<typeof EncryptionInfoSchema>;
 export type RolesInfo = z.infer<typeof RolesInfoSchema>;
+export type ExtensionInfo = z.infer<typeof ExtensionInfoSchema>;
 export type StatisticsSource = z.infer<typeof StatisticsSourceSchema>;
 export type BackupInfo = z.infer<typeof InfoSchema>;
 

@@ -11,6 +11,7 @@ import { checkConsent } from '../config/confirmation.js';
 import { restoreCommandLine } from '../format/restore-command.js';
 import { childEnv, describeTarget, type Target } from '../config/target.js';
 import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
+import { checkExtensionsAvailable, type ExtensionUse } from '../pg/extensions.js';
 import type { StoreContext } from '../store/environment.js';
 import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
@@ -110,7 +111,7 @@ async function archiveTables(client: Client, report: IntegrityReport): Promise<s
 }
 
 /** Roles and extensions the restore needs must exist on the target before anything changes. */
-async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean, creating: string[]): Promise<void> {
+async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean, creating: string[], serverMajor: number): Promise<void> {
   const keepOwners = !options.noOwner && (options.withOwner || !crossEnvironment);
   if (keepOwners && report.toc.length) {
     // pg_restore --list separates the tag and the owner with a space, and either may hold spaces:
@@ -124,14 +125,19 @@ async function precheck(client: Client, target: Target, report: IntegrityReport,
       throw new KitError('MISSING_ROLES', `The backup's objects belong to roles that do not exist on ${describeTarget(target)}: ${missing.join(', ')}. ${how}, or pass --no-owner to give everything to ${target.user}. Nothing was changed.`);
     }
   }
-  const extensions = report.toc.filter((e) => e.desc === 'EXTENSION').map((e) => e.tag);
-  if (extensions.length && options.mode !== 'data-only' && options.tables.length === 0) {
-    const { rows } = await client.query<{ name: string }>('SELECT name FROM pg_available_extensions WHERE name = ANY($1)', [extensions]);
-    const missing = extensions.filter((x) => !rows.some((r) => r.name === x));
-    if (missing.length) {
-      throw new KitError('MISSING_EXTENSIONS', `The backup needs extensions that ${target.host}:${target.port} does not have installed: ${missing.join(', ')}. Install their packages on the server first. Nothing was changed.`);
-    }
+  if (options.mode !== 'data-only' && options.tables.length === 0) {
+    await checkExtensionsAvailable(client, extensionsNeeded(report), `${target.host}:${target.port}`, serverMajor);
   }
+}
+
+/**
+ * The extensions a restore creates: as the .info recorded them at backup time (with versions),
+ * else, for a backup of an older kit or a file without its .info, the archive's TOC (names only).
+ */
+function extensionsNeeded(report: IntegrityReport): ExtensionUse[] {
+  const recorded = report.source.info?.extensions;
+  if (recorded) return recorded;
+  return report.toc.filter((e) => e.desc === 'EXTENSION').map((e) => ({ name: e.tag, version: undefined }));
 }
 
 interface Prepared {
@@ -172,7 +178,7 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
     checkFormatFits(source, options);
     const crossEnvironment = sourceEnv !== target.env;
     const roles = options.withRoles ? await loadRolesPlan(origin.backup, ctx.environment(sourceEnv).store, client, options.updateRoles === true, origin.decryption) : undefined;
-    await precheck(client, target, report, options, crossEnvironment, roles?.create ?? []);
+    await precheck(client, target, report, options, crossEnvironment, roles?.create ?? [], facts.major);
     const plan = planRestore({
       ...options,
       crossEnvironment,
