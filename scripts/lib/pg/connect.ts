@@ -93,8 +93,12 @@ async function openClient(target: Target): Promise<Client> {
   // An idle-in-transaction client whose server goes away emits 'error'; without a listener that
   // would crash the process instead of failing the backup through its normal path.
   client.on('error', () => undefined);
+  // Some failures during the handshake are only emitted (SCRAM with no password at all, from the
+  // URL or ~/.pgpass): without this the connection would wait forever.
+  const emitted = new Promise<never>((_, reject) => client.once('error', reject));
+  emitted.catch(() => undefined);
   try {
-    await client.connect();
+    await Promise.race([client.connect(), emitted]);
     await client.query('SELECT 1');
     return client;
   } catch (error) {
