@@ -40,19 +40,16 @@ describe('printed commands reach the same target', () => {
     expect(undo).toContain(`--url postgresql://postgres@${cluster().host}:${cluster().port}/${copy.name}`);
     expect(undo + restored.stderr + restored.stdout).not.toContain(cluster().password);
     expect((await fingerprint(copy.url)).tables).toEqual(shopBefore.tables);
-    console.error(new Date().toISOString(), 'undo', undo);
     const undone = await runPrinted(undo, { cwd: project, env });
     expect(undone.code, undone.stderr).toBe(0);
     expect(await fingerprint(copy.url)).toEqual(copyBefore);
     expect(await fingerprint(shop.url)).toEqual(shopBefore);
 
     // a drop of the copy: its undo restores the copy's pre-drop backup into the copy
-    console.error(new Date().toISOString(), 'drop');
     const dropped = await cli('drop-all', ['--url', copy.url, '--force'], { cwd: project, env });
     expect(dropped.code, dropped.stderr).toBe(0);
     const dropUndo = /^To undo: (.+)$/m.exec(dropped.stdout + dropped.stderr)?.[1];
     expect(dropUndo).toContain('--url');
-    console.error(new Date().toISOString(), 'drop undo', dropUndo);
     const redone = await runPrinted(dropUndo!, { cwd: project, env });
     expect(redone.code, redone.stderr).toBe(0);
     expect(await fingerprint(copy.url)).toEqual(copyBefore);
@@ -63,10 +60,35 @@ describe('printed commands reach the same target', () => {
     expect(copied.code, copied.stderr).toBe(0);
     const hint = /^Restore with: (.+)$/m.exec(copied.stdout)?.[1];
     expect(hint).toContain('--url');
-    console.error(new Date().toISOString(), 'hint', hint);
     const hinted = await runPrinted(`${hint!} --force`, { cwd: project, env });
     expect(hinted.code, hinted.stderr).toBe(0);
     expect(await fingerprint(copy.url)).toEqual(copyBefore);
     expect(await fingerprint(shop.url)).toEqual(shopBefore);
-  }, 300_000);
+  }, 400_000);
+
+  it('issue 20.4: --latest takes the newest backup of the target\'s own database, never another database\'s safety backup', async () => {
+    const shop = await createDatabase({ sql: SHOP });
+    const copy = await createDatabase({ sql: COPY });
+    const { project, env } = projectFor(shop.url);
+    const made = await cli('pg-backup', ['--format', 'dump', '--json'], { cwd: project, env });
+    expect(made.code, made.stderr).toBe(0);
+    const shopBackup = made.json<BackupResult>();
+    // a restore into the copy leaves a newer pre-restore safety backup of the copy beside it
+    const intoCopy = await cli('pg-restore', [shopBackup.files[0]!.path, '--url', copy.url, '--force', '--json'], { cwd: project, env });
+    expect(intoCopy.code, intoCopy.stderr).toBe(0);
+    expect(intoCopy.json<{ otherDatabase: string }>().otherDatabase).toBe(shop.name);
+    expect(intoCopy.stderr).toContain(`Note:    this backup is of database ${shop.name}, not of ${copy.name}`);
+    const safetyId = intoCopy.json<{ safetyBackup: { id: string } }>().safetyBackup.id;
+
+    const verified = await cli('verify', ['--latest', '--json'], { cwd: project, env });
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.json<{ verified: Array<{ id: string }> }>().verified.map((v) => v.id)).toEqual([shopBackup.id]);
+    const latest = await cli('pg-restore', ['--latest', '--force', '--no-safety-backup', '--json'], { cwd: project, env });
+    expect(latest.code, latest.stderr).toBe(0);
+    expect(latest.json<{ backup: { id: string }; otherDatabase: string | null }>()).toMatchObject({ backup: { id: shopBackup.id } });
+    expect(latest.json<{ otherDatabase?: string }>().otherDatabase).toBeUndefined();
+    // asked for, the safety backup is there to take
+    const withSafety = await cli('verify', ['--latest', '--include-safety', '--json', '--url', copy.url], { cwd: project, env });
+    expect(withSafety.json<{ verified: Array<{ id: string }> }>().verified.map((v) => v.id)).toEqual([safetyId]);
+  }, 400_000);
 });
