@@ -23,6 +23,7 @@ import { Fanout, HashTap } from './fanout.js';
 import { artifactFile, type Format } from '../format/naming.js';
 import { formatBytes } from '../format/units.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../format/stats.js';
+import { restoreCommandLine } from '../format/restore-command.js';
 import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type ExtensionInfo, type RolesInfo, type StatisticsSource } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
 import { backupRoles } from './roles.js';
@@ -55,6 +56,8 @@ export interface BackupResult {
   database: { name: string; host: string; port: number };
   statistics: { source: StatisticsSource; tables: number; totalRows: number };
   peakRssBytes: number;
+  /** The command that restores this backup into the database it was taken from, as printed. */
+  restoreCommand: string;
 }
 
 /**
@@ -204,6 +207,19 @@ function isPlain(options: Pick<BackupOptions, 'formats'>): boolean {
   return options.formats.includes('sql') || options.formats.includes('sql.gz');
 }
 
+/**
+ * How to restore a backup just taken into the database it came from: its local file, or its id
+ * when only the remote holds it (restore fetches it; an s3:// address is not a file it reads),
+ * with the flags that reach the same target and the same remote.
+ */
+function restoreHint(target: Target, ctx: StoreContext, where: string, id: string, artifacts: ArtifactInfo[]): string {
+  const preferred = artifacts.find((a) => a.format === 'dump') ?? artifacts.find((a) => a.format !== 'globals')!;
+  const remote = where.startsWith('s3://');
+  const store = ctx.storeOptions ?? {};
+  const reach = [...(target.reach ?? []), ...(store.remote ? ['--remote', store.remote] : []), ...(store.endpoint ? ['--endpoint', store.endpoint] : [])];
+  return restoreCommandLine({ source: { file: remote ? id : path.join(where, preferred.file) }, environment: target.env, root: ctx.root, reach });
+}
+
 /** `lockHeld`: the caller (a restore taking its safety backup) already holds the environment's lock. */
 export async function backup(target: Target, options: BackupOptions, ctx: StoreContext, internal: { lockHeld?: boolean } = {}): Promise<BackupResult> {
   const started = ctx.now();
@@ -233,6 +249,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
       database: { name: target.database, host: target.host, port: target.port },
       statistics: { source: info.statistics.source, tables: Object.keys(info.statistics.tables).length, totalRows: info.statistics.totalRows },
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      restoreCommand: restoreHint(target, ctx, stored.where, stored.id, info.artifacts),
     };
   } catch (error) {
     await write?.abort().catch(() => undefined);

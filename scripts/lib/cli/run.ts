@@ -9,6 +9,7 @@ import { appendFileSync } from 'node:fs';
 import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
 import { checkEnvFile, resolveTarget, type Target } from '../config/target.js';
+import { onConnectionRepair } from '../pg/connect.js';
 import { withStores, type StoreContext } from '../store/environment.js';
 import type { StoreOptions } from '../context.js';
 import { configFor } from '../config/file.js';
@@ -215,9 +216,11 @@ async function execute<A extends CommonArgs, R>(run: Run<A, R>, args: A): Promis
       return run.target;
     },
   });
+  const stopRepairNotices = onConnectionRepair((message) => reporter.notice(message));
   try {
     return await command.run(args, ctx);
   } finally {
+    stopRepairNotices();
     reporter.stop();
   }
 }

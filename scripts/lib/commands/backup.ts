@@ -6,8 +6,7 @@ import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatDuration } from '../cli/progress.js';
 import { backup, type BackupOptions, type BackupResult } from '../backup/backup.js';
 import { formatBytes } from '../format/units.js';
-import { FORMATS, isValidType, parseFormats, type Format } from '../format/naming.js';
-import { restoreInstructions } from '../format/metadata.js';
+import { FORMATS, isValidType, parseFormats } from '../format/naming.js';
 import { PG_TIMEOUT_MAX_MS } from '../pg/limits.js';
 
 export interface BackupArgs extends CommonArgs, BackupOptions {}
@@ -108,14 +107,12 @@ Arguments:
   render(result) {
     const rel = (p: string) => (p.startsWith('s3://') ? p : path.relative(process.cwd(), p) || p);
     const width = Math.max(...result.files.map((f) => rel(f.path).length));
-    const dumps = result.files.flatMap((f) => (f.format === 'globals' || f.format === 'zip' ? [] : [{ ...f, format: f.format as Format }]));
-    const preferred = dumps.find((f) => f.format === 'dump') ?? dumps[0]!;
     return [
       `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${statisticsSummary(result.statistics)}.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
       `  ${rel(result.info)}`,
       ...(result.copies?.remote ? [`  uploaded: ${result.copies.remote}${result.copies.local ? '' : ' (no local copy kept: --remote-only)'}`] : []),
-      `Restore with: ${restoreInstructions({ [preferred.format]: rel(preferred.path) }, result.environment)[preferred.format]![0]}`,
+      `Restore with: ${result.restoreCommand}`,
     ];
   },
   githubOutput(result) {

@@ -50,13 +50,14 @@ for confirmation, backs the target up (type pre-restore), restores, and checks r
 before committing. A failed restore leaves the target as it was.
 
 backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. Without one:
-  --latest [--type <type>]  the newest complete backup (of that type)
+  --latest [--type <type>]  the newest complete backup of the target's database (of that type)
   (in a terminal)           pick from a list`,
   shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
     'from-remote': { type: 'boolean', help: 'take the backup from object storage: downloaded to a private temporary\nfile and checked byte for byte against .info before anything changes' },
     latest: { type: 'boolean', help: 'the newest complete backup' },
     type: { type: 'string', arg: '<type>', help: 'with --latest: the newest backup of this type' },
+    'include-safety': { type: 'boolean', help: 'with --latest: also consider the safety backups the kit takes before\nit changes a database (pre-restore, pre-import, pre-drop)' },
     from: { type: 'string', arg: '<env>', help: "take the backup from that environment's backups (never touches it)" },
     force: { type: 'boolean', aliases: ['yes'], short: 'y', help: 'no prompts (CI); a protected target also needs --confirm <database>' },
     confirm: { type: 'string', arg: '<database>', help: "the target database's name, for protected environments" },
@@ -127,6 +128,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
       withRoles: values['with-roles'] === true,
       updateRoles: values['update-roles'] === true,
       identity: stringValue(values, 'identity'),
+      includeSafety: values['include-safety'] === true,
     };
   },
   run(args, ctx) {

@@ -8,6 +8,7 @@ import type { StoredBackup } from '../store/store.js';
 import { latestReadable } from '../store/catalog.js';
 import { FORMATS, type Format } from '../format/naming.js';
 import { verifyBackup, type Verification } from '../verify/verify.js';
+import { latestCandidates } from '../restore/source.js';
 
 export interface VerifyArgs extends CommonArgs {
   input: string | undefined;
@@ -17,6 +18,7 @@ export interface VerifyArgs extends CommonArgs {
   artifact: Format | undefined;
   identity: string | undefined;
   type: string | undefined;
+  includeSafety: boolean;
 }
 
 export interface VerifyResult {
@@ -25,6 +27,15 @@ export interface VerifyResult {
   ok: boolean;
   durationMs: number;
   peakRssBytes: number;
+}
+
+/** The environment's own database, when one is configured: --latest prefers its backups. */
+function ownDatabase(args: VerifyArgs, ctx: { target(a: VerifyArgs): Target }): string | undefined {
+  try {
+    return ctx.target(args).database;
+  } catch {
+    return undefined; // quick verification needs no database
+  }
 }
 
 export const verifyCommand: Command<VerifyArgs, VerifyResult> = {
@@ -40,6 +51,7 @@ Checks that backups are intact (quick, the default) or that one restores to the 
     'from-remote': { type: 'boolean', help: 'check the copy in object storage even when a local copy exists\n(a backup only the remote has is always checked there)' },
     latest: { type: 'boolean', help: 'the newest complete backup' },
     type: { type: 'string', arg: '<type>', help: 'with --latest or --all: only backups of this type' },
+    'include-safety': { type: 'boolean', help: 'with --latest: also consider safety backups (pre-restore, pre-import, pre-drop)' },
     all: { type: 'boolean', help: 'every complete backup of the environment' },
     deep: {
       type: 'boolean',
@@ -58,7 +70,7 @@ Checks that backups are intact (quick, the default) or that one restores to the 
     const artifact = stringValue(values, 'artifact');
     if (artifact !== undefined && !(FORMATS as readonly string[]).includes(artifact)) problems.push(`--artifact takes one of ${FORMATS.join(', ')}, got "${artifact}".`);
     if (problems.length) throw usageError(problems, 'pnpm db:verify --');
-    return { ...common, input: positionals[0], latest, all, deep: values.deep === true, artifact: artifact as Format | undefined, type: stringValue(values, 'type'), identity: stringValue(values, 'identity') };
+    return { ...common, input: positionals[0], latest, all, deep: values.deep === true, artifact: artifact as Format | undefined, type: stringValue(values, 'type'), identity: stringValue(values, 'identity'), includeSafety: values['include-safety'] === true };
   },
   async run(args, ctx) {
     const started = ctx.now();
@@ -68,7 +80,7 @@ Checks that backups are intact (quick, the default) or that one restores to the 
     const complete = catalog.complete.filter((e) => args.type === undefined || e.info.type === args.type);
     let entries: StoredBackup[];
     if (args.all) entries = complete;
-    else if (args.latest) entries = [latestReadable(catalog, args.type, dir, ctx.now(), (m) => ctx.reporter.notice(m))].filter((e): e is StoredBackup => e !== undefined);
+    else if (args.latest) entries = [latestReadable({ ...catalog, complete: latestCandidates(catalog.complete, { ...args, database: ownDatabase(args, ctx) }) }, args.type, dir, ctx.now(), (m) => ctx.reporter.notice(m))].filter((e): e is StoredBackup => e !== undefined);
     else {
       const id = path.basename(args.input!).replace(/\.info$/, '');
       entries = catalog.complete.filter((e) => e.id === id);

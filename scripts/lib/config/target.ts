@@ -31,6 +31,11 @@ export interface Target {
   source: string;
   /** Protected targets (prod/production) need stronger confirmation for destructive commands. */
   protected: boolean;
+  /**
+   * The flags besides --env that reach this target again (--url without its password, or
+   * --env-file), for every command the kit prints for a person to run next.
+   */
+  reach?: string[];
 }
 
 export interface ResolveOptions {
@@ -64,9 +69,24 @@ export function resolveTarget(options: ResolveOptions): Target {
   const layers = connectionLayers(options, env);
   for (const layer of layers) {
     const target = targetFromLayer(layer, env);
-    if (target) return { ...target, protected: isProtected(configFor(options.root), env) };
+    if (target) return { ...target, protected: isProtected(configFor(options.root), env), reach: reachFlags(layer, options) };
   }
   throw new KitError('NO_DATABASE_URL', noTargetMessage(options, env));
+}
+
+/**
+ * The flags a printed command needs to connect where this one did. A URL is printed without its
+ * password (a secret never reaches output): the command then takes it from ~/.pgpass or
+ * PGPASSFILE, as libpq and the kit do for any URL without one.
+ */
+function reachFlags(layer: Layer, options: ResolveOptions): string[] {
+  if (layer.name === '--url' && options.url !== undefined) {
+    const url = new URL(options.url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/i, '$1localhost'));
+    url.password = '';
+    url.searchParams.delete('password');
+    return ['--url', url.toString()];
+  }
+  return options.envFile !== undefined ? ['--env-file', options.envFile] : [];
 }
 
 function connectionLayers(options: ResolveOptions, env: string): Layer[] {

@@ -135,7 +135,7 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
       backup: made,
       dropped,
       notDropped,
-      undo: made ? restoreCommandLine({ source: { latest: true, type: 'pre-drop' }, environment: target.env, force: true, ...(target.protected ? { protectedDatabase: target.database } : {}) }) : undefined,
+      undo: made ? restoreCommandLine({ source: { latest: true, type: 'pre-drop' }, environment: target.env, force: true, ...(target.protected ? { protectedDatabase: target.database } : {}), reach: target.reach }) : undefined,
       durationMs: ctx.now().getTime() - started.getTime(),
     };
   } catch (error) {

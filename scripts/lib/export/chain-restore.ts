@@ -14,33 +14,24 @@ import { CsvToCopyText } from '../format/csv.js';
 import type { ExportTable } from '../format/export-metadata.js';
 import { ident, literal } from '../pg/quote.js';
 import type { Reporter } from '../context.js';
-import { chainMembers, type ChainMember } from './chain.js';
+import type { ChainMember } from './chain.js';
+import { chainLinks, linkChain } from './chain-links.js';
 import { sequencesSql, streamFile, write, type LoadedCopy } from './load.js';
 import { openExport, type ExportSource } from './source.js';
 
-/** The differentials of `base`'s chain from the first up to `until` (an id, or "latest"), checked to be unbroken. */
+/**
+ * The differentials of `base`'s chain from the first up to `until` (an id, or "latest"): every
+ * export beside it that claims a place in the chain is judged and linked, so a missing, damaged,
+ * edited or misplaced link refuses the import instead of ending the chain early.
+ */
 export async function chainUntil(base: ExportSource, until: string): Promise<ChainMember[]> {
   const meta = base.metadata;
   if (!meta.chain || meta.chain.position !== 0) {
     const what = meta.chain ? `a differential (${meta.chain.position} of the chain of ${meta.chain.base})` : 'not the start of a differential chain (it was taken without --differential)';
     throw new KitError('CHAIN_BROKEN', `${meta.id} is ${what}. Give the chain's full export and --until: pnpm db:import -- ${meta.chain?.base ?? '<full export>'} --until ${until}`);
   }
-  const members = (await chainMembers(path.dirname(base.location))).filter((m) => m.metadata.chain.base === meta.id && m.metadata.chain.position > 0);
-  const chain: ChainMember[] = [];
-  for (let position = 1; ; position++) {
-    const found = members.filter((m) => m.metadata.chain.position === position);
-    const parent = position === 1 ? meta.id : chain.at(-1)!.metadata.id;
-    const next = found.find((m) => m.metadata.chain.parent === parent);
-    if (!next) break;
-    chain.push(next);
-    if (next.metadata.id === until) return chain;
-  }
-  if (until === 'latest') return chain;
-  const stray = members.find((m) => m.metadata.id === until);
-  if (stray) {
-    throw new KitError('CHAIN_BROKEN', `${until} is differential ${stray.metadata.chain.position} of ${meta.id}'s chain, but differential ${chain.length + 1} (following ${chain.at(-1)?.metadata.id ?? meta.id}) is missing from ${path.dirname(base.location)}, so the chain cannot reach it. Restore the missing export, or import up to ${chain.at(-1)?.metadata.id ?? 'the full export alone'}. Nothing was changed.`);
-  }
-  throw new KitError('BACKUP_NOT_FOUND', `No differential ${until} follows ${meta.id} in ${path.dirname(base.location)} (its chain holds ${chain.map((m) => m.metadata.id).join(', ') || 'no differentials'}). Give one of those, or --until latest. Nothing was changed.`);
+  const where = path.dirname(base.location);
+  return linkChain(meta.id, await chainLinks(where, meta.id), until, where);
 }
 
 /** Open every differential to apply (each one's listed files must be there before anything starts). */

@@ -19,6 +19,7 @@ import type { StoreContext } from '../store/environment.js';
 import { innerStore } from '../store/encrypting.js';
 import { MirroredStore } from '../store/s3/mirror.js';
 import { stemOf } from '../format/naming.js';
+import { restoreCommandLine } from '../format/restore-command.js';
 import { pull } from '../offsite/copies.js';
 import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
 import { confirmRestore, type RestoreSummary, type RestoreUi } from '../restore/restore.js';
@@ -219,9 +220,5 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
 }
 
 function undoCommand(file: string, target: Target, root: string): string {
-  const rel = path.relative(root, file);
-  const parts = ['pnpm db:restore --', rel.startsWith('..') ? file : rel, '--force'];
-  if (target.env !== 'default') parts.push('--env', target.env);
-  if (target.protected) parts.push('--confirm', target.database);
-  return parts.join(' ');
+  return restoreCommandLine({ source: { file }, environment: target.env, force: true, ...(target.protected ? { protectedDatabase: target.database } : {}), root, reach: target.reach });
 }

@@ -1,8 +1,9 @@
 /**
  * The one builder of the "restore this" / "to undo" command line the kit prints: after a backup,
  * after a restore or drop (the undo), and when a migration's rollback failed. It always names the
- * environment (a hint without --env would send a prod backup into the default database) and, for
- * a protected target, the --confirm it will need.
+ * environment (a hint without --env would send a prod backup into the default database), the
+ * --url or --env-file the command was given (without --url, an undo of a restore into another
+ * database would land in the environment's own), and, for a protected target, its --confirm.
  */
 
 export interface RestoreCommandLine {
@@ -15,6 +16,8 @@ export interface RestoreCommandLine {
   protectedDatabase?: string;
   /** The repository root, to print files relative to it. */
   root?: string;
+  /** The flags that reach the same target (the Target's `reach`: --url, --env-file). */
+  reach?: string[];
 }
 
 const SAFE = /^[\w@%+=:,./-]+$/;
@@ -36,6 +39,7 @@ export function restoreCommandLine(options: RestoreCommandLine): string {
   else words.push('--latest', ...(options.source.type ? ['--type', shellWord(options.source.type)] : []));
   if (options.force) words.push('--force');
   if (options.environment !== 'default') words.push('--env', shellWord(options.environment));
+  words.push(...(options.reach ?? []).map(shellWord));
   if (options.protectedDatabase !== undefined) words.push('--confirm', shellWord(options.protectedDatabase));
   return words.join(' ');
 }

@@ -84,6 +84,6 @@ export async function safeMigrate(target: Target, options: SafeMigrateOptions, c
     throw new KitError('MIGRATION_FAILED', `The migration failed (\`${command}\` exited with ${code}). Rolled back: ${target.database} was restored from ${made.id}, its state before the migration, and its row counts were verified.${kept}`);
   } catch (error) {
     if (error instanceof KitError && error.code === 'MIGRATION_FAILED') throw error;
-    throw new KitError('ROLLBACK_FAILED', `The migration failed (\`${command}\` exited with ${code}) AND restoring ${made.id} failed: ${error instanceof Error ? error.message : String(error)} The database may be half-migrated. Restore it by hand: ${restoreCommandLine({ source: { file: made.files[0]!.path }, environment: target.env, force: true, protectedDatabase: target.database, root: ctx.root })}`);
+    throw new KitError('ROLLBACK_FAILED', `The migration failed (\`${command}\` exited with ${code}) AND restoring ${made.id} failed: ${error instanceof Error ? error.message : String(error)} The database may be half-migrated. Restore it by hand: ${restoreCommandLine({ source: { file: made.files[0]!.path }, environment: target.env, force: true, protectedDatabase: target.database, root: ctx.root, reach: target.reach })}`);
   }
 }

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { KitError } from '../errors.js';
 import { describeTarget, type Target } from '../config/target.js';
 import { redact } from '../redact.js';
+import { reopenClosedDatabase, type ClosedDatabase } from './scratch-marker.js';
 
 export type Client = pg.Client;
 
@@ -32,6 +33,8 @@ interface PgLikeError {
 
 /** Turn a driver error into the kit's vocabulary; `retryable` marks a server not (yet) there. */
 export function classifyConnectError(error: unknown, target: Target): { error: KitError; retryable: boolean } {
+  // Already said in the kit's words (a database closed by a killed restore, say).
+  if (error instanceof KitError) return { error, retryable: false };
   const e = (error ?? {}) as PgLikeError;
   const where = describeTarget(target);
   const said = redact(e.message ?? String(error));
@@ -75,18 +78,67 @@ export function classifyConnectError(error: unknown, target: Target): { error: K
   }
 }
 
-export async function connect(target: Target): Promise<Client> {
+let repairNotice: (message: string) => void = () => undefined;
+
+/** Where a connection reports a repair it made (the CLI sets its reporter); returns the undo. */
+export function onConnectionRepair(notice: (message: string) => void): () => void {
+  const before = repairNotice;
+  repairNotice = notice;
+  return () => {
+    repairNotice = before;
+  };
+}
+
+async function openClient(target: Target): Promise<Client> {
   const client = new pg.Client(clientConfig(target));
   // An idle-in-transaction client whose server goes away emits 'error'; without a listener that
   // would crash the process instead of failing the backup through its normal path.
   client.on('error', () => undefined);
+  // Some failures during the handshake are only emitted (SCRAM with no password at all, from the
+  // URL or ~/.pgpass): without this the connection would wait forever.
+  const emitted = new Promise<never>((_, reject) => client.once('error', reject));
+  emitted.catch(() => undefined);
   try {
-    await client.connect();
+    await Promise.race([client.connect(), emitted]);
     await client.query('SELECT 1');
     return client;
   } catch (error) {
     await client.end().catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * A database that refuses connections (55000) is asked about once, from the server's other
+ * database: a restore killed inside its swap is repaired and the connection made again; any
+ * other reason is named with its fix. Every command meets it here, not only a restore.
+ */
+async function explainClosed(target: Target, error: unknown): Promise<Client> {
+  let admin: Client;
+  try {
+    admin = await openClient({ ...target, database: target.database === 'postgres' ? 'template1' : 'postgres' });
+  } catch {
+    throw error;
+  }
+  let closed: ClosedDatabase;
+  try {
+    closed = await reopenClosedDatabase(admin, target.database, `${target.host}:${target.port}`);
+  } catch {
+    throw error; // no right to look or to repair: the server's own words stand
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  if ('error' in closed) throw closed.error;
+  repairNotice(closed.reopened);
+  return openClient(target);
+}
+
+export async function connect(target: Target): Promise<Client> {
+  try {
+    return await openClient(target);
+  } catch (error) {
+    if ((error as PgLikeError).code !== '55000') throw error;
+    return explainClosed(target, error);
   }
 }
 

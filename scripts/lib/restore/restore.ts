@@ -54,6 +54,8 @@ export interface RestoreOptions {
   updateRoles?: boolean;
   /** The age identity file for an encrypted backup (--identity, else AGE_IDENTITY_FILE). */
   identity?: string | undefined;
+  /** --latest may choose a safety backup (pre-restore, pre-import, pre-drop). */
+  includeSafety?: boolean;
   /** false: leave planner statistics to autovacuum instead of running ANALYZE at the end (--no-analyze). */
   analyze?: boolean;
 }
@@ -87,6 +89,8 @@ export interface RestoreResult {
   verifiedTables: number;
   verifiedRows: number;
   oldDatabase: string | undefined;
+  /** The backup was taken of another database than the target (its name), else undefined. */
+  otherDatabase: string | undefined;
   /** The kit's own peak memory (its children excluded). */
   peakRssBytes: number;
 }
@@ -275,6 +279,9 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       input: options.input,
       latest: options.latest,
       type: options.type,
+      // Within one environment --latest means the newest backup of the target's own database.
+      database: options.from === undefined || options.from === target.env ? target.database : undefined,
+      includeSafety: options.includeSafety === true,
       store: ctx.environment(options.from ?? target.env).store,
       now: ctx.now(),
       warn: (message: string) => ctx.reporter.notice(message),
@@ -318,6 +325,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       verifiedTables: Object.keys(plan.expectedRows).length,
       verifiedRows: Object.values(plan.expectedRows).reduce((a, b) => a + b, 0),
       oldDatabase,
+      otherDatabase: otherDatabase(summary),
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
@@ -342,13 +350,21 @@ export async function confirmRestore(summary: RestoreSummary, options: Pick<Rest
 }
 
 function undoCommand(file: string, target: Target, root: string): string {
-  return restoreCommandLine({ source: { file }, environment: target.env, force: true, ...(target.protected ? { protectedDatabase: target.database } : {}), root });
+  return restoreCommandLine({ source: { file }, environment: target.env, force: true, ...(target.protected ? { protectedDatabase: target.database } : {}), root, reach: target.reach });
+}
+
+/** The backup's database when it is not the target's: a restore across databases is said out loud. */
+export function otherDatabase(summary: RestoreSummary): string | undefined {
+  const from = summary.backup.database;
+  return from !== undefined && from !== summary.target.database ? from : undefined;
 }
 
 export function describeSummary(summary: RestoreSummary): string[] {
   const b = summary.backup;
   const t = summary.target;
+  const other = otherDatabase(summary);
   return [
+    ...(other ? [`Note:    this backup is of database ${other}, not of ${t.database}`] : []),
     `Backup:  ${b.id} (${b.format}${b.bytes !== undefined ? `, ${formatBytes(b.bytes)}` : ''})${b.environment !== t.environment ? ` from ${b.environment}` : ''}`,
     `         database ${b.database ?? 'unknown'}${b.takenAt ? `, taken ${b.takenAt}` : ''}; ${b.checksum}`,
     `Target:  ${t.database} on ${t.host}:${t.port} (environment ${t.environment}${t.protected ? ', PROTECTED' : ''})`,

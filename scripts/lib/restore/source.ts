@@ -15,7 +15,7 @@ import { FORMATS, stemOf, type Format } from '../format/naming.js';
 import { DumpStatsCollector, statsFromProcess, type DumpStats } from '../format/stats.js';
 import { latestReadable } from '../store/catalog.js';
 import { readInfoAt } from '../store/local.js';
-import type { BackupStore, StoredBackup } from '../store/store.js';
+import type { BackupStore, Listing, StoredBackup } from '../store/store.js';
 import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { sha256File } from '../store/files.js';
 import { ScriptGuard } from './script.js';
@@ -48,6 +48,31 @@ export interface SourceRequest {
   now?: Date;
   /** Where a warning goes (a backup dated in the future). */
   warn?: (message: string) => void;
+  /** --latest: only backups of this database (the target's, when the source is its environment). */
+  database?: string | undefined;
+  /** --latest: also the safety backups the kit takes before it changes a database. */
+  includeSafety?: boolean;
+}
+
+/** Taken by the kit before it changed a database: never "the latest backup" unless asked. */
+export const SAFETY_TYPES = ['pre-restore', 'pre-import', 'pre-drop'];
+
+/**
+ * What --latest chooses among: safety backups are left out unless --include-safety or their
+ * --type is given; of the rest, the backups of the target's database when there are any (a
+ * directory that holds only another database's backups still restores its newest, and the
+ * confirmation and --json say it is another database's). Pure.
+ */
+export function latestCandidates(entries: StoredBackup[], request: Pick<SourceRequest, 'type' | 'database' | 'includeSafety'>): StoredBackup[] {
+  const chosen = entries.filter((e) => request.type !== undefined || request.includeSafety === true || !SAFETY_TYPES.includes(e.info.type));
+  const own = chosen.filter((e) => e.info.database.name === request.database);
+  return own.length > 0 ? own : chosen;
+}
+
+function noLatest(listing: Listing, request: SourceRequest, where: string): KitError {
+  const safety = listing.complete.find((e) => SAFETY_TYPES.includes(e.info.type));
+  const hint = safety && request.type === undefined ? ` Only safety backups are there (the newest: ${safety.id}, of database ${safety.info.database.name}); --include-safety takes those, or name one.` : ' Take one with pnpm db:backup, or name a file.';
+  return new KitError('BACKUP_NOT_FOUND', `No complete backup${request.type ? ` of type ${request.type}` : ''} in ${where}.${hint}`);
 }
 
 export type ResolvedSource = Omit<RestoreSource, 'header'> & {
@@ -77,8 +102,8 @@ export async function resolveSource(request: SourceRequest): Promise<ResolvedSou
     const listing = { ...all, complete: all.complete.filter((e) => e.info.artifacts.some((a) => (formats as string[]).includes(a.format))) };
     const entries = listing.complete.filter((e) => request.type === undefined || e.info.type === request.type);
     if (request.latest) {
-      const latest = latestReadable(listing, request.type, store.where, request.now ?? new Date(), request.warn);
-      if (!latest) throw new KitError('BACKUP_NOT_FOUND', `No complete backup${request.type ? ` of type ${request.type}` : ''} in ${store.where}. Take one with pnpm db:backup, or name a file.`);
+      const latest = latestReadable({ ...listing, complete: latestCandidates(listing.complete, request) }, request.type, store.where, request.now ?? new Date(), request.warn);
+      if (!latest) throw noLatest(listing, request, store.where);
       return fromEntry(latest, store, formats);
     }
     if (!request.pick) {

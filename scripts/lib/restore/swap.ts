@@ -18,6 +18,7 @@ import { processAlive } from '../proc/process.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { ident, literal } from '../pg/quote.js';
+import { parseScratchMarker, scratchMarker } from '../pg/scratch-marker.js';
 import { applyInTransaction, pauseForTest, type ScriptPlan } from './apply.js';
 
 export interface DatabaseFacts {
@@ -57,17 +58,8 @@ export function scratchName(database: string, suffix: string, stamp: string): st
   return head + tail;
 }
 
-const MARKER = /^pg-backup-kit scratch: (restore of|verification of) "(.*)" by pid (\d+) on (.*)$/s;
-
-/** The comment a scratch database carries while the kit works in it. Pure. */
-export function scratchMarker(purpose: 'restore of' | 'verification of', database: string, pid = process.pid, host = hostname()): string {
-  return `pg-backup-kit scratch: ${purpose} "${database}" by pid ${pid} on ${host}`;
-}
-
-export function parseScratchMarker(comment: string | null): { purpose: string; database: string; pid: number; host: string } | undefined {
-  const match = comment ? MARKER.exec(comment) : null;
-  return match ? { purpose: match[1]!, database: match[2]!, pid: Number(match[3]), host: match[4]! } : undefined;
-}
+// The marker lives beside the connection, which repairs a target a killed swap left closed.
+export { parseScratchMarker, scratchMarker };
 
 export async function adminConnection(target: Target): Promise<Client> {
   try {

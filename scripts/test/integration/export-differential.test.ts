@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -253,4 +254,66 @@ describe('db:export --differential and db:import --until', () => {
     writeFileSync(last, readFileSync(last, 'utf8').replace('\n2\n', '\n3\n'));
     expect((await cli('verify', [points[5]!.id!], { cwd: project, env: { DATABASE_URL: db.url } })).code).toBe(12);
   });
+
+  it('issue 20.3: a chain with a link missing, edited or damaged is refused with CHAIN_BROKEN, never imported short', async () => {
+    const db = await createDatabase({ sql: `${TABLE('t')} INSERT INTO t (id, v) SELECT g, 'v' FROM generate_series(1, 10) g;` });
+    const project = makeProject();
+    const dir = path.join(project, 'backups/default');
+    const base = await differential(project, db);
+    const ids: string[] = [];
+    for (let i = 1; i <= 3; i++) {
+      await query(db.url, `UPDATE t SET v = 'd${i}', updated_at = now() WHERE id = ${i}; INSERT INTO t (id, v) VALUES (${100 + i}, 'new')`);
+      ids.push((await differential(project, db, i === 3 ? ['--zip'] : [])).id);
+    }
+    const [d1, d2, d3] = ids as [string, string, string];
+    const target = await createDatabase({ sql: "CREATE TABLE marker (v text); INSERT INTO marker VALUES ('untouched')" });
+    const importUntil = (until: string) => cli('db-import', [base.id, '--until', until, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+    const refused = async (until: string, named: RegExp) => {
+      const run = await importUntil(until);
+      expect(run.code, run.stderr).toBe(24);
+      expect(run.stderr).toMatch(named);
+      expect(await query(target.url, 'SELECT v FROM marker')).toEqual([{ v: 'untouched' }]);
+    };
+    const saved = path.join(project, 'saved');
+    cpSync(dir, saved, { recursive: true });
+    const putBack = () => {
+      rmSync(dir, { recursive: true });
+      cpSync(saved, dir, { recursive: true });
+    };
+
+    // D1 removed whole (export, .info, .sha256): D2 and D3 are still there, so latest is out of reach
+    for (const name of [d1, `${d1}.info`, `${d1}.sha256`]) rmSync(path.join(dir, name), { recursive: true });
+    await refused('latest', new RegExp(`differential 1 \\(following ${base.id}\\) is missing[^]*${d2} is differential 2, following ${d1}, which is not in`));
+    await refused(d3, new RegExp(`${d2} is differential 2, following ${d1}`));
+    putBack();
+
+    // D2's position edited: its .sha256 (and .info) no longer vouch for its metadata.json
+    const d2Meta = path.join(dir, d2, 'metadata.json');
+    writeFileSync(d2Meta, readFileSync(d2Meta, 'utf8').replace('"position": 2', '"position": 1'));
+    await refused('latest', new RegExp(`${d2} cannot be believed: ${d2}/metadata.json differs from what its .sha256 records`));
+    // ... and with the .sha256 rewritten to match, the .info's own record still refuses it
+    const sum = createHash('sha256').update(readFileSync(d2Meta)).digest('hex');
+    const manifest = path.join(dir, `${d2}.sha256`);
+    writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(new RegExp(`^[0-9a-f]{64}(  ${d2}/metadata.json)$`, 'm'), `${sum}$1`));
+    await refused('latest', new RegExp(`${d2} cannot be believed: ${d2}/metadata.json differs from what its .info records`));
+    putBack();
+
+    // D1's metadata.json cut short, and D3's zip with one byte flipped
+    const d1Meta = path.join(dir, d1, 'metadata.json');
+    writeFileSync(d1Meta, readFileSync(d1Meta).subarray(0, 100));
+    await refused(d2, new RegExp(`${d1} cannot be believed`));
+    putBack();
+    const zip = path.join(dir, `${d3}.zip`);
+    const bytes = readFileSync(zip);
+    const middle = Math.floor(bytes.length / 2);
+    bytes.writeUInt8(bytes.readUInt8(middle) ^ 0xff, middle);
+    writeFileSync(zip, bytes);
+    await refused('latest', new RegExp(`${d3} cannot be believed: (${d3}.zip differs from what its .sha256 records|its metadata.json cannot be read)`));
+    expect((await importUntil(d2)).code).toBe(0);
+    putBack();
+
+    // whole again: the chain restores to the source
+    const restored = await importChain(project, base.id, 'latest');
+    expect(await fingerprint(restored.url)).toEqual(await fingerprint(db.url));
+  }, 300_000);
 });

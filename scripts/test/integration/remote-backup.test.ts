@@ -16,6 +16,7 @@ import { RemoteBucket } from '../../lib/store/s3/objects.js';
 import { fingerprint } from '../support/backups.js';
 import { backupDir, cli, createDatabase, makeProject, query, readInfo, startCli } from '../support/harness.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
+import { runPrinted } from '../support/printed.js';
 
 let server: S3Server;
 
@@ -140,6 +141,22 @@ describe('offsite copies', () => {
     // A second push has nothing to do.
     const again = await cli('push', ['--json'], { cwd: dir, env });
     expect(again.json<{ skipped: unknown[] }>().skipped).toHaveLength(1);
+  });
+
+  it('issue 20.4: the restore hint of a --remote-only backup runs as printed, with the --remote and --endpoint it was given', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)' });
+    const dir = makeProject();
+    const env = { DATABASE_URL: source.url, ...server.credentials };
+    const remote = ['--remote', `s3://${server.bucket}/hint`, '--endpoint', server.endpoint];
+    const run = await cli('pg-backup', ['--remote-only', '--format', 'dump', ...remote], { cwd: dir, env });
+    expect(run.code, run.stderr).toBe(0);
+    const hint = /^Restore with: (.+)$/m.exec(run.stdout)?.[1];
+    expect(hint).toMatch(new RegExp(`^pnpm db:restore -- backup_manual_\\d{8}_\\d{6}(_\\d+)? --remote s3://${server.bucket}/hint --endpoint ${server.endpoint.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    const before = await fingerprint(source.url);
+    await query(source.url, 'DELETE FROM t');
+    const restored = await runPrinted(`${hint!} --force --no-safety-backup`, { cwd: dir, env });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(await fingerprint(source.url)).toEqual(before);
   });
 
   it('pulls a backup only the remote has, and skips it when it is already here', async () => {

@@ -30,6 +30,38 @@ async function databasesLike(_url: string, pattern: string): Promise<Array<{ dat
   return query(urlFor('postgres'), 'SELECT datname, datallowconn FROM pg_database WHERE datname LIKE $1 ORDER BY 1', [pattern]);
 }
 
+/**
+ * Freeze the kit the moment it stops connections to the target, then kill it: the swap's renames
+ * are uncommitted. A freeze that came too late (the swap had committed) is undone by hand and
+ * tried again. Returns the target's fingerprint before the restore; the target is left closed.
+ */
+async function killInsideSwap(target: TestDatabase, project: string, backup: BackupResult): Promise<Awaited<ReturnType<typeof fingerprint>>> {
+  const watcher = new pg.Client({ connectionString: urlFor('postgres') });
+  await watcher.connect();
+  const allows = async () => (await watcher.query<{ allow: boolean | null }>('SELECT (SELECT datallowconn FROM pg_database WHERE datname = $1) AS allow', [target.name])).rows[0]!.allow;
+  let before: Awaited<ReturnType<typeof fingerprint>> | undefined;
+  let caught = false;
+  try {
+    for (let attempt = 0; attempt < 6 && !caught; attempt++) {
+      for (const { datname } of await databasesLike('', `${target.name}_kit_old_%`)) await watcher.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
+      before = await fingerprint(target.url);
+      const { child, result } = startCli('pg-restore', [fileOf(backup, 'dump'), '--jobs', '2', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
+      while ((await allows()) !== false && child.exitCode === null);
+      child.kill('SIGSTOP');
+      child.kill('SIGKILL');
+      await result;
+      // Only this run's sessions: other test files' kits use the same cluster's postgres database.
+      const lingering = "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg-backup-kit' AND (datname LIKE $1 OR (datname = 'postgres' AND position($2 in query) > 0)) AND pid <> pg_backend_pid()";
+      await waitFor('the killed kit\'s sessions to end', async () => ((await watcher.query(lingering, [`${target.name}\\_kit\\_%`, target.name])).rowCount === 0 ? true : undefined));
+      caught = (await allows()) === false && (await databasesLike('', `${target.name}_kit_new_%`)).length === 1 && (await databasesLike('', `${target.name}_kit_old_%`)).length === 0;
+    }
+    expect(caught).toBe(true);
+  } finally {
+    await watcher.end();
+  }
+  return before!;
+}
+
 describe('a restore that fails part-way', () => {
   let backup: BackupResult;
   let project: string;
@@ -105,32 +137,7 @@ describe('a restore that fails part-way', () => {
 
   it('the kit killed outright in the middle of the swap: the next run opens the target again, unchanged', async () => {
     const target = await createDatabase({ sql: OTHER });
-    const watcher = new pg.Client({ connectionString: urlFor('postgres') });
-    await watcher.connect();
-    const allows = async () => (await watcher.query<{ allow: boolean | null }>('SELECT (SELECT datallowconn FROM pg_database WHERE datname = $1) AS allow', [target.name])).rows[0]!.allow;
-    let before: Awaited<ReturnType<typeof fingerprint>> | undefined;
-    let caught = false;
-    try {
-      // Freeze the kit the moment it stops connections to the target, then kill it: the swap's
-      // renames are uncommitted. A freeze that came too late (the swap had committed) is undone
-      // by hand and tried again.
-      for (let attempt = 0; attempt < 6 && !caught; attempt++) {
-        for (const { datname } of await databasesLike('', `${target.name}_kit_old_%`)) await watcher.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
-        before = await fingerprint(target.url);
-        const { child, result } = startCli('pg-restore', [fileOf(backup, 'dump'), '--jobs', '2', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
-        while ((await allows()) !== false && child.exitCode === null);
-        child.kill('SIGSTOP');
-        child.kill('SIGKILL');
-        await result;
-        // Only this run's sessions: other test files' kits use the same cluster's postgres database.
-        const lingering = "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg-backup-kit' AND (datname LIKE $1 OR (datname = 'postgres' AND position($2 in query) > 0)) AND pid <> pg_backend_pid()";
-        await waitFor('the killed kit\'s sessions to end', async () => ((await watcher.query(lingering, [`${target.name}\\_kit\\_%`, target.name])).rowCount === 0 ? true : undefined));
-        caught = (await allows()) === false && (await databasesLike('', `${target.name}_kit_new_%`)).length === 1 && (await databasesLike('', `${target.name}_kit_old_%`)).length === 0;
-      }
-      expect(caught).toBe(true);
-    } finally {
-      await watcher.end();
-    }
+    const before = await killInsideSwap(target, project, backup);
     // any later run repairs first: here one that then stops at its own pre-check
     const next = await cli('pg-restore', [fileOf(backup, 'dump'), '--table', 'no_such_table', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
     expect(next.code, next.stderr).toBe(11);
@@ -138,6 +145,41 @@ describe('a restore that fails part-way', () => {
     expect(await databasesLike(target.url, `${target.name}_kit_%`)).toEqual([]);
     expect(await fingerprint(target.url)).toEqual(before);
   });
+
+  it('issue 20.5: after a kill inside the swap, db:backup and db:drop open the target again themselves; a database closed by hand is named with its fix', async () => {
+    const target = await createDatabase({ sql: OTHER });
+    const own = makeProject();
+    const env = { DATABASE_URL: target.url };
+    const before = await killInsideSwap(target, own, backup);
+    const backedUp = await cli('pg-backup', ['--format', 'dump', '--json'], { cwd: own, env });
+    expect(backedUp.code, backedUp.stderr).toBe(0);
+    expect(backedUp.stderr).toMatch(new RegExp(`repaired a restore that was killed while swapping databases: ${target.name} accepts connections again, unchanged \\(dropped ${target.name}_kit_new_\\w+, its unfinished copy\\)`));
+    expect(await databasesLike('', `${target.name}_kit_%`)).toEqual([]);
+    expect(await fingerprint(target.url)).toEqual(before);
+    // the backup it took is of the target as it was: restored elsewhere, the same rows
+    const copy = await createDatabase();
+    const restored = await cli('pg-restore', [fileOf(backedUp.json<BackupResult>(), 'dump'), '--force', '--no-safety-backup'], { cwd: own, env: { DATABASE_URL: copy.url } });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect((await fingerprint(copy.url)).tables).toEqual(before.tables);
+
+    await killInsideSwap(target, own, backup);
+    const dropped = await cli('drop-all', ['--force', '--skip-backup'], { cwd: own, env });
+    expect(dropped.code, dropped.stderr).toBe(0);
+    expect(dropped.stderr).toMatch(/repaired a restore that was killed while swapping databases/);
+    expect(await query(target.url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).toEqual([{ n: 0 }]);
+
+    // closed by someone else: nothing repaired behind their back, the fix named, exit 4
+    await query(urlFor('postgres'), `ALTER DATABASE "${target.name}" WITH ALLOW_CONNECTIONS false`);
+    try {
+      const refused = await cli('pg-backup', [], { cwd: own, env });
+      expect(refused.code, refused.stderr).toBe(4);
+      expect(refused.stderr).toMatch(new RegExp(`^backup: error: Database "${target.name}" on \\S+ refuses connections: its connections are switched off \\(datallowconn is false\\), and no restore by this kit did that\\. Ask whoever closed it, or open it with: ALTER DATABASE "${target.name}" WITH ALLOW_CONNECTIONS true\\.$`, 'm'));
+      noStackTrace(refused.stderr);
+      expect(await databasesLike('', target.name)).toEqual([{ datname: target.name, datallowconn: false }]);
+    } finally {
+      await query(urlFor('postgres'), `ALTER DATABASE "${target.name}" WITH ALLOW_CONNECTIONS true`);
+    }
+  }, 400_000);
 
   it('verify --deep killed outright: the next deep verify drops the scratch database it left', async () => {
     const db = await createDatabase({ sql: BIG });
