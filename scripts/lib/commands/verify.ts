@@ -80,7 +80,7 @@ Checks that backups are intact (quick, the default) or that one restores to the 
     const complete = catalog.complete.filter((e) => args.type === undefined || e.info.type === args.type);
     let entries: StoredBackup[];
     if (args.all) entries = complete;
-    else if (args.latest) entries = [latestReadable({ ...catalog, complete: latestCandidates(catalog.complete, { ...args, database: ownDatabase(args, ctx) }) }, args.type, dir, ctx.now(), (m) => ctx.reporter.notice(m))].filter((e): e is StoredBackup => e !== undefined);
+    else if (args.latest) entries = [latestReadable({ ...catalog, complete: latestCandidates(catalog.complete, { ...args, database: ownDatabase(args, ctx) }) }, args.type, dir, ctx.now(), (m) => ctx.reporter.notice(m), 'verify')].filter((e): e is StoredBackup => e !== undefined);
     else {
       const id = path.basename(args.input!).replace(/\.info$/, '');
       entries = catalog.complete.filter((e) => e.id === id);

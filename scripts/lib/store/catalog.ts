@@ -111,7 +111,7 @@ export function selectLatest<E extends { info: BackupInfo }>(entries: E[], type?
 }
 
 /** The newest complete backup, refusing when a newer one cannot be read: restoring an older one silently would lose data. */
-export function latestReadable(listing: Listing, type: string | undefined, where: string, now: Date, warn: (message: string) => void = () => undefined): StoredBackup | undefined {
+export function latestReadable(listing: Listing, type: string | undefined, where: string, now: Date, warn: (message: string) => void = () => undefined, purpose: 'restore' | 'verify' = 'restore'): StoredBackup | undefined {
   const entries = listing.complete.filter((e) => type === undefined || e.info.type === type);
   for (const e of entries.filter((x) => fromTheFuture(x.info, now))) {
     warn(`warning: backup ${e.id} is dated ${takenAt(e.info)}, in the future (was a clock wrong?); --latest passes it over. Name it to use it.`);
@@ -121,7 +121,7 @@ export function latestReadable(listing: Listing, type: string | undefined, where
   const broken = listing.leftovers.find((l) => (l.kind === 'unreadable-info' || l.kind === 'newer-info') && l.name === `${l.id}.info` && stampOf(l.id) > newest && (type === undefined || typeOfStem(l.id) === type));
   if (broken) {
     const fix = broken.kind === 'newer-info' ? 'Upgrade the kit to read it' : `Repair or remove ${broken.location}`;
-    throw new KitError('INTEGRITY_FAILED', `The newest backup in ${where}, ${broken.id}, cannot be used: ${broken.reason}. --latest stops rather than restore an older backup${latest ? ` (${latest.id})` : ''} in its place. ${fix}, or name the backup to restore.`);
+    throw new KitError('INTEGRITY_FAILED', `The newest backup in ${where}, ${broken.id}, cannot be used: ${broken.reason}. --latest stops rather than ${purpose} an older backup${latest ? ` (${latest.id})` : ''} in its place. ${fix}, or name the backup to ${purpose}.`);
   }
   return latest;
 }

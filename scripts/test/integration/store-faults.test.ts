@@ -120,6 +120,9 @@ describe('backups the kit cannot trust', () => {
     const run = await cli('pg-restore', ['--latest', '--force'], { cwd: project, env: { DATABASE_URL: db.url } });
     expect(run.code).toBe(12);
     expect(run.stderr).toMatch(new RegExp(`newest backup in .*, ${newest.id}, cannot be used: .info is not JSON.*--latest stops rather than restore an older backup`));
+    const verify = await cli('verify', ['--latest'], { cwd: project, env: { DATABASE_URL: db.url } });
+    expect(verify.code).toBe(12);
+    expect(verify.stderr).toMatch(new RegExp(`newest backup in .*, ${newest.id}, cannot be used: .info is not JSON.*--latest stops rather than verify an older backup .*, or name the backup to verify\\.`));
   });
 
   it('a bit flipped in the .info\'s statistics is blamed on the .info, and the artifact still restores by name, checked against its .sha256', async () => {
