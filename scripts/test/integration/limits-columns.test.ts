@@ -22,7 +22,8 @@ function intTable(table: string, width: number, rows: number): string {
   END $do$`;
 }
 
-describe('tables as wide as PostgreSQL allows, in every format', () => {
+// Each case is a backup, four restores and two deep verifications: minutes on a busy machine.
+describe('tables as wide as PostgreSQL allows, in every format', { timeout: 300_000 }, () => {
   it.each([300, 400, MAX_COLUMNS])('%i int columns named column_number_N, with NULLs', async (width) => {
     const source = await createDatabase({ sql: intTable(`wide_${width}`, width, 40) });
     const n = (await query<{ n: number }>(source.url, `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'wide_${width}'`))[0]!.n;

@@ -102,7 +102,8 @@ function bigComment(): string {
   return `COMMENT ON TABLE public.commented IS ${literal(piece.repeat(Math.ceil((3.2 * MB) / piece.length)))};`;
 }
 
-describe('objects at PostgreSQL limits, in every format', () => {
+// Each case is a backup, four restores and two deep verifications: minutes on a busy machine.
+describe('objects at PostgreSQL limits, in every format', { timeout: 300_000 }, () => {
   it('63-byte names everywhere: schema, tables, columns, constraints, index, sequence, function, trigger, view, owner and grantee roles', async () => {
     const names = longNames(randomBytes(4).toString('hex'));
     for (const name of Object.values(names)) expect(Buffer.byteLength(name), name).toBe(63);
