@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
 import { startGatedPsql, type LocatedTool } from '../proc/pg-tools.js';
 import { CsvToCopyText } from '../format/csv.js';
-import { SqlLexer } from '../format/sql-lexer.js';
+import { isPgDumpMetaCommand, SqlLexer } from '../format/sql-lexer.js';
 import type { ExportMetadata, ExportTable } from '../format/export-metadata.js';
 import { ident, literal } from '../pg/quote.js';
 import type { Reporter } from '../context.js';
@@ -115,7 +115,7 @@ async function checkSchemaFile(source: ExportSource): Promise<void> {
   const foreign: string[] = [];
   const lexer = new SqlLexer({
     metaCommand(m) {
-      if (!/^\\(restrict|unrestrict)\s/.test(m.text)) foreign.push(m.text.trim());
+      if (!isPgDumpMetaCommand(m)) foreign.push(m.text.trim());
     },
   });
   for await (const chunk of (await source.open(file)) as AsyncIterable<Buffer>) {

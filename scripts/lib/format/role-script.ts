@@ -5,7 +5,7 @@
  * quoting, so every statement is classified by the role it concerns. A restore can then create
  * the roles that are missing and leave every existing role alone. Pure, for tests.
  */
-import { SqlLexer, TEXT_LIMIT } from './sql-lexer.js';
+import { SqlLexer, WHOLE_TEXT } from './sql-lexer.js';
 
 export type RoleStatement =
   | { kind: 'session'; text: string }
@@ -124,13 +124,10 @@ export function splitStatements(text: string): Array<{ text: string; meta: boole
   const lexer = new SqlLexer({
     statement: (s) => pieces.push({ text: s.text.trim(), meta: false }),
     metaCommand: (m) => pieces.push({ text: m.text.trim(), meta: true }),
-  });
+  }, WHOLE_TEXT);
   const bytes = Buffer.from(text, 'utf8');
   lexer.write(bytes);
   lexer.end();
-  for (const s of pieces) {
-    if (!s.meta && Buffer.byteLength(s.text) >= TEXT_LIMIT) throw new Error(`a roles statement longer than ${TEXT_LIMIT} bytes`);
-  }
   return pieces;
 }
 

@@ -17,13 +17,22 @@ export interface SqlStatement {
   start: number;
   /** Absolute offset just after its terminating semicolon. */
   end: number;
-  /** The statement as written, up to its first TEXT_LIMIT bytes. */
+  /** The statement as written, up to its first `limits.text` bytes (see textComplete). */
   text: string;
+  /** `text` is the whole statement. */
+  textComplete: boolean;
   /**
    * Its keywords and punctuation: quoted parts emptied ('' "" $$), comments and runs of white
    * space as one space. What a statement is, is decided on this, never on its text.
+   *
+   * A statement of any length is classified the same way: past its first `limits.skeleton`
+   * characters, the skeleton keeps everything outside parentheses (the words that decide what a
+   * statement is: `) FROM stdin`, `OWNER TO x`) and writes "…" for what it leaves out inside them,
+   * such as a COPY's column list; of a very long run outside parentheses it keeps the last
+   * `limits.skeleton` characters. `skeletonElided` says whether anything was left out.
    */
   skeleton: string;
+  skeletonElided: boolean;
   /** The first word, upper-case ("" when the statement starts with something else). */
   command: string;
   /** A COPY … FROM STDIN: its data follows. */
@@ -34,10 +43,41 @@ export interface MetaCommand {
   start: number;
   /** Just after the line's newline. */
   end: number;
-  /** From the backslash to the end of its line. */
+  /** From the backslash to the end of its line, up to `limits.line` bytes (see textComplete). */
   text: string;
+  /** `text` is the whole line: a check of what a meta-command does must refuse one that is not. */
+  textComplete: boolean;
   /** It came in the middle of a statement (psql would run it there). */
   inStatement: boolean;
+}
+
+/**
+ * How much of each unit the lexer keeps in memory while it streams. A limit bounds memory only:
+ * what a statement is never depends on it (see SqlStatement.skeleton), and what it cuts is flagged
+ * (textComplete, skeletonElided) so a caller can refuse instead of misreading. A caller that holds
+ * the whole text in memory already passes WHOLE_TEXT and gets every unit whole.
+ */
+export interface LexerLimits {
+  /** Bytes of a statement's text. */
+  text: number;
+  /** Characters of a skeleton's head, and of the run kept after it. */
+  skeleton: number;
+  /** Bytes of a comment line or a meta-command line. */
+  line: number;
+}
+
+export const STREAM_LIMITS: LexerLimits = { text: 64 * 1024, skeleton: 4096, line: 4096 };
+export const WHOLE_TEXT: LexerLimits = { text: Infinity, skeleton: Infinity, line: Infinity };
+
+const ELIDED = '\u2026';
+
+/**
+ * pg_dump writes no psql meta-command but `\restrict KEY` and `\unrestrict KEY` between
+ * statements. Anything else (or a line cut short, which could hide a second command after the
+ * key) is not pg_dump's.
+ */
+export function isPgDumpMetaCommand(meta: Pick<MetaCommand, 'text' | 'textComplete' | 'inStatement'>): boolean {
+  return meta.textComplete && !meta.inStatement && /^\\(restrict|unrestrict) [A-Za-z0-9]+\s*$/.test(meta.text);
 }
 
 export interface SqlListener {
@@ -51,9 +91,6 @@ export interface SqlListener {
   copyEnd?(): void;
 }
 
-export const TEXT_LIMIT = 64 * 1024;
-const SKELETON_LIMIT = 4096;
-const COMMENT_LIMIT = 4096;
 
 // States
 const CODE = 0;
@@ -112,7 +149,11 @@ export class SqlLexer {
   private stmtStart = 0;
   private textParts: Buffer[] = [];
   private textLength = 0;
-  private skeleton = '';
+  private textComplete = true;
+  /** The skeleton's first `limits.skeleton` characters, then what is kept after them. */
+  private skeletonHead = '';
+  private skeletonTail = '';
+  private skeletonElided = false;
   private command = '';
   /** psql's heuristics: parentheses, and BEGIN … END inside CREATE FUNCTION/PROCEDURE. */
   private parenDepth = 0;
@@ -134,6 +175,7 @@ export class SqlLexer {
 
   // comments and meta-commands
   private lineText = '';
+  private lineComplete = true;
   private lineIsTopLevel = false;
   private metaStart_ = 0;
   private metaInStatement = false;
@@ -142,7 +184,10 @@ export class SqlLexer {
   private copyMatched = 0;
   private copyCr = false;
 
-  constructor(private readonly listener: SqlListener) {}
+  constructor(
+    private readonly listener: SqlListener,
+    private readonly limits: LexerLimits = STREAM_LIMITS,
+  ) {}
 
   /** The first word of the statement in progress, once it is known. */
   get pendingCommand(): string | undefined {
@@ -212,7 +257,7 @@ export class SqlLexer {
       if (state === LINE_COMMENT) {
         const nl = chunk.indexOf(NL, i);
         const end = nl === -1 ? n : nl;
-        if (this.lineIsTopLevel && this.lineText.length < COMMENT_LIMIT) this.lineText += chunk.toString('latin1', i, Math.min(end, i + COMMENT_LIMIT));
+        if (this.lineIsTopLevel) this.collectLine(chunk, i, end);
         if (nl === -1) {
           i = n;
         } else {
@@ -226,13 +271,13 @@ export class SqlLexer {
       if (state === META) {
         const nl = chunk.indexOf(NL, i);
         const end = nl === -1 ? n : nl;
-        if (this.lineText.length < COMMENT_LIMIT) this.lineText += chunk.toString('latin1', i, Math.min(end, i + COMMENT_LIMIT));
+        this.collectLine(chunk, i, end);
         if (nl === -1) {
           i = n;
         } else {
           i = nl + 1;
           this.state = CODE;
-          this.listener.metaCommand?.({ start: this.metaStart_, end: this.base + i, text: Buffer.from(this.lineText, 'latin1').toString('utf8'), inStatement: this.metaInStatement });
+          this.emitMeta(this.base + i);
         }
         continue;
       }
@@ -266,7 +311,7 @@ export class SqlLexer {
     while (j < n && IDENT_CONT[chunk[j]!]) j++;
     if (j > from) {
       if (this.ident.length < 16) this.ident += chunk.toString('latin1', from, Math.min(j, from + 16 - this.ident.length)).toLowerCase();
-      if (this.inStatement && this.skeleton.length < SKELETON_LIMIT) this.skeleton += chunk.toString('latin1', from, Math.min(j, from + SKELETON_LIMIT - this.skeleton.length));
+      if (this.inStatement) this.appendSkeleton(chunk.toString('latin1', from, j));
     }
     return j;
   }
@@ -464,6 +509,7 @@ export class SqlLexer {
       this.metaStart_ = pos;
       this.metaInStatement = this.inStatement;
       this.lineText = '\\';
+      this.lineComplete = true;
       return true;
     }
     this.codeByte(b, pos);
@@ -532,7 +578,10 @@ export class SqlLexer {
     this.stmtStart = pos;
     this.textParts = [];
     this.textLength = 0;
-    this.skeleton = '';
+    this.skeletonHead = '';
+    this.skeletonTail = '';
+    this.skeletonElided = false;
+    this.textComplete = true;
     this.command = '';
     this.commandKnown = !isIdentStart(first);
     this.identifierCount = 0;
@@ -547,29 +596,83 @@ export class SqlLexer {
     this.state = LINE_COMMENT;
     this.lineIsTopLevel = !this.inStatement;
     this.lineText = '--';
+    this.lineComplete = true;
   }
 
   private skel(s: string): void {
-    if (!this.inStatement || this.skeleton.length >= SKELETON_LIMIT) return;
-    if (s === ' ' && (this.skeleton === '' || this.skeleton.endsWith(' '))) return;
-    this.skeleton += s;
+    if (!this.inStatement) return;
+    if (s === ' ') {
+      const last = this.skeletonTail || this.skeletonHead;
+      if (last === '' || last.endsWith(' ')) return;
+    }
+    this.appendSkeleton(s);
+  }
+
+  /**
+   * The head takes the first characters; past it, what lies outside parentheses is kept (a ")"
+   * that closes to depth 0 included) and what lies inside becomes one "…". The depth is the one
+   * before `s` is counted (codeByte counts a parenthesis after recording it).
+   */
+  private appendSkeleton(s: string): void {
+    const limit = this.limits.skeleton;
+    let rest = s;
+    if (this.skeletonHead.length < limit) {
+      const room = limit - this.skeletonHead.length;
+      if (rest.length <= room) {
+        this.skeletonHead += rest;
+        return;
+      }
+      this.skeletonHead += rest.slice(0, room);
+      rest = rest.slice(room);
+    }
+    if (this.parenDepth === 0 || (rest === ')' && this.parenDepth === 1)) {
+      this.skeletonTail += rest;
+      if (this.skeletonTail.length > 2 * limit) this.dropTailStart();
+    } else if (!this.skeletonTail.endsWith(ELIDED)) {
+      this.skeletonTail += ELIDED;
+      this.skeletonElided = true;
+    }
+  }
+
+  /** Keep the last `limits.skeleton` characters of the run after the head, from a word's start. */
+  private dropTailStart(): void {
+    const tail = this.skeletonTail.slice(-this.limits.skeleton);
+    const space = tail.indexOf(' ');
+    this.skeletonTail = `${ELIDED}${space === -1 ? tail : tail.slice(space)}`;
+    this.skeletonElided = true;
   }
 
   private collectText(chunk: Buffer, from: number, to: number): void {
-    if (this.textLength >= TEXT_LIMIT || to <= from) return;
-    const take = Math.min(to - from, TEXT_LIMIT - this.textLength);
+    if (to <= from) return;
+    const room = this.limits.text - this.textLength;
+    const take = Math.min(to - from, room);
+    if (take < to - from) this.textComplete = false;
+    if (take <= 0) return;
     this.textParts.push(Buffer.from(chunk.subarray(from, from + take)));
     this.textLength += take;
   }
 
+  /** A comment's or meta-command's line, up to `limits.line` bytes. */
+  private collectLine(chunk: Buffer, from: number, to: number): void {
+    const room = this.limits.line - this.lineText.length;
+    if (to - from > room) this.lineComplete = false;
+    if (room > 0) this.lineText += chunk.toString('latin1', from, Math.min(to, from + room));
+  }
+
+  private emitMeta(end: number): void {
+    this.listener.metaCommand?.({ start: this.metaStart_, end, text: Buffer.from(this.lineText, 'latin1').toString('utf8'), textComplete: this.lineComplete, inStatement: this.metaInStatement });
+  }
+
   private endStatement(chunkPos: number): void {
     if (this.inIdent) this.endIdent();
-    const skeleton = this.skeleton.trim();
+    const skeleton = (this.skeletonHead + this.skeletonTail).trim();
     const statement: SqlStatement = {
       start: this.stmtStart,
       end: this.base + chunkPos,
       text: Buffer.concat(this.textParts).toString('utf8'),
+      textComplete: this.textComplete,
       skeleton,
+      skeletonElided: this.skeletonElided,
       command: this.command,
       copyFromStdin: this.command === 'COPY' && /\bFROM\s+STDIN\b/i.test(skeleton),
     };
@@ -723,7 +826,7 @@ export class SqlLexer {
     }
     if (this.state === META) {
       this.state = CODE;
-      this.listener.metaCommand?.({ start: this.metaStart_, end: this.base, text: Buffer.from(this.lineText, 'latin1').toString('utf8'), inStatement: this.metaInStatement });
+      this.emitMeta(this.base);
     }
     if (this.state === LINE_COMMENT && this.lineIsTopLevel) {
       this.state = CODE;

@@ -20,7 +20,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { KitError } from '../errors.js';
 import { parseCopyTarget } from '../format/stats.js';
-import { SqlLexer, type MetaCommand, type SqlStatement } from '../format/sql-lexer.js';
+import { isPgDumpMetaCommand, SqlLexer, type MetaCommand, type SqlStatement } from '../format/sql-lexer.js';
 
 export interface ScriptOptions {
   prelude: string;
@@ -69,9 +69,9 @@ export function statementAction(statement: Pick<SqlStatement, 'command' | 'skele
 }
 
 /** pg_dump writes only \restrict and \unrestrict (with a random key) between statements. */
-export function checkMetaCommand(meta: Pick<MetaCommand, 'text' | 'inStatement'>): void {
-  if (!meta.inStatement && /^\\(restrict|unrestrict) [A-Za-z0-9]+\s*$/.test(meta.text)) return;
-  const shown = meta.text.length > 60 ? `${meta.text.slice(0, 60)}…` : meta.text;
+export function checkMetaCommand(meta: Pick<MetaCommand, 'text' | 'textComplete' | 'inStatement'>): void {
+  if (isPgDumpMetaCommand(meta)) return;
+  const shown = meta.text.length > 60 || !meta.textComplete ? `${meta.text.slice(0, 60)}… (a line too long for pg_dump to have written it)` : meta.text;
   throw new KitError('SCRIPT_REFUSED', `The script holds the psql meta-command "${shown}", which pg_dump never writes (only \\restrict and \\unrestrict); a restore runs only what pg_dump writes. Check where the file came from; to run it anyway, apply it with psql yourself. Nothing was changed.`);
 }
 
@@ -152,7 +152,7 @@ export class RestoreScript extends Transform {
       const meta = this.lexer.metaStart;
       if (meta !== undefined) {
         // a meta-command is never passed on before it has been read whole and checked
-        if (end - meta > META_LIMIT) checkMetaCommand({ text: '\\… (a line of over 1 MiB)', inStatement: true });
+        if (end - meta > META_LIMIT) checkMetaCommand({ text: '\\… (a line of over 1 MiB)', textComplete: false, inStatement: true });
         this.pass(meta);
         return callback();
       }

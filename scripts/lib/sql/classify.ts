@@ -8,7 +8,7 @@
  */
 
 import { KitError } from '../errors.js';
-import { SqlLexer } from '../format/sql-lexer.js';
+import { SqlLexer, WHOLE_TEXT } from '../format/sql-lexer.js';
 
 export type TokenKind = 'word' | 'ident' | 'string' | 'number' | 'punct' | 'meta';
 
@@ -68,7 +68,7 @@ export function lexStatements(text: string): RawStatement[] {
     metaCommand(m) {
       out.push({ text: m.text.trim(), tokens: [{ kind: 'meta', value: m.text.trim() }] });
     },
-  });
+  }, WHOLE_TEXT);
   lexer.write(source);
   lexer.end();
   if (lexer.unitStart !== undefined || lexer.pendingCommand !== undefined) {

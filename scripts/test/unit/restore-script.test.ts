@@ -175,3 +175,33 @@ describe('rows loaded against the backup\'s counts', () => {
     else expect(check).not.toThrow();
   });
 });
+
+describe('a restore script at PostgreSQL\'s limits', () => {
+  const wide = Array.from({ length: 1600 }, (_, i) => `"${`column_${i}_`.padEnd(63, 'x')}"`);
+  const WIDE = [
+    `CREATE TABLE public.wide (${wide.map((c) => `${c} int`).join(', ')});`,
+    'ALTER TABLE public.wide OWNER TO app;',
+    `COPY public.wide (${wide.join(', ')}) FROM stdin;`,
+    wide.map(() => '\\N').join('\t'),
+    wide.map((_, i) => String(i)).join('\t'),
+    '\\.',
+    `COMMENT ON TABLE public.wide IS '${'a long comment; '.repeat(400_000)}';`,
+    '--',
+    '-- PostgreSQL database dump complete',
+    '--',
+    '',
+  ].join('\n');
+
+  it('passes a 100 KB COPY column list, its rows and a 6 MB comment through unchanged, and counts the COPY', async () => {
+    for (const size of [4096, 65_536, 1 << 20]) {
+      const { text, script } = await run(WIDE, size);
+      expect(text, `chunks of ${size}`).toBe(`BEGIN;\n-- prelude\n${WIDE}`);
+      expect(script.copies).toEqual(['public.wide']);
+      expect(script.complete).toBe(true);
+    }
+  });
+
+  it('refuses a meta-command line too long to hold, which could hide a second command after a \\restrict key', async () => {
+    await expect(run(`\\restrict ${'A'.repeat(8000)} \\! touch pwned\nSELECT 1;\n`, 1024)).rejects.toThrow(/too long for pg_dump to have written it/);
+  });
+});

@@ -111,3 +111,11 @@ describe('planRoles', () => {
     expect(() => planRoles(`${SCRIPT}\nDROP DATABASE app;`, new Set(), false)).toThrow(/globals\.sql holds a statement the kit does not write/);
   });
 });
+
+describe('a roles script at PostgreSQL\'s limits', () => {
+  it('reads a role comment of several MB whole', () => {
+    const comment = 'x'.repeat(3 << 20);
+    const pieces = splitStatements(`CREATE ROLE big;\nCOMMENT ON ROLE big IS '${comment}';\n`);
+    expect(pieces.map((p) => p.text.length)).toEqual(['CREATE ROLE big;'.length, `COMMENT ON ROLE big IS '${comment}';`.length]);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SqlLexer } from '../../lib/format/sql-lexer.js';
+import { isPgDumpMetaCommand, SqlLexer, WHOLE_TEXT, type MetaCommand, type SqlStatement } from '../../lib/format/sql-lexer.js';
 
 type Event = [string, string] | [string, string, number, number];
 
@@ -140,5 +140,66 @@ describe('the SQL lexer', () => {
     for (let a = 0; a < input.length; a += 7) {
       expect(lex(input, [a, Math.min(input.length, a + 3)])).toEqual(whole);
     }
+  });
+});
+
+describe('statements of any length are read the same way', () => {
+  const columns = (n: number, width: number) => Array.from({ length: n }, (_, i) => `c${String(i + 1).padStart(width - 1, '0')}`);
+  const copyOf = (cols: string[], rows: number) =>
+    `COPY public.wide (${cols.join(', ')}) FROM stdin;\n${Array.from({ length: rows }, () => cols.map(() => '\\N').join('\t')).join('\n')}\n\\.\nSELECT 1;\n`;
+
+  it.each([
+    ['300 columns of 16 bytes', 300, 16],
+    ['1,600 columns (the most a table has)', 1600, 10],
+    ['1,600 columns of 63 bytes: a 100 KB column list', 1600, 63],
+  ])('%s: a COPY … FROM stdin is a COPY, its rows data, whatever the chunks', (_, n, width) => {
+    const input = copyOf(columns(n, width), 3);
+    const whole = lex(input).events;
+    const statement = whole.find((e) => e[0] === 'statement')!;
+    expect(whole.find((e) => e[0] === 'command')).toEqual(['command', 'COPY']);
+    expect(whole.filter((e) => e[0] === 'copy')).toEqual([['copy', `${Array.from({ length: 3 }, () => columns(n, width).map(() => '\\N').join('\t')).join('\n')}\n`]]);
+    expect(whole.some((e) => e[0] === 'meta')).toBe(false);
+    expect(statements(input).at(-1)).toBe('SELECT 1;');
+    expect(String(whole.find((e) => e[0] === 'skeleton')![1])).toMatch(/^COPY public\.wide \(c.*…\) FROM stdin;$/);
+    expect(statement[1].length).toBeLessThanOrEqual(64 * 1024);
+    for (const size of [7, 4093, 65_536]) {
+      const cuts: number[] = [];
+      for (let at = size; at < input.length; at += size) cuts.push(at);
+      expect(lex(input, cuts).events, `chunks of ${size}`).toEqual(whole);
+    }
+  });
+
+  it('keeps the words after a long parenthesised list, and says what it left out', () => {
+    const seen: SqlStatement[] = [];
+    const lexer = new SqlLexer({ statement: (s) => void seen.push(s) });
+    const long = Array.from({ length: 5000 }, (_, i) => `x${i}`).join(', ');
+    lexer.write(Buffer.from(`ALTER TABLE public.t ADD CONSTRAINT c CHECK (a IN (${long})); ALTER TABLE public.t (${long}) OWNER TO app; SELECT ${long} FROM t;`));
+    lexer.end();
+    expect(seen.map((s) => s.skeletonElided)).toEqual([true, true, true]);
+    expect(seen[0]!.skeleton).toMatch(/^ALTER TABLE public\.t ADD CONSTRAINT c CHECK \(a IN \(x0, .*…\);$/);
+    expect(seen[1]!.skeleton).toMatch(/…\) OWNER TO app;$/);
+    // a run outside parentheses longer than the limit keeps its end, from a word's start
+    expect(seen[2]!.skeleton).toMatch(/^SELECT x0, x1, .*,… x\d+, .*x4999 FROM t;$/);
+    expect(seen[2]!.skeleton.length).toBeLessThan(3 * 4096);
+  });
+
+  it('holds the whole statement when the caller has the whole text', () => {
+    const seen: SqlStatement[] = [];
+    const body = 'x'.repeat(5 << 20);
+    const lexer = new SqlLexer({ statement: (s) => void seen.push(s) }, WHOLE_TEXT);
+    lexer.write(Buffer.from(`COMMENT ON ROLE r IS '${body}'; SELECT ${Array.from({ length: 3000 }, (_, i) => `a${i}`).join(', ')};`));
+    lexer.end();
+    expect(seen[0]!.text).toBe(`COMMENT ON ROLE r IS '${body}';`);
+    expect(seen.map((s) => [s.textComplete, s.skeletonElided])).toEqual([[true, false], [true, false]]);
+    expect(seen[1]!.skeleton).toContain('a1500, a1501');
+  });
+
+  it('flags a meta-command line cut short, so a second command after a key cannot hide in it', () => {
+    const metas: MetaCommand[] = [];
+    const lexer = new SqlLexer({ metaCommand: (m) => void metas.push(m) });
+    lexer.write(Buffer.from(`\\restrict ${'A'.repeat(5000)} \\! touch pwned\n\\restrict Ab12\n`));
+    lexer.end();
+    expect(metas.map((m) => m.textComplete)).toEqual([false, true]);
+    expect(metas.map((m) => isPgDumpMetaCommand(m))).toEqual([false, true]);
   });
 });

@@ -81,3 +81,25 @@ describe('statistics from the plain dump stream', () => {
     expect(parseSetval("SELECT pg_catalog.setval('x', abc, true);")).toBeUndefined();
   });
 });
+
+describe('statistics of a table at PostgreSQL\'s limits', () => {
+  it('counts the rows of a 1,600-column table whose COPY line is 100 KB, and sees the trailer', () => {
+    const columns = Array.from({ length: 1600 }, (_, i) => `c${String(i).padStart(62, '0')}`);
+    const dump = [
+      `COPY public.wide (${columns.join(', ')}) FROM stdin;`,
+      columns.map(() => '\\N').join('\t'),
+      columns.map((_, i) => String(i)).join('\t'),
+      '\\.',
+      'COPY public.after (id) FROM stdin;',
+      '1',
+      '\\.',
+      '--',
+      '-- PostgreSQL database dump complete',
+      '--',
+      '',
+    ].join('\n');
+    const stats = collect([Buffer.from(dump)]);
+    expect(Object.fromEntries(Object.entries(stats.tables).map(([k, v]) => [k, v.rows]))).toEqual({ 'public.wide': 2, 'public.after': 1 });
+    expect(stats.complete).toBe(true);
+  });
+});
