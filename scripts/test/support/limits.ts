@@ -65,7 +65,7 @@ export async function roundTrip(label: string, source: TestDatabase, options: { 
   for (const format of formats) {
     const copy = await createDatabase();
     const run = await cli('pg-restore', [fileOf(backup, format), '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: copy.url } });
-    expect(run.code, `${label}: db:restore of the ${format} exited ${run.code}: ${run.stderr}`).toBe(0);
+    expect(run.code, `${label}: db:restore of the ${format} exited ${run.code}: ${run.stdout}${run.stderr}`).toBe(0);
     expect(await fingerprint(copy.url), `${label}: restored from the ${format}`).toEqual(expected);
     await dropDatabase(copy);
     if (!deepVerify.includes(format)) continue;
