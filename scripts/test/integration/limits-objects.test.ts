@@ -89,10 +89,13 @@ ${lines.join('\n')}
 END $body$;`;
 }
 
-/** A SQL-standard body of several MB: pg_dump prints it as bare SQL, not inside a string. */
+/**
+ * A SQL-standard body of several MB: pg_dump prints it as bare SQL, not inside a string. Few
+ * statements with long strings: the server stores the body parsed, and many statements cost time.
+ */
 function bigAtomicFunction(): string {
-  const filler = 'x;'.repeat(500);
-  const statements = Array.from({ length: 3300 }, (_, i) => `  SELECT length('${i} ${filler} it''s');`);
+  const filler = 'x;'.repeat(5000);
+  const statements = Array.from({ length: 330 }, (_, i) => `  SELECT length('${i} ${filler} it''s');`);
   return `CREATE FUNCTION public.big_atomic() RETURNS int LANGUAGE sql BEGIN ATOMIC\n${statements.join('\n')}\nEND;`;
 }
 
