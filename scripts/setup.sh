@@ -56,6 +56,28 @@ need s3cmd s3cmd - 'a standard S3 client: the tests check a remote backup with i
 need python3 python3-minimal - "the export tests read every CSV back with Python's csv module"
 need faketime faketime - 'a test freezes the clock to take several backups within one second'
 
+# The regression-corpus test takes PostgreSQL's own regression scripts from Debian's source
+# package (apt-get source), which needs dpkg-dev and a deb-src entry beside the distribution's deb
+# one. Only the distribution's own entry is copied: a third-party repository may have no sources.
+add_deb_src() {
+  command -v apt-get >/dev/null || return 0
+  grep -rqsE '^[[:space:]]*(deb-src[[:space:]]|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
+  local own
+  for own in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list.d/ubuntu.sources; do
+    [ -f "$own" ] || continue
+    sed -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' "$own" | as_root tee /etc/apt/sources.list.d/pg-backup-kit-src.sources >/dev/null
+    break
+  done
+  if [ ! -f /etc/apt/sources.list.d/pg-backup-kit-src.sources ] && grep -qsE '^deb[[:space:]]' /etc/apt/sources.list; then
+    sed -nE 's/^deb([[:space:]])/deb-src\1/p' /etc/apt/sources.list | as_root tee /etc/apt/sources.list.d/pg-backup-kit-src.list >/dev/null
+  fi
+  echo "setup: added a deb-src entry (the regression-corpus test downloads PostgreSQL's source package)" >&2
+  as_root apt-get update -qq
+  apt_updated=1
+}
+add_deb_src
+need dpkg-source dpkg-dev - "apt-get source unpacks PostgreSQL's regression scripts for the corpus test"
+
 for tool in sha256sum gzip script; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is missing (coreutils, gzip, bsdutils)" >&2; exit 1; }
 done

@@ -41,6 +41,11 @@ export interface CommandContext {
   signal: AbortSignal;
   reporter: Reporter;
   now: () => Date;
+  /**
+   * The command's change can no longer be taken back (a restore's COMMIT is on its way): from
+   * now on a signal is told it came too late, and the command finishes instead of stopping.
+   */
+  pointOfNoReturn?(what: string): void;
 }
 
 /** The backup root: BACKUP_DIR if set, else backup-kit.json's backupDir, else <root>/backups. */

@@ -211,6 +211,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
     client = await connectWithWait(target, options.waitSeconds, (attempt, error) =>
       ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`),
+      ctx.signal,
     );
     const session = await prepareSession(client, options, ctx, store);
     write = await store.beginWrite(options.type, started, { estimateBytes: session.estimate });

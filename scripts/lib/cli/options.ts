@@ -76,6 +76,10 @@ export function parseCommandLine(argv: string[], table: OptionTable): { values: 
   } catch (error) {
     const message = (error as Error).message;
     const unknown = /Unknown option '([^']+)'/.exec(message);
+    if (unknown && (unknown[1] === '--url' || unknown[1] === '--env-file')) {
+      // every command that connects takes both (TARGET_OPTIONS): "unknown" would read as a typo
+      throw new KitError('UNKNOWN_FLAG', `${unknown[1]} names a database to connect to, and this command never connects to one; see --help for what it takes (--env <name>, where it works on an environment).`);
+    }
     if (unknown) throw new KitError('UNKNOWN_FLAG', `Unknown option ${unknown[1]}.`);
     throw new KitError('USAGE', message.replace(/\. To specify a positional argument.*$/s, '.'));
   }

@@ -8,10 +8,11 @@
 import { appendFileSync } from 'node:fs';
 import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
-import { resolveTarget, type Target } from '../config/target.js';
+import { checkEnvFile, resolveTarget, type Target } from '../config/target.js';
 import { withStores, type StoreContext } from '../store/environment.js';
 import type { StoreOptions } from '../context.js';
 import { configFor } from '../config/file.js';
+import { checkEnvironmentName } from '../config/environment-name.js';
 import { createReporter } from './progress.js';
 import { optionTable, optionsHelp, parseCommandLine, type OptionTable, type SharedOption, type Values } from './options.js';
 import { appendRunLog, notify, type NotifySettings, type RunOutcome } from './outcome.js';
@@ -123,6 +124,8 @@ interface Run<A extends CommonArgs, R> extends RunOutcome<A, R> {
   notifySettings: NotifySettings;
   /** --remote, --endpoint, --from-remote, --remote-only: where backups are read and written. */
   storeOptions?: StoreOptions;
+  /** Set at the command's point of no return: what can no longer be taken back. */
+  committed?: string;
 }
 
 function storeOptionsOf(values: Values): StoreOptions {
@@ -134,15 +137,21 @@ function storeOptionsOf(values: Values): StoreOptions {
   };
 }
 
+/** --env is checked once, here, for every command, before anything reads or writes under its name. */
+function checkedEnv(env: string | undefined): string | undefined {
+  return env === undefined ? undefined : checkEnvironmentName(env);
+}
+
 function commonArgs(values: Values, io: CliIo): { common: CommonArgs; notifySettings: NotifySettings } {
   const common: CommonArgs = {
     json: values.json === true,
     quiet: values.quiet === true,
     progress: values['no-progress'] !== true,
     url: stringValue(values, 'url'),
-    env: stringValue(values, 'env'),
+    env: checkedEnv(stringValue(values, 'env')),
     envFile: stringValue(values, 'env-file'),
   };
+  if (common.envFile !== undefined) checkEnvFile(io.root, common.envFile);
   let configured: { url?: string; onSuccess?: boolean } = {};
   try {
     configured = configFor(io.root).notify ?? {};
@@ -163,6 +172,11 @@ function trapSignals(run: Run<CommonArgs, unknown>): () => void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(EXIT_CODES.INTERRUPTED);
+    if (run.committed !== undefined) {
+      // Stopping now could only leave the user unsure whether the change happened: it has.
+      run.stderr(`${run.command.name}: ${signal} received too late to stop: ${run.committed}, so the command finishes (press Ctrl-C again to quit at once)`);
+      return;
+    }
     run.stderr(`${run.command.name}: ${signal} received, stopping and cleaning up (press Ctrl-C again to quit at once)`);
     run.controller.abort();
   };
@@ -193,6 +207,9 @@ async function execute<A extends CommonArgs, R>(run: Run<A, R>, args: A): Promis
     now: () => new Date(),
     reporter,
     storeOptions: run.storeOptions ?? {},
+    pointOfNoReturn(what) {
+      run.committed = what;
+    },
     target(a) {
       run.target ??= resolveTarget({ url: a.url, env: a.env, envFile: a.envFile, root: io.root, processEnv: io.env });
       return run.target;

@@ -8,6 +8,7 @@ import { backup, type BackupOptions, type BackupResult } from '../backup/backup.
 import { formatBytes } from '../format/units.js';
 import { FORMATS, isValidType, parseFormats, type Format } from '../format/naming.js';
 import { restoreInstructions } from '../format/metadata.js';
+import { PG_TIMEOUT_MAX_MS } from '../pg/limits.js';
 
 export interface BackupArgs extends CommonArgs, BackupOptions {}
 
@@ -16,6 +17,22 @@ const DEFAULT_DESCRIPTIONS: Record<string, string> = {
   auto: 'Automated backup',
   'pre-migrate': 'Before migrations',
 };
+
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, min: 60_000, h: 3_600_000 };
+
+/**
+ * What is wrong with a --lock-wait-timeout, or undefined. pg_dump hands it to the server as a
+ * timeout in whole milliseconds: 0 (or less than 1 ms, rounded to 0) means "wait forever", the
+ * opposite of what a timeout promises, and more than INT_MAX ms fails inside pg_dump.
+ */
+export function lockWaitTimeoutProblem(text: string): string | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|min|h)?$/.exec(text);
+  if (!m) return `--lock-wait-timeout takes a duration such as 30s, 2min or 5000 (ms), got "${text}".`;
+  const ms = Number(m[1]) * DURATION_MS[m[2] ?? 'ms']!;
+  if (ms < 1) return `--lock-wait-timeout must be at least 1ms (pg_dump would take 0 as "wait forever"), got "${text}".`;
+  if (ms > PG_TIMEOUT_MAX_MS) return `--lock-wait-timeout can be at most ${PG_TIMEOUT_MAX_MS}ms (PostgreSQL's limit, about 596h), got "${text}".`;
+  return undefined;
+}
 
 export const backupCommand: Command<BackupArgs, BackupResult> = {
   name: 'backup',
@@ -59,9 +76,8 @@ Arguments:
     else if (listValue(values, 'format').length && formats.length === 0) problems.push(`--format needs at least one of ${FORMATS.join(', ')}.`);
     const waitSeconds = readWait(values, problems);
     const lockWaitTimeout = stringValue(values, 'lock-wait-timeout') ?? '60s';
-    if (!/^\d+(\.\d+)?\s*(ms|s|min|h)?$/.test(lockWaitTimeout)) problems.push(`--lock-wait-timeout takes a duration such as 30s, 2min or 5000 (ms), got "${lockWaitTimeout}".`);
-    // pg_dump reads 0 as "wait forever": the opposite of what a timeout promises.
-    else if (Number.parseFloat(lockWaitTimeout) === 0) problems.push(`--lock-wait-timeout must be more than 0 (pg_dump would take 0 as "wait forever"), got "${lockWaitTimeout}".`);
+    const lockWaitProblem = lockWaitTimeoutProblem(lockWaitTimeout);
+    if (lockWaitProblem) problems.push(lockWaitProblem);
     const gzipText = stringValue(values, 'gzip-level') ?? '6';
     const gzipLevel = Number(gzipText);
     if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) problems.push(`--gzip-level takes 1 to 9, got "${gzipText}".`);
@@ -95,7 +111,7 @@ Arguments:
     const dumps = result.files.flatMap((f) => (f.format === 'globals' || f.format === 'zip' ? [] : [{ ...f, format: f.format as Format }]));
     const preferred = dumps.find((f) => f.format === 'dump') ?? dumps[0]!;
     return [
-      `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${result.statistics.tables} tables, ${result.statistics.totalRows} rows.`,
+      `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${statisticsSummary(result.statistics)}.`,
       ...result.files.map((f) => `  ${rel(f.path).padEnd(width)}  ${formatBytes(f.bytes).padStart(9)}  sha256 ${f.sha256.slice(0, 12)}…`),
       `  ${rel(result.info)}`,
       ...(result.copies?.remote ? [`  uploaded: ${result.copies.remote}${result.copies.local ? '' : ' (no local copy kept: --remote-only)'}`] : []),
@@ -116,3 +132,9 @@ Arguments:
     return { id: result.id, bytes: result.totalBytes, formats: result.files.map((f) => f.format), rows: result.statistics.totalRows };
   },
 };
+
+/** Counts only when they were taken: a backup without them says so instead of "0 tables, 0 rows". */
+function statisticsSummary(statistics: BackupResult['statistics']): string {
+  if (statistics.source === 'none') return 'no per-table statistics recorded (add --stats archive to record them; verify computes them from the archive)';
+  return `${statistics.tables} tables, ${statistics.totalRows} rows`;
+}

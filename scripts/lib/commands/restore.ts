@@ -64,7 +64,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
     'schema-only': { type: 'boolean', help: 'replace the schema; restore no data' },
     clean: { type: 'boolean', help: "drop and recreate the backup's objects; keep other objects" },
     create: { type: 'boolean', help: 'recreate the database itself (restored beside it, then swapped in)' },
-    table: { type: 'string', multiple: true, arg: '<name>', help: 'replace the data of this table only' },
+    table: { type: 'string', multiple: true, arg: '<pattern>', help: 'replace the data of the matching tables only (repeatable;\nschema.table, "Quoted" names, * and ? as wildcards)' },
     jobs: { type: 'string', arg: '<n>', help: 'parallel restore into a fresh database, then swapped in' },
     'keep-old': { type: 'boolean', help: 'with --jobs/--create: keep the replaced database (its name is printed)' },
     'no-owner': { type: 'boolean', help: 'do not restore ownership (default when --from differs from --env)' },

@@ -1,4 +1,5 @@
 /** `db:sql` flags, confirmation and rendering; the work itself is runSql() in sql/run.ts. */
+import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
@@ -7,6 +8,8 @@ import { runSql, type SqlOptions, type SqlResult, type SqlUi } from '../sql/run.
 
 export interface SqlArgs extends CommonArgs, Omit<SqlOptions, 'sql'> {
   sql: string | undefined;
+  /** --csv as typed, for messages. */
+  csvGiven: string | undefined;
 }
 
 /** Rows shown in a terminal (the rest are counted; --csv writes them all). */
@@ -33,6 +36,24 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * --csv's directory must exist and take a file before any SQL runs: found out only when the first
+ * rows arrive, it read as a failure of the query (and a --write session had already done its work).
+ */
+function checkCsvDirectory(csvFile: string, given: string): void {
+  const dir = path.dirname(csvFile);
+  const problem = (() => {
+    try {
+      if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
+      accessSync(dir, constants.W_OK);
+      return undefined;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ENOENT' ? `the directory ${dir} does not exist` : `the directory ${dir} is not writable`;
+    }
+  })();
+  if (problem) throw new KitError('BAD_ARGUMENT', `--csv ${given}: ${problem}; create it or write the file elsewhere. Nothing was run.`);
+}
+
 /** An aligned text table, psql style. */
 export function renderTable(result: SqlResult): string[] {
   if (result.columns.length === 0) return result.statements.map((s) => `${s.command}${s.rowCount !== null ? ` ${s.rowCount}` : ''}`);
@@ -52,8 +73,10 @@ export const sqlCommand: Command<SqlArgs, SqlResult> = {
   name: 'sql',
   synopsis: 'pnpm db:sql -- "<sql>" [options]        (or pipe the SQL in on standard input)',
   description: `
-Runs SQL against an environment in one transaction. Read-only unless --write. Statements that
-destroy (DROP, TRUNCATE, DELETE or UPDATE without WHERE, ALTER … DROP) are confirmed first:
+Runs SQL against an environment in one transaction. Read-only unless --write: only reads are
+sent, and what acts outside the database (COPY to a program or a server file, server-admin
+functions such as pg_reload_conf or pg_terminate_backend) is refused. Statements that destroy
+(DROP, TRUNCATE, DELETE or UPDATE without WHERE, ALTER … DROP) or act outside are confirmed first:
 in a terminal you are asked (on a protected environment you type the database name); without
 one, --force is needed (and --confirm <database> on a protected environment).`,
   shared: ['env', 'env-file', 'url'],
@@ -78,12 +101,14 @@ one, --force is needed (and --confirm <database> on a protected environment).`,
       force: values.force === true,
       confirm: stringValue(values, 'confirm'),
       csvFile: csv === undefined ? undefined : path.resolve(csv),
+      csvGiven: csv,
       // with --csv every row goes to the file and none is kept: memory stays flat at any size
       keepRows: csv !== undefined ? 0 : common.json ? JSON_ROWS : DISPLAY_ROWS,
       waitSeconds,
     };
   },
   async run(args, ctx) {
+    if (args.csvFile) checkCsvDirectory(args.csvFile, args.csvGiven ?? args.csvFile);
     const sql = args.sql ?? (await readStdin());
     const result = await runSql(ctx.target(args), { ...args, sql }, ctx, terminalSqlUi());
     if (args.json && result.truncated && !result.csvFile) throw new KitError('USAGE', `The query returned ${result.totalRows} rows; --json holds at most ${JSON_ROWS}. Use --csv <file>.`);

@@ -22,6 +22,11 @@ export function isProtected(config: KitConfig, env: string): boolean {
   return (config.protected ?? DEFAULT_PROTECTED).map((e) => e.toLowerCase()).includes(env.toLowerCase());
 }
 
+/** The role db:sql's read-only sessions run as, if one is configured (the environment's own first). */
+export function readOnlyRole(config: KitConfig, env: string): string | undefined {
+  return config.environments?.[env]?.sql?.readOnlyRole ?? config.sql?.readOnlyRole;
+}
+
 const cache = new Map<string, KitConfig>();
 
 /** loadConfig, read once per process. */

@@ -19,6 +19,12 @@ export interface RemoteSettings {
   forcePathStyle?: boolean;
   /** Minimum multipart part size in MiB (default 8; providers need at least 5). */
   partSizeMiB?: number;
+  /** Seconds to wait for a connection to the object store (default 10). */
+  connectTimeoutSeconds?: number;
+  /** Seconds the object store may stay silent within one request before it is given up (default 60). */
+  requestTimeoutSeconds?: number;
+  /** Tries per request, counting the first, for requests that are safe to repeat (default 3). */
+  attempts?: number;
   /** db:retention's own counts for the remote set; the local policy when absent. */
   retention?: Record<string, unknown>;
 }
@@ -39,6 +45,11 @@ export interface Remote {
   region: string;
   forcePathStyle: boolean;
   partSizeBytes: number;
+  /** How long one connection attempt, and one silence within a request, may last; then a try fails. */
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Tries per request (with backoff between them) before the kit gives up with exit 20. */
+  attempts: number;
   /** Static credentials, or undefined to let the SDK use AWS_PROFILE / its default chain. */
   credentials: RemoteCredentials | undefined;
   profile: string | undefined;
@@ -52,7 +63,7 @@ export interface RemoteFlags {
   endpoint?: string | undefined;
 }
 
-const KNOWN_KEYS = new Set(['url', 'endpoint', 'region', 'forcePathStyle', 'partSizeMiB', 'retention', '$comment']);
+const KNOWN_KEYS = new Set(['url', 'endpoint', 'region', 'forcePathStyle', 'partSizeMiB', 'connectTimeoutSeconds', 'requestTimeoutSeconds', 'attempts', 'retention', '$comment']);
 const SECRET_KEYS = /access.?key|secret|token|password|credential/i;
 const MIB = 1024 * 1024;
 export const MIN_PART_BYTES = 5 * MIB;
@@ -73,7 +84,7 @@ export function checkRemoteSettings(settings: unknown, where: string): string[] 
   const problems: string[] = [];
   for (const [key, value] of Object.entries(settings)) {
     if (SECRET_KEYS.test(key)) problems.push(`${where}.${key} looks like a credential: put AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment's .env file or the process environment instead`);
-    else if (!KNOWN_KEYS.has(key)) problems.push(`${where}.${key} is not a remote setting (known: url, endpoint, region, forcePathStyle, partSizeMiB, retention)`);
+    else if (!KNOWN_KEYS.has(key)) problems.push(`${where}.${key} is not a remote setting (known: ${[...KNOWN_KEYS].filter((k) => !k.startsWith('$')).join(', ')})`);
     else if ((key === 'url' || key === 'endpoint' || key === 'region') && typeof value !== 'string') problems.push(`${where}.${key} must be a string`);
   }
   const s = settings as RemoteSettings;
@@ -81,7 +92,23 @@ export function checkRemoteSettings(settings: unknown, where: string): string[] 
   if (typeof s.endpoint === 'string') problems.push(...checkEndpoint(s.endpoint, `${where}.endpoint`));
   if (s.forcePathStyle !== undefined && typeof s.forcePathStyle !== 'boolean') problems.push(`${where}.forcePathStyle must be true or false`);
   if (s.partSizeMiB !== undefined && (!Number.isInteger(s.partSizeMiB) || s.partSizeMiB < 5 || s.partSizeMiB > 5120)) problems.push(`${where}.partSizeMiB must be a whole number from 5 to 5120`);
+  problems.push(...checkDeadlines(s, where));
   if (s.retention !== undefined && (typeof s.retention !== 'object' || s.retention === null)) problems.push(`${where}.retention must be an object like the top-level retention`);
+  return problems;
+}
+
+/**
+ * The deadlines are bounded both ways: zero would mean "wait forever" to the SDK, and a day or
+ * more is a hang by another name. Pure.
+ */
+const DEADLINE_BOUNDS = { connectTimeoutSeconds: [1, 3600], requestTimeoutSeconds: [1, 3600], attempts: [1, 10] } as const;
+
+function checkDeadlines(settings: RemoteSettings, where: string): string[] {
+  const problems: string[] = [];
+  for (const [key, [low, high]] of Object.entries(DEADLINE_BOUNDS)) {
+    const value = settings[key as keyof typeof DEADLINE_BOUNDS];
+    if (value !== undefined && (!Number.isInteger(value) || value < low || value > high)) problems.push(`${where}.${key} must be a whole number from ${low} to ${high}`);
+  }
   return problems;
 }
 
@@ -178,6 +205,9 @@ export function resolveRemote(options: RemoteOptions): Remote | undefined {
     region: settings.region ?? creds.region ?? 'us-east-1',
     forcePathStyle: settings.forcePathStyle ?? endpoint !== undefined,
     partSizeBytes: Math.max(MIN_PART_BYTES, (settings.partSizeMiB ?? 8) * MIB),
+    connectTimeoutMs: (settings.connectTimeoutSeconds ?? 10) * 1000,
+    requestTimeoutMs: (settings.requestTimeoutSeconds ?? 60) * 1000,
+    attempts: settings.attempts ?? 3,
     credentials: creds.credentials,
     profile: creds.profile,
     credentialSource: creds.credentialSource,

@@ -55,9 +55,16 @@ export const DifferentialConfigSchema = z.strictObject(
   { error: 'must be an object like { "basis": { "app.orders": "modified_at" }, "maxChain": 7 }' },
 );
 
+/** db:sql and the console's sql: the role read-only sessions run as (config/sql-role.ts). */
+export const SqlConfigSchema = z.strictObject(
+  { readOnlyRole: text('a role name').optional() },
+  { error: 'must be an object like { "readOnlyRole": "kit_reader" }' },
+);
+
 export const EnvironmentConfigSchema = z.strictObject(
   {
     protected: flag.optional(),
+    sql: SqlConfigSchema.optional(),
     /** Offsite copies (config/remote.ts checks the inside). */
     remote: z.unknown().optional(),
     /** Overrides the top-level encryption; { "recipients": [] } switches it off. */
@@ -89,6 +96,8 @@ export const ConfigSchema = z.strictObject(
     encryption: EncryptionConfigSchema.optional(),
     /** Table exports (db:export): differential chains. */
     export: z.strictObject({ differential: DifferentialConfigSchema.optional() }, { error: 'must be an object like { "differential": { "maxChain": 7 } }' }).optional(),
+    /** db:sql: read-only sessions SET ROLE to this role, one without server-program or server-file rights. */
+    sql: SqlConfigSchema.optional(),
     /** Per-environment overrides. */
     environments: z.record(z.string(), EnvironmentConfigSchema, { error: 'must be an object of environment names' }).optional(),
   },

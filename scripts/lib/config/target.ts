@@ -9,11 +9,12 @@
  * Each layer is taken whole: the first layer that names a database decides the connection, so
  * a host from one file is never paired with a password from another.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { KitError } from '../errors.js';
 import { redact, redactUrl, registerSecret } from '../redact.js';
+import { checkEnvironmentName } from './environment-name.js';
 import { configFor, isProtected } from './file.js';
 
 export interface Target {
@@ -46,8 +47,6 @@ interface Layer {
   vars: Vars;
 }
 
-const ENV_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
-
 /** Variables that carry a connection or a secret: stripped from what children inherit. */
 export const CONNECTION_VARIABLES = [
   'DATABASE_URL',
@@ -61,10 +60,7 @@ export const CONNECTION_VARIABLES = [
 ] as const;
 
 export function resolveTarget(options: ResolveOptions): Target {
-  const env = options.env ?? 'default';
-  if (!ENV_NAME.test(env)) {
-    throw new KitError('BAD_ARGUMENT', `--env must be a simple name like "dev" or "prod" (letters, digits, - and _), got "${env}".`);
-  }
+  const env = checkEnvironmentName(options.env ?? 'default');
   const layers = connectionLayers(options, env);
   for (const layer of layers) {
     const target = targetFromLayer(layer, env);
@@ -78,19 +74,38 @@ function connectionLayers(options: ResolveOptions, env: string): Layer[] {
   if (options.url !== undefined) layers.push({ name: '--url', vars: { DATABASE_URL: options.url } });
   layers.push({ name: 'the environment', vars: options.processEnv });
   for (const file of envFileCandidates(options, env)) {
-    if (existsSync(file)) layers.push({ name: path.relative(options.root, file) || file, vars: readEnvFile(file) });
+    if (!existsSync(file)) continue;
+    const name = path.relative(options.root, file) || file;
+    const problem = envFileProblem(file);
+    if (problem) throw new KitError('ENV_FILE_UNREADABLE', `${name} ${problem.what}; the connection settings are read from it. Make it a readable file with DATABASE_URL=… in it, or remove it.`);
+    layers.push({ name, vars: readEnvFile(file) });
   }
   return layers;
 }
 
-function envFileCandidates(options: ResolveOptions, env: string): string[] {
-  if (options.envFile !== undefined) {
-    const file = path.resolve(options.root, options.envFile);
-    if (!existsSync(file)) {
-      throw new KitError('ENV_FILE_MISSING', `--env-file ${options.envFile} does not exist. Give the path of a file with DATABASE_URL=… in it.`);
-    }
-    return [file];
+/** Why `file` cannot be read as an env file, or undefined. A pipe (`--env-file <(…)`) is a file here. */
+function envFileProblem(file: string): { code: 'ENV_FILE_MISSING' | 'ENV_FILE_UNREADABLE'; what: string } | undefined {
+  try {
+    if (statSync(file).isDirectory()) return { code: 'ENV_FILE_UNREADABLE', what: 'is a directory, not a file' };
+    accessSync(file, constants.R_OK);
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { code: 'ENV_FILE_MISSING', what: 'does not exist' };
+    return { code: 'ENV_FILE_UNREADABLE', what: `cannot be read (${code === 'EACCES' ? 'permission denied' : code})` };
   }
+}
+
+/** --env-file as given, checked to be a readable file (every command checks it before anything runs). */
+export function checkEnvFile(root: string, given: string): string {
+  const file = path.resolve(root, given);
+  const problem = envFileProblem(file);
+  if (problem) throw new KitError(problem.code, `--env-file ${given} ${problem.what}. Give the path of a file with DATABASE_URL=… in it.`);
+  return file;
+}
+
+function envFileCandidates(options: ResolveOptions, env: string): string[] {
+  if (options.envFile !== undefined) return [checkEnvFile(options.root, options.envFile)];
   // With --env, only that environment's file counts: falling back to the generic .env (usually
   // a developer's local database) would silently back up or restore the wrong server.
   if (options.env !== undefined) return [path.join(options.root, 'packages/database', `.env.${env}`)];

@@ -109,7 +109,7 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
   const lock = await ctx.environment(target.env).store.lock('drop');
   let client: Client | undefined;
   try {
-    client = await connectWithWait(target, options.waitSeconds);
+    client = await connectWithWait(target, options.waitSeconds, undefined, ctx.signal);
     const summary = await describeContents(client, target, options);
     const consent = checkConsent(target, options, ui.interactive, {
       withoutPrompt: 'drop everything there',

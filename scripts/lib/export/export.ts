@@ -385,7 +385,7 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
   try {
     removeDeadRuns(path.join(backupRoot(ctx), target.env), (message) => ctx.reporter.notice(message));
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
-    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
     const facts = await serverFacts(client);
     let nextLowerBound: string | undefined;
     if (options.differential) {

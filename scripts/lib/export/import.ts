@@ -152,7 +152,7 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
     const last = differentials.at(-1)?.metadata;
     const full = options.tables.length === 0;
     const tables = chooseImportTables(source, options.tables);
-    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
     const facts = await serverFacts(client);
     if (!full) {
       const problems = await columnDifferences(client, tables);

@@ -32,6 +32,8 @@ export interface DumpStats {
   /** pg_dump wrote its completion trailer: the stream was not cut short. */
   complete: boolean;
   bytes: number;
+  /** Where the stream ended, when it did not end complete: inside what, from which byte. */
+  ending?: { inside: 'statement' | 'copy data' | 'nothing'; from?: number };
 }
 
 const NEWLINE = 0x0a;
@@ -111,7 +113,9 @@ export class DumpStatsCollector {
     this.lexer.end();
     const tables: Record<string, TableStats> = {};
     for (const [name, acc] of this.tables) tables[name] = { rows: acc.rows, fingerprint: hex8(acc.sum1) + hex8(acc.sum2) };
-    return { tables, sequences: this.sequences, complete: this.complete && this.lexer.atTopLevel, bytes: this.bytes };
+    const complete = this.complete && this.lexer.atTopLevel;
+    const ending: DumpStats['ending'] = this.lexer.inCopyData ? { inside: 'copy data' } : this.lexer.atTopLevel ? { inside: 'nothing' } : { inside: 'statement', from: this.lexer.unitStart };
+    return { tables, sequences: this.sequences, complete, bytes: this.bytes, ...(complete ? {} : { ending }) };
   }
 
   private statement(statement: SqlStatement): void {

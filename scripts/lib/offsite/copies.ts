@@ -13,7 +13,7 @@ import { serializeInfo, sha256Manifest, type BackupInfo } from '../format/metada
 import { remoteLocation } from '../config/remote.js';
 import { commitDirectory, ensurePrivateDir, PARTIAL_SUFFIX, writeFileAtomic } from '../store/files.js';
 import type { StoreContext } from '../store/environment.js';
-import type { StoredBackup } from '../store/store.js';
+import type { Listing, StoredBackup } from '../store/store.js';
 import { innerStore } from '../store/encrypting.js';
 import { MirroredStore, withCopies } from '../store/s3/mirror.js';
 import { choosePartSize, GrowingFileUpload } from '../store/s3/upload.js';
@@ -103,7 +103,7 @@ export async function pull(ctx: StoreContext, env: string | undefined, ids: stri
     const result: CopyResult = { environment: name, from: store.remote.where, to: store.local.where, copied: [], skipped: [], cleaned: [] };
     for (const id of ids) {
       const backup = remote.complete.find((b) => b.id === id);
-      if (!backup) throw new KitError('BACKUP_NOT_FOUND', `No complete backup ${id} in ${store.remote.where}. List them with pnpm db:list.`);
+      if (!backup) throw notPullable(remote, id, store.remote.where);
       const here = local.complete.find((b) => b.id === id);
       if (here && sameBackup(here.info, backup.info)) {
         result.skipped.push({ id, reason: 'already on this machine, identical' });
@@ -116,6 +116,14 @@ export async function pull(ctx: StoreContext, env: string | undefined, ids: stri
   } finally {
     lock.release();
   }
+}
+
+/** Why an id cannot be pulled: a backup whose .info the bucket holds but cannot vouch for is named as such. */
+function notPullable(remote: Listing, id: string, where: string): KitError {
+  const info = remote.leftovers.find((l) => l.id === id && l.name === `${id}.info`);
+  if (info) return new KitError('INTEGRITY_FAILED', `Backup ${id} in ${where} cannot be pulled: ${info.reason}. Its files were not copied; pull another backup, or repair the .info from another copy.`);
+  if (remote.leftovers.some((l) => l.id === id)) return new KitError('BACKUP_NOT_FOUND', `Backup ${id} in ${where} is not complete (it has no .info: an upload that did not finish). Pull another backup; pnpm db:list shows them.`);
+  return new KitError('BACKUP_NOT_FOUND', `No backup ${id} in ${where}. List them with pnpm db:list.`);
 }
 
 /** One remote backup into the local directory: every byte proven, the .info written last. */

@@ -2,6 +2,7 @@
  * The kit's own connection to the server (node-postgres): pre-flight checks and the transaction
  * that holds the backup's snapshot. Connection failures become KitErrors that say what to do.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { KitError } from '../errors.js';
 import { describeTarget, type Target } from '../config/target.js';
@@ -97,9 +98,12 @@ export async function connectWithWait(
   target: Target,
   waitSeconds: number,
   onRetry?: (attempt: number, error: KitError) => void,
+  signal?: AbortSignal,
 ): Promise<Client> {
   const deadline = Date.now() + waitSeconds * 1000;
   for (let attempt = 1; ; attempt++) {
+    // --wait may be long: Ctrl-C or SIGTERM ends the waiting, not only the next deadline.
+    if (signal?.aborted) throw new KitError('INTERRUPTED', `Interrupted while waiting for the server at ${target.host}:${target.port}.`);
     try {
       return await connect(target);
     } catch (raw) {
@@ -112,7 +116,7 @@ export async function connectWithWait(
       }
       onRetry?.(attempt, error);
       const pause = Math.min(2000, 250 * attempt, Math.max(0, deadline - Date.now()));
-      await new Promise((resolve) => setTimeout(resolve, pause));
+      await sleep(pause, undefined, signal ? { signal } : {}).catch(() => undefined);
     }
   }
 }

@@ -75,10 +75,20 @@ export async function walRangeOf(manifest: string): Promise<{ timeline: number; 
   const handle = await open(manifest, 'r');
   try {
     const { size } = await handle.stat();
-    const length = Math.min(size, 64 * 1024);
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, size - length);
-    const text = buffer.toString('utf8');
+    // WAL-Ranges closes the manifest; read back from the end in growing windows until the whole
+    // list is in view, so a long list is never read from its middle.
+    let text = '';
+    for (let length = Math.min(size, 64 * 1024); ; length = Math.min(size, length * 4)) {
+      const buffer = Buffer.alloc(length);
+      await handle.read(buffer, 0, length, size - length);
+      text = buffer.toString('utf8');
+      const key = text.indexOf('"WAL-Ranges"');
+      if (key !== -1) {
+        text = text.slice(key);
+        break;
+      }
+      if (length === size) break;
+    }
     const m = /"Timeline":\s*(\d+),\s*"Start-LSN":\s*"([0-9A-F]+\/[0-9A-F]+)",\s*"End-LSN":\s*"([0-9A-F]+\/[0-9A-F]+)"/i.exec(text);
     if (!m) throw new KitError('BASEBACKUP_FAILED', `backup_manifest has no WAL-Ranges entry; the backup is incomplete.`);
     return { timeline: Number(m[1]), start: m[2]!, end: m[3]! };
@@ -104,7 +114,7 @@ function explainBasebackup(user: string) {
 }
 
 async function prepare(target: Target, options: PhysicalBackupOptions, ctx: CommandContext, repo: PhysicalStore): Promise<{ settings: ServerSettings; tool: Program; compression: Compression }> {
-  const client = await connectWithWait(target, options.waitSeconds, (n, e) => ctx.reporter.notice(`waiting for the server (attempt ${n}): ${e.message}`));
+  const client = await connectWithWait(target, options.waitSeconds, (n, e) => ctx.reporter.notice(`waiting for the server (attempt ${n}): ${e.message}`), ctx.signal);
   let settings: ServerSettings;
   try {
     settings = await readServerSettings(client);

@@ -13,7 +13,8 @@ import { locateServerTool, runProgram } from '../proc/programs.js';
 import { majorOf } from '../pg/connect.js';
 import { ident } from '../pg/quote.js';
 import type { PhysicalInfo } from './info.js';
-import { classifyRecoveryLog, type RecoveryTarget } from './recovery.js';
+import { classifyRecoveryLog, unreadableRecordIn, type RecoveryTarget } from './recovery.js';
+import { parseLsn, SEGMENT_NAME, segmentOfLsn } from './wal-names.js';
 import { runningServerPid, scratchDir, type ServerControl } from './server-control.js';
 
 export interface ProveOptions {
@@ -27,6 +28,8 @@ export interface ProveOptions {
   signal: AbortSignal;
   /** verify --deep: also read every table. */
   readTables?: boolean;
+  /** The names in the WAL archive recovery reads, to tell a damaged segment from the archive's end. */
+  archivedWal?: () => Promise<string[]>;
 }
 
 export interface ProofResult {
@@ -37,9 +40,31 @@ export interface ProofResult {
   postInit: string[];
 }
 
-async function failureFromLog(logFile: string, what: string): Promise<KitError> {
+/**
+ * Recovery that stopped at an unreadable record, in a segment the archive holds later WAL than,
+ * stopped at damage, not at the archive's end: PostgreSQL cannot tell the two apart, the kit can.
+ */
+async function damagedSegment(log: string, options: ProveOptions): Promise<string | undefined> {
+  const record = unreadableRecordIn(log);
+  if (!record || !options.archivedWal) return undefined;
+  const size = options.info.server.walSegmentSize;
+  const segment = record.segment ?? segmentOfLsn(options.info.wal.timeline, parseLsn(record.lsn!), size);
+  const later = (await options.archivedWal().catch(() => [])).filter((n) => SEGMENT_NAME.test(n) && n.slice(0, 8) === segment.slice(0, 8) && n > segment);
+  if (later.length === 0) return undefined;
+  return `PostgreSQL found ${record.what}${record.lsn ? ` at ${record.lsn}` : ''} in WAL segment ${segment}, though the archive holds later segments (up to ${later.sort().at(-1)}): that segment is damaged`;
+}
+
+async function failureFromLog(logFile: string, what: string, options: ProveOptions): Promise<KitError> {
   const log = await readFile(logFile, 'utf8').catch(() => '');
-  const { notReached, reason } = classifyRecoveryLog(log);
+  const { notReached, reason, unusableWal } = classifyRecoveryLog(log);
+  const damaged = notReached && !unusableWal ? await damagedSegment(log, options) : undefined;
+  if (damaged) {
+    return new KitError('RECOVERY_TARGET_NOT_REACHED', `Recovery did not reach its target: ${damaged}, so recovery stopped there. Repair the archive from another copy, or recover to an earlier moment; no server was opened at the wrong point.`, { detail: log.slice(-8000) });
+  }
+  if (notReached && unusableWal) {
+    // PostgreSQL takes a failed restore_command for the end of the archive; the kit knows better.
+    return new KitError('RECOVERY_TARGET_NOT_REACHED', `Recovery did not reach its target: a WAL file it needed could not be used (wal-fetch said: ${unusableWal}), so recovery stopped there. Repair the archive from another copy, or recover to an earlier moment; no server was opened at the wrong point.`, { detail: log.slice(-8000) });
+  }
   if (notReached) {
     return new KitError('RECOVERY_TARGET_NOT_REACHED', `Recovery did not reach its target: ${reason}. The archive holds no WAL up to that moment; no server was opened at the wrong point.`, { detail: log.slice(-8000) });
   }
@@ -83,7 +108,7 @@ export async function proveServer(server: ServerControl, dataDir: string, option
       started = true;
     } catch (error) {
       started = runningServerPid(dataDir) !== undefined;
-      throw await failureFromLog(logFile, `The restored server did not start (${(error as Error).message})`);
+      throw await failureFromLog(logFile, `The restored server did not start (${(error as Error).message})`, options);
     }
     try {
       return await checkServer(dataDir, run, port, logFile, deadline, options);
@@ -92,7 +117,7 @@ export async function proveServer(server: ServerControl, dataDir: string, option
       // A connection cut under us: the server went down during recovery. Its log says why, once
       // it has finished shutting down.
       await waitForExit(dataDir, 10_000);
-      throw await failureFromLog(logFile, `The restored server failed (${(error as Error).message})`);
+      throw await failureFromLog(logFile, `The restored server failed (${(error as Error).message})`, options);
     }
   } finally {
     if (started || runningServerPid(dataDir) !== undefined) await server.stop(dataDir, 'fast').catch(() => server.stop(dataDir, 'immediate').catch(() => undefined));

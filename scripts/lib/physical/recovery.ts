@@ -89,18 +89,33 @@ export function primaryConninfo(p: { host: string; port: number; user: string; p
 }
 
 /** The line of a server log that says why recovery stopped, classified. */
-export function classifyRecoveryLog(log: string): { notReached: boolean; reason: string } {
+export function classifyRecoveryLog(log: string): { notReached: boolean; reason: string; unusableWal?: string } {
   const lines = log.split('\n');
+  // restore_command through the kit: its own words say why a WAL file could not be had
+  // ("not in the archive" is routine and says nothing about the failure).
+  const fetch = lines.filter((l) => /^wal-fetch: error: /.test(l) && !/is not in the archive/.test(l)).at(-1)?.replace(/^wal-fetch: error: /, '');
   const notReached = lines.find((l) => /recovery ended before configured recovery target was reached/.test(l));
-  if (notReached) return { notReached: true, reason: notReached.replace(/^.*?(FATAL|PANIC|LOG):\s*/, '') };
+  if (notReached) return { notReached: true, reason: notReached.replace(/^.*?(FATAL|PANIC|LOG):\s*/, ''), ...(fetch ? { unusableWal: fetch } : {}) };
   const fatal = lines.filter((l) => /\b(FATAL|PANIC)\b/.test(l)).at(-1);
   // "configuration file … contains errors" is said last; the line before names the setting.
   const setting = lines.filter((l) => /invalid value for parameter|unrecognized configuration parameter|syntax error in file/.test(l)).at(-1);
   const strip = (l: string) => l.replace(/^.*?(FATAL|PANIC|LOG|ERROR):\s*/, '');
   const reason = strip(fatal ?? lines.filter((l) => l.trim()).at(-1) ?? 'no log output');
-  // restore_command through the kit: its own words say why a WAL file could not be had
-  // ("not in the archive" is routine and says nothing about the failure).
-  const fetch = lines.filter((l) => /^wal-fetch: error: /.test(l) && !/is not in the archive/.test(l)).at(-1);
-  if (fetch) return { notReached: false, reason: `${reason}; wal-fetch said: ${fetch.replace(/^wal-fetch: error: /, '')}` };
+  if (fetch) return { notReached: false, reason: `${reason}; wal-fetch said: ${fetch}`, unusableWal: fetch };
   return { notReached: false, reason: setting ? `${reason}: ${strip(setting)}` : reason };
+}
+
+/**
+ * PostgreSQL's words when a WAL record it read is not whole or not right (xlogreader.c). In an
+ * archive recovery they also end the WAL at a partial last segment, so on their own they prove
+ * nothing: the caller asks whether the archive holds WAL past that point.
+ */
+const BAD_RECORD = /\b(incorrect resource manager data checksum|invalid magic number|invalid info bits|invalid record length|invalid resource manager ID|record with incorrect prev-link|unexpected pageaddr|invalid contrecord length|missing contrecord|record length \d+ at \S+ too long)\b.*?(?:\bat ([0-9A-F]+\/[0-9A-F]+)|\bin log segment ([0-9A-F]{24}))/;
+
+/** The last record recovery could not read, why, and where (an LSN, or a segment's name), from the server's log. */
+export function unreadableRecordIn(log: string): { what: string; lsn?: string; segment?: string } | undefined {
+  const line = log.split('\n').filter((l) => BAD_RECORD.test(l)).at(-1);
+  const match = line ? BAD_RECORD.exec(line) : null;
+  if (!match) return undefined;
+  return { what: match[1]!, ...(match[2] ? { lsn: match[2] } : { segment: match[3]! }) };
 }

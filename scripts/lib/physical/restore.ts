@@ -216,7 +216,7 @@ async function restoreFrom(repo: PhysicalStore, target: Target | undefined, envi
       swapped = true;
     }
     ctx.reporter.progress({ phase: 'recovering', bytes: 0 });
-    const proof = await proveServer(server, dataDir, { info, target: options.target, standby: options.standby, postInitDir: options.postInitDir, keepArchiving: archivingKept(options), timeoutSeconds: options.timeoutSeconds, env: ctx.env, signal: ctx.signal });
+    const proof = await proveServer(server, dataDir, { info, target: options.target, standby: options.standby, postInitDir: options.postInitDir, keepArchiving: archivingKept(options), timeoutSeconds: options.timeoutSeconds, env: ctx.env, signal: ctx.signal, archivedWal: () => repo.wal.names() });
     return {
       id: entry.id,
       environment,

@@ -81,7 +81,7 @@ async function verifyOne(entry: PhysicalEntry, repo: PhysicalStore, deep: boolea
     await configure(entry, repo, dataDir, undefined, options, ctx);
     const owner = control.owner();
     if (owner) for (const dir of [dataDir, ...tablespaces]) await chownTree(dir, owner.uid, owner.gid);
-    const proof = await proveServer(control, dataDir, { info: entry.info, target: { kind: 'immediate' }, standby: false, postInitDir: undefined, keepArchiving: false, timeoutSeconds: 600, env: ctx.env, signal: ctx.signal, readTables: true });
+    const proof = await proveServer(control, dataDir, { info: entry.info, target: { kind: 'immediate' }, standby: false, postInitDir: undefined, keepArchiving: false, timeoutSeconds: 600, env: ctx.env, signal: ctx.signal, readTables: true, archivedWal: () => repo.wal.names() });
     checks.push(`recovered on a throw-away server: ${proof.databases.length} databases open, ${proof.tables} tables read`);
     return record({ archive, deep: proof });
   } catch (error) {

@@ -119,12 +119,38 @@ export interface StreamObserver {
   rows(): Record<string, number>;
 }
 
+export interface ApplyHooks {
+  observer?: StreamObserver | undefined;
+  /** Called as COMMIT is sent: from then on the restore cannot be taken back. */
+  onCommit?: (() => void) | undefined;
+}
+
+/**
+ * Test-only: with PGKIT_TEST_PAUSE set to `point`, the restore waits there for a signal (after
+ * the CLI's own handler has seen it), so a test can land one on either side of COMMIT without
+ * timing. Inert unless the variable names this point.
+ */
+export async function pauseForTest(env: NodeJS.ProcessEnv, point: 'before-commit' | 'after-commit' | 'swap', reporter: Reporter): Promise<void> {
+  if (env.PGKIT_TEST_PAUSE !== point) return;
+  reporter.notice(`test pause: ${point}`);
+  await new Promise<void>((resolve) => {
+    const go = () => {
+      process.off('SIGINT', go);
+      process.off('SIGTERM', go);
+      resolve();
+    };
+    process.on('SIGINT', go);
+    process.on('SIGTERM', go);
+  });
+}
+
 /**
  * Restore in one transaction through psql. Nothing is committed unless the source ended cleanly.
  * An `observer` (deep verification fingerprints the data on the way in) adds its row counts to
  * the plan's before COMMIT.
  */
-export async function applyInTransaction(target: Target, source: RestoreSource, plan: ScriptPlan, tools: Tools, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, observer?: StreamObserver): Promise<void> {
+export async function applyInTransaction(target: Target, source: RestoreSource, plan: ScriptPlan, tools: Tools, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, hooks: ApplyHooks = {}): Promise<void> {
+  const { observer } = hooks;
   const childEnvironment = childEnv(target, env);
   const script = new RestoreScript({
     prelude: plan.prelude,
@@ -155,9 +181,15 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
     // leaves psql at end of input without COMMIT: rolled back.
     psql.child.stdin!.write(`\n${plan.checks}\n\\echo ${marker}\n`);
     await Promise.race([readyToCommit, psqlDone]);
+    await pauseForTest(env, 'before-commit', reporter);
     signal.throwIfAborted();
     compareRows(script.copies, copied, { ...plan.expectedRows, ...observer?.rows() });
+    // The point of no return: once COMMIT is on its way the server may have made it, so killing
+    // psql could only leave the outcome unknown and the message a guess. A signal now is too late.
+    signal.removeEventListener('abort', stop);
+    hooks.onCommit?.();
     psql.child.stdin!.end('COMMIT;\n');
+    await pauseForTest(env, 'after-commit', reporter);
     await psqlDone;
   } catch (error) {
     // psql closing its input means it is ending: let it say why before anything is killed

@@ -6,6 +6,7 @@
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
 import { connect } from '../pg/connect.js';
+import { PG_TIMEOUT_MAX_MS } from '../pg/limits.js';
 
 export const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
 
@@ -55,8 +56,13 @@ export async function lockTimeoutError(target: Target, during: string, seconds: 
 export function parseLockTimeout(text: string | undefined, problems: string[]): number {
   if (text === undefined) return DEFAULT_LOCK_TIMEOUT_SECONDS;
   const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds <= 0) {
-    problems.push(`--lock-timeout takes a number of seconds greater than 0, got "${text}".`);
+  // lock_timeout is whole milliseconds (0 is "wait forever") up to INT_MAX
+  if (!Number.isFinite(seconds) || seconds * 1000 < 1) {
+    problems.push(`--lock-timeout takes a number of seconds of at least 0.001, got "${text}".`);
+    return DEFAULT_LOCK_TIMEOUT_SECONDS;
+  }
+  if (seconds * 1000 > PG_TIMEOUT_MAX_MS) {
+    problems.push(`--lock-timeout can be at most ${PG_TIMEOUT_MAX_MS / 1000} seconds (PostgreSQL's limit for lock_timeout), got "${text}".`);
     return DEFAULT_LOCK_TIMEOUT_SECONDS;
   }
   return seconds;

@@ -7,13 +7,16 @@
  */
 import { KitError } from '../errors.js';
 import type { Format } from '../format/naming.js';
-import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from './sql.js';
+import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck, unlinkLargeObjects } from './sql.js';
 import { lockTimeoutSetting } from './locks.js';
+import { chooseTables, dataEntryIds, largeObjectOids } from './tables.js';
+import type { TocEntry } from './source.js';
 
 export type RestoreMode = 'replace' | 'clean' | 'create' | 'data-only' | 'schema-only';
 
 export interface PlanInput {
   mode: RestoreMode;
+  /** --table patterns (pg_dump's syntax: schema.table, "Quoted", * and ?). */
   tables: string[];
   jobs: number | undefined;
   noOwner: boolean;
@@ -24,6 +27,8 @@ export interface PlanInput {
   /** The backup's tables (quotable qualified names) and the rows it recorded for each. */
   archiveTables: string[];
   recordedRows: Record<string, number>;
+  /** The archive's table of contents (pg_restore --list); empty for a script. */
+  toc: TocEntry[];
   lockTimeoutSeconds: number;
 }
 
@@ -32,6 +37,8 @@ export interface RestorePlan {
   creating: boolean;
   /** pg_restore options for the mode and for ownership; the transaction options are added where it runs. */
   pgRestoreArgs: string[];
+  /** Only these archive entries (dump ids), given to pg_restore as a --use-list file. */
+  restoreList: number[] | undefined;
   /** SQL run first inside the restore's transaction. */
   prelude: string;
   /** SQL run last, before COMMIT. */
@@ -53,25 +60,34 @@ export function formatsFor(options: Pick<PlanInput, 'mode' | 'tables' | 'jobs'>)
   return ['dump', 'tar'];
 }
 
-/** Does `--table name` select this qualified table? (pg_restore matches the table name.) */
-export function selects(qualified: string, wanted: string): boolean {
-  const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s);
-  const parts = qualified.match(/("([^"]|"")*"|[^.]+)/g) ?? [qualified];
-  return unquote(parts.at(-1)!) === wanted || qualified === wanted;
+type ModePart = Pick<RestorePlan, 'pgRestoreArgs' | 'prelude' | 'checks' | 'mustExist'> & { restoreList?: number[]; counted: (table: string) => boolean };
+
+/**
+ * --table: the chosen tables' data entries only (never pg_restore's -t, which matches a bare
+ * name in any schema), reloaded like --data-only, and their row counts checked.
+ */
+function tablesPart(input: PlanInput): ModePart {
+  const chosen = chooseTables(input.archiveTables, input.tables);
+  const counted = new Set(chosen);
+  return {
+    pgRestoreArgs: ['--data-only'],
+    restoreList: dataEntryIds(input.toc, input.archiveTables, chosen),
+    prelude: emptyTablesForReload(chosen),
+    checks: foreignKeyCheck(chosen),
+    mustExist: chosen,
+    counted: (t) => counted.has(t),
+  };
 }
 
 /** The mode's own part: pg_restore options, prelude, checks, and which tables count. */
-function modePart(input: PlanInput): Pick<RestorePlan, 'pgRestoreArgs' | 'prelude' | 'checks' | 'mustExist'> & { counted: (table: string) => boolean } {
+function modePart(input: PlanInput): ModePart {
   const all = () => true;
-  if (input.tables.length) {
-    const chosen = input.archiveTables.filter((t) => input.tables.some((w) => selects(t, w)));
-    const unmatched = input.tables.filter((w) => !input.archiveTables.some((t) => selects(t, w)));
-    if (unmatched.length) throw new KitError('MISSING_TABLES', `The backup has no data for ${unmatched.join(', ')} (it has ${input.archiveTables.join(', ') || 'no tables'}). Nothing was changed.`);
-    return { pgRestoreArgs: ['--data-only', ...input.tables.map((t) => `--table=${t}`)], prelude: emptyTablesForReload(chosen), checks: foreignKeyCheck(chosen), mustExist: chosen, counted: (t) => chosen.includes(t) };
-  }
+  if (input.tables.length) return tablesPart(input);
   switch (input.mode) {
-    case 'data-only':
-      return { pgRestoreArgs: ['--data-only'], prelude: emptyTablesForReload(input.archiveTables), checks: foreignKeyCheck(input.archiveTables), mustExist: input.archiveTables, counted: all };
+    case 'data-only': {
+      const prelude = [emptyTablesForReload(input.archiveTables), unlinkLargeObjects(largeObjectOids(input.toc))].filter(Boolean).join('\n');
+      return { pgRestoreArgs: ['--data-only'], prelude, checks: foreignKeyCheck(input.archiveTables), mustExist: input.archiveTables, counted: all };
+    }
     case 'schema-only':
       return { pgRestoreArgs: ['--schema-only'], prelude: EMPTY_DATABASE, checks: '', mustExist: [], counted: () => false };
     case 'clean':
@@ -94,6 +110,7 @@ export function planRestore(input: PlanInput): RestorePlan {
   return {
     creating: input.mode === 'create' || input.jobs !== undefined,
     pgRestoreArgs: [...part.pgRestoreArgs, ...(dropOwnership ? ['--no-owner'] : []), ...(dropPrivileges ? ['--no-privileges'] : [])],
+    restoreList: part.restoreList,
     prelude: `SET client_min_messages = warning;\n${lockTimeoutSetting(input.lockTimeoutSeconds)}\n${part.prelude}`,
     checks: part.checks,
     expectedRows: Object.fromEntries(Object.entries(input.recordedRows).filter(([t]) => part.counted(t))),
@@ -103,6 +120,7 @@ export function planRestore(input: PlanInput): RestorePlan {
   };
 }
 
+/** For the confirmation: with --table, `tables` are the tables the patterns chose, so `*.log` shows what it means. */
 export function describeMode(options: Pick<PlanInput, 'mode' | 'tables' | 'jobs'>): string {
   if (options.tables.length) return `data of ${options.tables.join(', ')} replaced`;
   const base = {

@@ -3,6 +3,8 @@
  * undoable (a pre-restore backup of the target), all-or-nothing while it runs, and checked
  * against the backup's row counts before it is allowed to commit.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { checkConsent } from '../config/confirmation.js';
@@ -155,11 +157,11 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
   const creating = options.mode === 'create' || options.jobs !== undefined;
   let client: Client;
   try {
-    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
   } catch (error) {
     // --create may make a database that does not exist yet
     if (!(creating && error instanceof KitError && error.code === 'DATABASE_MISSING')) throw error;
-    client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds);
+    client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds, undefined, ctx.signal);
   }
   try {
     const targetExists = (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d === target.database;
@@ -176,6 +178,7 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
       crossEnvironment,
       archiveTables: await archiveTables(client, report),
       recordedRows: Object.fromEntries(Object.entries(report.stats?.tables ?? {}).map(([t, s]) => [t, s.rows])),
+      toc: report.toc,
       lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS,
     });
     const missing = await tablesMissing(client, plan.mustExist);
@@ -196,7 +199,7 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
         environment: sourceEnv,
       },
       target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
-      mode: describeMode(options) + (plan.dropOwnership || plan.dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
+      mode: describeMode({ ...options, tables: options.tables.length ? plan.mustExist : [] }) + (plan.dropOwnership || plan.dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
       safetyBackup: options.safetyBackup && targetExists,
       ...(roles ? { roles: describeRolesPlan(roles) } : {}),
     };
@@ -231,14 +234,29 @@ async function createRoles(target: Target, plan: RolesPlan, ctx: StoreContext): 
 /** Change the target: in one transaction, or by a fresh database swapped in. */
 async function apply(target: Target, prepared: Prepared, options: RestoreOptions, ctx: StoreContext, stamp: string): Promise<string | undefined> {
   const { source, report, plan } = prepared;
-  const scriptPlan: ScriptPlan = { ...plan, totalItems: report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS };
-  const tools = { psql: await locatePsql(prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
-  if (!plan.creating) {
-    await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal);
-    return undefined;
+  const list = plan.restoreList ? await writeRestoreList(plan.restoreList) : undefined;
+  try {
+    const pgRestoreArgs = [...plan.pgRestoreArgs, ...(list ? [`--use-list=${list.file}`] : [])];
+    const scriptPlan: ScriptPlan = { ...plan, pgRestoreArgs, totalItems: plan.restoreList?.length ?? report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS };
+    const tools = { psql: await locatePsql(prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
+    if (!plan.creating) {
+      await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, { onCommit: () => ctx.pointOfNoReturn?.('the restore\'s COMMIT has been sent') });
+      return undefined;
+    }
+    const swap = { jobs: options.jobs ?? 1, pgRestoreArgs, keepOld: options.keepOld, expectedRows: plan.expectedRows, stamp };
+    const onSwap = () => ctx.pointOfNoReturn?.('the restored database is being swapped in');
+    return (await applyBySwap(target, source, swap, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, onSwap)).oldDatabase;
+  } finally {
+    await list?.remove();
   }
-  const swap = { jobs: options.jobs ?? 1, pgRestoreArgs: plan.pgRestoreArgs, keepOld: options.keepOld, expectedRows: plan.expectedRows, stamp };
-  return (await applyBySwap(target, source, swap, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal)).oldDatabase;
+}
+
+/** A pg_restore --use-list file naming only these entries, in a private directory removed afterwards. */
+async function writeRestoreList(ids: number[]): Promise<{ file: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'pg-backup-kit-list-'));
+  const file = path.join(dir, 'restore.list');
+  await writeFile(file, ids.map((id) => `${id};\n`).join(''), { mode: 0o600 });
+  return { file, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {

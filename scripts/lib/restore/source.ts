@@ -20,6 +20,7 @@ import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { sha256File } from '../store/files.js';
 import { ScriptGuard } from './script.js';
 import { tarProblem } from '../format/tar.js';
+import { formatBytes } from '../format/units.js';
 import { formatIsReadable, inspectArchive, pgRestoreNeededFor, type ArchiveHeader } from '../format/archive.js';
 
 export interface RestoreSource {
@@ -150,6 +151,8 @@ export interface IntegrityReport {
 }
 
 export interface TocEntry {
+  /** The entry's dump id: what a `pg_restore --use-list` file names. */
+  id: number;
   desc: string;
   namespace: string;
   tag: string;
@@ -166,15 +169,15 @@ const MULTI_WORD_DESCS = [
 
 /** "3370; 0 16590 TABLE DATA public users postgres" → its parts. Pure. */
 export function parseTocLine(line: string): TocEntry | undefined {
-  const match = /^\d+; \d+ \d+ (.+)$/.exec(line);
-  if (!match?.[1]) return undefined;
-  let rest = match[1];
+  const match = /^(\d+); \d+ \d+ (.+)$/.exec(line);
+  if (!match?.[2]) return undefined;
+  let rest = match[2];
   const desc = MULTI_WORD_DESCS.find((d) => rest.startsWith(`${d} `)) ?? rest.split(' ')[0]!;
   rest = rest.slice(desc.length + 1);
   const words = rest.split(' ');
   const namespace = words.shift() ?? '-';
   const owner = words.length > 1 ? words.pop()! : '';
-  return { desc, namespace, tag: words.join(' '), owner };
+  return { id: Number(match[1]), desc, namespace, tag: words.join(' '), owner };
 }
 
 export async function readToc(pgRestore: LocatedTool, file: string, env: NodeJS.ProcessEnv): Promise<TocEntry[]> {
@@ -265,9 +268,7 @@ export async function checkIntegrity(
     if (source.format === 'sql.gz' && source.artifact) checkSum(await sha256File(source.file));
     const read = await readScript(source.file, source.format === 'sql.gz');
     checkSum(read);
-    if (!read.stats.complete) {
-      throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} is incomplete: it does not end with pg_dump's completion trailer (truncated?). Nothing was changed.`);
-    }
+    if (!read.stats.complete) throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} is incomplete: ${howScriptEnds(read.stats)}. Restore another artifact of the backup. Nothing was changed.`);
     return { source, checksum: vouched ? 'verified' : 'no metadata', stats: recorded ?? read.stats, toc: [], pgRestore: undefined, items: read.items };
   }
 
@@ -303,4 +304,19 @@ export async function checkIntegrity(
 /** A dump the restore can take (not the roles script, nor a table export's files). */
 function isDumpFormat(format: string): format is Format {
   return (FORMATS as readonly string[]).includes(format);
+}
+
+/** Why a script is not whole, in words: where it stopped, not a guess. */
+export function howScriptEnds(stats: Pick<DumpStats, 'bytes' | 'ending'>): string {
+  const size = formatBytes(stats.bytes);
+  switch (stats.ending?.inside) {
+    case 'statement': {
+      const from = stats.ending.from ?? 0;
+      return `its last ${formatBytes(stats.bytes - from)} (from byte ${from} of ${size} of SQL) are a statement, string or comment that never ends, so it was cut short or was not written by pg_dump`;
+    }
+    case 'copy data':
+      return `it stops inside a table's rows (${size} of SQL), so it was cut short`;
+    default:
+      return `every statement in its ${size} of SQL ends, but pg_dump's completion trailer ("-- PostgreSQL database dump complete") is missing, so it was cut short between statements or was not written by pg_dump`;
+  }
 }

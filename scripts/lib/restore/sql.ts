@@ -104,6 +104,18 @@ END
 $kit$;`;
 }
 
+/**
+ * Before a data-only reload: the target's large objects with the OIDs the backup holds are
+ * removed, because pg_restore recreates each with lo_create(oid), which fails on an OID in use.
+ * Large objects the backup does not hold stay.
+ */
+export function unlinkLargeObjects(oids: string[]): string {
+  if (oids.length === 0) return '';
+  return `DO $kit$ BEGIN
+  PERFORM pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = ANY(${literal(`{${oids.join(',')}}`)}::oid[]);
+END $kit$;`;
+}
+
 export const FOREIGN_KEY_MARKER = 'pg-backup-kit foreign key violation';
 
 /**

@@ -18,7 +18,7 @@ import { processAlive } from '../proc/process.js';
 import type { Reporter } from '../context.js';
 import type { RestoreSource } from './source.js';
 import { ident, literal } from '../pg/quote.js';
-import { applyInTransaction, type ScriptPlan } from './apply.js';
+import { applyInTransaction, pauseForTest, type ScriptPlan } from './apply.js';
 
 export interface DatabaseFacts {
   exists: boolean;
@@ -217,7 +217,7 @@ async function swapIn(admin: Client, target: Target, fresh: string, old: string,
 }
 
 /** Restore into a fresh database beside the target, check it, then swap it in. */
-export async function applyBySwap(target: Target, source: RestoreSource, plan: SwapPlan, scriptPlan: ScriptPlan, tools: Tools, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal): Promise<{ oldDatabase: string | undefined }> {
+export async function applyBySwap(target: Target, source: RestoreSource, plan: SwapPlan, scriptPlan: ScriptPlan, tools: Tools, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, onSwap?: () => void): Promise<{ oldDatabase: string | undefined }> {
   const admin = await adminConnection(target);
   const fresh = scratchName(target.database, 'kit_new', plan.stamp);
   const old = scratchName(target.database, 'kit_old', plan.stamp);
@@ -233,6 +233,10 @@ export async function applyBySwap(target: Target, source: RestoreSource, plan: S
     else await applyInTransaction(freshTarget, source, scriptPlan, tools, env, reporter, signal);
     signal.throwIfAborted();
     await carrySettings(admin, fresh, facts);
+    // The last moment a signal can stop the restore: the swap that follows is the change itself.
+    signal.throwIfAborted();
+    onSwap?.();
+    await pauseForTest(env, 'swap', reporter);
 
     reporter.progress({ phase: 'swapping databases', bytes: 0 });
     if (!facts.exists) {

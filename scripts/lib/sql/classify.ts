@@ -9,40 +9,26 @@
 
 import { KitError } from '../errors.js';
 import { SqlLexer, WHOLE_TEXT } from '../format/sql-lexer.js';
+import { tokenizeStatement, type Token } from './tokens.js';
+import { copiesToClient, nameOf, serverEffect } from './server-effects.js';
 
-export type TokenKind = 'word' | 'ident' | 'string' | 'number' | 'punct' | 'meta';
-
-export interface Token {
-  kind: TokenKind;
-  /** Upper-case for words; the text for the rest (a quoted part's content is not kept). */
-  value: string;
-}
+export type { Token, TokenKind } from './tokens.js';
 
 export interface ClassifiedStatement {
   /** The statement as written, without its semicolon. */
   text: string;
   /** First word, upper-case. */
   command: string;
-  /** What it may do: read; write (changes data or schema); destroy (see DESTRUCTIVE below). */
-  effect: 'read' | 'write' | 'destroy' | 'transaction' | 'meta';
-  /** For 'destroy': which rule, in words ("DELETE without WHERE"). */
+  /**
+   * What it may do: read; write (anything but a read: changes data or schema, locks, runs code);
+   * destroy (see destroys() below); outside (acts on the server, outside the transaction: see
+   * sql/server-effects.ts); transaction (would change the kit's own transaction or session).
+   */
+  effect: 'read' | 'write' | 'destroy' | 'outside' | 'transaction' | 'meta';
+  /** For 'destroy' and 'outside': which rule, in words ("DELETE without WHERE"). */
   reason: string | undefined;
   /** Rows can be streamed through a cursor (a plain query). */
   cursorable: boolean;
-}
-
-/** Words and punctuation of a skeleton, where every quoted part is already emptied ('' "" $$). */
-function tokenize(skeleton: string): Token[] {
-  const tokens: Token[] = [];
-  const re = /(E?''|\$\$)|("")|([A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)|([0-9][0-9.eE_]*)|(\S)/g;
-  for (let m = re.exec(skeleton); m; m = re.exec(skeleton)) {
-    if (m[1]) tokens.push({ kind: 'string', value: '' });
-    else if (m[2]) tokens.push({ kind: 'ident', value: '' });
-    else if (m[3]) tokens.push({ kind: 'word', value: m[3].toUpperCase() });
-    else if (m[4]) tokens.push({ kind: 'number', value: m[4] });
-    else tokens.push({ kind: 'punct', value: m[5]! });
-  }
-  return tokens;
 }
 
 interface RawStatement {
@@ -62,7 +48,8 @@ export function lexStatements(text: string): RawStatement[] {
   const lexer = new SqlLexer({
     statement(s) {
       const body = source.subarray(s.start, s.end).toString('utf8').trim().replace(/;$/, '').trim();
-      const tokens = tokenize(s.skeleton).filter((t, i, all) => !(i === all.length - 1 && t.value === ';'));
+      // The whole text, not the skeleton: quoted names count, and so does every token of a long statement.
+      const tokens = tokenizeStatement(body);
       if (tokens.length) out.push({ text: body, tokens });
     },
     metaCommand(m) {
@@ -79,8 +66,37 @@ export function lexStatements(text: string): RawStatement[] {
 
 const READ_COMMANDS = new Set(['SELECT', 'VALUES', 'TABLE', 'WITH', 'SHOW', 'EXPLAIN', 'FETCH', 'DECLARE', 'CLOSE', 'MOVE']);
 const TRANSACTION_COMMANDS = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT', 'RELEASE', 'PREPARE', 'DISCARD']);
-/** Settings that would undo the read-only session or the kit's transaction. */
-const GUARDED_SETTINGS = new Set(['TRANSACTION_READ_ONLY', 'DEFAULT_TRANSACTION_READ_ONLY', 'SESSION_AUTHORIZATION', 'ROLE', 'TRANSACTION', 'SESSION', 'ALL']);
+/**
+ * Settings that would undo the read-only session or the kit's transaction, or change how the
+ * server reads the statements after it (standard_conforming_strings: the kit reads them with it on).
+ */
+const GUARDED_SETTINGS = new Set(['TRANSACTION_READ_ONLY', 'DEFAULT_TRANSACTION_READ_ONLY', 'SESSION_AUTHORIZATION', 'ROLE', 'TRANSACTION', 'SESSION', 'ALL', 'STANDARD_CONFORMING_STRINGS']);
+
+/** `SET [SESSION|LOCAL] <guarded>` or `RESET <guarded>`, the name quoted or not. */
+function setsGuarded(tokens: Token[]): boolean {
+  const command = tokens[0]?.value;
+  if (command !== 'SET' && command !== 'RESET') return false;
+  return tokens.slice(1, 3).some((t) => GUARDED_SETTINGS.has(nameOf(t)?.toUpperCase() ?? ''));
+}
+
+/**
+ * A set_config() call anywhere whose setting is guarded, or is not a plain string (then what it
+ * sets cannot be known): set_config('role', …) is SET ROLE by another name.
+ */
+function callsGuardedSetConfig(tokens: Token[]): boolean {
+  return tokens.some((t, i) => {
+    if (nameOf(t) !== 'set_config' || tokens[i + 1]?.value !== '(') return false;
+    const [setting, comma] = [tokens[i + 2], tokens[i + 3]];
+    if (setting?.kind !== 'string' || comma?.value !== ',') return true;
+    return GUARDED_SETTINGS.has(setting.text!.trim().toUpperCase());
+  });
+}
+
+/** Commands that read, and SET/RESET of a setting that is not guarded (undone with the transaction). */
+function isReadCommand(tokens: Token[], command: string): boolean {
+  if (READ_COMMANDS.has(command) || command === 'SET' || command === 'RESET') return true;
+  return command === 'COPY' && copiesToClient(tokens);
+}
 
 /** DELETE/UPDATE as a statement (not GRANT UPDATE, ON UPDATE, FOR UPDATE, DO UPDATE, BEFORE UPDATE …). */
 function isDmlAt(tokens: Token[], i: number): boolean {
@@ -124,16 +140,33 @@ function writesData(tokens: Token[]): boolean {
     || (tokens[0]?.value === 'SELECT' && tokens.some((t) => t.kind === 'word' && t.value === 'INTO'));
 }
 
+/**
+ * Parentheses that do not balance are a syntax error to PostgreSQL, except where the kit wraps the
+ * statement itself: `COPY (<statement>) TO STDOUT` for --csv would let `SELECT 1) TO PROGRAM '…'`
+ * close the kit's parenthesis and choose where the COPY goes. So they are refused up front.
+ */
+function checkParentheses(raw: RawStatement): void {
+  let depth = 0;
+  for (const t of raw.tokens) {
+    if (t.kind === 'punct' && t.value === '(') depth++;
+    else if (t.kind === 'punct' && t.value === ')' && --depth < 0) break;
+  }
+  if (depth !== 0) throw new KitError('USAGE', `The parentheses in "${raw.text.length > 80 ? `${raw.text.slice(0, 77)}…` : raw.text}" do not balance; fix the statement and try again. Nothing was run.`);
+}
+
 function classifyOne(raw: RawStatement): ClassifiedStatement {
+  if (raw.tokens[0]?.kind !== 'meta') checkParentheses(raw);
   const first = raw.tokens[0]!;
   const command = first.kind === 'word' ? first.value : first.kind === 'meta' ? first.value.split(/\s/)[0]! : '';
   const base = { text: raw.text, command, reason: undefined, cursorable: false };
   if (first.kind === 'meta') return { ...base, effect: 'meta' };
   if (TRANSACTION_COMMANDS.has(command)) return { ...base, effect: 'transaction' };
-  if ((command === 'SET' || command === 'RESET') && raw.tokens.slice(1, 3).some((t) => t.kind === 'word' && GUARDED_SETTINGS.has(t.value))) return { ...base, effect: 'transaction' };
+  if (setsGuarded(raw.tokens) || callsGuardedSetConfig(raw.tokens)) return { ...base, effect: 'transaction' };
+  const outside = serverEffect(raw.tokens);
+  if (outside) return { ...base, effect: 'outside', reason: outside };
   const reason = destroys(raw.tokens);
   if (reason) return { ...base, effect: 'destroy', reason };
-  const write = !READ_COMMANDS.has(command) || writesData(raw.tokens);
+  const write = !isReadCommand(raw.tokens, command) || writesData(raw.tokens);
   return { ...base, effect: write ? 'write' : 'read', cursorable: !write && ['SELECT', 'VALUES', 'TABLE', 'WITH'].includes(command) };
 }
 

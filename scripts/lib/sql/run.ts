@@ -21,6 +21,8 @@ import { copyToFile } from '../export/copy.js';
 import { sessionSettingsSql } from '../export/snapshot.js';
 import type { CommandContext } from '../context.js';
 import { classifySql, type ClassifiedStatement } from './classify.js';
+import { configFor, readOnlyRole } from '../config/file.js';
+import { ident } from '../pg/quote.js';
 
 export interface SqlOptions {
   sql: string;
@@ -52,14 +54,25 @@ export interface SqlResult {
   durationMs: number;
   /** The kit's own peak memory (for the benchmark: a CSV of any size keeps it flat). */
   peakRssBytes: number;
+  /** What kept a read-only session from acting outside the database ('statements', or 'statements, role <name>'). */
+  guard?: string;
 }
+
+/**
+ * The guard read each statement with standard_conforming_strings on (a backslash in '…' is just a
+ * backslash). A database whose default is off would read `'a\', '` differently and could see a
+ * call where the guard saw a string, so every db:sql session sets it on before the first statement.
+ */
+const READ_AS_CLASSIFIED = '-c standard_conforming_strings=on';
 
 /** Rows per FETCH: small batches keep the kit's memory flat (measured by pnpm bench). */
 const FETCH = 1000;
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
-/** Refuse what must not run, and confirm what destroys; throws before anything is sent. */
-export async function checkStatements(statements: ClassifiedStatement[], options: Pick<SqlOptions, 'write' | 'force' | 'confirm'>, target: Target, ui: SqlUi): Promise<void> {
+const shown = (s: ClassifiedStatement) => `${s.reason ? `${s.reason}: ` : ''}${s.text.length > 80 ? `${s.text.slice(0, 77)}…` : s.text}`;
+
+/** What the kit refuses whatever the flags: psql commands, and statements that take over its transaction. */
+function refuseForeign(statements: ClassifiedStatement[]): void {
   if (statements.length === 0) throw new KitError('USAGE', 'No SQL statement given. Pass it as an argument (pnpm db:sql -- "SELECT …") or on standard input.');
   const meta = statements.filter((s) => s.effect === 'meta');
   if (meta.length) throw new KitError('USAGE', `${meta[0]!.command} is a psql command, not SQL; db:sql runs SQL statements only.`);
@@ -67,10 +80,32 @@ export async function checkStatements(statements: ClassifiedStatement[], options
   if (control.length) {
     throw new KitError('USAGE', `db:sql runs your statements in one transaction of its own (read-only unless --write, committed at the end); "${control[0]!.text}" would change that. Leave it out.`);
   }
+}
+
+/**
+ * Without --write only reads are sent. A READ ONLY transaction alone is not the guard: PostgreSQL
+ * lets COPY … TO PROGRAM, LOCK, DO and the server-admin functions run in one.
+ */
+function refuseUnlessRead(statements: ClassifiedStatement[]): void {
+  const outside = statements.filter((s) => s.effect === 'outside');
+  if (outside.length) {
+    throw new KitError('READ_ONLY', `This acts outside the database, where db:sql's read-only transaction does not reach:\n  ${outside.map(shown).join('\n  ')}\nNothing was run. If you mean it, add --write (it is then confirmed first).`);
+  }
   const destructive = statements.filter((s) => s.effect === 'destroy');
-  if (destructive.length === 0) return;
-  const list = destructive.map((s) => `${s.reason}: ${s.text.length > 80 ? `${s.text.slice(0, 77)}…` : s.text}`).join('\n  ');
-  if (!options.write) throw new KitError('READ_ONLY', `This changes data and db:sql is read-only by default:\n  ${list}\nAdd --write (destructive statements are also confirmed).`);
+  if (destructive.length) throw new KitError('READ_ONLY', `This changes data and db:sql is read-only by default:\n  ${destructive.map(shown).join('\n  ')}\nAdd --write (destructive statements are also confirmed).`);
+  const writes = statements.filter((s) => s.effect === 'write');
+  if (writes.length) {
+    throw new KitError('READ_ONLY', `db:sql runs a read-only transaction unless --write, and this is not a read:\n  ${writes.map(shown).join('\n  ')}\nNothing was run. Add --write to run it (committed at the end).`);
+  }
+}
+
+/** Refuse what must not run, and confirm what destroys or acts outside the database; throws before anything is sent. */
+export async function checkStatements(statements: ClassifiedStatement[], options: Pick<SqlOptions, 'write' | 'force' | 'confirm'>, target: Target, ui: SqlUi): Promise<void> {
+  refuseForeign(statements);
+  if (!options.write) return refuseUnlessRead(statements);
+  const confirmable = statements.filter((s) => s.effect === 'destroy' || s.effect === 'outside');
+  if (confirmable.length === 0) return;
+  const list = confirmable.map(shown).join('\n  ');
   if (options.force) {
     if (target.protected && options.confirm !== target.database) {
       throw new KitError('PROTECTED_TARGET', `"${target.env}" is a protected environment. To run destructive statements there without a prompt, pass --force --confirm ${target.database}${options.confirm !== undefined ? ` (got --confirm ${options.confirm})` : ''}.`);
@@ -80,7 +115,7 @@ export async function checkStatements(statements: ClassifiedStatement[], options
   if (!ui.interactive) {
     throw new KitError('DESTRUCTIVE_STATEMENT', `Refusing to run a destructive statement without confirmation, and there is no terminal to ask:\n  ${list}\nPass --force${target.protected ? ` --confirm ${target.database}` : ''} to run it anyway. Nothing was run.`);
   }
-  if (!(await ui.confirmDestructive(destructive, target))) throw new KitError('NOT_CONFIRMED', 'Not confirmed; nothing was run.');
+  if (!(await ui.confirmDestructive(confirmable, target))) throw new KitError('NOT_CONFIRMED', 'Not confirmed; nothing was run.');
 }
 
 /** One CSV field as COPY's csv format writes it. */
@@ -126,16 +161,25 @@ async function streamCursor(client: Client, statement: ClassifiedStatement, opti
   result.statements.push({ command: statement.command, rowCount: result.totalRows });
 }
 
+/** A failure writing --csv's file (the disk filled, the directory went away) is the file's, not PostgreSQL's. */
+function csvWriteFailure(error: unknown, after: string): KitError | undefined {
+  const e = error as NodeJS.ErrnoException;
+  if (error instanceof KitError || typeof e.syscall !== 'string') return undefined;
+  return new KitError('SQL_FAILED', `Writing the CSV file failed: ${e.message}. ${after}`);
+}
+
 function failure(error: unknown, statement: ClassifiedStatement | undefined): KitError {
   const e = error as { code?: string; message?: string };
   if (error instanceof KitError) return error;
+  const written = csvWriteFailure(error, 'The transaction was rolled back; nothing was changed.');
+  if (written) return written;
   const what = statement ? ` (in: ${statement.text.length > 80 ? `${statement.text.slice(0, 77)}…` : statement.text})` : '';
   if (e.code === '25006') return new KitError('READ_ONLY', `${e.message}${what}. db:sql is read-only by default; add --write to change anything. Nothing was changed.`);
   return new KitError('SQL_FAILED', `PostgreSQL said: ${e.message ?? String(error)}${what}. The transaction was rolled back; nothing was changed.`);
 }
 
 /** Run already-checked statements in one transaction; the last plain query's rows are the output. */
-export async function executeStatements(client: Client, statements: ClassifiedStatement[], options: SqlOptions, signal: AbortSignal): Promise<SqlResult> {
+export async function executeStatements(client: Client, statements: ClassifiedStatement[], options: SqlOptions, signal: AbortSignal, role?: string): Promise<SqlResult> {
   const result: SqlResult = { database: '', readOnly: !options.write, statements: [], columns: [], rows: [], totalRows: 0, truncated: false, csvFile: undefined, durationMs: 0, peakRssBytes: 0 };
   const output = [...statements].reverse().find((s) => s.cursorable);
   let current: ClassifiedStatement | undefined;
@@ -144,6 +188,8 @@ export async function executeStatements(client: Client, statements: ClassifiedSt
   signal.addEventListener('abort', stop, { once: true });
   try {
     await client.query(`BEGIN ISOLATION LEVEL READ COMMITTED ${options.write ? 'READ WRITE' : 'READ ONLY'}`);
+    // for this transaction only; SET ROLE, RESET ROLE and set_config('role', …) are refused (classify.ts)
+    if (role !== undefined) await client.query(`SET LOCAL ROLE ${ident(role)}`);
     // A snapshot taken now means SET TRANSACTION READ WRITE can no longer lift read-only.
     await client.query('SELECT 1');
     for (const statement of statements) {
@@ -168,42 +214,83 @@ export async function executeStatements(client: Client, statements: ClassifiedSt
 }
 
 /**
+ * The configured read-only role, checked before it is trusted: it must exist, the connecting user
+ * must be able to SET ROLE to it, and it must not be able to run programs or touch the server's
+ * files (superuser, or a member of pg_execute_server_program, pg_write_server_files or
+ * pg_read_server_files), or it would guard nothing.
+ */
+async function checkReadOnlyRole(client: Client, role: string, where: string): Promise<void> {
+  const { rows } = await client.query<{ member: boolean; superuser: boolean; files: boolean }>(
+    `SELECT pg_has_role(current_user, r.oid, 'MEMBER') AS member, r.rolsuper AS superuser,
+            pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') OR pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER')
+              OR pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') AS files
+       FROM pg_roles r WHERE r.rolname = $1`,
+    [role],
+  );
+  const found = rows[0];
+  const fix = `Create a role without those rights (CREATE ROLE ${ident(role)} NOLOGIN; GRANT pg_read_all_data TO ${ident(role)}; GRANT ${ident(role)} TO <the kit's user>) or change ${where}.`;
+  if (!found) throw new KitError('BAD_CONFIG', `${where} names the role "${role}", which does not exist. ${fix}`);
+  if (!found.member) throw new KitError('BAD_CONFIG', `${where} names the role "${role}", which the connecting user cannot SET ROLE to: GRANT ${ident(role)} TO the kit's user, or change ${where}.`);
+  if (found.superuser || found.files) throw new KitError('BAD_CONFIG', `${where} names the role "${role}", which can run programs or read and write files on the server (superuser, or a member of pg_execute_server_program, pg_write_server_files or pg_read_server_files), so it guards nothing. ${fix}`);
+}
+
+/** `-c role=…` for a libpq options string: spaces and backslashes escaped. */
+function roleOption(role: string | undefined): string | undefined {
+  return role === undefined ? undefined : `-c role=${role.replace(/([\\ ])/g, '\\$1')}`;
+}
+
+/**
  * --csv with one plain query: `COPY (query) TO STDOUT WITH (FORMAT csv, HEADER)` in a READ ONLY
  * transaction, written by psql straight into the file, so no row passes through the kit and its
  * memory stays flat at any size (the same path, settings and bytes as db:export's files).
  */
-async function copyQueryToFile(target: Target, statement: ClassifiedStatement, csvFile: string, serverMajor: number, ctx: CommandContext): Promise<Pick<SqlResult, 'statements' | 'totalRows' | 'csvFile'>> {
+async function copyQueryToFile(target: Target, statement: ClassifiedStatement, csvFile: string, serverMajor: number, ctx: CommandContext, role: string | undefined): Promise<Pick<SqlResult, 'statements' | 'totalRows' | 'csvFile'>> {
   const partial = `${csvFile}.partial`;
   try {
     const psql = await locateTool('psql', serverMajor, ctx.env);
-    const written = await copyToFile(psql, childEnv(target, ctx.env), undefined, `(${statement.text}\n)`, partial, ctx.signal);
+    const env = childEnv(target, ctx.env);
+    const written = await copyToFile(psql, { ...env, PGOPTIONS: [env.PGOPTIONS, READ_AS_CLASSIFIED, roleOption(role)].filter(Boolean).join(' ') }, undefined, `(${statement.text}\n)`, partial, ctx.signal);
     await rename(partial, csvFile);
     return { statements: [{ command: statement.command, rowCount: written.rows }], totalRows: written.rows, csvFile };
   } catch (error) {
     await rm(partial, { force: true });
     if (ctx.signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted; nothing was written.');
+    const written = csvWriteFailure(error, 'Nothing was written.');
+    if (written) throw written;
     const said = error instanceof KitError ? error.message.replace(/^psql (exited with status \d+|was killed by \w+): /, '').replace(/^psql:<stdin>:\d+: (ERROR|FATAL):\s+/, '') : String(error);
     throw new KitError(/read-only transaction/.test(said) ? 'READ_ONLY' : 'SQL_FAILED', `PostgreSQL said: ${said} (in: ${statement.text.length > 80 ? `${statement.text.slice(0, 77)}…` : statement.text}). Nothing was written.`);
   }
 }
 
+/** The read-only role in force for this run (none with --write), checked; and the guard, in words. */
+async function readOnlyGuard(client: Client, target: Target, options: SqlOptions, ctx: CommandContext): Promise<{ role: string | undefined; guard: string | undefined }> {
+  if (options.write) return { role: undefined, guard: undefined };
+  const role = readOnlyRole(configFor(ctx.root), target.env);
+  if (role === undefined) return { role, guard: 'statements' };
+  await checkReadOnlyRole(client, role, `backup-kit.json's sql.readOnlyRole (environment ${target.env})`);
+  return { role, guard: `statements, role ${role}` };
+}
+
 export async function runSql(target: Target, options: SqlOptions, ctx: CommandContext, ui: SqlUi): Promise<SqlResult> {
   const statements = classifySql(options.sql);
   await checkStatements(statements, options, target, ui);
-  const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+  const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
   const started = ctx.now();
-  const finish = (result: SqlResult): SqlResult => ({ ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024 });
   try {
+    const { role, guard } = await readOnlyGuard(client, target, options, ctx);
+    if (role !== undefined) ctx.reporter.notice(`read-only: statements checked, and run as role ${role}`);
+    const finish = (result: SqlResult): SqlResult => ({ ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024, ...(guard ? { guard } : {}) });
     const only = statements.length === 1 ? statements[0]! : undefined;
     if (options.csvFile && only?.cursorable) {
       const { major } = await serverFacts(client);
       await client.end();
-      const copied = await copyQueryToFile(target, only, options.csvFile, major, ctx);
+      const copied = await copyQueryToFile(target, only, options.csvFile, major, ctx, role);
       return finish({ database: '', readOnly: true, columns: [], rows: [], truncated: false, durationMs: 0, peakRssBytes: 0, ...copied });
     }
-    // The settings the COPY path's psql runs with (copyScript), here for the cursor path.
-    await client.query(sessionSettingsSql());
-    return finish(await executeStatements(client, statements, options, ctx.signal));
+    // The settings the COPY path's psql runs with (copyScript), here for the cursor path; and
+    // the server reads the statements as the kit's guard read them (see READ_AS_CLASSIFIED).
+    await client.query(`${sessionSettingsSql()}\nSET standard_conforming_strings = on;`);
+    return finish(await executeStatements(client, statements, options, ctx.signal, role));
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -12,6 +12,7 @@ import { EncryptingStore } from './encrypting.js';
 import { encryptionFor } from '../crypto/keys.js';
 import { configFor } from '../config/file.js';
 import { resolveRemote } from '../config/remote.js';
+import { checkEnvironmentName } from '../config/environment-name.js';
 import { MirroredStore } from './s3/mirror.js';
 import { RemoteStore } from './s3/remote-store.js';
 import type { BackupStore } from './store.js';
@@ -27,14 +28,7 @@ export interface StoreContext extends CommandContext {
   environment(name?: string): Environment;
 }
 
-export const ENV_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
-
-export function checkEnvironmentName(name: string): string {
-  if (!ENV_NAME.test(name) || name.length > 64) {
-    throw new KitError('BAD_ARGUMENT', `--env must be a simple name like "dev" or "prod" (letters, digits, - and _), got "${name}".`);
-  }
-  return name;
-}
+export { ENV_NAME, checkEnvironmentName } from '../config/environment-name.js';
 
 export type StoreOpener = (ctx: CommandContext, environment: string) => BackupStore;
 
@@ -57,7 +51,7 @@ export const openStore: StoreOpener = (ctx, environment) => {
     }
     return encrypted(local);
   }
-  return encrypted(new MirroredStore(local, new RemoteStore(remote, local.where, ctx.now), { fromRemote: options.fromRemote === true, remoteOnly: options.remoteOnly === true }));
+  return encrypted(new MirroredStore(local, new RemoteStore(remote, local.where, ctx.now, ctx.signal), { fromRemote: options.fromRemote === true, remoteOnly: options.remoteOnly === true }));
 };
 
 /** Give a context its environments, each opened once. `open` is where another store plugs in. */

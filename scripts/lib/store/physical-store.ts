@@ -15,6 +15,7 @@ import { KitError } from '../errors.js';
 import { stemOf } from '../format/naming.js';
 import { parsePhysicalInfo, serializePhysicalInfo, type PhysicalInfo } from '../format/physical-info.js';
 import { resolveRemote } from '../config/remote.js';
+import { checkEnvironmentName } from '../config/environment-name.js';
 import { configFor } from '../config/file.js';
 import { encryptionFor } from '../crypto/keys.js';
 import { ensurePrivateDir, writeFileAtomic } from './files.js';
@@ -72,7 +73,8 @@ export class PhysicalStore {
   }
 
   /** The environment's physical store as configured: local, and mirrored when a remote is set. */
-  static open(ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'>, environment: string): PhysicalStore {
+  static open(ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'> & { signal?: AbortSignal }, environment: string): PhysicalStore {
+    checkEnvironmentName(environment);
     const envDir = path.join(backupRoot(ctx), environment);
     const options = ctx.storeOptions ?? {};
     const remote = resolveRemote({ root: ctx.root, env: environment, processEnv: ctx.env, remote: options.remote, endpoint: options.endpoint });
@@ -80,7 +82,7 @@ export class PhysicalStore {
       if (options.fromRemote) throw new KitError('REMOTE_CONFIG', `--from-remote needs a remote for environment "${environment}": configure one in backup-kit.json ("remote": { "url": "s3://bucket/prefix" }) or pass --remote s3://bucket/prefix.`);
       return new PhysicalStore(envDir, environment, undefined);
     }
-    return new PhysicalStore(envDir, environment, new RemotePhysical(remote), { fromRemote: options.fromRemote, remoteWal: new RemoteWalArchive(remote) });
+    return new PhysicalStore(envDir, environment, new RemotePhysical(remote, ctx.signal), { fromRemote: options.fromRemote, remoteWal: new RemoteWalArchive(remote, ctx.signal) });
   }
 
   /**

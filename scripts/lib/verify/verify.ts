@@ -223,7 +223,7 @@ async function deepCheckFile(file: string, entry: StoredBackup, artifact: Artifa
     };
     const plan: ScriptPlan = { pgRestoreArgs: ['--no-owner', '--no-privileges'], prelude: 'SET client_min_messages = warning;', dropOwnership: true, dropPrivileges: true, expectedRows: {}, checks: '', totalItems: 0, showLines: false, lockTimeoutSeconds: DEFAULT_LOCK_TIMEOUT_SECONDS };
     try {
-      await applyInTransaction(scratchTarget, source, plan, { psql, pgRestore }, env, reporter, signal, observer);
+      await applyInTransaction(scratchTarget, source, plan, { psql, pgRestore }, env, reporter, signal, { observer });
     } catch (error) {
       problems.push(`restoring ${artifact.file} failed: ${error instanceof Error ? error.message : String(error)}`);
       return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: 0, rows: 0, sequences: 0, problems };

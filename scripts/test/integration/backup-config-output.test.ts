@@ -77,6 +77,18 @@ describe('db:backup output for people, scripts, CI and cron', () => {
     expect(output).toContain(`backup_info=${result.info}\n`);
   });
 
+  it('a backup that recorded no statistics says so, instead of "0 tables, 0 rows"', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE t AS SELECT 1 AS id' });
+    const project = makeProject();
+    const none = await cli('pg-backup', ['--format', 'dump'], { cwd: project, env: { DATABASE_URL: db.url } });
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stdout).toMatch(/complete in [^\n]*, no per-table statistics recorded \(add --stats archive to record them; verify computes them from the archive\)\./);
+    expect(none.stdout).not.toMatch(/0 tables/);
+    const counted = await cli('pg-backup', ['--format', 'dump', '--stats', 'archive'], { cwd: project, env: { DATABASE_URL: db.url } });
+    expect(counted.code, counted.stderr).toBe(0);
+    expect(counted.stdout).toMatch(/complete in [^\n]*, 1 tables, 1 rows\./);
+  });
+
   it('pnpm db:backup:auto prints nothing on success and leaves a log line', async () => {
     const db = await createDatabase({ sql: 'CREATE TABLE t AS SELECT 1 AS id' });
     const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-auto-'));

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,5 +55,31 @@ describe('pnpm db:console, on a real terminal', () => {
     expect(run.stderr).toMatch(/Refusing to run a destructive statement without confirmation, and there is no terminal to ask/);
     expect(run.stderr).toMatch(/Stopped at "sql --write DELETE FROM t" \(exit 13\); the lines after it were not run/);
     expect(await query(db.url, 'SELECT count(*)::int AS n FROM t')).toEqual([{ n: 2 }]);
+  });
+
+  it('sql refuses, without --write, what acts outside the database: a program, a server file, admin calls, LOCK', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t VALUES (1)' });
+    const project = makeProject();
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-server-'));
+    chmodSync(dir, 0o777); // the server's user could write here, as it can write its own files
+    const loaded = await query(db.url, 'SELECT pg_conf_load_time()::text AS at');
+    for (const line of [
+      `sql COPY (SELECT 1) TO PROGRAM 'id > ${dir}/pwned.txt'`,
+      `sql COPY (SELECT 1) TO '${dir}/written.txt'`,
+      'sql SELECT pg_reload_conf()',
+      'sql SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      'sql LOCK TABLE t IN ACCESS EXCLUSIVE MODE',
+    ]) {
+      const run = spawnSync(process.execPath, [path.join(REPO, 'scripts/kit.mjs'), 'db-console'], {
+        cwd: project,
+        env: { PATH: process.env.PATH, HOME: project, DATABASE_URL: db.url },
+        input: `${line}\n`,
+        encoding: 'utf8',
+      });
+      expect(run.status, `${line}: ${run.stderr}`).toBe(24);
+      expect(run.stderr).toMatch(/outside the database|not a read/);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+    expect(await query(db.url, 'SELECT pg_conf_load_time()::text AS at')).toEqual(loaded);
   });
 });

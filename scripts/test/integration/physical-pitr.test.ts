@@ -94,6 +94,32 @@ describe('physical backups and point-in-time recovery', () => {
     expect(readdirSync(primary.archive).filter((f) => f.startsWith('00000002'))).toEqual([]);
   });
 
+  it('says an archived WAL segment is damaged, not that the archive ends, when recovery stops at a bad record', async () => {
+    await primary.query(`INSERT INTO events (note) VALUES ('before the damage')`, [], 'app');
+    await primary.switchAndArchive();
+    await primary.query(`INSERT INTO events (note) VALUES ('after the damage')`, [], 'app');
+    const [{ at }] = (await primary.query<{ at: Date }>('SELECT clock_timestamp() AS at')) as [{ at: Date }];
+    await primary.switchAndArchive();
+    const segments = readdirSync(primary.archive).filter((n) => /^[0-9A-F]{24}$/.test(n) && n > backup.wal.stopSegment).sort();
+    expect(segments.length).toBeGreaterThan(1);
+    const victim = path.join(primary.archive, segments[0]!);
+    const handle = await open(victim, 'r+');
+    const original = Buffer.alloc(1);
+    await handle.read(original, 0, 1, 60);
+    try {
+      await handle.write(Buffer.from([original[0]! ^ 0xff]), 0, 1, 60);
+      const dataDir = path.join(await restoreParent(), 'damaged-wal');
+      const run = await cli('restore-physical', ['--time', at.toISOString(), '--target-dir', dataDir], { cwd: primary.project });
+      expect(run.code, run.stderr).toBe(22);
+      expect(run.stderr).toMatch(new RegExp(`Recovery did not reach its target: PostgreSQL found [a-z -]+( at [0-9A-F]+/[0-9A-F]+)? in WAL segment ${segments[0]}, though the archive holds later segments \\(up to [0-9A-F]{24}\\): that segment is damaged`));
+      expect(run.stderr).not.toMatch(/holds no WAL up to that moment/);
+      expect(existsSync(dataDir)).toBe(false);
+    } finally {
+      await handle.write(original, 0, 1, 60);
+      await handle.close();
+    }
+  });
+
   it('fails loudly when the target lies beyond the archive, leaving no directory behind', async () => {
     const dataDir = path.join(await restoreParent(), 'future');
     const future = new Date(Date.now() + 3_600_000).toISOString();

@@ -154,6 +154,28 @@ describe('offsite copies', () => {
     expect(again.json<{ skipped: unknown[]; copied: unknown[] }>()).toMatchObject({ copied: [], skipped: [expect.anything()] });
   });
 
+  it('refuses to pull a backup whose .info was edited in the bucket, saying so, and names an unknown id as unknown', async () => {
+    const source = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)' });
+    const dir = project('pull-edited');
+    const env = { DATABASE_URL: source.url, ...server.credentials };
+    const backup = (await cli('pg-backup', ['--json', '--remote-only', '--format', 'dump'], { cwd: dir, env })).json<BackupResult>();
+    const bucket = bucketFor('pull-edited');
+    try {
+      const name = `${backup.id}.info`;
+      const text = (await bucket.getText(name))!;
+      await bucket.putSmall(name, text.replace('"type": "manual"', '"type": "auto"'));
+    } finally {
+      bucket.close();
+    }
+    const pull = await cli('pull', [backup.id], { cwd: dir, env });
+    expect(pull.code, pull.stderr).toBe(12);
+    expect(pull.stderr).toMatch(new RegExp(`Backup ${backup.id} in s3://${server.bucket}/pull-edited/default/ cannot be pulled: \\.info [^\n]*checksum`));
+    expect(existsSync(path.join(backupDir(dir), `${backup.id}.dump`))).toBe(false);
+    const unknown = await cli('pull', ['backup_manual_20000101_000000'], { cwd: dir, env });
+    expect(unknown.code, unknown.stderr).toBe(17);
+    expect(unknown.stderr).toMatch(/No backup backup_manual_20000101_000000 in s3:\/\/.*List them with pnpm db:list\./);
+  });
+
   it('applies retention to each place, with the remote\'s own counts', async () => {
     const source = await createDatabase({ sql: 'CREATE TABLE t (id int)' });
     const dir = project('retention', { retention: { keepLast: 2 } });

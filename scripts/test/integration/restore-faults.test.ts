@@ -86,7 +86,7 @@ describe('a failed restore leaves the target exactly as it was', () => {
     truncateSync(sql, Math.floor(statSync(sql).size * 0.6));
     const plain = await cli('pg-restore', [sql, '--force'], { cwd: project, env: { DATABASE_URL: target.url } });
     expect(plain.code, plain.stderr).toBe(12);
-    expect(plain.stderr).toMatch(/is incomplete: it does not end with pg_dump's completion trailer/);
+    expect(plain.stderr).toMatch(/is incomplete: (it stops inside a table's rows|its last .* never ends)/);
     expect(await fingerprint(target.url)).toEqual(before);
   });
 

@@ -51,7 +51,7 @@ describe('bad input to db:restore', () => {
     const started = Date.now();
     const run = await cli('pg-restore', [file, '--force'], { cwd: project, env: { DATABASE_URL: target.url } });
     expect(run.code, run.stderr).toBe(12);
-    expect(run.stderr).toMatch(/does not end with pg_dump's completion trailer/);
+    expect(run.stderr).toMatch(/one-line\.sql\.gz is incomplete: its last 314\.6 MB \(from byte 35 of 314\.6 MB of SQL\) are a statement, string or comment that never ends, so it was cut short or was not written by pg_dump/);
     expect(Date.now() - started).toBeLessThan(60_000); // a hang or a quadratic spin would take far longer
     expect(await fingerprint(target.url)).toEqual(before);
   });

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { cli, createDatabase, makeProject, onTerminal, query, REPO, type CliResult } from '../support/harness.js';
 
@@ -124,5 +126,108 @@ describe('db:sql', () => {
     // a session's own SET still wins, on the cursor path where it can run
     const local = await cli('db-sql', ["SET TimeZone = 'Asia/Tokyo'; SELECT at FROM v", '--json'], { cwd: project, env });
     expect(local.json<{ rows: string[][] }>().rows).toEqual([['2026-07-01 19:00:00+09']]);
+  });
+});
+
+/** A directory the database server's own user can write to, as it could write anywhere it owns. */
+function serverWritableDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-server-'));
+  chmodSync(dir, 0o777);
+  return dir;
+}
+
+describe('db:sql without --write refuses what acts outside the database (a read-only transaction does not stop it)', () => {
+  it('refuses COPY to a program or a server file, server-admin calls and LOCK, and none of them happens', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE t (id int); INSERT INTO t VALUES (1)' });
+    const project = makeProject();
+    const env = { DATABASE_URL: db.url };
+    const dir = serverWritableDir();
+    const victim = new pg.Client({ connectionString: db.url });
+    await victim.connect();
+    try {
+      const pid = (await victim.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const loaded = await query(db.url, 'SELECT pg_conf_load_time()::text AS at');
+      const bypasses: Array<[string, RegExp]> = [
+        [`COPY (SELECT 1) TO PROGRAM 'id > ${dir}/pwned.txt'`, /COPY … TO PROGRAM runs a shell command on the database server/],
+        [`COPY (SELECT 'x') TO '${dir}/written.txt'`, /writes a file on the database server/],
+        ['SELECT pg_reload_conf()', /pg_reload_conf\(\) acts on the server/],
+        [`SELECT pg_terminate_backend(${pid})`, /pg_terminate_backend\(\) acts on the server/],
+        [`WITH x AS (SELECT "pg_catalog"."pg_cancel_backend"(${pid}) AS c) SELECT * FROM x`, /pg_cancel_backend\(\) acts on the server/],
+        ['LOCK TABLE t IN ACCESS EXCLUSIVE MODE', /read-only transaction unless --write, and this is not a read:\n {2}LOCK TABLE t/],
+      ];
+      for (const [sql, message] of bypasses) {
+        const run = await cli('db-sql', [sql], { cwd: project, env });
+        expect(run.code, `${sql}: ${run.stderr}`).toBe(24);
+        expect(run.stderr).toMatch(message);
+        expect(run.stderr).toMatch(/Nothing was run/);
+      }
+      expect(readdirSync(dir)).toEqual([]);
+      expect(await query(db.url, 'SELECT pg_conf_load_time()::text AS at')).toEqual(loaded);
+      expect((await victim.query('SELECT 1 AS alive')).rows).toEqual([{ alive: 1 }]);
+    } finally {
+      await victim.end();
+    }
+  });
+
+  it('with --write such a statement runs, after a confirmation that says what it does', async () => {
+    const db = await createDatabase();
+    const project = makeProject();
+    const env = { DATABASE_URL: db.url };
+    const dir = serverWritableDir();
+    const sql = `COPY (SELECT 'hello') TO '${dir}/out.txt'`;
+    const unconfirmed = await cli('db-sql', ['--write', sql], { cwd: project, env });
+    expect(unconfirmed.code, unconfirmed.stderr).toBe(13);
+    expect(unconfirmed.stderr).toContain(`COPY … TO '${dir}/out.txt' writes a file on the database server: ${sql}`);
+    expect(readdirSync(dir)).toEqual([]);
+    // the terminal harness quotes arguments with '…', so this spelling uses dollar quotes
+    const dollarQuoted = `COPY (SELECT $t$hello$t$) TO $f$${dir}/out.txt$f$`;
+    const asked = await onTerminal('db-sql', ['--write', dollarQuoted], project, env, (screen, type) => {
+      if (screen.includes('Run it?') && !screen.includes('y\r')) type('y\r');
+    });
+    expect(asked.code, asked.screen).toBe(0);
+    expect(asked.screen).toContain(`COPY … TO '${dir}/out.txt' writes a file on the database server: ${dollarQuoted}`);
+    expect(readFileSync(path.join(dir, 'out.txt'), 'utf8')).toBe('hello\n');
+  });
+
+  it('--csv into a missing directory says so before running anything', async () => {
+    const db = await createDatabase();
+    const project = makeProject();
+    const run = await cli('db-sql', ['SELECT 1 AS one', '--csv', 'nowhere/out.csv'], { cwd: project, env: { DATABASE_URL: db.url } });
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toMatch(/--csv nowhere\/out\.csv: the directory .*nowhere does not exist; create it or write the file elsewhere/);
+    expect(run.stderr).not.toMatch(/PostgreSQL said|ENOENT/);
+  });
+});
+
+describe('db:sql with a read-only role configured (sql.readOnlyRole)', () => {
+  it('runs read-only sessions as that role, so a function of the database cannot reach the server either', async () => {
+    const dir = serverWritableDir();
+    const reader = `reader_${path.basename(dir).replace(/[^A-Za-z0-9]/g, '').toLowerCase()}`;
+    // a function the statement guard cannot see into: it runs a program when called
+    const db = await createDatabase({
+      sql: `CREATE TABLE t (id int); INSERT INTO t VALUES (1);
+            CREATE FUNCTION leak() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN COPY (SELECT 1) TO PROGRAM 'id > ${dir}/leaked.txt'; RETURN 1; END $f$;
+            CREATE ROLE ${reader} NOLOGIN; GRANT pg_read_all_data TO ${reader};`,
+    });
+    const env = { DATABASE_URL: db.url };
+    const guarded = makeProject({ 'backup-kit.json': JSON.stringify({ sql: { readOnlyRole: reader } }) });
+    const read = await cli('db-sql', ['SELECT current_user AS who, count(*) AS n FROM t GROUP BY 1', '--json'], { cwd: guarded, env });
+    expect(read.code, read.stderr).toBe(0);
+    expect(read.json<{ rows: string[][]; guard: string }>()).toMatchObject({ rows: [[reader, '1']], guard: `statements, role ${reader}` });
+    for (const extra of [[], ['--csv', path.join(guarded, 'out.csv')]]) {
+      const refused = await cli('db-sql', ['SELECT leak()', ...extra], { cwd: guarded, env });
+      expect(refused.code, refused.stderr).toBe(24);
+      expect(refused.stderr).toMatch(/permission denied to COPY to or from an external program|must be superuser or have privileges of the pg_execute_server_program role/);
+      expect(refused.stderr).toContain(`read-only: statements checked, and run as role ${reader}`);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+    // with --write the user asked for more: the session is the connection's own user
+    const written = await cli('db-sql', ['--write', 'SELECT current_user AS who', '--json'], { cwd: guarded, env });
+    expect(written.json<{ rows: string[][] }>().rows).toEqual([['postgres']]);
+    // a role that could run programs guards nothing, and is refused by name
+    const superuser = makeProject({ 'backup-kit.json': JSON.stringify({ environments: { default: { sql: { readOnlyRole: 'postgres' } } } }) });
+    const unfit = await cli('db-sql', ['SELECT 1'], { cwd: superuser, env });
+    expect(unfit.code, unfit.stderr).toBe(3);
+    expect(unfit.stderr).toMatch(/names the role "postgres", which can run programs or read and write files on the server/);
   });
 });

@@ -11,6 +11,7 @@ import { runJob, type StepRecord } from '../support/workflow.js';
 
 const MIGRATE = path.join(REPO, '.github/workflows/migrate.yml');
 const CI = path.join(REPO, '.github/workflows/ci.yml');
+const CORPUS = path.join(REPO, '.github/workflows/corpus.yml');
 
 async function runMigrateWorkflow(url: string, edit?: Parameters<typeof runJob>[2]['edit']) {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-actions-'));
@@ -28,7 +29,7 @@ async function runMigrateWorkflow(url: string, edit?: Parameters<typeof runJob>[
 const outcome = (steps: StepRecord[], name: string) => steps.find((s) => s.name === name)?.outcome;
 
 describe('the GitHub workflows', () => {
-  it.each([MIGRATE, CI])('%s is a valid workflow', (file) => {
+  it.each([MIGRATE, CI, CORPUS])('%s is a valid workflow', (file) => {
     const result = parseWorkflow({ name: path.basename(file), content: readFileSync(file, 'utf8') }, new NoOperationTraceWriter());
     expect(result.context.errors.getErrors().map((e) => e.message)).toEqual([]);
     expect(result.value).toBeDefined();

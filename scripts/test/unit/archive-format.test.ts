@@ -58,13 +58,13 @@ describe('archive headers', () => {
 
 describe('pg_restore --list lines', () => {
   it.each([
-    ['3370; 0 16590 TABLE DATA public users postgres', { desc: 'TABLE DATA', namespace: 'public', tag: 'users', owner: 'postgres' }],
-    ['215; 1259 16385 TABLE public orders app', { desc: 'TABLE', namespace: 'public', tag: 'orders', owner: 'app' }],
-    ['3; 3079 16400 EXTENSION - pgcrypto ', { desc: 'EXTENSION', namespace: '-', tag: 'pgcrypto', owner: '' }],
-    ['230; 1255 16420 FUNCTION public add(integer, integer) app', { desc: 'FUNCTION', namespace: 'public', tag: 'add(integer, integer)', owner: 'app' }],
-    ['240; 2606 16430 FK CONSTRAINT public orders orders_user_fkey app', { desc: 'FK CONSTRAINT', namespace: 'public', tag: 'orders orders_user_fkey', owner: 'app' }],
-    ['250; 1259 16440 MATERIALIZED VIEW DATA public totals app', { desc: 'MATERIALIZED VIEW DATA', namespace: 'public', tag: 'totals', owner: 'app' }],
-    ['3400; 0 0 SEQUENCE SET public orders_id_seq app', { desc: 'SEQUENCE SET', namespace: 'public', tag: 'orders_id_seq', owner: 'app' }],
+    ['3370; 0 16590 TABLE DATA public users postgres', { id: 3370, desc: 'TABLE DATA', namespace: 'public', tag: 'users', owner: 'postgres' }],
+    ['215; 1259 16385 TABLE public orders app', { id: 215, desc: 'TABLE', namespace: 'public', tag: 'orders', owner: 'app' }],
+    ['3; 3079 16400 EXTENSION - pgcrypto ', { id: 3, desc: 'EXTENSION', namespace: '-', tag: 'pgcrypto', owner: '' }],
+    ['230; 1255 16420 FUNCTION public add(integer, integer) app', { id: 230, desc: 'FUNCTION', namespace: 'public', tag: 'add(integer, integer)', owner: 'app' }],
+    ['240; 2606 16430 FK CONSTRAINT public orders orders_user_fkey app', { id: 240, desc: 'FK CONSTRAINT', namespace: 'public', tag: 'orders orders_user_fkey', owner: 'app' }],
+    ['250; 1259 16440 MATERIALIZED VIEW DATA public totals app', { id: 250, desc: 'MATERIALIZED VIEW DATA', namespace: 'public', tag: 'totals', owner: 'app' }],
+    ['3400; 0 0 SEQUENCE SET public orders_id_seq app', { id: 3400, desc: 'SEQUENCE SET', namespace: 'public', tag: 'orders_id_seq', owner: 'app' }],
   ])('%s', (line, entry) => {
     expect(parseTocLine(line)).toEqual(entry);
   });

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planPrechecks, type ServerSettings } from '../../lib/physical/checks.js';
-import { basebackupArgs, chooseCompression, roleOf } from '../../lib/physical/backup.js';
-import { autoConfBlock, classifyRecoveryLog, confValue, kitRestoreCommand, localRestoreCommand, pgTimestamp, primaryConninfo, recoverySettings } from '../../lib/physical/recovery.js';
+import { basebackupArgs, chooseCompression, roleOf, walRangeOf } from '../../lib/physical/backup.js';
+import { autoConfBlock, classifyRecoveryLog, unreadableRecordIn, confValue, kitRestoreCommand, localRestoreCommand, pgTimestamp, primaryConninfo, recoverySettings } from '../../lib/physical/recovery.js';
 import { judgeArchive, type ArchiverFacts } from '../../lib/physical/status.js';
 import { findGaps, formatLsn, missingBetween, parseLsn, segmentBeforeLsn, segmentOfLsn, segmentsOlderThan } from '../../lib/physical/wal-names.js';
 import { isArchivableName } from '../../lib/physical/archive.js';
@@ -149,6 +149,14 @@ describe('recovery settings', () => {
     expect(bad.notReached).toBe(false);
     expect(bad.reason).toBe('configuration file "/d/postgresql.auto.conf" contains errors: invalid value for parameter "recovery_target_time": "x"');
   });
+  it.each([
+    ['LOG:  incorrect resource manager data checksum in record at 0/30001A8', { what: 'incorrect resource manager data checksum', lsn: '0/30001A8' }],
+    ['LOG:  invalid record length at 0/3000148: wanted 24, got 0', { what: 'invalid record length', lsn: '0/3000148' }],
+    ['LOG:  invalid magic number 0000 in log segment 000000010000000000000003, offset 0', { what: 'invalid magic number', segment: '000000010000000000000003' }],
+    ['LOG:  redo done at 0/3000110', undefined],
+  ])('finds the record recovery could not read: %s', (line, expected) => {
+    expect(unreadableRecordIn(`LOG:  starting archive recovery\n${line}\nFATAL:  recovery ended before configured recovery target was reached`)).toEqual(expected);
+  });
 });
 
 describe('archive alarms', () => {
@@ -206,5 +214,22 @@ describe('tablespaces', () => {
     const found: string[] = [];
     expect([...parseTablespaceMappings(values, found)]).toEqual(expected);
     expect(found).toHaveLength(problems);
+  });
+});
+
+describe('the WAL range at the end of backup_manifest', () => {
+  it('is read whole however long the manifest and its range list are', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-manifest-'));
+    try {
+      const files = Array.from({ length: 2000 }, (_, i) => `{ "Path": "base/1/${i}", "Size": 8192, "Last-Modified": "2026-12-07 10:00:00 GMT", "Checksum-Algorithm": "CRC32C", "Checksum": "0badf00d" }`);
+      // Many timelines crossed during one backup (a standby that followed many promotions): the
+      // list alone is longer than the first window read.
+      const ranges = Array.from({ length: 1200 }, (_, i) => `{ "Timeline": ${1200 - i}, "Start-LSN": "0/${(0x3000028 + i).toString(16).toUpperCase()}", "End-LSN": "0/4000100" }`);
+      const manifest = path.join(dir, 'backup_manifest');
+      writeFileSync(manifest, `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [\n${files.join(',\n')}\n],\n"WAL-Ranges": [\n${ranges.join(',\n')}\n],\n"Manifest-Checksum": "ab"}\n`);
+      expect(await walRangeOf(manifest)).toEqual({ timeline: 1200, start: '0/3000028', end: '0/4000100' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

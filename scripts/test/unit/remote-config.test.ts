@@ -42,6 +42,21 @@ describe('remote settings', () => {
     expect(problems.join('\n')).toMatch(/remote\.colour is not a remote setting/);
   });
 
+  it('bounds the deadlines: zero (wait forever to the SDK), fractions and days are refused, each named', () => {
+    const problems = checkRemoteSettings({ url: 's3://b-b/x', connectTimeoutSeconds: 0, requestTimeoutSeconds: 1.5, attempts: 11 }, 'remote').join('\n');
+    expect(problems).toMatch(/remote\.connectTimeoutSeconds must be a whole number from 1 to 3600/);
+    expect(problems).toMatch(/remote\.requestTimeoutSeconds must be a whole number from 1 to 3600/);
+    expect(problems).toMatch(/remote\.attempts must be a whole number from 1 to 10/);
+    expect(checkRemoteSettings({ url: 's3://b-b/x', connectTimeoutSeconds: 5, requestTimeoutSeconds: 3600, attempts: 1 }, 'remote')).toEqual([]);
+  });
+
+  it('gives every remote deadlines by default, and takes the configured ones', () => {
+    const defaults = resolveRemote({ root: project({ remote: { url: 's3://shared/all' } }), env: 'dev', processEnv: {} })!;
+    expect(defaults).toMatchObject({ connectTimeoutMs: 10_000, requestTimeoutMs: 60_000, attempts: 3 });
+    const own = resolveRemote({ root: project({ remote: { url: 's3://shared/all', connectTimeoutSeconds: 2, requestTimeoutSeconds: 5, attempts: 1 } }), env: 'dev', processEnv: {} })!;
+    expect(own).toMatchObject({ connectTimeoutMs: 2000, requestTimeoutMs: 5000, attempts: 1 });
+  });
+
   it('takes a per-environment remote over the shared one, with its own prefix per environment', () => {
     const root = project({ remote: { url: 's3://shared/all' }, environments: { prod: { remote: { url: 's3://prod-bucket/pg', endpoint: 'https://s3.example.com', region: 'eu-central-1' } } } });
     const prod = resolveRemote({ root, env: 'prod', processEnv: {} })!;
@@ -95,6 +110,8 @@ describe('S3 failures in the kit\'s words', () => {
     [{ name: 'Error', code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND s3.example.com' }, 'REMOTE_UNREACHABLE', /does not resolve/],
     [{ name: 'Error', code: 'ECONNREFUSED' }, 'REMOTE_UNREACHABLE', /stopped answering/],
     [{ name: 'InternalError', $metadata: { httpStatusCode: 500 } }, 'REMOTE_FAILED', /Run again/],
+    [{ name: 'TimeoutError', message: 'Socket timed out without establishing a connection within 10000 ms', $metadata: { attempts: 3 } }, 'REMOTE_UNREACHABLE', /at https:\/\/s3\.example\.com did not accept a connection within 10 s while uploading x\.dump \(3 tries\).*connectTimeoutSeconds/],
+    [{ name: 'TimeoutError', message: 'the request socket timed out after 60000 ms of inactivity', $metadata: { attempts: 3 } }, 'REMOTE_UNREACHABLE', /went silent for 60 s in the middle of a request while uploading x\.dump \(3 tries\).*requestTimeoutSeconds/],
   ])('%o → %s', (error, code, message) => {
     const kit = remoteError(error, remote, 'uploading x.dump', 'pg/prod/x.dump');
     expect(kit.code).toBe(code);
@@ -106,6 +123,12 @@ describe('S3 failures in the kit\'s words', () => {
   it('tells a missing object from a failure', () => {
     expect(classifyS3Error({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } })).toBe('not-found');
     expect(classifyS3Error({ name: 'MethodNotAllowed', $metadata: { httpStatusCode: 405 } })).toBe('not-implemented');
+  });
+
+  it('takes a request ended by the run\'s signal for an interruption, never a failure to retry', () => {
+    const aborted = new DOMException('This operation was aborted', 'AbortError');
+    expect(classifyS3Error(aborted)).toBe('aborted');
+    expect(remoteError(aborted, remote, 'listing backups')).toMatchObject({ code: 'INTERRUPTED', message: 'Interrupted while listing backups.' });
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DumpStatsCollector, parseCopyTarget, parseSetval, readQualifiedName } from '../../lib/format/stats.js';
+import { howScriptEnds } from '../../lib/restore/source.js';
 
 const DUMP = [
   '--',
@@ -101,5 +102,18 @@ describe('statistics of a table at PostgreSQL\'s limits', () => {
     const stats = collect([Buffer.from(dump)]);
     expect(Object.fromEntries(Object.entries(stats.tables).map(([k, v]) => [k, v.rows]))).toEqual({ 'public.wide': 2, 'public.after': 1 });
     expect(stats.complete).toBe(true);
+  });
+});
+
+describe('why a script is not whole, in words', () => {
+  const ending = (text: string) => howScriptEnds(collect([Buffer.from(text)]));
+
+  it.each([
+    ['a statement cut off', 'SELECT 1;\nCREATE TABLE t (a int', /its last 21 B \(from byte 10 of 31 B of SQL\) are a statement, string or comment that never ends/],
+    ['a string never closed', "SELECT 'abc;\n", /its last 13 B \(from byte 0 of 13 B of SQL\)/],
+    ['rows cut off', 'COPY t (a) FROM stdin;\n1\n2\n', /it stops inside a table's rows \(27 B of SQL\), so it was cut short/],
+    ['whole statements, no trailer', 'SELECT 1;\n', /every statement in its 10 B of SQL ends, but pg_dump's completion trailer .* is missing/],
+  ])('%s', (_, text, message) => {
+    expect(ending(text)).toMatch(message);
   });
 });

@@ -36,8 +36,13 @@ export async function makeS3Client(remote: Remote, overrides: { maxAttempts?: nu
     // The kit's own sha256 in .info is the proof of every byte, so checksums only when required.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: overrides.maxAttempts ?? 3,
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+    // The SDK's standard strategy: only what is safe to repeat (throttling, 5xx, timeouts, lost
+    // connections), with exponential backoff and jitter between tries.
+    maxAttempts: overrides.maxAttempts ?? remote.attempts,
+    // No `requestTimeout`: in this SDK it only logs a warning unless told to throw, and as a limit
+    // on a whole request it would cut off a large part on a slow line. What ends a hang is
+    // silence: a socket with no byte in either direction for requestTimeoutMs fails the try.
+    requestHandler: { connectionTimeout: remote.connectTimeoutMs, socketTimeout: remote.requestTimeoutMs },
   });
 }
 
@@ -46,7 +51,7 @@ interface SdkError {
   code?: string;
   message?: string;
   Code?: string;
-  $metadata?: { httpStatusCode?: number };
+  $metadata?: { httpStatusCode?: number; attempts?: number };
   cause?: unknown;
 }
 
@@ -58,8 +63,10 @@ function codeOf(error: SdkError): string {
 }
 
 /** The error's kind, for code that must react (a missing object is not a failure to list). Pure. */
-export function classifyS3Error(error: unknown): 'not-found' | 'no-bucket' | 'credentials' | 'denied' | 'skew' | 'unknown-host' | 'network' | 'not-implemented' | 'other' {
+export function classifyS3Error(error: unknown): 'not-found' | 'no-bucket' | 'credentials' | 'denied' | 'skew' | 'unknown-host' | 'connect-timeout' | 'silent' | 'network' | 'not-implemented' | 'aborted' | 'other' {
   const e = (error ?? {}) as SdkError;
+  // The run's signal ended the request (Ctrl-C, SIGTERM): never worth another try.
+  if (e.name === 'AbortError') return 'aborted';
   const code = codeOf(e);
   const status = e.$metadata?.httpStatusCode;
   if (code === 'NoSuchBucket') return 'no-bucket';
@@ -69,8 +76,17 @@ export function classifyS3Error(error: unknown): 'not-found' | 'no-bucket' | 'cr
   if (code === 'AccessDenied' || code === 'Forbidden' || status === 403) return 'denied';
   if (code === 'NotImplemented' || code === 'MethodNotAllowed' || status === 501 || status === 405) return 'not-implemented';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'unknown-host';
+  // The request handler's own deadlines (connectTimeoutMs, requestTimeoutMs) both say TimeoutError.
+  if (code === 'TimeoutError' && /without establishing a connection/i.test(e.message ?? '')) return 'connect-timeout';
+  if (code === 'TimeoutError' && /of inactivity/i.test(e.message ?? '')) return 'silent';
   if (NETWORK_CODES.has(code) || /socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|other side closed/i.test(e.message ?? '')) return 'network';
   return 'other';
+}
+
+/** A failure worth another try: the connection was lost, or a deadline passed. Pure. */
+export function isTransient(error: unknown): boolean {
+  const kind = classifyS3Error(error);
+  return kind === 'network' || kind === 'connect-timeout' || kind === 'silent';
 }
 
 /**
@@ -100,9 +116,27 @@ export function remoteError(error: unknown, remote: Remote, what: string, key?: 
         : new KitError('REMOTE_DENIED', `Access denied to ${where} while ${what}. Grant the credentials from ${remote.credentialSource} s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload on this bucket and prefix, then run again.`, options);
     case 'unknown-host':
       return new KitError('REMOTE_UNREACHABLE', `The object store's host is unknown (${what}): ${remote.endpoint ?? 'the AWS endpoint for region ' + remote.region} does not resolve. Check --endpoint / backup-kit.json's endpoint for a typo, and the machine's DNS.`, options);
+    case 'aborted':
+      return new KitError('INTERRUPTED', `Interrupted while ${what}.`, { cause: error });
+    case 'connect-timeout':
+    case 'silent':
+      return timeoutError(e, remote, what, options);
     case 'network':
       return new KitError('REMOTE_UNREACHABLE', `The object store at ${remote.endpoint ?? 'AWS'} stopped answering while ${what} (${raw.split(':')[0] || 'connection lost'}). Check that it is running and reachable, then run again.`, options);
     default:
       return new KitError('REMOTE_FAILED', `The object store failed while ${what} at ${where}: ${raw || 'no reason given'}. Run again; if it persists, check the provider's status page.`, options);
   }
+}
+
+/** A deadline passed on every try: which one, how long, how many tries, and the key that sets it. */
+function timeoutError(e: SdkError, remote: Remote, what: string, options: { cause: unknown; detail: string }): KitError {
+  const endpoint = remote.endpoint ?? `the AWS endpoint for region ${remote.region}`;
+  // Every path that can time out makes remote.attempts tries: the SDK's retry, or the kit's own
+  // for streamed bodies (whose $metadata counts only the last one).
+  const tries = remote.attempts;
+  const connect = classifyS3Error(e) === 'connect-timeout';
+  const seconds = (connect ? remote.connectTimeoutMs : remote.requestTimeoutMs) / 1000;
+  const happened = connect ? `did not accept a connection within ${seconds} s` : `went silent for ${seconds} s in the middle of a request`;
+  const key = connect ? 'connectTimeoutSeconds' : 'requestTimeoutSeconds';
+  return new KitError('REMOTE_UNREACHABLE', `The object store at ${endpoint} ${happened} while ${what} (${tries} ${tries === 1 ? 'try' : 'tries'}). Check that it is running and reachable from this machine (a firewall that drops packets looks like this), or raise remote.${key} in backup-kit.json if it is only slow.`, options);
 }

@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { Remote } from '../../config/remote.js';
 import { ownsArtifact } from '../../format/naming.js';
-import { classifyS3Error, loadSdk, makeS3Client, remoteError, type Sdk } from './client.js';
+import { classifyS3Error, isTransient, loadSdk, makeS3Client, remoteError, type Sdk } from './client.js';
 
 export interface RemoteObject {
   /** Name relative to the environment's prefix. */
@@ -28,7 +28,18 @@ export class RemoteBucket {
   private client: Promise<S3Client> | undefined;
   private streamingClient: Promise<S3Client> | undefined;
 
-  constructor(readonly remote: Remote) {}
+  /**
+   * `signal` is the run's: Ctrl-C or SIGTERM ends a request at once, whatever it waits on (a
+   * pending request does not look at the signal unless it is handed over with it).
+   */
+  constructor(readonly remote: Remote, private readonly signal?: AbortSignal) {}
+
+  /** The options of every request: the run's signal, and the caller's own when it has one. */
+  abortable(own?: AbortSignal): { abortSignal?: AbortSignal } {
+    const signals = [this.signal, own].filter((s): s is AbortSignal => s !== undefined);
+    if (signals.length === 0) return {};
+    return { abortSignal: signals.length === 1 ? signals[0] : AbortSignal.any(signals) };
+  }
 
   /**
    * A client that never retries by itself, for request bodies that are streams (the SDK cannot
@@ -51,7 +62,7 @@ export class RemoteBucket {
   /** Fail early with a clear message when the bucket is missing or the credentials are wrong. */
   async check(what: string): Promise<void> {
     try {
-      await (await this.s3()).client.send(new (await loadSdk()).HeadBucketCommand({ Bucket: this.remote.bucket }));
+      await (await this.s3()).client.send(new (await loadSdk()).HeadBucketCommand({ Bucket: this.remote.bucket }), this.abortable());
     } catch (error) {
       // HEAD answers carry no error body: a 404 here is the bucket itself.
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -64,7 +75,7 @@ export class RemoteBucket {
   /** A HEAD 403 does not say why; a listing does (wrong key, bad signature, clock, policy). */
   private async whyForbidden(headError: unknown): Promise<unknown> {
     try {
-      await (await this.s3()).client.send(new (await loadSdk()).ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, MaxKeys: 1 }));
+      await (await this.s3()).client.send(new (await loadSdk()).ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, MaxKeys: 1 }), this.abortable());
       return headError;
     } catch (error) {
       return error;
@@ -78,7 +89,7 @@ export class RemoteBucket {
     do {
       let page;
       try {
-        page = await (await this.s3()).client.send(new (await loadSdk()).ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, ContinuationToken: token }));
+        page = await (await this.s3()).client.send(new (await loadSdk()).ListObjectsV2Command({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, ContinuationToken: token }), this.abortable());
       } catch (error) {
         throw remoteError(error, this.remote, 'listing backups');
       }
@@ -106,7 +117,7 @@ export class RemoteBucket {
     for (;;) {
       let page;
       try {
-        page = await (await this.s3()).client.send(new (await loadSdk()).ListMultipartUploadsCommand({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+        page = await (await this.s3()).client.send(new (await loadSdk()).ListMultipartUploadsCommand({ Bucket: this.remote.bucket, Prefix: this.remote.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), this.abortable());
       } catch (error) {
         if (classifyS3Error(error) === 'not-implemented') return undefined;
         throw remoteError(error, this.remote, 'listing unfinished uploads');
@@ -124,7 +135,7 @@ export class RemoteBucket {
   /** 'unsupported': the server cannot abort uploads (s3rver); its own cleanup must remove them. */
   async abortUpload(key: string, uploadId: string): Promise<'aborted' | 'gone' | 'unsupported'> {
     try {
-      await (await this.s3()).client.send(new (await loadSdk()).AbortMultipartUploadCommand({ Bucket: this.remote.bucket, Key: key, UploadId: uploadId }));
+      await (await this.s3()).client.send(new (await loadSdk()).AbortMultipartUploadCommand({ Bucket: this.remote.bucket, Key: key, UploadId: uploadId }), this.abortable());
       return 'aborted';
     } catch (error) {
       if (classifyS3Error(error) === 'not-found') return 'gone';
@@ -136,7 +147,7 @@ export class RemoteBucket {
   /** Size and user metadata (x-amz-meta-*) of an object, or undefined when there is none. */
   async head(name: string): Promise<{ bytes: number; metadata: Record<string, string> } | undefined> {
     try {
-      const out = await (await this.s3()).client.send(new (await loadSdk()).HeadObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }));
+      const out = await (await this.s3()).client.send(new (await loadSdk()).HeadObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }), this.abortable());
       return { bytes: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };
     } catch (error) {
       if (classifyS3Error(error) === 'not-found') return undefined;
@@ -159,7 +170,7 @@ export class RemoteBucket {
   /** The object's bytes as a stream, or undefined when it does not exist. */
   async getStream(name: string, signal?: AbortSignal): Promise<Readable | undefined> {
     try {
-      const out = await (await this.s3()).client.send(new (await loadSdk()).GetObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }), { abortSignal: signal });
+      const out = await (await this.s3()).client.send(new (await loadSdk()).GetObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }), this.abortable(signal));
       return out.Body as Readable;
     } catch (error) {
       if (classifyS3Error(error) === 'not-found') return undefined;
@@ -169,7 +180,7 @@ export class RemoteBucket {
 
   async putSmall(name: string, body: string | Buffer, contentType = 'application/octet-stream'): Promise<void> {
     try {
-      await (await this.s3()).client.send(new (await loadSdk()).PutObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name), Body: body, ContentType: contentType }));
+      await (await this.s3()).client.send(new (await loadSdk()).PutObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name), Body: body, ContentType: contentType }), this.abortable());
     } catch (error) {
       throw remoteError(error, this.remote, `uploading ${name}`, this.key(name));
     }
@@ -187,12 +198,12 @@ export class RemoteBucket {
     // The body is a stream, which the SDK cannot rewind: retry here with a fresh one.
     for (let attempt = 1; ; attempt++) {
       try {
-        await (await this.partClient()).send(new sdk.PutObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name), Body: open(), ContentLength: body.bytes, ContentMD5: body.md5, Metadata: body.metadata, ...(ifAbsent ? { IfNoneMatch: '*' } : {}) }));
+        await (await this.partClient()).send(new sdk.PutObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name), Body: open(), ContentLength: body.bytes, ContentMD5: body.md5, Metadata: body.metadata, ...(ifAbsent ? { IfNoneMatch: '*' } : {}) }), this.abortable());
         return 'written';
       } catch (error) {
         const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
         if (status === 412 || (error as { name?: string }).name === 'PreconditionFailed') return 'exists';
-        if (attempt >= 3 || classifyS3Error(error) !== 'network') throw remoteError(error, this.remote, `uploading ${name}`, this.key(name));
+        if (attempt >= this.remote.attempts || !isTransient(error)) throw remoteError(error, this.remote, `uploading ${name}`, this.key(name));
       }
     }
   }
@@ -202,7 +213,7 @@ export class RemoteBucket {
     for (let i = 0; i < names.length; i += 1000) {
       const batch = names.slice(i, i + 1000);
       try {
-        const out = await (await this.s3()).client.send(new (await loadSdk()).DeleteObjectsCommand({ Bucket: this.remote.bucket, Delete: { Objects: batch.map((n) => ({ Key: this.key(n) })), Quiet: true } }));
+        const out = await (await this.s3()).client.send(new (await loadSdk()).DeleteObjectsCommand({ Bucket: this.remote.bucket, Delete: { Objects: batch.map((n) => ({ Key: this.key(n) })), Quiet: true } }), this.abortable());
         const failed = out.Errors?.[0];
         if (failed) throw remoteError({ name: failed.Code, message: failed.Message }, this.remote, `removing ${failed.Key?.slice(this.remote.prefix.length)}`, failed.Key);
       } catch (error) {
@@ -214,7 +225,7 @@ export class RemoteBucket {
 
   private async removeOne(name: string): Promise<void> {
     try {
-      await (await this.s3()).client.send(new (await loadSdk()).DeleteObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }));
+      await (await this.s3()).client.send(new (await loadSdk()).DeleteObjectCommand({ Bucket: this.remote.bucket, Key: this.key(name) }), this.abortable());
     } catch (error) {
       if (classifyS3Error(error) !== 'not-found') throw remoteError(error, this.remote, `removing ${name}`, this.key(name));
     }

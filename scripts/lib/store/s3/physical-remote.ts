@@ -28,9 +28,10 @@ export class RemotePhysical {
   readonly bucket: RemoteBucket;
   readonly where: string;
 
-  constructor(readonly remote: Remote) {
+  /** `signal`: the run's cancellation, which ends every request. */
+  constructor(readonly remote: Remote, signal?: AbortSignal) {
     const area = remoteArea(remote, 'physical');
-    this.bucket = new RemoteBucket(area);
+    this.bucket = new RemoteBucket(area, signal);
     this.where = remoteLocation(area);
   }
 

@@ -36,9 +36,11 @@ export class RemoteStore implements BackupStore {
     /** The environment's local directory: the upload journal and temporary downloads live there. */
     private readonly localDir: string,
     private readonly now: () => Date = () => new Date(),
+    /** The run's cancellation: every request of this store ends with it. */
+    signal?: AbortSignal,
   ) {
     this.where = remoteLocation(remote);
-    this.bucket = new RemoteBucket(remote);
+    this.bucket = new RemoteBucket(remote, signal);
     this.journal = new UploadJournal(localDir);
   }
 

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { KitError } from '../../errors.js';
-import { classifyS3Error, loadSdk, remoteError } from './client.js';
+import { classifyS3Error, isTransient, loadSdk, remoteError } from './client.js';
 import type { RemoteBucket } from './objects.js';
 import type { UploadJournal } from './journal.js';
 
@@ -131,7 +131,7 @@ export class GrowingFileUpload {
   private async begin(): Promise<string> {
     if (this.uploadId) return this.uploadId;
     try {
-      const out = await (await this.bucket.s3()).client.send(new (await loadSdk()).CreateMultipartUploadCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, ContentType: 'application/octet-stream' }));
+      const out = await (await this.bucket.s3()).client.send(new (await loadSdk()).CreateMultipartUploadCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, ContentType: 'application/octet-stream' }), this.bucket.abortable());
       this.uploadId = out.UploadId!;
     } catch (error) {
       throw remoteError(error, this.bucket.remote, `starting the upload of ${this.name}`, this.key);
@@ -157,7 +157,7 @@ export class GrowingFileUpload {
       source.on('error', (error) => body.destroy(error));
       source.pipe(body);
       try {
-        const out = await (await this.partClient).send(new (await loadSdk()).UploadPartCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: bytes }), { abortSignal: this.options.signal });
+        const out = await (await this.partClient).send(new (await loadSdk()).UploadPartCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: bytes }), this.bucket.abortable(this.options.signal));
         const part = { number, etag: out.ETag ?? '', sha256: digest.digest('hex'), bytes };
         if (resend) {
           this.parts[number - 1] = part;
@@ -169,11 +169,10 @@ export class GrowingFileUpload {
         return;
       } catch (error) {
         source.destroy();
-        const kind = classifyS3Error(error);
-        if (attempt >= 3 || (kind !== 'network' && kind !== 'other') || this.options.signal?.aborted) {
+        if (attempt >= this.bucket.remote.attempts || (!isTransient(error) && classifyS3Error(error) !== 'other') || this.options.signal?.aborted) {
           throw remoteError(error, this.bucket.remote, `uploading ${this.name} (part ${number})`, this.key);
         }
-        await sleep(500 * attempt);
+        await sleep(500 * attempt, undefined, { signal: this.options.signal });
       }
     }
   }
@@ -202,7 +201,7 @@ export class GrowingFileUpload {
         Key: this.key,
         UploadId: this.uploadId,
         MultipartUpload: { Parts: this.parts.map((p) => ({ PartNumber: p.number, ETag: p.etag })) },
-      }));
+      }), this.bucket.abortable());
     } catch (error) {
       throw remoteError(error, this.bucket.remote, `completing the upload of ${this.name}`, this.key);
     }
@@ -210,11 +209,16 @@ export class GrowingFileUpload {
     await this.proveSize(this.sent);
   }
 
+  /** One request for a small file; a fresh stream for each try, since the SDK cannot rewind one. */
   private async putWhole(bytes: number): Promise<void> {
-    try {
-      await (await this.partClient).send(new (await loadSdk()).PutObjectCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, Body: createReadStream(this.file), ContentLength: bytes, ContentType: 'application/octet-stream' }), { abortSignal: this.options.signal });
-    } catch (error) {
-      throw remoteError(error, this.bucket.remote, `uploading ${this.name}`, this.key);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await (await this.partClient).send(new (await loadSdk()).PutObjectCommand({ Bucket: this.bucket.remote.bucket, Key: this.key, Body: createReadStream(this.file), ContentLength: bytes, ContentType: 'application/octet-stream' }), this.bucket.abortable(this.options.signal));
+        return;
+      } catch (error) {
+        if (attempt >= this.bucket.remote.attempts || !isTransient(error) || this.options.signal?.aborted) throw remoteError(error, this.bucket.remote, `uploading ${this.name}`, this.key);
+        await sleep(500 * attempt, undefined, { signal: this.options.signal });
+      }
     }
   }
 

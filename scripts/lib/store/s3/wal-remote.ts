@@ -36,9 +36,10 @@ export class RemoteWalArchive implements WalArchive {
   readonly bucket: RemoteBucket;
   readonly where: string;
 
-  constructor(remote: Remote) {
+  /** `signal`: the run's cancellation, which ends every request. */
+  constructor(remote: Remote, signal?: AbortSignal) {
     const area = remoteArea(remote, 'wal');
-    this.bucket = new RemoteBucket(area);
+    this.bucket = new RemoteBucket(area, signal);
     this.where = remoteLocation(area);
   }
 
