@@ -161,7 +161,8 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
     await psqlDone;
   } catch (error) {
     // psql closing its input means it is ending: let it say why before anything is killed
-    if ((error as NodeJS.ErrnoException).code === 'EPIPE') await Promise.race([psql.done.catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+    // (the wait's timer is unref'd: once psql has ended it must not hold the process for 5 s)
+    if ((error as NodeJS.ErrnoException).code === 'EPIPE') await Promise.race([psql.done.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
     const psqlEndedFirst = psql.child.exitCode !== null || psql.child.signalCode !== null;
     // Ending psql without COMMIT rolls the transaction back.
     psql.child.kill('SIGTERM');
