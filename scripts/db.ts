@@ -1,3 +1,5 @@
 import { menu } from './lib/commands/menu.js';
+import { armExitCheck } from './lib/cli/exit-check.js';
 
 process.exitCode = await menu(process.cwd());
+armExitCheck(process.env);

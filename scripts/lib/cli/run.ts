@@ -16,6 +16,7 @@ import { configFor } from '../config/file.js';
 import { checkEnvironmentName } from '../config/environment-name.js';
 import { createReporter } from './progress.js';
 import { optionTable, optionsHelp, parseCommandLine, type OptionTable, type SharedOption, type Values } from './options.js';
+import { armExitCheck, leakOnPurpose } from './exit-check.js';
 import { appendRunLog, notify, type NotifySettings, type RunOutcome } from './outcome.js';
 
 export type { Values } from './options.js';
@@ -272,6 +273,15 @@ function emit<A extends CommonArgs, R>(run: Run<A, R>): void {
 
 /** Run one command from argv to exit status; sets process.exitCode and returns it. */
 export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, argv = process.argv.slice(2), io: CliIo = processIo()): Promise<number> {
+  const { exitCode, target } = await runCommand(command, argv, io);
+  process.exitCode = exitCode;
+  // Everything is printed and reported: from here on, nothing of this run may keep the process alive.
+  await leakOnPurpose(io.env, target);
+  armExitCheck(io.env);
+  return exitCode;
+}
+
+async function runCommand<A extends CommonArgs, R>(command: Command<A, R>, argv: string[], io: CliIo): Promise<{ exitCode: number; target: Target | undefined }> {
   const run: Run<A, R> = {
     command,
     io,
@@ -295,7 +305,7 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
     ({ common: run.common, notifySettings: run.notifySettings } = commonArgs(values, io));
     if (values.help === true) {
       io.stdout(usageText(command as Command<CommonArgs, unknown>));
-      return (process.exitCode = 0);
+      return { exitCode: 0, target: undefined };
     }
     const args = command.parse(values, positionals, run.common);
     run.storeOptions = storeOptionsOf(values);
@@ -312,5 +322,5 @@ export async function runCli<A extends CommonArgs, R>(command: Command<A, R>, ar
   run.exitCode = run.failure === undefined ? 0 : exitCodeOf(run.failure);
   if (command.logFields !== undefined) appendRunLog(run);
   await notify(run, run.notifySettings);
-  return (process.exitCode = run.exitCode);
+  return { exitCode: run.exitCode, target: run.target };
 }

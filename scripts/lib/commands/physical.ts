@@ -13,6 +13,7 @@ import { formatDuration } from '../cli/progress.js';
 import { formatBytes } from '../format/units.js';
 import { isValidType } from '../format/naming.js';
 import { physicalBackup, type PhysicalBackupOptions, type PhysicalBackupResult } from '../physical/backup.js';
+import { unloggedNotice } from '../physical/unlogged.js';
 import { physicalRestore, type PhysicalRestoreOptions, type PhysicalRestoreResult } from '../physical/restore.js';
 import type { Compression } from '../physical/info.js';
 import type { RecoveryTarget } from '../physical/recovery.js';
@@ -73,6 +74,7 @@ With the continuous WAL archive (see the README), it restores to any moment afte
       `  ${rel(r.info)}`,
       ...(r.remote ? [`  uploaded: ${r.remote}`] : []),
       `Restore with: pnpm db:restore:physical -- ${r.id} --target-dir <new directory>${r.environment === 'default' ? '' : ` --env ${r.environment}`}`,
+      ...unloggedNotice(r.unlogged),
     ];
   },
   githubOutput: (r) => ({ backup_id: r.id, backup_dir: r.dir, backup_info: r.info }),
@@ -183,6 +185,7 @@ backup (with --time: the newest that finished before that moment). Recovery targ
     return [
       `Restored ${r.id} from ${r.from} into ${r.dataDir} in ${formatDuration(r.durationMs)}: recovered to ${what}${r.proof.promoted ? `, promoted on timeline ${r.proof.timeline}` : ''}.`,
       `  proven: ${r.proof.databases.length} databases open, ${r.proof.tables} tables${r.proof.postInit.length ? `, post-init ran ${r.proof.postInit.join(', ')}` : ''}`,
+      ...(r.proof.unlogged.length ? [`  empty as PostgreSQL makes them after recovery (UNLOGGED, never in a base backup): ${r.proof.unlogged.join(', ')}`] : []),
       ...(r.previousDir ? [`  the previous directory is kept at ${r.previousDir}; delete it once you are satisfied`] : []),
       `  the server is stopped; start it with: ${r.start}`,
     ];

@@ -17,6 +17,7 @@ import { acquireLock } from '../store/lock.js';
 import { planPrechecks, readServerSettings, type ServerSettings } from './checks.js';
 import { physicalRestoreHints, type Compression, type PhysicalArtifact, type PhysicalInfo, type PhysicalRole } from './info.js';
 import { PhysicalStore } from '../store/physical-store.js';
+import { findUnloggedTables, type UnloggedTables } from './unlogged.js';
 import { parseLsn, segmentBeforeLsn, segmentOfLsn } from './wal-names.js';
 import { INFO_SCHEMA, INFO_VERSION } from '../format/metadata.js';
 import { physicalSha256Manifest, serializePhysicalInfo } from '../format/physical-info.js';
@@ -42,6 +43,8 @@ export interface PhysicalBackupResult {
   compression: Compression;
   /** The s3:// location of the remote .info, when the environment has a remote. */
   remote: string | undefined;
+  /** Tables whose rows this backup does not hold (PostgreSQL never copies them), across all databases. */
+  unlogged: UnloggedTables;
   /** The kit's own peak memory (pg_basebackup is a separate process). */
   peakRssBytes: number;
 }
@@ -113,11 +116,13 @@ function explainBasebackup(user: string) {
   };
 }
 
-async function prepare(target: Target, options: PhysicalBackupOptions, ctx: CommandContext, repo: PhysicalStore): Promise<{ settings: ServerSettings; tool: Program; compression: Compression }> {
+async function prepare(target: Target, options: PhysicalBackupOptions, ctx: CommandContext, repo: PhysicalStore): Promise<{ settings: ServerSettings; tool: Program; compression: Compression; unlogged: UnloggedTables }> {
   const client = await connectWithWait(target, options.waitSeconds, (n, e) => ctx.reporter.notice(`waiting for the server (attempt ${n}): ${e.message}`), ctx.signal);
   let settings: ServerSettings;
+  let unlogged: UnloggedTables;
   try {
     settings = await readServerSettings(client);
+    unlogged = await findUnloggedTables(target, client);
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -127,7 +132,7 @@ async function prepare(target: Target, options: PhysicalBackupOptions, ctx: Comm
   const fs = statfsSync(repo.backups);
   const problems = planPrechecks({ settings, clientMajor: tool.major ?? 0, freeBytes: fs.bavail * fs.bsize, skipSpaceCheck: options.skipSpaceCheck, clientHost: target.host });
   if (problems.length) throw new KitError('PHYSICAL_PRECHECK', `The server is not ready for a physical backup:\n  - ${problems.join('\n  - ')}`);
-  return { settings, tool, compression: chooseCompression(options.compression, tool.major ?? 0) };
+  return { settings, tool, compression: chooseCompression(options.compression, tool.major ?? 0), unlogged };
 }
 
 export async function physicalBackup(target: Target, options: PhysicalBackupOptions, ctx: CommandContext): Promise<PhysicalBackupResult> {
@@ -135,7 +140,7 @@ export async function physicalBackup(target: Target, options: PhysicalBackupOpti
   await PhysicalStore.refuseWithoutEncryption(ctx, target.env, 'physical backups');
   const repo = PhysicalStore.open(ctx, target.env);
   try {
-    const { settings, tool, compression } = await prepare(target, options, ctx, repo);
+    const { settings, tool, compression, unlogged } = await prepare(target, options, ctx, repo);
     const lock = acquireLock(repo.backups, 'backup-physical', target.env);
     try {
       const info = await takeBaseBackup(target, options, ctx, repo, { settings, tool, compression, started });
@@ -151,6 +156,7 @@ export async function physicalBackup(target: Target, options: PhysicalBackupOpti
         wal: info.wal,
         compression,
         remote,
+        unlogged,
         peakRssBytes: process.resourceUsage().maxRSS * 1024,
       };
     } finally {

@@ -16,6 +16,7 @@ import type { PhysicalInfo } from './info.js';
 import { classifyRecoveryLog, unreadableRecordIn, type RecoveryTarget } from './recovery.js';
 import { parseLsn, SEGMENT_NAME, segmentOfLsn } from './wal-names.js';
 import { runningServerPid, scratchDir, type ServerControl } from './server-control.js';
+import { unloggedIn } from './unlogged.js';
 
 export interface ProveOptions {
   info: PhysicalInfo;
@@ -37,6 +38,8 @@ export interface ProofResult {
   timeline: number;
   databases: string[];
   tables: number;
+  /** UNLOGGED tables ("database: schema.table"): empty after recovery, as PostgreSQL makes them. */
+  unlogged: string[];
   postInit: string[];
 }
 
@@ -149,14 +152,16 @@ async function checkServer(dataDir: string, run: string, port: number, logFile: 
 }
 
 /** Every database opens; with readTables, every table of every database is read through. */
-async function answerCheck(client: pg.Client, socketDir: string, port: number, user: string, readTables: boolean): Promise<{ databases: string[]; tables: number }> {
+async function answerCheck(client: pg.Client, socketDir: string, port: number, user: string, readTables: boolean): Promise<{ databases: string[]; tables: number; unlogged: string[] }> {
   const databases = (await client.query<{ d: string }>('SELECT datname AS d FROM pg_database WHERE datallowconn ORDER BY 1')).rows.map((r) => r.d);
   let tables = 0;
+  const unlogged: string[] = [];
   for (const database of databases) {
     const db = await connectSocket(socketDir, port, user, database);
     try {
       const list = (await db.query<{ s: string; t: string }>(`SELECT n.nspname AS s, c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`)).rows;
       tables += list.length;
+      unlogged.push(...(await unloggedIn(db, database)));
       for (const { s, t } of readTables ? list : []) {
         await db.query(`SELECT count(*) FROM ${ident(s)}.${ident(t)}`).catch((error: Error) => {
           throw new KitError('RECOVERY_FAILED', `Table ${s}.${t} in database ${database} does not answer after recovery: ${error.message}`);
@@ -166,7 +171,7 @@ async function answerCheck(client: pg.Client, socketDir: string, port: number, u
       await db.end().catch(() => undefined);
     }
   }
-  return { databases, tables };
+  return { databases, tables, unlogged };
 }
 
 /** Each .sql file of --post-init, in name order, in its own transaction, stopping at the first error. */

@@ -83,6 +83,8 @@ async function verifyOne(entry: PhysicalEntry, repo: PhysicalStore, deep: boolea
     if (owner) for (const dir of [dataDir, ...tablespaces]) await chownTree(dir, owner.uid, owner.gid);
     const proof = await proveServer(control, dataDir, { info: entry.info, target: { kind: 'immediate' }, standby: false, postInitDir: undefined, keepArchiving: false, timeoutSeconds: 600, env: ctx.env, signal: ctx.signal, readTables: true, archivedWal: () => repo.wal.names() });
     checks.push(`recovered on a throw-away server: ${proof.databases.length} databases open, ${proof.tables} tables read`);
+    // Not a loss: PostgreSQL never puts their rows in a base backup, and recovery empties them.
+    if (proof.unlogged.length) checks.push(`${proof.unlogged.length} UNLOGGED table${proof.unlogged.length === 1 ? '' : 's'} recovered empty, as PostgreSQL makes them (no base backup holds their rows): ${proof.unlogged.join(', ')}`);
     return record({ archive, deep: proof });
   } catch (error) {
     if (!(error instanceof KitError) || error.code === 'INTERRUPTED') throw error;

@@ -193,7 +193,8 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
     await psqlDone;
   } catch (error) {
     // psql closing its input means it is ending: let it say why before anything is killed
-    if ((error as NodeJS.ErrnoException).code === 'EPIPE') await Promise.race([psql.done.catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+    // (the wait's timer is unref'd: once psql has ended it must not hold the process for 5 s)
+    if ((error as NodeJS.ErrnoException).code === 'EPIPE') await Promise.race([psql.done.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
     const psqlEndedFirst = psql.child.exitCode !== null || psql.child.signalCode !== null;
     // Ending psql without COMMIT rolls the transaction back.
     psql.child.kill('SIGTERM');
@@ -206,6 +207,17 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
   }
 }
 
+// The table was created in the restore's own, uncommitted transaction: other sessions cannot
+// resolve its OID to a name, but the COPY statement names it. A server too busy to answer must
+// not hold up the end of the restore: node-postgres honours query_timeout per query (its types
+// know it only per client).
+const progressQuery = {
+  text: `SELECT a.query, p.tuples_processed::text AS n
+           FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid)
+          WHERE a.datname = current_database() AND a.application_name = 'pg-backup-kit' AND p.command = 'COPY FROM'`,
+  query_timeout: 5000,
+} as { text: string };
+
 /**
  * Sections sent to psql run ahead of what it has executed (a pipe holds a lot of script), so
  * the server is asked what its COPY is doing: "copying public.orders: 120000 of 500000 rows".
@@ -215,30 +227,46 @@ function watchCopyProgress(target: Target, plan: ScriptPlan, itemsSent: () => nu
   let stopped = false;
   const poll = async () => {
     try {
-      client ??= await connect(target);
-      // The table was created in the restore's own, uncommitted transaction: other sessions cannot
-      // resolve its OID to a name, but the COPY statement names it.
-      const { rows } = await client.query<{ query: string; n: string }>(
-        `SELECT a.query, p.tuples_processed::text AS n
-           FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid)
-          WHERE a.datname = current_database() AND a.application_name = 'pg-backup-kit' AND p.command = 'COPY FROM'`,
-      );
+      if (client === undefined) {
+        const fresh = await connect(target);
+        // stop() may have run while this connection was being made: it is this poll's to close
+        if (stopped) return void (await fresh.end().catch(() => undefined));
+        client = fresh;
+      }
+      const { rows } = await client.query<{ query: string; n: string }>(progressQuery);
       const copy = rows[0];
       const table = copy ? parseCopyTarget(copy.query) : undefined;
       if (copy && table && !stopped) {
         const expected = plan.expectedRows[table];
         reporter.progress({ phase: 'restoring', bytes: 0, done: itemsSent(), total: plan.totalItems, detail: `copying ${table}: ${copy.n}${expected !== undefined ? ` of ${expected}` : ''} rows` });
       }
-    } catch {
-      // progress is a courtesy: a server without pg_stat_progress_copy (before 14) just shows less
+    } catch (error) {
+      // Progress is a courtesy: a server without pg_stat_progress_copy (before 14) just shows less.
+      if (typeof (error as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((error as { code: string }).code)) return;
+      // No answer at all (a timeout, a dropped connection): that connection is not trusted with
+      // the next poll, and end() cuts a query still waiting.
+      const failed = client;
+      client = undefined;
+      await failed?.end().catch(() => undefined);
     }
   };
-  const timer = setInterval(() => void poll(), 1000);
+  // Each poll is scheduled when the previous one has finished, so two never overlap, and the one
+  // in flight is always known: stop() waits for it, then closes the connection.
+  let inFlight: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      inFlight = poll().then(() => (stopped ? undefined : schedule()));
+    }, 1000);
+  };
+  schedule();
   return {
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      clearTimeout(timer);
+      await inFlight;
       await client?.end().catch(() => undefined);
+      client = undefined;
     },
   };
 }

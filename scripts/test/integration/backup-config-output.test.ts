@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../lib/backup/backup.js';
-import { REPO, cli, cluster, createDatabase, holdLock, listBackupFiles, makeProject, pgDumpPidsFor, query, readInfo, startCli, waitFor } from '../support/harness.js';
+import { REPO, cli, EXIT_CHECK_ENV, exitCheckFailure, cluster, createDatabase, holdLock, listBackupFiles, makeProject, pgDumpPidsFor, query, readInfo, startCli, waitFor } from '../support/harness.js';
 
 type Json = BackupResult & { ok: boolean };
 const SQL_ONLY = ['--format', 'sql', '--json'];
@@ -130,7 +130,7 @@ describe('db:backup output for people, scripts, CI and cron', () => {
     // `script` runs the CLI on a real pseudo-terminal, as a developer's shell would
     const child = spawn('script', ['-qec', `stty cols 120 rows 40; node ${path.join(REPO, 'scripts/kit.mjs')} pg-backup --format sql`, '/dev/null'], {
       cwd: project,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.url, TERM: 'xterm-256color' },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.url, TERM: 'xterm-256color', ...EXIT_CHECK_ENV },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let screen = '';
@@ -138,6 +138,7 @@ describe('db:backup output for people, scripts, CI and cron', () => {
     await waitFor('the spinner', () => (/backup: dumping \| 0:0\d/.test(screen) ? true : undefined), 20_000);
     await lock.release();
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(exitCheckFailure(screen)).toBeUndefined();
     expect(code).toBe(0);
     expect(screen).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏](\u001b\[\d+m)? backup: dumping/);
     expect(screen).toMatch(/Backup backup_manual_\d+_\d+ of t_\w+ \(default\) complete/);

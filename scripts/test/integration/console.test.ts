@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createDatabase, makeProject, onTerminal, typeWhenShown, query, REPO } from '../support/harness.js';
+import { createDatabase, EXIT_CHECK_ENV, exitCheckFailure, makeProject, onTerminal, typeWhenShown, query, REPO } from '../support/harness.js';
 
 const UP = '\x1b[A';
 
@@ -46,10 +46,11 @@ describe('pnpm db:console, on a real terminal', () => {
     const project = makeProject();
     const run = spawnSync(process.execPath, [path.join(REPO, 'scripts/kit.mjs'), 'db-console'], {
       cwd: project,
-      env: { PATH: process.env.PATH, HOME: project, DATABASE_URL: db.url },
+      env: { PATH: process.env.PATH, HOME: project, DATABASE_URL: db.url, ...EXIT_CHECK_ENV },
       input: 'sql SELECT count(*) AS n FROM t\nsql --write DELETE FROM t\nsql --write INSERT INTO t VALUES (3)\n',
       encoding: 'utf8',
     });
+    expect(exitCheckFailure(run.stderr)).toBeUndefined();
     expect(run.status).toBe(13);
     expect(run.stdout).toMatch(/ n\n-+\n 2 *\n\(1 row\)/);
     expect(run.stderr).toMatch(/Refusing to run a destructive statement without confirmation, and there is no terminal to ask/);

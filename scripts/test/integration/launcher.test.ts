@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx/core';
-import { REPO } from '../support/harness.js';
+import { EXIT_CHECK_ENV, exitCheckFailure, REPO } from '../support/harness.js';
 
 const made: string[] = [];
 afterAll(() => {
@@ -47,14 +47,19 @@ function edit(file: string, change: (text: string) => string): void {
   utimesSync(file, before.atime, before.mtime);
 }
 
-const node = (dir: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
-  $({ cwd: dir, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, nothrow: true, quiet: true })`${process.execPath} ${path.join(dir, 'scripts/kit.mjs')} ${args}`;
+const node = async (dir: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
+  const run = await $({ cwd: dir, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...EXIT_CHECK_ENV, ...env }, nothrow: true, quiet: true })`${process.execPath} ${path.join(dir, 'scripts/kit.mjs')} ${args}`;
+  const lingered = exitCheckFailure(run.stderr);
+  if (lingered) throw lingered;
+  return run;
+};
 
 describe('the launcher', () => {
   it('`pnpm tsx scripts/<command>.ts` runs a command straight from its source', async () => {
     const backups = mkdtempSync(path.join(tmpdir(), 'pgkit-tsx-'));
     made.push(backups);
-    const run = await $({ cwd: REPO, env: { ...process.env, BACKUP_DIR: backups }, nothrow: true, quiet: true })`pnpm -s tsx scripts/list.ts --env tsx`;
+    const run = await $({ cwd: REPO, env: { ...process.env, BACKUP_DIR: backups, ...EXIT_CHECK_ENV }, nothrow: true, quiet: true })`pnpm -s tsx scripts/list.ts --env tsx`;
+    expect(exitCheckFailure(run.stderr)).toBeUndefined();
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stdout).toContain(`No backups in ${path.join(backups, 'tsx')}`);
   });
@@ -63,12 +68,13 @@ describe('the launcher', () => {
     const logs = mkdtempSync(path.join(tmpdir(), 'pgkit-envfile-'));
     made.push(logs);
     const missing = path.join(logs, 'missing.env');
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_FILE: path.join(logs, 'log') };
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_FILE: path.join(logs, 'log'), ...EXIT_CHECK_ENV };
     const viaPnpm = await $({ cwd: REPO, env, nothrow: true, quiet: true })`pnpm -s db:backup -- --env-file ${missing}`;
     // what package.json runs, with the flag straight after it (as pnpm would append it)
     const script = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).scripts['db:backup'] as string;
     const direct = await $({ cwd: REPO, env, nothrow: true, quiet: true })`sh -c ${`${script} --env-file ${missing}`}`;
     for (const run of [viaPnpm, direct]) {
+      expect(exitCheckFailure(run.stderr)).toBeUndefined();
       expect(run.stderr).not.toMatch(/^node:/m);
       expect(run.stderr).toContain(`backup: error: --env-file ${missing} does not exist.`);
       expect(run.exitCode).toBe(3);
@@ -105,7 +111,8 @@ describe('the launcher', () => {
     made.push(home);
     chmodSync(home, 0o777);
     // node_modules/ belongs to root: nobody can create node_modules/.cache there.
-    const run = await $({ cwd: dir, nothrow: true, quiet: true })`runuser -u nobody -- env PATH=${process.env.PATH ?? ''} HOME=${home} TMPDIR=${home} BACKUP_DIR=${path.join(home, 'b')} ${process.execPath} scripts/kit.mjs list --env cron`;
+    const run = await $({ cwd: dir, nothrow: true, quiet: true })`runuser -u nobody -- env PATH=${process.env.PATH ?? ''} HOME=${home} TMPDIR=${home} BACKUP_DIR=${path.join(home, 'b')} KIT_EXIT_CHECK=${EXIT_CHECK_ENV.KIT_EXIT_CHECK} ${process.execPath} scripts/kit.mjs list --env cron`;
+    expect(exitCheckFailure(run.stderr)).toBeUndefined();
     expect(run.stderr).not.toMatch(/esbuild|EACCES/);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stdout).toContain('No backups in');

@@ -2,20 +2,24 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createDatabase, makeProject, REPO } from '../support/harness.js';
+import { createDatabase, EXIT_CHECK_ENV, exitCheckFailure, makeProject, REPO } from '../support/harness.js';
 
 /** Run a command the way a user with a careless umask would: umask 000 in the shell that starts it. */
 function withUmask000(cwd: string, script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('sh', ['-c', 'umask 000; exec "$@"', 'sh', process.execPath, path.join(REPO, 'scripts/kit.mjs'), script, ...args], {
       cwd,
-      env: { PATH: process.env.PATH, HOME: cwd, LANG: 'C.UTF-8', ...env },
+      env: { PATH: process.env.PATH, HOME: cwd, LANG: 'C.UTF-8', ...EXIT_CHECK_ENV, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stderr }));
+    child.once('close', (code) => {
+      const lingered = exitCheckFailure(stderr);
+      if (lingered) reject(lingered);
+      else resolve({ code, stderr });
+    });
   });
 }
 

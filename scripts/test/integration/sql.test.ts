@@ -4,20 +4,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { cli, createDatabase, makeProject, onTerminal, query, REPO, type CliResult } from '../support/harness.js';
+import { cli, createDatabase, EXIT_CHECK_ENV, exitCheckFailure, makeProject, onTerminal, query, REPO, type CliResult } from '../support/harness.js';
 
 const count = async (url: string) => (await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM t'))[0]!.n;
 
 /** The SQL on standard input, as `echo … | pnpm db:sql` gives it. */
 function piped(sql: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO, 'scripts/kit.mjs'), 'db-sql', ...args], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(REPO, 'scripts/kit.mjs'), 'db-sql', ...args], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...EXIT_CHECK_ENV, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, json: <T>() => JSON.parse(stdout) as T }));
+    child.once('close', (code, signal) => {
+      const lingered = exitCheckFailure(stderr);
+      if (lingered) reject(lingered);
+      else resolve({ code, signal, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
+    });
     child.stdin.end(sql);
   });
 }

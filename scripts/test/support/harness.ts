@@ -11,6 +11,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import type { BackupInfo } from '../../lib/format/metadata.js';
 import { settleAll, startProcess } from '../../lib/proc/process.js';
+import { EXIT_CHECK_MARKER } from '../../lib/cli/exit-check.js';
 import { pipeline } from 'node:stream/promises';
 
 export const REPO = path.resolve(import.meta.dirname, '../../..');
@@ -110,9 +111,23 @@ export interface CliOptions {
   under?: string[];
 }
 
+/**
+ * Every run in the tests is a test build: once a command has printed its result it must exit
+ * within this many seconds, or it names what it still holds open (scripts/lib/cli/exit-check.ts).
+ */
+export const EXIT_CHECK_ENV = { KIT_EXIT_CHECK: '5' };
+
+/** The test's failure when a run did not end with its work: the open handles it named. */
+export function exitCheckFailure(stderr: string): Error | undefined {
+  const at = stderr.indexOf(EXIT_CHECK_MARKER);
+  if (at === -1) return undefined;
+  const named = stderr.slice(at).split('\n').filter((line) => line.startsWith('kit-exit-check:'));
+  return new Error(`The command did not exit after its work ended; still open:\n${named.join('\n')}`);
+}
+
 /** The environment a user's shell would give the CLI, minus anything from this test process. */
 function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: 'C.UTF-8', ...extra };
+  return { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: 'C.UTF-8', ...EXIT_CHECK_ENV, ...extra };
 }
 
 export interface RunningCli {
@@ -137,9 +152,11 @@ export function startCli(script: string, args: string[], options: CliOptions): R
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const result = new Promise<CliResult>((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', (code, signal) =>
-      resolve({ code, signal, stdout, stderr, json: <T>() => JSON.parse(stdout) as T }),
-    );
+    child.once('close', (code, signal) => {
+      const lingered = exitCheckFailure(stderr);
+      if (lingered) reject(lingered);
+      else resolve({ code, signal, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
+    });
   });
   return { child, result, output: () => ({ stdout, stderr }) };
 }
@@ -240,7 +257,7 @@ export function onTerminal(
   answer: (screen: string, type: (keys: string) => void) => void,
 ): Promise<{ code: number | null; screen: string }> {
   const command = `stty cols 120 rows 40; node ${path.join(REPO, 'scripts/kit.mjs')} -- ${script} ${args.map((a) => `'${a}'`).join(' ')}`;
-  const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm-256color', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm-256color', ...EXIT_CHECK_ENV, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let screen = '';
   const type = (keys: string) => child.stdin!.write(keys);
   child.stdout!.on('data', (c: Buffer) => {
@@ -249,10 +266,12 @@ export function onTerminal(
   });
   // A prompt that never appears must fail the test with the screen it saw, not hang it.
   const giveUp = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) =>
+  return new Promise((resolve, reject) =>
     child.once('close', (code) => {
       clearTimeout(giveUp);
-      resolve({ code, screen });
+      const lingered = exitCheckFailure(screen);
+      if (lingered) reject(lingered);
+      else resolve({ code, screen });
     }),
   );
 }
