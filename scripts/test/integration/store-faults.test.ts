@@ -24,7 +24,7 @@ describe('the environment is a name, never a path', () => {
     for (const command of ['list', 'retention']) {
       const run = await cli(command, ['--env', `../${path.basename(elsewhere)}`], { cwd: project });
       expect(run.code, run.stderr).toBe(2);
-      expect(run.stderr).toMatch(/--env must be a simple name like "dev" or "prod" \(letters, digits, - and _\), got "\.\.\//);
+      expect(run.stderr).toMatch(/--env must be a simple name like "dev" or "prod" \(letters, digits, - and _, at most 64\), got "\.\.\//);
       expect(run.stdout).toBe('');
     }
     expect(readdirSync(elsewhere)).toEqual(['backup_manual_20200101_000000.dump.partial']);
@@ -206,7 +206,7 @@ describe('retention judges what it sees', () => {
 describe('bad input', () => {
   it.each([
     [['--format', ''], /--format needs at least one of sql, sql.gz, dump, tar/],
-    [['--lock-wait-timeout', '0'], /--lock-wait-timeout must be more than 0/],
+    [['--lock-wait-timeout', '0'], /--lock-wait-timeout must be at least 1ms \(pg_dump would take 0 as "wait forever"\), got "0"/],
   ])('db:backup %j → 2', async (args, message) => {
     const run = await cli('pg-backup', args, { cwd: makeProject(), env: { DATABASE_URL: 'postgresql://u@127.0.0.1:1/none' } });
     expect(run.code).toBe(2);
