@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { KitError } from '../errors.js';
 import { StderrTail } from './pg-tools.js';
+import { dyingWithParent } from './process.js';
 
 /** AGE_BIN (a path to the program) > `age` on PATH. */
 export function locateAge(env: NodeJS.ProcessEnv): string | undefined {
@@ -50,7 +51,7 @@ export interface AgeProcess {
 
 function run(bin: string, args: string[], env: NodeJS.ProcessEnv, describe: (stderr: string, how: string) => KitError): AgeProcess {
   // age needs nothing from the environment; a minimal one keeps database secrets out of it.
-  const child = spawn(bin, args, { env: { PATH: env.PATH ?? '', LANG: 'C' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(...dyingWithParent(bin, args), { env: { PATH: env.PATH ?? '', LANG: 'C' }, stdio: ['pipe', 'pipe', 'pipe'] });
   const stderr = new StderrTail();
   child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
   // A consumer that stops early makes writes fail with EPIPE; the exit status tells the story.

@@ -66,7 +66,7 @@ const canSetDeathSignal = process.platform === 'linux' && existsSync(SETPRIV);
  * writing files: on Linux each child is started through util-linux's setpriv, which asks the
  * kernel to send it SIGTERM when the kit dies, then runs the program itself (same process).
  */
-function dyingWithParent(file: string, args: readonly string[]): [string, string[]] {
+export function dyingWithParent(file: string, args: readonly string[]): [string, string[]] {
   if (!canSetDeathSignal || !path.isAbsolute(file) || !existsSync(file)) return [file, [...args]];
   return [SETPRIV, ['--pdeathsig', 'TERM', '--', file, ...args]];
 }

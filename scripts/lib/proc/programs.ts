@@ -12,6 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { KitError, type ErrorCode } from '../errors.js';
 import { candidateDirs, parseToolVersion, StderrTail } from './pg-tools.js';
+import { dyingWithParent } from './process.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -91,7 +92,7 @@ export interface ProgramRun {
  */
 export function runProgram(program: Program, args: string[], options: RunProgramOptions): Promise<ProgramRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program.path, args, {
+    const child = spawn(...dyingWithParent(program.path, args), {
       env: options.env ?? process.env,
       cwd: options.cwd,
       stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
@@ -129,7 +130,7 @@ export function runProgram(program: Program, args: string[], options: RunProgram
 export async function runProgramWithInput(program: Program, args: string[], input: Readable, options: RunProgramOptions): Promise<ProgramRun> {
   let feed: Promise<void> | undefined;
   const run = new Promise<ProgramRun>((resolve, reject) => {
-    const child = spawn(program.path, args, {
+    const child = spawn(...dyingWithParent(program.path, args), {
       env: options.env ?? process.env,
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
