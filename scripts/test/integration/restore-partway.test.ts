@@ -6,7 +6,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
 import type { BackupResult } from '../../lib/backup/backup.js';
 import { fileOf, fingerprint, takeBackup } from '../support/backups.js';
 import { cli, createDatabase, makeProject, pidsOf, query, startCli, urlFor, waitFor, type TestDatabase } from '../support/harness.js';
@@ -26,9 +27,34 @@ async function copying(db: TestDatabase | { name: string; url: string }, table: 
   return rows.length > 0 || undefined;
 }
 
-async function databasesLike(_url: string, pattern: string): Promise<Array<{ datname: string; datallowconn: boolean }>> {
-  return query(urlFor('postgres'), 'SELECT datname, datallowconn FROM pg_database WHERE datname LIKE $1 ORDER BY 1', [pattern]);
+/** The server's postgres database, on the server of `url` (the run's cluster when none is given). */
+function adminOf(url: string): string {
+  if (!url) return urlFor('postgres');
+  const u = new URL(url);
+  u.pathname = '/postgres';
+  return u.toString();
 }
+
+async function databasesLike(url: string, pattern: string): Promise<Array<{ datname: string; datallowconn: boolean }>> {
+  return query(adminOf(url), 'SELECT datname, datallowconn FROM pg_database WHERE datname LIKE $1 ORDER BY 1', [pattern]);
+}
+
+/**
+ * A killed swap is repaired by whichever kit run next meets the server (a restore or verify
+ * repairs every leftover of this host on it), so tests that kill a swap and then watch who
+ * repairs it use a cluster no other test file touches.
+ */
+let isolated: Cluster | undefined;
+async function isolatedDatabase(sql?: string): Promise<TestDatabase> {
+  isolated ??= await startCluster();
+  const name = `t_${Math.random().toString(16).slice(2, 12)}`;
+  await query(isolated.url('postgres'), `CREATE DATABASE ${name}`);
+  if (sql) await query(isolated.url(name), sql);
+  return { name, url: isolated.url(name) };
+}
+afterAll(async () => {
+  await isolated?.destroy();
+});
 
 /**
  * Freeze the kit the moment it stops connections to the target, then kill it: the swap's renames
@@ -36,14 +62,14 @@ async function databasesLike(_url: string, pattern: string): Promise<Array<{ dat
  * tried again. Returns the target's fingerprint before the restore; the target is left closed.
  */
 async function killInsideSwap(target: TestDatabase, project: string, backup: BackupResult): Promise<Awaited<ReturnType<typeof fingerprint>>> {
-  const watcher = new pg.Client({ connectionString: urlFor('postgres') });
+  const watcher = new pg.Client({ connectionString: adminOf(target.url) });
   await watcher.connect();
   const allows = async () => (await watcher.query<{ allow: boolean | null }>('SELECT (SELECT datallowconn FROM pg_database WHERE datname = $1) AS allow', [target.name])).rows[0]!.allow;
   let before: Awaited<ReturnType<typeof fingerprint>> | undefined;
   let caught = false;
   try {
     for (let attempt = 0; attempt < 6 && !caught; attempt++) {
-      for (const { datname } of await databasesLike('', `${target.name}_kit_old_%`)) await watcher.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
+      for (const { datname } of await databasesLike(target.url, `${target.name}_kit_old_%`)) await watcher.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
       before = await fingerprint(target.url);
       const { child, result } = startCli('pg-restore', [fileOf(backup, 'dump'), '--jobs', '2', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
       while ((await allows()) !== false && child.exitCode === null);
@@ -53,7 +79,7 @@ async function killInsideSwap(target: TestDatabase, project: string, backup: Bac
       // Only this run's sessions: other test files' kits use the same cluster's postgres database.
       const lingering = "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg-backup-kit' AND (datname LIKE $1 OR (datname = 'postgres' AND position($2 in query) > 0)) AND pid <> pg_backend_pid()";
       await waitFor('the killed kit\'s sessions to end', async () => ((await watcher.query(lingering, [`${target.name}\\_kit\\_%`, target.name])).rowCount === 0 ? true : undefined));
-      caught = (await allows()) === false && (await databasesLike('', `${target.name}_kit_new_%`)).length === 1 && (await databasesLike('', `${target.name}_kit_old_%`)).length === 0;
+      caught = (await allows()) === false && (await databasesLike(target.url, `${target.name}_kit_new_%`)).length === 1 && (await databasesLike(target.url, `${target.name}_kit_old_%`)).length === 0;
     }
     expect(caught).toBe(true);
   } finally {
@@ -136,7 +162,7 @@ describe('a restore that fails part-way', () => {
   });
 
   it('the kit killed outright in the middle of the swap: the next run opens the target again, unchanged', async () => {
-    const target = await createDatabase({ sql: OTHER });
+    const target = await isolatedDatabase(OTHER);
     const before = await killInsideSwap(target, project, backup);
     // any later run repairs first: here one that then stops at its own pre-check
     const next = await cli('pg-restore', [fileOf(backup, 'dump'), '--table', 'no_such_table', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: target.url } });
@@ -147,17 +173,17 @@ describe('a restore that fails part-way', () => {
   });
 
   it('issue 20.5: after a kill inside the swap, db:backup and db:drop open the target again themselves; a database closed by hand is named with its fix', async () => {
-    const target = await createDatabase({ sql: OTHER });
+    const target = await isolatedDatabase(OTHER);
     const own = makeProject();
     const env = { DATABASE_URL: target.url };
     const before = await killInsideSwap(target, own, backup);
     const backedUp = await cli('pg-backup', ['--format', 'dump', '--json'], { cwd: own, env });
     expect(backedUp.code, backedUp.stderr).toBe(0);
     expect(backedUp.stderr).toMatch(new RegExp(`repaired a restore that was killed while swapping databases: ${target.name} accepts connections again, unchanged \\(dropped ${target.name}_kit_new_\\w+, its unfinished copy\\)`));
-    expect(await databasesLike('', `${target.name}_kit_%`)).toEqual([]);
+    expect(await databasesLike(target.url, `${target.name}_kit_%`)).toEqual([]);
     expect(await fingerprint(target.url)).toEqual(before);
     // the backup it took is of the target as it was: restored elsewhere, the same rows
-    const copy = await createDatabase();
+    const copy = await isolatedDatabase();
     const restored = await cli('pg-restore', [fileOf(backedUp.json<BackupResult>(), 'dump'), '--force', '--no-safety-backup'], { cwd: own, env: { DATABASE_URL: copy.url } });
     expect(restored.code, restored.stderr).toBe(0);
     expect((await fingerprint(copy.url)).tables).toEqual(before.tables);
@@ -169,15 +195,15 @@ describe('a restore that fails part-way', () => {
     expect(await query(target.url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).toEqual([{ n: 0 }]);
 
     // closed by someone else: nothing repaired behind their back, the fix named, exit 4
-    await query(urlFor('postgres'), `ALTER DATABASE "${target.name}" WITH ALLOW_CONNECTIONS false`);
+    await query(adminOf(target.url), `ALTER DATABASE "${target.name}" WITH ALLOW_CONNECTIONS false`);
     try {
       const refused = await cli('pg-backup', [], { cwd: own, env });
       expect(refused.code, refused.stderr).toBe(4);
       expect(refused.stderr).toMatch(new RegExp(`^backup: error: Database "${target.name}" on \\S+ refuses connections: its connections are switched off \\(datallowconn is false\\), and no restore by this kit did that\\. Ask whoever closed it, or open it with: ALTER DATABASE "${target.name}" WITH ALLOW_CONNECTIONS true\\.$`, 'm'));
       noStackTrace(refused.stderr);
-      expect(await databasesLike('', target.name)).toEqual([{ datname: target.name, datallowconn: false }]);
+      expect(await databasesLike(target.url, target.name)).toEqual([{ datname: target.name, datallowconn: false }]);
     } finally {
-      await query(urlFor('postgres'), `ALTER DATABASE "${target.name}" WITH ALLOW_CONNECTIONS true`);
+      await query(adminOf(target.url), `ALTER DATABASE "${target.name}" WITH ALLOW_CONNECTIONS true`);
     }
   }, 400_000);
 
