@@ -1,6 +1,7 @@
 /**
  * Where an environment's offsite copies live: an S3-compatible bucket and prefix, its endpoint,
- * and the credentials to reach it. Settings come from --remote/--endpoint or backup-kit.json
+ * and the credentials to reach it (or a mounted directory, file:///mnt/x; or, in tests, a
+ * memory:// store). Settings come from --remote/--endpoint or backup-kit.json
  * (per environment, or one `remote` for all); credentials only from the process environment or
  * the environment's .env file, never from the config file.
  */
@@ -41,7 +42,7 @@ export interface Remote {
   scheme: RemoteScheme;
   /** s3://bucket/prefix as given, for messages. */
   url: string;
-  /** The bucket (s3), or the in-process store's name (memory). */
+  /** The bucket (s3), the in-process store's name (memory), or "" (file: the prefix is the path). */
   bucket: string;
   /** Key prefix for this environment's backups, "" or ending in "/". */
   prefix: string;
@@ -84,6 +85,8 @@ export const RemoteAddressSchema = z.discriminatedUnion('scheme', [
   z.object({ scheme: z.literal('s3'), bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/), prefix: KeyPrefix }),
   // A named store inside this process, for tests: memory://name/prefix.
   z.object({ scheme: z.literal('memory'), bucket: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), prefix: KeyPrefix }),
+  // A directory, typically a mounted one: file:///mnt/backups (absolute, no host, not / itself).
+  z.object({ scheme: z.literal('file'), bucket: z.literal(''), prefix: KeyPrefix.refine((p) => p !== '', 'a directory below /') }),
 ]);
 
 export type RemoteAddress = z.infer<typeof RemoteAddressSchema>;

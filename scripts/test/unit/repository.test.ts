@@ -5,7 +5,7 @@
  * suite (remote-backup, remote-store, physical-remote); here they run in milliseconds.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -186,5 +186,50 @@ describe('push and pull copy between places', () => {
     const root = mkdtempSync(path.join(tmpdir(), 'pgkit-repo-'));
     const ctx = withStores<Omit<CliContext, 'environment'>>({ root, env: {}, signal: new AbortController().signal, reporter: silentReporter, now: () => NOW, storeOptions: { remote: 'memory://nobody-made-this' }, target: () => { throw new Error('none'); } });
     expect(() => ctx.environment()).toThrow(/names no in-process store/);
+  });
+});
+
+describe('a mounted directory as the remote (file://)', () => {
+  function mounted(storeOptions: StoreOptions = {}, mount = mkdtempSync(path.join(tmpdir(), 'pgkit-mount-'))): { ctx: CliContext; root: string; mount: string } {
+    const root = mkdtempSync(path.join(tmpdir(), 'pgkit-repo-'));
+    // The configured directory must exist, as a bucket must: the kit never creates a mount point.
+    if (mount.startsWith(tmpdir())) mkdirSync(path.join(mount, 'team'), { recursive: true });
+    writeFileSync(path.join(root, 'backup-kit.json'), JSON.stringify({ remote: { url: `file://${mount}/team` } }));
+    const ctx = withStores<Omit<CliContext, 'environment'>>({ root, env: {}, signal: new AbortController().signal, reporter: silentReporter, now: () => NOW, storeOptions, target: () => { throw new Error('none'); } });
+    return { ctx, root, mount };
+  }
+
+  it('holds the same names as a bucket; --from-remote reads them back, proven', async () => {
+    const { ctx, mount } = mounted();
+    expect((await backUp(ctx, '2026-11-20T10:00:00Z')).storeKind).toBe('both');
+    const id = 'backup_manual_20261120_100000';
+    expect(readdirSync(path.join(mount, 'team/default')).sort()).toEqual([`${id}.info`, `${id}.sha256`, `${id}.sql`]);
+    const elsewhere = mounted({ fromRemote: true }, mount);
+    const [backup] = (await elsewhere.ctx.environment().store.list()).complete;
+    expect(backup).toMatchObject({ id, storeKind: 'remote', infoLocation: `file://${mount}/team/default/${id}.info` });
+    expect(await read(await elsewhere.ctx.environment().store.localFile(backup!, `${id}.sql`))).toEqual(SCRIPT);
+    writeFileSync(path.join(mount, 'team/default', `${id}.sql`), SCRIPT.toString().replace('SET', 'SEX'));
+    await expect(elsewhere.ctx.environment().store.localFile(backup!, `${id}.sql`)).rejects.toMatchObject({ code: 'INTEGRITY_FAILED' });
+  });
+
+  it('archives WAL with its sha256 beside it and never replaces a segment', async () => {
+    const { ctx, mount } = mounted();
+    const wal = ctx.environment().repository.physical().remoteWal!;
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-wal-'));
+    const segment = path.join(dir, '000000010000000000000002');
+    writeFileSync(segment, Buffer.alloc(4096, 1));
+    expect(await wal.push(segment)).toBe('archived');
+    expect(await wal.push(segment)).toBe('already-archived');
+    expect(await wal.names()).toEqual(['000000010000000000000002']);
+    writeFileSync(segment, Buffer.alloc(4096, 2));
+    await expect(wal.push(segment)).rejects.toMatchObject({ code: 'WAL_SEGMENT_CONFLICT' });
+    expect(readFileSync(path.join(mount, 'team/default/wal/000000010000000000000002'))).toEqual(Buffer.alloc(4096, 1));
+    expect(await wal.fetch('000000010000000000000002', path.join(dir, 'fetched'))).toBe('fetched');
+    expect(readFileSync(path.join(dir, 'fetched'))).toEqual(Buffer.alloc(4096, 1));
+  });
+
+  it('refuses to start an upload when the directory is not there (an unmounted disk)', async () => {
+    const { ctx } = mounted({}, '/nonexistent-mount-point');
+    await expect(backUp(ctx, '2026-11-20T10:00:00Z')).rejects.toMatchObject({ code: 'REMOTE_BUCKET_MISSING', message: expect.stringMatching(/\/nonexistent-mount-point\/team does not exist/) });
   });
 });

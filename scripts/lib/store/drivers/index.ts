@@ -8,6 +8,7 @@ import type { ObjectStore } from './object-store.js';
 import { RemoteBucket } from './s3/objects.js';
 import { loadSdk } from './s3/client.js';
 import { MemoryObjectStore } from './memory/memory.js';
+import { FileObjectStore } from './file/file.js';
 
 interface Driver {
   open(remote: Remote, signal?: AbortSignal): ObjectStore;
@@ -18,6 +19,7 @@ interface Driver {
 const DRIVERS = {
   s3: { open: (remote, signal) => new RemoteBucket(remote, signal), warmUp: loadSdk },
   memory: { open: (remote) => new MemoryObjectStore(remote) },
+  file: { open: (remote) => new FileObjectStore(remote) },
 } satisfies Record<RemoteScheme, Driver>;
 
 /** The driver for a resolved remote, every request of which ends with `signal`. */
