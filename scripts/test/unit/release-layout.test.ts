@@ -5,7 +5,7 @@
  * and bucket.json, every object s3rver held after the s3 code wrote the same kinds of backup
  * (keys, bodies, user metadata). This code must read both, and write the very same keys.
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -40,12 +40,52 @@ function project(storeOptions: StoreOptions = {}, withLocal = true): CliContext 
   });
 }
 
-function freshBucket(contents: Record<string, { body: string; metadata: Record<string, string> }> = {}): string {
-  bucketName = `rel${Math.random().toString(36).slice(2, 10)}`;
-  const bucket = memoryBucket(bucketName);
-  for (const [key, o] of Object.entries(contents)) bucket.objects.set(key, { body: Buffer.from(o.body, 'base64'), metadata: o.metadata, modified: new Date() });
-  return `memory://${bucketName}/team`;
+type Objects = Record<string, { body: string; metadata: Record<string, string> }>;
+
+/** A driver under test: a fresh place holding `contents`, its URL, and what it holds afterwards. */
+interface Place {
+  url: string;
+  written(): Map<string, { body: Buffer; metadata: Record<string, string> }>;
 }
+
+const DRIVERS: Record<string, (contents: Objects) => Place> = {
+  memory(contents) {
+    bucketName = `rel${Math.random().toString(36).slice(2, 10)}`;
+    const bucket = memoryBucket(bucketName);
+    for (const [key, o] of Object.entries(contents)) bucket.objects.set(key, { body: Buffer.from(o.body, 'base64'), metadata: o.metadata, modified: new Date() });
+    return { url: `memory://${bucketName}/team`, written: () => new Map(bucket.objects) };
+  },
+  // A key is a path below the directory; user metadata is the hidden .<name>.meta beside it.
+  file(contents) {
+    const mount = mkdtempSync(path.join(tmpdir(), 'pgkit-mount-'));
+    mkdirSync(path.join(mount, 'team'));
+    for (const [key, o] of Object.entries(contents)) {
+      const file = path.join(mount, key);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, Buffer.from(o.body, 'base64'));
+      if (Object.keys(o.metadata).length) writeFileSync(path.join(path.dirname(file), `.${path.basename(file)}.meta`), JSON.stringify(o.metadata));
+    }
+    return {
+      url: `file://${mount}/team`,
+      written() {
+        const out = new Map<string, { body: Buffer; metadata: Record<string, string> }>();
+        for (const entry of readdirSync(mount, { recursive: true, withFileTypes: true })) {
+          if (!entry.isFile() || entry.name.startsWith('.')) continue;
+          const file = path.join(entry.parentPath, entry.name);
+          const meta = path.join(entry.parentPath, `.${entry.name}.meta`);
+          let metadata: Record<string, string> = {};
+          try {
+            metadata = JSON.parse(readFileSync(meta, 'utf8')) as Record<string, string>;
+          } catch {
+            // no user metadata
+          }
+          out.set(path.relative(mount, file).split(path.sep).join('/'), { body: readFileSync(file), metadata });
+        }
+        return out;
+      },
+    };
+  },
+};
 
 async function bytesOf(copy: { path: string; release(): Promise<void> }): Promise<Buffer> {
   try {
@@ -55,8 +95,8 @@ async function bytesOf(copy: { path: string; release(): Promise<void> }): Promis
   }
 }
 
-describe('a repository written by the release before the drivers', () => {
-  it('lists and reads its local directory: logical backup, physical backup, WAL', async () => {
+describe.each(Object.keys(DRIVERS))('a repository written by the release before the drivers, over the %s driver', (driver) => {
+  it.runIf(driver === 'memory')('lists and reads its local directory: logical backup, physical backup, WAL', async () => {
     const ctx = project();
     const { complete, leftovers } = await ctx.environment().store.list();
     expect(leftovers).toEqual([]);
@@ -70,8 +110,8 @@ describe('a repository written by the release before the drivers', () => {
     expect(await physical.localWal.names()).toEqual([SEGMENT]);
   });
 
-  it('lists and reads its bucket through the memory driver: every byte proven against the .info', async () => {
-    const ctx = project({ remote: freshBucket(BUCKET), fromRemote: true }, false);
+  it('lists and reads its bucket: every byte proven against the .info', async () => {
+    const ctx = project({ remote: DRIVERS[driver]!(BUCKET).url, fromRemote: true }, false);
     const { complete, leftovers } = await ctx.environment().store.list();
     expect(leftovers).toEqual([]);
     expect(complete.map((b) => [b.id, b.storeKind])).toEqual([['backup_manual_20261121_100000', 'remote']]);
@@ -88,7 +128,8 @@ describe('a repository written by the release before the drivers', () => {
   });
 
   it('writes the very keys (and bodies, and WAL metadata) the s3 code wrote', async () => {
-    const ctx = project({ remote: freshBucket() });
+    const place = DRIVERS[driver]!({});
+    const ctx = project({ remote: place.url });
     // The logical backup the release mirrored: same id, same artifact.
     const started = new Date('2026-11-21T10:00:00Z');
     const write = await ctx.environment().store.beginWrite('manual', started);
@@ -104,7 +145,7 @@ describe('a repository written by the release before the drivers', () => {
     writeFileSync(segment, readFileSync(path.join(FIXTURE, 'local/default/wal', SEGMENT)));
     expect(await physical.remoteWal!.push(segment)).toBe('archived');
 
-    const written = memoryBucket(bucketName).objects;
+    const written = place.written();
     expect([...written.keys()].sort()).toEqual(Object.keys(BUCKET).sort());
     for (const [key, o] of Object.entries(BUCKET)) {
       if (key.endsWith('.info')) continue; // it records this run's paths and tool version
