@@ -23,7 +23,6 @@
 import type { Readable } from 'node:stream';
 import type { KitError } from '../../errors.js';
 import { ownsArtifact } from '../../format/naming.js';
-import type { UploadJournal } from '../remote/journal.js';
 
 export interface ObjectInfo {
   /** Name relative to the store's prefix. */
@@ -50,9 +49,18 @@ export interface Capabilities {
   listUploads: boolean;
 }
 
+/**
+ * Where a driver records a multipart upload it began, until it is completed or aborted, so an
+ * upload cut off with the store (remote/journal.ts keeps it beside the local backups).
+ */
+export interface UploadRecord {
+  add(entry: { key: string; uploadId: string; startedAt: string }): Promise<void>;
+  remove(uploadId: string): Promise<void>;
+}
+
 export interface UploadOptions {
   partSize: number;
-  journal?: UploadJournal | undefined;
+  journal?: UploadRecord | undefined;
   /** How often to look for new bytes while the writer is busy. */
   pollMs?: number;
   signal?: AbortSignal | undefined;
