@@ -51,7 +51,8 @@ export interface Capabilities {
 
 /**
  * Where a driver records a multipart upload it began, until it is completed or aborted, so an
- * upload cut off with the store (remote/journal.ts keeps it beside the local backups).
+ * upload cut off with the store can be aborted by a later run (remote/journal.ts keeps it beside
+ * the local backups).
  */
 export interface UploadRecord {
   add(entry: { key: string; uploadId: string; startedAt: string }): Promise<void>;
