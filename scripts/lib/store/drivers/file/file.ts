@@ -127,6 +127,8 @@ export class FileObjectStore implements ObjectStore {
       await pipeline(body, tap, createWriteStream(temp, { mode: FILE_MODE }));
       check({ bytes, hashes: { sha256: hashes.sha256.digest('hex'), md5: hashes.md5.digest('base64') } });
       await sync(temp);
+      // Never touch the metadata of an object that is there already; link() below settles a race.
+      if (options.ifAbsent && existsSync(final)) return 'exists';
       if (options.metadata && Object.keys(options.metadata).length) await this.writeMeta(name, options.metadata);
       if (options.ifAbsent) {
         try {
