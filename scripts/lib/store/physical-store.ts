@@ -30,7 +30,7 @@ export type PhysicalPlace = 'local' | 'remote' | 'both';
 export interface PhysicalEntry {
   id: string;
   info: PhysicalInfo;
-  /** The .info's location, for people: a path, or an s3:// URL when only the remote has it. */
+  /** The .info's location, for people: a path, or the remote's URL when only the remote has it. */
   infoPath: string;
   place: PhysicalPlace;
 }

@@ -228,8 +228,13 @@ describe('a mounted directory as the remote (file://)', () => {
     expect(readFileSync(path.join(dir, 'fetched'))).toEqual(Buffer.alloc(4096, 1));
   });
 
-  it('refuses to start an upload when the directory is not there (an unmounted disk)', async () => {
+  it('refuses to write when the directory is not there (an unmounted disk), rather than fill the mount point', async () => {
     const { ctx } = mounted({}, '/nonexistent-mount-point');
     await expect(backUp(ctx, '2026-11-20T10:00:00Z')).rejects.toMatchObject({ code: 'REMOTE_BUCKET_MISSING', message: expect.stringMatching(/\/nonexistent-mount-point\/team does not exist/) });
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgkit-wal-'));
+    writeFileSync(path.join(dir, '000000010000000000000002'), Buffer.alloc(16, 1));
+    const wal = ctx.environment().repository.physical().remoteWal!;
+    await expect(wal.push(path.join(dir, '000000010000000000000002'))).rejects.toMatchObject({ code: 'REMOTE_BUCKET_MISSING' });
+    expect(existsSync('/nonexistent-mount-point')).toBe(false);
   });
 });

@@ -118,6 +118,8 @@ export class FileObjectStore implements ObjectStore {
   /** Write `body` under a hidden name, durably; then give it its name (never replacing one when `ifAbsent`). */
   private async place(name: string, body: Readable, check: (written: { bytes: number; hashes: Record<string, string> }) => void, options: { ifAbsent?: boolean; metadata?: Record<string, string> } = {}): Promise<'written' | 'exists'> {
     const final = this.file(name);
+    // An unmounted disk must fail, not fill the empty mount point on the machine's own disk.
+    await this.check(`uploading ${name}`);
     await mkdir(path.dirname(final), { recursive: true, mode: DIR_MODE });
     const temp = path.join(path.dirname(final), `.${path.basename(final)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
