@@ -7,13 +7,14 @@
  */
 import { KitError } from '../errors.js';
 import { checkConsent } from '../config/confirmation.js';
-import { restoreCommandLine } from '../format/restore-command.js';
+import { restoreCommandLine } from '../text/restore-command.js';
 import type { Target } from '../config/target.js';
-import { connectWithWait, type Client } from '../pg/connect.js';
+import { connectWithWait, type Client } from '../engines/postgres/connect.js';
 import type { StoreContext } from '../store/environment.js';
-import { EMPTY_DATABASE_FUNCTION } from '../restore/sql.js';
-import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
-import { isLockTimeout, lockTimeoutError, lockTimeoutSetting } from '../restore/locks.js';
+import { EMPTY_DATABASE_FUNCTION } from '../engines/postgres/restore-sql.js';
+import { backup, wholeDatabaseDump } from '../backup/backup.js';
+import { serverGoneError } from '../engines/postgres/server-gone.js';
+import { isLockTimeout, lockTimeoutError, lockTimeoutSetting } from '../engines/postgres/locks.js';
 
 export interface DropOptions {
   skipBackup: boolean;

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FORMATS, type Format } from './naming.js';
-import { restoreCommandLine } from './restore-command.js';
+import { restoreCommandLine } from '../text/restore-command.js';
 
 export const INFO_SCHEMA = 'pg-backup-kit/backup-info';
 export const INFO_VERSION = 1;

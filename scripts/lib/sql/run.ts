@@ -14,15 +14,15 @@ import { once } from 'node:events';
 import { rename, rm } from 'node:fs/promises';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
+import { connectWithWait, serverFacts, type Client } from '../engines/postgres/connect.js';
 import { childEnv } from '../config/target.js';
-import { locateTool } from '../proc/pg-tools.js';
-import { copyToFile } from '../export/copy.js';
-import { sessionSettingsSql } from '../export/snapshot.js';
+import { locateTool } from '../engines/postgres/tools.js';
+import { copyToFile } from '../engines/postgres/copy.js';
+import { sessionSettingsSql } from '../engines/postgres/snapshot.js';
 import type { CommandContext } from '../context.js';
 import { classifySql, type ClassifiedStatement } from './classify.js';
 import { configFor, readOnlyRole } from '../config/file.js';
-import { ident } from '../pg/quote.js';
+import { ident } from '../engines/postgres/quote.js';
 
 export interface SqlOptions {
   sql: string;

@@ -7,7 +7,7 @@
 import { KitError } from '../errors.js';
 import { describeTarget, resolveTarget, targetFromUrl, type Target } from '../config/target.js';
 import { configFor } from '../config/file.js';
-import { connectWithWait } from '../pg/connect.js';
+import { connectWithWait } from '../engines/postgres/connect.js';
 import type { CommandContext } from '../context.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
 import { selectLatest } from '../store/catalog.js';

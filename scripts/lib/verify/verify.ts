@@ -12,27 +12,26 @@ import { checkExportFiles } from '../export/source.js';
 import { readExportMetadata } from '../format/export-metadata.js';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import { connect, serverFacts } from '../pg/connect.js';
-import { locateTool } from '../proc/pg-tools.js';
+import { connect, serverFacts } from '../engines/postgres/connect.js';
+import { locateTool } from '../engines/postgres/tools.js';
 import { sha256File } from '../store/files.js';
 import type { BackupStore, LocalCopy, StoredBackup } from '../store/store.js';
 import type { Reporter } from '../context.js';
 import type { ArtifactInfo } from '../format/metadata.js';
-import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
+import { DumpStatsCollector, type DumpStats } from '../engines/postgres/dump-stats.js';
 import { formatStamp, type Format } from '../format/naming.js';
-import { readScript, readToc, type RestoreSource } from '../restore/source.js';
-import { applyInTransaction, type ScriptPlan, type StreamObserver } from '../restore/apply.js';
-import { createScratch, dropScratch, repairLeftovers, scratchName } from '../restore/swap.js';
-import { DEFAULT_LOCK_TIMEOUT_SECONDS } from '../restore/locks.js';
+import { readScript, readToc, type RestoreSource } from '../engines/postgres/artifacts.js';
+import { applyInTransaction, type ScriptPlan, type StreamObserver } from '../engines/postgres/apply.js';
+import { createScratch, dropScratch, repairLeftovers, scratchName } from '../engines/postgres/swap.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS } from '../engines/postgres/locks.js';
 import { inspectArchive } from '../format/archive.js';
 import { VERIFICATION_SCHEMA, type ArtifactCheck, type Verification } from '../store/verification.js';
 
 export type { ArtifactCheck, Verification } from '../store/verification.js';
 import { readFile } from 'node:fs/promises';
-import { identityFor } from '../crypto/keys.js';
+import { identityFor, type DecryptionRequest } from '../crypto/keys.js';
 import { decryptToPrivateFile, type DecryptedFile } from '../crypto/stream.js';
 import { parseRoleScript } from '../format/role-script.js';
-import type { DecryptionRequest } from '../restore/encrypted.js';
 
 /** The plaintext to check: the stored file itself, or its decryption into a private file. */
 async function plaintextOf(file: string, entry: StoredBackup, artifact: ArtifactInfo, decryption: DecryptionRequest): Promise<DecryptedFile | undefined> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareExtensionVersions, extensionProblems, packageHint } from '../../lib/pg/extensions.js';
-import { copySource } from '../../lib/export/copy.js';
+import { compareExtensionVersions, extensionProblems, packageHint } from '../../lib/engines/postgres/extensions.js';
+import { copySource } from '../../lib/engines/postgres/copy.js';
 import { emptyForReload } from '../../lib/export/import.js';
 import { judgeTables } from '../../lib/export/chain.js';
 import { tableSteps } from '../../lib/export/chain-restore.js';
