@@ -26,7 +26,7 @@ import { artifactFile, type Format } from '../format/naming.js';
 import { formatBytes } from '../text/units.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../engines/postgres/dump-stats.js';
 import { restoreCommandLine } from '../text/restore-command.js';
-import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type ExtensionInfo, type RolesInfo, type StatisticsSource } from '../format/metadata.js';
+import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type ExtensionInfo, type RolesInfo, type StatisticsSource, DEFAULT_ENGINE, type EngineName } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
 import { backupRoles } from './roles.js';
 
@@ -126,6 +126,8 @@ export function pgDumpArgs(snapshot: string, options: Pick<BackupOptions, 'lockW
 }
 
 export interface InfoFacts {
+  /** The engine that made the backup (PostgreSQL unless said): recorded so a restore picks the same one. */
+  engine?: EngineName;
   id: string;
   environment: string;
   options: Pick<BackupOptions, 'type' | 'description' | 'tables' | 'excludeTables' | 'schemas'>;
@@ -152,6 +154,7 @@ export function buildInfo(facts: InfoFacts): BackupInfo {
   return {
     schema: INFO_SCHEMA,
     version: INFO_VERSION,
+    engine: facts.engine ?? DEFAULT_ENGINE,
     id: facts.id,
     type: options.type,
     description: options.description,

@@ -277,6 +277,7 @@ export function buildInfo(p: InfoParts): PhysicalInfo {
     schema: INFO_SCHEMA,
     version: INFO_VERSION,
     kind: 'physical',
+    engine: 'postgresql',
     id: p.id,
     type: p.options.type,
     description: p.options.description,
