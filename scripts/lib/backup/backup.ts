@@ -12,12 +12,12 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
-import { connectWithWait, serverFacts, type Client, type ServerFacts } from '../engines/postgres/connect.js';
+import { serverFacts, type Client, type ServerFacts } from '../engines/postgres/connect.js';
 import { readExtensions } from '../engines/postgres/extensions.js';
 import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../engines/postgres/tools.js';
 import { sizeOf } from '../store/files.js';
 import { storageError } from '../store/write-errors.js';
-import { serverGoneError } from '../engines/postgres/server-gone.js';
+import { engineForTarget } from '../engines/registry.js';
 import type { StoreContext } from '../store/environment.js';
 import type { BackupStore, BackupWrite, StoredBackup } from '../store/store.js';
 import type { CommandContext } from '../context.js';
@@ -228,13 +228,14 @@ function restoreHint(target: Target, ctx: StoreContext, where: string, id: strin
 /** `lockHeld`: the caller (a restore taking its safety backup) already holds the environment's lock. */
 export async function backup(target: Target, options: BackupOptions, ctx: StoreContext, internal: { lockHeld?: boolean } = {}): Promise<BackupResult> {
   const started = ctx.now();
+  const engine = engineForTarget(target);
   const { store } = ctx.environment(target.env);
   const lock = internal.lockHeld ? { release: () => undefined } : await store.lock('backup');
   let client: Client | undefined;
   let write: BackupWrite | undefined;
   try {
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
-    client = await connectWithWait(target, options.waitSeconds, (attempt, error) =>
+    client = await engine.connectWithWait(target, options.waitSeconds, (attempt, error) =>
       ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`),
       ctx.signal,
     );
@@ -258,7 +259,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
     };
   } catch (error) {
     await write?.abort().catch(() => undefined);
-    throw await serverGoneError(error, target) ?? storageError(error);
+    throw await engine.serverGone(error, target) ?? storageError(error);
   } finally {
     await client?.end().catch(() => undefined);
     lock.release();
@@ -314,6 +315,7 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
   });
   artifacts.push(saved.artifact);
   const info = buildInfo({
+    engine: engineForTarget(target).name,
     id: write.id,
     environment: target.env,
     options,

@@ -23,7 +23,7 @@ import { stemOf, typeOfStem } from '../format/naming.js';
 import type { ArtifactInfo, BackupInfo, ExtensionInfo } from '../format/metadata.js';
 import { dataFileName, exportFiles, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
 import { buildInfo, extensionsDumped, infoDatabase } from '../backup/backup.js';
-import { serverGoneError } from '../engines/postgres/server-gone.js';
+import { engineForTarget } from '../engines/registry.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from '../engines/postgres/snapshot.js';
 import { selectTables } from './select.js';
 import { copyIntoEntry, copySource, copyTableInRanges, copyToFile, dumpSchema, runPool } from '../engines/postgres/copy.js';
@@ -440,7 +440,7 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
   } catch (error) {
     await write?.abort().catch((failure: Error) => ctx.reporter.notice(`could not remove the unfinished export ${write!.id} (${failure.message}); the next db:export or db:retention removes it`));
     if (ctx.signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted. No export was written.');
-    throw (await serverGoneError(error, target, 'export', 'No export was written')) ?? error;
+    throw (await engineForTarget(target).serverGone(error, target, 'export', 'No export was written')) ?? error;
   } finally {
     await client?.end().catch(() => undefined);
     lock.release();

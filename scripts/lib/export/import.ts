@@ -22,7 +22,7 @@ import { stemOf } from '../format/naming.js';
 import { restoreCommandLine } from '../text/restore-command.js';
 import { pull } from '../offsite/copies.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
-import { serverGoneError } from '../engines/postgres/server-gone.js';
+import { engineForTarget } from '../engines/registry.js';
 import { confirmRestore, type RestoreSummary, type RestoreUi } from '../restore/restore.js';
 import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from '../engines/postgres/restore-sql.js';
 import type { ExportTable } from '../format/export-metadata.js';
@@ -211,7 +211,7 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
       differentials: differentials.map((d) => d.metadata.id),
     };
   } catch (error) {
-    throw (await serverGoneError(error, target, 'import', 'The import\'s transaction was not committed, so the target is unchanged')) ?? error;
+    throw (await engineForTarget(target).serverGone(error, target, 'import', 'The import\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     source?.close();
     for (const d of differentials) d.close();

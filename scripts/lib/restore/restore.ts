@@ -14,7 +14,7 @@ import { connectWithWait, serverFacts, type Client } from '../engines/postgres/c
 import { checkExtensionsAvailable, type ExtensionUse } from '../engines/postgres/extensions.js';
 import type { StoreContext } from '../store/environment.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
-import { serverGoneError } from '../engines/postgres/server-gone.js';
+import { engineForTarget } from '../engines/registry.js';
 import { formatBytes } from '../text/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import type { StoredBackup } from '../store/store.js';
@@ -330,7 +330,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
-    throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
+    throw (await engineForTarget(target).serverGone(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     await resolved?.release().catch(() => undefined);
     lock.release();
