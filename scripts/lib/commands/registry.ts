@@ -26,6 +26,8 @@ export interface LockScope {
  */
 export interface LockPolicy {
   purpose: string;
+  /** Whose lock, for the command reference: "the target's environment". */
+  describes: string;
   /** The environments to lock for these parsed args; empty for none. */
   environments(args: CommonArgs & Record<string, unknown>, scope: LockScope): string[];
 }
@@ -66,17 +68,19 @@ export interface Registration {
 }
 
 /** Lock the environment of the target the command connects to. */
-const targetLock = (purpose: string): LockPolicy => ({ purpose, environments: (_args, scope) => [scope.targetEnvironment()] });
+const targetLock = (purpose: string): LockPolicy => ({ purpose, describes: "the target's environment", environments: (_args, scope) => [scope.targetEnvironment()] });
 
 /** Lock the environment --env names ("default" without it): for commands that never connect. */
-const envFlagLock = (purpose: string, skip?: (args: Record<string, unknown>) => boolean): LockPolicy => ({
+const envFlagLock = (purpose: string, skip?: { flag: string; when: (args: Record<string, unknown>) => boolean }): LockPolicy => ({
   purpose,
-  environments: (args) => (skip?.(args) ? [] : [args.env ?? 'default']),
+  describes: `the environment \`--env\` names${skip ? ` (not with \`${skip.flag}\`)` : ''}`,
+  environments: (args) => (skip?.when(args) ? [] : [args.env ?? 'default']),
 });
 
 /** sync locks its target, and its source too while it takes the fresh backup there. */
-const syncLock = (purpose: string): LockPolicy => ({
+const syncLock = (purpose: string, fresh: boolean): LockPolicy => ({
   purpose,
+  describes: fresh ? 'the target environment and the source environment' : 'the target environment',
   environments(args, scope) {
     const target = scope.targetEnvironment();
     if (args.fresh !== true) return [target];
@@ -132,21 +136,12 @@ export const REGISTRY: readonly Registration[] = [
     summary: 'delete the backups the retention policy no longer keeps (--dry-run shows the plan)',
     scripts: [{ name: 'db:retention' }],
     // A dry run only reads: it may run beside a backup.
-    lock: envFlagLock('retention', (args) => args.dryRun === true),
+    lock: envFlagLock('retention', { flag: '--dry-run', when: (args) => args.dryRun === true }),
     menu: { title: 'Retention: show the plan, then apply it' },
   },
   { entry: 'push', command: 'push', summary: "upload local backups to the environment's remote", scripts: [{ name: 'db:push' }], lock: envFlagLock('push') },
   { entry: 'pull', command: 'pull', summary: "download one backup from the environment's remote", scripts: [{ name: 'db:pull' }], lock: envFlagLock('pull') },
   { entry: 'retention-physical', command: 'retention-physical', summary: 'delete the physical backups and WAL the policy no longer keeps', scripts: [{ name: 'db:retention:physical' }] },
-  {
-    entry: 'sync',
-    command: 'sync',
-    summary: 'a fresh backup of one environment restored into another (prod → dev)',
-    scripts: [{ name: 'db:sync' }],
-    lock: syncLock('sync'),
-    menu: { title: 'Sync from another environment', when: 'several-environments' },
-  },
-  { entry: 'refresh', command: 'refresh', summary: "another environment's newest existing backup restored into this one", scripts: [{ name: 'db:refresh' }], lock: syncLock('refresh') },
   {
     entry: 'drop-all',
     command: 'drop',
@@ -155,6 +150,15 @@ export const REGISTRY: readonly Registration[] = [
     lock: targetLock('drop'),
     menu: { title: 'Drop everything (a backup is taken first)', when: 'unprotected' },
   },
+  {
+    entry: 'sync',
+    command: 'sync',
+    summary: 'a fresh backup of one environment restored into another (prod → dev)',
+    scripts: [{ name: 'db:sync' }],
+    lock: syncLock('sync', true),
+    menu: { title: 'Sync from another environment', when: 'several-environments' },
+  },
+  { entry: 'refresh', command: 'refresh', summary: "another environment's newest existing backup restored into this one", scripts: [{ name: 'db:refresh' }], lock: syncLock('refresh', false) },
   { entry: 'deps', command: 'deps', summary: 'check the client tools against every configured server', scripts: [{ name: 'db:deps' }], menu: { title: 'Check client tools' } },
   { entry: 'db-export', command: 'export', summary: 'export tables as CSV from one snapshot (full or differential)', scripts: [{ name: 'db:export' }], lock: targetLock('export'), console: { word: 'export' } },
   { entry: 'db-import', command: 'import', summary: 'load an export (and its differentials) back, in one transaction', scripts: [{ name: 'db:import' }], lock: targetLock('import'), console: { word: 'import' } },
