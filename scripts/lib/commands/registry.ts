@@ -77,7 +77,10 @@ const envFlagLock = (purpose: string, skip?: { flag: string; when: (args: Record
   environments: (args) => (skip?.when(args) ? [] : [args.env ?? 'default']),
 });
 
-/** sync locks its target, and its source too while it takes the fresh backup there. */
+/**
+ * sync and refresh lock their target; sync, which takes a fresh backup of its source, locks the
+ * source as well, for the whole run (a backup there must not start between the two).
+ */
 const syncLock = (purpose: string, fresh: boolean): LockPolicy => ({
   purpose,
   describes: fresh ? 'the target environment and the source environment' : 'the target environment',

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OTHER_SCRIPTS, REGISTRY, packageScript, scriptName, type Registration } from '../../lib/commands/registry.js';
+import { OTHER_SCRIPTS, REGISTRY, packageScript, registrationOf, scriptName, type Registration } from '../../lib/commands/registry.js';
 import { COMMANDS, commandNamed } from '../../lib/commands/catalog.js';
 import { MENU_USAGE, choicesFor } from '../../lib/commands/menu.js';
 import { CHILDREN, CONSOLE_HELP } from '../../lib/commands/console.js';
@@ -120,6 +120,31 @@ describe('the menu and the console offer registered commands only', () => {
       expect(child.options).toBe(commandNamed(r.command!)!.options);
       expect(CONSOLE_HELP).toContain(`(as pnpm ${scriptName(r.entry)}`);
     }
+  });
+});
+
+describe('which environments a command locks', () => {
+  const scope = { root: mkdtempSync(path.join(tmpdir(), 'pgkit-registry-')), targetEnvironment: () => 'dev' };
+  const locks = (entry: string, args: Record<string, unknown>) => registrationOf(entry).lock?.environments({ json: false, quiet: false, progress: true, url: undefined, env: undefined, envFile: undefined, ...args }, scope) ?? [];
+
+  it.each([
+    ['pg-backup', {}, ['dev']],
+    ['pg-restore', {}, ['dev']],
+    ['drop-all', {}, ['dev']],
+    ['db-import', {}, ['dev']],
+    ['migrate-safe', {}, ['dev']],
+    ['sync', { fresh: true, from: 'prod' }, ['dev', 'prod']],
+    ['sync', { fresh: true }, ['dev', 'prod']],
+    ['sync', { fresh: true, from: 'dev' }, ['dev']],
+    ['refresh', { fresh: false, from: 'prod' }, ['dev']],
+    ['retention', { env: 'qa', dryRun: false }, ['qa']],
+    ['retention', { dryRun: false }, ['default']],
+    ['retention', { env: 'qa', dryRun: true }, []],
+    ['push', { env: 'qa' }, ['qa']],
+    ['list', {}, []],
+    ['verify', {}, []],
+  ] as const)('%s %j locks %j', (entry, args, expected) => {
+    expect(locks(entry, args)).toEqual(expected);
   });
 });
 
