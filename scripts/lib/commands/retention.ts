@@ -104,32 +104,28 @@ an .info, and multipart uploads unfinished for more than a day.`,
     const config = loadConfig(ctx.root).retention ?? {};
     const policy: RetentionPolicy = { ...DEFAULT_POLICY, ...config, ...args.policy, perType: args.policy.perType ?? config.perType ?? DEFAULT_POLICY.perType };
     const now = args.now ?? ctx.now();
-    // The lock keeps backups and restores out while files are judged and deleted, which also
-    // means any partial file found now belongs to a run that is over.
-    const lock = args.dryRun ? undefined : await store.lock('retention');
-    try {
-      const places = repository.places();
-      if (places.length < 2) return await retainIn(store, environment, policy, now, args.dryRun);
-      // Each place is its own set: the newest complete backup of each is kept, and a place may
-      // keep more (or fewer) by its own counts (a remote's "retention").
-      const results: RetentionResult[] = [];
-      let remotePolicy: RetentionPolicy | undefined;
-      for (const place of places) {
-        const own = place.name === 'local' ? policy : ({ ...policy, ...(place.retention ?? {}) } as RetentionPolicy);
-        if (place.name === 'remote') remotePolicy = own;
-        results.push(await retainIn(place.backups, environment, own, now, args.dryRun, place.name));
-      }
-      return {
-        ...results[0]!,
-        decisions: results.flatMap((r) => r.decisions),
-        removedLeftovers: results.flatMap((r) => r.removedLeftovers),
-        deleted: results.reduce((n, r) => n + r.deleted, 0),
-        kept: results.reduce((n, r) => n + r.kept, 0),
-        ...(remotePolicy ? { remotePolicy } : {}),
-      };
-    } finally {
-      lock?.release();
+    // The environment's lock (the registry's, held by runCli unless --dry-run) keeps backups and
+    // restores out while files are judged and deleted, which also means any partial file found
+    // now belongs to a run that is over.
+    const places = repository.places();
+    if (places.length < 2) return await retainIn(store, environment, policy, now, args.dryRun);
+    // Each place is its own set: the newest complete backup of each is kept, and a place may
+    // keep more (or fewer) by its own counts (a remote's "retention").
+    const results: RetentionResult[] = [];
+    let remotePolicy: RetentionPolicy | undefined;
+    for (const place of places) {
+      const own = place.name === 'local' ? policy : ({ ...policy, ...(place.retention ?? {}) } as RetentionPolicy);
+      if (place.name === 'remote') remotePolicy = own;
+      results.push(await retainIn(place.backups, environment, own, now, args.dryRun, place.name));
     }
+    return {
+      ...results[0]!,
+      decisions: results.flatMap((r) => r.decisions),
+      removedLeftovers: results.flatMap((r) => r.removedLeftovers),
+      deleted: results.reduce((n, r) => n + r.deleted, 0),
+      kept: results.reduce((n, r) => n + r.kept, 0),
+      ...(remotePolicy ? { remotePolicy } : {}),
+    };
   },
   render(result) {
     const verb = result.dryRun ? 'would delete' : 'deleted';

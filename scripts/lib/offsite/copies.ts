@@ -40,56 +40,46 @@ function placesOf(ctx: StoreContext, env: string | undefined, command: string): 
 export async function push(ctx: StoreContext, env: string | undefined, ids: string[]): Promise<CopyResult> {
   const places = placesOf(ctx, env, 'db:push');
   const { name, repository } = places;
-  const lock = await repository.lock('push');
-  try {
-    await places.remote.check('pushing backups');
-    const [local, remote] = await Promise.all([places.local.backups.list(), places.remote.backups.list()]);
-    // What interrupted uploads left: objects without an .info and recorded multipart uploads.
-    const leftovers = remote.leftovers.filter((l) => l.kind === 'partial');
-    await places.remote.backups.removeLeftovers(leftovers);
-    const remoteById = new Map(remote.complete.map((b) => [b.id, b]));
-    const chosen = ids.length ? local.complete.filter((b) => ids.includes(b.id)) : local.complete;
-    const missing = ids.filter((id) => !local.complete.some((b) => b.id === id));
-    if (missing.length) throw new KitError('BACKUP_NOT_FOUND', `No complete local backup ${missing.join(', ')} in ${places.local.where}. List them with pnpm db:list.`);
-    const result: CopyResult = { environment: name, from: places.local.where, to: places.remote.where, copied: [], skipped: [], cleaned: leftovers.map((l) => l.location) };
-    for (const backup of [...chosen].reverse()) {
-      ctx.signal.throwIfAborted();
-      const there = remoteById.get(backup.id);
-      if (there && sameBackup(there.info, backup.info)) {
-        result.skipped.push({ id: backup.id, reason: 'already in the remote, identical' });
-        continue;
-      }
-      ctx.reporter.notice(`uploading ${backup.id}`);
-      result.copied.push({ id: backup.id, bytes: await repository.copy(backup, 'local', 'remote') });
+  await places.remote.check('pushing backups');
+  const [local, remote] = await Promise.all([places.local.backups.list(), places.remote.backups.list()]);
+  // What interrupted uploads left: objects without an .info and recorded multipart uploads.
+  const leftovers = remote.leftovers.filter((l) => l.kind === 'partial');
+  await places.remote.backups.removeLeftovers(leftovers);
+  const remoteById = new Map(remote.complete.map((b) => [b.id, b]));
+  const chosen = ids.length ? local.complete.filter((b) => ids.includes(b.id)) : local.complete;
+  const missing = ids.filter((id) => !local.complete.some((b) => b.id === id));
+  if (missing.length) throw new KitError('BACKUP_NOT_FOUND', `No complete local backup ${missing.join(', ')} in ${places.local.where}. List them with pnpm db:list.`);
+  const result: CopyResult = { environment: name, from: places.local.where, to: places.remote.where, copied: [], skipped: [], cleaned: leftovers.map((l) => l.location) };
+  for (const backup of [...chosen].reverse()) {
+    ctx.signal.throwIfAborted();
+    const there = remoteById.get(backup.id);
+    if (there && sameBackup(there.info, backup.info)) {
+      result.skipped.push({ id: backup.id, reason: 'already in the remote, identical' });
+      continue;
     }
-    return result;
-  } finally {
-    lock.release();
+    ctx.reporter.notice(`uploading ${backup.id}`);
+    result.copied.push({ id: backup.id, bytes: await repository.copy(backup, 'local', 'remote') });
   }
+  return result;
 }
 
 /** Copy backups the remote holds into the local directory; one already here and identical is skipped. */
 export async function pull(ctx: StoreContext, env: string | undefined, ids: string[]): Promise<CopyResult> {
   const places = placesOf(ctx, env, 'db:pull');
   const { name, repository } = places;
-  const lock = await repository.lock('pull');
-  try {
-    const [local, remote] = await Promise.all([places.local.backups.list(), places.remote.backups.list()]);
-    const result: CopyResult = { environment: name, from: places.remote.where, to: places.local.where, copied: [], skipped: [], cleaned: [] };
-    for (const id of ids) {
-      const backup = remote.complete.find((b) => b.id === id);
-      if (!backup) throw notPullable(remote, id, places.remote.where);
-      const here = local.complete.find((b) => b.id === id);
-      if (here && sameBackup(here.info, backup.info)) {
-        result.skipped.push({ id, reason: 'already on this machine, identical' });
-        continue;
-      }
-      result.copied.push({ id, bytes: await repository.copy(backup, 'remote', 'local', ctx.signal) });
+  const [local, remote] = await Promise.all([places.local.backups.list(), places.remote.backups.list()]);
+  const result: CopyResult = { environment: name, from: places.remote.where, to: places.local.where, copied: [], skipped: [], cleaned: [] };
+  for (const id of ids) {
+    const backup = remote.complete.find((b) => b.id === id);
+    if (!backup) throw notPullable(remote, id, places.remote.where);
+    const here = local.complete.find((b) => b.id === id);
+    if (here && sameBackup(here.info, backup.info)) {
+      result.skipped.push({ id, reason: 'already on this machine, identical' });
+      continue;
     }
-    return result;
-  } finally {
-    lock.release();
+    result.copied.push({ id, bytes: await repository.copy(backup, 'remote', 'local', ctx.signal) });
   }
+  return result;
 }
 
 /** Why an id cannot be pulled: a backup whose .info the bucket holds but cannot vouch for is named as such. */
