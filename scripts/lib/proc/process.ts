@@ -241,6 +241,41 @@ export async function captureProcess(file: string, args: readonly string[], opti
   return Buffer.concat(chunks).toString('utf8');
 }
 
+export interface ExitReport {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  /** The tail of its stderr, when stderr was piped. */
+  stderr: string;
+  /** As a shell reports it: the status, else 128 for a signal (1 when neither is known). */
+  code: number;
+}
+
+/**
+ * Run to completion and report how it ended without judging it: for children whose status the
+ * caller interprets (the user's migration command, a kit command started from the menu, a probe).
+ * Only a program that cannot be started at all is an error.
+ */
+export async function runToExit(file: string, args: readonly string[], options: Omit<ProcessOptions, 'explain'> = {}): Promise<ExitReport> {
+  const running = startProcess(file, args, { ...options, explain: undefined });
+  running.child.stdout?.resume();
+  try {
+    await running.done;
+    return { status: 0, signal: null, stderr: running.stderr.toString(), code: 0 };
+  } catch (error) {
+    if (!(error instanceof ProcessFailure) || error.reason === 'missing') throw error;
+    return { status: error.status, signal: error.signal, stderr: error.stderrTail, code: error.status ?? (error.signal ? 128 : 1) };
+  }
+}
+
+/** `<program> --version`'s output, or undefined when it does not run or answer in time. */
+export async function probeOutput(file: string, args: readonly string[], timeoutMs: number): Promise<string | undefined> {
+  try {
+    return await captureProcess(file, args, { signal: AbortSignal.timeout(timeoutMs), graceMs: 1_000 });
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Wait for every running child and for the streams between them. If any part fails, every child
  * is stopped (one side failing leaves the other blocked on a pipe nobody serves any more), all

@@ -4,16 +4,13 @@
  * zstd). Same rules as pg-tools.ts: argument arrays, connection in the environment, every exit
  * status checked, the tool's own stderr quoted in the error.
  */
-import { execFile, type SpawnOptions } from 'node:child_process';
+import type { SpawnOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { KitError, type ErrorCode } from '../errors.js';
 import { candidateDirs, parseToolVersion } from './pg-tools.js';
-import { ProcessFailure, StderrTail, startProcess, type RunningProcess } from './process.js';
-
-const execFileAsync = promisify(execFile);
+import { probeOutput, ProcessFailure, StderrTail, startProcess, type RunningProcess } from './process.js';
 
 export type ServerToolName = 'pg_basebackup' | 'pg_verifybackup' | 'pg_ctl' | 'pg_controldata' | 'psql';
 
@@ -38,13 +35,9 @@ export async function locateServerTool(name: ServerToolName, serverMajor: number
   for (const dir of candidateDirs(env, undefined, serverMajor)) {
     const file = path.join(dir, name);
     if (!existsSync(file)) continue;
-    try {
-      const { stdout } = await execFileAsync(file, ['--version'], { timeout: 10_000 });
-      const version = parseToolVersion(stdout);
-      if (version) found.push({ name, path: file, ...version });
-    } catch {
-      // not runnable: look further
-    }
+    // not runnable or no version: look further
+    const version = parseToolVersion((await probeOutput(file, ['--version'], 10_000)) ?? '');
+    if (version) found.push({ name, path: file, ...version });
   }
   const exact = found.find((p) => p.major === serverMajor);
   const newer = newerFits ? found.filter((p) => (p.major ?? 0) > serverMajor).sort((a, b) => (b.major ?? 0) - (a.major ?? 0))[0] : undefined;
