@@ -1,9 +1,12 @@
 /**
- * The one way the kit runs a child process that carries data (a dump, a restore script, a
- * decompression): argument arrays, the connection in the child's environment, cancellation passed
- * to spawn, every exit status checked, and a failure turned into a typed KitError that quotes the
- * tail of the child's own stderr. Children that print little and carry no data (probes, installs,
- * the demo, bench's orchestration) use zx instead; zx buffers output and must never carry data.
+ * The one way the kit starts a child process, whatever it is (pg_dump, pg_restore, psql,
+ * pg_basebackup, tar, pg_ctl, initdb, age, a version probe, the user's migration command, a kit
+ * command run from the menu): argument arrays, the connection in the child's environment, the
+ * parent-death signal, cancellation by AbortSignal (SIGTERM, then SIGKILL after a grace), stdin
+ * ignored, piped or fed from a stream or buffer, a stderr tail bounded in bytes, every exit status
+ * checked, and a failure turned into a typed ProcessFailure quoting the tail of the child's own
+ * stderr. The other entry points (runProgram, age's run, spawnTool) are thin wrappers over it.
+ * zx remains for bench and tests only; data never flows through zx.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
