@@ -106,6 +106,12 @@ export interface ProcessOptions {
   stdio?: SpawnOptions['stdio'];
   /** Bytes for stdin: a stream (its failure fails `done`), or a buffer written whole. Implies a piped stdin. */
   input?: Readable | Buffer | string;
+  /**
+   * Lead a process group of its own, stopped as a whole and killed as a whole if the kit dies:
+   * for programs that start helpers of their own (pg_basebackup's WAL streamer), which the
+   * parent-death signal does not reach. Not for a child that reads the terminal.
+   */
+  ownGroup?: boolean;
   /** Bytes of stderr kept for messages (default 64 KiB). */
   stderrLimit?: number;
   /** The code of the error thrown when the child exits non-zero (default INTERNAL). */
@@ -140,14 +146,67 @@ function stdioOf(options: ProcessOptions): SpawnOptions['stdio'] {
   return typeof stdio === 'string' ? ['pipe', stdio, stdio] : ['pipe', ...stdio.slice(1)];
 }
 
-/** SIGTERM, then SIGKILL after `graceMs` unless the child has exited by then. */
-function stopper(child: ChildProcess, graceMs: number): () => void {
+/**
+ * The watchdog: one small shell per kit holding the list of process groups the kit leads. When
+ * the kit ends, however it ends, the shell reads the end of its stdin and stops every group still
+ * listed (SIGTERM, then SIGKILL). It lives in a session of its own, out of reach of the terminal's
+ * Ctrl-C, and does not keep the kit running.
+ */
+const WATCHDOG = `groups=' '
+while read -r op g; do
+  case "$op" in
+    +) groups="$groups$g " ;;
+    -) kept=' '; for x in $groups; do [ "$x" = "$g" ] || kept="$kept$x "; done; groups=$kept ;;
+  esac
+done
+[ "$groups" = ' ' ] && exit 0
+for g in $groups; do kill -s TERM -- "-$g" 2>/dev/null; done
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  left=''; for g in $groups; do kill -s 0 -- "-$g" 2>/dev/null && left="$left $g"; done
+  [ -z "$left" ] && exit 0
+  sleep 0.5
+done
+for g in $left; do kill -s KILL -- "-$g" 2>/dev/null; done
+`;
+
+let watchdog: Writable | null | undefined;
+
+function watchdogInput(): Writable | null {
+  if (watchdog !== undefined) return watchdog;
+  const dog = spawn('/bin/sh', ['-c', WATCHDOG], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  dog.once('error', () => (watchdog = null));
+  dog.unref();
+  (dog.stdin as Writable & { unref?: () => void }).unref?.();
+  dog.stdin!.on('error', () => (watchdog = null));
+  watchdog = dog.stdin!;
+  return watchdog;
+}
+
+/** Tell the watchdog about a group the kit now leads (`+`) or no longer does (`-`). */
+function guardGroup(child: ChildProcess): void {
+  const dog = watchdogInput();
+  if (!dog || child.pid === undefined) return;
+  const pid = child.pid;
+  dog.write(`+ ${pid}\n`);
+  child.once('exit', () => watchdog?.write(`- ${pid}\n`));
+}
+
+/** SIGTERM, then SIGKILL after `graceMs` unless the child has exited by then; to its whole group if it leads one. */
+function stopper(child: ChildProcess, graceMs: number, group: boolean): () => void {
   let timer: NodeJS.Timeout | undefined;
   child.once('exit', () => clearTimeout(timer));
+  const send = (signal: NodeJS.Signals) => {
+    if (!group || child.pid === undefined) return child.kill(signal);
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
   return () => {
     if (child.exitCode !== null || child.signalCode !== null || timer) return;
-    child.kill('SIGTERM');
-    timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    send('SIGTERM');
+    timer = setTimeout(() => send('SIGKILL'), graceMs);
     timer.unref();
   };
 }
@@ -175,8 +234,10 @@ export function startProcess(file: string, args: readonly string[], options: Pro
     cwd: options.cwd,
     stdio: stdioOf(options),
     ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid } : {}),
+    detached: options.ownGroup === true,
   });
-  const stop = stopper(child, options.graceMs ?? GRACE_MS);
+  if (options.ownGroup) guardGroup(child);
+  const stop = stopper(child, options.graceMs ?? GRACE_MS, options.ownGroup === true);
   const stderr = new StderrTail(options.stderrLimit);
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr.push(chunk);

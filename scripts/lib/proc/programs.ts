@@ -96,9 +96,13 @@ async function runToEnd(running: RunningProcess): Promise<ProgramRun> {
   return { stdout: stdout.toString(), stderr: running.stderr.toString() };
 }
 
-/** Run a program to its end, through the one process primitive. Data never flows through here. */
+/**
+ * Run a program to its end, through the one process primitive, in a process group of its own (so
+ * helpers it starts, like pg_basebackup's WAL streamer, stop and die with it). Data never flows
+ * through here.
+ */
 export function runProgram(program: Program, args: string[], options: RunProgramOptions): Promise<ProgramRun> {
-  return runToEnd(startProcess(program.path, args, { ...options, name: program.name, missing: 'PG_TOOL_MISSING' }));
+  return runToEnd(startProcess(program.path, args, { ...options, name: program.name, missing: 'PG_TOOL_MISSING', ownGroup: true }));
 }
 
 /**
@@ -106,5 +110,5 @@ export function runProgram(program: Program, args: string[], options: RunProgram
  * the feeding pipeline and the exit status are checked; either failing fails the run.
  */
 export function runProgramWithInput(program: Program, args: string[], input: Readable, options: RunProgramOptions): Promise<ProgramRun> {
-  return runToEnd(startProcess(program.path, args, { ...options, input, name: program.name, missing: 'PG_TOOL_MISSING' }));
+  return runToEnd(startProcess(program.path, args, { ...options, input, name: program.name, missing: 'PG_TOOL_MISSING', ownGroup: true }));
 }
