@@ -32,7 +32,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
 import { captureProcess } from '../../lib/proc/process.js';
-import { cluster, createDatabase, holdLock, libpqEnv, query, REPO, waitFor, type TestDatabase } from '../support/harness.js';
+import { cluster, createDatabase, holdLock, libpqEnv, makeProject, pgDumpPidsFor, query, REPO, startCli, waitFor, type TestDatabase } from '../support/harness.js';
 
 const LIB = path.join(REPO, 'scripts/lib');
 const AGE = ['/usr/bin/age', '/usr/local/bin/age'].find((p) => existsSync(p));
@@ -200,6 +200,23 @@ describe('children die with the kit (real children, real SIGKILL)', () => {
       for (const pid of left) if (alive(pid)) process.kill(pid, 'SIGKILL');
       await lock.release();
       await session.end().catch(() => undefined);
+    }
+  });
+
+  it('the kit itself (pnpm db:backup), killed while its pg_dumps wait for a lock, leaves no pg_dump behind', async () => {
+    const lock = await holdLock(db.url, 'held');
+    const project = makeProject();
+    try {
+      const { child, result } = startCli('pg-backup', [], { cwd: project, env: { DATABASE_URL: db.url } });
+      // one pg_dump per format, all waiting for the lock
+      const dumps = await waitFor('the pg_dumps to start', () => (pgDumpPidsFor(db.name).length === 3 ? pgDumpPidsFor(db.name) : undefined));
+      child.kill('SIGKILL');
+      expect((await result).signal).toBe('SIGKILL');
+      await waitFor('every pg_dump of the killed kit to end', () => (dumps.every((pid) => !alive(pid)) ? true : undefined), 10_000).catch(() => undefined);
+      expect(dumps.filter(alive)).toEqual([]);
+    } finally {
+      await lock.release();
+      rmSync(project, { recursive: true, force: true });
     }
   });
 });
