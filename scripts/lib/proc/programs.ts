@@ -9,8 +9,8 @@ import type { Readable } from 'node:stream';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { KitError, type ErrorCode } from '../errors.js';
-import { candidateDirs, parseToolVersion } from './pg-tools.js';
 import { probeOutput, ProcessFailure, StderrTail, startProcess, type RunningProcess } from './process.js';
+import { candidateDirs, parseToolVersion } from './tool-dirs.js';
 
 export type ServerToolName = 'pg_basebackup' | 'pg_verifybackup' | 'pg_ctl' | 'pg_controldata' | 'psql';
 

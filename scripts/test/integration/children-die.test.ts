@@ -30,7 +30,7 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 import { captureProcess } from '../../lib/proc/process.js';
 import { cluster, createDatabase, holdLock, libpqEnv, makeProject, pgDumpPidsFor, query, REPO, startCli, waitFor, type TestDatabase } from '../support/harness.js';
 
@@ -72,7 +72,7 @@ function parentScript(plan: object): string {
   return `
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
-import { spawnTool, startGatedPsql } from ${from('proc/pg-tools.ts')};
+import { spawnTool, startGatedPsql } from ${from('engines/postgres/tools.ts')};
 import { captureProcess } from ${from('proc/process.ts')};
 import { runProgram, runProgramWithInput } from ${from('proc/programs.ts')};
 import { spawnEncrypt } from ${from('proc/age.ts')};

@@ -9,7 +9,7 @@ import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirS
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import { captureProcess, runToExit } from './process.js';
+import { captureProcess, runToExit } from '../../proc/process.js';
 
 export interface Cluster {
   host: string;
