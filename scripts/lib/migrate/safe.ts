@@ -33,8 +33,10 @@ export function migrationCommand(options: SafeMigrateOptions, ctx: CommandContex
 /** The application's own migration command: it prints for people and carries no data. */
 async function runMigration(command: string, target: Target, ctx: CommandContext): Promise<number> {
   // Its output is progress for people: it goes to stderr, keeping stdout for the kit's result.
-  // Its connection is this target's, in its environment only. Ctrl-C stops it.
-  const out = await runToExit('/bin/sh', ['-c', command], { cwd: ctx.root, env: { ...ctx.env, DATABASE_URL: targetUrl(target) }, signal: ctx.signal, stdio: ['ignore', process.stderr, process.stderr], name: 'the migration command' });
+  // Its connection is this target's, in its environment only. Ctrl-C stops it, and everything it
+  // started (pnpm, node, the migration tool): it leads a process group the kit stops as a whole,
+  // and kills as a whole should the kit itself be killed.
+  const out = await runToExit('/bin/sh', ['-c', command], { cwd: ctx.root, env: { ...ctx.env, DATABASE_URL: targetUrl(target) }, signal: ctx.signal, stdio: ['ignore', process.stderr, process.stderr], name: 'the migration command', ownGroup: true });
   return out.code;
 }
 

@@ -4,7 +4,7 @@
  * the menu), runProgram and runProgramWithInput (pg_basebackup, tar, pg_ctl) and age. A real Node
  * process starts one stand-in child of each kind, is killed with SIGKILL, and every descendant
  * must be gone, including a helper that a runProgram child forks (as pg_basebackup forks its WAL
- * streamer) and the watchdog that stops such groups. The same with the real programs against real
+ * streamer), what the migration command's shell starts, and the watchdog that stops such groups. The same with the real programs against real
  * servers: scripts/test/integration/children-die.test.ts.
  */
 import { spawn } from 'node:child_process';
@@ -74,6 +74,8 @@ void captureProcess('/usr/bin/sleep', ['302']).catch(() => undefined);
 void runToExit('/usr/bin/sleep', ['303']).catch(() => undefined);
 // a program that forks a helper of its own, as pg_basebackup does
 void runProgram({ name: 'sh', path: '/bin/sh' }, ['-c', 'sleep 304 & wait'], { failure: 'INTERNAL' }).catch(() => undefined);
+// the user's migration command, as migrate/safe.ts starts it: sh -c, whose children are its own
+void runToExit('/bin/sh', ['-c', 'sleep 305 & wait'], { stdio: ['ignore', 'ignore', 'ignore'], ownGroup: true }).catch(() => undefined);
 ${AGE ? `const age = spawnEncrypt(['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'], process.env); age.done.catch(() => undefined); age.output.resume();` : ''}
 setTimeout(() => process.stdout.write('ready\\n'), 500);
 setInterval(() => undefined, 1000);
@@ -86,7 +88,7 @@ setInterval(() => undefined, 1000);
       // the kit: the Node process tsx started (or tsx itself, when it runs the script in-process)
       const node = Number(readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(/\s+/).at(-1) ?? parent.pid);
       const kit = existsSync(`/proc/${node}/task/${node}/children`) ? node : parent.pid!;
-      const expected = ['sleep 300', 'sleep 301', 'sleep 302', 'sleep 303', 'sleep 304', 'cat', ...(AGE ? ['age'] : [])];
+      const expected = ['sleep 300', 'sleep 301', 'sleep 302', 'sleep 303', 'sleep 304', 'sleep 305', 'cat', ...(AGE ? ['age'] : [])];
       const running = () => descendantsOf(kit).map((pid) => ({ pid, argv: commandOf(pid) }));
       await until('every child to run its program', () => expected.every((e) => running().some((r) => r.argv === e || r.argv.startsWith(`${e} `))));
       const everyone = running();
