@@ -1,8 +1,8 @@
 /**
  * The programs physical backups need besides pg_dump and friends: pg_basebackup, pg_verifybackup
  * and pg_ctl (found like the client tools, by major version), and system programs (tar, lz4,
- * zstd). Same rules as pg-tools.ts: argument arrays, connection in the environment, every exit
- * status checked, the tool's own stderr quoted in the error.
+ * zstd). They start through process.ts like every child: argument arrays, connection in the
+ * environment, every exit status checked, the tool's own stderr quoted in the error.
  */
 import type { SpawnOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
