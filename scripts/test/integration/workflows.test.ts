@@ -84,16 +84,13 @@ describe('the GitHub workflows', () => {
   });
 });
 
-describe('the README\'s CI and cron recipes', () => {
-  const readme = readFileSync(path.join(REPO, 'README.md'), 'utf8');
-  const section = (title: string) => {
-    const start = readme.indexOf(`## ${title}`);
-    expect(start, title).toBeGreaterThan(-1);
-    return readme.slice(start, readme.indexOf('\n## ', start + 3));
-  };
+// The manual's chapters on CI and cron: their blocks say `<!-- tested-by: … -->` this file, and
+// scripts/test/unit/docs.test.ts holds them to it.
+describe('the manual\'s CI and cron recipes', () => {
+  const chapter = (file: string) => readFileSync(path.join(REPO, file), 'utf8');
 
-  it('"Use in CI" points at the workflow files this test runs, and quotes them exactly', () => {
-    const ci = section('Use in CI');
+  it('docs/03-ci-and-migrations.md points at the workflow files this test runs, and quotes them exactly', () => {
+    const ci = chapter('docs/03-ci-and-migrations.md');
     expect(ci).toContain('.github/workflows/migrate.yml');
     expect(ci).toContain('.github/workflows/ci.yml');
     const quoted = /```yaml\n([\s\S]*?)```/.exec(ci)![1]!;
@@ -101,8 +98,8 @@ describe('the README\'s CI and cron recipes', () => {
     for (const line of quoted.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#') && l.trim() !== '…')) expect(workflow, line).toContain(line);
   });
 
-  it('"Use with cron" lines run as written: silent on success, and the scripts exist', async () => {
-    const cron = section('Use with cron');
+  it('docs/02-cron.md lines run as written: silent on success, and the scripts exist', async () => {
+    const cron = chapter('docs/02-cron.md');
     const lines = [...cron.matchAll(/^[0-9*][^\n]*?cd \/srv\/app && (.+)$/gm)].map((m) => m[1]!);
     expect(lines.length).toBeGreaterThanOrEqual(2);
     const db = await createDatabase({ sql: 'CREATE TABLE t AS SELECT 1 AS id' });
