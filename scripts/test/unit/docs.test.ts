@@ -18,7 +18,9 @@
  *   in the same file) names the command's entry as the harness takes it (`'pg-restore'`) or its
  *   script (`db:restore`), and names every flag the line shows, and every flag its package.json
  *   script adds (`db:backup:auto` adds `--type` and `--quiet`). Values and positional arguments
- *   are not compared: a flag that no test case gives that command fails the line.
+ *   are not compared: a flag that no test case gives that command fails the line. One
+ *   allowance: `--env <name>` only says which database, so a test case that names its database
+ *   another way (`--env-file`, `--url`, `DATABASE_URL`) matches it.
  *
  * Every `pnpm <name>` in a block that is neither pnpm's own command nor a program in
  * node_modules/.bin must be a package.json script, and every relative link in these files must
@@ -188,6 +190,9 @@ function testSources(): TestSource[] {
   });
 }
 
+/** What a test case may show for a flag the manual shows. */
+const SAME_ROLE: Record<string, string[]> = { '--env': ['--env', '--env-file', '--url', 'DATABASE_URL'] };
+
 const named = (text: string, word: string) => new RegExp(`(?<![\\w:-])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w:-])`).test(text);
 
 /** Why a kit line counts as exercised, or undefined. */
@@ -204,7 +209,7 @@ function exercisedBy(line: KitLine, sources: TestSource[]): string | undefined {
   const names = [`'${entry.entry}'`, line.script.startsWith('kit.mjs') ? `kit.mjs` : line.script];
   const flags = [...new Set([...line.flags, ...entry.implied])];
   for (const source of sources) {
-    const hit = source.cases.find((c) => names.some((n) => (n.startsWith("'") ? c.includes(n) : named(c, n))) && flags.every((f) => named(c, f)));
+    const hit = source.cases.find((c) => names.some((n) => (n.startsWith("'") ? c.includes(n) : named(c, n))) && flags.every((f) => (SAME_ROLE[f] ?? [f]).some((g) => named(c, g))));
     if (hit) return `same script and flags in ${rel(source.file)}`;
   }
   return undefined;
