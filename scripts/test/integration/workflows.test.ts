@@ -151,7 +151,12 @@ describe('the manual\'s recovery recipes', () => {
       if (entry === 'pg-restore') expect(await query(db.url, 'SELECT count(*)::int AS n FROM orders'), line).toEqual([{ n: 50 }]);
     }
 
-    // and `db:verify -- --all` (chapter 1) checks every backup the recipes left behind
+    // chapter 1's `db:verify -- --latest --type auto` picks the newest of that type, and
+    // `db:verify -- --all` checks every backup the recipes left behind
+    const ofType = await cli('verify', ['--latest', '--type', 'auto', '--env', 'prod', '--json'], { cwd: project });
+    expect(ofType.code, ofType.stderr).toBe(0);
+    expect(ofType.json<{ verified: Array<{ id: string }> }>().verified.map((v) => v.id)).toEqual([auto]);
+
     const all = await cli('verify', ['--all', '--env', 'prod', '--json'], { cwd: project });
     expect(all.code, all.stderr).toBe(0);
     expect(all.json<{ verified: unknown[] }>().verified.length).toBeGreaterThanOrEqual(3);

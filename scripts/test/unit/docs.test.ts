@@ -20,7 +20,9 @@
  *   script adds (`db:backup:auto` adds `--type` and `--quiet`). Values and positional arguments
  *   are not compared: a flag that no test case gives that command fails the line. One
  *   allowance: `--env <name>` only says which database, so a test case that names its database
- *   another way (`--env-file`, `--url`, `DATABASE_URL`) matches it.
+ *   another way (`--env-file`, `--url`, `DATABASE_URL`) matches it. A test case's text includes
+ *   the helpers of the same file it calls (`function exportOf(` or `const exportOf = (`), since
+ *   tests run the kit through them.
  *
  * Every `pnpm <name>` in a block that is neither pnpm's own command nor a program in
  * node_modules/.bin must be a package.json script, and every relative link in these files must
@@ -172,6 +174,17 @@ interface TestSource {
   cases: string[];
 }
 
+/** A file's helper functions by name, each with its text up to the next definition or test. */
+function helpersOf(text: string): Map<string, string> {
+  const marks = [...text.matchAll(/^(?:export )?(?:async )?function (\w+)|^(?:export )?const (\w+) = (?:async )?(?:\([^)]*\)|\w+)(?:: [^=]+)? =>|^\s*(?:describe|it|test)\(/gm)];
+  const helpers = new Map<string, string>();
+  marks.forEach((m, i) => {
+    const name = m[1] ?? m[2];
+    if (name) helpers.set(name, text.slice(m.index, marks[i + 1]?.index ?? text.length));
+  });
+  return helpers;
+}
+
 function testSources(): TestSource[] {
   const root = path.join(REPO, 'scripts/test');
   const files: string[] = [];
@@ -186,14 +199,16 @@ function testSources(): TestSource[] {
   return files.map((file) => {
     const text = readFileSync(file, 'utf8');
     const starts = [...text.matchAll(/(?<![\w.])(?:it|test)(?:\.each\([^)]*\))?\(/g)].map((m) => m.index!);
-    return { file, text, cases: starts.map((s, i) => text.slice(s, starts[i + 1] ?? text.length)) };
+    const cases = starts.map((s, i) => text.slice(s, starts[i + 1] ?? text.length));
+    const helpers = helpersOf(text);
+    return { file, text, cases: cases.map((c) => [c, ...[...helpers].filter(([name]) => named(c, `${name}(`.slice(0, -1)) && c.includes(`${name}(`)).map(([, body]) => body)].join('\n')) };
   });
 }
 
 /** What a test case may show for a flag the manual shows. */
 const SAME_ROLE: Record<string, string[]> = { '--env': ['--env', '--env-file', '--url', 'DATABASE_URL'] };
 
-const named = (text: string, word: string) => new RegExp(`(?<![\\w:-])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w:-])`).test(text);
+const named = (text: string, word: string) => new RegExp(`(?<![\\w:-])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-]|:\\w)`).test(text);
 
 /** Why a kit line counts as exercised, or undefined. */
 function exercisedBy(line: KitLine, sources: TestSource[]): string | undefined {
