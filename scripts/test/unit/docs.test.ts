@@ -88,8 +88,11 @@ interface KitLine {
   flags: string[];
 }
 
-/** A line with its quoted strings blanked out, so a `--` inside SQL or a description is no flag. */
-const unquoted = (s: string) => s.replace(/'[^']*'|"[^"]*"/g, '""');
+/**
+ * A line with its quoted strings blanked out (same length, so positions still match the line),
+ * so a `--` or `#` inside SQL or a description is no flag and no comment.
+ */
+const unquoted = (s: string) => s.replace(/'[^']*'|"[^"]*"/g, (q) => `${q[0]}${'_'.repeat(q.length - 2)}${q[0]}`);
 
 /** The shell commands on one line: split at &&, ||, | and ;, a trailing # comment dropped. */
 function commandsOf(line: string): string[] {
@@ -201,7 +204,8 @@ function testSources(): TestSource[] {
     const starts = [...text.matchAll(/(?<![\w.])(?:it|test)(?:\.each\([^)]*\))?\(/g)].map((m) => m.index!);
     const cases = starts.map((s, i) => text.slice(s, starts[i + 1] ?? text.length));
     const helpers = helpersOf(text);
-    return { file, text, cases: cases.map((c) => [c, ...[...helpers].filter(([name]) => named(c, `${name}(`.slice(0, -1)) && c.includes(`${name}(`)).map(([, body]) => body)].join('\n')) };
+    const calls = (c: string, name: string) => new RegExp(`(?<![\\w.])${name}\\(`).test(c);
+    return { file, text, cases: cases.map((c) => [c, ...[...helpers].filter(([name]) => calls(c, name)).map(([, body]) => body)].join('\n')) };
   });
 }
 
@@ -301,21 +305,3 @@ describe('the manual', () => {
     expect(readFileSync(path.join(REPO, '.ci/run'), 'utf8')).toMatch(/^pnpm test$/m);
   });
 });
-
-if (process.env.DOCS_DIAG) {
-  it('diag', () => {
-    const sources = testSources();
-    for (const file of docFiles()) for (const b of codeBlocks(file, readFileSync(file, 'utf8'))) for (const l of kitLines(b)) {
-      if (UNTESTED.test(b.before) || exercisedBy(l, sources)) continue;
-      const e = entryOf(l.script)!;
-      const flags = [...new Set([...l.flags, ...e.implied])];
-      let best = { missing: flags, where: '' };
-      for (const s of sources) for (const c of s.cases) {
-        if (!c.includes(`'${e.entry}'`) && !named(c, l.script)) continue;
-        const missing = flags.filter((f) => !named(c, f));
-        if (missing.length < best.missing.length) best = { missing, where: `${rel(s.file)}: ${c.slice(0, 80).replace(/\n/g, ' ')}` };
-      }
-      console.log(`${rel(file)}:${b.line}: ${l.text}\n   missing ${best.missing.join(' ')} best ${best.where}`);
-    }
-  });
-}
