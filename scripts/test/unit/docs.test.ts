@@ -26,7 +26,7 @@
  *
  * Every `pnpm <name>` in a block that is neither pnpm's own command nor a program in
  * node_modules/.bin must be a package.json script, and every relative link in these files must
- * point at an existing file. Links into docs/reference/ may point at nothing only while that
+ * point at an existing file, and its `#anchor`, if any, at a heading there (GitHub's slugs). Links into docs/reference/ may point at nothing only while that
  * directory does not exist (its generator lands separately); once it exists, they must resolve.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -234,6 +234,20 @@ function exercisedBy(line: KitLine, sources: TestSource[]): string | undefined {
   return undefined;
 }
 
+/** The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces as -. */
+function anchorsOf(markdown: string): Set<string> {
+  const text = markdown.replace(/^\s*(`{3,})[\s\S]*?^\s*\1\s*$/gm, '');
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  for (const m of text.matchAll(/^#{1,6} (.+)$/gm)) {
+    const base = m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    anchors.add(n ? `${base}-${n}` : base);
+  }
+  return anchors;
+}
+
 describe('the manual', () => {
   const blocks = docFiles().flatMap((file) => codeBlocks(file, readFileSync(file, 'utf8')));
   const lines = blocks.flatMap(kitLines);
@@ -281,16 +295,19 @@ describe('the manual', () => {
     expect(exercisedBy(kitLines({ ...block, lines: ['pnpm db:restore -- --latest --force'] })[0]!, sources)).toMatch(/same script and flags/);
   });
 
-  it('every relative link points at an existing file', () => {
+  it('every relative link points at an existing file, and at a heading there', () => {
     const referenceExists = existsSync(REFERENCE);
     const broken: string[] = [];
     for (const file of docFiles()) {
       const text = readFileSync(file, 'utf8').replace(/^\s*(`{3,})[\s\S]*?^\s*\1\s*$/gm, '').replace(/`[^`\n]*`/g, '');
       for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-        const target = m[1]!.split('#')[0]!;
-        if (!target || /^[a-z]+:/i.test(target)) continue;
-        const resolved = path.resolve(path.dirname(file), decodeURIComponent(target));
-        if (existsSync(resolved)) continue;
+        const [target = '', anchor] = m[1]!.split('#');
+        if (/^[a-z]+:/i.test(target)) continue;
+        const resolved = target ? path.resolve(path.dirname(file), decodeURIComponent(target)) : file;
+        if (existsSync(resolved)) {
+          if (anchor && resolved.endsWith('.md') && !anchorsOf(readFileSync(resolved, 'utf8')).has(anchor)) broken.push(`${rel(file)}: ${m[1]} (no such heading)`);
+          continue;
+        }
         const pending = !referenceExists && path.dirname(resolved) === REFERENCE && REFERENCE_FILES.includes(path.basename(resolved));
         if (!pending) broken.push(`${rel(file)}: ${m[1]}`);
       }
