@@ -21,8 +21,9 @@
  *   are not compared: a flag that no test case gives that command fails the line. One
  *   allowance: `--env <name>` only says which database, so a test case that names its database
  *   another way (`--env-file`, `--url`, `DATABASE_URL`) matches it. A test case's text includes
- *   the helpers of the same file it calls (`function exportOf(` or `const exportOf = (`), since
- *   tests run the kit through them.
+ *   its file's beforeAll/beforeEach hooks and the helpers it calls (`function exportOf(` or
+ *   `const exportOf = (`) of the same file or of scripts/test/support/, up to three calls deep,
+ *   since tests run the kit through them.
  *
  * Every `pnpm <name>` in a block that is neither pnpm's own command nor a program in
  * node_modules/.bin must be a package.json script, and every relative link in these files must
@@ -177,15 +178,35 @@ interface TestSource {
   cases: string[];
 }
 
-/** A file's helper functions by name, each with its text up to the next definition or test. */
-function helpersOf(text: string): Map<string, string> {
-  const marks = [...text.matchAll(/^(?:export )?(?:async )?function (\w+)|^(?:export )?const (\w+) = (?:async )?(?:\([^)]*\)|\w+)(?:: [^=]+)? =>|^\s*(?:describe|it|test)\(/gm)];
+/**
+ * A file's helper functions by name and its setup hooks (beforeAll, beforeEach), each with its
+ * text up to the next definition, hook or test.
+ */
+function helpersOf(text: string): { helpers: Map<string, string>; hooks: string[] } {
+  const marks = [...text.matchAll(/^(?:export )?(?:async )?function (\w+)|^(?:export )?const (\w+) = (?:async )?(?:\([^)]*\)|\w+)(?:: [^=]+)? =>|^\s*(before(?:All|Each))\(|^\s*(?:describe|it|test|after(?:All|Each))\(/gm)];
   const helpers = new Map<string, string>();
+  const hooks: string[] = [];
   marks.forEach((m, i) => {
+    const body = text.slice(m.index, marks[i + 1]?.index ?? text.length);
     const name = m[1] ?? m[2];
-    if (name) helpers.set(name, text.slice(m.index, marks[i + 1]?.index ?? text.length));
+    if (name) helpers.set(name, body);
+    else if (m[3]) hooks.push(body);
   });
-  return helpers;
+  return { helpers, hooks };
+}
+
+/** A test case's text with its file's setup hooks and the helpers it calls, up to three levels deep. */
+function withHelpers(text: string, helpers: Map<string, string>): string {
+  let all = text;
+  const added = new Set<string>();
+  for (let depth = 0; depth < 3; depth++) {
+    const more = [...helpers].filter(([name]) => !added.has(name) && new RegExp(`(?<![\\w.])${name}\\(`).test(all));
+    for (const [name, body] of more) {
+      added.add(name);
+      all += `\n${body}`;
+    }
+  }
+  return all;
 }
 
 function testSources(): TestSource[] {
@@ -199,13 +220,14 @@ function testSources(): TestSource[] {
     }
   };
   walk(root);
+  const support = new Map(files.filter((f) => f.includes(`${path.sep}support${path.sep}`)).flatMap((f) => [...helpersOf(readFileSync(f, 'utf8')).helpers]));
   return files.map((file) => {
     const text = readFileSync(file, 'utf8');
     const starts = [...text.matchAll(/(?<![\w.])(?:it|test)(?:\.each\([^)]*\))?\(/g)].map((m) => m.index!);
     const cases = starts.map((s, i) => text.slice(s, starts[i + 1] ?? text.length));
-    const helpers = helpersOf(text);
-    const calls = (c: string, name: string) => new RegExp(`(?<![\\w.])${name}\\(`).test(c);
-    return { file, text, cases: cases.map((c) => [c, ...[...helpers].filter(([name]) => calls(c, name)).map(([, body]) => body)].join('\n')) };
+    const own = helpersOf(text);
+    const helpers = new Map([...support, ...own.helpers]);
+    return { file, text, cases: cases.map((c) => withHelpers([...own.hooks, c].join('\n'), helpers)) };
   });
 }
 
@@ -225,7 +247,7 @@ function exercisedBy(line: KitLine, sources: TestSource[]): string | undefined {
   }
   const entry = entryOf(line.script);
   if (!entry) return undefined;
-  const names = [`'${entry.entry}'`, line.script.startsWith('kit.mjs') ? `kit.mjs` : line.script];
+  const names = line.script.startsWith('kit.mjs') ? [`'${entry.entry}'`] : [`'${entry.entry}'`, line.script];
   const flags = [...new Set([...line.flags, ...entry.implied])];
   for (const source of sources) {
     const hit = source.cases.find((c) => names.some((n) => (n.startsWith("'") ? c.includes(n) : named(c, n))) && flags.every((f) => (SAME_ROLE[f] ?? [f]).some((g) => named(c, g))));
