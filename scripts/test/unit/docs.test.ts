@@ -29,6 +29,8 @@
  * node_modules/.bin must be a package.json script, and every relative link in these files must
  * point at an existing file, and its `#anchor`, if any, at a heading there (GitHub's slugs). Links into docs/reference/ may point at nothing only while that
  * directory does not exist (its generator lands separately); once it exists, they must resolve.
+ * Every path of the repository the prose names in code (`scripts/lib/store/store.ts`) must exist,
+ * so a file moved by a refactor cannot leave the manual pointing at nothing.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -335,6 +337,17 @@ describe('the manual', () => {
       }
     }
     expect(broken).toEqual([]);
+  });
+
+  it('every path of the repository the prose names (`scripts/…`, `.github/…`, `.ci/…`) exists', () => {
+    const missing: string[] = [];
+    for (const file of docFiles()) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/`((?:scripts|\.github|\.ci)\/[^`\s]+)`/g)) {
+        if (/[<*{…]/.test(m[1]!)) continue; // a pattern, not a path
+        if (!existsSync(path.join(REPO, m[1]!.replace(/[.,:;]$/, '')))) missing.push(`${rel(file)}: ${m[1]}`);
+      }
+    }
+    expect(missing).toEqual([]);
   });
 
   it('README.md stays short and states the test command CI runs', () => {
