@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { KitError, type ErrorCode } from '../errors.js';
 import { startProcess, type RunningProcess } from './process.js';
+import { traceProbe } from './trace.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -82,6 +83,7 @@ export function candidateDirs(env: NodeJS.ProcessEnv, bindirFromPgConfig?: strin
 async function probe(dir: string, name: ToolName): Promise<ToolCandidate | undefined> {
   const file = path.join(dir, name);
   if (!existsSync(file)) return undefined;
+  traceProbe(file);
   try {
     const { stdout } = await execFileAsync(file, ['--version'], { timeout: 10_000 });
     const parsed = parseToolVersion(stdout);
@@ -92,6 +94,7 @@ async function probe(dir: string, name: ToolName): Promise<ToolCandidate | undef
 }
 
 async function pgConfigBindir(): Promise<string | undefined> {
+  traceProbe('pg_config');
   try {
     const { stdout } = await execFileAsync('pg_config', ['--bindir'], { timeout: 5_000 });
     return stdout.trim() || undefined;

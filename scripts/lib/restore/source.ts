@@ -18,6 +18,7 @@ import { readInfoAt } from '../store/local.js';
 import type { BackupStore, Listing, StoredBackup } from '../store/store.js';
 import { locateTool, spawnTool, type LocatedTool } from '../proc/pg-tools.js';
 import { sha256File } from '../store/files.js';
+import { traceHashPass } from '../proc/trace.js';
 import { ScriptGuard } from './script.js';
 import { tarProblem } from '../format/tar.js';
 import { formatBytes } from '../format/units.js';
@@ -219,6 +220,7 @@ export async function readToc(pgRestore: LocatedTool, file: string, env: NodeJS.
 
 /** Read a whole SQL or gzipped SQL file once: its checksum, trailer and statistics. */
 export async function readScript(file: string, gzipped: boolean): Promise<{ sha256: string; bytes: number; stats: DumpStats; items: number }> {
+  traceHashPass(file);
   const hash = createHash('sha256');
   let bytes = 0;
   // What the restore would refuse (a meta-command, a COMMIT of its own) is found here, before anything changes.
