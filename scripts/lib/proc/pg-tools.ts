@@ -80,27 +80,38 @@ export function candidateDirs(env: NodeJS.ProcessEnv, bindirFromPgConfig?: strin
   return [...new Set(dirs)];
 }
 
+/**
+ * A binary's version, asked once per process: a restore locates pg_dump, pg_restore and psql for
+ * one server, and each `--version` spawn costs a process start (a Perl start for Debian's
+ * wrappers). Failures are remembered too: a path that did not answer is not asked again.
+ */
+const probed = new Map<string, Promise<{ version: string; major: number } | undefined>>();
+
+function versionOf(file: string): Promise<{ version: string; major: number } | undefined> {
+  let answer = probed.get(file);
+  if (!answer) {
+    traceProbe(file);
+    answer = execFileAsync(file, ['--version'], { timeout: 10_000 }).then(({ stdout }) => parseToolVersion(stdout), () => undefined);
+    probed.set(file, answer);
+  }
+  return answer;
+}
+
 async function probe(dir: string, name: ToolName): Promise<ToolCandidate | undefined> {
   const file = path.join(dir, name);
   if (!existsSync(file)) return undefined;
-  traceProbe(file);
-  try {
-    const { stdout } = await execFileAsync(file, ['--version'], { timeout: 10_000 });
-    const parsed = parseToolVersion(stdout);
-    return parsed ? { dir, ...parsed } : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = await versionOf(file);
+  return parsed ? { dir, ...parsed } : undefined;
 }
 
-async function pgConfigBindir(): Promise<string | undefined> {
-  traceProbe('pg_config');
-  try {
-    const { stdout } = await execFileAsync('pg_config', ['--bindir'], { timeout: 5_000 });
-    return stdout.trim() || undefined;
-  } catch {
-    return undefined;
+let bindir: Promise<string | undefined> | undefined;
+
+function pgConfigBindir(): Promise<string | undefined> {
+  if (!bindir) {
+    traceProbe('pg_config');
+    bindir = execFileAsync('pg_config', ['--bindir'], { timeout: 5_000 }).then(({ stdout }) => stdout.trim() || undefined, () => undefined);
   }
+  return bindir;
 }
 
 const cache = new Map<string, LocatedTool>();
