@@ -76,6 +76,7 @@ interface Measured {
   bytes: number;
   seconds: number;
   kitConnections: number;
+  kitConnectionsByDatabase: Record<string, number>;
   serverConnections: number;
   probes: number;
   probesByTool: Record<string, number>;
@@ -113,6 +114,7 @@ async function measure(format: 'dump' | 'sql.gz', mb: number, withRoles: boolean
     bytes: stored?.bytes ?? 0,
     seconds: restore.ms / 1000,
     kitConnections: sum(trace.connections),
+    kitConnectionsByDatabase: trace.connections,
     serverConnections: connectionsLogged(logFile, logFrom),
     probes: sum(trace.probes),
     probesByTool: trace.probes,
@@ -140,7 +142,7 @@ async function main(): Promise<void> {
     process.stdout.write('artifact  size       time     kit conns  server conns  probes  hash passes (artifact)\n');
     for (const r of results) {
       process.stdout.write(`${r.artifact.padEnd(8)}  ${(r.bytes / 1024 / 1024).toFixed(0).padStart(5)} MiB  ${r.seconds.toFixed(1).padStart(6)} s  ${String(r.kitConnections).padStart(9)}  ${String(r.serverConnections).padStart(12)}  ${String(r.probes).padStart(6)}  ${r.hashPassesOverArtifact}\n`);
-      process.stdout.write(`          probes ${JSON.stringify(r.probesByTool)}; hashes ${JSON.stringify(r.hashPasses)}\n`);
+      process.stdout.write(`          kit conns ${JSON.stringify(r.kitConnectionsByDatabase)}; probes ${JSON.stringify(r.probesByTool)}; hashes ${JSON.stringify(r.hashPasses)}\n`);
     }
   } finally {
     await s3.stop();
