@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { $ } from 'zx/core';
-import { startCluster, type Cluster } from './lib/proc/cluster.js';
+import { startCluster, type Cluster } from './lib/engines/postgres/cluster.js';
 
 // pnpm runs scripts from the repository root; the launcher sits beside this entry file.
 const root = process.cwd();

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { $ } from 'zx/core';
 import { redact } from '../lib/redact.js';
-import { serverFacts } from '../lib/pg/connect.js';
+import { serverFacts } from '../lib/engines/postgres/connect.js';
 import './cases/index.js';
 import { benchContext, warmUpKit } from './context.js';
 import { measure } from './measure.js';

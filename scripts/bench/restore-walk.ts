@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { startCluster, type Cluster } from '../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../lib/engines/postgres/cluster.js';
 import { parseTrace, type TraceCounts } from '../lib/proc/trace.js';
 import { startS3Server, type S3Server } from '../test/support/s3-server.js';
 

@@ -1,10 +1,10 @@
 /** The database being benchmarked: a throw-away cluster, or an existing server from --url. */
 import path from 'node:path';
 import { $ } from 'zx/core';
-import { startCluster } from '../lib/proc/cluster.js';
+import { startCluster } from '../lib/engines/postgres/cluster.js';
 import { childEnv, targetFromUrl, type Target } from '../lib/config/target.js';
-import { connect, serverFacts, type Client } from '../lib/pg/connect.js';
-import { locateTool } from '../lib/proc/pg-tools.js';
+import { connect, serverFacts, type Client } from '../lib/engines/postgres/connect.js';
+import { locateTool } from '../lib/engines/postgres/tools.js';
 import type { BenchOptions } from './options.js';
 import { progress, seconds } from './report.js';
 

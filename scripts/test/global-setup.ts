@@ -4,7 +4,7 @@
  * cluster of their own instead.
  */
 import type { TestProject } from 'vitest/node';
-import { startCluster } from '../lib/proc/cluster.js';
+import { startCluster } from '../lib/engines/postgres/cluster.js';
 
 export interface ClusterInfo {
   host: string;

@@ -10,7 +10,7 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 import { parseKitResult, LAUNCHER, REPO } from '../context.js';
 import type { BenchContext, RunOutcome } from '../registry.js';
 

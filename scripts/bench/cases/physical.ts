@@ -6,7 +6,7 @@
  */
 import { chmodSync } from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../../lib/proc/cluster.js';
+import { freePort } from '../../lib/engines/postgres/cluster.js';
 import { registerCase } from '../registry.js';
 import { pgbackrest, physicalFixture, serverDir } from './physical-fixture.js';
 

@@ -12,19 +12,21 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
-import { classifyConnectError, connect, connectWithWait, serverFacts, type Client, type ServerFacts } from '../pg/connect.js';
-import { readExtensions } from '../pg/extensions.js';
-import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../proc/pg-tools.js';
+import { serverFacts, type Client, type ServerFacts } from '../engines/postgres/connect.js';
+import { readExtensions } from '../engines/postgres/extensions.js';
+import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../engines/postgres/tools.js';
 import { sizeOf } from '../store/files.js';
+import { storageError } from '../store/write-errors.js';
+import { engineForTarget } from '../engines/registry.js';
 import type { StoreContext } from '../store/environment.js';
 import type { BackupStore, BackupWrite, StoredBackup } from '../store/store.js';
 import type { CommandContext } from '../context.js';
 import { Fanout, HashTap } from './fanout.js';
 import { artifactFile, type Format } from '../format/naming.js';
-import { formatBytes } from '../format/units.js';
-import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../format/stats.js';
-import { restoreCommandLine } from '../format/restore-command.js';
-import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type ExtensionInfo, type RolesInfo, type StatisticsSource } from '../format/metadata.js';
+import { formatBytes } from '../text/units.js';
+import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../engines/postgres/dump-stats.js';
+import { restoreCommandLine } from '../text/restore-command.js';
+import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type ExtensionInfo, type RolesInfo, type StatisticsSource, DEFAULT_ENGINE, type EngineName } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
 import { backupRoles } from './roles.js';
 
@@ -124,6 +126,8 @@ export function pgDumpArgs(snapshot: string, options: Pick<BackupOptions, 'lockW
 }
 
 export interface InfoFacts {
+  /** The engine that made the backup (PostgreSQL unless said): recorded so a restore picks the same one. */
+  engine?: EngineName;
   id: string;
   environment: string;
   options: Pick<BackupOptions, 'type' | 'description' | 'tables' | 'excludeTables' | 'schemas'>;
@@ -150,6 +154,7 @@ export function buildInfo(facts: InfoFacts): BackupInfo {
   return {
     schema: INFO_SCHEMA,
     version: INFO_VERSION,
+    engine: facts.engine ?? DEFAULT_ENGINE,
     id: facts.id,
     type: options.type,
     description: options.description,
@@ -223,13 +228,14 @@ function restoreHint(target: Target, ctx: StoreContext, where: string, id: strin
 /** `lockHeld`: the caller (a restore taking its safety backup) already holds the environment's lock. */
 export async function backup(target: Target, options: BackupOptions, ctx: StoreContext, internal: { lockHeld?: boolean } = {}): Promise<BackupResult> {
   const started = ctx.now();
+  const engine = engineForTarget(target);
   const { store } = ctx.environment(target.env);
   const lock = internal.lockHeld ? { release: () => undefined } : await store.lock('backup');
   let client: Client | undefined;
   let write: BackupWrite | undefined;
   try {
     ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
-    client = await connectWithWait(target, options.waitSeconds, (attempt, error) =>
+    client = await engine.connectWithWait(target, options.waitSeconds, (attempt, error) =>
       ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`),
       ctx.signal,
     );
@@ -253,7 +259,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
     };
   } catch (error) {
     await write?.abort().catch(() => undefined);
-    throw await serverGoneError(error, target) ?? storageError(error);
+    throw await engine.serverGone(error, target) ?? storageError(error);
   } finally {
     await client?.end().catch(() => undefined);
     lock.release();
@@ -309,6 +315,7 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
   });
   artifacts.push(saved.artifact);
   const info = buildInfo({
+    engine: engineForTarget(target).name,
     id: write.id,
     environment: target.env,
     options,
@@ -415,34 +422,7 @@ function plainJob(
   return { formats: ['sql', 'sql.gz'], tool, done, bytesSoFar: async () => collector.bytesSeen };
 }
 
-/**
- * pg_dump words a vanished server many ways (closed connection, crash of another process, no
- * connection, …). Rather than trust the wording, ask: if the server no longer answers, that is
- * the cause to report.
- */
-export async function serverGoneError(error: unknown, target: Target, during = 'backup', after = 'No backup was written'): Promise<KitError | undefined> {
-  if (!(error instanceof KitError) || !['PG_DUMP_FAILED', 'ARTIFACT_IMPLAUSIBLE', 'RESTORE_FAILED', 'INTEGRITY_FAILED'].includes(error.code)) return undefined;
-  try {
-    const probe = await connect(target);
-    await probe.end();
-    return undefined;
-  } catch (raw) {
-    if (!classifyConnectError(raw, target).retryable) return undefined;
-    return new KitError('SERVER_UNREACHABLE', `The connection to the server was lost during the ${during} (${error.message}). ${after}; check the server and run the ${during} again.`, { cause: error, detail: error.detail });
-  }
-}
 
-/** Errors from writing files, in the kit's vocabulary. */
-export function storageError(error: unknown): unknown {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new KitError('DISK_FULL', 'The disk filled up during the backup. No backup was written; partial files were removed. Free space or set BACKUP_DIR to a larger disk.', { cause: error });
-  }
-  if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
-    return new KitError('BACKUP_DIR_UNWRITABLE', `Writing the backup failed (${code}). Fix the backup directory's permissions or set BACKUP_DIR.`, { cause: error });
-  }
-  return error;
-}
 
 /**
  * A .dump or .tar. pg_dump writes a custom archive's data offsets into its table of contents

@@ -15,8 +15,8 @@ import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
 import type { ArtifactInfo, RolesInfo } from '../format/metadata.js';
 import type { BackupWrite } from '../store/store.js';
-import type { Client } from '../pg/connect.js';
-import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
+import type { Client } from '../engines/postgres/connect.js';
+import { spawnTool, type LocatedTool } from '../engines/postgres/tools.js';
 import { filterRoleScript, parseRoleScript, renderRoleScript } from '../format/role-script.js';
 
 export interface RolesDump {

@@ -6,7 +6,7 @@
  * what is open on stderr and exits with a status no command uses. Without the variable nothing
  * happens. A user never sets it; a cron job that never ends is what it exists to prevent.
  */
-import { connect } from '../pg/connect.js';
+import { connect } from '../engines/postgres/connect.js';
 import type { Target } from '../config/target.js';
 
 /** The line the harness looks for; what follows it names the open handles. */

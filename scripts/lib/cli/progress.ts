@@ -3,8 +3,8 @@
  * line every ~10 s otherwise (cron and CI logs), nothing with --quiet or --no-progress.
  */
 import type { ProgressUpdate, Reporter } from '../context.js';
-import { formatBytes } from '../format/units.js';
-import { formatDuration } from '../format/time.js';
+import { formatBytes } from '../text/units.js';
+import { formatDuration } from '../text/time.js';
 
 export interface ReporterOptions {
   tty: boolean;

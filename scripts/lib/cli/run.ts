@@ -9,7 +9,7 @@ import { appendFileSync } from 'node:fs';
 import { EXIT_CODES, KitError, exitCodeOf } from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
 import { checkEnvFile, resolveTarget, type Target } from '../config/target.js';
-import { onConnectionRepair } from '../pg/connect.js';
+import { onConnectionRepair } from '../engines/postgres/connect.js';
 import { withStores, type StoreContext } from '../store/environment.js';
 import type { StoreOptions } from '../context.js';
 import { configFor } from '../config/file.js';

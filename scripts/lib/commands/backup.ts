@@ -5,9 +5,9 @@ import { listValue, readWait, stringValue, usageError, type Command, type Common
 import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatDuration } from '../cli/progress.js';
 import { backup, type BackupOptions, type BackupResult } from '../backup/backup.js';
-import { formatBytes } from '../format/units.js';
+import { formatBytes } from '../text/units.js';
 import { FORMATS, isValidType, parseFormats } from '../format/naming.js';
-import { PG_TIMEOUT_MAX_MS } from '../pg/limits.js';
+import { PG_TIMEOUT_MAX_MS } from '../engines/postgres/limits.js';
 
 export interface BackupArgs extends CommonArgs, BackupOptions {}
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { KitError, exitCodeOf } from '../errors.js';
 import { redact } from '../redact.js';
-import { connectWithWait } from '../pg/connect.js';
+import { connectWithWait } from '../engines/postgres/connect.js';
 import type { Target } from '../config/target.js';
 import type { Command, CommonArgs, CliContext } from '../cli/run.js';
 import { runSql, type SqlUi } from '../sql/run.js';

@@ -4,7 +4,7 @@ import { readWait, stringValue, usageError, type Command, type CommonArgs } from
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { dropAll, type DropOptions, type DropResult } from '../drop/drop.js';
-import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../restore/locks.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../engines/postgres/locks.js';
 
 export interface DropArgs extends CommonArgs, DropOptions {}
 

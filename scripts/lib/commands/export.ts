@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { listValue, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { formatDuration } from '../cli/progress.js';
-import { formatBytes } from '../format/units.js';
+import { formatBytes } from '../text/units.js';
 import { exportTables, type ExportOptions, type ExportResult } from '../export/export.js';
 
 export interface ExportArgs extends CommonArgs, ExportOptions {}

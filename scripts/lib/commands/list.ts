@@ -1,10 +1,10 @@
 /** `db:list`: the complete backups of an environment, newest first, and what is not a backup. */
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { REMOTE_OPTIONS } from '../cli/options.js';
-import { formatBytes } from '../format/units.js';
+import { formatBytes } from '../text/units.js';
 import { fromTheFuture, takenAt } from '../store/catalog.js';
 import { listPhysical, type PhysicalListing } from '../physical/listing.js';
-import { formatAge, formatTimestamp } from '../format/time.js';
+import { formatAge, formatTimestamp } from '../text/time.js';
 
 export interface ListArgs extends CommonArgs {
   type: string | undefined;

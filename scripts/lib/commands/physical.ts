@@ -10,7 +10,7 @@ import { retentionCommand, type RetentionArgs } from './retention.js';
 import { loadConfig } from '../config/file.js';
 import { DEFAULT_POLICY, type RetentionPolicy } from '../retention/plan.js';
 import { formatDuration } from '../cli/progress.js';
-import { formatBytes } from '../format/units.js';
+import { formatBytes } from '../text/units.js';
 import { isValidType } from '../format/naming.js';
 import { physicalBackup, type PhysicalBackupOptions, type PhysicalBackupResult } from '../physical/backup.js';
 import { unloggedNotice } from '../physical/unlogged.js';

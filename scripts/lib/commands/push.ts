@@ -1,7 +1,7 @@
 /** `db:push` and `db:pull`: copy backups to and from the environment's remote (offsite/copies.ts). */
 import { usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { REMOTE_OPTIONS } from '../cli/options.js';
-import { formatBytes } from '../format/units.js';
+import { formatBytes } from '../text/units.js';
 import { pull, push, type CopyResult } from '../offsite/copies.js';
 import { localPhysicalIds, pushPhysical } from '../physical/push.js';
 

@@ -3,11 +3,11 @@ import path from 'node:path';
 import { KitError } from '../errors.js';
 import { readWait, stringValue, listValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { REMOTE_OPTIONS } from '../cli/options.js';
-import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../restore/locks.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../engines/postgres/locks.js';
 import { formatDuration } from '../cli/progress.js';
 import { ask, isInteractive } from '../cli/prompt.js';
-import { formatBytes } from '../format/units.js';
-import { formatAge } from '../format/time.js';
+import { formatBytes } from '../text/units.js';
+import { formatAge } from '../text/time.js';
 import { describeSummary, restore, type RestoreMode, type RestoreOptions, type RestoreResult, type RestoreUi } from '../restore/restore.js';
 
 export interface RestoreArgs extends CommonArgs, RestoreOptions {}

@@ -7,7 +7,7 @@ import { KitError } from '../errors.js';
 import { stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { REMOTE_OPTIONS } from '../cli/options.js';
 import { loadConfig } from '../config/file.js';
-import { formatTimestamp, parseInstant } from '../format/time.js';
+import { formatTimestamp, parseInstant } from '../text/time.js';
 import type { BackupStore, Leftover, Listing } from '../store/store.js';
 import { innerStore } from '../store/encrypting.js';
 import { MirroredStore } from '../store/s3/mirror.js';

@@ -1,7 +1,7 @@
 /** `db:sync` (fresh backup of the source, then restore) and `db:refresh` (newest existing backup). */
 import { KitError } from '../errors.js';
 import { readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
-import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../restore/locks.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, parseLockTimeout } from '../engines/postgres/locks.js';
 import { formatDuration } from '../cli/progress.js';
 import { terminalUi } from './restore.js';
 import { sync, type SyncOptions, type SyncResult } from '../sync/sync.js';

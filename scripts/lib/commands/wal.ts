@@ -7,7 +7,7 @@ import path from 'node:path';
 import { KitError } from '../errors.js';
 import { failWithReport, readWait, stringValue, usageError, type Command, type CommonArgs } from '../cli/run.js';
 import { REMOTE_OPTIONS } from '../cli/options.js';
-import { formatBytes } from '../format/units.js';
+import { formatBytes } from '../text/units.js';
 import { fetchSegment, pushSegment, type PushOutcome } from '../physical/archive.js';
 import { PhysicalStore } from '../store/physical-store.js';
 import { walStatus, type WalStatus } from '../physical/status.js';

@@ -97,6 +97,14 @@ export interface IdentityFile {
   recipients: string[];
 }
 
+/** What decrypting a stored artifact needs: restore and verify both ask for it. */
+export interface DecryptionRequest {
+  /** The identity file (--identity or AGE_IDENTITY_FILE), if one was given. */
+  identity: string | undefined;
+  env: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+}
+
 /** --identity > AGE_IDENTITY_FILE. Returns undefined when neither is given. */
 export function identityPath(flag: string | undefined, processEnv: NodeJS.ProcessEnv, root: string): string | undefined {
   const given = flag ?? (processEnv.AGE_IDENTITY_FILE || undefined);

@@ -7,8 +7,8 @@ import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { resolveTarget, describeTarget } from '../config/target.js';
-import { classifyConnectError, connect, serverFacts } from '../pg/connect.js';
-import { candidateDirs, locateTool, parseToolVersion, type ToolCandidate, type ToolName } from '../proc/pg-tools.js';
+import { classifyConnectError, connect, serverFacts } from '../engines/postgres/connect.js';
+import { candidateDirs, locateTool, parseToolVersion, type ToolCandidate, type ToolName } from '../engines/postgres/tools.js';
 import type { CommandContext } from '../context.js';
 
 // Probes and installs print little and carry no data: zx runs them, with argument arrays.

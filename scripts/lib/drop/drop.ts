@@ -7,13 +7,12 @@
  */
 import { KitError } from '../errors.js';
 import { checkConsent } from '../config/confirmation.js';
-import { restoreCommandLine } from '../format/restore-command.js';
+import { restoreCommandLine } from '../text/restore-command.js';
 import type { Target } from '../config/target.js';
-import { connectWithWait, type Client } from '../pg/connect.js';
+import { engineForTarget } from '../engines/registry.js';
+import type { Client, Engine } from '../engines/engine.js';
 import type { StoreContext } from '../store/environment.js';
-import { EMPTY_DATABASE_FUNCTION } from '../restore/sql.js';
-import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
-import { isLockTimeout, lockTimeoutError, lockTimeoutSetting } from '../restore/locks.js';
+import { backup, wholeDatabaseDump } from '../backup/backup.js';
 
 export interface DropOptions {
   skipBackup: boolean;
@@ -55,49 +54,13 @@ async function describeContents(client: Client, target: Target, options: DropOpt
   ];
 }
 
-/**
- * Empty the database in one transaction (see EMPTY_DATABASE_FUNCTION). An interruption while it
- * runs closes the connection, so the server rolls everything back; one that arrives after it
- * rolls back instead of committing.
- */
-async function emptyDatabase(client: Client, signal: AbortSignal, lockTimeoutSeconds: number): Promise<{ dropped: string[]; notDropped: string[] }> {
-  const stop = () => client.connection.stream.destroy();
-  signal.addEventListener('abort', stop, { once: true });
-  try {
-    await client.query('BEGIN');
-    await client.query('SET LOCAL client_min_messages = warning');
-    await client.query(lockTimeoutSetting(lockTimeoutSeconds).replace('SET', 'SET LOCAL'));
-    await client.query(EMPTY_DATABASE_FUNCTION);
-    const { rows: steps } = await client.query<{ what: string; done: boolean; problem: string | null }>('SELECT * FROM pg_temp.kit_empty_database(false)');
-    const { rows: remaining } = await client.query<{ what: string }>(
-      `SELECT format('%s %I.%I', CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE 'relation' END, n.nspname, c.relname) AS what
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-        ORDER BY 1`,
-    );
-    await client.query('DROP FUNCTION IF EXISTS pg_temp.kit_empty_database(boolean)'); // DROP OWNED may have taken it
-    signal.throwIfAborted();
-    await client.query('COMMIT');
-    const named = (what: string) => (what === 'objects owned by the current user' ? 'everything else owned by the current user' : what);
-    const dropped = steps.filter((s) => s.done && s.what !== 'large objects').map((s) => named(s.what));
-    const failures = steps.filter((s) => !s.done).map((s) => `${s.what}: ${s.problem}`);
-    const notDropped = remaining.length ? [...remaining.map((r) => `${r.what} (not yours to drop)`), ...failures] : failures.filter((f) => !f.startsWith('schema '));
-    return { dropped, notDropped };
-  } catch (error) {
-    if (signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted while dropping: the transaction was rolled back and nothing was dropped.');
-    throw error;
-  } finally {
-    signal.removeEventListener('abort', stop);
-  }
-}
-
 /** A failure in the kit's words: a lost server is 4, a lock held too long names its holder. */
-async function dropFailure(error: unknown, target: Target, options: DropOptions): Promise<unknown> {
+async function dropFailure(engine: Engine, error: unknown, target: Target, options: DropOptions): Promise<unknown> {
   if (error instanceof KitError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const nothing = 'The drop\'s transaction was rolled back, so nothing was dropped.';
-  if (isLockTimeout(message)) return lockTimeoutError(target, 'drop', options.lockTimeoutSeconds, nothing);
-  const gone = await serverGoneError(new KitError('RESTORE_FAILED', message), target, 'drop', 'The drop\'s transaction was not committed, so nothing was dropped');
+  if (engine.isLockTimeout(message)) return engine.lockTimeoutError(target, 'drop', options.lockTimeoutSeconds, nothing);
+  const gone = await engine.serverGone(new KitError('RESTORE_FAILED', message), target, 'drop', 'The drop\'s transaction was not committed, so nothing was dropped');
   return gone ?? new KitError('RESTORE_FAILED', `The drop failed and was rolled back; nothing was dropped. PostgreSQL said: ${message}`, { cause: error });
 }
 
@@ -106,10 +69,11 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
   if (target.protected && options.skipBackup) {
     throw new KitError('PROTECTED_TARGET', `--skip-backup is refused on the protected environment "${target.env}": dropping everything there must stay undoable.`);
   }
+  const engine = engineForTarget(target);
   const lock = await ctx.environment(target.env).store.lock('drop');
   let client: Client | undefined;
   try {
-    client = await connectWithWait(target, options.waitSeconds, undefined, ctx.signal);
+    client = await engine.connectWithWait(target, options.waitSeconds, undefined, ctx.signal);
     const summary = await describeContents(client, target, options);
     const consent = checkConsent(target, options, ui.interactive, {
       withoutPrompt: 'drop everything there',
@@ -129,7 +93,7 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
     if (ctx.signal.aborted) throw new KitError('INTERRUPTED', `Interrupted before anything was dropped${made ? ` (the pre-drop backup ${made.id} was kept)` : ''}.`);
 
     ctx.reporter.progress({ phase: 'dropping', bytes: 0 });
-    const { dropped, notDropped } = await emptyDatabase(client, ctx.signal, options.lockTimeoutSeconds);
+    const { dropped, notDropped } = await engine.emptyDatabase(client, ctx.signal, options.lockTimeoutSeconds);
     return {
       target: { database: target.database, host: target.host, port: target.port, environment: target.env },
       backup: made,
@@ -140,7 +104,7 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
     };
   } catch (error) {
     await client?.query('ROLLBACK').catch(() => undefined);
-    throw await dropFailure(error, target, options);
+    throw await dropFailure(engine, error, target, options);
   } finally {
     await client?.end().catch(() => undefined);
     lock.release();

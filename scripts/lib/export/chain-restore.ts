@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { KitError } from '../errors.js';
 import { CsvToCopyText } from '../format/csv.js';
 import type { ExportTable } from '../format/export-metadata.js';
-import { ident, literal } from '../pg/quote.js';
+import { ident, literal } from '../engines/postgres/quote.js';
 import type { Reporter } from '../context.js';
 import type { ChainMember } from './chain.js';
 import { chainLinks, linkChain } from './chain-links.js';

@@ -9,7 +9,7 @@ import { KitError } from '../errors.js';
 import type { DifferentialConfig } from '../config/schema.js';
 import type { ExportMetadata } from '../format/export-metadata.js';
 import { openExport } from './source.js';
-import type { SnapshotTable } from './snapshot.js';
+import type { SnapshotTable } from '../engines/postgres/snapshot.js';
 
 export const DEFAULT_BASIS = 'updated_at';
 export const DEFAULT_MAX_CHAIN = 7;

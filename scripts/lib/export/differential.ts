@@ -16,19 +16,19 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import type { Client } from '../pg/connect.js';
-import type { LocatedTool } from '../proc/pg-tools.js';
-import { literal } from '../pg/quote.js';
-import { keyComparator, keyKind, keySql } from '../format/key-order.js';
+import type { Client } from '../engines/postgres/connect.js';
+import type { LocatedTool } from '../engines/postgres/tools.js';
+import { literal } from '../engines/postgres/quote.js';
+import { keyComparator, keyKind, keySql } from '../engines/postgres/key-order.js';
 import { csvHeaderLine } from '../format/csv.js';
 import { chainFileName, type ChainInfo, type ChainTable, type ExportFile, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
 import type { DifferentialConfig } from '../config/schema.js';
-import { copySource, copyToFile } from './copy.js';
+import { copySource, copyToFile } from '../engines/postgres/copy.js';
 import { writeDeletedKeys, writeIntegerKeyUnion, writeKeyUnion } from './key-merge.js';
 import { rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { chainMembers, decideChain, DEFAULT_MAX_CHAIN, DEFAULT_MAX_SHARE, judgeTables, latestMember, unsuitableError, type ChainMember, type Suitability } from './chain.js';
-import type { SnapshotTable } from './snapshot.js';
+import type { SnapshotTable } from '../engines/postgres/snapshot.js';
 import { openExport } from './source.js';
 
 /**

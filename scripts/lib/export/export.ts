@@ -13,8 +13,8 @@ import { PassThrough } from 'node:stream';
 import kitPackage from '../../../package.json' with { type: 'json' };
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
-import { connectWithWait, serverFacts, type Client, type ServerFacts } from '../pg/connect.js';
-import { locateTool, type LocatedTool } from '../proc/pg-tools.js';
+import { connectWithWait, serverFacts, type Client, type ServerFacts } from '../engines/postgres/connect.js';
+import { locateTool, type LocatedTool } from '../engines/postgres/tools.js';
 import { ensurePrivateDir, PARTIAL_SUFFIX } from '../store/files.js';
 import type { StoreContext } from '../store/environment.js';
 import type { BackupWrite } from '../store/store.js';
@@ -22,14 +22,15 @@ import { backupRoot, type CommandContext } from '../context.js';
 import { stemOf, typeOfStem } from '../format/naming.js';
 import type { ArtifactInfo, BackupInfo, ExtensionInfo } from '../format/metadata.js';
 import { dataFileName, exportFiles, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
-import { buildInfo, extensionsDumped, infoDatabase, serverGoneError } from '../backup/backup.js';
-import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from './snapshot.js';
+import { buildInfo, extensionsDumped, infoDatabase } from '../backup/backup.js';
+import { engineForTarget } from '../engines/registry.js';
+import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from '../engines/postgres/snapshot.js';
 import { selectTables } from './select.js';
-import { copyIntoEntry, copySource, copyTableInRanges, copyToFile, dumpSchema, runPool } from './copy.js';
+import { copyIntoEntry, copySource, copyTableInRanges, copyToFile, dumpSchema, runPool } from '../engines/postgres/copy.js';
 import { zipDirectory, ZipWriter } from './zip.js';
 import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
 import { configFor } from '../config/file.js';
-import { sessionSettingsSql } from './snapshot.js';
+import { sessionSettingsSql } from '../engines/postgres/snapshot.js';
 
 export interface ExportOptions {
   tables: string[];
@@ -439,7 +440,7 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
   } catch (error) {
     await write?.abort().catch((failure: Error) => ctx.reporter.notice(`could not remove the unfinished export ${write!.id} (${failure.message}); the next db:export or db:retention removes it`));
     if (ctx.signal.aborted) throw new KitError('INTERRUPTED', 'Interrupted. No export was written.');
-    throw (await serverGoneError(error, target, 'export', 'No export was written')) ?? error;
+    throw (await engineForTarget(target).serverGone(error, target, 'export', 'No export was written')) ?? error;
   } finally {
     await client?.end().catch(() => undefined);
     lock.release();

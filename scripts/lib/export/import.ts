@@ -9,9 +9,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
-import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
-import { checkExtensionsAvailable } from '../pg/extensions.js';
-import { locateTool } from '../proc/pg-tools.js';
+import { connectWithWait, serverFacts, type Client } from '../engines/postgres/connect.js';
+import { checkExtensionsAvailable } from '../engines/postgres/extensions.js';
+import { locateTool } from '../engines/postgres/tools.js';
 import { acquireLock } from '../store/lock.js';
 import { ensurePrivateDir } from '../store/files.js';
 import { backupRoot } from '../context.js';
@@ -19,11 +19,12 @@ import type { StoreContext } from '../store/environment.js';
 import { innerStore } from '../store/encrypting.js';
 import { MirroredStore } from '../store/s3/mirror.js';
 import { stemOf } from '../format/naming.js';
-import { restoreCommandLine } from '../format/restore-command.js';
+import { restoreCommandLine } from '../text/restore-command.js';
 import { pull } from '../offsite/copies.js';
-import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
+import { backup, wholeDatabaseDump } from '../backup/backup.js';
+import { engineForTarget } from '../engines/registry.js';
 import { confirmRestore, type RestoreSummary, type RestoreUi } from '../restore/restore.js';
-import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from '../restore/sql.js';
+import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from '../engines/postgres/restore-sql.js';
 import type { ExportTable } from '../format/export-metadata.js';
 import { openExport, type ExportSource } from './source.js';
 import { loadInTransaction, type LoadPlan } from './load.js';
@@ -210,7 +211,7 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
       differentials: differentials.map((d) => d.metadata.id),
     };
   } catch (error) {
-    throw (await serverGoneError(error, target, 'import', 'The import\'s transaction was not committed, so the target is unchanged')) ?? error;
+    throw (await engineForTarget(target).serverGone(error, target, 'import', 'The import\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     source?.close();
     for (const d of differentials) d.close();

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { KitError } from '../errors.js';
 import { csvRecordBatches, type CsvRecord } from '../format/csv-records.js';
-import { compareIntegerText } from '../format/key-order.js';
+import { compareIntegerText } from '../engines/postgres/key-order.js';
 
 type Compare = (a: string[], b: string[]) => number;
 

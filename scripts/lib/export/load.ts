@@ -10,14 +10,14 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
-import { startGatedPsql, type LocatedTool } from '../proc/pg-tools.js';
+import { startGatedPsql, type LocatedTool } from '../engines/postgres/tools.js';
 import { CsvToCopyText } from '../format/csv.js';
 import { isPgDumpMetaCommand, SqlLexer } from '../format/sql-lexer.js';
 import type { ExportMetadata, ExportTable } from '../format/export-metadata.js';
-import { ident, literal } from '../pg/quote.js';
+import { ident, literal } from '../engines/postgres/quote.js';
 import type { Reporter } from '../context.js';
-import { FileTap } from './copy.js';
-import { sessionSettingsSql } from './snapshot.js';
+import { FileTap } from '../engines/postgres/copy.js';
+import { sessionSettingsSql } from '../engines/postgres/snapshot.js';
 import type { ExportSource } from './source.js';
 
 export interface LoadPlan {

@@ -5,10 +5,19 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FORMATS, type Format } from './naming.js';
-import { restoreCommandLine } from './restore-command.js';
+import { restoreCommandLine } from '../text/restore-command.js';
 
 export const INFO_SCHEMA = 'pg-backup-kit/backup-info';
 export const INFO_VERSION = 1;
+/**
+ * The database engines a backup can come from. A .info without `engine` was written before the
+ * field existed, when PostgreSQL was the only engine, so it reads as 'postgresql'.
+ */
+export const ENGINE_NAMES = ['postgresql'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+export const DEFAULT_ENGINE: EngineName = 'postgresql';
+/** `engine` in every kind of .info: absent (an older kit) means PostgreSQL. */
+export const EngineField = z.enum(ENGINE_NAMES).default(DEFAULT_ENGINE).describe('The database engine the backup came from. Absent in backups of older kits, which are PostgreSQL.');
 /** Where the JSON Schema of .info is published in the repository (generated from InfoSchema). */
 export const INFO_JSON_SCHEMA_PATH = 'scripts/schema/backup-info.schema.json';
 
@@ -92,6 +101,7 @@ export const InfoSchema = z.looseObject({
   $schema: z.string().optional().describe('The JSON Schema of this file, for editors.'),
   schema: z.literal(INFO_SCHEMA),
   version: z.literal(INFO_VERSION),
+  engine: EngineField,
   id: z.string().regex(/^backup_[a-z0-9][a-z0-9-]*_\d{8}_\d{6}(?:_\d+)?$/),
   ...RUN_FIELDS,
   database: z.object({

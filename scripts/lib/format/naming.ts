@@ -9,7 +9,7 @@ export function isValidType(type: string): boolean {
   return TYPE.test(type);
 }
 
-import { formatStamp } from './time.js';
+import { formatStamp } from '../text/time.js';
 
 export { formatStamp };
 

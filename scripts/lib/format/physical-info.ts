@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { CopiesSchema, INFO_SCHEMA, INFO_VERSION, RUN_FIELDS } from './metadata.js';
+import { CopiesSchema, EngineField, INFO_SCHEMA, INFO_VERSION, RUN_FIELDS } from './metadata.js';
 
 /** Where the JSON Schema of a physical .info is published in the repository. */
 export const PHYSICAL_INFO_JSON_SCHEMA_PATH = 'scripts/schema/physical-info.schema.json';
@@ -34,6 +34,7 @@ export const PhysicalInfoSchema = z.looseObject({
   schema: z.literal(INFO_SCHEMA),
   version: z.literal(INFO_VERSION),
   kind: z.literal('physical'),
+  engine: EngineField,
   id,
   ...RUN_FIELDS,
   server: z.object({

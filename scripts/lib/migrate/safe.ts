@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import { restoreCommandLine } from '../format/restore-command.js';
+import { restoreCommandLine } from '../text/restore-command.js';
 import { targetUrl, type Target } from '../config/target.js';
 import { configFor } from '../config/file.js';
 import type { CommandContext } from '../context.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { CommandContext } from '../context.js';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
-import { connectWithWait, majorOf } from '../pg/connect.js';
+import { connectWithWait, majorOf } from '../engines/postgres/connect.js';
 import { locateServerTool, locateSystemProgram, runProgram, type Program } from '../proc/programs.js';
 import { backupStem } from '../format/naming.js';
 import { ensurePrivateDir, sha256File, syncDir, writeFileAtomic } from '../store/files.js';
@@ -277,6 +277,7 @@ export function buildInfo(p: InfoParts): PhysicalInfo {
     schema: INFO_SCHEMA,
     version: INFO_VERSION,
     kind: 'physical',
+    engine: 'postgresql',
     id: p.id,
     type: p.options.type,
     description: p.options.description,

@@ -2,8 +2,8 @@
  * What a base backup needs from the server, asked before anything is written, and reported
  * together with exactly what to change. `planPrechecks` is pure: facts in, problems out.
  */
-import type { Client } from '../pg/connect.js';
-import { majorOf } from '../pg/connect.js';
+import type { Client } from '../engines/postgres/connect.js';
+import { majorOf } from '../engines/postgres/connect.js';
 
 export interface ServerSettings {
   versionNum: number;

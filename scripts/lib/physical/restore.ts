@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { CommandContext } from '../context.js';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import { majorOf } from '../pg/connect.js';
+import { majorOf } from '../engines/postgres/connect.js';
 import { formatStamp } from '../format/naming.js';
 import { extractArtifact } from './extract.js';
 import { linkTablespaces, placerOf, planTablespaces, type TablespacePlacer } from './tablespaces.js';

@@ -5,7 +5,7 @@
  */
 import type { CommandContext } from '../context.js';
 import type { Target } from '../config/target.js';
-import { connectWithWait, type Client } from '../pg/connect.js';
+import { connectWithWait, type Client } from '../engines/postgres/connect.js';
 import { PhysicalStore } from '../store/physical-store.js';
 import { MirroredWalArchive, type ArchiveUsage } from '../store/wal-archive.js';
 import { findGaps, parseSegment, SEGMENT_NAME, type Gap } from './wal-names.js';

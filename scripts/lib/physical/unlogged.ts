@@ -5,7 +5,7 @@
  * holds them empty is not a loss.
  */
 import type { Target } from '../config/target.js';
-import { connect, type Client } from '../pg/connect.js';
+import { connect, type Client } from '../engines/postgres/connect.js';
 
 /** Tables (plain and partitions) whose rows no base backup holds, named as SQL would write them. */
 export const UNLOGGED_TABLES_SQL = `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name

@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandContext } from '../context.js';
 import { KitError, type ErrorCode } from '../errors.js';
-import { majorOf } from '../pg/connect.js';
+import { majorOf } from '../engines/postgres/connect.js';
 import { locateServerTool, runProgram } from '../proc/programs.js';
 import { PgCtlControl, scratchDir } from './server-control.js';
 import { chownTree, configure, unpack, type PhysicalRestoreOptions } from './restore.js';

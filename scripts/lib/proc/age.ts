@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { KitError } from '../errors.js';
-import { StderrTail } from './pg-tools.js';
+import { StderrTail } from './process.js';
 import { dyingWithParent } from './process.js';
 
 /** AGE_BIN (a path to the program) > `age` on PATH. */

@@ -11,8 +11,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { KitError, type ErrorCode } from '../errors.js';
-import { candidateDirs, parseToolVersion, StderrTail } from './pg-tools.js';
-import { dyingWithParent } from './process.js';
+import { dyingWithParent, StderrTail } from './process.js';
+import { candidateDirs, parseToolVersion } from './tool-dirs.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -8,16 +8,11 @@
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import type { ArtifactInfo, BackupInfo } from '../format/metadata.js';
-import { identityFor } from '../crypto/keys.js';
+import { identityFor, type DecryptionRequest } from '../crypto/keys.js';
 import { AGE_SUFFIX, decryptToPrivateFile, looksEncrypted } from '../crypto/stream.js';
 import { sha256File } from '../store/files.js';
 
-export interface DecryptionRequest {
-  /** The identity file (--identity or AGE_IDENTITY_FILE), if one was given. */
-  identity: string | undefined;
-  env: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
-}
+export type { DecryptionRequest } from '../crypto/keys.js';
 
 interface SourceLike {
   file: string;

@@ -7,8 +7,8 @@
  */
 import { KitError } from '../errors.js';
 import type { Format } from '../format/naming.js';
-import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck, unlinkLargeObjects } from './sql.js';
-import { lockTimeoutSetting } from './locks.js';
+import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck, unlinkLargeObjects } from '../engines/postgres/restore-sql.js';
+import { lockTimeoutSetting } from '../engines/postgres/locks.js';
 import { chooseTables, dataEntryIds, largeObjectOids } from './tables.js';
 import type { TocEntry } from './source.js';
 

@@ -8,23 +8,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { checkConsent } from '../config/confirmation.js';
-import { restoreCommandLine } from '../format/restore-command.js';
+import { restoreCommandLine } from '../text/restore-command.js';
 import { childEnv, describeTarget, type Target } from '../config/target.js';
-import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
-import { checkExtensionsAvailable, type ExtensionUse } from '../pg/extensions.js';
+import { connectWithWait, serverFacts, type Client } from '../engines/postgres/connect.js';
+import { checkExtensionsAvailable, type ExtensionUse } from '../engines/postgres/extensions.js';
 import type { StoreContext } from '../store/environment.js';
-import { backup, serverGoneError, wholeDatabaseDump } from '../backup/backup.js';
-import { formatBytes } from '../format/units.js';
+import { backup, wholeDatabaseDump } from '../backup/backup.js';
+import { engineForTarget } from '../engines/registry.js';
+import { formatBytes } from '../text/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import type { StoredBackup } from '../store/store.js';
 import { decryptSource, type DecryptionRequest } from './encrypted.js';
 import { applyRoles, describeRolesPlan, loadRolesPlan, type RolesPlan } from './roles.js';
 import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource, type RestoreSource } from './source.js';
-import { applyInTransaction, locatePsql, type ScriptPlan } from './apply.js';
-import { applyBySwap, repairLeftovers } from './swap.js';
+import { applyInTransaction, locatePsql, type ScriptPlan } from '../engines/postgres/apply.js';
+import { applyBySwap, repairLeftovers } from '../engines/postgres/swap.js';
 import { RestoreSession } from './session.js';
 import { describeMode, formatsFor, planRestore, type RestoreMode, type RestorePlan } from './plan.js';
-import { DEFAULT_LOCK_TIMEOUT_SECONDS } from './locks.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS } from '../engines/postgres/locks.js';
 
 export type { RestoreMode } from './plan.js';
 export { formatsFor } from './plan.js';
@@ -322,7 +323,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
-    throw (await serverGoneError(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
+    throw (await engineForTarget(target).serverGone(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     await session.close();
     await resolved?.release().catch(() => undefined);

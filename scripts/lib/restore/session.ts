@@ -6,8 +6,8 @@
  */
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import { connectWithWait, type Client } from '../pg/connect.js';
-import { adminConnection } from './swap.js';
+import { connectWithWait, type Client } from '../engines/postgres/connect.js';
+import { adminConnection } from '../engines/postgres/swap.js';
 
 export interface Connected {
   client: Client;

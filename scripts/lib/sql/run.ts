@@ -14,15 +14,12 @@ import { once } from 'node:events';
 import { rename, rm } from 'node:fs/promises';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import { connectWithWait, serverFacts, type Client } from '../pg/connect.js';
-import { childEnv } from '../config/target.js';
-import { locateTool } from '../proc/pg-tools.js';
-import { copyToFile } from '../export/copy.js';
-import { sessionSettingsSql } from '../export/snapshot.js';
+import { engineForTarget } from '../engines/registry.js';
+import type { Client, Engine } from '../engines/engine.js';
 import type { CommandContext } from '../context.js';
 import { classifySql, type ClassifiedStatement } from './classify.js';
 import { configFor, readOnlyRole } from '../config/file.js';
-import { ident } from '../pg/quote.js';
+import { ident } from '../engines/postgres/quote.js';
 
 export interface SqlOptions {
   sql: string;
@@ -244,12 +241,12 @@ function roleOption(role: string | undefined): string | undefined {
  * transaction, written by psql straight into the file, so no row passes through the kit and its
  * memory stays flat at any size (the same path, settings and bytes as db:export's files).
  */
-async function copyQueryToFile(target: Target, statement: ClassifiedStatement, csvFile: string, serverMajor: number, ctx: CommandContext, role: string | undefined): Promise<Pick<SqlResult, 'statements' | 'totalRows' | 'csvFile'>> {
+async function copyQueryToFile(engine: Engine, target: Target, statement: ClassifiedStatement, csvFile: string, serverMajor: number, ctx: CommandContext, role: string | undefined): Promise<Pick<SqlResult, 'statements' | 'totalRows' | 'csvFile'>> {
   const partial = `${csvFile}.partial`;
   try {
-    const psql = await locateTool('psql', serverMajor, ctx.env);
-    const env = childEnv(target, ctx.env);
-    const written = await copyToFile(psql, { ...env, PGOPTIONS: [env.PGOPTIONS, READ_AS_CLASSIFIED, roleOption(role)].filter(Boolean).join(' ') }, undefined, `(${statement.text}\n)`, partial, ctx.signal);
+    const psql = await engine.locateTool('psql', serverMajor, ctx.env);
+    const env = engine.childEnv(target, ctx.env);
+    const written = await engine.copyToFile(psql, { ...env, PGOPTIONS: [env.PGOPTIONS, READ_AS_CLASSIFIED, roleOption(role)].filter(Boolean).join(' ') }, undefined, `(${statement.text}\n)`, partial, ctx.signal);
     await rename(partial, csvFile);
     return { statements: [{ command: statement.command, rowCount: written.rows }], totalRows: written.rows, csvFile };
   } catch (error) {
@@ -274,7 +271,8 @@ async function readOnlyGuard(client: Client, target: Target, options: SqlOptions
 export async function runSql(target: Target, options: SqlOptions, ctx: CommandContext, ui: SqlUi): Promise<SqlResult> {
   const statements = classifySql(options.sql);
   await checkStatements(statements, options, target, ui);
-  const client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
+  const engine = engineForTarget(target);
+  const client = await engine.connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
   const started = ctx.now();
   try {
     const { role, guard } = await readOnlyGuard(client, target, options, ctx);
@@ -282,14 +280,14 @@ export async function runSql(target: Target, options: SqlOptions, ctx: CommandCo
     const finish = (result: SqlResult): SqlResult => ({ ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024, ...(guard ? { guard } : {}) });
     const only = statements.length === 1 ? statements[0]! : undefined;
     if (options.csvFile && only?.cursorable) {
-      const { major } = await serverFacts(client);
+      const { major } = await engine.serverFacts(client);
       await client.end();
-      const copied = await copyQueryToFile(target, only, options.csvFile, major, ctx, role);
+      const copied = await copyQueryToFile(engine, target, only, options.csvFile, major, ctx, role);
       return finish({ database: '', readOnly: true, columns: [], rows: [], truncated: false, durationMs: 0, peakRssBytes: 0, ...copied });
     }
     // The settings the COPY path's psql runs with (copyScript), here for the cursor path; and
     // the server reads the statements as the kit's guard read them (see READ_AS_CLASSIFIED).
-    await client.query(`${sessionSettingsSql()}\nSET standard_conforming_strings = on;`);
+    await client.query(`${engine.sessionSettingsSql()}\nSET standard_conforming_strings = on;`);
     return finish(await executeStatements(client, statements, options, ctx.signal, role));
   } finally {
     await client.end().catch(() => undefined);

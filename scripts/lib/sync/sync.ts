@@ -7,7 +7,7 @@
 import { KitError } from '../errors.js';
 import { describeTarget, resolveTarget, targetFromUrl, type Target } from '../config/target.js';
 import { configFor } from '../config/file.js';
-import { connectWithWait } from '../pg/connect.js';
+import { engineForTarget } from '../engines/registry.js';
 import type { CommandContext } from '../context.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
 import { selectLatest } from '../store/catalog.js';
@@ -39,7 +39,7 @@ export function sourceTarget(from: string, ctx: CommandContext): Target {
 
 /** Identity of a database as its server sees it: same server process and same database OID. */
 async function identity(target: Target, waitSeconds: number): Promise<string> {
-  const client = await connectWithWait(target, waitSeconds);
+  const client = await engineForTarget(target).connectWithWait(target, waitSeconds);
   try {
     const { rows } = await client.query<{ id: string }>(
       `SELECT pg_postmaster_start_time()::text || '/' || (SELECT oid FROM pg_database WHERE datname = current_database())::text AS id`,

@@ -12,27 +12,21 @@ import { checkExportFiles } from '../export/source.js';
 import { readExportMetadata } from '../format/export-metadata.js';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import { connect, serverFacts } from '../pg/connect.js';
-import { locateTool } from '../proc/pg-tools.js';
+import { engineOf } from '../engines/registry.js';
+import type { Engine, ScratchOutcome } from '../engines/engine.js';
+import { recordedStatistics } from '../engines/statistics.js';
 import { sha256File } from '../store/files.js';
 import type { BackupStore, LocalCopy, StoredBackup } from '../store/store.js';
 import type { Reporter } from '../context.js';
 import type { ArtifactInfo } from '../format/metadata.js';
-import { DumpStatsCollector, type DumpStats } from '../format/stats.js';
-import { formatStamp, type Format } from '../format/naming.js';
-import { readScript, readToc, type RestoreSource } from '../restore/source.js';
-import { applyInTransaction, type ScriptPlan, type StreamObserver } from '../restore/apply.js';
-import { createScratch, dropScratch, repairLeftovers, scratchName } from '../restore/swap.js';
-import { DEFAULT_LOCK_TIMEOUT_SECONDS } from '../restore/locks.js';
-import { inspectArchive } from '../format/archive.js';
+import type { Format } from '../format/naming.js';
 import { VERIFICATION_SCHEMA, type ArtifactCheck, type Verification } from '../store/verification.js';
 
 export type { ArtifactCheck, Verification } from '../store/verification.js';
 import { readFile } from 'node:fs/promises';
-import { identityFor } from '../crypto/keys.js';
+import { identityFor, type DecryptionRequest } from '../crypto/keys.js';
 import { decryptToPrivateFile, type DecryptedFile } from '../crypto/stream.js';
 import { parseRoleScript } from '../format/role-script.js';
-import type { DecryptionRequest } from '../restore/encrypted.js';
 
 /** The plaintext to check: the stored file itself, or its decryption into a private file. */
 async function plaintextOf(file: string, entry: StoredBackup, artifact: ArtifactInfo, decryption: DecryptionRequest): Promise<DecryptedFile | undefined> {
@@ -50,7 +44,7 @@ async function plaintextOf(file: string, entry: StoredBackup, artifact: Artifact
 /** Errors that are about the identity, not the backup: they stop the command (exit 21). */
 const IDENTITY_ERRORS = new Set(['IDENTITY_MISSING', 'IDENTITY_UNREADABLE', 'IDENTITY_MISMATCH', 'ENCRYPTION_UNAVAILABLE']);
 
-async function quickCheck(store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, serverMajor: number, env: NodeJS.ProcessEnv, decryption: DecryptionRequest): Promise<ArtifactCheck> {
+async function quickCheck(engine: Engine, store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, serverMajor: number, env: NodeJS.ProcessEnv, decryption: DecryptionRequest): Promise<ArtifactCheck> {
   const result: ArtifactCheck = { file: artifact.file, format: artifact.format, ok: false, checks: [] };
   if (!entry.files.includes(artifact.file)) return { ...result, problem: `${artifact.file} is missing` };
   let copy: LocalCopy | undefined;
@@ -80,16 +74,10 @@ async function quickCheck(store: BackupStore, entry: StoredBackup, artifact: Art
       if (artifact.file === `${entry.id}/metadata.json` && !readExportMetadata(await readFile(file, 'utf8'))) {
         return { ...result, problem: `${artifact.file} is not an export's metadata.json` };
       }
-    } else if (artifact.format === 'sql' || artifact.format === 'sql.gz') {
-      const read = await readScript(file, artifact.format === 'sql.gz');
-      if (artifact.format === 'sql.gz') result.checks.push('decompresses completely');
-      if (!read.stats.complete) return { ...result, problem: `${artifact.file} does not end with pg_dump's completion trailer` };
-      result.checks.push("ends with pg_dump's completion trailer");
     } else {
-      const facts = await inspectArchive(file);
-      const pgRestore = await locateTool('pg_restore', Math.max(serverMajor, Number(/^(\d+)/.exec(facts.header?.pgDumpVersion ?? '')?.[1] ?? 0)), env);
-      const toc = await readToc(pgRestore, file, env);
-      result.checks.push(`table of contents reads (${toc.length} entries)`);
+      const read = await engine.readBack(artifact.file, artifact.format, file, serverMajor, env);
+      result.checks.push(...read.checks);
+      if (read.problem) return { ...result, problem: read.problem };
     }
     return { ...result, ok: true };
   } catch (error) {
@@ -118,12 +106,13 @@ export interface VerifyOptions {
  */
 export async function verifyBackup(store: BackupStore, entry: StoredBackup, options: VerifyOptions, scratchServer: Target | undefined, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<Verification> {
   const info = entry.info;
+  const engine = engineOf(info);
   const identity = options.identity ?? (env.AGE_IDENTITY_FILE || undefined);
   let serverMajor = Number(/^(\d+)/.exec(info.pgDump.version)?.[1] ?? 15);
   if (scratchServer) {
-    const client = await connect(scratchServer);
+    const client = await engine.connect(scratchServer);
     try {
-      serverMajor = (await serverFacts(client)).major;
+      serverMajor = (await engine.serverFacts(client)).major;
     } finally {
       await client.end();
     }
@@ -131,7 +120,7 @@ export async function verifyBackup(store: BackupStore, entry: StoredBackup, opti
   const artifacts: ArtifactCheck[] = [];
   for (const artifact of info.artifacts) {
     reporter.progress({ phase: `checking ${artifact.file}`, bytes: 0 });
-    artifacts.push(await quickCheck(store, entry, artifact, serverMajor, env, { identity, env, signal }));
+    artifacts.push(await quickCheck(engine, store, entry, artifact, serverMajor, env, { identity, env, signal }));
   }
   const record: Verification = {
     schema: VERIFICATION_SCHEMA,
@@ -148,7 +137,7 @@ export async function verifyBackup(store: BackupStore, entry: StoredBackup, opti
     const format = options.artifact ?? PREFERRED.find((f) => info.artifacts.some((a) => a.format === f))!;
     const artifact = info.artifacts.find((a) => a.format === format);
     if (!artifact) throw new KitError('BACKUP_NOT_FOUND', `Backup ${entry.id} has no ${format} artifact to restore (it has ${info.artifacts.map((a) => a.format).join(', ')}).`);
-    record.deep = await deepCheck(store, entry, artifact, scratchServer, serverMajor, env, reporter, signal, now, identity);
+    record.deep = await deepCheck(engine, store, entry, artifact, scratchServer, serverMajor, env, reporter, signal, now, identity);
     if (record.deep.problems.length) {
       record.ok = false;
       record.failure = 'ROW_COUNT_MISMATCH';
@@ -175,7 +164,7 @@ async function keepRecord(store: BackupStore, entry: StoredBackup, record: Verif
   }
 }
 
-async function deepCheck(store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date, identity: string | undefined): Promise<NonNullable<Verification['deep']>> {
+async function deepCheck(engine: Engine, store: BackupStore, entry: StoredBackup, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date, identity: string | undefined): Promise<NonNullable<Verification['deep']>> {
   const copy = await store.localFile(entry, artifact.file);
   let decrypted: DecryptedFile | undefined;
   try {
@@ -183,71 +172,22 @@ async function deepCheck(store: BackupStore, entry: StoredBackup, artifact: Arti
     if (artifact.plain) reporter.progress({ phase: `decrypting ${artifact.file}`, bytes: 0 });
     decrypted = await plaintextOf(copy.path, entry, artifact, { identity, env, signal });
     const plain = decrypted ? { ...artifact, file: artifact.file.replace(/\.age$/, ''), bytes: decrypted.bytes, sha256: decrypted.sha256 } : artifact;
-    return await deepCheckFile(decrypted?.path ?? copy.path, entry, plain, server, serverMajor, env, reporter, signal, now);
+    const outcome = await engine.restoreIntoScratch({ server, id: entry.id, info: entry.info, artifact: plain, file: decrypted?.path ?? copy.path, serverMajor, env, reporter, signal, now });
+    return deepResult(engine, entry, plain, server, outcome);
   } finally {
     await decrypted?.dispose();
     await copy.release();
   }
 }
 
-async function deepCheckFile(file: string, entry: StoredBackup, artifact: ArtifactInfo, server: Target, serverMajor: number, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, now: Date): Promise<NonNullable<Verification['deep']>> {
-  const info = entry.info;
-  const archive = artifact.format === 'dump' || artifact.format === 'tar';
-  const pgRestore = archive ? await locateTool('pg_restore', serverMajor, env) : undefined;
-  // What the restored copy must hold: .info's statistics, when the backup recorded them.
-  const recorded: DumpStats | undefined =
-    Object.keys(info.statistics.tables).length > 0 || info.statistics.source !== 'none' ? { tables: info.statistics.tables, sequences: info.statistics.sequences, complete: true, bytes: 0 } : undefined;
-  await repairLeftovers(server, (message) => reporter.notice(message));
-  const admin = await connect({ ...server, database: 'postgres' }).catch(() => connect({ ...server, database: 'template1' }));
-  const scratch = scratchName(info.database.name, 'kit_verify', formatStamp(now).toLowerCase());
-  const scratchTarget: Target = { ...server, database: scratch };
-  const problems: string[] = [];
-  try {
-    await createScratch(admin, scratch, 'verification of', info.database.name).catch((error: { code?: string; message?: string }) => {
-      if (error.code !== '42501') throw error;
-      throw new KitError('NO_CREATEDB', `--deep restores the backup into a scratch database on ${server.host}:${server.port}, and ${server.user} may not create databases (${error.message}). Grant it (ALTER ROLE ${server.user} CREATEDB), or set VERIFY_DATABASE_URL to a server where it may. The quick checks ran; nothing was changed.`);
-    });
-    reporter.progress({ phase: `restoring ${artifact.file} into ${scratch}`, bytes: 0 });
-    const psql = await locateTool('psql', serverMajor, env);
-    if (artifact.format === 'globals') throw new KitError('BAD_ARGUMENT', '--deep restores a dump, not the roles script.');
-    // deep checks only ever pick a backup's own formats (PREFERRED), never an export's zip
-    const source: RestoreSource = { file, format: artifact.format as Format, info, artifact, id: entry.id, header: undefined };
-    // The script is fingerprinted as it streams into the scratch database, and before COMMIT the
-    // server's own count of the rows each COPY loaded must equal the rows the stream carried: the
-    // copy holds exactly the data fingerprinted, without reading it all back out again.
-    const collector = new DumpStatsCollector();
-    let streamed: DumpStats | undefined;
-    const observer: StreamObserver = {
-      push: (chunk) => collector.push(chunk),
-      rows: () => Object.fromEntries(Object.entries((streamed ??= collector.finish()).tables).map(([table, t]) => [table, t.rows])),
-    };
-    const plan: ScriptPlan = { pgRestoreArgs: ['--no-owner', '--no-privileges'], prelude: 'SET client_min_messages = warning;', dropOwnership: true, dropPrivileges: true, expectedRows: {}, checks: '', totalItems: 0, showLines: false, lockTimeoutSeconds: DEFAULT_LOCK_TIMEOUT_SECONDS };
-    try {
-      await applyInTransaction(scratchTarget, source, plan, { psql, pgRestore }, env, reporter, signal, { observer });
-    } catch (error) {
-      problems.push(`restoring ${artifact.file} failed: ${error instanceof Error ? error.message : String(error)}`);
-      return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: 0, rows: 0, sequences: 0, problems };
-    }
-    const actual = (streamed ??= collector.finish());
-    // Without recorded statistics, what is proved is that every row the archive carries loaded.
-    const expected = recorded ?? actual;
-    for (const [table, want] of Object.entries(expected.tables)) {
-      const got = actual.tables[table];
-      if (!got) problems.push(`table ${table} is missing from the restored copy`);
-      else if (got.rows !== want.rows) problems.push(`table ${table}: the backup recorded ${want.rows} rows, the restored copy has ${got.rows}`);
-      else if (got.fingerprint !== want.fingerprint) problems.push(`table ${table}: ${want.rows} rows as recorded, but their content differs (fingerprint ${got.fingerprint}, recorded ${want.fingerprint})`);
-    }
-    for (const table of Object.keys(actual.tables)) if (!(table in expected.tables)) problems.push(`table ${table} is in the restored copy but not in the backup's statistics`);
-    for (const [sequence, want] of Object.entries(expected.sequences)) {
-      const got = actual.sequences[sequence];
-      if (!got || got.value !== want.value || got.isCalled !== want.isCalled) {
-        problems.push(`sequence ${sequence}: the backup recorded ${want.value}${want.isCalled ? '' : ' (not called)'}, the restored copy has ${got ? got.value : 'none'}`);
-      }
-    }
-    const rows = Object.values(actual.tables).reduce((n, t) => n + t.rows, 0);
-    return { artifact: artifact.file, server: `${server.host}:${server.port}`, tables: Object.keys(actual.tables).length, rows, sequences: Object.keys(actual.sequences).length, problems };
-  } finally {
-    await dropScratch(admin, scratch, (message) => reporter.notice(message));
-    await admin.end().catch(() => undefined);
-  }
+/** What the scratch copy proved: against .info's statistics when the backup recorded them. */
+function deepResult(engine: Engine, entry: StoredBackup, artifact: ArtifactInfo, server: Target, outcome: ScratchOutcome): NonNullable<Verification['deep']> {
+  const where = `${server.host}:${server.port}`;
+  if (!outcome.restored) return { artifact: artifact.file, server: where, tables: 0, rows: 0, sequences: 0, problems: [outcome.problem] };
+  const actual = outcome.stats;
+  // Without recorded statistics, what is proved is that every row the archive carries loaded.
+  const expected = recordedStatistics(entry.info) ?? actual;
+  const problems = engine.compareStatistics(expected, actual);
+  const rows = Object.values(actual.tables).reduce((n, t) => n + t.rows, 0);
+  return { artifact: artifact.file, server: where, tables: Object.keys(actual.tables).length, rows, sequences: Object.keys(actual.sequences).length, problems };
 }

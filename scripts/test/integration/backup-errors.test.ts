@@ -3,7 +3,7 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../lib/proc/cluster.js';
+import { freePort } from '../../lib/engines/postgres/cluster.js';
 import { cli, cluster, createDatabase, listBackupFiles, makeProject, urlFor, type CliResult } from '../support/harness.js';
 
 /** One clear message: a single "backup: error:" line (plus at most a usage hint), no stack trace. */

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync, existsSync } from '
 import { tmpdir, userInfo, hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 import { backupDir, cli, createDatabase, holdLock, listBackupFiles, makeProject, pgDumpPidsFor, startCli, waitFor } from '../support/harness.js';
 
 const SEED = 'CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g; CREATE TABLE small (id int)';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planInstall } from '../../lib/deps/deps.js';
 import { cli, createDatabase, makeProject, urlFor } from '../support/harness.js';
-import { freePort } from '../../lib/proc/cluster.js';
+import { freePort } from '../../lib/engines/postgres/cluster.js';
 
 describe('db:deps', () => {
   it('--check lists the tools and says each environment fits → 0', async () => {

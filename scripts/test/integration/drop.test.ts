@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DropResult } from '../../lib/drop/drop.js';
-import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 import { fingerprint } from '../support/backups.js';
 import { cli, createDatabase, holdLock, listBackupFiles, makeProject, pidsOf, query, startCli, urlFor, waitFor } from '../support/harness.js';
 

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../lib/proc/cluster.js';
+import { freePort } from '../../lib/engines/postgres/cluster.js';
 import { cli, createDatabase, makeProject, urlFor } from '../support/harness.js';
 
 describe('notifications for cron', () => {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../lib/backup/backup.js';
-import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 import { fileOf } from '../support/backups.js';
 import { cli, cluster, makeProject, query, runTool } from '../support/harness.js';
 import { differences, normalizeDump, regressionCorpus, type RegressionCorpus } from '../support/regression-corpus.js';

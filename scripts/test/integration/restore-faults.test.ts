@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, readFileSync, truncateSync, statSync, writeF
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 import type { BackupResult } from '../../lib/backup/backup.js';
 import { fileOf, fingerprint, takeBackup, writeInfo } from '../support/backups.js';
 import { cli, createDatabase, makeProject, pidsOf, query, startCli, waitFor, type TestDatabase } from '../support/harness.js';

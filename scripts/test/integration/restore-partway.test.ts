@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 import type { BackupResult } from '../../lib/backup/backup.js';
 import { fileOf, fingerprint, takeBackup } from '../support/backups.js';
 import { cli, createDatabase, makeProject, pidsOf, query, startCli, urlFor, waitFor, type TestDatabase } from '../support/harness.js';

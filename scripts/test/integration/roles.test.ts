@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 import { fingerprint, takeBackup } from '../support/backups.js';
 import { backupDir, cli, cluster, createDatabase, libpqEnv, makeProject, query, readInfo, urlFor } from '../support/harness.js';
 

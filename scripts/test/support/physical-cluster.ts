@@ -12,7 +12,7 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort, startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { freePort, startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 import { makeProject, REPO, waitFor } from './harness.js';
 
 const execFileAsync = promisify(execFile);

@@ -20,7 +20,7 @@ import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rea
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { captureProcess, runProcess } from '../../lib/proc/process.js';
-import { startCluster, type Cluster } from '../../lib/proc/cluster.js';
+import { startCluster, type Cluster } from '../../lib/engines/postgres/cluster.js';
 
 /**
  * Scripts not run, and why: none. The statements that need the C test module regress.so (which
@@ -346,7 +346,7 @@ export async function regressionCorpus(binDir: string, whole = process.env.PG_RE
 }
 
 if (import.meta.filename === path.resolve(process.argv[1] ?? '')) {
-  const { findServerBin } = await import('../../lib/proc/cluster.js');
+  const { findServerBin } = await import('../../lib/engines/postgres/cluster.js');
   const corpus = await regressionCorpus(findServerBin(), process.argv.includes('--all') || process.env.PG_REGRESS_CORPUS === 'all');
   const how = corpus.buildSeconds === undefined ? 'from the cache' : `built in ${corpus.buildSeconds.toFixed(0)} s`;
   process.stdout.write(`${corpus.dump} (${corpus.whole ? 'whole schedule' : 'subset'}, PostgreSQL ${corpus.version}, ${how})\n`);

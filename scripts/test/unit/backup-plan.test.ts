@@ -41,12 +41,15 @@ describe('buildInfo', () => {
     ['no statistics recorded', facts({ stats: undefined, source: 'none' }), { statistics: expect.objectContaining({ tables: {}, totalRows: 0, note: expect.stringMatching(/no per-table statistics were recorded/) }) }],
     ['restore hints keep the environment', facts(), { restore: { dump: [expect.stringMatching(/pnpm db:restore -- backup_manual_20261121_143022\.dump .*--env prod/), expect.stringMatching(/^pg_restore /)] } }],
     ['no server time, no takenAt', facts({ serverTime: undefined }), { snapshot: { id: '00000003-1', isolation: 'repeatable read' } }],
+    ['every new backup names its engine', facts(), { engine: 'postgresql' }],
   ])('%s', (_name, input, expected) => {
     expect(buildInfo(input)).toMatchObject(expected);
   });
 
   it('what it builds passes the .info schema, sealed', () => {
-    const reading = parseInfo(serializeInfo(buildInfo(facts())));
+    const text = serializeInfo(buildInfo(facts()));
+    expect(JSON.parse(text).engine).toBe('postgresql');
+    const reading = parseInfo(text);
     expect(reading.ok).toBe(true);
   });
 });

@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CsvRecordSplitter } from '../../lib/format/csv-records.js';
-import { compareIntegerText, keyComparator, keySql } from '../../lib/format/key-order.js';
+import { compareIntegerText, keyComparator, keySql } from '../../lib/engines/postgres/key-order.js';
 import { writeDeletedKeys, writeIntegerKeyUnion, writeKeyUnion } from '../../lib/export/key-merge.js';
 import { decideChain, judgeTables } from '../../lib/export/chain.js';
-import type { SnapshotTable } from '../../lib/export/snapshot.js';
+import type { SnapshotTable } from '../../lib/engines/postgres/snapshot.js';
 
 /** The bytes in chunks of `size`, as a stream would deliver them. */
 async function* chunks(text: string, size: number): AsyncGenerator<Buffer> {

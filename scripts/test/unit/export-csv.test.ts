@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CsvRecordCounter, CsvToCopyText } from '../../lib/format/csv.js';
 import { selectTables } from '../../lib/export/select.js';
-import { pageRangeQueries } from '../../lib/export/copy.js';
+import { pageRangeQueries } from '../../lib/engines/postgres/copy.js';
 import { rangesFor } from '../../lib/export/export.js';
 
 const SAMPLE = 'id,"we""ird",v\n1,,""\n2,"a,b","line\none"\n3,"\\.\r\n\\N",x\n';

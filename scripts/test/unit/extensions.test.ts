@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareExtensionVersions, extensionProblems, packageHint } from '../../lib/pg/extensions.js';
-import { copySource } from '../../lib/export/copy.js';
+import { compareExtensionVersions, extensionProblems, packageHint } from '../../lib/engines/postgres/extensions.js';
+import { copySource } from '../../lib/engines/postgres/copy.js';
 import { emptyForReload } from '../../lib/export/import.js';
 import { judgeTables } from '../../lib/export/chain.js';
 import { tableSteps } from '../../lib/export/chain-restore.js';
@@ -88,7 +88,7 @@ describe('extension configuration tables in a differential chain', () => {
 describe('the extensions a backup records', () => {
   it('read back from a .info, and a .info without them (an older kit\'s) is still read', () => {
     const info = {
-      schema: 'pg-backup-kit/backup-info', version: 1, id: 'backup_manual_20261121_143022', type: 'manual', description: 'Manual backup', environment: 'default',
+      schema: 'pg-backup-kit/backup-info', version: 1, engine: 'postgresql', id: 'backup_manual_20261121_143022', type: 'manual', description: 'Manual backup', environment: 'default',
       startedAt: '2026-11-21T14:30:22.000Z', finishedAt: '2026-11-21T14:30:23.500Z', durationMs: 1500,
       database: { name: 'app', host: 'localhost', port: 5432, user: 'app', serverVersion: '15.18', serverVersionNum: 150018, sizeBytes: 8000000, configuredBy: 'the environment' },
       tool: { name: 'pg-backup-kit', version: '0.1.0', node: 'v20.20.2' },

@@ -11,6 +11,7 @@ const current = JSON.stringify(infoJsonSchema(), null, 2) + '\n';
 const INFO: BackupInfo = {
   schema: 'pg-backup-kit/backup-info',
   version: 1,
+  engine: 'postgresql',
   id: 'backup_manual_20261121_143022',
   type: 'manual',
   description: 'Manual backup',
@@ -60,6 +61,23 @@ describe('the .info schema', () => {
     expect(reading.problem).toMatch(problem);
   });
 
+  it("reads an older kit's .info, which has no engine, as PostgreSQL, its checksum still holding", () => {
+    const { engine: _engine, ...older } = INFO;
+    const text = serializeInfo(older as BackupInfo);
+    expect(JSON.parse(text)).not.toHaveProperty('engine');
+    const reading = parseInfo(text);
+    expect(reading.ok && reading.info.engine).toBe('postgresql');
+    // edited after sealing: the missing engine does not hide a changed byte
+    expect(parseInfo(text.replace('"rows": 2', '"rows": 3')).ok).toBe(false);
+  });
+
+  it('writes the engine into every .info it seals, and refuses an engine it does not know', () => {
+    expect(JSON.parse(serializeInfo(INFO)).engine).toBe('postgresql');
+    const reading = parseInfo(JSON.stringify({ ...INFO, engine: 'oracle' }));
+    expect(reading.ok).toBe(false);
+    if (!reading.ok) expect(reading.problem).toMatch(/engine/);
+  });
+
   it('keeps fields other capabilities add', () => {
     const encryption = { method: 'age' as const, recipients: ['age1yer46t68pvhrurrc0c9t6vp7k2ltew6z2ddfsewaafvgk5yd6pzqkmdfrc'], configuredBy: 'AGE_RECIPIENTS' };
     const reading = parseInfo(serializeInfo({ ...INFO, encryption, physical: { timeline: 1 } } as typeof INFO));
@@ -72,6 +90,7 @@ const PHYSICAL: PhysicalInfo = {
   schema: 'pg-backup-kit/backup-info',
   version: 1,
   kind: 'physical',
+  engine: 'postgresql',
   id: 'backup_physical_20261130_020000',
   type: 'physical',
   description: 'Physical base backup',
@@ -105,6 +124,12 @@ describe('the .info schema of a physical backup', () => {
     expect(logical.ok).toBe(false);
     if (!logical.ok) expect(logical.problem).toMatch(/physical backup .*db:restore:physical/);
     expect(parsePhysicalInfo(serializeInfo(INFO))).toEqual({ ok: false, problem: 'is not the .info of a physical backup' });
+  });
+
+  it("reads an older kit's physical .info, which has no engine, as PostgreSQL", () => {
+    const { engine: _engine, ...older } = PHYSICAL;
+    const reading = parsePhysicalInfo(serializePhysicalInfo(older as PhysicalInfo));
+    expect(reading.ok && reading.info.engine).toBe('postgresql');
   });
 
   const sealed = serializePhysicalInfo(PHYSICAL);

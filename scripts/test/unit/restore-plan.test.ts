@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { formatsFor, planRestore, type PlanInput } from '../../lib/restore/plan.js';
 import { chooseTables, dataEntryIds, largeObjectOids, splitQualifiedName } from '../../lib/restore/tables.js';
 import { parseTocLine, type TocEntry } from '../../lib/restore/source.js';
-import { parseScratchMarker, scratchMarker, scratchName } from '../../lib/restore/swap.js';
-import { statementAction } from '../../lib/restore/script.js';
+import { parseScratchMarker, scratchMarker, scratchName } from '../../lib/engines/postgres/swap.js';
+import { statementAction } from '../../lib/engines/postgres/script.js';
 
 const base: PlanInput = {
   mode: 'replace',

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { RestoreScript } from '../../lib/restore/script.js';
-import { compareRows } from '../../lib/restore/apply.js';
+import { RestoreScript } from '../../lib/engines/postgres/script.js';
+import { compareRows } from '../../lib/engines/postgres/apply.js';
 
 async function run(input: string, chunkSize: number, options: Partial<ConstructorParameters<typeof RestoreScript>[0]> = {}) {
   const bytes = Buffer.from(input);

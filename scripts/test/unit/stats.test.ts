@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DumpStatsCollector, parseCopyTarget, parseSetval, readQualifiedName } from '../../lib/format/stats.js';
+import { DumpStatsCollector, parseCopyTarget, parseSetval, readQualifiedName } from '../../lib/engines/postgres/dump-stats.js';
 import { howScriptEnds } from '../../lib/restore/source.js';
 
 const DUMP = [

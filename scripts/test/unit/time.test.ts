@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, type Command, type CommonArgs } from '../../lib/cli/run.js';
 import { retentionCommand } from '../../lib/commands/retention.js';
-import { formatAge, formatDuration, formatStamp, formatTimestamp, parseInstant } from '../../lib/format/time.js';
+import { formatAge, formatDuration, formatStamp, formatTimestamp, parseInstant } from '../../lib/text/time.js';
 
 const NOW = new Date('2026-11-21T12:00:00Z');
 const ago = (ms: number) => new Date(NOW.getTime() - ms);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { candidateDirs, chooseTool, parseToolVersion } from '../../lib/proc/pg-tools.js';
-import { majorOf } from '../../lib/pg/connect.js';
+import { candidateDirs, chooseTool, parseToolVersion } from '../../lib/engines/postgres/tools.js';
+import { majorOf } from '../../lib/engines/postgres/connect.js';
 import { formatDuration, progressLine } from '../../lib/cli/progress.js';
 import { errorCodeTable } from '../../lib/errors.js';
 import { readFileSync } from 'node:fs';

@@ -4,7 +4,7 @@
  * back). Pure string builders.
  */
 
-import { literal } from '../pg/quote.js';
+import { literal } from './quote.js';
 
 /**
  * The one way the kit empties a database (a full restore's prelude, db:drop): every user schema

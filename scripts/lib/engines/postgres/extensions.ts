@@ -5,7 +5,7 @@
  * others), and that default must not be older than the version the backup's objects were made
  * with. Both are checked before anything changes.
  */
-import { KitError } from '../errors.js';
+import { KitError } from '../../errors.js';
 import type { Client } from './connect.js';
 
 export interface ExtensionUse {

@@ -9,16 +9,16 @@ import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { KitError } from '../errors.js';
-import { childEnv, type Target } from '../config/target.js';
-import { connect, type Client } from '../pg/connect.js';
-import { locateTool, spawnTool, startGatedPsql, type LocatedTool } from '../proc/pg-tools.js';
-import type { Reporter } from '../context.js';
-import type { RestoreSource } from './source.js';
-import { FOREIGN_KEY_MARKER } from './sql.js';
+import { KitError } from '../../errors.js';
+import { childEnv, type Target } from '../../config/target.js';
+import { connect, type Client } from './connect.js';
+import { locateTool, spawnTool, startGatedPsql, type LocatedTool } from './tools.js';
+import type { Reporter } from '../../context.js';
+import type { RestoreSource } from './artifacts.js';
+import { FOREIGN_KEY_MARKER } from './restore-sql.js';
 import { RestoreScript } from './script.js';
 import { isLockTimeout, lockTimeoutError } from './locks.js';
-import { parseCopyTarget } from '../format/stats.js';
+import { parseCopyTarget } from './dump-stats.js';
 
 export interface ScriptPlan {
   /** pg_restore options for archives (mode, ownership). */

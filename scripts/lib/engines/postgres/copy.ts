@@ -10,10 +10,10 @@ import { once } from 'node:events';
 import { open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
-import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
-import { CsvRecordCounter } from '../format/csv.js';
-import { ident, literal } from '../pg/quote.js';
-import type { ExportColumn } from '../format/export-metadata.js';
+import { spawnTool, type LocatedTool } from './tools.js';
+import { CsvRecordCounter } from '../../format/csv.js';
+import { ident, literal } from './quote.js';
+import type { ExportColumn } from '../../format/export-metadata.js';
 import { sessionSettingsSql } from './snapshot.js';
 
 export interface WrittenFile {

@@ -4,11 +4,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { KitError } from '../errors.js';
-import { describeTarget, type Target } from '../config/target.js';
-import { redact } from '../redact.js';
+import { KitError } from '../../errors.js';
+import { describeTarget, type Target } from '../../config/target.js';
+import { redact } from '../../redact.js';
 import { reopenClosedDatabase, type ClosedDatabase } from './scratch-marker.js';
-import { traceConnection } from '../proc/trace.js';
+import { traceConnection } from '../../proc/trace.js';
 
 export type Client = pg.Client;
 

@@ -10,15 +10,15 @@
  * was).
  */
 import { hostname } from 'node:os';
-import { KitError } from '../errors.js';
-import { childEnv, type Target } from '../config/target.js';
-import { connect, type Client } from '../pg/connect.js';
-import { spawnTool, type LocatedTool } from '../proc/pg-tools.js';
-import { processAlive } from '../proc/process.js';
-import type { Reporter } from '../context.js';
-import type { RestoreSource } from './source.js';
-import { ident, literal } from '../pg/quote.js';
-import { parseScratchMarker, scratchMarker } from '../pg/scratch-marker.js';
+import { KitError } from '../../errors.js';
+import { childEnv, type Target } from '../../config/target.js';
+import { connect, type Client } from './connect.js';
+import { spawnTool, type LocatedTool } from './tools.js';
+import { processAlive } from '../../proc/process.js';
+import type { Reporter } from '../../context.js';
+import type { RestoreSource } from './artifacts.js';
+import { ident, literal } from './quote.js';
+import { parseScratchMarker, scratchMarker } from './scratch-marker.js';
 import { applyInTransaction, pauseForTest, type ScriptPlan } from './apply.js';
 
 export interface DatabaseFacts {

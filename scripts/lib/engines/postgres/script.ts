@@ -18,9 +18,9 @@
  *    dropped (pg_restore --no-owner/--no-privileges do this for archives).
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { KitError } from '../errors.js';
-import { parseCopyTarget } from '../format/stats.js';
-import { isPgDumpMetaCommand, SqlLexer, type MetaCommand, type SqlStatement } from '../format/sql-lexer.js';
+import { KitError } from '../../errors.js';
+import { parseCopyTarget } from './dump-stats.js';
+import { isPgDumpMetaCommand, SqlLexer, type MetaCommand, type SqlStatement } from '../../format/sql-lexer.js';
 
 export interface ScriptOptions {
   prelude: string;

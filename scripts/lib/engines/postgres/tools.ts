@@ -6,12 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { execFile, type SpawnOptions } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KitError, type ErrorCode } from '../errors.js';
-import { startProcess, type RunningProcess } from './process.js';
-import { traceProbe } from './trace.js';
+import { KitError, type ErrorCode } from '../../errors.js';
+import { startProcess, type RunningProcess } from '../../proc/process.js';
+import { candidateDirs, parseToolVersion } from '../../proc/tool-dirs.js';
+import { traceProbe } from '../../proc/trace.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -28,16 +29,6 @@ export interface LocatedTool extends ToolCandidate {
   path: string;
 }
 
-/** "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" → { version: "15.18", major: 15 } */
-export function parseToolVersion(output: string): { version: string; major: number } | undefined {
-  const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(output);
-  if (!match?.[1]) return undefined;
-  const major = Number(match[1]);
-  const version = [match[1], match[2], match[3]].filter((p) => p !== undefined).join('.');
-  // Before PostgreSQL 10 the major version had two parts (9.6).
-  return { version, major: major < 10 && match[2] !== undefined ? Number(`${major}.${match[2]}`) : major };
-}
-
 /**
  * Pick the best candidate for a server: the same major version if there is one (its output is
  * exactly what that server's own tools would write), otherwise the newest that is newer.
@@ -47,37 +38,6 @@ export function chooseTool(candidates: ToolCandidate[], serverMajor: number): To
   const exact = fitting.find((c) => c.major === serverMajor);
   if (exact) return exact;
   return [...fitting].sort((a, b) => b.major - a.major)[0];
-}
-
-/**
- * Directories to look in, in order. PG_BIN, when set, is the only place looked. Versioned
- * directories for the server's own major version come first: on Debian the pg_dump on PATH is a
- * wrapper script that costs a Perl start on every call.
- */
-export function candidateDirs(env: NodeJS.ProcessEnv, bindirFromPgConfig?: string, serverMajor?: number): string[] {
-  if (env.PG_BIN) return [env.PG_BIN];
-  const dirs: string[] = [];
-  if (serverMajor !== undefined) {
-    dirs.push(`/usr/lib/postgresql/${serverMajor}/bin`, `/opt/homebrew/opt/postgresql@${serverMajor}/bin`, `/usr/local/opt/postgresql@${serverMajor}/bin`);
-  }
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) if (dir) dirs.push(dir);
-  if (bindirFromPgConfig) dirs.push(bindirFromPgConfig);
-  const versioned = (parent: string, pattern: RegExp, suffix: string): string[] => {
-    try {
-      return readdirSync(parent)
-        .filter((name) => pattern.test(name))
-        .sort((a, b) => Number(b.replace(/\D+/g, '')) - Number(a.replace(/\D+/g, '')))
-        .map((name) => path.join(parent, name, suffix));
-    } catch {
-      return [];
-    }
-  };
-  dirs.push(...versioned('/usr/lib/postgresql', /^\d+$/, 'bin'));
-  dirs.push(...versioned('/opt/homebrew/opt', /^postgresql(@\d+)?$/, 'bin'));
-  dirs.push(...versioned('/usr/local/opt', /^postgresql(@\d+)?$/, 'bin'));
-  dirs.push(...versioned('/Applications/Postgres.app/Contents/Versions', /^\d+$/, 'bin'));
-  dirs.push('/opt/homebrew/bin', '/usr/local/bin');
-  return [...new Set(dirs)];
 }
 
 /**
@@ -144,8 +104,9 @@ export async function locateTool(name: ToolName, serverMajor: number, env: NodeJ
   return located;
 }
 
-export { StderrTail } from './process.js';
-export type { RunningProcess as RunningTool } from './process.js';
+export { StderrTail } from '../../proc/process.js';
+export { candidateDirs, parseToolVersion };
+export type { RunningProcess as RunningTool } from '../../proc/process.js';
 
 export interface SpawnToolOptions {
   env: NodeJS.ProcessEnv;

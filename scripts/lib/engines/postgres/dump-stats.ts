@@ -12,7 +12,7 @@
  */
 
 import type { ChildProcess } from 'node:child_process';
-import { SqlLexer, type MetaCommand, type SqlStatement } from './sql-lexer.js';
+import { SqlLexer, type MetaCommand, type SqlStatement } from '../../format/sql-lexer.js';
 
 export const FINGERPRINT_ALGORITHM = 'copy-row-hash-sum/v1';
 
@@ -57,7 +57,7 @@ interface TableAccumulator {
 }
 
 export interface ScriptObserver {
-  /** Every top-level statement, for checks on what a script does (see restore/script.ts). */
+  /** Every top-level statement, for checks on what a script does (see engines/postgres/script.ts). */
   statement?(statement: SqlStatement): void;
   metaCommand?(meta: MetaCommand): void;
 }

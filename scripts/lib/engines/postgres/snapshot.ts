@@ -3,9 +3,9 @@
  * columns, the sequences, and whether there are large objects. Every COPY and pg_dump then
  * imports the same snapshot, so all of it describes one instant.
  */
-import type { Client } from '../pg/connect.js';
-import { EXPORT_SESSION_SETTINGS, type ExportColumn } from '../format/export-metadata.js';
-import { literal } from '../pg/quote.js';
+import type { Client } from './connect.js';
+import { EXPORT_SESSION_SETTINGS, type ExportColumn } from '../../format/export-metadata.js';
+import { literal } from './quote.js';
 
 export interface SnapshotTable {
   oid: number;

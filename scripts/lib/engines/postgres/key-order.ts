@@ -8,7 +8,7 @@
  *  - anything else: by the text form in the "C" collation, i.e. by its UTF-8 bytes.
  * A composite key compares column by column. Pure.
  */
-import { ident } from '../pg/quote.js';
+import { ident } from './quote.js';
 
 export type KeyKind = 'integer' | 'uuid' | 'text';
 

@@ -3,10 +3,10 @@
  * lock there must not make them wait forever (blocking the application's own queries behind
  * them): they run with a lock timeout, and when it expires the message names who held the lock.
  */
-import { KitError } from '../errors.js';
-import type { Target } from '../config/target.js';
-import { connect } from '../pg/connect.js';
-import { PG_TIMEOUT_MAX_MS } from '../pg/limits.js';
+import { KitError } from '../../errors.js';
+import type { Target } from '../../config/target.js';
+import { connect } from './connect.js';
+import { PG_TIMEOUT_MAX_MS } from './limits.js';
 
 export const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
 

@@ -6,8 +6,8 @@
  * committed, so the target is as it was) or says who holds it and how to open it.
  */
 import { hostname } from 'node:os';
-import { KitError } from '../errors.js';
-import { processAlive } from '../proc/process.js';
+import { KitError } from '../../errors.js';
+import { processAlive } from '../../proc/process.js';
 import { ident } from './quote.js';
 import type pg from 'pg';
 

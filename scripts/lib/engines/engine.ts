@@ -1,0 +1,72 @@
+/**
+ * The engine seam (DESIGN.md point 12, shaped after WAL-G's internal/databases/<engine>/): what a
+ * database engine must answer so that backup, restore, verify, export, sql and drop stay
+ * engine-blind over the shared store, crypto and retention core. PostgreSQL implements it in
+ * engines/postgres/; a second engine (MySQL/MariaDB) is a sibling folder and one registry entry,
+ * never a branch in domain code.
+ *
+ * The connection, tool and statistics types are PostgreSQL's today; they are named here so that
+ * a second engine widens them in one place.
+ */
+import type { KitError } from '../errors.js';
+import type { Target } from '../config/target.js';
+import type { EngineName } from '../format/metadata.js';
+import type { Format } from '../format/naming.js';
+import type { Client, ServerFacts } from './postgres/connect.js';
+import type { LocatedTool, RunningTool, SpawnToolOptions, ToolName } from './postgres/tools.js';
+import type { DumpStats, DumpStatsCollector, ScriptObserver } from './postgres/dump-stats.js';
+import type { ScratchOutcome, ScratchRequest } from './postgres/scratch.js';
+import type { Statistics } from './statistics.js';
+import type { WrittenFile } from './postgres/copy.js';
+
+export type { EngineName } from '../format/metadata.js';
+export type { Client, ServerFacts, LocatedTool, RunningTool, ToolName, DumpStats, ScratchOutcome, ScratchRequest, Statistics };
+
+export interface Engine {
+  readonly name: EngineName;
+  /** As people write it: "PostgreSQL". */
+  readonly label: string;
+
+  // Targets: parsing a connection URL, showing one without its secret, handing it to a child.
+  targetFromUrl(url: string, source: string, env: string): Target;
+  describeTarget(target: Target): string;
+  /** The child's environment carrying the connection (the password travels only here). */
+  childEnv(target: Target, base?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+
+  // The server.
+  connect(target: Target): Promise<Client>;
+  connectWithWait(target: Target, waitSeconds: number, onRetry?: (attempt: number, error: KitError) => void, signal?: AbortSignal): Promise<Client>;
+  serverFacts(client: Client): Promise<ServerFacts>;
+  /** A failed run that was really the server going away, said so; undefined when it was not. */
+  serverGone(error: unknown, target: Target, during?: string, after?: string): Promise<KitError | undefined>;
+
+  // Tools: a client program whose major version fits the server, run with argument arrays.
+  locateTool(name: ToolName, serverMajor: number, env?: NodeJS.ProcessEnv): Promise<LocatedTool>;
+  spawnTool(tool: LocatedTool, args: string[], options: SpawnToolOptions): RunningTool;
+
+  // Dump and statistics: what a backup's producer writes, read as the engine's tools write it.
+  readonly fingerprintAlgorithm: string;
+  /** Statistics (row counts, fingerprints, sequences) of a dump stream pushed through it. */
+  statisticsCollector(observer?: ScriptObserver): DumpStatsCollector;
+  statisticsOf(running: { child: RunningTool['child']; done: Promise<void> }, signal?: AbortSignal): Promise<{ stats: DumpStats; items: number }>;
+  /** Every difference between recorded statistics and a restored copy's. */
+  compareStatistics(expected: Statistics, actual: Statistics): string[];
+
+  // Verify: an artifact read back to its end (the middle tier), and the one way deep verify restores.
+  readBack(name: string, format: Format, file: string, serverMajor: number, env: NodeJS.ProcessEnv): Promise<{ checks: string[]; problem?: string }>;
+  restoreIntoScratch(request: ScratchRequest): Promise<ScratchOutcome>;
+
+  // Export/import plumbing: a query's rows as CSV, and the session settings every load runs with.
+  copyToFile(tool: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string | undefined, copyTarget: string, file: string, signal: AbortSignal): Promise<WrittenFile & { rows: number }>;
+  sessionSettingsSql(): string;
+  quoteIdentifier(name: string): string;
+
+  // Emptying a database (drop, restore's clean mode) and bounding its lock waits.
+  readonly emptyDatabaseSql: string;
+  /** Drop every user object in one transaction: what went, and what the user may not drop. */
+  emptyDatabase(client: Client, signal: AbortSignal, lockTimeoutSeconds: number): Promise<{ dropped: string[]; notDropped: string[] }>;
+  readonly defaultLockTimeoutSeconds: number;
+  lockTimeoutSetting(seconds: number): string;
+  isLockTimeout(message: string): boolean;
+  lockTimeoutError(target: Target, during: string, seconds: number, afterwards: string): Promise<KitError>;
+}

@@ -1,0 +1,47 @@
+/**
+ * PostgreSQL behind the engine seam: a thin facade over the modules of this folder, which hold
+ * everything PostgreSQL-specific (libpq targets, pg_dump/pg_restore/psql, COPY, pg_dump's SQL).
+ */
+import { childEnv, describeTarget, targetFromUrl } from '../../config/target.js';
+import type { Engine } from '../engine.js';
+import { compareStatistics } from '../statistics.js';
+import { connect, connectWithWait, serverFacts } from './connect.js';
+import { locateTool, spawnTool } from './tools.js';
+import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess } from './dump-stats.js';
+import { readBack, restoreIntoScratch } from './scratch.js';
+import { copyToFile } from './copy.js';
+import { sessionSettingsSql } from './snapshot.js';
+import { ident } from './quote.js';
+import { EMPTY_DATABASE_FUNCTION } from './restore-sql.js';
+import { emptyDatabase } from './empty-database.js';
+import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTimeoutSetting } from './locks.js';
+import { serverGoneError } from './server-gone.js';
+
+export const postgresEngine: Engine = {
+  name: 'postgresql',
+  label: 'PostgreSQL',
+  targetFromUrl,
+  describeTarget,
+  childEnv,
+  connect,
+  connectWithWait,
+  serverFacts,
+  serverGone: serverGoneError,
+  locateTool,
+  spawnTool,
+  fingerprintAlgorithm: FINGERPRINT_ALGORITHM,
+  statisticsCollector: (observer) => new DumpStatsCollector(observer),
+  statisticsOf: statsFromProcess,
+  compareStatistics,
+  readBack,
+  restoreIntoScratch,
+  copyToFile,
+  sessionSettingsSql,
+  quoteIdentifier: ident,
+  emptyDatabaseSql: EMPTY_DATABASE_FUNCTION,
+  emptyDatabase,
+  defaultLockTimeoutSeconds: DEFAULT_LOCK_TIMEOUT_SECONDS,
+  lockTimeoutSetting,
+  isLockTimeout,
+  lockTimeoutError,
+};

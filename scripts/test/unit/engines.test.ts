@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { engineFor, engineOf } from '../../lib/engines/registry.js';
+import { compareStatistics, type Statistics } from '../../lib/engines/statistics.js';
+
+const lib = path.resolve(import.meta.dirname, '../../lib');
+
+describe('the engine registry', () => {
+  it('gives PostgreSQL for a .info that names it, and for an older one that names nothing', () => {
+    expect(engineOf({ engine: 'postgresql' }).name).toBe('postgresql');
+    expect(engineOf({}).name).toBe('postgresql');
+    expect(engineFor().label).toBe('PostgreSQL');
+  });
+
+  it('refuses an engine it does not know, naming the ones it does', () => {
+    expect(() => engineFor('oracle')).toThrow(/Unknown database engine "oracle".*postgresql/);
+  });
+
+  it('an engine answers every member of the seam', () => {
+    const engine = engineFor('postgresql');
+    for (const member of ['restoreIntoScratch', 'readBack', 'compareStatistics', 'serverGone', 'locateTool', 'copyToFile', 'emptyDatabase', 'lockTimeoutError'] as const) {
+      expect(engine[member], member).toBeTypeOf('function');
+    }
+  });
+});
+
+describe('deep verify reaches the database only through the engine', () => {
+  it('verify/verify.ts imports neither restore/ nor engines/postgres/', () => {
+    const text = readFileSync(path.join(lib, 'verify/verify.ts'), 'utf8');
+    const imports = [...text.matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]!);
+    expect(imports.filter((i) => i.startsWith('../restore/') || i.startsWith('../engines/postgres/'))).toEqual([]);
+    expect(imports).toContain('../engines/registry.js');
+  });
+});
+
+const recorded: Statistics = {
+  tables: { 'public.a': { rows: 2, fingerprint: 'x' }, 'public.b': { rows: 1, fingerprint: 'y' } },
+  sequences: { 'public.s': { value: '7', isCalled: true } },
+};
+
+describe('compareStatistics', () => {
+  it.each([
+    ['the same copy', recorded, []],
+    ['a table missing', { ...recorded, tables: { 'public.a': recorded.tables['public.a']! } }, ['table public.b is missing from the restored copy']],
+    ['a row short', { ...recorded, tables: { ...recorded.tables, 'public.a': { rows: 1, fingerprint: 'x' } } }, ['table public.a: the backup recorded 2 rows, the restored copy has 1']],
+    ['changed content', { ...recorded, tables: { ...recorded.tables, 'public.b': { rows: 1, fingerprint: 'z' } } }, ['table public.b: 1 rows as recorded, but their content differs (fingerprint z, recorded y)']],
+    ['an extra table', { ...recorded, tables: { ...recorded.tables, 'public.c': { rows: 0, fingerprint: '' } } }, ["table public.c is in the restored copy but not in the backup's statistics"]],
+    ['a sequence behind', { ...recorded, sequences: { 'public.s': { value: '6', isCalled: true } } }, ['sequence public.s: the backup recorded 7, the restored copy has 6']],
+    ['a sequence gone', { ...recorded, sequences: {} }, ['sequence public.s: the backup recorded 7, the restored copy has none']],
+  ])('%s', (_name, actual, problems) => {
+    expect(compareStatistics(recorded, actual)).toEqual(problems);
+  });
+});
