@@ -269,7 +269,6 @@ async function writeRestoreList(ids: number[]): Promise<{ file: string; remove()
 
 export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
   const started = ctx.now();
-  const lock = await ctx.environment(target.env).store.lock('restore');
   const session = new RestoreSession(target, ctx.signal);
   let resolved: ResolvedSource | undefined;
   try {
@@ -303,7 +302,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
     let safety: RestoreResult['safetyBackup'];
     if (summary.safetyBackup) {
       ctx.reporter.progress({ phase: 'safety backup of the target', bytes: 0 });
-      const made = await backup(target, wholeDatabaseDump('pre-restore', `Before restoring ${source.id}`, { stats: 'auto' }), ctx, { lockHeld: true });
+      const made = await backup(target, wholeDatabaseDump('pre-restore', `Before restoring ${source.id}`, { stats: 'auto' }), ctx);
       safety = { id: made.id, file: made.files[0]!.path };
     }
     if (prepared.roles) await createRoles(session, prepared.roles, ctx);
@@ -327,7 +326,6 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
   } finally {
     await session.close();
     await resolved?.release().catch(() => undefined);
-    lock.release();
   }
 }
 
