@@ -5,16 +5,13 @@
  * tool's own stderr.
  */
 import { randomBytes } from 'node:crypto';
-import { execFile, type SpawnOptions } from 'node:child_process';
+import type { SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { KitError, type ErrorCode } from '../../errors.js';
-import { startProcess, type RunningProcess } from '../../proc/process.js';
+import { probeOutput, startProcess, type RunningProcess } from '../../proc/process.js';
 import { candidateDirs, parseToolVersion } from '../../proc/tool-dirs.js';
 import { traceProbe } from '../../proc/trace.js';
-
-const execFileAsync = promisify(execFile);
 
 export type ToolName = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql';
 
@@ -51,7 +48,7 @@ function versionOf(file: string): Promise<{ version: string; major: number } | u
   let answer = probed.get(file);
   if (!answer) {
     traceProbe(file);
-    answer = execFileAsync(file, ['--version'], { timeout: 10_000 }).then(({ stdout }) => parseToolVersion(stdout), () => undefined);
+    answer = probeOutput(file, ['--version'], 10_000).then((out) => parseToolVersion(out ?? ''));
     probed.set(file, answer);
   }
   return answer;
@@ -69,7 +66,7 @@ let bindir: Promise<string | undefined> | undefined;
 function pgConfigBindir(): Promise<string | undefined> {
   if (!bindir) {
     traceProbe('pg_config');
-    bindir = execFileAsync('pg_config', ['--bindir'], { timeout: 5_000 }).then(({ stdout }) => stdout.trim() || undefined, () => undefined);
+    bindir = probeOutput('pg_config', ['--bindir'], 5_000).then((out) => out?.trim() || undefined);
   }
   return bindir;
 }
