@@ -225,12 +225,11 @@ function restoreHint(target: Target, ctx: StoreContext, where: string, id: strin
   return restoreCommandLine({ source: { file: remote ? id : path.join(where, preferred.file) }, environment: target.env, root: ctx.root, reach });
 }
 
-/** `lockHeld`: the caller (a restore taking its safety backup) already holds the environment's lock. */
-export async function backup(target: Target, options: BackupOptions, ctx: StoreContext, internal: { lockHeld?: boolean } = {}): Promise<BackupResult> {
+/** The environment's lock is the command's (the registry declares it, runCli holds it). */
+export async function backup(target: Target, options: BackupOptions, ctx: StoreContext): Promise<BackupResult> {
   const started = ctx.now();
   const engine = engineForTarget(target);
   const { store } = ctx.environment(target.env);
-  const lock = internal.lockHeld ? { release: () => undefined } : await store.lock('backup');
   let client: Client | undefined;
   let write: BackupWrite | undefined;
   try {
@@ -262,7 +261,6 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
     throw await engine.serverGone(error, target) ?? storageError(error);
   } finally {
     await client?.end().catch(() => undefined);
-    lock.release();
   }
 }
 

@@ -17,6 +17,7 @@ import { checkEnvironmentName } from '../config/environment-name.js';
 import { createReporter } from './progress.js';
 import { optionTable, optionsHelp, parseCommandLine, type OptionTable, type SharedOption, type Values } from './options.js';
 import { armExitCheck, leakOnPurpose } from './exit-check.js';
+import { takeCommandLocks } from './locks.js';
 import { appendRunLog, notify, type NotifySettings, type RunOutcome } from './outcome.js';
 
 export type { Values } from './options.js';
@@ -219,7 +220,12 @@ async function execute<A extends CommonArgs, R>(run: Run<A, R>, args: A): Promis
   });
   const stopRepairNotices = onConnectionRepair((message) => reporter.notice(message));
   try {
-    return await command.run(args, ctx);
+    const release = await takeCommandLocks(command.name, args, ctx);
+    try {
+      return await command.run(args, ctx);
+    } finally {
+      release();
+    }
   } finally {
     stopRepairNotices();
     reporter.stop();

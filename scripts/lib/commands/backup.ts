@@ -43,7 +43,7 @@ per-table statistics, into backups/<env>/.
 Arguments:
   type                      backup type used in the file name (default: manual); a-z, 0-9, -
   description               free text stored in the .info file`,
-  notes: 'Exit status: 0 on success; see the README\'s exit code table otherwise.',
+  notes: 'Exit status: 0 on success; otherwise see docs/reference/exit-codes.md.',
   shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {
     'keep-local': { type: 'boolean', help: 'with a remote: keep the local copy too (the default)' },

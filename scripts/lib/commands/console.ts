@@ -23,14 +23,14 @@ import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { listCommand } from './list.js';
 import { DISPLAY_ROWS, renderTable } from './sql.js';
+import { REGISTRY } from './registry.js';
 
-const CHILDREN: Record<string, { script: string; options: Record<string, unknown> }> = {
-  backup: { script: 'pg-backup', options: backupCommand.options },
-  export: { script: 'db-export', options: exportCommand.options },
-  import: { script: 'db-import', options: importCommand.options },
-  list: { script: 'list', options: listCommand.options },
-};
-const WORDS = ['backup', 'export', 'import', 'list', 'sql', '\\help', '\\q'];
+/** The commands the console runs as children (its registry entries), with their flags for completion. */
+const RUNS = [backupCommand, exportCommand, importCommand, listCommand];
+export const CHILDREN: Record<string, { script: string; options: Record<string, unknown> }> = Object.fromEntries(
+  REGISTRY.filter((r) => r.console).map((r) => [r.console!.word, { script: r.entry, options: RUNS.find((c) => c.name === r.command)?.options ?? {} }]),
+);
+const WORDS = [...Object.keys(CHILDREN).sort(), 'sql', '\\help', '\\q'];
 const SQL_WORDS = ['SELECT', 'FROM', 'WHERE', 'ORDER BY', 'GROUP BY', 'LIMIT', 'INSERT INTO', 'UPDATE', 'DELETE FROM', 'VALUES', 'JOIN', 'COUNT(*)', '--write'];
 
 export const CONSOLE_HELP = `Commands (Tab completes commands, flags, tables and columns; Up/Down walk the history):

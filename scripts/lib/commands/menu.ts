@@ -8,6 +8,7 @@ import { KitError, EXIT_CODES } from '../errors.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { configuredEnvironments } from '../deps/deps.js';
 import { configFor, isProtected } from '../config/file.js';
+import { REGISTRY, scriptName } from './registry.js';
 
 export const MENU_USAGE = `pnpm db opens an interactive menu, which needs a terminal. Without one, run the commands directly:
   pnpm db:backup, db:restore, db:verify, db:list, db:retention, db:sync, db:refresh, db:drop, db:deps
@@ -36,10 +37,8 @@ async function runChild(root: string, script: string, args: string[]): Promise<n
   }
 }
 
-const shown = (script: string, args: string[]) => {
-  const name = { 'pg-backup': 'db:backup', 'pg-restore': 'db:restore', 'drop-all': 'db:drop' }[script] ?? `db:${script}`;
-  return `pnpm ${name}${args.length ? ` -- ${args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}` : ''}`;
-};
+const shown = (entry: string, args: string[]) =>
+  `pnpm ${scriptName(entry)}${args.length ? ` -- ${args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}` : ''}`;
 
 type Step = { script: string; args: string[] } | 'quit' | 'switch' | undefined;
 
@@ -50,53 +49,51 @@ interface Menu {
   pickEnvironment(message: string, exclude?: string): Promise<string>;
 }
 
-function choicesFor(menu: Menu, guarded: boolean): Choice[] {
-  return [
-    { title: 'Back up', value: 'backup' },
-    { title: 'Restore a backup (pick from a list)', value: 'restore' },
-    { title: 'Verify the newest backup (deep)', value: 'verify' },
-    { title: 'List backups', value: 'list' },
-    { title: 'Retention: show the plan, then apply it', value: 'retention' },
-    ...(guarded ? [] : [{ title: 'Drop everything (a backup is taken first)', value: 'drop' }]),
-    ...(menu.environments.length > 1 ? [{ title: 'Sync from another environment', value: 'sync' }, { title: 'Switch environment', value: 'switch' }] : []),
-    { title: 'Check client tools', value: 'deps' },
-    { title: 'Quit', value: 'quit' },
-  ];
+/** The menu's choices: the registry's menu entries (each runs its entry), in the registry's order. */
+export function choicesFor(environments: readonly string[], guarded: boolean): Choice[] {
+  const choices: Choice[] = [];
+  for (const registration of REGISTRY) {
+    const entry = registration.menu;
+    if (!entry || (entry.when === 'unprotected' && guarded) || (entry.when === 'several-environments' && environments.length <= 1)) continue;
+    choices.push({ title: entry.title, value: registration.entry });
+    // Switching belongs beside the choice that needs another environment.
+    if (entry.when === 'several-environments') choices.push({ title: 'Switch environment', value: 'switch' });
+  }
+  return [...choices, { title: 'Quit', value: 'quit' }];
 }
 
-/** What one menu choice runs (asking what it needs first); undefined to show the menu again. */
-async function stepFor(menu: Menu, action: string, env: string): Promise<Step> {
+/** The arguments one menu choice runs its entry with (asking what it needs first); undefined to show the menu again. */
+async function argsFor(menu: Menu, entry: string, env: string): Promise<string[] | undefined> {
   const envArgs = env === 'default' ? [] : ['--env', env];
-  switch (action) {
-    case 'quit':
-    case 'switch':
-      return action;
-    case 'backup': {
+  switch (entry) {
+    case 'pg-backup': {
       const type = (await ask({ type: 'text', message: 'Backup type', initial: 'manual', validate: (v: string) => /^[a-z0-9][a-z0-9-]*$/.test(v) || 'lower-case letters, digits and -' })) as string;
       const description = (await ask({ type: 'text', message: 'Description', initial: 'Manual backup' })) as string;
-      return { script: 'pg-backup', args: [type, description, ...envArgs] };
+      return [type, description, ...envArgs];
     }
-    case 'restore':
-      return { script: 'pg-restore', args: envArgs };
     case 'verify':
-      return { script: 'verify', args: ['--latest', '--deep', ...envArgs] };
-    case 'list':
-      return { script: 'list', args: envArgs };
+      return ['--latest', '--deep', ...envArgs];
     case 'retention': {
       menu.say(`\n▶ ${shown('retention', ['--dry-run', ...envArgs])}`);
       if ((await runChild(menu.root, 'retention', ['--dry-run', ...envArgs])) !== 0) return undefined;
       if (!(await ask({ type: 'confirm', message: 'Apply this plan?', initial: false }))) return undefined;
-      return { script: 'retention', args: envArgs };
+      return envArgs;
     }
-    case 'drop':
-      return { script: 'drop-all', args: envArgs };
     case 'sync':
-      return { script: 'sync', args: ['--from', await menu.pickEnvironment(`Sync ${env} from which environment?`, env), ...envArgs] };
+      return ['--from', await menu.pickEnvironment(`Sync ${env} from which environment?`, env), ...envArgs];
     case 'deps':
-      return { script: 'deps', args: [] };
+      return [];
     default:
-      return undefined;
+      return envArgs;
   }
+}
+
+/** What one menu choice runs: the entry the choice names, never another. */
+async function stepFor(menu: Menu, action: string, env: string): Promise<Step> {
+  if (action === 'quit' || action === 'switch') return action;
+  if (!REGISTRY.some((r) => r.entry === action && r.menu)) return undefined;
+  const args = await argsFor(menu, action, env);
+  return args === undefined ? undefined : { script: action, args };
 }
 
 export async function menu(root: string): Promise<number> {
@@ -117,7 +114,7 @@ export async function menu(root: string): Promise<number> {
     let env = await pickEnvironment('Which environment?');
     for (;;) {
       const guarded = isProtected(configFor(root), env);
-      const action = (await ask({ type: 'select', message: `pnpm db · ${env}${guarded ? ' (protected)' : ''} · what next?`, choices: choicesFor(state, guarded) })) as string;
+      const action = (await ask({ type: 'select', message: `pnpm db · ${env}${guarded ? ' (protected)' : ''} · what next?`, choices: choicesFor(environments, guarded) })) as string;
       const step = await stepFor(state, action, env);
       if (step === 'quit') return 0;
       if (step === 'switch') env = await pickEnvironment('Which environment?');

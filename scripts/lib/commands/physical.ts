@@ -33,7 +33,7 @@ the WAL it needs streamed into it, compressed, with PostgreSQL's backup_manifest
 backups/<env>/physical/ as partial files, then hashed and renamed; the .info is written last.
 With a remote (backup-kit.json or --remote), the backup is then uploaded to
 <prefix>/<env>/physical/, each file proven against its sha256, the .info last.
-With the continuous WAL archive (see the README), it restores to any moment after it.`,
+With the continuous WAL archive (docs/06-physical-and-pitr.md), it restores to any moment after it.`,
   notes: 'Exit status: 0 on success; 22 when the server is not ready (the message says what to change);\n20 when the upload failed (the local backup is complete: pnpm db:push uploads it later).',
   shared: ['env', 'env-file', 'url', 'no-progress', ...REMOTE_OPTIONS],
   options: {

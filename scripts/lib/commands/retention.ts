@@ -106,28 +106,24 @@ an .info, and multipart uploads unfinished for more than a day.`,
     const config = loadConfig(ctx.root).retention ?? {};
     const policy: RetentionPolicy = { ...DEFAULT_POLICY, ...config, ...args.policy, perType: args.policy.perType ?? config.perType ?? DEFAULT_POLICY.perType };
     const now = args.now ?? ctx.now();
-    // The lock keeps backups and restores out while files are judged and deleted, which also
-    // means any partial file found now belongs to a run that is over.
-    const lock = args.dryRun ? undefined : await store.lock('retention');
-    try {
-      const base = innerStore(store);
-      if (!(base instanceof MirroredStore)) return await retainIn(store, environment, policy, now, args.dryRun);
-      // Each place is its own set: the newest complete backup of each is kept, and the remote
-      // may keep more (or fewer) by its own counts.
-      const remotePolicy = { ...policy, ...(base.remote.remote.retention ?? {}) } as RetentionPolicy;
-      const local = await retainIn(base.local, environment, policy, now, args.dryRun, 'local');
-      const remote = await retainIn(base.remote, environment, remotePolicy, now, args.dryRun, 'remote');
-      return {
-        ...local,
-        decisions: [...local.decisions, ...remote.decisions],
-        removedLeftovers: [...local.removedLeftovers, ...remote.removedLeftovers],
-        deleted: local.deleted + remote.deleted,
-        kept: local.kept + remote.kept,
-        remotePolicy,
-      };
-    } finally {
-      lock?.release();
-    }
+    // The environment's lock (the registry's, held by runCli unless --dry-run) keeps backups and
+    // restores out while files are judged and deleted, which also means any partial file found
+    // now belongs to a run that is over.
+    const base = innerStore(store);
+    if (!(base instanceof MirroredStore)) return await retainIn(store, environment, policy, now, args.dryRun);
+    // Each place is its own set: the newest complete backup of each is kept, and the remote
+    // may keep more (or fewer) by its own counts.
+    const remotePolicy = { ...policy, ...(base.remote.remote.retention ?? {}) } as RetentionPolicy;
+    const local = await retainIn(base.local, environment, policy, now, args.dryRun, 'local');
+    const remote = await retainIn(base.remote, environment, remotePolicy, now, args.dryRun, 'remote');
+    return {
+      ...local,
+      decisions: [...local.decisions, ...remote.decisions],
+      removedLeftovers: [...local.removedLeftovers, ...remote.removedLeftovers],
+      deleted: local.deleted + remote.deleted,
+      kept: local.kept + remote.kept,
+      remotePolicy,
+    };
   },
   render(result) {
     const verb = result.dryRun ? 'would delete' : 'deleted';

@@ -27,6 +27,11 @@ export function readOnlyRole(config: KitConfig, env: string): string | undefined
   return config.environments?.[env]?.sql?.readOnlyRole ?? config.sql?.readOnlyRole;
 }
 
+/** The environment db:sync and db:refresh read from: --from, else sync.from, else prod. */
+export function syncSource(config: KitConfig, from: string | undefined): string {
+  return from ?? config.sync?.from ?? 'prod';
+}
+
 const cache = new Map<string, KitConfig>();
 
 /** loadConfig, read once per process. */

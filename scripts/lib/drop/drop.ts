@@ -70,7 +70,6 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
     throw new KitError('PROTECTED_TARGET', `--skip-backup is refused on the protected environment "${target.env}": dropping everything there must stay undoable.`);
   }
   const engine = engineForTarget(target);
-  const lock = await ctx.environment(target.env).store.lock('drop');
   let client: Client | undefined;
   try {
     client = await engine.connectWithWait(target, options.waitSeconds, undefined, ctx.signal);
@@ -86,7 +85,7 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
     let made: DropResult['backup'];
     if (!options.skipBackup) {
       ctx.reporter.progress({ phase: 'pre-drop backup', bytes: 0 });
-      const result = await backup(target, wholeDatabaseDump('pre-drop', `Before dropping everything in ${target.database}`), ctx, { lockHeld: true });
+      const result = await backup(target, wholeDatabaseDump('pre-drop', `Before dropping everything in ${target.database}`), ctx);
       made = { id: result.id, file: result.files[0]!.path };
     }
     // a signal during the backup stops here, before anything is dropped
@@ -107,7 +106,6 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
     throw await dropFailure(engine, error, target, options);
   } finally {
     await client?.end().catch(() => undefined);
-    lock.release();
   }
 }
 

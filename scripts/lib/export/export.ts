@@ -389,7 +389,6 @@ function removeOnExit(envDir: string, id: string): () => void {
 export async function exportTables(target: Target, options: ExportOptions, ctx: StoreContext): Promise<ExportResult> {
   const started = ctx.now();
   await ensurePrivateDir(path.join(backupRoot(ctx), target.env));
-  const lock = await ctx.environment(target.env).store.lock('export');
   let client: Client | undefined;
   let write: BackupWrite | undefined;
   try {
@@ -443,7 +442,6 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
     throw (await engineForTarget(target).serverGone(error, target, 'export', 'No export was written')) ?? error;
   } finally {
     await client?.end().catch(() => undefined);
-    lock.release();
   }
 }
 

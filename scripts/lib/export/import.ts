@@ -12,7 +12,6 @@ import { childEnv, type Target } from '../config/target.js';
 import { connectWithWait, serverFacts, type Client } from '../engines/postgres/connect.js';
 import { checkExtensionsAvailable } from '../engines/postgres/extensions.js';
 import { locateTool } from '../engines/postgres/tools.js';
-import { acquireLock } from '../store/lock.js';
 import { ensurePrivateDir } from '../store/files.js';
 import { backupRoot } from '../context.js';
 import type { StoreContext } from '../store/environment.js';
@@ -157,7 +156,6 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
   const envDir = path.join(backupRoot(ctx), target.env);
   await ensurePrivateDir(envDir);
   await pullWhatOnlyTheRemoteHas(options.input, options.until, ctx, target, envDir);
-  const lock = acquireLock(envDir, 'import', target.env);
   let client: Client | undefined;
   let source: ExportSource | undefined;
   let differentials: ExportSource[] = [];
@@ -190,7 +188,7 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
     let safety: ImportResult['safetyBackup'];
     if (options.safetyBackup) {
       ctx.reporter.progress({ phase: 'safety backup of the target', bytes: 0 });
-      const made = await backup(target, wholeDatabaseDump('pre-import', `Before importing ${meta.id}`, { stats: 'auto' }), ctx, { lockHeld: true });
+      const made = await backup(target, wholeDatabaseDump('pre-import', `Before importing ${meta.id}`, { stats: 'auto' }), ctx);
       safety = { id: made.id, file: made.files[0]!.path };
     }
     await client.end();
@@ -216,7 +214,6 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
     source?.close();
     for (const d of differentials) d.close();
     await client?.end().catch(() => undefined);
-    lock.release();
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The .info file: a backup exists only when this does. Versioned JSON, written last and
- * atomically; the README documents every field. Never holds a password.
+ * atomically; docs/10-how-it-works.md documents every field. Never holds a password.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';

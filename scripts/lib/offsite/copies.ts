@@ -66,56 +66,46 @@ async function uploadBackup(store: MirroredStore, backup: StoredBackup): Promise
 
 export async function push(ctx: StoreContext, env: string | undefined, ids: string[]): Promise<CopyResult> {
   const { name, store } = mirrorOf(ctx, env, 'db:push');
-  const lock = await store.lock('push');
-  try {
-    await store.remote.bucket.check('pushing backups');
-    const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
-    // What interrupted uploads left: objects without an .info and recorded multipart uploads.
-    const leftovers = remote.leftovers.filter((l) => l.kind === 'partial');
-    await store.remote.removeLeftovers(leftovers);
-    const remoteById = new Map(remote.complete.map((b) => [b.id, b]));
-    const chosen = ids.length ? local.complete.filter((b) => ids.includes(b.id)) : local.complete;
-    const missing = ids.filter((id) => !local.complete.some((b) => b.id === id));
-    if (missing.length) throw new KitError('BACKUP_NOT_FOUND', `No complete local backup ${missing.join(', ')} in ${store.local.where}. List them with pnpm db:list.`);
-    const result: CopyResult = { environment: name, from: store.local.where, to: store.remote.where, copied: [], skipped: [], cleaned: leftovers.map((l) => l.location) };
-    for (const backup of [...chosen].reverse()) {
-      ctx.signal.throwIfAborted();
-      const there = remoteById.get(backup.id);
-      if (there && sameBackup(there.info, backup.info)) {
-        result.skipped.push({ id: backup.id, reason: 'already in the remote, identical' });
-        continue;
-      }
-      ctx.reporter.notice(`uploading ${backup.id}`);
-      result.copied.push({ id: backup.id, bytes: await uploadBackup(store, backup) });
+  await store.remote.bucket.check('pushing backups');
+  const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
+  // What interrupted uploads left: objects without an .info and recorded multipart uploads.
+  const leftovers = remote.leftovers.filter((l) => l.kind === 'partial');
+  await store.remote.removeLeftovers(leftovers);
+  const remoteById = new Map(remote.complete.map((b) => [b.id, b]));
+  const chosen = ids.length ? local.complete.filter((b) => ids.includes(b.id)) : local.complete;
+  const missing = ids.filter((id) => !local.complete.some((b) => b.id === id));
+  if (missing.length) throw new KitError('BACKUP_NOT_FOUND', `No complete local backup ${missing.join(', ')} in ${store.local.where}. List them with pnpm db:list.`);
+  const result: CopyResult = { environment: name, from: store.local.where, to: store.remote.where, copied: [], skipped: [], cleaned: leftovers.map((l) => l.location) };
+  for (const backup of [...chosen].reverse()) {
+    ctx.signal.throwIfAborted();
+    const there = remoteById.get(backup.id);
+    if (there && sameBackup(there.info, backup.info)) {
+      result.skipped.push({ id: backup.id, reason: 'already in the remote, identical' });
+      continue;
     }
-    return result;
-  } finally {
-    lock.release();
+    ctx.reporter.notice(`uploading ${backup.id}`);
+    result.copied.push({ id: backup.id, bytes: await uploadBackup(store, backup) });
   }
+  return result;
 }
 
 /** Copy backups the remote holds into the local directory; one already here and identical is skipped. */
 export async function pull(ctx: StoreContext, env: string | undefined, ids: string[]): Promise<CopyResult> {
   const { name, store } = mirrorOf(ctx, env, 'db:pull');
-  const lock = await store.lock('pull');
-  try {
-    const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
-    const result: CopyResult = { environment: name, from: store.remote.where, to: store.local.where, copied: [], skipped: [], cleaned: [] };
-    for (const id of ids) {
-      const backup = remote.complete.find((b) => b.id === id);
-      if (!backup) throw notPullable(remote, id, store.remote.where);
-      const here = local.complete.find((b) => b.id === id);
-      if (here && sameBackup(here.info, backup.info)) {
-        result.skipped.push({ id, reason: 'already on this machine, identical' });
-        continue;
-      }
-      await copyDown(store, backup, ctx.signal);
-      result.copied.push({ id, bytes: backup.info.artifacts.reduce((n, a) => n + a.bytes, 0) });
+  const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
+  const result: CopyResult = { environment: name, from: store.remote.where, to: store.local.where, copied: [], skipped: [], cleaned: [] };
+  for (const id of ids) {
+    const backup = remote.complete.find((b) => b.id === id);
+    if (!backup) throw notPullable(remote, id, store.remote.where);
+    const here = local.complete.find((b) => b.id === id);
+    if (here && sameBackup(here.info, backup.info)) {
+      result.skipped.push({ id, reason: 'already on this machine, identical' });
+      continue;
     }
-    return result;
-  } finally {
-    lock.release();
+    await copyDown(store, backup, ctx.signal);
+    result.copied.push({ id, bytes: backup.info.artifacts.reduce((n, a) => n + a.bytes, 0) });
   }
+  return result;
 }
 
 /** Why an id cannot be pulled: a backup whose .info the bucket holds but cannot vouch for is named as such. */

@@ -75,7 +75,7 @@ export interface Thresholds {
 export function judgeArchive(server: ArchiverFacts, gaps: Gap[], thresholds: Thresholds): WalStatus['problems'] {
   const problems: WalStatus['problems'] = [];
   if (server.archiveMode === 'off') {
-    problems.push({ code: 'WAL_ARCHIVE_STUCK', message: `archive_mode is off: no WAL is archived, so no restore can go past a base backup. Set archive_mode = on and archive_command (see the README) and restart the server.` });
+    problems.push({ code: 'WAL_ARCHIVE_STUCK', message: `archive_mode is off: no WAL is archived, so no restore can go past a base backup. Set archive_mode = on and archive_command (see docs/06-physical-and-pitr.md) and restart the server.` });
   }
   const failedLast = server.lastFailedTime !== null && (server.lastArchivedTime === null || Date.parse(server.lastFailedTime) > Date.parse(server.lastArchivedTime));
   if (failedLast) {

@@ -272,7 +272,6 @@ async function writeRestoreList(ids: number[]): Promise<{ file: string; remove()
 
 export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
   const started = ctx.now();
-  const lock = await ctx.environment(target.env).store.lock('restore');
   let resolved: ResolvedSource | undefined;
   try {
     await repairLeftovers(target, (message: string) => ctx.reporter.notice(message));
@@ -304,7 +303,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
     let safety: RestoreResult['safetyBackup'];
     if (summary.safetyBackup) {
       ctx.reporter.progress({ phase: 'safety backup of the target', bytes: 0 });
-      const made = await backup(target, wholeDatabaseDump('pre-restore', `Before restoring ${source.id}`, { stats: 'auto' }), ctx, { lockHeld: true });
+      const made = await backup(target, wholeDatabaseDump('pre-restore', `Before restoring ${source.id}`, { stats: 'auto' }), ctx);
       safety = { id: made.id, file: made.files[0]!.path };
     }
     if (prepared.roles) await createRoles(target, prepared.roles, ctx);
@@ -333,7 +332,6 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
     throw (await engineForTarget(target).serverGone(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     await resolved?.release().catch(() => undefined);
-    lock.release();
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { KitError } from '../errors.js';
 import { describeTarget, resolveTarget, targetFromUrl, type Target } from '../config/target.js';
-import { configFor } from '../config/file.js';
+import { configFor, syncSource } from '../config/file.js';
 import { engineForTarget } from '../engines/registry.js';
 import type { CommandContext } from '../context.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
@@ -52,7 +52,7 @@ async function identity(target: Target, waitSeconds: number): Promise<string> {
 
 export async function sync(target: Target, options: SyncOptions, ctx: StoreContext, ui: RestoreUi): Promise<SyncResult> {
   const started = ctx.now();
-  const from = options.from ?? configFor(ctx.root).sync?.from ?? 'prod';
+  const from = syncSource(configFor(ctx.root), options.from);
   if (from === target.env) throw new KitError('SAME_DATABASE', `The source and the target are both the environment "${from}". Name the target with --env (for example --env dev).`);
   if (target.protected && !options.allowProtectedTarget) {
     throw new KitError('PROTECTED_TARGET', `"${target.env}" is a protected environment; syncing into it replaces its data. If that is really what you want, add --allow-protected-target (and --confirm ${target.database} without a terminal).`);

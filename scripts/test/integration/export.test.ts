@@ -223,6 +223,13 @@ describe('db:export and db:import', () => {
     expect(damaged.stdout + damaged.stderr).toContain(`${newer.id}/data/public.t.csv's sha256`);
   });
 
+  it('--table and --exclude-table choose the tables, as docs/07-exports-and-differentials.md shows them', async () => {
+    const source = await createDatabase({ sql: "CREATE SCHEMA app; CREATE TABLE app.orders (id int PRIMARY KEY); CREATE TABLE app.audit (id int); CREATE TABLE public.other (id int); INSERT INTO app.orders VALUES (1), (2); INSERT INTO app.audit VALUES (1)" });
+    const exported = await exportOf(makeProject(), source, ['--table', 'app.*', '--exclude-table', 'app.audit', '--jobs', '8']);
+    expect(readdirSync(path.join(exported.path, 'data'))).toEqual(['app.orders.csv']);
+    expect(metadataOf(exported.path).tables.map((t) => [t.name, t.rows])).toEqual([['app.orders', 2]]);
+  });
+
   it('a pattern that matches nothing, and an export stopped mid-way, leave nothing that looks complete', async () => {
     const source = await createDatabase({ sql: 'CREATE TABLE t (id int); CREATE TABLE u (id int); INSERT INTO u VALUES (1)' });
     const project = makeProject();

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../support/backups.js';
 import { cli, cluster, createDatabase, libpqEnv, makeProject, query } from '../support/harness.js';
@@ -25,6 +27,16 @@ describe('db:migrate:safe', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.json<{ backup: { id: string } }>().backup.id).toMatch(/^backup_pre-migrate_/);
     expect(await query(db.url, 'SELECT code FROM coupons')).toEqual([{ code: 'WELCOME' }]);
+  });
+
+  it('holds the environment\'s lock from the backup through the migration to the rollback, then lets it go', async () => {
+    const db = await createDatabase({ sql: 'CREATE TABLE t (id int)' });
+    const project = makeProject({ 'packages/database/.env': `DATABASE_URL=${db.url}\n` });
+    // The migration looks at the lock while it runs: no other backup or restore can start here now.
+    const run = await cli('migrate-safe', ['--command', 'cat backups/default/.lock'], { cwd: project });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/"command":"migrate-safe"/);
+    expect(existsSync(path.join(project, 'backups/default/.lock'))).toBe(false);
   });
 
   it('when the rollback fails too, the hint restores into the same environment (--env, --confirm), and works', async () => {

@@ -103,7 +103,7 @@ describe('roles with every backup', () => {
     const again = await cli('pg-restore', [backup.id, '--force', '--with-roles'], { cwd: project, env: { ...env, DATABASE_URL: fresh.url('again') } });
     expect(again.code, again.stderr).toBe(0);
     expect(await query(fresh.url('postgres'), `SELECT rolconnlimit FROM pg_roles WHERE rolname = '${OWNER}'`)).toEqual([{ rolconnlimit: 1 }]);
-    const updated = await cli('pg-restore', [backup.id, '--force', '--with-roles', '--update-roles'], { cwd: project, env: { ...env, DATABASE_URL: fresh.url('again') } });
+    const updated = await cli('pg-restore', ['--latest', '--force', '--with-roles', '--update-roles'], { cwd: project, env: { ...env, DATABASE_URL: fresh.url('again') } });
     expect(updated.code, updated.stderr).toBe(0);
     expect(await query(fresh.url('postgres'), `SELECT rolconnlimit FROM pg_roles WHERE rolname = '${OWNER}'`)).toEqual([{ rolconnlimit: 5 }]);
   });

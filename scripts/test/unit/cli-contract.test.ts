@@ -155,7 +155,8 @@ describe('each command declares its options', () => {
 
   it('--yes is --force', async () => {
     const parsed: Array<{ force: boolean }> = [];
-    const spy = { ...dropCommand, run: async (args: { force: boolean }) => void parsed.push(args) } as unknown as Command<CommonArgs, unknown>;
+    // Its own name: under drop's, runCli would first take drop's lock, which needs a database.
+    const spy = { ...dropCommand, name: 'drop-spy', run: async (args: { force: boolean }) => void parsed.push(args) } as unknown as Command<CommonArgs, unknown>;
     await runIn(spy, ['--yes', '--json']);
     await runIn(spy, ['-y', '--json']);
     expect(parsed.map((p) => p.force)).toEqual([true, true]);

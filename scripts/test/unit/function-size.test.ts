@@ -4,7 +4,7 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 /**
- * Decisions belong in small, named functions and tables (see the README's "Layout and layers"):
+ * Decisions belong in small, named functions and tables (see docs/10-how-it-works.md, "Layout and layers"):
  * no function, method or arrow function in scripts/lib runs past MAX_LINES. A function that
  * grows past it is split where its steps are, not exempted here.
  */

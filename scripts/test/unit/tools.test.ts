@@ -59,10 +59,10 @@ describe('progress text', () => {
 });
 
 describe('exit codes', () => {
-  it('every error code and its exit status is documented in the README table', () => {
-    const readme = readFileSync(path.resolve(import.meta.dirname, '../../../README.md'), 'utf8');
+  it('every error code and its exit status is documented in docs/reference/exit-codes.md', () => {
+    const page = readFileSync(path.resolve(import.meta.dirname, '../../../docs/reference/exit-codes.md'), 'utf8');
     for (const { code, exit } of errorCodeTable()) {
-      expect(readme, code).toMatch(new RegExp(`\\|\\s*${exit}\\s*\\|[^\\n]*\`${code}\``));
+      expect(page, code).toMatch(new RegExp(`\\|\\s*${exit}\\s*\\|[^\\n]*\`${code}\``));
     }
   });
 });

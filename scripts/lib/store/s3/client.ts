@@ -18,7 +18,7 @@ let sdk: Promise<Sdk> | undefined;
 export function loadSdk(): Promise<Sdk> {
   // On Node.js 20 the SDK warns on stderr, once per process, that its releases after January 2027
   // need Node.js 22. Every command with a remote (and every wal-push, into the server's log) would
-  // print it; the README says it once instead. Set the variable to "false" to see it.
+  // print it; docs/04-offsite.md says it once instead. Set the variable to "false" to see it.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return (sdk ??= import('@aws-sdk/client-s3'));
 }
