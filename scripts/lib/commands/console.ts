@@ -7,13 +7,13 @@
  * and columns; history is kept in ~/.pg_backup_kit_history. Without a terminal, lines are read
  * from standard input and destructive statements are refused, never skipped.
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { KitError, exitCodeOf } from '../errors.js';
 import { redact } from '../redact.js';
+import { runToExit } from '../proc/process.js';
 import { connectWithWait } from '../engines/postgres/connect.js';
 import type { Target } from '../config/target.js';
 import type { Command, CommonArgs, CliContext } from '../cli/run.js';
@@ -97,11 +97,8 @@ export function completeLine(line: string, names: Names): [string[], string] {
   return [[], current];
 }
 
-function runChild(root: string, script: string, args: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [LAUNCHER, script, ...args], { cwd: root, stdio: 'inherit' });
-    child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-  });
+async function runChild(root: string, script: string, args: string[]): Promise<number> {
+  return (await runToExit(process.execPath, [LAUNCHER, script, ...args], { cwd: root, stdio: 'inherit' })).code;
 }
 
 export interface ConsoleArgs extends CommonArgs {

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { KitError, EXIT_CODES } from '../errors.js';
+import { runToExit } from '../proc/process.js';
 import { ask, isInteractive } from '../cli/prompt.js';
 import { configuredEnvironments } from '../deps/deps.js';
 import { configFor, isProtected } from '../config/file.js';
@@ -23,15 +24,13 @@ interface Choice {
 /** The launcher beside the running entry file (scripts/kit.mjs sets argv[1] to it). */
 const LAUNCHER = path.join(path.dirname(process.argv[1] ?? 'scripts/db.ts'), 'kit.mjs');
 
-/** Run one command on this terminal (zx: it prints to the terminal, nothing is captured). */
+/** Run one command on this terminal: it prints to the terminal, nothing is captured. */
 async function runChild(root: string, script: string, args: string[]): Promise<number> {
-  const { $ } = await import('zx/core');
   // The child owns the terminal while it runs; a Ctrl-C is its to handle.
   const ignore = () => undefined;
   process.on('SIGINT', ignore);
   try {
-    const out = await $({ cwd: root, stdio: 'inherit', nothrow: true })`${process.execPath} ${LAUNCHER} -- ${script} ${args}`;
-    return out.exitCode ?? (out.signal ? 128 : 1);
+    return (await runToExit(process.execPath, [LAUNCHER, '--', script, ...args], { cwd: root, stdio: 'inherit' })).code;
   } finally {
     process.off('SIGINT', ignore);
   }

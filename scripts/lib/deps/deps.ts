@@ -10,9 +10,8 @@ import { resolveTarget, describeTarget } from '../config/target.js';
 import { classifyConnectError, connect, serverFacts } from '../engines/postgres/connect.js';
 import { candidateDirs, locateTool, parseToolVersion, type ToolCandidate, type ToolName } from '../engines/postgres/tools.js';
 import type { CommandContext } from '../context.js';
+import { probeOutput, runToExit, type ExitReport } from '../proc/process.js';
 
-// Probes and installs print little and carry no data: zx runs them, with argument arrays.
-const zx = () => import('zx/core').then((m) => m.$);
 const TOOLS: ToolName[] = ['pg_dump', 'pg_restore', 'psql'];
 
 export interface ToolReport {
@@ -40,10 +39,14 @@ export interface DepsResult {
 async function versionAt(dir: string, name: ToolName): Promise<ToolCandidate | undefined> {
   const file = path.join(dir, name);
   if (!existsSync(file)) return undefined;
-  const $ = await zx();
-  const out = await $({ quiet: true, nothrow: true, timeout: 10_000 })`${file} --version`;
-  const parsed = out.exitCode === 0 ? parseToolVersion(out.stdout) : undefined;
+  const parsed = parseToolVersion((await probeOutput(file, ['--version'], 10_000)) ?? '');
   return parsed ? { dir, ...parsed } : undefined;
+}
+
+/** One install command, stopped by Ctrl-C or after ten minutes. */
+function installStep([program, ...args]: string[], ctx: CommandContext): Promise<ExitReport> {
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(600_000)]);
+  return runToExit(program!, args, { signal, env: { ...ctx.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
 /** Every copy of each tool the kit would consider, in the order it considers them. */
@@ -140,17 +143,16 @@ export async function checkDeps(ctx: CommandContext, options: { install: boolean
   if (options.install) {
     const majors = [...new Set(environments.filter((e) => e.major !== undefined && !e.fits).map((e) => e.major!))];
     if (noTools.length && majors.length === 0) majors.push(17);
-    const $ = await zx();
-    const has = async (cmd: string, args: string[]) => (await $({ quiet: true, nothrow: true, timeout: 5_000 })`${cmd} ${args}`).exitCode === 0;
+    const has = async (cmd: string, args: string[]) => (await probeOutput(cmd, args, 5_000)) !== undefined;
     const plan = planInstall(process.platform, majors, await has('apt-get', ['--version']), await has('brew', ['--version']), process.getuid?.() === 0, await has('sudo', ['-n', 'true']));
     let ran = false;
     if (plan.steps.length && plan.runnable) {
       for (const step of plan.steps) {
         const command = step.join(' ');
         ctx.reporter.notice(`running: ${command}`);
-        const out = await $({ quiet: true, nothrow: true, timeout: 600_000, signal: ctx.signal, env: { ...ctx.env, DEBIAN_FRONTEND: 'noninteractive' } })`${step}`;
-        if (out.exitCode !== 0) {
-          const why = out.stderr.trim().split('\n').at(-1) ?? `exit ${out.exitCode ?? out.signal}`;
+        const out = await installStep(step, ctx);
+        if (out.status !== 0) {
+          const why = out.stderr.trim().split('\n').at(-1) ?? `exit ${out.status ?? out.signal}`;
           throw new KitError('PG_TOOL_MISSING', `Installing failed (${command}): ${why}. Run it yourself, or install the client programs another way and set PG_BIN.`);
         }
       }

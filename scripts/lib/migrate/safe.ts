@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { KitError } from '../errors.js';
+import { runToExit } from '../proc/process.js';
 import { restoreCommandLine } from '../text/restore-command.js';
 import { targetUrl, type Target } from '../config/target.js';
 import { configFor } from '../config/file.js';
@@ -29,13 +30,14 @@ export function migrationCommand(options: SafeMigrateOptions, ctx: CommandContex
   return options.command ?? ctx.env.MIGRATE_COMMAND ?? configFor(ctx.root).migrate?.command ?? 'pnpm db:migrate';
 }
 
-/** The application's own migration command, through zx: it prints for people and carries no data. */
+/** The application's own migration command: it prints for people and carries no data. */
 async function runMigration(command: string, target: Target, ctx: CommandContext): Promise<number> {
-  const { $ } = await import('zx/core');
   // Its output is progress for people: it goes to stderr, keeping stdout for the kit's result.
-  // Its connection is this target's, in its environment only. Ctrl-C stops it.
-  const out = await $({ cwd: ctx.root, env: { ...ctx.env, DATABASE_URL: targetUrl(target) }, signal: ctx.signal, nothrow: true, stdio: ['ignore', process.stderr, process.stderr] })`sh -c ${command}`;
-  return out.exitCode ?? (out.signal ? 128 : 1);
+  // Its connection is this target's, in its environment only. Ctrl-C stops it, and everything it
+  // started (pnpm, node, the migration tool): it leads a process group the kit stops as a whole,
+  // and kills as a whole should the kit itself be killed.
+  const out = await runToExit('/bin/sh', ['-c', command], { cwd: ctx.root, env: { ...ctx.env, DATABASE_URL: targetUrl(target) }, signal: ctx.signal, stdio: ['ignore', process.stderr, process.stderr], name: 'the migration command', ownGroup: true });
+  return out.code;
 }
 
 export async function safeMigrate(target: Target, options: SafeMigrateOptions, ctx: StoreContext, ui: RestoreUi, announce: (id: string) => void): Promise<SafeMigrateResult> {

@@ -4,16 +4,13 @@
  * major version as the directory's owner; another implementation (a docker compose service whose
  * volume is the directory) plugs in without the restore changing.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { KitError } from '../errors.js';
+import { captureProcess } from '../proc/process.js';
 import { locateServerTool, runProgram, type Program } from '../proc/programs.js';
-
-const execFileAsync = promisify(execFile);
 
 export interface StartOptions {
   /** Settings given on the server's command line: they win over every configuration file. */
@@ -46,8 +43,8 @@ export function runningServerPid(dataDir: string): number | undefined {
 
 export async function osUser(name: string): Promise<{ uid: number; gid: number }> {
   try {
-    const { stdout: uid } = await execFileAsync('id', ['-u', name]);
-    const { stdout: gid } = await execFileAsync('id', ['-g', name]);
+    const uid = await captureProcess('id', ['-u', name]);
+    const gid = await captureProcess('id', ['-g', name]);
     return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
   } catch {
     throw new KitError('BAD_ARGUMENT', `There is no operating-system user "${name}" to own the restored data directory. Pass --owner <user>.`);

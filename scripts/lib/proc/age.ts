@@ -9,13 +9,12 @@
  * Recipients are public keys, so they may appear in argv; identities are only ever named by
  * their file path, never passed as text.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { KitError } from '../errors.js';
-import { StderrTail } from './process.js';
-import { dyingWithParent } from './process.js';
+import { ProcessFailure, startProcess } from './process.js';
 
 /** AGE_BIN (a path to the program) > `age` on PATH. */
 export function locateAge(env: NodeJS.ProcessEnv): string | undefined {
@@ -50,21 +49,25 @@ export interface AgeProcess {
 }
 
 function run(bin: string, args: string[], env: NodeJS.ProcessEnv, describe: (stderr: string, how: string) => KitError): AgeProcess {
-  // age needs nothing from the environment; a minimal one keeps database secrets out of it.
-  const child = spawn(...dyingWithParent(bin, args), { env: { PATH: env.PATH ?? '', LANG: 'C' }, stdio: ['pipe', 'pipe', 'pipe'] });
-  const stderr = new StderrTail();
-  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const running = startProcess(bin, args, {
+    // age needs nothing from the environment; a minimal one keeps database secrets out of it.
+    env: { PATH: env.PATH ?? '', LANG: 'C' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    name: 'age',
+    missing: 'ENCRYPTION_UNAVAILABLE',
+    failure: 'ENCRYPTION_UNAVAILABLE',
+    explain: (stderr, failure) => describe(stderr, failure.how),
+  });
   // A consumer that stops early makes writes fail with EPIPE; the exit status tells the story.
-  child.stdin!.on('error', () => undefined);
-  const done = new Promise<void>((resolve, reject) => {
-    child.once('error', (error) => reject(new KitError('ENCRYPTION_UNAVAILABLE', `Could not start ${bin}: ${error.message}. ${INSTALL}.`, { cause: error })));
-    child.once('close', (code, signal) => {
-      if (code === 0) return resolve();
-      reject(describe(stderr.toString(), signal ? `was killed by ${signal}` : `exited with status ${code}`));
-    });
+  running.child.stdin!.on('error', () => undefined);
+  const done = running.done.catch((error: unknown) => {
+    if (error instanceof ProcessFailure && error.reason === 'missing') {
+      throw new KitError('ENCRYPTION_UNAVAILABLE', `${error.message}. ${INSTALL}.`, { cause: error.cause });
+    }
+    throw error;
   });
   done.catch(() => undefined);
-  return { child, input: child.stdin!, output: child.stdout!, done };
+  return { child: running.child, input: running.child.stdin!, output: running.child.stdout!, done };
 }
 
 /** `age -r R1 -r R2 …`: plaintext in, ciphertext out, to every recipient. */

@@ -1,20 +1,16 @@
 /**
  * The programs physical backups need besides pg_dump and friends: pg_basebackup, pg_verifybackup
  * and pg_ctl (found like the client tools, by major version), and system programs (tar, lz4,
- * zstd). Same rules as pg-tools.ts: argument arrays, connection in the environment, every exit
- * status checked, the tool's own stderr quoted in the error.
+ * zstd). They start through process.ts like every child: argument arrays, connection in the
+ * environment, every exit status checked, the tool's own stderr quoted in the error.
  */
-import { execFile, spawn, type SpawnOptions } from 'node:child_process';
+import type { SpawnOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { KitError, type ErrorCode } from '../errors.js';
-import { dyingWithParent, StderrTail } from './process.js';
+import { probeOutput, ProcessFailure, StderrTail, startProcess, type RunningProcess } from './process.js';
 import { candidateDirs, parseToolVersion } from './tool-dirs.js';
-
-const execFileAsync = promisify(execFile);
 
 export type ServerToolName = 'pg_basebackup' | 'pg_verifybackup' | 'pg_ctl' | 'pg_controldata' | 'psql';
 
@@ -39,13 +35,9 @@ export async function locateServerTool(name: ServerToolName, serverMajor: number
   for (const dir of candidateDirs(env, undefined, serverMajor)) {
     const file = path.join(dir, name);
     if (!existsSync(file)) continue;
-    try {
-      const { stdout } = await execFileAsync(file, ['--version'], { timeout: 10_000 });
-      const version = parseToolVersion(stdout);
-      if (version) found.push({ name, path: file, ...version });
-    } catch {
-      // not runnable: look further
-    }
+    // not runnable or no version: look further
+    const version = parseToolVersion((await probeOutput(file, ['--version'], 10_000)) ?? '');
+    if (version) found.push({ name, path: file, ...version });
   }
   const exact = found.find((p) => p.major === serverMajor);
   const newer = newerFits ? found.filter((p) => (p.major ?? 0) > serverMajor).sort((a, b) => (b.major ?? 0) - (a.major ?? 0))[0] : undefined;
@@ -86,72 +78,37 @@ export interface ProgramRun {
   stderr: string;
 }
 
+/** These programs have always said "interrupted" this way; the words stay. */
+function interruptedAs(error: unknown): unknown {
+  if (!(error instanceof ProcessFailure) || error.reason !== 'interrupted') return error;
+  return new KitError('INTERRUPTED', `${error.program} was stopped: interrupted.`, { cause: error });
+}
+
+async function runToEnd(running: RunningProcess): Promise<ProgramRun> {
+  // Kept (the last 1 MB) and read, so a child never blocks on a full pipe: these print little.
+  const stdout = new StderrTail(1 << 20);
+  running.child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+  try {
+    await running.done;
+  } catch (error) {
+    throw interruptedAs(error);
+  }
+  return { stdout: stdout.toString(), stderr: running.stderr.toString() };
+}
+
 /**
- * Run a program to its end. Its stdout is kept (bounded to the last 1 MB): these programs print
- * little, and data never flows through here.
+ * Run a program to its end, through the one process primitive, in a process group of its own (so
+ * helpers it starts, like pg_basebackup's WAL streamer, stop and die with it). Data never flows
+ * through here.
  */
 export function runProgram(program: Program, args: string[], options: RunProgramOptions): Promise<ProgramRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(...dyingWithParent(program.path, args), {
-      env: options.env ?? process.env,
-      cwd: options.cwd,
-      stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
-      ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid } : {}),
-      ...(options.signal ? { signal: options.signal, killSignal: 'SIGTERM' as const } : {}),
-    });
-    const stderr = new StderrTail();
-    const stdout = new StderrTail(1 << 20);
-    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr.push(chunk);
-      options.onStderr?.(chunk.toString());
-    });
-    child.once('error', (error) => {
-      if ((error as NodeJS.ErrnoException).code === 'ABORT_ERR') return; // reported at close
-      reject(new KitError('PG_TOOL_MISSING', `Could not start ${program.path}: ${error.message}`, { cause: error }));
-    });
-    child.once('close', (code, signal) => {
-      if (code === 0) return resolve({ stdout: stdout.toString(), stderr: stderr.toString() });
-      if (options.signal?.aborted) return reject(new KitError('INTERRUPTED', `${program.name} was stopped: interrupted.`));
-      const text = stderr.toString();
-      const explained = options.explain?.(text);
-      if (explained) return reject(explained);
-      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-      const last = stderr.lastError();
-      reject(new KitError(options.failure, `${program.name} ${how}${last ? `: ${last}` : ''}`, { detail: text }));
-    });
-  });
+  return runToEnd(startProcess(program.path, args, { ...options, name: program.name, missing: 'PG_TOOL_MISSING', ownGroup: true }));
 }
 
 /**
  * Run a program fed from a stream (tar reading an archive the kit is hashing on the way). Both
  * the feeding pipeline and the exit status are checked; either failing fails the run.
  */
-export async function runProgramWithInput(program: Program, args: string[], input: Readable, options: RunProgramOptions): Promise<ProgramRun> {
-  let feed: Promise<void> | undefined;
-  const run = new Promise<ProgramRun>((resolve, reject) => {
-    const child = spawn(...dyingWithParent(program.path, args), {
-      env: options.env ?? process.env,
-      cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      ...(options.signal ? { signal: options.signal, killSignal: 'SIGTERM' as const } : {}),
-    });
-    const stderr = new StderrTail();
-    child.stdout.on('data', () => undefined);
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    feed = pipeline(input, child.stdin);
-    feed.catch(() => child.kill('SIGTERM'));
-    child.once('error', (error) => {
-      if ((error as NodeJS.ErrnoException).code !== 'ABORT_ERR') reject(new KitError('PG_TOOL_MISSING', `Could not start ${program.path}: ${error.message}`, { cause: error }));
-    });
-    child.once('close', (code, signal) => {
-      if (code === 0) return resolve({ stdout: '', stderr: stderr.toString() });
-      if (options.signal?.aborted) return reject(new KitError('INTERRUPTED', `${program.name} was stopped: interrupted.`));
-      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-      reject(new KitError(options.failure, `${program.name} ${how}: ${stderr.lastError()}`, { detail: stderr.toString() }));
-    });
-  });
-  const result = await run;
-  await feed;
-  return result;
+export function runProgramWithInput(program: Program, args: string[], input: Readable, options: RunProgramOptions): Promise<ProgramRun> {
+  return runToEnd(startProcess(program.path, args, { ...options, input, name: program.name, missing: 'PG_TOOL_MISSING', ownGroup: true }));
 }

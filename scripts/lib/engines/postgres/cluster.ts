@@ -4,12 +4,12 @@
  * `pnpm demo` and `pnpm bench`. As root (CI containers) the server runs as the `postgres` user,
  * because PostgreSQL refuses to run as root.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import { captureProcess, runToExit } from '../../proc/process.js';
 
 export interface Cluster {
   host: string;
@@ -59,29 +59,20 @@ interface RunAs {
   gid?: number;
 }
 
-// initdb and pg_ctl print little and carry no data: zx runs them (loaded on first use, so the
-// commands that only need freePort() do not pay for it at start-up).
-const zx = () => import('zx/core').then((m) => m.$);
-
+// As root, initdb and pg_ctl run as the postgres user, which `id` names.
 async function postgresUser(): Promise<RunAs> {
   if (userInfo().uid !== 0) return {};
-  const $ = await zx();
-  const uid = (await $({ quiet: true })`id -u postgres`).stdout;
-  const gid = (await $({ quiet: true })`id -g postgres`).stdout;
-  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+  const id = async (flag: string) => Number((await captureProcess('id', [flag, 'postgres'], { name: 'id' })).trim());
+  return { uid: await id('-u'), gid: await id('-g') };
 }
 
 async function run(file: string, args: string[], runAs: RunAs, home: string): Promise<void> {
-  const $ = await zx();
-  const out = await $({
+  const out = await runToExit(file, args, {
     cwd: home,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' },
-    quiet: true,
-    nothrow: true,
-    // as root, the server's programs run as the postgres user
-    spawn: ((command: string, spawnArgs: readonly string[], options: object) => spawn(command, spawnArgs, { ...options, ...runAs })) as typeof spawn,
-  })`${file} ${args}`;
-  if (out.exitCode !== 0) throw new Error(`${path.basename(file)} ${args.join(' ')} failed (${out.exitCode ?? out.signal}): ${out.stderr.trim()}`);
+    ...runAs,
+  });
+  if (out.status !== 0) throw new Error(`${path.basename(file)} ${args.join(' ')} failed (${out.status ?? out.signal}): ${out.stderr.trim()}`);
 }
 
 /**

@@ -5,15 +5,12 @@
  * tool's own stderr.
  */
 import { randomBytes } from 'node:crypto';
-import { execFile, type SpawnOptions } from 'node:child_process';
+import type { SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { KitError, type ErrorCode } from '../../errors.js';
-import { startProcess, type RunningProcess } from '../../proc/process.js';
+import { probeOutput, startProcess, type RunningProcess } from '../../proc/process.js';
 import { candidateDirs, parseToolVersion } from '../../proc/tool-dirs.js';
-
-const execFileAsync = promisify(execFile);
 
 export type ToolName = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql';
 
@@ -42,22 +39,12 @@ export function chooseTool(candidates: ToolCandidate[], serverMajor: number): To
 async function probe(dir: string, name: ToolName): Promise<ToolCandidate | undefined> {
   const file = path.join(dir, name);
   if (!existsSync(file)) return undefined;
-  try {
-    const { stdout } = await execFileAsync(file, ['--version'], { timeout: 10_000 });
-    const parsed = parseToolVersion(stdout);
-    return parsed ? { dir, ...parsed } : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = parseToolVersion((await probeOutput(file, ['--version'], 10_000)) ?? '');
+  return parsed ? { dir, ...parsed } : undefined;
 }
 
 async function pgConfigBindir(): Promise<string | undefined> {
-  try {
-    const { stdout } = await execFileAsync('pg_config', ['--bindir'], { timeout: 5_000 });
-    return stdout.trim() || undefined;
-  } catch {
-    return undefined;
-  }
+  return (await probeOutput('pg_config', ['--bindir'], 5_000))?.trim() || undefined;
 }
 
 const cache = new Map<string, LocatedTool>();
