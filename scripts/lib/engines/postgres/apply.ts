@@ -163,8 +163,8 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
   const { psql, marker, copied, readyToCommit, done: psqlDone } = startPsql(target, plan, tools.psql, childEnvironment);
   const { producer, input } = startSource(source, plan, tools.pgRestore, childEnvironment);
   const stop = () => {
-    producer?.child.kill('SIGTERM');
-    psql.child.kill('SIGTERM');
+    producer?.stop();
+    psql.stop();
   };
   signal.addEventListener('abort', stop, { once: true });
   const watcher = watchCopyProgress(target, plan, () => script.items, reporter, hooks.connection);
@@ -199,8 +199,8 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
     if ((error as NodeJS.ErrnoException).code === 'EPIPE') await Promise.race([psql.done.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
     const psqlEndedFirst = psql.child.exitCode !== null || psql.child.signalCode !== null;
     // Ending psql without COMMIT rolls the transaction back.
-    psql.child.kill('SIGTERM');
-    producer?.child.kill('SIGTERM');
+    psql.stop();
+    producer?.stop();
     await psql.done.catch(() => undefined);
     throw await failureOf(error, psqlEndedFirst ? psqlDone : undefined, producer !== undefined, signal);
   } finally {

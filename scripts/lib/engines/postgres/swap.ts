@@ -163,7 +163,7 @@ async function restoreInParallel(fresh: Target, source: RestoreSource, plan: Swa
     env: childEnv(fresh, env),
     failure: 'RESTORE_FAILED',
   });
-  const stop = () => restore.child.kill('SIGTERM');
+  const stop = () => restore.stop();
   signal.addEventListener('abort', stop, { once: true });
   try {
     await restore.done;
