@@ -461,7 +461,7 @@ function archiveJob(pgDump: LocatedTool, common: string[], env: NodeJS.ProcessEn
 async function settleAll(jobs: Job[], signal: AbortSignal): Promise<Array<{ format: Format; sha256: string; bytes: number }>> {
   let first: unknown;
   const stopAll = () => {
-    for (const job of jobs) if (job.tool.child.exitCode === null) job.tool.child.kill('SIGTERM');
+    for (const job of jobs) if (job.tool.child.exitCode === null) job.tool.stop();
   };
   const onAbort = () => {
     first ??= new KitError('INTERRUPTED', 'Interrupted. No backup was written; partial files were removed.');

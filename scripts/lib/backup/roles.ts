@@ -50,7 +50,7 @@ export async function neededRoles(client: Client): Promise<string[]> {
 async function rolesScript(pgDumpall: LocatedTool, database: string, env: NodeJS.ProcessEnv, passwords: boolean, signal: AbortSignal): Promise<string> {
   const args = ['--roles-only', '--no-password', `--database=${database}`, ...(passwords ? [] : ['--no-role-passwords'])];
   const tool = spawnTool(pgDumpall, args, { env, failure: 'PG_DUMP_FAILED' });
-  const onAbort = () => tool.child.kill('SIGTERM');
+  const onAbort = () => tool.stop();
   signal.addEventListener('abort', onAbort, { once: true });
   const chunks: Buffer[] = [];
   try {

@@ -49,6 +49,6 @@ export const NOT_SETTINGS: readonly string[] = [
   // set for child tools from the target (never read from the user's environment: removed first)
   'PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGOPTIONS', 'PGAPPNAME', 'PGCONNECT_TIMEOUT',
   'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
-  // the test harness's hooks
-  'KIT_EXIT_CHECK', 'KIT_EXIT_CHECK_LEAK', 'PGKIT_TEST_PAUSE', 'BACKUP_KIT_LAUNCHER',
+  // the test harness's hooks, and the counts a run reports for the benchmark (proc/trace.ts)
+  'KIT_EXIT_CHECK', 'KIT_EXIT_CHECK_LEAK', 'PGKIT_TEST_PAUSE', 'BACKUP_KIT_LAUNCHER', 'KIT_TRACE',
 ];

@@ -18,6 +18,8 @@ import type { DumpStats, DumpStatsCollector, ScriptObserver } from './postgres/d
 import type { ScratchOutcome, ScratchRequest } from './postgres/scratch.js';
 import type { Statistics } from './statistics.js';
 import type { WrittenFile } from './postgres/copy.js';
+import type { applyInTransaction } from './postgres/apply.js';
+import type { applyBySwap, repairLeftovers } from './postgres/swap.js';
 
 export type { EngineName } from '../format/metadata.js';
 export type { Client, ServerFacts, LocatedTool, RunningTool, ToolName, DumpStats, ScratchOutcome, ScratchRequest, Statistics };
@@ -51,6 +53,12 @@ export interface Engine {
   statisticsOf(running: { child: RunningTool['child']; done: Promise<void> }, signal?: AbortSignal): Promise<{ stats: DumpStats; items: number }>;
   /** Every difference between recorded statistics and a restored copy's. */
   compareStatistics(expected: Statistics, actual: Statistics): string[];
+
+  // Restore: apply an artifact into a database, in one transaction or into a scratch database
+  // swapped in by rename; and repair what a killed swap left behind.
+  restoreInTransaction: typeof applyInTransaction;
+  restoreBySwap: typeof applyBySwap;
+  repairLeftovers: typeof repairLeftovers;
 
   // Verify: an artifact read back to its end (the middle tier), and the one way deep verify restores.
   readBack(name: string, format: Format, file: string, serverMajor: number, env: NodeJS.ProcessEnv): Promise<{ checks: string[]; problem?: string }>;

@@ -159,7 +159,7 @@ export async function loadInTransaction(psqlTool: LocatedTool, env: NodeJS.Proce
     throw psqlFailure(psql.stderr.toString());
   });
   psqlDone.catch(() => undefined);
-  const stop = () => psql.child.kill('SIGTERM');
+  const stop = () => psql.stop();
   signal.addEventListener('abort', stop, { once: true });
   try {
     const copies = await Promise.race([streamBody(source, plan, psql.child.stdin!, reporter), psqlDone.then(() => [] as LoadedCopy[])]);
@@ -171,7 +171,7 @@ export async function loadInTransaction(psqlTool: LocatedTool, env: NodeJS.Proce
     psql.child.stdin!.end('COMMIT;\n');
     await psqlDone;
   } catch (error) {
-    psql.child.kill('SIGTERM');
+    psql.stop();
     await psql.done.catch(() => undefined);
     if (signal.aborted) throw new KitError('INTERRUPTED', `Interrupted. ${ROLLED_BACK}`);
     const psqlError = await psqlDone.then(() => undefined, (e: unknown) => e);

@@ -18,6 +18,8 @@ interface SourceLike {
   file: string;
   info: BackupInfo | undefined;
   artifact: ArtifactInfo | undefined;
+  /** The stored bytes were proven against `artifact` as they were downloaded. */
+  proven?: boolean;
   release(): Promise<void>;
 }
 
@@ -42,7 +44,7 @@ export async function checkStored(file: string, artifact: ArtifactInfo): Promise
 export async function decryptSource<S extends SourceLike>(source: S, request: DecryptionRequest): Promise<S> {
   if (!(await isEncrypted(source.file, source.artifact))) return source;
   const name = path.basename(source.file);
-  if (source.artifact) await checkStored(source.file, source.artifact);
+  if (source.artifact && !source.proven) await checkStored(source.file, source.artifact);
   const identity = await identityFor(request.identity, source.info?.encryption?.recipients ?? [], name);
   const plainName = name.endsWith(AGE_SUFFIX) ? name.slice(0, -AGE_SUFFIX.length) : `${name}.decrypted`;
   const decrypted = await decryptToPrivateFile(source.file, identity, {
@@ -57,6 +59,8 @@ export async function decryptSource<S extends SourceLike>(source: S, request: De
     ...source,
     file: decrypted.path,
     artifact,
+    // The plaintext was hashed as it was written, and that is what its artifact now records.
+    proven: artifact !== undefined,
     release: async () => {
       await decrypted.dispose();
       await source.release();

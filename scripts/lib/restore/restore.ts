@@ -23,6 +23,7 @@ import { applyRoles, describeRolesPlan, loadRolesPlan, type RolesPlan } from './
 import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource, type RestoreSource } from './source.js';
 import { applyInTransaction, locatePsql, type ScriptPlan } from '../engines/postgres/apply.js';
 import { applyBySwap, repairLeftovers } from '../engines/postgres/swap.js';
+import { RestoreSession } from './session.js';
 import { describeMode, formatsFor, planRestore, type RestoreMode, type RestorePlan } from './plan.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS } from '../engines/postgres/locks.js';
 
@@ -157,67 +158,63 @@ interface Prepared {
 
 /** Where the backup came from before any decryption, and how to decrypt: for globals.sql. */
 interface Origin {
-  backup: { id: string; info: ResolvedSource['info']; file: string };
+  backup: { id: string; info: ResolvedSource['info']; file: string; entry: ResolvedSource['entry'] };
+  /** The store the backup was listed in (globals.sql is fetched from the same listing). */
+  store: ResolvedSource['store'];
   decryption: DecryptionRequest;
 }
 
+/** A restore that makes the database it restores into (beside the target, then swapped in). */
+function createsDatabase(options: RestoreOptions): boolean {
+  return options.mode === 'create' || options.jobs !== undefined;
+}
+
 /** Everything proven and decided before the user is asked: the source, its integrity, the plan. */
-async function prepare(target: Target, options: RestoreOptions, ctx: StoreContext, resolved: ResolvedSource, origin: Origin): Promise<Prepared> {
+async function prepare(target: Target, options: RestoreOptions, ctx: StoreContext, resolved: ResolvedSource, origin: Origin, session: RestoreSession): Promise<Prepared> {
   const sourceEnv = options.from ?? target.env;
   ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
-  const creating = options.mode === 'create' || options.jobs !== undefined;
-  let client: Client;
-  try {
-    client = await connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
-  } catch (error) {
-    // --create may make a database that does not exist yet
-    if (!(creating && error instanceof KitError && error.code === 'DATABASE_MISSING')) throw error;
-    client = await connectWithWait({ ...target, database: 'postgres' }, options.waitSeconds, undefined, ctx.signal);
+  // --create may make a database that does not exist yet: then the session holds postgres
+  const { client } = await session.connect(options.waitSeconds, createsDatabase(options), (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
+  const targetExists = (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d === target.database;
+  const facts = await serverFacts(client);
+  ctx.reporter.progress({ phase: 'checking the backup', bytes: 0 });
+  const report = await checkIntegrity(resolved, facts.major, ctx.env, childEnv(target, ctx.env));
+  const source = report.source;
+  checkFormatFits(source, options);
+  const crossEnvironment = sourceEnv !== target.env;
+  const roles = options.withRoles ? await loadRolesPlan(origin.backup, origin.store ?? ctx.environment(sourceEnv).store, client, options.updateRoles === true, origin.decryption) : undefined;
+  await precheck(client, target, report, options, crossEnvironment, roles?.create ?? [], facts.major);
+  const plan = planRestore({
+    ...options,
+    crossEnvironment,
+    archiveTables: await archiveTables(client, report),
+    recordedRows: Object.fromEntries(Object.entries(report.stats?.tables ?? {}).map(([t, s]) => [t, s.rows])),
+    toc: report.toc,
+    lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS,
+  });
+  const missing = await tablesMissing(client, plan.mustExist);
+  if (missing.length) {
+    throw new KitError('MISSING_TABLES', options.tables.length
+      ? `Table ${missing.join(', ')} does not exist on the target; --table replaces data in existing tables. Restore the schema first (a full restore or --schema-only). Nothing was changed.`
+      : `--data-only needs the backup's tables to exist on the target; missing: ${missing.join(', ')}. Run the migrations or a --schema-only restore first. Nothing was changed.`);
   }
-  try {
-    const targetExists = (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d === target.database;
-    const facts = await serverFacts(client);
-    ctx.reporter.progress({ phase: 'checking the backup', bytes: 0 });
-    const report = await checkIntegrity(resolved, facts.major, ctx.env, childEnv(target, ctx.env));
-    const source = report.source;
-    checkFormatFits(source, options);
-    const crossEnvironment = sourceEnv !== target.env;
-    const roles = options.withRoles ? await loadRolesPlan(origin.backup, ctx.environment(sourceEnv).store, client, options.updateRoles === true, origin.decryption) : undefined;
-    await precheck(client, target, report, options, crossEnvironment, roles?.create ?? [], facts.major);
-    const plan = planRestore({
-      ...options,
-      crossEnvironment,
-      archiveTables: await archiveTables(client, report),
-      recordedRows: Object.fromEntries(Object.entries(report.stats?.tables ?? {}).map(([t, s]) => [t, s.rows])),
-      toc: report.toc,
-      lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS,
-    });
-    const missing = await tablesMissing(client, plan.mustExist);
-    if (missing.length) {
-      throw new KitError('MISSING_TABLES', options.tables.length
-        ? `Table ${missing.join(', ')} does not exist on the target; --table replaces data in existing tables. Restore the schema first (a full restore or --schema-only). Nothing was changed.`
-        : `--data-only needs the backup's tables to exist on the target; missing: ${missing.join(', ')}. Run the migrations or a --schema-only restore first. Nothing was changed.`);
-    }
-    const summary: RestoreSummary = {
-      backup: {
-        id: source.id,
-        file: source.file,
-        format: source.format,
-        database: source.info?.database.name ?? source.header?.databaseName,
-        takenAt: source.info?.startedAt,
-        bytes: source.artifact?.bytes,
-        checksum: report.checksum === 'verified' ? 'sha256 verified' : 'no .info: archive read end to end instead',
-        environment: sourceEnv,
-      },
-      target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
-      mode: describeMode({ ...options, tables: options.tables.length ? plan.mustExist : [] }) + (plan.dropOwnership || plan.dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
-      safetyBackup: options.safetyBackup && targetExists,
-      ...(roles ? { roles: describeRolesPlan(roles) } : {}),
-    };
-    return { source, report, plan, summary, serverMajor: facts.major, roles };
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  const summary: RestoreSummary = {
+    backup: {
+      id: source.id,
+      file: source.file,
+      format: source.format,
+      database: source.info?.database.name ?? source.header?.databaseName,
+      takenAt: source.info?.startedAt,
+      bytes: source.artifact?.bytes,
+      checksum: report.checksum === 'verified' ? 'sha256 verified' : 'no .info: archive read end to end instead',
+      environment: sourceEnv,
+    },
+    target: { host: target.host, port: target.port, database: target.database, environment: target.env, protected: target.protected },
+    mode: describeMode({ ...options, tables: options.tables.length ? plan.mustExist : [] }) + (plan.dropOwnership || plan.dropPrivileges ? `; owners and privileges skipped (from ${sourceEnv} into ${target.env})` : ''),
+    safetyBackup: options.safetyBackup && targetExists,
+    ...(roles ? { roles: describeRolesPlan(roles) } : {}),
+  };
+  return { source, report, plan, summary, serverMajor: facts.major, roles };
 }
 
 /** pg_restore's selective modes and --jobs need an archive of the right kind. */
@@ -232,18 +229,15 @@ function checkFormatFits(source: RestoreSource, options: RestoreOptions): void {
 }
 
 /** --with-roles, after the confirmation and the safety backup: the missing roles, in one transaction. */
-async function createRoles(target: Target, plan: RolesPlan, ctx: StoreContext): Promise<void> {
+async function createRoles(session: RestoreSession, plan: RolesPlan, ctx: StoreContext): Promise<void> {
   ctx.reporter.progress({ phase: 'creating roles', bytes: 0 });
-  const client = await connectWithWait(target, 0).catch(() => connectWithWait({ ...target, database: 'postgres' }, 0));
-  try {
-    await applyRoles(client, plan);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  // Roles belong to the server: the connection the pre-checks used serves, whichever database it is in.
+  const { client } = await session.connect(0, true);
+  await applyRoles(client, plan);
 }
 
 /** Change the target: in one transaction, or by a fresh database swapped in. */
-async function apply(target: Target, prepared: Prepared, options: RestoreOptions, ctx: StoreContext, stamp: string): Promise<string | undefined> {
+async function apply(target: Target, prepared: Prepared, options: RestoreOptions, ctx: StoreContext, stamp: string, session: RestoreSession): Promise<string | undefined> {
   const { source, report, plan } = prepared;
   const list = plan.restoreList ? await writeRestoreList(plan.restoreList) : undefined;
   try {
@@ -251,12 +245,15 @@ async function apply(target: Target, prepared: Prepared, options: RestoreOptions
     const scriptPlan: ScriptPlan = { ...plan, pgRestoreArgs, totalItems: plan.restoreList?.length ?? report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS };
     const tools = { psql: await locatePsql(prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
     if (!plan.creating) {
-      await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, { onCommit: () => ctx.pointOfNoReturn?.('the restore\'s COMMIT has been sent') });
+      const connection = (await session.current())?.client;
+      await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, { onCommit: () => ctx.pointOfNoReturn?.('the restore\'s COMMIT has been sent'), connection });
       return undefined;
     }
     const swap = { jobs: options.jobs ?? 1, pgRestoreArgs, keepOld: options.keepOld, expectedRows: plan.expectedRows, stamp };
     const onSwap = () => ctx.pointOfNoReturn?.('the restored database is being swapped in');
-    return (await applyBySwap(target, source, swap, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, onSwap)).oldDatabase;
+    // The swap ends every session in the target, and renames it: the session leaves it first.
+    await session.leaveDatabase();
+    return (await applyBySwap(target, source, swap, scriptPlan, tools, await session.admin(), ctx.env, ctx.reporter, ctx.signal, onSwap)).oldDatabase;
   } finally {
     await list?.remove();
   }
@@ -272,9 +269,10 @@ async function writeRestoreList(ids: number[]): Promise<{ file: string; remove()
 
 export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
   const started = ctx.now();
+  const session = new RestoreSession(target, ctx.signal);
   let resolved: ResolvedSource | undefined;
   try {
-    await repairLeftovers(target, (message: string) => ctx.reporter.notice(message));
+    await repairFirst(session, options, ctx);
     resolved = await resolveSource({
       input: options.input,
       latest: options.latest,
@@ -290,12 +288,13 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
     });
     // An encrypted artifact: checked as stored, then decrypted whole into a private file first.
     const origin: Origin = {
-      backup: { id: resolved.id, info: resolved.info, file: resolved.file },
+      backup: { id: resolved.id, info: resolved.info, file: resolved.file, entry: resolved.entry },
+      store: resolved.store,
       decryption: { identity: options.identity ?? (ctx.env.AGE_IDENTITY_FILE || undefined), env: ctx.env, signal: ctx.signal },
     };
     if (resolved.artifact?.plain || resolved.file.endsWith('.age')) ctx.reporter.progress({ phase: 'decrypting the backup', bytes: 0 });
     resolved = await decryptSource(resolved, origin.decryption);
-    const prepared = await prepare(target, options, ctx, resolved, origin);
+    const prepared = await prepare(target, options, ctx, resolved, origin, session);
     const { summary, plan, source } = prepared;
     await confirmRestore(summary, options, target, ui);
     ctx.signal.throwIfAborted();
@@ -306,15 +305,9 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       const made = await backup(target, wholeDatabaseDump('pre-restore', `Before restoring ${source.id}`, { stats: 'auto' }), ctx);
       safety = { id: made.id, file: made.files[0]!.path };
     }
-    if (prepared.roles) await createRoles(target, prepared.roles, ctx);
-    const oldDatabase = await apply(target, prepared, options, ctx, formatStamp(started).toLowerCase());
-
-    if (options.analyze !== false) {
-      ctx.reporter.progress({ phase: 'analyzing', bytes: 0 });
-      const client = await connectWithWait(target, 0);
-      await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
-      await client.end().catch(() => undefined);
-    }
+    if (prepared.roles) await createRoles(session, prepared.roles, ctx);
+    const oldDatabase = await apply(target, prepared, options, ctx, formatStamp(started).toLowerCase(), session);
+    if (options.analyze !== false) await analyze(session, plan.creating, ctx);
     return {
       backup: summary.backup,
       target: summary.target,
@@ -331,8 +324,28 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
   } catch (error) {
     throw (await engineForTarget(target).serverGone(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
+    await session.close();
     await resolved?.release().catch(() => undefined);
   }
+}
+
+/**
+ * Before anything else, what killed runs left on the server is cleaned up, through the
+ * connection the restore goes on to use (the server's own database when the target's cannot
+ * be reached now: the restore's own connection later says what is wrong).
+ */
+async function repairFirst(session: RestoreSession, options: RestoreOptions, ctx: StoreContext): Promise<void> {
+  const open = await session.connect(0, createsDatabase(options)).catch(() => undefined);
+  const client = open?.client ?? (await session.admin().catch(() => undefined));
+  if (client) await repairLeftovers(session.target, (message: string) => ctx.reporter.notice(message), client);
+}
+
+/** Planner statistics for the restored data: in the target the session holds, or in the database swapped in. */
+async function analyze(session: RestoreSession, swapped: boolean, ctx: StoreContext): Promise<void> {
+  ctx.reporter.progress({ phase: 'analyzing', bytes: 0 });
+  const client = swapped ? await connectWithWait(session.target, 0) : (await session.connect(0, false)).client;
+  await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
+  if (swapped) await client.end().catch(() => undefined);
 }
 
 /** Shared with db:import: the same confirmation, --force/--confirm rules and protection. */

@@ -14,7 +14,7 @@ import type { ArtifactInfo, BackupInfo } from '../format/metadata.js';
 import { identityFor } from '../crypto/keys.js';
 import { decryptSmall } from '../crypto/stream.js';
 import { checkStored, type DecryptionRequest } from './encrypted.js';
-import type { BackupStore, LocalCopy } from '../store/store.js';
+import type { BackupStore, LocalCopy, StoredBackup } from '../store/store.js';
 
 export interface RolesPlan {
   /** Roles globals.sql holds that the target lacks: they are created. */
@@ -91,9 +91,12 @@ export function globalsArtifact(info: BackupInfo | undefined, what: string): Art
   return artifact;
 }
 
-/** globals.sql's text: checked against .info as stored, decrypted (whole, authenticated) if need be. */
-export async function readGlobals(file: string, artifact: ArtifactInfo, info: BackupInfo | undefined, request: DecryptionRequest): Promise<string> {
-  await checkStored(file, artifact);
+/**
+ * globals.sql's text: checked against .info as stored (unless `proven` as it was downloaded),
+ * decrypted (whole, authenticated) if need be.
+ */
+export async function readGlobals(file: string, artifact: ArtifactInfo, info: BackupInfo | undefined, request: DecryptionRequest, proven = false): Promise<string> {
+  if (!proven) await checkStored(file, artifact);
   if (!artifact.plain) return readFile(file, 'utf8');
   const identity = await identityFor(request.identity, info?.encryption?.recipients ?? [], path.basename(file));
   const plain = await decryptSmall(createReadStream(file), identity, path.basename(file), request.env);
@@ -117,6 +120,8 @@ interface BackupRef {
   info: BackupInfo | undefined;
   /** Where the artifact being restored was found (for a file named on the command line). */
   file: string;
+  /** The backup as the store listed it when the restore chose it: no second listing. */
+  entry?: StoredBackup | undefined;
 }
 
 /**
@@ -125,10 +130,11 @@ interface BackupRef {
  */
 export async function loadRolesPlan(backup: BackupRef, store: BackupStore, client: Client, update: boolean, request: DecryptionRequest): Promise<RolesPlan> {
   const artifact = globalsArtifact(backup.info, path.basename(backup.file));
-  const entry = (await store.list()).complete.find((e) => e.id === backup.id && e.files.includes(artifact.file));
+  const listed = backup.entry ?? (await store.list()).complete.find((e) => e.id === backup.id);
+  const entry = listed?.files.includes(artifact.file) ? listed : undefined;
   const copy: LocalCopy = entry ? await store.localFile(entry, artifact.file) : { path: path.join(path.dirname(backup.file), artifact.file), release: async () => undefined };
   try {
-    const script = await readGlobals(copy.path, artifact, backup.info, request);
+    const script = await readGlobals(copy.path, artifact, backup.info, request, copy.proven === true);
     const self = (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
     return planRoles(script, await presentRoles(client), update, self);
   } catch (error) {

@@ -63,6 +63,10 @@ function noLatest(listing: Listing, request: SourceRequest, where: string): KitE
 export type ResolvedSource = Omit<RestoreSource, 'header'> & {
   /** Done with the file: a temporary copy from a remote store is deleted. */
   release(): Promise<void>;
+  /** The backup as the store listed it, when it came from the store: its other files (globals.sql) are fetched from it without listing again. */
+  entry?: StoredBackup;
+  /** The store it was listed in. */
+  store?: BackupStore;
 };
 
 async function fromEntry(entry: StoredBackup, store: BackupStore, formats: Format[]): Promise<ResolvedSource> {
@@ -71,7 +75,7 @@ async function fromEntry(entry: StoredBackup, store: BackupStore, formats: Forma
     const artifact = info.artifacts.find((a) => a.format === format);
     if (!artifact || !entry.files.includes(artifact.file)) continue;
     const copy = await store.localFile(entry, artifact.file);
-    return { file: copy.path, format, info, artifact, id: info.id, release: copy.release };
+    return { file: copy.path, format, info, artifact, id: info.id, release: copy.release, entry, store, ...(copy.proven ? { proven: true } : {}) };
   }
   const have = info.artifacts.map((a) => a.format).join(', ');
   throw new KitError('BACKUP_NOT_FOUND', `Backup ${info.id} has no usable artifact for this restore (it lists ${have}; needed one of ${formats.join(', ')}, present in ${store.where}).`);
@@ -183,24 +187,27 @@ export async function checkIntegrity(
   const vouched = source.artifact !== undefined || source.manifest !== undefined;
   const recorded = source.info && Object.keys(source.info.statistics.tables).length > 0 ? { tables: source.info.statistics.tables, sequences: source.info.statistics.sequences, complete: true, bytes: 0 } : undefined;
 
+  // One hash per byte: none when the store proved the copy while writing it.
+  const proven = source.proven === true;
   const checkSum = (actual: { sha256: string; bytes: number }) => {
-    if (!source.artifact) return;
+    if (!source.artifact || proven) return;
     if (actual.bytes !== source.artifact.bytes || actual.sha256 !== source.artifact.sha256) {
       throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} does not match its .info: recorded ${source.artifact.bytes} bytes with sha256 ${source.artifact.sha256.slice(0, 12)}…, found ${actual.bytes} bytes with ${actual.sha256.slice(0, 12)}…. The file was damaged or changed after the backup; restore another artifact of the same backup. Nothing was changed.`);
     }
   };
+  const checkFile = async () => {
+    if (source.artifact && !proven) checkSum(await sha256File(source.file));
+  };
 
   if (source.format === 'sql' || source.format === 'sql.gz') {
-    // A damaged .sql.gz fails to decompress; with a recorded checksum, say that it changed first.
-    if (source.format === 'sql.gz' && source.artifact) checkSum(await sha256File(source.file));
-    const read = await readScript(source.file, source.format === 'sql.gz');
+    const read = await readScriptOnce(source, proven, checkFile);
     checkSum(read);
     if (!read.stats.complete) throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} is incomplete: ${howScriptEnds(read.stats)}. Restore another artifact of the backup. Nothing was changed.`);
     return { source, checksum: vouched ? 'verified' : 'no metadata', stats: recorded ?? read.stats, toc: [], pgRestore: undefined, items: read.items };
   }
 
   // A file that changed since the backup is said so first: its header may be the damaged part.
-  if (source.artifact) checkSum(await sha256File(source.file));
+  await checkFile();
   if (source.format === 'tar') {
     const problem = tarProblem(source.file);
     if (problem) throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} is not a whole tar archive: ${problem}. Restore another artifact of the backup. Nothing was changed.`);
@@ -226,6 +233,20 @@ export async function checkIntegrity(
     throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} ends early: pg_restore could not read it to its end. Nothing was changed.`);
   }
   return { source, checksum: vouched ? 'verified' : 'no metadata', stats: read.stats, toc, pgRestore, items: read.items };
+}
+
+/**
+ * A script read once: hashed (unless proven), decompressed and lexed in the same pass. A .sql.gz
+ * that fails to decompress or to lex is hashed alone afterwards, so that a file that changed
+ * since the backup is said so first, as the more useful message.
+ */
+async function readScriptOnce(source: RestoreSource, proven: boolean, checkFile: () => Promise<void>): ReturnType<typeof readScript> {
+  try {
+    return await readScript(source.file, source.format === 'sql.gz', { hash: !proven });
+  } catch (error) {
+    if (source.format === 'sql.gz') await checkFile();
+    throw error;
+  }
 }
 
 /** A dump the restore can take (not the roles script, nor a table export's files). */

@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KitError } from '../errors.js';
+import { traceHashPass } from '../proc/trace.js';
 
 import { PARTIAL_SUFFIX } from './catalog.js';
 
@@ -94,6 +95,7 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 export async function sha256File(file: string): Promise<{ sha256: string; bytes: number }> {
+  traceHashPass(file);
   const hash = createHash('sha256');
   let bytes = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {

@@ -38,7 +38,8 @@
  *       (do the upload/flush in the stream's final()); an error must be emitted, not swallowed.
  *     - `openArtifact()` streams the bytes as stored; `localFile()` hands out a file on this
  *       machine for tools that need a path (pg_restore --list, psql -f): the file itself on local
- *       disk, a private temporary copy elsewhere (deleted by `release()`).
+ *       disk, a private temporary copy elsewhere (deleted by `release()`, and `proven` when it
+ *       was checked against .info while it was written, so the reader hashes it once, not twice).
  *     - `remove()` deletes the .info first, so a half-removed backup is a leftover, never a
  *       backup with missing artifacts.
  *     - `lock()` keeps two runs of the same environment apart (backup, restore, retention, drop).
@@ -90,6 +91,11 @@ export interface LocalCopy {
   path: string;
   /** Done with the file: a temporary copy is deleted; the store's own file is left alone. */
   release(): Promise<void>;
+  /**
+   * Every byte was hashed against the .info's size and sha256 as it was copied here (a
+   * download): the reader need not hash it again. Absent for the store's own file on disk.
+   */
+  proven?: boolean;
 }
 
 export interface Lock {

@@ -45,6 +45,7 @@ describe('db:backup of a database with awkward content', () => {
     expect(info).toMatchObject({
       schema: 'pg-backup-kit/backup-info',
       version: 1,
+      engine: 'postgresql',
       id,
       type: 'production',
       description: 'Before v2.0 deployment',

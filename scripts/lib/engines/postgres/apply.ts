@@ -123,6 +123,8 @@ export interface ApplyHooks {
   observer?: StreamObserver | undefined;
   /** Called as COMMIT is sent: from then on the restore cannot be taken back. */
   onCommit?: (() => void) | undefined;
+  /** The caller's idle connection to the same database: progress is asked through it rather than a new one. */
+  connection?: Client | undefined;
 }
 
 /**
@@ -161,11 +163,11 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
   const { psql, marker, copied, readyToCommit, done: psqlDone } = startPsql(target, plan, tools.psql, childEnvironment);
   const { producer, input } = startSource(source, plan, tools.pgRestore, childEnvironment);
   const stop = () => {
-    producer?.child.kill('SIGTERM');
-    psql.child.kill('SIGTERM');
+    producer?.stop();
+    psql.stop();
   };
   signal.addEventListener('abort', stop, { once: true });
-  const watcher = watchCopyProgress(target, plan, () => script.items, reporter);
+  const watcher = watchCopyProgress(target, plan, () => script.items, reporter, hooks.connection);
   try {
     // Stream everything but the ending; the transaction stays open.
     const tap = observer ? [new Transform({ transform: (chunk: Buffer, _encoding, done) => (observer.push(chunk), done(null, chunk)) })] : [];
@@ -197,8 +199,8 @@ export async function applyInTransaction(target: Target, source: RestoreSource, 
     if ((error as NodeJS.ErrnoException).code === 'EPIPE') await Promise.race([psql.done.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
     const psqlEndedFirst = psql.child.exitCode !== null || psql.child.signalCode !== null;
     // Ending psql without COMMIT rolls the transaction back.
-    psql.child.kill('SIGTERM');
-    producer?.child.kill('SIGTERM');
+    psql.stop();
+    producer?.stop();
     await psql.done.catch(() => undefined);
     throw await failureOf(error, psqlEndedFirst ? psqlDone : undefined, producer !== undefined, signal);
   } finally {
@@ -222,8 +224,8 @@ const progressQuery = {
  * Sections sent to psql run ahead of what it has executed (a pipe holds a lot of script), so
  * the server is asked what its COPY is doing: "copying public.orders: 120000 of 500000 rows".
  */
-function watchCopyProgress(target: Target, plan: ScriptPlan, itemsSent: () => number, reporter: Reporter): { stop(): Promise<void> } {
-  let client: Client | undefined;
+function watchCopyProgress(target: Target, plan: ScriptPlan, itemsSent: () => number, reporter: Reporter, shared?: Client): { stop(): Promise<void> } {
+  let client: Client | undefined = shared;
   let stopped = false;
   const poll = async () => {
     try {
@@ -244,10 +246,10 @@ function watchCopyProgress(target: Target, plan: ScriptPlan, itemsSent: () => nu
       // Progress is a courtesy: a server without pg_stat_progress_copy (before 14) just shows less.
       if (typeof (error as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((error as { code: string }).code)) return;
       // No answer at all (a timeout, a dropped connection): that connection is not trusted with
-      // the next poll, and end() cuts a query still waiting.
+      // the next poll, and end() cuts a query still waiting (the caller's own is left to it).
       const failed = client;
       client = undefined;
-      await failed?.end().catch(() => undefined);
+      if (failed !== shared) await failed?.end().catch(() => undefined);
     }
   };
   // Each poll is scheduled when the previous one has finished, so two never overlap, and the one
@@ -265,7 +267,7 @@ function watchCopyProgress(target: Target, plan: ScriptPlan, itemsSent: () => nu
       stopped = true;
       clearTimeout(timer);
       await inFlight;
-      await client?.end().catch(() => undefined);
+      if (client !== shared) await client?.end().catch(() => undefined);
       client = undefined;
     },
   };

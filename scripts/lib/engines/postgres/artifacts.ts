@@ -17,6 +17,7 @@ import { formatBytes } from '../../text/units.js';
 import { DumpStatsCollector, statsFromProcess, type DumpStats } from './dump-stats.js';
 import { spawnTool, type LocatedTool } from './tools.js';
 import { ScriptGuard } from './script.js';
+import { traceHashPass } from '../../proc/trace.js';
 
 /** One artifact to apply: the file, its format, and what the kit knows of it. */
 export interface RestoreSource {
@@ -29,6 +30,8 @@ export interface RestoreSource {
   header: ArchiveHeader | undefined;
   /** For a file without .info: the sha256 an adjacent .sha256 file records for it. */
   manifest?: { file: string; sha256: string };
+  /** The file's bytes were proven against `artifact` as they were written here: not hashed again. */
+  proven?: boolean;
 }
 
 export interface TocEntry {
@@ -73,8 +76,13 @@ export async function readToc(pgRestore: LocatedTool, file: string, env: NodeJS.
   return text.split('\n').map(parseTocLine).filter((e): e is TocEntry => e !== undefined);
 }
 
-/** Read a whole SQL or gzipped SQL file once: its checksum, trailer and statistics. */
-export async function readScript(file: string, gzipped: boolean): Promise<{ sha256: string; bytes: number; stats: DumpStats; items: number }> {
+/**
+ * Read a whole SQL or gzipped SQL file once: its checksum, trailer and statistics. `hash: false`
+ * for a file already proven against its .info (sha256 is then empty).
+ */
+export async function readScript(file: string, gzipped: boolean, options: { hash?: boolean } = {}): Promise<{ sha256: string; bytes: number; stats: DumpStats; items: number }> {
+  const hashing = options.hash !== false;
+  if (hashing) traceHashPass(file);
   const hash = createHash('sha256');
   let bytes = 0;
   // What the restore would refuse (a meta-command, a COMMIT of its own) is found here, before anything changes.
@@ -82,7 +90,7 @@ export async function readScript(file: string, gzipped: boolean): Promise<{ sha2
   const collector = new DumpStatsCollector({ statement: (s) => guard.statement(s), metaCommand: (m) => guard.metaCommand(m) });
   const raw = createReadStream(file, { highWaterMark: 1 << 18 });
   raw.on('data', (c) => {
-    hash.update(c as Buffer);
+    if (hashing) hash.update(c as Buffer);
     bytes += (c as Buffer).length;
   });
   const sink = new Writable({
@@ -102,7 +110,7 @@ export async function readScript(file: string, gzipped: boolean): Promise<{ sha2
     if (error instanceof KitError) throw error;
     throw new KitError('INTEGRITY_FAILED', `${path.basename(file)} does not decompress: ${(error as Error).message}. The file is damaged; restore another artifact of the backup. Nothing was changed.`);
   }
-  return { sha256: hash.digest('hex'), bytes, stats: collector.finish(), items: collector.items };
+  return { sha256: hashing ? hash.digest('hex') : '', bytes, stats: collector.finish(), items: collector.items };
 }
 
 /** Decode an archive completely (no .info to vouch for it): statistics and a proof it reads. */

@@ -8,6 +8,7 @@ import { KitError } from '../../errors.js';
 import { describeTarget, type Target } from '../../config/target.js';
 import { redact } from '../../redact.js';
 import { reopenClosedDatabase, type ClosedDatabase } from './scratch-marker.js';
+import { traceConnection } from '../../proc/trace.js';
 
 export type Client = pg.Client;
 
@@ -101,6 +102,7 @@ async function openClient(target: Target): Promise<Client> {
   try {
     await Promise.race([client.connect(), emitted]);
     await client.query('SELECT 1');
+    traceConnection(target.database);
     return client;
   } catch (error) {
     await client.end().catch(() => undefined);

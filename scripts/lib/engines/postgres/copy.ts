@@ -105,7 +105,7 @@ function runCopy(psql: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string |
   } finally {
     closeSync(fd); // the child holds its own copy
   }
-  const stop = () => child.child.kill('SIGTERM');
+  const stop = () => child.stop();
   signal.addEventListener('abort', stop, { once: true });
   child.child.stdin!.end(copyScript(snapshotId, copyTarget, header));
   return child.done.then(
@@ -140,7 +140,7 @@ export async function copyToFile(psql: LocatedTool, env: NodeJS.ProcessEnv, snap
  */
 export async function copyIntoEntry(psql: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string, copyTarget: string, add: (csv: Readable) => Promise<void>, signal: AbortSignal): Promise<WrittenFile & { rows: number }> {
   const child = spawnTool(psql, ['-X', '-q', '-f', '-'], { env, failure: 'PG_DUMP_FAILED', stdio: ['pipe', 'pipe', 'pipe'] });
-  const stop = () => child.child.kill('SIGTERM');
+  const stop = () => child.stop();
   signal.addEventListener('abort', stop, { once: true });
   try {
     child.child.stdin!.end(copyScript(snapshotId, copyTarget));
@@ -237,7 +237,7 @@ export async function dumpSchema(pgDump: LocatedTool, env: NodeJS.ProcessEnv, sn
   try {
     for (const section of ['pre-data', 'post-data']) {
       const child = spawnTool(pgDump, [`--snapshot=${snapshotId}`, `--section=${section}`, ...scopeArgs], { env, failure: 'PG_DUMP_FAILED' });
-      const stop = () => child.child.kill('SIGTERM');
+      const stop = () => child.stop();
       signal.addEventListener('abort', stop, { once: true });
       child.done.catch(() => undefined);
       try {

@@ -10,6 +10,8 @@ import { locateTool, spawnTool } from './tools.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess } from './dump-stats.js';
 import { readBack, restoreIntoScratch } from './scratch.js';
 import { copyToFile } from './copy.js';
+import { applyInTransaction } from './apply.js';
+import { applyBySwap, repairLeftovers } from './swap.js';
 import { sessionSettingsSql } from './snapshot.js';
 import { ident } from './quote.js';
 import { EMPTY_DATABASE_FUNCTION } from './restore-sql.js';
@@ -33,6 +35,9 @@ export const postgresEngine: Engine = {
   statisticsCollector: (observer) => new DumpStatsCollector(observer),
   statisticsOf: statsFromProcess,
   compareStatistics,
+  restoreInTransaction: applyInTransaction,
+  restoreBySwap: applyBySwap,
+  repairLeftovers,
   readBack,
   restoreIntoScratch,
   copyToFile,

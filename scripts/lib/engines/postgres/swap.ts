@@ -106,11 +106,12 @@ export async function dropScratch(admin: Client, name: string, notice: (message:
  * databases, and open again a target their interrupted swap left refusing connections. Only
  * databases whose maker ran on this host and is gone; a copy a client is still connected to is
  * left for a later run (an autovacuum worker analyzing it does not count: the drop ends it).
+ * `client`: a connection of the caller's to any database of that server, used and left open.
  */
-export async function repairLeftovers(target: Target, notice: (message: string) => void): Promise<void> {
+export async function repairLeftovers(target: Target, notice: (message: string) => void, client?: Client): Promise<void> {
   let admin: Client;
   try {
-    admin = await adminConnection(target);
+    admin = client ?? (await adminConnection(target));
   } catch {
     return; // the run's own connection reports what is wrong with the server
   }
@@ -139,7 +140,7 @@ export async function repairLeftovers(target: Target, notice: (message: string) 
       notice(failure ? `could not drop ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed (${failure}); the next run tries again` : `dropped ${row.datname}, left behind by a kit run (pid ${marker.pid}) that was killed`);
     }
   } finally {
-    await admin.end().catch(() => undefined);
+    if (!client) await admin.end().catch(() => undefined);
   }
 }
 
@@ -162,7 +163,7 @@ async function restoreInParallel(fresh: Target, source: RestoreSource, plan: Swa
     env: childEnv(fresh, env),
     failure: 'RESTORE_FAILED',
   });
-  const stop = () => restore.child.kill('SIGTERM');
+  const stop = () => restore.stop();
   signal.addEventListener('abort', stop, { once: true });
   try {
     await restore.done;
@@ -208,9 +209,11 @@ async function swapIn(admin: Client, target: Target, fresh: string, old: string,
   }
 }
 
-/** Restore into a fresh database beside the target, check it, then swap it in. */
-export async function applyBySwap(target: Target, source: RestoreSource, plan: SwapPlan, scriptPlan: ScriptPlan, tools: Tools, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, onSwap?: () => void): Promise<{ oldDatabase: string | undefined }> {
-  const admin = await adminConnection(target);
+/**
+ * Restore into a fresh database beside the target, check it, then swap it in. `admin` is the
+ * caller's connection to the server's own database (never the target: the swap renames it).
+ */
+export async function applyBySwap(target: Target, source: RestoreSource, plan: SwapPlan, scriptPlan: ScriptPlan, tools: Tools, admin: Client, env: NodeJS.ProcessEnv, reporter: Reporter, signal: AbortSignal, onSwap?: () => void): Promise<{ oldDatabase: string | undefined }> {
   const fresh = scratchName(target.database, 'kit_new', plan.stamp);
   const old = scratchName(target.database, 'kit_old', plan.stamp);
   let created = false;
@@ -255,8 +258,6 @@ export async function applyBySwap(target: Target, source: RestoreSource, plan: S
     await admin.query('ROLLBACK').catch(() => undefined);
     if (created) await dropScratch(admin, fresh, (message) => reporter.notice(message));
     throw error;
-  } finally {
-    await admin.end().catch(() => undefined);
   }
 }
 

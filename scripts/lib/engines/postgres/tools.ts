@@ -11,6 +11,7 @@ import path from 'node:path';
 import { KitError, type ErrorCode } from '../../errors.js';
 import { probeOutput, startProcess, type RunningProcess } from '../../proc/process.js';
 import { candidateDirs, parseToolVersion } from '../../proc/tool-dirs.js';
+import { traceProbe } from '../../proc/trace.js';
 
 export type ToolName = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql';
 
@@ -36,15 +37,38 @@ export function chooseTool(candidates: ToolCandidate[], serverMajor: number): To
   return [...fitting].sort((a, b) => b.major - a.major)[0];
 }
 
+/**
+ * A binary's version, asked once per process: a restore locates pg_dump, pg_restore and psql for
+ * one server, and each `--version` spawn costs a process start (a Perl start for Debian's
+ * wrappers). Failures are remembered too: a path that did not answer is not asked again.
+ */
+const probed = new Map<string, Promise<{ version: string; major: number } | undefined>>();
+
+function versionOf(file: string): Promise<{ version: string; major: number } | undefined> {
+  let answer = probed.get(file);
+  if (!answer) {
+    traceProbe(file);
+    answer = probeOutput(file, ['--version'], 10_000).then((out) => parseToolVersion(out ?? ''));
+    probed.set(file, answer);
+  }
+  return answer;
+}
+
 async function probe(dir: string, name: ToolName): Promise<ToolCandidate | undefined> {
   const file = path.join(dir, name);
   if (!existsSync(file)) return undefined;
-  const parsed = parseToolVersion((await probeOutput(file, ['--version'], 10_000)) ?? '');
+  const parsed = await versionOf(file);
   return parsed ? { dir, ...parsed } : undefined;
 }
 
-async function pgConfigBindir(): Promise<string | undefined> {
-  return (await probeOutput('pg_config', ['--bindir'], 5_000))?.trim() || undefined;
+let bindir: Promise<string | undefined> | undefined;
+
+function pgConfigBindir(): Promise<string | undefined> {
+  if (!bindir) {
+    traceProbe('pg_config');
+    bindir = probeOutput('pg_config', ['--bindir'], 5_000).then((out) => out?.trim() || undefined);
+  }
+  return bindir;
 }
 
 const cache = new Map<string, LocatedTool>();

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { KitError } from '../../errors.js';
 import { digestTap } from '../../crypto/digest.js';
 import { commitFile, FILE_MODE, PARTIAL_SUFFIX } from '../files.js';
+import { traceHashPass } from '../../proc/trace.js';
 import type { ObjectStore } from '../drivers/object-store.js';
 
 export interface Expected {
@@ -27,6 +28,7 @@ export interface Checked {
 async function streamThrough(bucket: ObjectStore, name: string, sink: Writable, signal?: AbortSignal): Promise<Checked> {
   const body = await bucket.getStream(name, signal);
   if (!body) throw new KitError('BACKUP_NOT_FOUND', `${name} is missing from ${bucket.url} although the backup's .info lists it. The remote copy is incomplete: take a new backup, or restore another one.`);
+  traceHashPass(name);
   const tap = digestTap();
   try {
     await pipeline(body, tap.stream, sink, { signal });

@@ -98,7 +98,7 @@ export class RemoteStore implements BackupStore {
       const target = path.join(dir, file);
       await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
       await downloadVerified(this.objects, file, target, { bytes: artifact.bytes, sha256: artifact.sha256 });
-      return { path: target, release };
+      return { path: target, release, proven: true };
     } catch (error) {
       await release();
       throw error;
