@@ -29,6 +29,7 @@ import { restoreCommandLine } from '../text/restore-command.js';
 import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type ExtensionInfo, type RolesInfo, type StatisticsSource, DEFAULT_ENGINE, type EngineName } from '../format/metadata.js';
 import { explainDumpFailure } from './failures.js';
 import { backupRoles } from './roles.js';
+import { isRemoteLocation } from '../config/remote.js';
 
 export interface BackupOptions {
   type: string;
@@ -219,7 +220,7 @@ function isPlain(options: Pick<BackupOptions, 'formats'>): boolean {
  */
 function restoreHint(target: Target, ctx: StoreContext, where: string, id: string, artifacts: ArtifactInfo[]): string {
   const preferred = artifacts.find((a) => a.format === 'dump') ?? artifacts.find((a) => a.format !== 'globals')!;
-  const remote = where.startsWith('s3://');
+  const remote = isRemoteLocation(where);
   const store = ctx.storeOptions ?? {};
   const reach = [...(target.reach ?? []), ...(store.remote ? ['--remote', store.remote] : []), ...(store.endpoint ? ['--endpoint', store.endpoint] : [])];
   return restoreCommandLine({ source: { file: remote ? id : path.join(where, preferred.file) }, environment: target.env, root: ctx.root, reach });
@@ -247,7 +248,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
       environment: target.env,
       dir: stored.where,
       info: stored.infoLocation,
-      files: info.artifacts.map((a) => ({ ...a, path: stored.where.startsWith('s3://') ? stored.where + a.file : path.join(stored.where, a.file) })),
+      files: info.artifacts.map((a) => ({ ...a, path: isRemoteLocation(stored.where) ? stored.where + a.file : path.join(stored.where, a.file) })),
       ...(info.copies ? { copies: info.copies } : {}),
       totalBytes: info.artifacts.reduce((n, a) => n + a.bytes, 0),
       durationMs: info.durationMs,

@@ -8,6 +8,7 @@ import { backup, type BackupOptions, type BackupResult } from '../backup/backup.
 import { formatBytes } from '../text/units.js';
 import { FORMATS, isValidType, parseFormats } from '../format/naming.js';
 import { PG_TIMEOUT_MAX_MS } from '../engines/postgres/limits.js';
+import { isRemoteLocation } from '../config/remote.js';
 
 export interface BackupArgs extends CommonArgs, BackupOptions {}
 
@@ -105,7 +106,7 @@ Arguments:
   },
   run: (args, ctx) => backup(ctx.target(args), args, ctx),
   render(result) {
-    const rel = (p: string) => (p.startsWith('s3://') ? p : path.relative(process.cwd(), p) || p);
+    const rel = (p: string) => (isRemoteLocation(p) ? p : path.relative(process.cwd(), p) || p);
     const width = Math.max(...result.files.map((f) => rel(f.path).length));
     return [
       `Backup ${result.id} of ${result.database.name} (${result.environment}) complete in ${formatDuration(result.durationMs)}: ${formatBytes(result.totalBytes)}, ${statisticsSummary(result.statistics)}.`,

@@ -5,6 +5,7 @@ import { formatBytes } from '../text/units.js';
 import { fromTheFuture, takenAt } from '../store/catalog.js';
 import { listPhysical, type PhysicalListing } from '../physical/listing.js';
 import { formatAge, formatTimestamp } from '../text/time.js';
+import { isRemoteLocation } from '../config/remote.js';
 
 export interface ListArgs extends CommonArgs {
   type: string | undefined;
@@ -74,7 +75,7 @@ unfinished multipart uploads) are listed too.`,
   },
   render(result) {
     if (result.backups.length === 0 && result.leftovers.length === 0) return [`No backups in ${result.dir}. Take one with pnpm db:backup.`];
-    const remote = result.dir.includes('s3://');
+    const remote = result.dir.includes('://');
     const rows = result.backups.map((b) => [
       b.id,
       b.type,
@@ -93,7 +94,7 @@ unfinished multipart uploads) are listed too.`,
     if (future.length) out.push('', `warning: ${future.map((b) => b.id).join(', ')} ${future.length === 1 ? 'is' : 'are'} dated in the future (was a clock wrong?); --latest passes ${future.length === 1 ? 'it' : 'them'} over and retention keeps ${future.length === 1 ? 'it' : 'them'} without counting.`);
     if (result.leftovers.length) {
       out.push('', 'Not backups (no usable .info; pnpm db:retention removes only what interrupted runs left):');
-      for (const l of result.leftovers) out.push(`  ${l.file.startsWith('s3://') ? l.file : baseName(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
+      for (const l of result.leftovers) out.push(`  ${isRemoteLocation(l.file) ? l.file : baseName(l.file)}  ${formatBytes(l.bytes)}  ${l.reason}`);
     }
     return out;
   },

@@ -9,8 +9,6 @@ import { REMOTE_OPTIONS } from '../cli/options.js';
 import { loadConfig } from '../config/file.js';
 import { formatTimestamp, parseInstant } from '../text/time.js';
 import type { BackupStore, Leftover, Listing } from '../store/store.js';
-import { innerStore } from '../store/encrypting.js';
-import { MirroredStore } from '../store/s3/mirror.js';
 import { takenAt } from '../store/catalog.js';
 import { DEFAULT_POLICY, keepChainLinks, planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 
@@ -102,27 +100,31 @@ an .info, and multipart uploads unfinished for more than a day.`,
     return { ...common, dryRun: values['dry-run'] === true, now, policy };
   },
   async run(args, ctx) {
-    const { name: environment, store } = ctx.environment(args.env);
+    const { name: environment, store, repository } = ctx.environment(args.env);
     const config = loadConfig(ctx.root).retention ?? {};
     const policy: RetentionPolicy = { ...DEFAULT_POLICY, ...config, ...args.policy, perType: args.policy.perType ?? config.perType ?? DEFAULT_POLICY.perType };
     const now = args.now ?? ctx.now();
     // The environment's lock (the registry's, held by runCli unless --dry-run) keeps backups and
     // restores out while files are judged and deleted, which also means any partial file found
     // now belongs to a run that is over.
-    const base = innerStore(store);
-    if (!(base instanceof MirroredStore)) return await retainIn(store, environment, policy, now, args.dryRun);
-    // Each place is its own set: the newest complete backup of each is kept, and the remote
-    // may keep more (or fewer) by its own counts.
-    const remotePolicy = { ...policy, ...(base.remote.remote.retention ?? {}) } as RetentionPolicy;
-    const local = await retainIn(base.local, environment, policy, now, args.dryRun, 'local');
-    const remote = await retainIn(base.remote, environment, remotePolicy, now, args.dryRun, 'remote');
+    const places = repository.places();
+    if (places.length < 2) return await retainIn(store, environment, policy, now, args.dryRun);
+    // Each place is its own set: the newest complete backup of each is kept, and a place may
+    // keep more (or fewer) by its own counts (a remote's "retention").
+    const results: RetentionResult[] = [];
+    let remotePolicy: RetentionPolicy | undefined;
+    for (const place of places) {
+      const own = place.name === 'local' ? policy : ({ ...policy, ...(place.retention ?? {}) } as RetentionPolicy);
+      if (place.name === 'remote') remotePolicy = own;
+      results.push(await retainIn(place.backups, environment, own, now, args.dryRun, place.name));
+    }
     return {
-      ...local,
-      decisions: [...local.decisions, ...remote.decisions],
-      removedLeftovers: [...local.removedLeftovers, ...remote.removedLeftovers],
-      deleted: local.deleted + remote.deleted,
-      kept: local.kept + remote.kept,
-      remotePolicy,
+      ...results[0]!,
+      decisions: results.flatMap((r) => r.decisions),
+      removedLeftovers: results.flatMap((r) => r.removedLeftovers),
+      deleted: results.reduce((n, r) => n + r.deleted, 0),
+      kept: results.reduce((n, r) => n + r.kept, 0),
+      ...(remotePolicy ? { remotePolicy } : {}),
     };
   },
   render(result) {

@@ -1,12 +1,14 @@
 /**
  * Where an environment's offsite copies live: an S3-compatible bucket and prefix, its endpoint,
- * and the credentials to reach it. Settings come from --remote/--endpoint or backup-kit.json
+ * and the credentials to reach it (or a mounted directory, file:///mnt/x; or, in tests, a
+ * memory:// store). Settings come from --remote/--endpoint or backup-kit.json
  * (per environment, or one `remote` for all); credentials only from the process environment or
  * the environment's .env file, never from the config file.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
 import { KitError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { configFor } from './file.js';
@@ -36,8 +38,11 @@ export interface RemoteCredentials {
 }
 
 export interface Remote {
+  /** Which driver holds the objects: the URL's scheme (see RemoteAddressSchema). */
+  scheme: RemoteScheme;
   /** s3://bucket/prefix as given, for messages. */
   url: string;
+  /** The bucket (s3), the in-process store's name (memory), or "" (file: the prefix is the path). */
   bucket: string;
   /** Key prefix for this environment's backups, "" or ending in "/". */
   prefix: string;
@@ -68,13 +73,32 @@ const SECRET_KEYS = /access.?key|secret|token|password|credential/i;
 const MIB = 1024 * 1024;
 export const MIN_PART_BYTES = 5 * MIB;
 
-/** `s3://bucket/some/prefix` → bucket and "some/prefix/". Pure. */
-export function parseRemoteUrl(url: string): { bucket: string; prefix: string } | undefined {
-  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(\/.*)?$/.exec(url.trim());
+/** A key prefix: "" or ending in "/", never stepping up or sideways. */
+const KeyPrefix = z.string().refine((p) => !p.split('/').some((part) => part === '..' || part === '.'), 'a prefix without "." or ".." parts');
+
+/**
+ * What a remote URL may name, one entry per scheme. Adding an object store is one entry here
+ * and one driver folder (store/drivers/<scheme>/, registered in store/drivers/index.ts).
+ */
+export const RemoteAddressSchema = z.discriminatedUnion('scheme', [
+  // An S3-compatible bucket: 3-63 lower-case letters, digits, dots, hyphens.
+  z.object({ scheme: z.literal('s3'), bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/), prefix: KeyPrefix }),
+  // A named store inside this process, for tests: memory://name/prefix.
+  z.object({ scheme: z.literal('memory'), bucket: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), prefix: KeyPrefix }),
+  // A directory, typically a mounted one: file:///mnt/backups (absolute, no host, not / itself).
+  z.object({ scheme: z.literal('file'), bucket: z.literal(''), prefix: KeyPrefix.refine((p) => p !== '', 'a directory below /') }),
+]);
+
+export type RemoteAddress = z.infer<typeof RemoteAddressSchema>;
+export type RemoteScheme = RemoteAddress['scheme'];
+
+/** `s3://bucket/some/prefix` → its scheme, bucket and "some/prefix/"; undefined when not one. Pure. */
+export function parseRemoteUrl(url: string): RemoteAddress | undefined {
+  const match = /^([a-z][a-z0-9]*):\/\/([^/]*)(\/.*)?$/.exec(url.trim());
   if (!match) return undefined;
-  const rest = (match[2] ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
-  if (rest.split('/').some((part) => part === '..' || part === '.')) return undefined;
-  return { bucket: match[1]!, prefix: rest ? `${rest}/` : '' };
+  const rest = (match[3] ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
+  const parsed = RemoteAddressSchema.safeParse({ scheme: match[1], bucket: match[2], prefix: rest ? `${rest}/` : '' });
+  return parsed.success ? parsed.data : undefined;
 }
 
 /** Problems with one remote section of backup-kit.json, each naming its key. Pure. */
@@ -198,6 +222,7 @@ export function resolveRemote(options: RemoteOptions): Remote | undefined {
   // The prefix is per environment, so two environments sharing a bucket never mix their backups.
   const envPrefix = `${parsed!.prefix}${options.env}/`;
   return {
+    scheme: parsed!.scheme,
     url: url.trim(),
     bucket: parsed!.bucket,
     prefix: envPrefix,
@@ -216,6 +241,11 @@ export function resolveRemote(options: RemoteOptions): Remote | undefined {
 }
 
 /** `s3://bucket/prefix/env/<name>`: how a remote object is shown to people. */
-export function remoteLocation(remote: Pick<Remote, 'bucket' | 'prefix'>, name = ''): string {
-  return `s3://${remote.bucket}/${remote.prefix}${name}`;
+export function remoteLocation(remote: Pick<Remote, 'scheme' | 'bucket' | 'prefix'>, name = ''): string {
+  return `${remote.scheme}://${remote.bucket}/${remote.prefix}${name}`;
+}
+
+/** A location a remote gave (`<scheme>://…`), as opposed to a path on this machine. Pure. */
+export function isRemoteLocation(location: string): boolean {
+  return /^[a-z][a-z0-9]*:\/\//.test(location);
 }

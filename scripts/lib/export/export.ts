@@ -31,6 +31,7 @@ import { zipDirectory, ZipWriter } from './zip.js';
 import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
 import { configFor } from '../config/file.js';
 import { sessionSettingsSql } from '../engines/postgres/snapshot.js';
+import { isRemoteLocation } from '../config/remote.js';
 
 export interface ExportOptions {
   tables: string[];
@@ -295,7 +296,7 @@ function exportInfo(target: Target, options: ExportOptions, ctx: CommandContext,
 }
 
 function located(where: string, name: string): string {
-  return where.startsWith('s3://') ? `${where}/${name}` : path.join(where, name);
+  return isRemoteLocation(where) ? `${where}/${name}` : path.join(where, name);
 }
 
 /**

@@ -15,8 +15,6 @@ import { locateTool } from '../engines/postgres/tools.js';
 import { ensurePrivateDir } from '../store/files.js';
 import { backupRoot } from '../context.js';
 import type { StoreContext } from '../store/environment.js';
-import { innerStore } from '../store/encrypting.js';
-import { MirroredStore } from '../store/s3/mirror.js';
 import { stemOf } from '../format/naming.js';
 import { restoreCommandLine } from '../text/restore-command.js';
 import { pull } from '../offsite/copies.js';
@@ -133,18 +131,19 @@ async function openDifferentials(source: ExportSource, until: string | undefined
  */
 async function pullWhatOnlyTheRemoteHas(input: string, until: string | undefined, ctx: StoreContext, target: Target, envDir: string): Promise<void> {
   if (stemOf(input) !== input) return;
-  const store = innerStore(ctx.environment(target.env).store);
-  if (!(store instanceof MirroredStore)) return;
+  const { repository } = ctx.environment(target.env);
+  const [local, remote] = [repository.place('local'), repository.place('remote')];
+  if (!local || !remote) return;
   const ids: string[] = [];
   if (![path.resolve(ctx.root, input), path.join(envDir, input), path.join(envDir, `${input}.zip`)].some((p) => existsSync(p))) {
-    ctx.reporter.notice(`${input} is not on this machine: downloading it from ${store.remote.where} first (as pnpm db:pull does)`);
+    ctx.reporter.notice(`${input} is not on this machine: downloading it from ${remote.where} first (as pnpm db:pull does)`);
     ids.push(input);
   }
   if (until !== undefined) {
-    const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
-    const here = new Set(local.complete.map((e) => e.id));
-    for (const member of remote.complete.filter((e) => e.info.chain?.base === input && !here.has(e.id))) {
-      ctx.reporter.notice(`${member.id}, a differential of ${input}'s chain, is not on this machine: downloading it from ${store.remote.where} first`);
+    const [here, there] = await Promise.all([local.backups.list(), remote.backups.list()]);
+    const ours = new Set(here.complete.map((e) => e.id));
+    for (const member of there.complete.filter((e) => e.info.chain?.base === input && !ours.has(e.id))) {
+      ctx.reporter.notice(`${member.id}, a differential of ${input}'s chain, is not on this machine: downloading it from ${remote.where} first`);
       ids.push(member.id);
     }
   }

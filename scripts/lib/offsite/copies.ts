@@ -5,19 +5,11 @@
  * so an interrupted copy is never taken for a backup. db:push also cleans up what interrupted
  * uploads left in the bucket.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { KitError } from '../errors.js';
-import { serializeInfo, sha256Manifest, type BackupInfo } from '../format/metadata.js';
-import { remoteLocation } from '../config/remote.js';
-import { commitDirectory, ensurePrivateDir, PARTIAL_SUFFIX, writeFileAtomic } from '../store/files.js';
+import type { BackupInfo } from '../format/metadata.js';
 import type { StoreContext } from '../store/environment.js';
-import type { Listing, StoredBackup } from '../store/store.js';
-import { innerStore } from '../store/encrypting.js';
-import { MirroredStore, withCopies } from '../store/s3/mirror.js';
-import { choosePartSize, GrowingFileUpload } from '../store/s3/upload.js';
-import { downloadVerified } from '../store/s3/download.js';
+import type { Place, Repository } from '../store/repository.js';
+import type { Listing } from '../store/store.js';
 
 export interface CopyResult {
   environment: string;
@@ -34,48 +26,30 @@ export function sameBackup(a: BackupInfo, b: BackupInfo): boolean {
   return a.id === b.id && key(a) === key(b);
 }
 
-function mirrorOf(ctx: StoreContext, env: string | undefined, command: string): { name: string; store: MirroredStore } {
-  const { name, store: opened } = ctx.environment(env);
-  // Copies move stored files as they are (ciphertext, when encrypted): beneath the encryption.
-  const store = innerStore(opened);
-  if (!(store instanceof MirroredStore)) {
+/** The environment's two places; refused when it has no remote. */
+function placesOf(ctx: StoreContext, env: string | undefined, command: string): { name: string; repository: Repository; local: Place; remote: Place } {
+  const { name, repository } = ctx.environment(env);
+  const local = repository.place('local');
+  const remote = repository.place('remote');
+  if (!local || !remote) {
     throw new KitError('REMOTE_CONFIG', `${command} needs a remote for environment "${name}": configure one in backup-kit.json ("remote": { "url": "s3://bucket/prefix" }) or pass --remote s3://bucket/prefix.`);
   }
-  return { name, store };
-}
-
-async function uploadBackup(store: MirroredStore, backup: StoredBackup): Promise<number> {
-  const { bucket, journal } = store.remote;
-  let bytes = 0;
-  for (const a of backup.info.artifacts) {
-    const copy = await store.local.localFile(backup, a.file);
-    const upload = new GrowingFileUpload(bucket, a.file, copy.path, { partSize: choosePartSize(bucket.remote.partSizeBytes, a.bytes), journal, pollMs: 0 });
-    try {
-      await upload.finish({ bytes: a.bytes, sha256: a.sha256 });
-    } catch (error) {
-      await upload.abort();
-      throw error;
-    }
-    bytes += a.bytes;
-  }
-  await bucket.putSmall(`${backup.id}.sha256`, sha256Manifest(backup.info.artifacts), 'text/plain');
-  const info = withCopies(backup.info, { local: store.local.where, remote: remoteLocation(bucket.remote, `${backup.id}.info`) });
-  await bucket.putSmall(`${backup.id}.info`, serializeInfo(info), 'application/json');
-  return bytes;
+  return { name, repository, local, remote };
 }
 
 export async function push(ctx: StoreContext, env: string | undefined, ids: string[]): Promise<CopyResult> {
-  const { name, store } = mirrorOf(ctx, env, 'db:push');
-  await store.remote.bucket.check('pushing backups');
-  const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
+  const places = placesOf(ctx, env, 'db:push');
+  const { name, repository } = places;
+  await places.remote.check('pushing backups');
+  const [local, remote] = await Promise.all([places.local.backups.list(), places.remote.backups.list()]);
   // What interrupted uploads left: objects without an .info and recorded multipart uploads.
   const leftovers = remote.leftovers.filter((l) => l.kind === 'partial');
-  await store.remote.removeLeftovers(leftovers);
+  await places.remote.backups.removeLeftovers(leftovers);
   const remoteById = new Map(remote.complete.map((b) => [b.id, b]));
   const chosen = ids.length ? local.complete.filter((b) => ids.includes(b.id)) : local.complete;
   const missing = ids.filter((id) => !local.complete.some((b) => b.id === id));
-  if (missing.length) throw new KitError('BACKUP_NOT_FOUND', `No complete local backup ${missing.join(', ')} in ${store.local.where}. List them with pnpm db:list.`);
-  const result: CopyResult = { environment: name, from: store.local.where, to: store.remote.where, copied: [], skipped: [], cleaned: leftovers.map((l) => l.location) };
+  if (missing.length) throw new KitError('BACKUP_NOT_FOUND', `No complete local backup ${missing.join(', ')} in ${places.local.where}. List them with pnpm db:list.`);
+  const result: CopyResult = { environment: name, from: places.local.where, to: places.remote.where, copied: [], skipped: [], cleaned: leftovers.map((l) => l.location) };
   for (const backup of [...chosen].reverse()) {
     ctx.signal.throwIfAborted();
     const there = remoteById.get(backup.id);
@@ -84,26 +58,26 @@ export async function push(ctx: StoreContext, env: string | undefined, ids: stri
       continue;
     }
     ctx.reporter.notice(`uploading ${backup.id}`);
-    result.copied.push({ id: backup.id, bytes: await uploadBackup(store, backup) });
+    result.copied.push({ id: backup.id, bytes: await repository.copy(backup, 'local', 'remote') });
   }
   return result;
 }
 
 /** Copy backups the remote holds into the local directory; one already here and identical is skipped. */
 export async function pull(ctx: StoreContext, env: string | undefined, ids: string[]): Promise<CopyResult> {
-  const { name, store } = mirrorOf(ctx, env, 'db:pull');
-  const [local, remote] = await Promise.all([store.local.list(), store.remote.list()]);
-  const result: CopyResult = { environment: name, from: store.remote.where, to: store.local.where, copied: [], skipped: [], cleaned: [] };
+  const places = placesOf(ctx, env, 'db:pull');
+  const { name, repository } = places;
+  const [local, remote] = await Promise.all([places.local.backups.list(), places.remote.backups.list()]);
+  const result: CopyResult = { environment: name, from: places.remote.where, to: places.local.where, copied: [], skipped: [], cleaned: [] };
   for (const id of ids) {
     const backup = remote.complete.find((b) => b.id === id);
-    if (!backup) throw notPullable(remote, id, store.remote.where);
+    if (!backup) throw notPullable(remote, id, places.remote.where);
     const here = local.complete.find((b) => b.id === id);
     if (here && sameBackup(here.info, backup.info)) {
       result.skipped.push({ id, reason: 'already on this machine, identical' });
       continue;
     }
-    await copyDown(store, backup, ctx.signal);
-    result.copied.push({ id, bytes: backup.info.artifacts.reduce((n, a) => n + a.bytes, 0) });
+    result.copied.push({ id, bytes: await repository.copy(backup, 'remote', 'local', ctx.signal) });
   }
   return result;
 }
@@ -114,27 +88,4 @@ function notPullable(remote: Listing, id: string, where: string): KitError {
   if (info) return new KitError('INTEGRITY_FAILED', `Backup ${id} in ${where} cannot be pulled: ${info.reason}. Its files were not copied; pull another backup, or repair the .info from another copy.`);
   if (remote.leftovers.some((l) => l.id === id)) return new KitError('BACKUP_NOT_FOUND', `Backup ${id} in ${where} is not complete (it has no .info: an upload that did not finish). Pull another backup; pnpm db:list shows them.`);
   return new KitError('BACKUP_NOT_FOUND', `No backup ${id} in ${where}. List them with pnpm db:list.`);
-}
-
-/** One remote backup into the local directory: every byte proven, the .info written last. */
-async function copyDown(store: MirroredStore, backup: StoredBackup, signal: AbortSignal): Promise<void> {
-  const { id } = backup;
-  await ensurePrivateDir(store.local.where);
-  // A directory export's files go into "<id>.partial/", renamed whole once every file is proven.
-  const work = path.join(store.local.where, `${id}${PARTIAL_SUFFIX}`);
-  for (const a of backup.info.artifacts) {
-    signal.throwIfAborted();
-    const nested = a.file.includes('/');
-    const file = nested ? path.join(work, a.file.slice(id.length + 1)) : path.join(store.local.where, a.file);
-    if (nested) await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await downloadVerified(store.remote.bucket, a.file, file, { bytes: a.bytes, sha256: a.sha256 }, signal);
-  }
-  if (existsSync(work)) {
-    await rm(path.join(store.local.where, id), { recursive: true, force: true });
-    await commitDirectory(work, path.join(store.local.where, id));
-  }
-  await writeFileAtomic(path.join(store.local.where, `${id}.sha256`), sha256Manifest(backup.info.artifacts));
-  // Last: from this moment the local backup exists.
-  const info = withCopies(backup.info, { local: store.local.where, remote: backup.infoLocation });
-  await writeFileAtomic(path.join(store.local.where, `${id}.info`), serializeInfo(info));
 }

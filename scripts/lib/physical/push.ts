@@ -7,7 +7,6 @@ import path from 'node:path';
 import type { CommandContext } from '../context.js';
 import { KitError } from '../errors.js';
 import { PhysicalStore } from '../store/physical-store.js';
-import { MirroredWalArchive } from '../store/wal-archive.js';
 
 export interface PhysicalPushResult {
   copied: Array<{ id: string; bytes: number }>;
@@ -26,7 +25,8 @@ export function localPhysicalIds(ctx: Pick<CommandContext, 'root' | 'env' | 'sto
 export async function pushPhysical(ctx: CommandContext, environment: string, ids: string[]): Promise<PhysicalPushResult> {
   const repo = PhysicalStore.open(ctx, environment);
   try {
-    if (!repo.remote || !(repo.wal instanceof MirroredWalArchive)) throw new KitError('REMOTE_CONFIG', `db:push needs a remote for environment "${environment}".`);
+    const remoteWal = repo.remoteWal;
+    if (!repo.remote || !remoteWal) throw new KitError('REMOTE_CONFIG', `db:push needs a remote for environment "${environment}".`);
     const result: PhysicalPushResult = { copied: [], skipped: [], walUploaded: 0, from: repo.backups, to: repo.remote.where };
     const { complete } = await repo.catalog();
     const chosen = complete.filter((e) => e.place !== 'remote' && (ids.length === 0 || ids.includes(e.id)));
@@ -42,11 +42,11 @@ export async function pushPhysical(ctx: CommandContext, environment: string, ids
       result.copied.push({ id: entry.id, bytes: entry.info.totalBytes });
     }
     if (ids.length === 0) {
-      const there = new Set(await repo.wal.remote.names());
+      const there = new Set(await remoteWal.names());
       for (const name of await repo.localWal.names()) {
         if (there.has(name)) continue;
         ctx.signal.throwIfAborted();
-        await repo.wal.remote.push(path.join(repo.walDir, name));
+        await remoteWal.push(path.join(repo.walDir, name));
         result.walUploaded++;
       }
     }

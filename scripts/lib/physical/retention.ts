@@ -10,6 +10,7 @@ import { planRetention, type RetentionDecision, type RetentionPolicy } from '../
 import { acquireLock } from '../store/lock.js';
 import { PhysicalStore, type PhysicalEntry } from '../store/physical-store.js';
 import { segmentsOlderThan } from './wal-names.js';
+import { isRemoteLocation } from '../config/remote.js';
 
 export interface PhysicalRetentionPlan {
   decisions: RetentionDecision[];
@@ -55,7 +56,7 @@ export async function applyPhysicalRetention(environment: string, policy: Retent
     const verified = new Map<string, 'passed' | 'failed' | undefined>();
     for (const e of catalog.complete) verified.set(e.id, await verificationOf(repo, e));
     const plan = planPhysicalRetention(catalog.complete, await repo.wal.names(), policy, now, (id) => verified.get(id));
-    const removedLeftovers = catalog.leftovers.map((l) => (l.file.startsWith('s3://') ? l.file : path.basename(l.file)));
+    const removedLeftovers = catalog.leftovers.map((l) => (isRemoteLocation(l.file) ? l.file : path.basename(l.file)));
     if (!dryRun) {
       // Backups first (each .info first), then the WAL only they needed.
       for (const d of plan.decisions.filter((x) => !x.keep)) await repo.remove(catalog.complete.find((e) => e.id === d.id)!);

@@ -7,7 +7,7 @@ import type { CommandContext } from '../context.js';
 import type { Target } from '../config/target.js';
 import { connectWithWait, type Client } from '../engines/postgres/connect.js';
 import { PhysicalStore } from '../store/physical-store.js';
-import { MirroredWalArchive, type ArchiveUsage } from '../store/wal-archive.js';
+import type { ArchiveUsage } from '../store/wal-archive.js';
 import { findGaps, parseSegment, SEGMENT_NAME, type Gap } from './wal-names.js';
 
 export interface ArchiverFacts {
@@ -108,9 +108,9 @@ export async function walStatus(target: Target, thresholds: Thresholds, ctx: Com
     const segments = usable(await store.localWal.names());
     const gaps = findGaps(segments, segmentSize);
     let remote: WalStatus['remote'] = null;
-    if (store.wal instanceof MirroredWalArchive) {
-      const there = usable(await store.wal.remote.names());
-      remote = { where: store.wal.remote.where, lastSegment: there.at(-1) ?? null, segments: there.length, gaps: findGaps(there, segmentSize) };
+    if (store.remoteWal) {
+      const there = usable(await store.remoteWal.names());
+      remote = { where: store.remoteWal.where, lastSegment: there.at(-1) ?? null, segments: there.length, gaps: findGaps(there, segmentSize) };
     }
     const current = parseSegment(server.currentWal, segmentSize);
     const lastArchived = server.lastArchivedWal ? parseSegment(server.lastArchivedWal, segmentSize) : undefined;

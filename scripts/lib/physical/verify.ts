@@ -15,7 +15,6 @@ import { PgCtlControl, scratchDir } from './server-control.js';
 import { chownTree, configure, unpack, type PhysicalRestoreOptions } from './restore.js';
 import { proveServer, type ProofResult } from './prove.js';
 import { PhysicalStore, type PhysicalEntry } from '../store/physical-store.js';
-import { MirroredWalArchive } from '../store/wal-archive.js';
 import { findGaps, missingBetween, parseSegment, SEGMENT_NAME } from './wal-names.js';
 
 export interface PhysicalVerification {
@@ -105,7 +104,7 @@ export interface PhysicalVerifyResult {
  * there (only the remote has it, or --from-remote), else the local one.
  */
 async function archiveNames(repo: PhysicalStore, entry: PhysicalEntry): Promise<string[]> {
-  const remoteWal = repo.wal instanceof MirroredWalArchive ? repo.wal.remote : undefined;
+  const remoteWal = repo.remoteWal;
   const fromRemote = entry.place === 'remote' || (repo.options.fromRemote === true && entry.place === 'both');
   return remoteWal && fromRemote ? remoteWal.names() : repo.localWal.names();
 }

@@ -1,7 +1,8 @@
 /**
- * The checked environment: a name that is safe to use (never a path) and the store that holds
- * its backups. Every command and domain function reaches backups through
- * `ctx.environment(name)`, so the mapping environment → store is made (and checked) here alone.
+ * The checked environment: a name that is safe to use (never a path), the store that holds its
+ * backups and the repository of its places. Every command and domain function reaches backups
+ * through `ctx.environment(name)`, so the mapping environment → places is made (and checked)
+ * here alone.
  */
 import path from 'node:path';
 import { KitError } from '../errors.js';
@@ -13,13 +14,17 @@ import { encryptionFor } from '../crypto/keys.js';
 import { configFor } from '../config/file.js';
 import { resolveRemote } from '../config/remote.js';
 import { checkEnvironmentName } from '../config/environment-name.js';
-import { MirroredStore } from './s3/mirror.js';
-import { RemoteStore } from './s3/remote-store.js';
+import { MirroredStore } from './remote/mirror.js';
+import { RemoteStore } from './remote/remote-store.js';
+import { openObjectStore, warmUp } from './drivers/index.js';
+import { openRepository, singlePlace, type Repository } from './repository.js';
 import type { BackupStore } from './store.js';
 
 export interface Environment {
   readonly name: string;
+  /** The backup catalog: the same as `repository.catalog`. */
   readonly store: BackupStore;
+  readonly repository: Repository;
 }
 
 /** A command context that can hand out checked environments. */
@@ -30,15 +35,16 @@ export interface StoreContext extends CommandContext {
 
 export { ENV_NAME, checkEnvironmentName } from '../config/environment-name.js';
 
+/** Another store in place of the configured places (a test's in-memory store). */
 export type StoreOpener = (ctx: CommandContext, environment: string) => BackupStore;
 
 /**
- * The store of an environment as configured: local disk under the backup root, mirrored to an
- * S3-compatible bucket when a remote is configured (backup-kit.json, or --remote), and with every
- * write encrypted when the environment has age recipients (the outermost layer, so the local
- * disk and the bucket only ever see ciphertext).
+ * The repository of an environment as configured: local disk under the backup root, mirrored to
+ * the remote's object store when one is configured (backup-kit.json, or --remote), and with
+ * every write encrypted when the environment has age recipients (the outermost layer, so the
+ * local disk and the remote only ever see ciphertext).
  */
-export const openStore: StoreOpener = (ctx, environment) => {
+export function openEnvironment(ctx: CommandContext, environment: string): Repository {
   const dir = path.join(backupRoot(ctx), environment);
   const schemaRef = path.relative(dir, path.join(ctx.root, INFO_JSON_SCHEMA_PATH)).split(path.sep).join('/');
   const local = new LocalStore(dir, environment, schemaRef);
@@ -49,19 +55,29 @@ export const openStore: StoreOpener = (ctx, environment) => {
     if (options.fromRemote || options.remoteOnly) {
       throw new KitError('REMOTE_CONFIG', `${options.fromRemote ? '--from-remote' : '--remote-only'} needs a remote for environment "${environment}": configure one in backup-kit.json ("remote": { "url": "s3://bucket/prefix" }) or pass --remote s3://bucket/prefix.`);
     }
-    return encrypted(local);
+    return openRepository(ctx, environment, encrypted(local), local);
   }
-  return encrypted(new MirroredStore(local, new RemoteStore(remote, local.where, ctx.now, ctx.signal), { fromRemote: options.fromRemote === true, remoteOnly: options.remoteOnly === true }));
-};
+  // Whatever the driver needs first (the S3 SDK), made ready while the command connects to PostgreSQL.
+  warmUp(remote);
+  const store = new RemoteStore(openObjectStore(remote, ctx.signal), local.where, ctx.now);
+  const mirrored = new MirroredStore(local, store, { fromRemote: options.fromRemote === true, remoteOnly: options.remoteOnly === true });
+  return openRepository(ctx, environment, encrypted(mirrored), local, { store, retention: remote.retention });
+}
+
+/** The backup catalog of an environment as configured (see openEnvironment). */
+export const openStore: StoreOpener = (ctx, environment) => openEnvironment(ctx, environment).catalog;
 
 /** Give a context its environments, each opened once. `open` is where another store plugs in. */
-export function withStores<C extends CommandContext>(ctx: C, open: StoreOpener = openStore): C & StoreContext {
+export function withStores<C extends CommandContext>(ctx: C, open?: StoreOpener): C & StoreContext {
   const opened = new Map<string, Environment>();
   return Object.assign(ctx, {
     environment(name = 'default'): Environment {
       checkEnvironmentName(name);
       let env = opened.get(name);
-      if (!env) opened.set(name, (env = { name, store: open(ctx, name) }));
+      if (!env) {
+        const repository = open ? singlePlace(ctx, name, open(ctx, name)) : openEnvironment(ctx, name);
+        opened.set(name, (env = { name, store: repository.catalog, repository }));
+      }
       return env;
     },
   });

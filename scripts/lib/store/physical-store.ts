@@ -1,8 +1,8 @@
 /**
  * Where an environment's physical backups and WAL archive live: on local disk under
  * backups/<env>/physical/ and backups/<env>/wal/, and, when the environment has a remote (the
- * same configuration as every backup: backup-kit.json or --remote), also in the bucket under
- * <prefix>/<env>/physical/ and <prefix>/<env>/wal/. Every command that touches physical backups
+ * same configuration as every backup: backup-kit.json or --remote), also in its object store
+ * under <prefix>/<env>/physical/ and <prefix>/<env>/wal/ (whatever the driver). Every command that touches physical backups
  * or WAL goes through here: listing merges both places (and says where each backup lives), a
  * backup only the remote holds is downloaded and proven before use, removal takes both copies,
  * and the WAL archive is one WalArchive whatever its places.
@@ -20,8 +20,9 @@ import { configFor } from '../config/file.js';
 import { encryptionFor } from '../crypto/keys.js';
 import { ensurePrivateDir, writeFileAtomic } from './files.js';
 import { LocalWalArchive, MirroredWalArchive, type WalArchive } from './wal-archive.js';
-import { RemotePhysical, type RemotePhysicalBackup } from './s3/physical-remote.js';
-import { RemoteWalArchive } from './s3/wal-remote.js';
+import { RemotePhysical, type RemotePhysicalBackup } from './remote/physical-remote.js';
+import { RemoteWalArchive } from './remote/wal-remote.js';
+import { openObjectStore } from './drivers/index.js';
 import type { LocalCopy } from './store.js';
 
 export type PhysicalPlace = 'local' | 'remote' | 'both';
@@ -29,7 +30,7 @@ export type PhysicalPlace = 'local' | 'remote' | 'both';
 export interface PhysicalEntry {
   id: string;
   info: PhysicalInfo;
-  /** The .info's location, for people: a path, or an s3:// URL when only the remote has it. */
+  /** The .info's location, for people: a path, or the remote's URL when only the remote has it. */
   infoPath: string;
   place: PhysicalPlace;
 }
@@ -58,6 +59,8 @@ export class PhysicalStore {
   readonly walDir: string;
   readonly wal: WalArchive;
   readonly localWal: LocalWalArchive;
+  /** The remote's WAL archive alone, when there is a remote. */
+  readonly remoteWal: WalArchive | undefined;
   private remoteListing: Promise<{ complete: RemotePhysicalBackup[]; leftovers: PhysicalLeftover[] }> | undefined;
 
   constructor(
@@ -69,6 +72,7 @@ export class PhysicalStore {
     this.backups = path.join(envDir, 'physical');
     this.walDir = path.join(envDir, 'wal');
     this.localWal = new LocalWalArchive(this.walDir);
+    this.remoteWal = options.remoteWal;
     this.wal = options.remoteWal ? new MirroredWalArchive(this.localWal, options.remoteWal) : this.localWal;
   }
 
@@ -82,7 +86,8 @@ export class PhysicalStore {
       if (options.fromRemote) throw new KitError('REMOTE_CONFIG', `--from-remote needs a remote for environment "${environment}": configure one in backup-kit.json ("remote": { "url": "s3://bucket/prefix" }) or pass --remote s3://bucket/prefix.`);
       return new PhysicalStore(envDir, environment, undefined);
     }
-    return new PhysicalStore(envDir, environment, new RemotePhysical(remote, ctx.signal), { fromRemote: options.fromRemote, remoteWal: new RemoteWalArchive(remote, ctx.signal) });
+    const objects = openObjectStore(remote, ctx.signal);
+    return new PhysicalStore(envDir, environment, new RemotePhysical(objects.child('physical')), { fromRemote: options.fromRemote, remoteWal: new RemoteWalArchive(objects.child('wal')) });
   }
 
   /**
@@ -207,9 +212,10 @@ export class PhysicalStore {
   }
 
   async removeLeftovers(leftovers: PhysicalLeftover[]): Promise<void> {
-    const remote = leftovers.filter((l) => l.file.startsWith('s3://'));
+    const inRemote = (l: PhysicalLeftover) => this.remote !== undefined && l.file.startsWith(this.remote.where);
+    const remote = leftovers.filter(inRemote);
     if (remote.length && this.remote) await this.remote.removeNames(remote.map((l) => path.posix.basename(l.file)));
-    for (const l of leftovers.filter((x) => !x.file.startsWith('s3://'))) await rm(l.file, { recursive: true, force: true });
+    for (const l of leftovers.filter((x) => !inRemote(x))) await rm(l.file, { recursive: true, force: true });
   }
 
   /** The verification record kept beside the backup (in the place it was verified from). */

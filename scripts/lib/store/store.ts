@@ -1,9 +1,31 @@
 /**
  * BackupStore: the one seam between the kit and wherever backups live. Commands and the domain
  * (backup, restore, verify, retention, list) never touch a directory or a bucket themselves;
- * they ask the store of a checked environment (see environment.ts) for it.
+ * they ask the repository of a checked environment (see environment.ts, repository.ts) for its
+ * catalog (this interface), its places, its physical backups and WAL archive.
  *
- * How to add an implementation (object storage, an encrypting wrapper, a test double):
+ * The layers, bottom up:
+ *   drivers/          ObjectStore (object-store.ts): names and bytes under a prefix, nothing about
+ *                     backups. One folder per driver: s3/ (the only code that imports the AWS
+ *                     SDK), memory/ (named in-process stores, for tests), file/ (a directory,
+ *                     typically mounted: file:///mnt/backups).
+ *   remote/           everything a remote does, written once over ObjectStore: the catalog
+ *                     (remote-store.ts), the mirror (mirror.ts), physical backups, the WAL archive,
+ *                     the upload journal, proven downloads, copies between places.
+ *   local.ts, physical-store.ts, wal-archive.ts: the local directory.
+ *   repository.ts     one Repository per environment: places (local, and the remote if any),
+ *                     the catalog, physical backups, the WAL archive, copy(id, from, to).
+ *
+ * How to add an object store (GCS, Azure Blob, SFTP, a mounted directory): exactly
+ *  1. store/drivers/<scheme>/<scheme>.ts: a class implementing ObjectStore (the contract is at the
+ *     top of drivers/object-store.ts; drivers/memory/memory.ts is the smallest example);
+ *  2. config/remote.ts: the scheme's entry in RemoteAddressSchema (what its URL may name);
+ *  3. store/drivers/index.ts: one entry in DRIVERS mapping the scheme to the class.
+ *  Nothing else changes: the catalog, the mirror, physical backups, WAL, retention, push/pull and
+ *  verify run on it as they run on s3. scripts/test/unit/repository.test.ts and
+ *  release-layout.test.ts show how to run them against a new driver without a server.
+ *
+ * How to add a BackupStore (an encrypting wrapper, a test double):
  *  1. Implement every member of `BackupStore` below. The contract that matters:
  *     - `list()` returns only complete backups (a readable, current-version .info whose own
  *       checksum holds) in `complete`; everything else with a backup name is a `leftover`, each
@@ -21,7 +43,7 @@
  *     - `remove()` deletes the .info first, so a half-removed backup is a leftover, never a
  *       backup with missing artifacts.
  *     - `lock()` keeps two runs of the same environment apart (backup, restore, retention, drop).
- *  2. Choose it in `openStore()` (environment.ts), from the environment's configuration.
+ *  2. Compose it in `openEnvironment()` (environment.ts), or hand it to `withStores()` as a test does.
  *  No command changes: scripts/test/unit/store-planning.test.ts runs list, retention and verify
  *  planning against an in-memory store to prove it.
  *

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PhysicalBackupResult } from '../../lib/physical/backup.js';
 import { resolveRemote } from '../../lib/config/remote.js';
-import { RemoteBucket } from '../../lib/store/s3/objects.js';
+import { RemoteBucket } from '../../lib/store/drivers/s3/objects.js';
 import { cli, makeProject } from '../support/harness.js';
 import { restoreParent, startDataDir, startPrimary, type Primary } from '../support/physical-cluster.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../lib/backup/backup.js';
 import type { ListResult } from '../../lib/commands/list.js';
 import { resolveRemote } from '../../lib/config/remote.js';
-import { RemoteBucket } from '../../lib/store/s3/objects.js';
+import { RemoteBucket } from '../../lib/store/drivers/s3/objects.js';
 import { fingerprint } from '../support/backups.js';
 import { backupDir, cli, createDatabase, makeProject, query, readInfo, startCli } from '../support/harness.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';

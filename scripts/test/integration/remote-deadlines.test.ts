@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveRemote } from '../../lib/config/remote.js';
-import { RemoteBucket } from '../../lib/store/s3/objects.js';
+import { RemoteBucket } from '../../lib/store/drivers/s3/objects.js';
 import { backupDir, cli, createDatabase, makeProject, startCli, waitFor, type TestDatabase } from '../support/harness.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkRemoteSettings, parseRemoteUrl, resolveCredentials, resolveRemote } from '../../lib/config/remote.js';
-import { classifyS3Error, remoteError } from '../../lib/store/s3/client.js';
-import { choosePartSize, MAX_PARTS } from '../../lib/store/s3/upload.js';
+import { classifyS3Error, remoteError } from '../../lib/store/drivers/s3/client.js';
+import { choosePartSize, MAX_PARTS } from '../../lib/store/drivers/s3/upload.js';
 import { redact } from '../../lib/redact.js';
 
 const MIB = 1024 * 1024;
@@ -19,9 +19,15 @@ function project(config?: unknown, files: Record<string, string> = {}): string {
 
 describe('remote URLs', () => {
   it.each([
-    ['s3://bucket', { bucket: 'bucket', prefix: '' }],
-    ['s3://my.bucket-1/team/db/', { bucket: 'my.bucket-1', prefix: 'team/db/' }],
-    ['s3://b1x/a//b', { bucket: 'b1x', prefix: 'a//b/' }],
+    ['s3://bucket', { scheme: 's3', bucket: 'bucket', prefix: '' }],
+    ['s3://my.bucket-1/team/db/', { scheme: 's3', bucket: 'my.bucket-1', prefix: 'team/db/' }],
+    ['s3://b1x/a//b', { scheme: 's3', bucket: 'b1x', prefix: 'a//b/' }],
+    ['memory://tests/team', { scheme: 'memory', bucket: 'tests', prefix: 'team/' }],
+    ['memory://../x', undefined],
+    ['gcs://bucket/x', undefined],
+    ['file:///mnt/backups/', { scheme: 'file', bucket: '', prefix: 'mnt/backups/' }],
+    ['file://host/mnt/backups', undefined],
+    ['file:///', undefined],
     ['s3://Bucket/x', undefined],
     ['https://bucket/x', undefined],
     ['s3://bucket/../x', undefined],

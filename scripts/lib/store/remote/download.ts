@@ -10,9 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import { KitError } from '../../errors.js';
 import { digestTap } from '../../crypto/digest.js';
 import { commitFile, FILE_MODE, PARTIAL_SUFFIX } from '../files.js';
-import { remoteError } from './client.js';
 import { traceHashPass } from '../../proc/trace.js';
-import type { RemoteBucket } from './objects.js';
+import type { ObjectStore } from '../drivers/object-store.js';
 
 export interface Expected {
   bytes: number;
@@ -26,9 +25,9 @@ export interface Checked {
   sha256: string;
 }
 
-async function streamThrough(bucket: RemoteBucket, name: string, sink: Writable, signal?: AbortSignal): Promise<Checked> {
+async function streamThrough(bucket: ObjectStore, name: string, sink: Writable, signal?: AbortSignal): Promise<Checked> {
   const body = await bucket.getStream(name, signal);
-  if (!body) throw new KitError('BACKUP_NOT_FOUND', `${name} is missing from ${bucket.remote.url} although the backup's .info lists it. The remote copy is incomplete: take a new backup, or restore another one.`);
+  if (!body) throw new KitError('BACKUP_NOT_FOUND', `${name} is missing from ${bucket.url} although the backup's .info lists it. The remote copy is incomplete: take a new backup, or restore another one.`);
   traceHashPass(name);
   const tap = digestTap();
   try {
@@ -36,7 +35,7 @@ async function streamThrough(bucket: RemoteBucket, name: string, sink: Writable,
   } catch (error) {
     if (error instanceof KitError || (error as { code?: string }).code === 'ABORT_ERR') throw error;
     if ((error as { syscall?: string }).syscall === 'write') throw error;
-    throw remoteError(error, bucket.remote, `downloading ${name}`, bucket.key(name));
+    throw bucket.failure(error, `downloading ${name}`, name);
   }
   return tap.digest();
 }
@@ -49,20 +48,20 @@ export function mismatch(name: string, expected: Expected, got: Checked, where: 
 }
 
 /** Stream an object through sha256 without keeping it: db:verify on a remote backup. */
-export async function checkRemoteObject(bucket: RemoteBucket, name: string, expected: Expected, signal?: AbortSignal): Promise<Checked> {
+export async function checkRemoteObject(bucket: ObjectStore, name: string, expected: Expected, signal?: AbortSignal): Promise<Checked> {
   const discard = new Writable({ highWaterMark: 1 << 18, write: (_chunk, _encoding, callback) => callback() });
   const got = await streamThrough(bucket, name, discard, signal);
-  const problem = mismatch(name, expected, got, bucket.remote.url);
+  const problem = mismatch(name, expected, got, bucket.url);
   if (problem) throw problem;
   return got;
 }
 
 /** Download to `file` (private, via a partial name); proven before it gets its name. */
-export async function downloadVerified(bucket: RemoteBucket, name: string, file: string, expected: Expected, signal?: AbortSignal): Promise<Checked> {
+export async function downloadVerified(bucket: ObjectStore, name: string, file: string, expected: Expected, signal?: AbortSignal): Promise<Checked> {
   const partial = file + PARTIAL_SUFFIX;
   try {
     const got = await streamThrough(bucket, name, createWriteStream(partial, { mode: FILE_MODE, highWaterMark: 1 << 18 }), signal);
-    const problem = mismatch(name, expected, got, bucket.remote.url);
+    const problem = mismatch(name, expected, got, bucket.url);
     if (problem) throw problem;
     await commitFile(partial, file);
     return got;

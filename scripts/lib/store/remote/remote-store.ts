@@ -1,5 +1,5 @@
 /**
- * An environment's backups in an S3-compatible bucket, judged by the same rules as a directory
+ * An environment's backups in an object store (any driver: see drivers/), judged by the same rules as a directory
  * (catalog.ts): complete only when the .info reads; every other object with a backup's name is a
  * leftover. Unfinished multipart uploads are leftovers too: those the server lists, and those
  * this machine recorded in its upload journal when the store went away mid-upload.
@@ -11,12 +11,11 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KitError } from '../../errors.js';
 import { ownsArtifact, stemOf } from '../../format/naming.js';
-import { remoteLocation, type Remote } from '../../config/remote.js';
 import { buildListing, type NamedFile } from '../catalog.js';
 import { ensurePrivateDir } from '../files.js';
 import { parseVerification, verificationName, type Verification } from '../verification.js';
 import type { BackupStore, BackupWrite, Leftover, Listing, LocalCopy, Lock, StoredBackup } from '../store.js';
-import { RemoteBucket } from './objects.js';
+import type { ObjectStore } from '../drivers/object-store.js';
 import { downloadVerified } from './download.js';
 import { UploadJournal } from './journal.js';
 
@@ -26,32 +25,29 @@ export const ABANDONED_AFTER_MS = 24 * 60 * 60 * 1000;
 export class RemoteStore implements BackupStore {
   readonly kind = 'remote';
   readonly where: string;
-  readonly bucket: RemoteBucket;
   readonly journal: UploadJournal;
   /** Leftover name → the unfinished upload it stands for (filled by list()). */
   private readonly uploads = new Map<string, { key: string; uploadId: string }>();
 
   constructor(
-    readonly remote: Remote,
+    /** The environment's objects (opened with the run's signal: every request ends with it). */
+    readonly objects: ObjectStore,
     /** The environment's local directory: the upload journal and temporary downloads live there. */
     private readonly localDir: string,
     private readonly now: () => Date = () => new Date(),
-    /** The run's cancellation: every request of this store ends with it. */
-    signal?: AbortSignal,
   ) {
-    this.where = remoteLocation(remote);
-    this.bucket = new RemoteBucket(remote, signal);
+    this.where = objects.where;
     this.journal = new UploadJournal(localDir);
   }
 
   async list(): Promise<Listing> {
-    const objects = await this.bucket.list();
+    const objects = await this.objects.list();
     const files: NamedFile[] = objects.filter((o) => stemOf(o.name) !== undefined).map((o) => ({ name: o.name, bytes: o.bytes }));
     const listing = await buildListing(files, {
       kind: this.kind,
       where: this.where,
-      locate: (name) => remoteLocation(this.remote, name),
-      read: (name) => this.bucket.getText(name).catch(() => undefined),
+      locate: (name) => this.objects.location(name),
+      read: (name) => this.objects.getText(name).catch(() => undefined),
       running: false,
     });
     listing.leftovers.push(...(await this.unfinishedUploads()));
@@ -63,29 +59,30 @@ export class RemoteStore implements BackupStore {
     const out: Leftover[] = [];
     const seen = new Set<string>();
     const add = (key: string, uploadId: string, initiated: Date, recorded: boolean) => {
-      if (seen.has(uploadId)) return;
+      const object = this.objects.nameOf(key);
+      if (object === undefined || seen.has(uploadId)) return;
       seen.add(uploadId);
-      const name = `${key.slice(this.remote.prefix.length)} (upload ${uploadId.slice(0, 12)})`;
+      const name = `${object} (upload ${uploadId.slice(0, 12)})`;
       this.uploads.set(name, { key, uploadId });
       // An upload this machine recorded belongs to a run that failed (the lock keeps runs
       // apart); one only the server knows may belong to a run elsewhere, so a day must pass.
       const abandoned = recorded || this.now().getTime() - initiated.getTime() > ABANDONED_AFTER_MS;
       out.push({
         name,
-        location: remoteLocation(this.remote, key.slice(this.remote.prefix.length)),
-        id: stemOf(key.slice(this.remote.prefix.length)) ?? key,
+        location: this.objects.location(object),
+        id: stemOf(object) ?? key,
         bytes: 0,
         kind: abandoned ? 'partial' : 'in-progress',
         reason: recorded ? 'upload interrupted (the object store went away); abort pending' : `unfinished multipart upload since ${initiated.toISOString()}`,
       });
     };
-    for (const u of (await this.bucket.listUploads()) ?? []) add(u.key, u.uploadId, u.initiated, false);
-    for (const j of this.journal.read()) if (j.key.startsWith(this.remote.prefix)) add(j.key, j.uploadId, new Date(j.startedAt), true);
+    for (const u of (await this.objects.listUploads()) ?? []) add(u.key, u.uploadId, u.initiated, false);
+    for (const j of this.journal.read()) add(j.key, j.uploadId, new Date(j.startedAt), true);
     return out;
   }
 
   async openArtifact(backup: StoredBackup, file: string): Promise<Readable> {
-    const stream = await this.bucket.getStream(this.own(backup, file));
+    const stream = await this.objects.getStream(this.own(backup, file));
     if (!stream) throw new KitError('BACKUP_NOT_FOUND', `${file} is missing from ${this.where} although backup ${backup.id}'s .info lists it.`);
     return stream;
   }
@@ -100,7 +97,7 @@ export class RemoteStore implements BackupStore {
     try {
       const target = path.join(dir, file);
       await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-      await downloadVerified(this.bucket, file, target, { bytes: artifact.bytes, sha256: artifact.sha256 });
+      await downloadVerified(this.objects, file, target, { bytes: artifact.bytes, sha256: artifact.sha256 });
       return { path: target, release, proven: true };
     } catch (error) {
       await release();
@@ -126,8 +123,8 @@ export class RemoteStore implements BackupStore {
 
   async remove(backup: StoredBackup): Promise<void> {
     // .info first: from then on this is no longer a backup, whatever happens to the rest.
-    await this.bucket.remove([`${backup.id}.info`]);
-    await this.bucket.remove([...backup.files.filter((f) => f !== `${backup.id}.info`), verificationName(backup.id)]);
+    await this.objects.remove([`${backup.id}.info`]);
+    await this.objects.remove([...backup.files.filter((f) => f !== `${backup.id}.info`), verificationName(backup.id)]);
   }
 
   async removeLeftovers(leftovers: Leftover[]): Promise<void> {
@@ -139,19 +136,19 @@ export class RemoteStore implements BackupStore {
         continue;
       }
       // 'unsupported': the server cannot abort (s3rver); nothing more the kit can do there.
-      await this.bucket.abortUpload(upload.key, upload.uploadId);
+      await this.objects.abortUpload(upload.key, upload.uploadId);
       await this.journal.remove(upload.uploadId);
     }
-    if (objects.length) await this.bucket.remove(objects);
+    if (objects.length) await this.objects.remove(objects);
   }
 
   async readVerification(backup: StoredBackup): Promise<Verification | undefined> {
-    const text = await this.bucket.getText(verificationName(backup.id)).catch(() => undefined);
+    const text = await this.objects.getText(verificationName(backup.id)).catch(() => undefined);
     return text === undefined ? undefined : parseVerification(text);
   }
 
   async writeVerification(backup: StoredBackup, record: Verification): Promise<void> {
-    await this.bucket.putSmall(verificationName(backup.id), JSON.stringify(record, null, 2) + '\n', 'application/json');
+    await this.objects.putSmall(verificationName(backup.id), JSON.stringify(record, null, 2) + '\n', 'application/json');
   }
 
   lock(): Promise<Lock> {

@@ -1,5 +1,5 @@
 /**
- * Physical backups in the environment's bucket: <prefix>/<env>/physical/<id>.<file>, judged as
+ * Physical backups in the environment's object store (any driver): <prefix>/<env>/physical/<id>.<file>, judged as
  * on local disk (a backup is complete only when its .info reads and is sealed; every other object
  * with a backup's name is a leftover). Uploaded file by file (multipart for the large tars, each
  * proven against the kit's sha256), then the .sha256, then the .info last.
@@ -7,11 +7,8 @@
 import { KitError } from '../../errors.js';
 import { stemOf } from '../../format/naming.js';
 import { parsePhysicalInfo, physicalSha256Manifest, serializePhysicalInfo, type PhysicalInfo } from '../../format/physical-info.js';
-import { remoteLocation, type Remote } from '../../config/remote.js';
 import { downloadVerified } from './download.js';
-import { RemoteBucket } from './objects.js';
-import { choosePartSize, GrowingFileUpload } from './upload.js';
-import { remoteArea } from './wal-remote.js';
+import type { ObjectStore } from '../drivers/object-store.js';
 
 export interface RemotePhysicalBackup {
   id: string;
@@ -25,18 +22,15 @@ export interface RemotePhysicalListing {
 }
 
 export class RemotePhysical {
-  readonly bucket: RemoteBucket;
   readonly where: string;
 
-  /** `signal`: the run's cancellation, which ends every request. */
-  constructor(readonly remote: Remote, signal?: AbortSignal) {
-    const area = remoteArea(remote, 'physical');
-    this.bucket = new RemoteBucket(area, signal);
-    this.where = remoteLocation(area);
+  /** `bucket`: the environment's `physical/` area of its remote. */
+  constructor(readonly bucket: ObjectStore) {
+    this.where = bucket.where;
   }
 
   location(name: string): string {
-    return remoteLocation(this.bucket.remote, name);
+    return this.bucket.location(name);
   }
 
   async list(): Promise<RemotePhysicalListing> {
@@ -63,7 +57,7 @@ export class RemotePhysical {
   /** Upload a complete local backup: artifacts (each proven), .sha256, then the .info. */
   async upload(info: PhysicalInfo, localPath: (file: string) => string): Promise<void> {
     for (const a of info.artifacts) {
-      const upload = new GrowingFileUpload(this.bucket, a.file, localPath(a.file), { partSize: choosePartSize(this.remote.partSizeBytes, a.bytes), pollMs: 0 });
+      const upload = this.bucket.upload(a.file, localPath(a.file), { partSize: this.bucket.partSize(a.bytes), pollMs: 0 });
       try {
         await upload.finish({ bytes: a.bytes, sha256: a.sha256 });
       } catch (error) {

@@ -1,6 +1,6 @@
 /**
  * An environment with a remote: every backup is written to local disk and uploaded while it is
- * written (GrowingFileUpload follows each artifact file), then the .sha256 and, last, the .info go
+ * written (the driver's upload follows each artifact file where it can), then the .sha256 and, last, the .info go
  * up; a remote backup exists only when its .info does. Reading prefers the local copy unless told
  * to read from the remote (restore --from-remote); a backup only the remote has is downloaded to
  * a private temporary file and checked byte for byte first.
@@ -11,13 +11,11 @@
 import type { Readable, Writable } from 'node:stream';
 import { KitError } from '../../errors.js';
 import { serializeInfo, sha256Manifest, type BackupInfo } from '../../format/metadata.js';
-import { remoteLocation } from '../../config/remote.js';
 import type { LocalStore } from '../local.js';
 import type { BackupStore, BackupWrite, Leftover, Listing, LocalCopy, Lock, StoredBackup } from '../store.js';
 import type { Verification } from '../verification.js';
 import type { RemoteStore } from './remote-store.js';
-import { choosePartSize, GrowingFileUpload } from './upload.js';
-import { loadSdk } from './client.js';
+import type { FileUpload } from '../drivers/object-store.js';
 
 export interface MirrorOptions {
   /** Read backups from the remote even when a local copy exists (restore/verify --from-remote). */
@@ -50,9 +48,6 @@ export class MirroredStore implements BackupStore {
     readonly options: MirrorOptions,
   ) {
     this.where = options.fromRemote ? remote.where : `${local.where} (and ${remote.where})`;
-    // Loading the SDK takes a quarter of a second: start now, while the command connects to
-    // PostgreSQL, rather than when the first byte is to be uploaded.
-    loadSdk().catch(() => undefined);
   }
 
   async list(): Promise<Listing> {
@@ -86,7 +81,7 @@ export class MirroredStore implements BackupStore {
   }
 
   async beginWrite(type: string, startedAt: Date, hint: { estimateBytes?: number } = {}): Promise<BackupWrite> {
-    await this.remote.bucket.check('starting the upload');
+    await this.remote.objects.check('starting the upload');
     return new MirroredWrite(await this.local.beginWrite(type, startedAt), this.remote, { ...this.options, ...hint });
   }
 
@@ -101,8 +96,9 @@ export class MirroredStore implements BackupStore {
   }
 
   async removeLeftovers(leftovers: Leftover[]): Promise<void> {
-    await this.remote.removeLeftovers(leftovers.filter((l) => l.location.startsWith('s3://')));
-    await this.local.removeLeftovers(leftovers.filter((l) => !l.location.startsWith('s3://')));
+    const remote = (l: Leftover) => l.location.startsWith(this.remote.where);
+    await this.remote.removeLeftovers(leftovers.filter(remote));
+    await this.local.removeLeftovers(leftovers.filter((l) => !remote(l)));
   }
 
   readVerification(backup: StoredBackup): Promise<Verification | undefined> {
@@ -128,7 +124,7 @@ export function withCopies(info: BackupInfo, copies: { local?: string | undefine
 }
 
 class MirroredWrite implements BackupWrite {
-  private readonly uploads = new Map<string, GrowingFileUpload>();
+  private readonly uploads = new Map<string, FileUpload>();
   private readonly partSize: number;
 
   constructor(
@@ -136,7 +132,7 @@ class MirroredWrite implements BackupWrite {
     private readonly remote: RemoteStore,
     private readonly options: MirrorOptions,
   ) {
-    this.partSize = choosePartSize(remote.remote.partSizeBytes, options.estimateBytes ?? 0);
+    this.partSize = remote.objects.partSize(options.estimateBytes ?? 0);
   }
 
   get id(): string {
@@ -149,7 +145,7 @@ class MirroredWrite implements BackupWrite {
 
   private follow(file: string, path: string): void {
     if (this.uploads.has(file)) return;
-    this.uploads.set(file, new GrowingFileUpload(this.remote.bucket, file, path, { partSize: this.partSize, journal: this.remote.journal }));
+    this.uploads.set(file, this.remote.objects.upload(file, path, { partSize: this.partSize, journal: this.remote.journal }));
   }
 
   artifact(file: string): Writable {
@@ -167,7 +163,7 @@ class MirroredWrite implements BackupWrite {
   }
 
   async commit(info: BackupInfo): Promise<StoredBackup> {
-    const remoteInfo = withCopies(info, { local: this.options.remoteOnly ? undefined : this.local.where, remote: remoteLocation(this.remote.remote, `${this.id}.info`) });
+    const remoteInfo = withCopies(info, { local: this.options.remoteOnly ? undefined : this.local.where, remote: this.remote.objects.location(`${this.id}.info`) });
     try {
       await this.upload(info, remoteInfo);
     } catch (error) {
@@ -179,7 +175,7 @@ class MirroredWrite implements BackupWrite {
     }
     if (this.options.remoteOnly) {
       await this.local.abort();
-      return { id: this.id, info: remoteInfo, files: [...info.artifacts.map((a) => a.file), `${this.id}.sha256`, `${this.id}.info`], where: this.remote.where, infoLocation: remoteLocation(this.remote.remote, `${this.id}.info`), storeKind: 'remote' };
+      return { id: this.id, info: remoteInfo, files: [...info.artifacts.map((a) => a.file), `${this.id}.sha256`, `${this.id}.info`], where: this.remote.where, infoLocation: this.remote.objects.location(`${this.id}.info`), storeKind: 'remote' };
     }
     const stored = await this.local.commit(remoteInfo);
     return { ...stored, storeKind: 'both' };
@@ -209,9 +205,9 @@ class MirroredWrite implements BackupWrite {
     };
     await Promise.all(Array.from({ length: Math.min(UPLOADS_AT_ONCE, queue.length) }, worker));
     if (failures.length) throw failures[0];
-    await this.remote.bucket.putSmall(`${this.id}.sha256`, sha256Manifest(info.artifacts), 'text/plain');
+    await this.remote.objects.putSmall(`${this.id}.sha256`, sha256Manifest(info.artifacts), 'text/plain');
     // Last: from this moment the remote backup exists.
-    await this.remote.bucket.putSmall(`${this.id}.info`, serializeInfo(remoteInfo), 'application/json');
+    await this.remote.objects.putSmall(`${this.id}.info`, serializeInfo(remoteInfo), 'application/json');
   }
 
   private async abortUploads(): Promise<void> {
@@ -219,7 +215,7 @@ class MirroredWrite implements BackupWrite {
     // Whole objects already up (small artifacts, the manifest) would be leftovers: remove them
     // while the store still answers; if it does not, db:push or db:retention will.
     const names = [...this.uploads.keys(), `${this.id}.sha256`, `${this.id}.info`];
-    await this.remote.bucket.remove(names).catch(() => undefined);
+    await this.remote.objects.remove(names).catch(() => undefined);
   }
 
   async abort(): Promise<void> {

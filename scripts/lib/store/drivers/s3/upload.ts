@@ -16,10 +16,10 @@ import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { KitError } from '../../errors.js';
+import { KitError } from '../../../errors.js';
 import { classifyS3Error, isTransient, loadSdk, remoteError } from './client.js';
 import type { RemoteBucket } from './objects.js';
-import type { UploadJournal } from './journal.js';
+import type { FileUpload, UploadOptions } from '../object-store.js';
 
 export const MAX_PARTS = 10_000;
 const MIB = 1024 * 1024;
@@ -33,13 +33,7 @@ export function choosePartSize(minimum: number, estimate: number): number {
   return Math.ceil(Math.max(minimum, needed) / MIB) * MIB;
 }
 
-export interface UploadOptions {
-  partSize: number;
-  journal?: UploadJournal | undefined;
-  /** How often to look for new bytes while the writer is busy. */
-  pollMs?: number;
-  signal?: AbortSignal | undefined;
-}
+export type { UploadOptions } from '../object-store.js';
 
 interface SentPart {
   number: number;
@@ -48,7 +42,7 @@ interface SentPart {
   bytes: number;
 }
 
-export class GrowingFileUpload {
+export class GrowingFileUpload implements FileUpload {
   private partSize: number;
   private uploadId: string | undefined;
   private readonly parts: SentPart[] = [];

@@ -1,5 +1,5 @@
 /**
- * The WAL archive in the environment's bucket: <prefix>/<env>/wal/<segment>. Each object carries
+ * The WAL archive in the environment's object store (any driver): <prefix>/<env>/wal/<segment>. Each object carries
  * the sha256 of its bytes as user metadata (x-amz-meta-sha256), so "the same segment again" is
  * told from "another segment of that name" without downloading it, and a fetched segment is
  * proven before PostgreSQL reads it. Objects are written whole, with Content-MD5 (the server
@@ -10,15 +10,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../../errors.js';
-import { remoteLocation, type Remote } from '../../config/remote.js';
 import { checkWalName, conflict, type PushOutcome, type WalArchive } from '../wal-archive.js';
 import { downloadVerified } from './download.js';
-import { RemoteBucket } from './objects.js';
-
-/** The same remote, one level down: <prefix>/<env>/<area>/. */
-export function remoteArea(remote: Remote, area: 'wal' | 'physical'): Remote {
-  return { ...remote, prefix: `${remote.prefix}${area}/` };
-}
+import type { ObjectStore } from '../drivers/object-store.js';
 
 async function digestsOf(file: string): Promise<{ sha256: string; md5: string; size: number }> {
   const sha = createHash('sha256');
@@ -33,14 +27,11 @@ async function digestsOf(file: string): Promise<{ sha256: string; md5: string; s
 }
 
 export class RemoteWalArchive implements WalArchive {
-  readonly bucket: RemoteBucket;
   readonly where: string;
 
-  /** `signal`: the run's cancellation, which ends every request. */
-  constructor(remote: Remote, signal?: AbortSignal) {
-    const area = remoteArea(remote, 'wal');
-    this.bucket = new RemoteBucket(area, signal);
-    this.where = remoteLocation(area);
+  /** `bucket`: the environment's `wal/` area of its remote. */
+  constructor(readonly bucket: ObjectStore) {
+    this.where = bucket.where;
   }
 
   /** The sha256 of what the bucket holds under `name`, or undefined when it holds nothing. */
@@ -86,7 +77,7 @@ export class RemoteWalArchive implements WalArchive {
     if (!head) return 'missing';
     const sha256 = head.metadata.sha256;
     if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256)) {
-      throw new KitError('INTEGRITY_FAILED', `${remoteLocation(this.bucket.remote, name)} carries no sha256 (it was not archived by the kit): it cannot be proven, so it is not used.`);
+      throw new KitError('INTEGRITY_FAILED', `${this.bucket.location(name)} carries no sha256 (it was not archived by the kit): it cannot be proven, so it is not used.`);
     }
     await downloadVerified(this.bucket, name, dest, { bytes: head.bytes, sha256, recordedIn: 'the metadata it was archived with' });
     return 'fetched';

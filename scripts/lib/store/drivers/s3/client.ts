@@ -4,9 +4,9 @@
  * variable a credential came from, never its value.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { KitError } from '../../errors.js';
-import { redact } from '../../redact.js';
-import { remoteLocation, type Remote } from '../../config/remote.js';
+import { KitError } from '../../../errors.js';
+import { redact } from '../../../redact.js';
+import { remoteLocation, type Remote } from '../../../config/remote.js';
 
 export type Sdk = typeof import('@aws-sdk/client-s3');
 let sdk: Promise<Sdk> | undefined;
@@ -112,7 +112,7 @@ export function remoteError(error: unknown, remote: Remote, what: string, key?: 
       return new KitError('REMOTE_CLOCK_SKEW', `The object store rejected the request because this machine's clock is off by more than 15 minutes (${what}). Set the clock right (timedatectl set-ntp true, or install chrony) and run again.`, options);
     case 'denied':
       return key
-        ? new KitError('REMOTE_DENIED', `Access denied to ${remoteLocation({ bucket: remote.bucket, prefix: '' }, key)} while ${what}. The credentials from ${remote.credentialSource} may read the bucket but not this object: grant s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on s3://${remote.bucket}/${remote.prefix}* (or ask the bucket's owner), then run again.`, options)
+        ? new KitError('REMOTE_DENIED', `Access denied to ${remoteLocation({ scheme: remote.scheme, bucket: remote.bucket, prefix: '' }, key)} while ${what}. The credentials from ${remote.credentialSource} may read the bucket but not this object: grant s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on s3://${remote.bucket}/${remote.prefix}* (or ask the bucket's owner), then run again.`, options)
         : new KitError('REMOTE_DENIED', `Access denied to ${where} while ${what}. Grant the credentials from ${remote.credentialSource} s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload on this bucket and prefix, then run again.`, options);
     case 'unknown-host':
       return new KitError('REMOTE_UNREACHABLE', `The object store's host is unknown (${what}): ${remote.endpoint ?? 'the AWS endpoint for region ' + remote.region} does not resolve. Check --endpoint / backup-kit.json's endpoint for a typo, and the machine's DNS.`, options);

@@ -1,30 +1,24 @@
 /**
- * An environment's objects in the bucket: listed page by page (a bucket may hold far more than
- * one page of 1,000 keys), read as streams, written whole (small files) and removed. Every SDK
- * failure leaves here as a KitError from remoteError().
+ * The s3 driver: an environment's objects in an S3-compatible bucket, listed page by page (a
+ * bucket may hold far more than one page of 1,000 keys), read as streams, written whole (small
+ * files), uploaded part by part while written (upload.ts) and removed. The only module (with
+ * client.ts and upload.ts) that talks to the AWS SDK. Every SDK failure leaves here as a
+ * KitError from remoteError().
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import type { Remote } from '../../config/remote.js';
-import { ownsArtifact } from '../../format/naming.js';
+import type { KitError } from '../../../errors.js';
+import { remoteLocation, type Remote } from '../../../config/remote.js';
+import { listedName, type Capabilities, type FileUpload, type ObjectInfo, type ObjectStore, type PendingUpload, type UploadOptions } from '../object-store.js';
 import { classifyS3Error, isTransient, loadSdk, makeS3Client, remoteError, type Sdk } from './client.js';
+import { choosePartSize, GrowingFileUpload } from './upload.js';
 
-export interface RemoteObject {
-  /** Name relative to the environment's prefix. */
-  name: string;
-  key: string;
-  bytes: number;
-  modified: Date;
-}
+export type RemoteObject = ObjectInfo;
+export type { PendingUpload } from '../object-store.js';
 
-export interface PendingUpload {
-  key: string;
-  name: string;
-  uploadId: string;
-  initiated: Date;
-}
+export class RemoteBucket implements ObjectStore {
+  readonly capabilities: Capabilities = { conditionalPut: true, growingUpload: true, listUploads: true };
 
-export class RemoteBucket {
   private client: Promise<S3Client> | undefined;
   private streamingClient: Promise<S3Client> | undefined;
 
@@ -57,6 +51,38 @@ export class RemoteBucket {
 
   key(name: string): string {
     return this.remote.prefix + name;
+  }
+
+  get url(): string {
+    return this.remote.url;
+  }
+
+  get where(): string {
+    return remoteLocation(this.remote);
+  }
+
+  location(name: string): string {
+    return remoteLocation(this.remote, name);
+  }
+
+  nameOf(key: string): string | undefined {
+    return key.startsWith(this.remote.prefix) ? key.slice(this.remote.prefix.length) : undefined;
+  }
+
+  child(area: string): RemoteBucket {
+    return new RemoteBucket({ ...this.remote, prefix: `${this.remote.prefix}${area}/` }, this.signal);
+  }
+
+  partSize(estimate: number): number {
+    return choosePartSize(this.remote.partSizeBytes, estimate);
+  }
+
+  upload(name: string, file: string, options: UploadOptions): FileUpload {
+    return new GrowingFileUpload(this, name, file, options);
+  }
+
+  failure(error: unknown, what: string, name: string): KitError {
+    return remoteError(error, this.remote, what, this.key(name));
   }
 
   /** Fail early with a clear message when the bucket is missing or the credentials are wrong. */
@@ -95,9 +121,9 @@ export class RemoteBucket {
       }
       for (const o of page.Contents ?? []) {
         if (!o.Key) continue;
-        const name = o.Key.slice(this.remote.prefix.length);
         // Below ours: a directory export's files ("<id>/data/x.csv"), or another prefix nested in ours.
-        if (name.includes('/') && !ownsArtifact(name.split('/')[0]!, name)) continue;
+        const name = listedName(o.Key.slice(this.remote.prefix.length));
+        if (name === undefined) continue;
         out.push({ name, key: o.Key, bytes: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
