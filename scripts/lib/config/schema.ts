@@ -112,7 +112,7 @@ export const ConfigSchema = z.strictObject(
     /** config/remote.ts checks the inside. */
     remote: doc(
       z.unknown(),
-      'offsite copies in object storage for every environment unless one sets its own: { "url": "s3://bucket/prefix" } with optional endpoint, region, forcePathStyle, partSizeMiB (8), connectTimeoutSeconds (10), requestTimeoutSeconds (60), attempts (3) and retention (the remote\'s own counts)',
+      'offsite copies for every environment unless one sets its own: { "url": "s3://bucket/prefix" } (or "file:///a/mounted/directory") with optional endpoint, region, forcePathStyle, partSizeMiB (8), connectTimeoutSeconds (10), requestTimeoutSeconds (60), attempts (3) and retention (the remote\'s own counts)',
       'none',
     ).optional(),
     encryption: doc(EncryptionConfigSchema, 'encrypt every backup with age to these recipients (AGE_RECIPIENTS overrides)').optional(),
