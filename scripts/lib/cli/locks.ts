@@ -21,7 +21,7 @@ export async function takeCommandLocks(name: string, args: CommonArgs, ctx: CliC
     for (const lock of held.reverse()) lock.release();
   };
   try {
-    for (const environment of new Set(environments)) held.push(await ctx.environment(environment).store.lock(policy.purpose));
+    for (const environment of new Set(environments)) held.push(await ctx.environment(environment).repository.lock(policy.purpose));
   } catch (error) {
     release();
     throw error;

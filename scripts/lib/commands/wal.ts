@@ -10,6 +10,7 @@ import { REMOTE_OPTIONS } from '../cli/options.js';
 import { formatBytes } from '../text/units.js';
 import { fetchSegment, pushSegment, type PushOutcome } from '../physical/archive.js';
 import { PhysicalStore } from '../store/physical-store.js';
+import { withStores } from '../store/environment.js';
 import { walStatus, type WalStatus } from '../physical/status.js';
 import type { CommandContext } from '../context.js';
 
@@ -18,10 +19,14 @@ export interface WalPushArgs extends CommonArgs {
   project: string | undefined;
 }
 
-/** The environment's physical store, in the project archive_command names (not the cwd). */
+/**
+ * The environment's physical store, in the project archive_command names (not the cwd): the
+ * repository of that project's environment. Opening it reads the configuration and nothing else
+ * (no lock, no connection): archive_command runs this for every segment and must stay fast.
+ */
 function storeOf(args: { project: string | undefined; env?: string | undefined }, ctx: CommandContext): PhysicalStore {
   const root = args.project ? path.resolve(args.project) : ctx.root;
-  return PhysicalStore.open({ root, env: ctx.env, storeOptions: ctx.storeOptions }, args.env ?? 'default');
+  return withStores({ ...ctx, root }).environment(args.env ?? 'default').repository.physical();
 }
 
 export const walPushCommand: Command<WalPushArgs, { segment: string; outcome: PushOutcome; archive: string }> = {

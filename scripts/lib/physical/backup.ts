@@ -7,6 +7,7 @@ import { existsSync, statfsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
 import { connectWithWait, majorOf } from '../engines/postgres/connect.js';
@@ -135,10 +136,10 @@ async function prepare(target: Target, options: PhysicalBackupOptions, ctx: Comm
   return { settings, tool, compression: chooseCompression(options.compression, tool.major ?? 0), unlogged };
 }
 
-export async function physicalBackup(target: Target, options: PhysicalBackupOptions, ctx: CommandContext): Promise<PhysicalBackupResult> {
+export async function physicalBackup(target: Target, options: PhysicalBackupOptions, ctx: StoreContext): Promise<PhysicalBackupResult> {
   const started = ctx.now();
   await PhysicalStore.refuseWithoutEncryption(ctx, target.env, 'physical backups');
-  const repo = PhysicalStore.open(ctx, target.env);
+  const repo = ctx.environment(target.env).repository.physical();
   try {
     const { settings, tool, compression, unlogged } = await prepare(target, options, ctx, repo);
     const lock = acquireLock(repo.backups, 'backup-physical', target.env);

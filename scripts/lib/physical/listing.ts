@@ -1,6 +1,6 @@
 /** Physical backups as db:list shows them, in the same row shape as every other backup. */
-import type { CommandContext } from '../context.js';
-import { PhysicalStore, type PhysicalLeftover } from '../store/physical-store.js';
+import type { StoreContext } from '../store/environment.js';
+import type { PhysicalLeftover } from '../store/physical-store.js';
 
 export interface PhysicalListing {
   id: string;
@@ -16,8 +16,8 @@ export interface PhysicalListing {
   store: string;
 }
 
-export async function listPhysical(ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'>, environment: string, now: number): Promise<{ backups: PhysicalListing[]; leftovers: Array<{ file: string; reason: string; bytes: number; kind: string }> }> {
-  const repo = PhysicalStore.open(ctx, environment);
+export async function listPhysical(ctx: Pick<StoreContext, 'environment'>, environment: string, now: number): Promise<{ backups: PhysicalListing[]; leftovers: Array<{ file: string; reason: string; bytes: number; kind: string }> }> {
+  const repo = ctx.environment(environment).repository.physical();
   try {
     const catalog = await repo.catalog();
     const backups = await Promise.all(catalog.complete.map(async (e) => {

@@ -4,9 +4,8 @@
  * whose upload failed left behind, or what was archived before the remote was configured.
  */
 import path from 'node:path';
-import type { CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { KitError } from '../errors.js';
-import { PhysicalStore } from '../store/physical-store.js';
 
 export interface PhysicalPushResult {
   copied: Array<{ id: string; bytes: number }>;
@@ -17,13 +16,17 @@ export interface PhysicalPushResult {
 }
 
 /** The ids of the environment's local physical backups (to route db:push's arguments). */
-export function localPhysicalIds(ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'>, environment: string): Set<string> {
-  const repo = PhysicalStore.open({ ...ctx, storeOptions: {} }, environment);
-  return new Set(repo.localCatalog().complete.map((e) => e.id));
+export function localPhysicalIds(ctx: Pick<StoreContext, 'environment'>, environment: string): Set<string> {
+  const repo = ctx.environment(environment).repository.physical();
+  try {
+    return new Set(repo.localCatalog().complete.map((e) => e.id));
+  } finally {
+    repo.close();
+  }
 }
 
-export async function pushPhysical(ctx: CommandContext, environment: string, ids: string[]): Promise<PhysicalPushResult> {
-  const repo = PhysicalStore.open(ctx, environment);
+export async function pushPhysical(ctx: StoreContext, environment: string, ids: string[]): Promise<PhysicalPushResult> {
+  const repo = ctx.environment(environment).repository.physical();
   try {
     const remoteWal = repo.remoteWal;
     if (!repo.remote || !remoteWal) throw new KitError('REMOTE_CONFIG', `db:push needs a remote for environment "${environment}".`);

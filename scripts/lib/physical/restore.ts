@@ -8,6 +8,7 @@ import { appendFile, chmod, chown, lstat, mkdir, readdir, readFile, rename, rm, 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
 import { majorOf } from '../engines/postgres/connect.js';
@@ -185,8 +186,8 @@ export async function configure(entry: PhysicalEntry, repo: PhysicalStore, work:
   await writeFile(path.join(work, options.standby ? 'standby.signal' : 'recovery.signal'), '', { mode: 0o600 });
 }
 
-export async function physicalRestore(target: Target | undefined, environment: string, options: PhysicalRestoreOptions, ctx: CommandContext, control?: ServerControl): Promise<PhysicalRestoreResult> {
-  const repo = PhysicalStore.open(ctx, environment);
+export async function physicalRestore(target: Target | undefined, environment: string, options: PhysicalRestoreOptions, ctx: StoreContext, control?: ServerControl): Promise<PhysicalRestoreResult> {
+  const repo = ctx.environment(environment).repository.physical();
   try {
     return await restoreFrom(repo, target, environment, options, ctx, control);
   } finally {

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { planRetention, type RetentionDecision, type RetentionPolicy } from '../retention/plan.js';
 import { acquireLock } from '../store/lock.js';
 import { PhysicalStore, type PhysicalEntry } from '../store/physical-store.js';
@@ -48,8 +48,8 @@ export interface PhysicalRetentionResult extends PhysicalRetentionPlan {
  * The same plan in every place the environment keeps physical backups: a backup removed is removed
  * locally and in the remote store, and the WAL older than the oldest kept backup goes from both.
  */
-export async function applyPhysicalRetention(environment: string, policy: RetentionPolicy, now: Date, dryRun: boolean, ctx: Pick<CommandContext, 'root' | 'env' | 'storeOptions'>): Promise<PhysicalRetentionResult> {
-  const repo = PhysicalStore.open(ctx, environment);
+export async function applyPhysicalRetention(environment: string, policy: RetentionPolicy, now: Date, dryRun: boolean, ctx: Pick<StoreContext, 'environment'>): Promise<PhysicalRetentionResult> {
+  const repo = ctx.environment(environment).repository.physical();
   const lock = dryRun || !existsSync(repo.backups) ? undefined : acquireLock(repo.backups, 'retention-physical', environment);
   try {
     const catalog = await repo.catalog();

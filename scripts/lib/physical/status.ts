@@ -3,10 +3,9 @@
  * (pg_stat_archiver, segments waiting in pg_wal) and the archive's content (last segment, gaps
  * after the oldest base backup, size, free space). `judgeArchive` is pure and decides the alarm.
  */
-import type { CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import type { Target } from '../config/target.js';
 import { connectWithWait, type Client } from '../engines/postgres/connect.js';
-import { PhysicalStore } from '../store/physical-store.js';
 import type { ArchiveUsage } from '../store/wal-archive.js';
 import { findGaps, parseSegment, SEGMENT_NAME, type Gap } from './wal-names.js';
 
@@ -90,8 +89,8 @@ export function judgeArchive(server: ArchiverFacts, gaps: Gap[], thresholds: Thr
   return problems;
 }
 
-export async function walStatus(target: Target, thresholds: Thresholds, ctx: CommandContext, waitSeconds: number): Promise<WalStatus> {
-  const store = PhysicalStore.open(ctx, target.env);
+export async function walStatus(target: Target, thresholds: Thresholds, ctx: StoreContext, waitSeconds: number): Promise<WalStatus> {
+  const store = ctx.environment(target.env).repository.physical();
   try {
     const client = await connectWithWait(target, waitSeconds);
     let server: ArchiverFacts;

@@ -8,6 +8,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandContext } from '../context.js';
+import type { StoreContext } from '../store/environment.js';
 import { KitError, type ErrorCode } from '../errors.js';
 import { majorOf } from '../engines/postgres/connect.js';
 import { locateServerTool, runProgram } from '../proc/programs.js';
@@ -109,8 +110,8 @@ async function archiveNames(repo: PhysicalStore, entry: PhysicalEntry): Promise<
   return remoteWal && fromRemote ? remoteWal.names() : repo.localWal.names();
 }
 
-export async function verifyPhysical(environment: string, ids: string[] | 'all', deep: boolean, launcher: string, ctx: CommandContext): Promise<PhysicalVerifyResult> {
-  const repo = PhysicalStore.open(ctx, environment);
+export async function verifyPhysical(environment: string, ids: string[] | 'all', deep: boolean, launcher: string, ctx: StoreContext): Promise<PhysicalVerifyResult> {
+  const repo = ctx.environment(environment).repository.physical();
   try {
     const entries = ids === 'all' ? (await repo.catalog()).complete : await Promise.all(ids.map((id) => repo.find(id)));
     if (entries.length === 0) await repo.find('latest'); // says there is none, and how to take one
