@@ -27,6 +27,27 @@ export type { EngineName } from '../format/metadata.js';
 export type { Client, ServerFacts, LocatedTool, RunningTool, ToolName, DumpStats, ScratchOutcome, ScratchRequest, Statistics };
 export type { ApplyHooks, ScriptPlan, SwapPlan, ExtensionUse, RestoreSource, TocEntry };
 
+/** What of a database one backup dumps (the user's --schema/--table/--exclude-table and lock patience). */
+export interface DumpScope {
+  schemas: string[];
+  tables: string[];
+  excludeTables: string[];
+  /** How long the dump tool waits for each table lock, in the tool's own syntax ("60s"). */
+  lockWaitTimeout: string;
+}
+
+/** One format of one backup, dumped from an exported snapshot. */
+export interface DumpRequest {
+  tool: LocatedTool;
+  format: 'plain' | 'dump' | 'tar';
+  snapshot: string;
+  scope: DumpScope;
+  /** A file the tool writes itself (it may seek in it); without one the dump streams to stdout. */
+  file?: string | undefined;
+  /** The child's environment (childEnv: the connection, the password only here). */
+  env: NodeJS.ProcessEnv;
+}
+
 export interface Engine {
   readonly name: EngineName;
   /** As people write it: "PostgreSQL". */
@@ -50,6 +71,8 @@ export interface Engine {
   spawnTool(tool: LocatedTool, args: string[], options: SpawnToolOptions): RunningTool;
 
   // Dump and statistics: what a backup's producer writes, read as the engine's tools write it.
+  /** The dump tool writing one format of a snapshot; a failure is said in the kit's words. */
+  dump(request: DumpRequest): RunningTool;
   readonly fingerprintAlgorithm: string;
   /** Statistics (row counts, fingerprints, sequences) of a dump stream pushed through it. */
   statisticsCollector(observer?: ScriptObserver): DumpStatsCollector;

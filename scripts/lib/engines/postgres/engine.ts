@@ -10,6 +10,7 @@ import { locateTool, spawnTool } from './tools.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess } from './dump-stats.js';
 import { readBack, restoreIntoScratch } from './scratch.js';
 import { copyToFile } from './copy.js';
+import { startDump } from './dump.js';
 import { applyInTransaction } from './apply.js';
 import { adminConnection, applyBySwap, repairLeftovers } from './swap.js';
 import { checkExtensionsAvailable } from './extensions.js';
@@ -33,6 +34,7 @@ export const postgresEngine: Engine = {
   serverGone: serverGoneError,
   locateTool,
   spawnTool,
+  dump: startDump,
   fingerprintAlgorithm: FINGERPRINT_ALGORITHM,
   statisticsCollector: (observer) => new DumpStatsCollector(observer),
   statisticsOf: statsFromProcess,
