@@ -19,7 +19,7 @@ describe('the engine registry', () => {
 
   it('an engine answers every member of the seam', () => {
     const engine = engineFor('postgresql');
-    for (const member of ['restoreIntoScratch', 'readBack', 'compareStatistics', 'serverGone', 'locateTool', 'copyToFile', 'emptyDatabase', 'lockTimeoutError', 'restoreInTransaction', 'restoreBySwap', 'repairLeftovers', 'adminConnection', 'checkExtensionsAvailable', 'readToc', 'readArchiveData', 'readScript', 'howScriptEnds', 'quoteIdentifier'] as const) {
+    for (const member of ['restoreIntoScratch', 'readBack', 'compareStatistics', 'serverGone', 'locateTool', 'copyToFile', 'emptyDatabase', 'lockTimeoutError', 'restoreInTransaction', 'restoreBySwap', 'repairLeftovers', 'adminConnection', 'checkExtensionsAvailable', 'readToc', 'readArchiveData', 'readScript', 'howScriptEnds', 'quoteIdentifier', 'dump'] as const) {
       expect(engine[member], member).toBeTypeOf('function');
     }
   });
