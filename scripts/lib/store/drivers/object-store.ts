@@ -23,6 +23,7 @@
 import type { Readable } from 'node:stream';
 import type { KitError } from '../../errors.js';
 import { ownsArtifact } from '../../format/naming.js';
+import { remoteLocation, type Remote } from '../../config/remote.js';
 
 export interface ObjectInfo {
   /** Name relative to the store's prefix. */
@@ -116,4 +117,38 @@ export interface ObjectStore {
 export function listedName(name: string): string | undefined {
   if (name.includes('/') && !ownsArtifact(name.split('/')[0]!, name)) return undefined;
   return name;
+}
+
+/**
+ * What every driver says the same way: its URL, where it is for people, and how names map to
+ * keys under the prefix. A driver extends it and supplies the rest, `child()` included (a store
+ * one level down is the same kind of store with a longer prefix).
+ */
+export abstract class PrefixedObjects {
+  constructor(readonly remote: Remote) {}
+
+  get url(): string {
+    return this.remote.url;
+  }
+
+  get where(): string {
+    return remoteLocation(this.remote);
+  }
+
+  location(name: string): string {
+    return remoteLocation(this.remote, name);
+  }
+
+  key(name: string): string {
+    return this.remote.prefix + name;
+  }
+
+  nameOf(key: string): string | undefined {
+    return key.startsWith(this.remote.prefix) ? key.slice(this.remote.prefix.length) : undefined;
+  }
+
+  /** The same remote with `area/` added to its prefix, for a driver's `child()`. */
+  protected below(area: string): Remote {
+    return { ...this.remote, prefix: `${this.remote.prefix}${area}/` };
+  }
 }

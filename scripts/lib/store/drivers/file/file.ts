@@ -13,45 +13,26 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KitError } from '../../../errors.js';
-import { remoteLocation, type Remote } from '../../../config/remote.js';
-import { listedName, type Capabilities, type FileUpload, type ObjectInfo, type ObjectStore } from '../object-store.js';
+import type { Remote } from '../../../config/remote.js';
+import { listedName, type Capabilities, type FileUpload, type ObjectInfo, type ObjectStore, PrefixedObjects } from '../object-store.js';
 
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 
 const hidden = (name: string) => name.split('/').some((part) => part.startsWith('.'));
 
-export class FileObjectStore implements ObjectStore {
+export class FileObjectStore extends PrefixedObjects implements ObjectStore {
   readonly capabilities: Capabilities = { conditionalPut: true, growingUpload: false, listUploads: true };
   /** The environment's directory: `/` + the prefix. */
   private readonly dir: string;
 
-  constructor(readonly remote: Remote) {
+  constructor(remote: Remote) {
+    super(remote);
     this.dir = path.join('/', remote.prefix);
   }
 
-  get url(): string {
-    return this.remote.url;
-  }
-
-  get where(): string {
-    return remoteLocation(this.remote);
-  }
-
-  location(name: string): string {
-    return remoteLocation(this.remote, name);
-  }
-
-  key(name: string): string {
-    return this.remote.prefix + name;
-  }
-
-  nameOf(key: string): string | undefined {
-    return key.startsWith(this.remote.prefix) ? key.slice(this.remote.prefix.length) : undefined;
-  }
-
   child(area: string): FileObjectStore {
-    return new FileObjectStore({ ...this.remote, prefix: `${this.remote.prefix}${area}/` });
+    return new FileObjectStore(this.below(area));
   }
 
   partSize(): number {

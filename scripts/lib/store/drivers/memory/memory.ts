@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { KitError } from '../../../errors.js';
-import { remoteLocation, type Remote } from '../../../config/remote.js';
-import { listedName, type Capabilities, type FileUpload, type ObjectInfo, type ObjectStore, type PendingUpload } from '../object-store.js';
+import type { Remote } from '../../../config/remote.js';
+import { listedName, type Capabilities, type FileUpload, type ObjectInfo, type ObjectStore, PrefixedObjects, type PendingUpload } from '../object-store.js';
 
 export interface MemoryObject {
   body: Buffer;
@@ -39,38 +39,19 @@ export function dropMemoryBucket(name: string): void {
   buckets.delete(name);
 }
 
-export class MemoryObjectStore implements ObjectStore {
+export class MemoryObjectStore extends PrefixedObjects implements ObjectStore {
   readonly capabilities: Capabilities = { conditionalPut: true, growingUpload: false, listUploads: true };
   private readonly bucket: MemoryBucket;
 
-  constructor(readonly remote: Remote) {
+  constructor(remote: Remote) {
+    super(remote);
     const bucket = buckets.get(remote.bucket);
     if (!bucket) throw new KitError('REMOTE_CONFIG', `${remote.url} names no in-process store: memory:// remotes exist only inside a test that made one.`);
     this.bucket = bucket;
   }
 
-  get url(): string {
-    return this.remote.url;
-  }
-
-  get where(): string {
-    return remoteLocation(this.remote);
-  }
-
-  location(name: string): string {
-    return remoteLocation(this.remote, name);
-  }
-
-  key(name: string): string {
-    return this.remote.prefix + name;
-  }
-
-  nameOf(key: string): string | undefined {
-    return key.startsWith(this.remote.prefix) ? key.slice(this.remote.prefix.length) : undefined;
-  }
-
   child(area: string): MemoryObjectStore {
-    return new MemoryObjectStore({ ...this.remote, prefix: `${this.remote.prefix}${area}/` });
+    return new MemoryObjectStore(this.below(area));
   }
 
   partSize(): number {

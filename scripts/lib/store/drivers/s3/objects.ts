@@ -8,15 +8,15 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { KitError } from '../../../errors.js';
-import { remoteLocation, type Remote } from '../../../config/remote.js';
-import { listedName, type Capabilities, type FileUpload, type ObjectInfo, type ObjectStore, type PendingUpload, type UploadOptions } from '../object-store.js';
+import type { Remote } from '../../../config/remote.js';
+import { listedName, type Capabilities, type FileUpload, type ObjectInfo, type ObjectStore, PrefixedObjects, type PendingUpload, type UploadOptions } from '../object-store.js';
 import { classifyS3Error, isTransient, loadSdk, makeS3Client, remoteError, type Sdk } from './client.js';
 import { choosePartSize, GrowingFileUpload } from './upload.js';
 
 export type RemoteObject = ObjectInfo;
 export type { PendingUpload } from '../object-store.js';
 
-export class RemoteBucket implements ObjectStore {
+export class RemoteBucket extends PrefixedObjects implements ObjectStore {
   readonly capabilities: Capabilities = { conditionalPut: true, growingUpload: true, listUploads: true };
 
   private client: Promise<S3Client> | undefined;
@@ -26,7 +26,12 @@ export class RemoteBucket implements ObjectStore {
    * `signal` is the run's: Ctrl-C or SIGTERM ends a request at once, whatever it waits on (a
    * pending request does not look at the signal unless it is handed over with it).
    */
-  constructor(readonly remote: Remote, private readonly signal?: AbortSignal) {}
+  constructor(
+    remote: Remote,
+    private readonly signal?: AbortSignal,
+  ) {
+    super(remote);
+  }
 
   /** The options of every request: the run's signal, and the caller's own when it has one. */
   abortable(own?: AbortSignal): { abortSignal?: AbortSignal } {
@@ -49,28 +54,8 @@ export class RemoteBucket implements ObjectStore {
     return { sdk: await loadSdk(), client: await this.client };
   }
 
-  key(name: string): string {
-    return this.remote.prefix + name;
-  }
-
-  get url(): string {
-    return this.remote.url;
-  }
-
-  get where(): string {
-    return remoteLocation(this.remote);
-  }
-
-  location(name: string): string {
-    return remoteLocation(this.remote, name);
-  }
-
-  nameOf(key: string): string | undefined {
-    return key.startsWith(this.remote.prefix) ? key.slice(this.remote.prefix.length) : undefined;
-  }
-
   child(area: string): RemoteBucket {
-    return new RemoteBucket({ ...this.remote, prefix: `${this.remote.prefix}${area}/` }, this.signal);
+    return new RemoteBucket(this.below(area), this.signal);
   }
 
   partSize(estimate: number): number {
