@@ -15,6 +15,7 @@ import { childEnv, type Target } from '../config/target.js';
 import { serverFacts, type Client, type ServerFacts } from '../engines/postgres/connect.js';
 import { readExtensions } from '../engines/postgres/extensions.js';
 import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../engines/postgres/tools.js';
+import type { DumpRequest, Engine } from '../engines/engine.js';
 import { sizeOf } from '../store/files.js';
 import { storageError } from '../store/write-errors.js';
 import { engineForTarget } from '../engines/registry.js';
@@ -27,7 +28,6 @@ import { formatBytes } from '../text/units.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../engines/postgres/dump-stats.js';
 import { restoreCommandLine } from '../text/restore-command.js';
 import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type ExtensionInfo, type RolesInfo, type StatisticsSource, DEFAULT_ENGINE, type EngineName } from '../format/metadata.js';
-import { explainDumpFailure } from './failures.js';
 import { backupRoles } from './roles.js';
 import { isRemoteLocation } from '../config/remote.js';
 
@@ -111,21 +111,6 @@ interface Job {
   localFile?: string;
 }
 
-/** pg_dump's arguments shared by every format of one backup. Pure. */
-export function pgDumpArgs(snapshot: string, options: Pick<BackupOptions, 'lockWaitTimeout' | 'schemas' | 'tables' | 'excludeTables'>): string[] {
-  const args = [
-    `--snapshot=${snapshot}`,
-    `--lock-wait-timeout=${options.lockWaitTimeout}`,
-    '--no-password',
-    ...options.schemas.map((s) => `--schema=${s}`),
-    ...options.tables.map((t) => `--table=${t}`),
-    ...options.excludeTables.map((t) => `--exclude-table=${t}`),
-  ];
-  // A pattern that matches nothing must fail the backup, not make an empty one.
-  if (options.tables.length || options.schemas.length) args.push('--strict-names');
-  return args;
-}
-
 export interface InfoFacts {
   /** The engine that made the backup (PostgreSQL unless said): recorded so a restore picks the same one. */
   engine?: EngineName;
@@ -196,17 +181,21 @@ interface Session {
   pgDumpall: LocatedTool;
   pgRestore: LocatedTool | undefined;
   estimate: number;
+  engine: Engine;
 }
 
+/** Starts the dump tool on one format of the backup's snapshot (a file to write, or stdout). */
+type StartDump = (format: DumpRequest['format'], file?: string) => RunningTool;
+
 /** What the backup needs before it starts: server facts, the tools that fit, enough space. */
-async function prepareSession(client: Client, options: BackupOptions, ctx: CommandContext, store: BackupStore): Promise<Session> {
+async function prepareSession(engine: Engine, client: Client, options: BackupOptions, ctx: CommandContext, store: BackupStore): Promise<Session> {
   const facts = await serverFacts(client);
   const pgDump = await locateTool('pg_dump', facts.major, ctx.env);
   const pgDumpall = await locateTool('pg_dumpall', facts.major, ctx.env);
   const pgRestore = isPlain(options) || options.stats !== 'archive' ? undefined : await locateTool('pg_restore', facts.major, ctx.env);
   const estimate = estimateBytes(facts.databaseSize, options.formats);
   if (!options.skipSpaceCheck) checkFreeSpace(store.where, await store.freeBytes(), estimate, options.formats, facts.databaseSize);
-  return { client, facts, pgDump, pgDumpall, pgRestore, estimate };
+  return { client, facts, pgDump, pgDumpall, pgRestore, estimate, engine };
 }
 
 function isPlain(options: Pick<BackupOptions, 'formats'>): boolean {
@@ -239,7 +228,7 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
       ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`),
       ctx.signal,
     );
-    const session = await prepareSession(client, options, ctx, store);
+    const session = await prepareSession(engine, client, options, ctx, store);
     write = await store.beginWrite(options.type, started, { estimateBytes: session.estimate });
     const stored = await dumpAndCommit(target, options, ctx, session, write, started);
     const { info } = stored;
@@ -277,12 +266,12 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
   ctx.signal.throwIfAborted();
 
   const env = childEnv(target, ctx.env);
-  const common = pgDumpArgs(snapshot, options);
+  const dump: StartDump = (format, file) => session.engine.dump({ tool: pgDump, format, snapshot, scope: options, file, env });
   const collector = new DumpStatsCollector();
   const jobs: Job[] = [];
-  if (isPlain(options)) jobs.push(plainJob(pgDump, common, env, options, write, collector));
+  if (isPlain(options)) jobs.push(plainJob(dump, options, write, collector));
   for (const format of ['dump', 'tar'] as const) {
-    if (options.formats.includes(format)) jobs.push(archiveJob(pgDump, common, env, format, write));
+    if (options.formats.includes(format)) jobs.push(archiveJob(dump, format, write));
   }
   const timer = setInterval(() => {
     void Promise.all(jobs.map((j) => j.bytesSoFar())).then((sizes) =>
@@ -384,14 +373,12 @@ export function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['da
 }
 
 function plainJob(
-  pgDump: LocatedTool,
-  common: string[],
-  env: NodeJS.ProcessEnv,
+  dump: StartDump,
   options: BackupOptions,
   write: BackupWrite,
   collector: DumpStatsCollector,
 ): Job {
-  const tool = spawnTool(pgDump, ['--format=plain', ...common], { env, failure: 'PG_DUMP_FAILED', explain: explainDumpFailure });
+  const tool = dump('plain');
   const sinks = [];
   const flushes: Array<Promise<unknown>> = [];
   const results: Array<() => { format: Format; sha256: string; bytes: number }> = [];
@@ -428,13 +415,11 @@ function plainJob(
  * only when it can seek, so a store that offers a local file gets pg_dump --file; a store that
  * takes only streams gets pg_dump's stdout.
  */
-function archiveJob(pgDump: LocatedTool, common: string[], env: NodeJS.ProcessEnv, format: 'dump' | 'tar', write: BackupWrite): Job {
+function archiveJob(dump: StartDump, format: 'dump' | 'tar', write: BackupWrite): Job {
   const name = artifactFile(write.id, format);
-  const formatArg = format === 'dump' ? '--format=custom' : '--format=tar';
   const file = write.artifactPath(name);
-  const explain = { env, failure: 'PG_DUMP_FAILED' as const, explain: explainDumpFailure };
   if (file) {
-    const tool = spawnTool(pgDump, [formatArg, `--file=${file}`, ...common], explain);
+    const tool = dump(format, file);
     const done = tool.done.then(async () => {
       // pg_dump has said it succeeded; the file must still look like what it claims to be.
       const tap = new HashTap();
@@ -444,7 +429,7 @@ function archiveJob(pgDump: LocatedTool, common: string[], env: NodeJS.ProcessEn
     });
     return { formats: [format], tool, done, bytesSoFar: () => sizeOf(file), localFile: file };
   }
-  const tool = spawnTool(pgDump, [formatArg, ...common], explain);
+  const tool = dump(format);
   const tap = new HashTap();
   const done = Promise.allSettled([tool.done, pipeline(tool.child.stdout!, tap, write.artifact(name))]).then(([dumped, written]) => {
     if (written.status === 'rejected') throw storageError(written.reason);

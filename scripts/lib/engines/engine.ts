@@ -18,11 +18,35 @@ import type { DumpStats, DumpStatsCollector, ScriptObserver } from './postgres/d
 import type { ScratchOutcome, ScratchRequest } from './postgres/scratch.js';
 import type { Statistics } from './statistics.js';
 import type { WrittenFile } from './postgres/copy.js';
-import type { applyInTransaction } from './postgres/apply.js';
-import type { applyBySwap, repairLeftovers } from './postgres/swap.js';
+import type { applyInTransaction, ApplyHooks, ScriptPlan } from './postgres/apply.js';
+import type { applyBySwap, repairLeftovers, SwapPlan } from './postgres/swap.js';
+import type { ExtensionUse } from './postgres/extensions.js';
+import type { howScriptEnds, readArchiveData, readScript, readToc, RestoreSource, TocEntry } from './postgres/artifacts.js';
 
 export type { EngineName } from '../format/metadata.js';
 export type { Client, ServerFacts, LocatedTool, RunningTool, ToolName, DumpStats, ScratchOutcome, ScratchRequest, Statistics };
+export type { ApplyHooks, ScriptPlan, SwapPlan, ExtensionUse, RestoreSource, TocEntry };
+
+/** What of a database one backup dumps (the user's --schema/--table/--exclude-table and lock patience). */
+export interface DumpScope {
+  schemas: string[];
+  tables: string[];
+  excludeTables: string[];
+  /** How long the dump tool waits for each table lock, in the tool's own syntax ("60s"). */
+  lockWaitTimeout: string;
+}
+
+/** One format of one backup, dumped from an exported snapshot. */
+export interface DumpRequest {
+  tool: LocatedTool;
+  format: 'plain' | 'dump' | 'tar';
+  snapshot: string;
+  scope: DumpScope;
+  /** A file the tool writes itself (it may seek in it); without one the dump streams to stdout. */
+  file?: string | undefined;
+  /** The child's environment (childEnv: the connection, the password only here). */
+  env: NodeJS.ProcessEnv;
+}
 
 export interface Engine {
   readonly name: EngineName;
@@ -47,6 +71,8 @@ export interface Engine {
   spawnTool(tool: LocatedTool, args: string[], options: SpawnToolOptions): RunningTool;
 
   // Dump and statistics: what a backup's producer writes, read as the engine's tools write it.
+  /** The dump tool writing one format of a snapshot; a failure is said in the kit's words. */
+  dump(request: DumpRequest): RunningTool;
   readonly fingerprintAlgorithm: string;
   /** Statistics (row counts, fingerprints, sequences) of a dump stream pushed through it. */
   statisticsCollector(observer?: ScriptObserver): DumpStatsCollector;
@@ -59,6 +85,23 @@ export interface Engine {
   restoreInTransaction: typeof applyInTransaction;
   restoreBySwap: typeof applyBySwap;
   repairLeftovers: typeof repairLeftovers;
+  /** A connection to the server's own database (not the target), for a swap that renames the target. */
+  adminConnection(target: Target): Promise<Client>;
+  /** Refuses, before anything changes, a backup whose extensions the server cannot install. */
+  checkExtensionsAvailable(client: Client, needed: ExtensionUse[], server: string, serverMajor: number): Promise<void>;
+  /** The SQL a restore plan runs inside its transaction: emptying first, checks before COMMIT. */
+  readonly restoreSql: {
+    readonly emptyDatabase: string;
+    emptyTablesForReload(tables: string[]): string;
+    unlinkLargeObjects(oids: string[]): string;
+    foreignKeyCheck(tables: string[]): string;
+  };
+
+  // Artifacts: an archive's table of contents and data, a script read to its end, and in words how it ends.
+  readToc: typeof readToc;
+  readArchiveData: typeof readArchiveData;
+  readScript: typeof readScript;
+  howScriptEnds: typeof howScriptEnds;
 
   // Verify: an artifact read back to its end (the middle tier), and the one way deep verify restores.
   readBack(name: string, format: Format, file: string, serverMajor: number, env: NodeJS.ProcessEnv): Promise<{ checks: string[]; problem?: string }>;

@@ -7,8 +7,8 @@
  */
 import { KitError } from '../errors.js';
 import type { Format } from '../format/naming.js';
-import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck, unlinkLargeObjects } from '../engines/postgres/restore-sql.js';
-import { lockTimeoutSetting } from '../engines/postgres/locks.js';
+import type { Engine } from '../engines/engine.js';
+import { engineFor } from '../engines/registry.js';
 import { chooseTables, dataEntryIds, largeObjectOids } from './tables.js';
 import type { TocEntry } from './source.js';
 
@@ -66,52 +66,53 @@ type ModePart = Pick<RestorePlan, 'pgRestoreArgs' | 'prelude' | 'checks' | 'must
  * --table: the chosen tables' data entries only (never pg_restore's -t, which matches a bare
  * name in any schema), reloaded like --data-only, and their row counts checked.
  */
-function tablesPart(input: PlanInput): ModePart {
+function tablesPart(input: PlanInput, sql: Engine['restoreSql']): ModePart {
   const chosen = chooseTables(input.archiveTables, input.tables);
   const counted = new Set(chosen);
   return {
     pgRestoreArgs: ['--data-only'],
     restoreList: dataEntryIds(input.toc, input.archiveTables, chosen),
-    prelude: emptyTablesForReload(chosen),
-    checks: foreignKeyCheck(chosen),
+    prelude: sql.emptyTablesForReload(chosen),
+    checks: sql.foreignKeyCheck(chosen),
     mustExist: chosen,
     counted: (t) => counted.has(t),
   };
 }
 
 /** The mode's own part: pg_restore options, prelude, checks, and which tables count. */
-function modePart(input: PlanInput): ModePart {
+function modePart(input: PlanInput, sql: Engine['restoreSql']): ModePart {
   const all = () => true;
-  if (input.tables.length) return tablesPart(input);
+  if (input.tables.length) return tablesPart(input, sql);
   switch (input.mode) {
     case 'data-only': {
-      const prelude = [emptyTablesForReload(input.archiveTables), unlinkLargeObjects(largeObjectOids(input.toc))].filter(Boolean).join('\n');
-      return { pgRestoreArgs: ['--data-only'], prelude, checks: foreignKeyCheck(input.archiveTables), mustExist: input.archiveTables, counted: all };
+      const prelude = [sql.emptyTablesForReload(input.archiveTables), sql.unlinkLargeObjects(largeObjectOids(input.toc))].filter(Boolean).join('\n');
+      return { pgRestoreArgs: ['--data-only'], prelude, checks: sql.foreignKeyCheck(input.archiveTables), mustExist: input.archiveTables, counted: all };
     }
     case 'schema-only':
-      return { pgRestoreArgs: ['--schema-only'], prelude: EMPTY_DATABASE, checks: '', mustExist: [], counted: () => false };
+      return { pgRestoreArgs: ['--schema-only'], prelude: sql.emptyDatabase, checks: '', mustExist: [], counted: () => false };
     case 'clean':
       return { pgRestoreArgs: ['--clean', '--if-exists'], prelude: '', checks: '', mustExist: [], counted: all };
     case 'create':
       return { pgRestoreArgs: [], prelude: '', checks: '', mustExist: [], counted: all };
     case 'replace':
       // into a fresh database (--jobs) there is nothing to empty
-      return { pgRestoreArgs: [], prelude: input.jobs === undefined ? EMPTY_DATABASE : '', checks: '', mustExist: [], counted: all };
+      return { pgRestoreArgs: [], prelude: input.jobs === undefined ? sql.emptyDatabase : '', checks: '', mustExist: [], counted: all };
   }
 }
 
-export function planRestore(input: PlanInput): RestorePlan {
+/** `engine`: the target's, whose SQL the plan runs (the default engine when none is given). */
+export function planRestore(input: PlanInput, engine: Engine = engineFor()): RestorePlan {
   if (input.mode === 'create' && input.jobs === undefined && input.tables.length) {
     throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
   }
-  const part = modePart(input);
+  const part = modePart(input, engine.restoreSql);
   const dropOwnership = input.noOwner || (input.crossEnvironment && !input.withOwner);
   const dropPrivileges = input.crossEnvironment && !input.withPrivileges;
   return {
     creating: input.mode === 'create' || input.jobs !== undefined,
     pgRestoreArgs: [...part.pgRestoreArgs, ...(dropOwnership ? ['--no-owner'] : []), ...(dropPrivileges ? ['--no-privileges'] : [])],
     restoreList: part.restoreList,
-    prelude: `SET client_min_messages = warning;\n${lockTimeoutSetting(input.lockTimeoutSeconds)}\n${part.prelude}`,
+    prelude: `SET client_min_messages = warning;\n${engine.lockTimeoutSetting(input.lockTimeoutSeconds)}\n${part.prelude}`,
     checks: part.checks,
     expectedRows: Object.fromEntries(Object.entries(input.recordedRows).filter(([t]) => part.counted(t))),
     mustExist: part.mustExist,

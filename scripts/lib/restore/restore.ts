@@ -10,8 +10,7 @@ import { KitError } from '../errors.js';
 import { checkConsent } from '../config/confirmation.js';
 import { restoreCommandLine } from '../text/restore-command.js';
 import { childEnv, describeTarget, type Target } from '../config/target.js';
-import { connectWithWait, serverFacts, type Client } from '../engines/postgres/connect.js';
-import { checkExtensionsAvailable, type ExtensionUse } from '../engines/postgres/extensions.js';
+import type { Client, Engine, ExtensionUse, ScriptPlan } from '../engines/engine.js';
 import type { StoreContext } from '../store/environment.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
 import { engineForTarget } from '../engines/registry.js';
@@ -21,11 +20,8 @@ import type { StoredBackup } from '../store/store.js';
 import { decryptSource, type DecryptionRequest } from './encrypted.js';
 import { applyRoles, describeRolesPlan, loadRolesPlan, type RolesPlan } from './roles.js';
 import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource, type RestoreSource } from './source.js';
-import { applyInTransaction, locatePsql, type ScriptPlan } from '../engines/postgres/apply.js';
-import { applyBySwap, repairLeftovers } from '../engines/postgres/swap.js';
 import { RestoreSession } from './session.js';
 import { describeMode, formatsFor, planRestore, type RestoreMode, type RestorePlan } from './plan.js';
-import { DEFAULT_LOCK_TIMEOUT_SECONDS } from '../engines/postgres/locks.js';
 
 export type { RestoreMode } from './plan.js';
 export { formatsFor } from './plan.js';
@@ -48,7 +44,7 @@ export interface RestoreOptions {
   noOwner: boolean;
   waitSeconds: number;
   showLines: boolean;
-  /** How long to wait for a table lock another session holds (default DEFAULT_LOCK_TIMEOUT_SECONDS). */
+  /** How long to wait for a table lock another session holds (default: the engine's defaultLockTimeoutSeconds). */
   lockTimeoutSeconds?: number;
   /** Create the roles the backup needs that the target lacks, from its globals.sql. */
   withRoles?: boolean;
@@ -117,7 +113,7 @@ async function archiveTables(client: Client, report: IntegrityReport): Promise<s
 }
 
 /** Roles and extensions the restore needs must exist on the target before anything changes. */
-async function precheck(client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean, creating: string[], serverMajor: number): Promise<void> {
+async function precheck(engine: Engine, client: Client, target: Target, report: IntegrityReport, options: RestoreOptions, crossEnvironment: boolean, creating: string[], serverMajor: number): Promise<void> {
   const keepOwners = !options.noOwner && (options.withOwner || !crossEnvironment);
   if (keepOwners && report.toc.length) {
     // pg_restore --list separates the tag and the owner with a space, and either may hold spaces:
@@ -132,7 +128,7 @@ async function precheck(client: Client, target: Target, report: IntegrityReport,
     }
   }
   if (options.mode !== 'data-only' && options.tables.length === 0) {
-    await checkExtensionsAvailable(client, extensionsNeeded(report), `${target.host}:${target.port}`, serverMajor);
+    await engine.checkExtensionsAvailable(client, extensionsNeeded(report), `${target.host}:${target.port}`, serverMajor);
   }
 }
 
@@ -176,22 +172,23 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
   // --create may make a database that does not exist yet: then the session holds postgres
   const { client } = await session.connect(options.waitSeconds, createsDatabase(options), (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
   const targetExists = (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d === target.database;
-  const facts = await serverFacts(client);
+  const { engine } = session;
+  const facts = await engine.serverFacts(client);
   ctx.reporter.progress({ phase: 'checking the backup', bytes: 0 });
-  const report = await checkIntegrity(resolved, facts.major, ctx.env, childEnv(target, ctx.env));
+  const report = await checkIntegrity(engine, resolved, facts.major, ctx.env, childEnv(target, ctx.env));
   const source = report.source;
   checkFormatFits(source, options);
   const crossEnvironment = sourceEnv !== target.env;
   const roles = options.withRoles ? await loadRolesPlan(origin.backup, origin.store ?? ctx.environment(sourceEnv).store, client, options.updateRoles === true, origin.decryption) : undefined;
-  await precheck(client, target, report, options, crossEnvironment, roles?.create ?? [], facts.major);
+  await precheck(engine, client, target, report, options, crossEnvironment, roles?.create ?? [], facts.major);
   const plan = planRestore({
     ...options,
     crossEnvironment,
     archiveTables: await archiveTables(client, report),
     recordedRows: Object.fromEntries(Object.entries(report.stats?.tables ?? {}).map(([t, s]) => [t, s.rows])),
     toc: report.toc,
-    lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS,
-  });
+    lockTimeoutSeconds: options.lockTimeoutSeconds ?? engine.defaultLockTimeoutSeconds,
+  }, engine);
   const missing = await tablesMissing(client, plan.mustExist);
   if (missing.length) {
     throw new KitError('MISSING_TABLES', options.tables.length
@@ -239,21 +236,22 @@ async function createRoles(session: RestoreSession, plan: RolesPlan, ctx: StoreC
 /** Change the target: in one transaction, or by a fresh database swapped in. */
 async function apply(target: Target, prepared: Prepared, options: RestoreOptions, ctx: StoreContext, stamp: string, session: RestoreSession): Promise<string | undefined> {
   const { source, report, plan } = prepared;
+  const { engine } = session;
   const list = plan.restoreList ? await writeRestoreList(plan.restoreList) : undefined;
   try {
     const pgRestoreArgs = [...plan.pgRestoreArgs, ...(list ? [`--use-list=${list.file}`] : [])];
-    const scriptPlan: ScriptPlan = { ...plan, pgRestoreArgs, totalItems: plan.restoreList?.length ?? report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS };
-    const tools = { psql: await locatePsql(prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
+    const scriptPlan: ScriptPlan = { ...plan, pgRestoreArgs, totalItems: plan.restoreList?.length ?? report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? engine.defaultLockTimeoutSeconds };
+    const tools = { psql: await engine.locateTool('psql', prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
     if (!plan.creating) {
       const connection = (await session.current())?.client;
-      await applyInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, { onCommit: () => ctx.pointOfNoReturn?.('the restore\'s COMMIT has been sent'), connection });
+      await engine.restoreInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, { onCommit: () => ctx.pointOfNoReturn?.('the restore\'s COMMIT has been sent'), connection });
       return undefined;
     }
     const swap = { jobs: options.jobs ?? 1, pgRestoreArgs, keepOld: options.keepOld, expectedRows: plan.expectedRows, stamp };
     const onSwap = () => ctx.pointOfNoReturn?.('the restored database is being swapped in');
     // The swap ends every session in the target, and renames it: the session leaves it first.
     await session.leaveDatabase();
-    return (await applyBySwap(target, source, swap, scriptPlan, tools, await session.admin(), ctx.env, ctx.reporter, ctx.signal, onSwap)).oldDatabase;
+    return (await engine.restoreBySwap(target, source, swap, scriptPlan, tools, await session.admin(), ctx.env, ctx.reporter, ctx.signal, onSwap)).oldDatabase;
   } finally {
     await list?.remove();
   }
@@ -269,7 +267,7 @@ async function writeRestoreList(ids: number[]): Promise<{ file: string; remove()
 
 export async function restore(target: Target, options: RestoreOptions, ctx: StoreContext, ui: RestoreUi): Promise<RestoreResult> {
   const started = ctx.now();
-  const session = new RestoreSession(target, ctx.signal);
+  const session = new RestoreSession(target, ctx.signal, engineForTarget(target));
   let resolved: ResolvedSource | undefined;
   try {
     await repairFirst(session, options, ctx);
@@ -322,7 +320,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
-    throw (await engineForTarget(target).serverGone(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
+    throw (await session.engine.serverGone(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
   } finally {
     await session.close();
     await resolved?.release().catch(() => undefined);
@@ -337,13 +335,13 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
 async function repairFirst(session: RestoreSession, options: RestoreOptions, ctx: StoreContext): Promise<void> {
   const open = await session.connect(0, createsDatabase(options)).catch(() => undefined);
   const client = open?.client ?? (await session.admin().catch(() => undefined));
-  if (client) await repairLeftovers(session.target, (message: string) => ctx.reporter.notice(message), client);
+  if (client) await session.engine.repairLeftovers(session.target, (message: string) => ctx.reporter.notice(message), client);
 }
 
 /** Planner statistics for the restored data: in the target the session holds, or in the database swapped in. */
 async function analyze(session: RestoreSession, swapped: boolean, ctx: StoreContext): Promise<void> {
   ctx.reporter.progress({ phase: 'analyzing', bytes: 0 });
-  const client = swapped ? await connectWithWait(session.target, 0) : (await session.connect(0, false)).client;
+  const client = swapped ? await session.engine.connectWithWait(session.target, 0) : (await session.connect(0, false)).client;
   await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
   if (swapped) await client.end().catch(() => undefined);
 }

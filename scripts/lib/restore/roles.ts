@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KitError } from '../errors.js';
-import type { Client } from '../engines/postgres/connect.js';
+import type { Client } from '../engines/engine.js';
 import { parseRoleScript, type RoleStatement } from '../format/role-script.js';
 import type { ArtifactInfo, BackupInfo } from '../format/metadata.js';
 import { identityFor } from '../crypto/keys.js';

@@ -6,8 +6,7 @@
  */
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import { connectWithWait, type Client } from '../engines/postgres/connect.js';
-import { adminConnection } from '../engines/postgres/swap.js';
+import type { Client, Engine } from '../engines/engine.js';
 
 export interface Connected {
   client: Client;
@@ -22,6 +21,8 @@ export class RestoreSession {
   constructor(
     readonly target: Target,
     private readonly signal: AbortSignal,
+    /** The target's engine, looked up once for the whole restore. */
+    readonly engine: Engine,
   ) {}
 
   /**
@@ -46,10 +47,10 @@ export class RestoreSession {
 
   private async open(waitSeconds: number, creating: boolean, onRetry?: (attempt: number, error: KitError) => void): Promise<Connected> {
     try {
-      return { client: await connectWithWait(this.target, waitSeconds, onRetry, this.signal), inTarget: true };
+      return { client: await this.engine.connectWithWait(this.target, waitSeconds, onRetry, this.signal), inTarget: true };
     } catch (error) {
       if (!(creating && error instanceof KitError && error.code === 'DATABASE_MISSING')) throw error;
-      return { client: await connectWithWait({ ...this.target, database: 'postgres' }, waitSeconds, undefined, this.signal), inTarget: false };
+      return { client: await this.engine.connectWithWait({ ...this.target, database: 'postgres' }, waitSeconds, undefined, this.signal), inTarget: false };
     }
   }
 
@@ -61,7 +62,7 @@ export class RestoreSession {
   /** The server's own database (postgres, else template1), for a swap that renames the target. */
   admin(): Promise<Client> {
     if (!this.server) {
-      this.server = adminConnection(this.target);
+      this.server = this.engine.adminConnection(this.target);
       this.server.catch(() => (this.server = undefined));
     }
     return this.server;

@@ -7,18 +7,15 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { FORMATS, stemOf, type Format } from '../format/naming.js';
-import type { DumpStats } from '../engines/postgres/dump-stats.js';
+import type { DumpStats, Engine, LocatedTool, RestoreSource, TocEntry } from '../engines/engine.js';
 import { latestReadable } from '../store/catalog.js';
 import { readInfoAt } from '../store/local.js';
 import type { BackupStore, Listing, StoredBackup } from '../store/store.js';
-import { locateTool, type LocatedTool } from '../engines/postgres/tools.js';
 import { sha256File } from '../store/files.js';
 import { tarProblem } from '../format/tar.js';
 import { formatIsReadable, inspectArchive, pgRestoreNeededFor } from '../format/archive.js';
-import { howScriptEnds, readArchiveData, readScript, readToc, type RestoreSource, type TocEntry } from '../engines/postgres/artifacts.js';
 
-export { howScriptEnds, parseTocLine, readArchiveData, readScript, readToc } from '../engines/postgres/artifacts.js';
-export type { RestoreSource, TocEntry } from '../engines/postgres/artifacts.js';
+export type { RestoreSource, TocEntry } from '../engines/engine.js';
 
 export interface SourceRequest {
   input: string | undefined;
@@ -165,6 +162,7 @@ export interface IntegrityReport {
 }
 
 export async function checkIntegrity(
+  engine: Engine,
   resolved: Omit<RestoreSource, 'header'>,
   serverMajor: number,
   env: NodeJS.ProcessEnv,
@@ -200,9 +198,9 @@ export async function checkIntegrity(
   };
 
   if (source.format === 'sql' || source.format === 'sql.gz') {
-    const read = await readScriptOnce(source, proven, checkFile);
+    const read = await readScriptOnce(engine, source, proven, checkFile);
     checkSum(read);
-    if (!read.stats.complete) throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} is incomplete: ${howScriptEnds(read.stats)}. Restore another artifact of the backup. Nothing was changed.`);
+    if (!read.stats.complete) throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} is incomplete: ${engine.howScriptEnds(read.stats)}. Restore another artifact of the backup. Nothing was changed.`);
     return { source, checksum: vouched ? 'verified' : 'no metadata', stats: recorded ?? read.stats, toc: [], pgRestore: undefined, items: read.items };
   }
 
@@ -214,7 +212,7 @@ export async function checkIntegrity(
   }
   // pg_dump archives: the local pg_restore must know the archive's format version.
   const dumper = /^(\d+)/.exec(source.header?.pgDumpVersion ?? '')?.[1];
-  const pgRestore = await locateTool('pg_restore', Math.max(serverMajor, dumper ? Number(dumper) : 0), env).catch((error: unknown) => {
+  const pgRestore = await engine.locateTool('pg_restore', Math.max(serverMajor, dumper ? Number(dumper) : 0), env).catch((error: unknown) => {
     if (error instanceof KitError && error.code === 'PG_DUMP_TOO_OLD') {
       throw new KitError('ARCHIVE_TOO_NEW', `${path.basename(source.file)} was written by pg_dump ${source.header?.pgDumpVersion ?? dumper}; ${error.message.replace(/^pg_restore /, 'the local pg_restore ')}`);
     }
@@ -225,10 +223,10 @@ export async function checkIntegrity(
     const needed = pgRestoreNeededFor(source.header.formatVersion);
     throw new KitError('ARCHIVE_TOO_NEW', `${path.basename(source.file)} uses archive format ${version}${source.header.pgDumpVersion ? ` (pg_dump ${source.header.pgDumpVersion})` : ''}, which pg_restore ${pgRestore.version} cannot read. Install ${needed ? `postgresql-client-${needed} or newer` : 'a newer PostgreSQL client'}, or set PG_BIN to its bin directory. Nothing was changed.`);
   }
-  const toc = await readToc(pgRestore, source.file, childEnvironment);
+  const toc = await engine.readToc(pgRestore, source.file, childEnvironment);
   if (recorded) return { source, checksum: 'verified', stats: recorded, toc, pgRestore, items: toc.length };
   // No .info vouches for this archive (made elsewhere, or a dump-only backup): read it all.
-  const read = await readArchiveData(pgRestore, source.file, childEnvironment);
+  const read = await engine.readArchiveData(pgRestore, source.file, childEnvironment);
   if (!read.stats.complete) {
     throw new KitError('INTEGRITY_FAILED', `${path.basename(source.file)} ends early: pg_restore could not read it to its end. Nothing was changed.`);
   }
@@ -240,9 +238,9 @@ export async function checkIntegrity(
  * that fails to decompress or to lex is hashed alone afterwards, so that a file that changed
  * since the backup is said so first, as the more useful message.
  */
-async function readScriptOnce(source: RestoreSource, proven: boolean, checkFile: () => Promise<void>): ReturnType<typeof readScript> {
+async function readScriptOnce(engine: Engine, source: RestoreSource, proven: boolean, checkFile: () => Promise<void>): ReturnType<Engine['readScript']> {
   try {
-    return await readScript(source.file, source.format === 'sql.gz', { hash: !proven });
+    return await engine.readScript(source.file, source.format === 'sql.gz', { hash: !proven });
   } catch (error) {
     if (source.format === 'sql.gz') await checkFile();
     throw error;

@@ -19,7 +19,6 @@ import type { Client, Engine } from '../engines/engine.js';
 import type { CommandContext } from '../context.js';
 import { classifySql, type ClassifiedStatement } from './classify.js';
 import { configFor, readOnlyRole } from '../config/file.js';
-import { ident } from '../engines/postgres/quote.js';
 
 export interface SqlOptions {
   sql: string;
@@ -176,7 +175,7 @@ function failure(error: unknown, statement: ClassifiedStatement | undefined): Ki
 }
 
 /** Run already-checked statements in one transaction; the last plain query's rows are the output. */
-export async function executeStatements(client: Client, statements: ClassifiedStatement[], options: SqlOptions, signal: AbortSignal, role?: string): Promise<SqlResult> {
+export async function executeStatements(engine: Engine, client: Client, statements: ClassifiedStatement[], options: SqlOptions, signal: AbortSignal, role?: string): Promise<SqlResult> {
   const result: SqlResult = { database: '', readOnly: !options.write, statements: [], columns: [], rows: [], totalRows: 0, truncated: false, csvFile: undefined, durationMs: 0, peakRssBytes: 0 };
   const output = [...statements].reverse().find((s) => s.cursorable);
   let current: ClassifiedStatement | undefined;
@@ -186,7 +185,7 @@ export async function executeStatements(client: Client, statements: ClassifiedSt
   try {
     await client.query(`BEGIN ISOLATION LEVEL READ COMMITTED ${options.write ? 'READ WRITE' : 'READ ONLY'}`);
     // for this transaction only; SET ROLE, RESET ROLE and set_config('role', …) are refused (classify.ts)
-    if (role !== undefined) await client.query(`SET LOCAL ROLE ${ident(role)}`);
+    if (role !== undefined) await client.query(`SET LOCAL ROLE ${engine.quoteIdentifier(role)}`);
     // A snapshot taken now means SET TRANSACTION READ WRITE can no longer lift read-only.
     await client.query('SELECT 1');
     for (const statement of statements) {
@@ -216,7 +215,8 @@ export async function executeStatements(client: Client, statements: ClassifiedSt
  * files (superuser, or a member of pg_execute_server_program, pg_write_server_files or
  * pg_read_server_files), or it would guard nothing.
  */
-async function checkReadOnlyRole(client: Client, role: string, where: string): Promise<void> {
+async function checkReadOnlyRole(engine: Engine, client: Client, role: string, where: string): Promise<void> {
+  const ident = (name: string) => engine.quoteIdentifier(name);
   const { rows } = await client.query<{ member: boolean; superuser: boolean; files: boolean }>(
     `SELECT pg_has_role(current_user, r.oid, 'MEMBER') AS member, r.rolsuper AS superuser,
             pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') OR pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER')
@@ -260,11 +260,11 @@ async function copyQueryToFile(engine: Engine, target: Target, statement: Classi
 }
 
 /** The read-only role in force for this run (none with --write), checked; and the guard, in words. */
-async function readOnlyGuard(client: Client, target: Target, options: SqlOptions, ctx: CommandContext): Promise<{ role: string | undefined; guard: string | undefined }> {
+async function readOnlyGuard(engine: Engine, client: Client, target: Target, options: SqlOptions, ctx: CommandContext): Promise<{ role: string | undefined; guard: string | undefined }> {
   if (options.write) return { role: undefined, guard: undefined };
   const role = readOnlyRole(configFor(ctx.root), target.env);
   if (role === undefined) return { role, guard: 'statements' };
-  await checkReadOnlyRole(client, role, `backup-kit.json's sql.readOnlyRole (environment ${target.env})`);
+  await checkReadOnlyRole(engine, client, role, `backup-kit.json's sql.readOnlyRole (environment ${target.env})`);
   return { role, guard: `statements, role ${role}` };
 }
 
@@ -275,7 +275,7 @@ export async function runSql(target: Target, options: SqlOptions, ctx: CommandCo
   const client = await engine.connectWithWait(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
   const started = ctx.now();
   try {
-    const { role, guard } = await readOnlyGuard(client, target, options, ctx);
+    const { role, guard } = await readOnlyGuard(engine, client, target, options, ctx);
     if (role !== undefined) ctx.reporter.notice(`read-only: statements checked, and run as role ${role}`);
     const finish = (result: SqlResult): SqlResult => ({ ...result, database: target.database, durationMs: ctx.now().getTime() - started.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024, ...(guard ? { guard } : {}) });
     const only = statements.length === 1 ? statements[0]! : undefined;
@@ -288,7 +288,7 @@ export async function runSql(target: Target, options: SqlOptions, ctx: CommandCo
     // The settings the COPY path's psql runs with (copyScript), here for the cursor path; and
     // the server reads the statements as the kit's guard read them (see READ_AS_CLASSIFIED).
     await client.query(`${engine.sessionSettingsSql()}\nSET standard_conforming_strings = on;`);
-    return finish(await executeStatements(client, statements, options, ctx.signal, role));
+    return finish(await executeStatements(engine, client, statements, options, ctx.signal, role));
   } finally {
     await client.end().catch(() => undefined);
   }

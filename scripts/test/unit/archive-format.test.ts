@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { detectFormat, formatIsReadable, parseArchiveHeader, pgRestoreNeededFor } from '../../lib/format/archive.js';
-import { parseTocLine } from '../../lib/restore/source.js';
+import { parseTocLine } from '../../lib/engines/postgres/artifacts.js';
 
 /** A custom-format header as pg_dump writes it (4-byte ints: a sign byte, then low byte first). */
 function header(version: [number, number, number], strings: Array<string | undefined>): Buffer {

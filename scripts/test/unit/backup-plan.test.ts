@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildInfo, pgDumpArgs, plausible, type InfoFacts } from '../../lib/backup/backup.js';
+import { buildInfo, plausible, type InfoFacts } from '../../lib/backup/backup.js';
+import { pgDumpArgs } from '../../lib/engines/postgres/dump.js';
 import { parseInfo, serializeInfo } from '../../lib/format/metadata.js';
 
 const none = { tables: [], excludeTables: [], schemas: [], lockWaitTimeout: '60s' };

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { engineFor, engineOf } from '../../lib/engines/registry.js';
@@ -19,7 +19,7 @@ describe('the engine registry', () => {
 
   it('an engine answers every member of the seam', () => {
     const engine = engineFor('postgresql');
-    for (const member of ['restoreIntoScratch', 'readBack', 'compareStatistics', 'serverGone', 'locateTool', 'copyToFile', 'emptyDatabase', 'lockTimeoutError'] as const) {
+    for (const member of ['restoreIntoScratch', 'readBack', 'compareStatistics', 'serverGone', 'locateTool', 'copyToFile', 'emptyDatabase', 'lockTimeoutError', 'restoreInTransaction', 'restoreBySwap', 'repairLeftovers', 'adminConnection', 'checkExtensionsAvailable', 'readToc', 'readArchiveData', 'readScript', 'howScriptEnds', 'quoteIdentifier', 'dump'] as const) {
       expect(engine[member], member).toBeTypeOf('function');
     }
   });
@@ -31,6 +31,41 @@ describe('deep verify reaches the database only through the engine', () => {
     const imports = [...text.matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]!);
     expect(imports.filter((i) => i.startsWith('../restore/') || i.startsWith('../engines/postgres/'))).toEqual([]);
     expect(imports).toContain('../engines/registry.js');
+  });
+});
+
+/** Domain folders that reach PostgreSQL only through the Engine interface (engines/engine.ts, engines/registry.ts). */
+const ENGINE_BLIND = ['restore', 'verify', 'sql', 'drop', 'sync'];
+
+function sourcesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => path.join(e.parentPath, e.name));
+}
+
+/** Every module a source names: import/export … from '…', import('…'), import '…'. */
+function specifiersIn(text: string): string[] {
+  return [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g)].map((m) => m[1]!);
+}
+
+/** The specifiers of a source at `file` that resolve into engines/postgres/. */
+function leaksIn(file: string, text = readFileSync(file, 'utf8')): string[] {
+  const postgres = path.join(lib, 'engines', 'postgres') + path.sep;
+  return specifiersIn(text).filter((spec) => spec.startsWith('.') && path.resolve(path.dirname(file), spec).startsWith(postgres));
+}
+
+describe('the engine seam holds in the domain folders', () => {
+  it(`${ENGINE_BLIND.join(', ')} import nothing from engines/postgres/`, () => {
+    const files = ENGINE_BLIND.flatMap((folder) => sourcesUnder(path.join(lib, folder)));
+    expect(files.length).toBeGreaterThanOrEqual(ENGINE_BLIND.length);
+    expect(files.flatMap((file) => leaksIn(file).map((spec) => `${path.relative(lib, file)} imports ${spec}`))).toEqual([]);
+  });
+
+  it('the check sees a static import, a re-export and a dynamic import, from any depth, and lets the seam through', () => {
+    const text = `import { a } from '../engines/postgres/swap.js';\nexport { b } from "../engines/postgres/apply.js";\nawait import('../engines/postgres/tools.js');\nimport type { C } from '../engines/engine.js';`;
+    expect(leaksIn(path.join(lib, 'restore', 'probe.ts'), text)).toEqual(['../engines/postgres/swap.js', '../engines/postgres/apply.js', '../engines/postgres/tools.js']);
+    expect(leaksIn(path.join(lib, 'sql', 'deep', 'probe.ts'), `import { ident } from '../../engines/postgres/quote.js';`)).toEqual(['../../engines/postgres/quote.js']);
+    expect(leaksIn(path.join(lib, 'restore', 'probe.ts'), `import { engineFor } from '../engines/registry.js';`)).toEqual([]);
   });
 });
 

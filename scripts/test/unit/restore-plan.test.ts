@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatsFor, planRestore, type PlanInput } from '../../lib/restore/plan.js';
 import { chooseTables, dataEntryIds, largeObjectOids, splitQualifiedName } from '../../lib/restore/tables.js';
-import { parseTocLine, type TocEntry } from '../../lib/restore/source.js';
+import type { TocEntry } from '../../lib/restore/source.js';
+import { parseTocLine } from '../../lib/engines/postgres/artifacts.js';
 import { parseScratchMarker, scratchMarker, scratchName } from '../../lib/engines/postgres/swap.js';
 import { statementAction } from '../../lib/engines/postgres/script.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DumpStatsCollector, parseCopyTarget, parseSetval, readQualifiedName } from '../../lib/engines/postgres/dump-stats.js';
-import { howScriptEnds } from '../../lib/restore/source.js';
+import { howScriptEnds } from '../../lib/engines/postgres/artifacts.js';
 
 const DUMP = [
   '--',

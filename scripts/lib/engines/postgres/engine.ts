@@ -10,11 +10,14 @@ import { locateTool, spawnTool } from './tools.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess } from './dump-stats.js';
 import { readBack, restoreIntoScratch } from './scratch.js';
 import { copyToFile } from './copy.js';
+import { startDump } from './dump.js';
 import { applyInTransaction } from './apply.js';
-import { applyBySwap, repairLeftovers } from './swap.js';
+import { adminConnection, applyBySwap, repairLeftovers } from './swap.js';
+import { checkExtensionsAvailable } from './extensions.js';
+import { howScriptEnds, readArchiveData, readScript, readToc } from './artifacts.js';
 import { sessionSettingsSql } from './snapshot.js';
 import { ident } from './quote.js';
-import { EMPTY_DATABASE_FUNCTION } from './restore-sql.js';
+import { EMPTY_DATABASE, EMPTY_DATABASE_FUNCTION, emptyTablesForReload, foreignKeyCheck, unlinkLargeObjects } from './restore-sql.js';
 import { emptyDatabase } from './empty-database.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTimeoutSetting } from './locks.js';
 import { serverGoneError } from './server-gone.js';
@@ -31,6 +34,7 @@ export const postgresEngine: Engine = {
   serverGone: serverGoneError,
   locateTool,
   spawnTool,
+  dump: startDump,
   fingerprintAlgorithm: FINGERPRINT_ALGORITHM,
   statisticsCollector: (observer) => new DumpStatsCollector(observer),
   statisticsOf: statsFromProcess,
@@ -38,6 +42,13 @@ export const postgresEngine: Engine = {
   restoreInTransaction: applyInTransaction,
   restoreBySwap: applyBySwap,
   repairLeftovers,
+  adminConnection,
+  checkExtensionsAvailable,
+  restoreSql: { emptyDatabase: EMPTY_DATABASE, emptyTablesForReload, unlinkLargeObjects, foreignKeyCheck },
+  readToc,
+  readArchiveData,
+  readScript,
+  howScriptEnds,
   readBack,
   restoreIntoScratch,
   copyToFile,

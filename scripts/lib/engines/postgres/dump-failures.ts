@@ -1,5 +1,5 @@
 /** pg_dump's own words mapped to the kit's errors, so the message says what to do next. */
-import { KitError } from '../errors.js';
+import { KitError } from '../../errors.js';
 
 export function explainDumpFailure(stderr: string): KitError | undefined {
   const quote = lastLine(stderr);
