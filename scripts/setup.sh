@@ -92,6 +92,27 @@ if command -v apt-get >/dev/null; then
   done
 fi
 
+# The MariaDB tests (the coming second engine) start their own throw-away mariadbd, so the
+# distribution's service must not run: a policy-rc.d that refuses every start is in place while
+# apt installs the server (its postinst then neither starts it nor fails), and the service is
+# disabled afterwards. MySQL 8 itself is not packaged on Debian 12.
+if ! command -v mariadbd >/dev/null && [ ! -x /usr/sbin/mariadbd ] && command -v apt-get >/dev/null; then
+  echo "setup: installing mariadb-server with apt-get (the MariaDB tests start their own server)" >&2
+  policy=/usr/sbin/policy-rc.d
+  own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    own_policy=1
+  fi
+  apt_install mariadb-server mariadb-client || { [ -n "$own_policy" ] && as_root rm -f "$policy"; exit 1; }
+  [ -n "$own_policy" ] && as_root rm -f "$policy"
+  if [ -x /etc/init.d/mariadb ]; then
+    as_root /etc/init.d/mariadb stop >/dev/null 2>&1 || true
+    as_root update-rc.d mariadb disable >/dev/null 2>&1 || true
+  fi
+fi
+
 for tool in sha256sum gzip script; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is missing (coreutils, gzip, bsdutils)" >&2; exit 1; }
 done
