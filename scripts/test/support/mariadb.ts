@@ -9,12 +9,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { freePort } from '../../lib/engines/postgres/cluster.js';
-import { captureProcess, processAlive, runToExit, startProcess } from '../../lib/proc/process.js';
+import { captureProcess, dyingWithParent, processAlive, runToExit, startProcess } from '../../lib/proc/process.js';
 
 export const MARIADB_CORPUS = path.resolve(import.meta.dirname, 'mysql-awkward.sql');
 
@@ -37,6 +37,10 @@ export interface MariaDb {
   stop(): Promise<void>;
 }
 
+function mariadbdPath(): string {
+  return ['/usr/sbin/mariadbd', '/usr/local/sbin/mariadbd', '/usr/local/bin/mariadbd', '/opt/homebrew/bin/mariadbd'].find((p) => existsSync(p)) ?? 'mariadbd';
+}
+
 interface RunAs {
   uid?: number;
   gid?: number;
@@ -52,7 +56,7 @@ async function mysqlUser(): Promise<RunAs> {
 }
 
 /** The server's own options: nothing from /etc/mysql, small buffers, no binary log. */
-function serverArgs(base: string, port: number, runAs: RunAs): string[] {
+function serverArgs(base: string, port: number): string[] {
   return [
     '--no-defaults',
     `--datadir=${path.join(base, 'data')}`,
@@ -72,7 +76,6 @@ function serverArgs(base: string, port: number, runAs: RunAs): string[] {
     '--character-set-server=utf8mb4',
     '--collation-server=utf8mb4_unicode_ci',
     '--event-scheduler=OFF',
-    ...(runAs.uid !== undefined ? ['--user=mysql'] : []),
   ];
 }
 
@@ -118,7 +121,10 @@ export async function startMariaDb(): Promise<MariaDb> {
   );
   if (install.status !== 0) throw new Error(`mariadb-install-db failed (${install.code}): ${install.stderr.trim()}`);
   const port = await freePort();
-  const child = spawn('mariadbd', serverArgs(base, port, runAs), { env: CLEAN_ENV, cwd: base, stdio: 'ignore' });
+  // Started as the mysql user directly (not with --user, whose change of user would clear the
+  // parent-death signal), so a test process killed outright takes its server with it.
+  const [file, args] = dyingWithParent(mariadbdPath(), serverArgs(base, port));
+  const child = spawn(file, args, { env: CLEAN_ENV, cwd: base, stdio: 'ignore', ...runAs });
   child.on('error', () => undefined);
   try {
     await waitReady(base, child);
