@@ -5,10 +5,12 @@
  * routine, trigger and event). Whatever the kit's MariaDB engine does later must do at least this.
  * The server is started by this file alone, so PostgreSQL-only runs never start one.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO } from '../support/harness.js';
 import { awkwardUsersSql, fingerprintMariaDb, MARIADB_CORPUS, processesOf, startMariaDb, type MariaDb } from '../support/mariadb.js';
 
 /** The children of this test process that are still running, by name. */
@@ -78,5 +80,27 @@ describe('MariaDB raw-tool baseline', () => {
     expect(processesOf(server)).toEqual([]);
     expect(childrenNamed('mariadb')).toEqual([]);
     expect(existsSync(base)).toBe(false);
+  });
+
+  it('a test process killed outright takes its server with it', async () => {
+    const script = path.join(work, 'owner.mts');
+    const support = path.join(REPO, 'scripts/test/support/mariadb.ts');
+    writeFileSync(script, `import { startMariaDb } from ${JSON.stringify(support)};\nconst s = await startMariaDb();\nconsole.log(JSON.stringify({ pid: s.pid, base: s.base }));\nsetInterval(() => undefined, 1000);\n`);
+    const owner = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    owner.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    const deadline = Date.now() + 60_000;
+    while (!out.includes('\n') && Date.now() < deadline && owner.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    const started = JSON.parse(out) as { pid: number; base: string };
+    try {
+      expect(existsSync(`/proc/${started.pid}`)).toBe(true);
+      owner.kill('SIGKILL');
+      const gone = Date.now() + 30_000;
+      while (existsSync(`/proc/${started.pid}`) && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(`/proc/${started.pid}`)).toBe(false);
+    } finally {
+      if (existsSync(`/proc/${started.pid}`)) process.kill(started.pid, 'SIGKILL');
+      rmSync(started.base, { recursive: true, force: true });
+    }
   });
 });
