@@ -8,7 +8,7 @@
  * one call and removed after it: never in argv, never in the environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -136,9 +136,16 @@ export async function startMariaDb(): Promise<MariaDb> {
   }
   const password = randomBytes(12).toString('hex');
   const socket = path.join(base, 'mysqld.sock');
-  const bootstrap = `CREATE USER 'admin'@'127.0.0.1' IDENTIFIED BY '${password}';\nGRANT ALL PRIVILEGES ON *.* TO 'admin'@'127.0.0.1' WITH GRANT OPTION;\n`;
+  // The client echoes a failing statement on stderr: it carries the password's hash, never the password.
+  const bootstrap = `CREATE USER 'admin'@'127.0.0.1' IDENTIFIED BY PASSWORD '${nativePasswordHash(password)}';\nGRANT ALL PRIVILEGES ON *.* TO 'admin'@'127.0.0.1' WITH GRANT OPTION;\n`;
   await captureProcess('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root'], { env: CLEAN_ENV, input: bootstrap, name: 'mariadb' });
   return handle(base, child, port, password);
+}
+
+/** mysql_native_password's stored form: '*' and the upper-case hex of SHA1(SHA1(password)). */
+function nativePasswordHash(password: string): string {
+  const once = createHash('sha1').update(password).digest();
+  return '*' + createHash('sha1').update(once).digest('hex').toUpperCase();
 }
 
 function handle(base: string, child: ChildProcess, port: number, password: string): MariaDb {
