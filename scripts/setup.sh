@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine with Node.js lacks for this kit: PostgreSQL's
-# server and client programs (the demo and the tests start a throw-away cluster), pnpm 10, and
+# server and client programs (the demo and the tests start a throw-away cluster), MariaDB's (the
+# tests of the coming second engine start a throw-away server; Debian/Ubuntu only), pnpm 10, and
 # the project's dependencies. Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
