@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine with Node.js lacks for this kit: PostgreSQL's
-# server and client programs (the demo and the tests start a throw-away cluster), pnpm 10, and
+# server and client programs (the demo and the tests start a throw-away cluster), MariaDB's (the
+# tests of the coming second engine start a throw-away server; Debian/Ubuntu only), pnpm 10, and
 # the project's dependencies. Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +91,27 @@ if command -v apt-get >/dev/null; then
       apt_install "postgresql-$major-${pair#*:}" || echo "setup: postgresql-$major-${pair#*:} could not be installed; the extension tests will fail on PostgreSQL $major" >&2
     done
   done
+fi
+
+# The MariaDB tests (the coming second engine) start their own throw-away mariadbd, so the
+# distribution's service must not run: a policy-rc.d that refuses every start is in place while
+# apt installs the server (its postinst then neither starts it nor fails), and the service is
+# disabled afterwards. MySQL 8 itself is not packaged on Debian 12.
+if ! command -v mariadbd >/dev/null && [ ! -x /usr/sbin/mariadbd ] && command -v apt-get >/dev/null; then
+  echo "setup: installing mariadb-server with apt-get (the MariaDB tests start their own server)" >&2
+  policy=/usr/sbin/policy-rc.d
+  own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    own_policy=1
+  fi
+  apt_install mariadb-server mariadb-client || { [ -n "$own_policy" ] && as_root rm -f "$policy"; exit 1; }
+  [ -n "$own_policy" ] && as_root rm -f "$policy"
+  if [ -x /etc/init.d/mariadb ]; then
+    as_root /etc/init.d/mariadb stop >/dev/null 2>&1 || true
+    as_root update-rc.d mariadb disable >/dev/null 2>&1 || true
+  fi
 fi
 
 for tool in sha256sum gzip script; do
