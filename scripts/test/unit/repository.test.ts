@@ -4,12 +4,10 @@
  * as backup/backup.ts writes them. The same code paths run against s3rver in the integration
  * suite (remote-backup, remote-store, physical-remote); here they run in milliseconds.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildInfo } from '../../lib/backup/backup.js';
 import { retentionCommand } from '../../lib/commands/retention.js';
 import type { CliContext, CommonArgs } from '../../lib/cli/run.js';
 import { silentReporter, type StoreOptions } from '../../lib/context.js';
@@ -18,12 +16,12 @@ import type { BackupInfo } from '../../lib/format/metadata.js';
 import { pull, push } from '../../lib/offsite/copies.js';
 import { dropMemoryBucket, memoryBucket } from '../../lib/store/drivers/memory/memory.js';
 import { withStores } from '../../lib/store/environment.js';
+import { DUMP_SCRIPT, scriptBackupInfo } from '../support/infos.js';
 import type { StoredBackup } from '../../lib/store/store.js';
 
 const COMMON: CommonArgs = { json: true, quiet: true, progress: false, url: undefined, env: undefined, envFile: undefined };
 const NOW = new Date('2026-11-21T12:00:00Z');
-const SCRIPT = Buffer.from('SET statement_timeout = 0;\n\n--\n-- PostgreSQL database dump complete\n--\n\n');
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const SCRIPT = DUMP_SCRIPT;
 
 let bucketName = '';
 afterEach(() => dropMemoryBucket(bucketName));
@@ -49,21 +47,7 @@ function project(storeOptions: StoreOptions = {}, remoteRetention?: Record<strin
 }
 
 function infoFor(id: string, started: Date, bytes = SCRIPT): BackupInfo {
-  return buildInfo({
-    id,
-    environment: 'default',
-    options: { type: 'manual', description: 'test', tables: [], excludeTables: [], schemas: [] },
-    started,
-    finished: new Date(started.getTime() + 1000),
-    database: { name: 'app', host: 'localhost', port: 5432, user: 'app', serverVersion: '15.0', serverVersionNum: 150000, sizeBytes: 1, configuredBy: 'test' },
-    pgDump: { path: '/usr/bin/pg_dump', version: '15.0' },
-    snapshot: '00000003-1',
-    serverTime: started,
-    artifacts: [{ file: `${id}.sql`, format: 'sql', bytes: bytes.length, sha256: sha256(bytes) }],
-    stats: { tables: {}, sequences: {}, complete: true, bytes: 0 },
-    source: 'plain-stream',
-    largeObjects: 0,
-  });
+  return scriptBackupInfo(id, 'manual', started, bytes);
 }
 
 /** One backup written through the environment's catalog, as db:backup writes it. */

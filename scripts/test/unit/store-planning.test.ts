@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { buildInfo } from '../../lib/backup/backup.js';
 import { listCommand } from '../../lib/commands/list.js';
 import { retentionCommand } from '../../lib/commands/retention.js';
 import { verifyCommand } from '../../lib/commands/verify.js';
@@ -9,6 +7,7 @@ import { silentReporter } from '../../lib/context.js';
 import type { BackupInfo } from '../../lib/format/metadata.js';
 import { withStores } from '../../lib/store/environment.js';
 import { MemoryStore } from '../support/memory-store.js';
+import { DUMP_SCRIPT, scriptBackupInfo } from '../support/infos.js';
 
 const COMMON: CommonArgs = { json: true, quiet: true, progress: false, url: undefined, env: undefined, envFile: undefined };
 const NOW = new Date('2026-11-21T12:00:00Z');
@@ -29,26 +28,13 @@ function context(store: MemoryStore): CliContext {
   );
 }
 
-const SCRIPT = Buffer.from('SET statement_timeout = 0;\n\n--\n-- PostgreSQL database dump complete\n--\n\n');
+const SCRIPT = DUMP_SCRIPT;
 
 function backupOf(type: string, takenAt: string, script = SCRIPT): { info: BackupInfo; bytes: Buffer } {
   const started = new Date(takenAt);
   const id = `backup_${type}_${takenAt.replace(/[-:]/g, '').replace('T', '_').slice(0, 15)}`;
-  const info = buildInfo({
-    id,
-    environment: 'default',
-    options: { type, description: 'test', tables: [], excludeTables: [], schemas: [] },
-    started,
-    finished: new Date(started.getTime() + 1000),
-    database: { name: 'app', host: 'localhost', port: 5432, user: 'app', serverVersion: '15.0', serverVersionNum: 150000, sizeBytes: 1, configuredBy: 'test' },
-    pgDump: { path: '/usr/bin/pg_dump', version: '15.0' },
-    snapshot: '00000003-1',
-    serverTime: started,
-    artifacts: [{ file: `${id}.sql`, format: 'sql', bytes: SCRIPT.length, sha256: createHash('sha256').update(SCRIPT).digest('hex') }],
-    stats: { tables: {}, sequences: {}, complete: true, bytes: 0 },
-    source: 'plain-stream',
-    largeObjects: 0,
-  });
+  // The .info records the canonical script whatever bytes the store is handed (a damaged copy).
+  const info = scriptBackupInfo(id, type, started);
   return { info, bytes: script };
 }
 
