@@ -20,6 +20,8 @@ const DUMP_ARGS = ['--single-transaction', '--routines', '--triggers', '--events
 const EXTRA = [
   'CREATE TABLE `no rows` (id INT PRIMARY KEY) ENGINE=InnoDB;',
   "CREATE TABLE big_row (id INT PRIMARY KEY, body LONGTEXT, bytes LONGBLOB) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;",
+  'CREATE SEQUENCE `order seq` START WITH 100 INCREMENT BY 5;',
+  'SELECT NEXTVAL(`order seq`), NEXTVAL(`order seq`);',
   "INSERT INTO big_row VALUES (1, REPEAT('🐘 it''s \\\\ ; ( ) ', 150000), REPEAT(UNHEX('00275C3B28290A'), 300000)), (2, '', NULL);",
   '',
 ].join('\n');
@@ -80,6 +82,8 @@ describe('statistics read from real mariadb-dump output', () => {
     await server.tool('mariadb', ['--default-character-set=utf8mb4', copy], { stdinFile: path.join(work, 'before.sql') });
     const after = (await readMySqlScript(await dump(copy, 'after.sql'), false)).stats;
     expect(after.tables).toEqual(before.tables);
+    expect(Object.keys(before.sequences)).toEqual(['order seq']);
+    expect(after.sequences).toEqual(before.sequences);
     expect(compareStatistics(before, after)).toEqual([]);
 
     await server.sql("UPDATE blobs SET var_bytes = UNHEX('00FF00FF0A0D5C28') WHERE id = 1;", copy);

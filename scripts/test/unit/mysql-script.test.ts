@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MySqlScriptLexer } from '../../lib/engines/mysql/script-lexer.js';
+import type { DumpStats, DumpStatsCollector } from '../../lib/engines/postgres/dump-stats.js';
 import { howMySqlScriptEnds, MySqlDumpStatsCollector, RowHash, type MySqlStatement } from '../../lib/engines/mysql/script.js';
 
 /** A dump in mariadb-dump's shape with every awkward thing its text may hold. */
@@ -50,6 +51,9 @@ const DUMP = [
   '/*!50013 DEFINER=`admin`@`%` SQL SECURITY DEFINER */',
   '/*!50001 VIEW `old_v` AS select 1 AS `id` */;',
   'SELECT 1--1;',
+  'CREATE SEQUENCE `my ``seq` start with 100 minvalue 1 maxvalue 9223372036854775806 increment by 5 cache 1000 nocycle ENGINE=InnoDB;',
+  'DO SETVAL(`my ``seq`, 5100, 0);',
+  'SELECT SETVAL(`db`.`used`, -7, 1);',
   '/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;',
   '',
   '-- Dump completed on 2026-12-08  0:58:12',
@@ -169,6 +173,7 @@ describe('statistics from a mariadb-dump stream', () => {
       expect(whole.stats.tables[table], table).toEqual({ rows: rows.length, fingerprint: fingerprintOf(rows) });
     }
     expect(whole.stats.tables.empty!.fingerprint).toBe('0000000000000000');
+    expect(whole.stats.sequences).toEqual({ 'my `seq': { value: '5100', isCalled: false }, used: { value: '-7', isCalled: true } });
     expect(whole.tablesSeen).toBe(3); // `odd…`, `empty`, and the placeholder `old_v` before its view replaced it
     expect(whole.items).toBe(1);
     expect(statements.filter((s) => s.insert).map((s) => s.insert)).toEqual([
@@ -177,7 +182,15 @@ describe('statistics from a mariadb-dump stream', () => {
       { table: 'second', rows: 1 },
     ]);
     expect(statements.find((s) => s.insert?.rows === 6)!.text).toBe('INSERT INTO `odd ``t`` ;name` VALUES\n');
-    expect(statements.filter((s) => s.created).map((s) => `${s.created!.kind} ${s.created!.name}`)).toEqual(['TABLE odd `t` ;name', 'TABLE empty', 'VIEW v', 'TABLE old_v', 'TRIGGER t1', 'PROCEDURE p q', 'VIEW old_v']);
+    expect(statements.filter((s) => s.created).map((s) => `${s.created!.kind} ${s.created!.name}`)).toEqual(['TABLE odd `t` ;name', 'TABLE empty', 'VIEW v', 'TABLE old_v', 'TRIGGER t1', 'PROCEDURE p q', 'VIEW old_v', 'SEQUENCE my `seq']);
+  });
+
+  it('has the surface and shape the PostgreSQL collector has, so the engine seam and compareStatistics take it', () => {
+    const stats: DumpStats = whole.stats;
+    const surface: Pick<DumpStatsCollector, 'push' | 'finish' | 'bytesSeen' | 'items'> = new MySqlDumpStatsCollector();
+    surface.push(Buffer.from('SELECT 1;'));
+    expect(surface.bytesSeen).toBe(9);
+    expect(stats.complete).toBe(true);
   });
 
   it('gives the same result for every chunk size, whatever a chunk cuts (a UTF-8 character, a quote, a backslash, a marker)', () => {

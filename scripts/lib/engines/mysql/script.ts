@@ -45,7 +45,7 @@ export interface MySqlTableStats {
 /** The shape of the PostgreSQL engine's DumpStats, so compareStatistics and the .info take it unchanged. */
 export interface MySqlDumpStats {
   tables: Record<string, MySqlTableStats>;
-  /** MariaDB sequences are not read yet: always empty. */
+  /** MariaDB sequences, from mariadb-dump's "DO SETVAL(`s`, next, 0);": the value and whether it was used. */
   sequences: Record<string, { value: string; isCalled: boolean }>;
   /** mariadb-dump wrote its "-- Dump completed" trailer after the last statement. */
   complete: boolean;
@@ -170,6 +170,7 @@ export class MySqlDumpStatsCollector {
   private readonly lexer: MySqlScriptLexer;
   private readonly tables = new Map<string, TableAccumulator>();
   private readonly views = new Set<string>();
+  private readonly sequences: MySqlDumpStats['sequences'] = {};
   private bytes = 0;
   private trailer = false;
   /** mariadb-dump's section headers seen, for restore progress. */
@@ -215,10 +216,10 @@ export class MySqlDumpStatsCollector {
     for (const [name, acc] of this.tables) tables[name] = { rows: acc.rows, fingerprint: hex8(acc.sum1) + hex8(acc.sum2) };
     const open = this.lexer.openUnit;
     const complete = this.trailer && open === 'nothing';
-    if (complete) return { tables, sequences: {}, complete, bytes: this.bytes };
+    if (complete) return { tables, sequences: this.sequences, complete, bytes: this.bytes };
     const ending: MySqlDumpStats['ending'] =
       open === 'nothing' ? { inside: 'nothing' } : { inside: 'statement', from: this.lexer.unitStart, within: this.rowsOf ? 'rows' : open, ...(this.rowsOf ? { table: this.rowsOf.table } : {}) };
-    return { tables, sequences: {}, complete, bytes: this.bytes, ending };
+    return { tables, sequences: this.sequences, complete, bytes: this.bytes, ending };
   }
 
   private onText(chunk: Buffer, start: number, end: number, kind: TextKind): void {
@@ -350,6 +351,10 @@ export class MySqlDumpStatsCollector {
     }
     if (this.inRow) this.row.finish(); // a tuple the delimiter cut: not a row
     const statement: MySqlStatement = { start, end, command, text: this.text.toString('utf8', 0, this.textLength) };
+    if ((command === 'DO' || command === 'SELECT') && isWord(tokens[1], 'SETVAL')) {
+      const setval = parseSetval(statement.text);
+      if (setval) this.sequences[setval.name] = { value: setval.value, isCalled: setval.isCalled };
+    }
     if (this.rowsOf) statement.insert = { table: this.rowsOf.table, rows: this.rowsOf.rows };
     if (created) statement.created = created;
     this.tokens = [];
@@ -391,6 +396,15 @@ function readName(tokens: Token[], k: number): { name: string; next: number } | 
     next += 2;
   }
   return { name, next };
+}
+
+/** "DO SETVAL(`db`.`my seq`, 5100, 0)" → the sequence's name (last part, unquoted), value and is_used. Pure. */
+export function parseSetval(text: string): { name: string; value: string; isCalled: boolean } | undefined {
+  const match = /^\s*(?:DO|SELECT)\s+SETVAL\s*\(\s*((?:`(?:[^`]|``)*`|\w+)(?:\s*\.\s*(?:`(?:[^`]|``)*`|\w+))*)\s*,\s*(-?\d+)\s*,\s*([01])\s*(?:,\s*\d+\s*)?\)\s*$/i.exec(text);
+  if (!match) return undefined;
+  const last = /(`(?:[^`]|``)*`|\w+)$/.exec(match[1]!)![1]!;
+  const name = last.startsWith('`') ? last.slice(1, -1).replaceAll('``', '`') : last;
+  return { name, value: match[2]!, isCalled: match[3] === '1' };
 }
 
 /**
