@@ -94,6 +94,36 @@ describe('statistics read from real mariadb-dump output', () => {
     expect(compareStatistics(before, changed)).toEqual([expect.stringMatching(/^table blobs: 3 rows as recorded, but their content differs/)]);
   });
 
+  it('counts exactly the rows the mariadb client inserts from an awkward script', async () => {
+    const script = [
+      'CREATE TABLE `a;b` (id INT, s TEXT);',
+      'CREATE TABLE `c` (id INT, s TEXT);',
+      "INSERT INTO `a;b` VALUES (1,'x;y'),(2,'it\\'s'),(3,\"dq;\\\"\");",
+      "-- INSERT INTO `a;b` VALUES (100,'comment');",
+      "# INSERT INTO `a;b` VALUES (101,'hash comment');",
+      "/* INSERT INTO `a;b` VALUES (102,'block'); */",
+      "INSERT INTO `c` VALUES (1,'/* not a comment */'),(2,'-- nor this'),(3,'# nor this');",
+      "/*!40000 INSERT INTO `c` VALUES (4,'in a conditional comment') */;",
+      'DELIMITER ;;',
+      "CREATE PROCEDURE p() BEGIN INSERT INTO `c` VALUES (200,'body;'); END;;",
+      "INSERT INTO `c` VALUES (5,'under ;; delimiter; still one');;",
+      'DELIMITER ;',
+      "INSERT INTO `a;b` VALUES (4,'back\\\\'),(5,'🐘'),((6),'(')  ;",
+      'SELECT 1--1;',
+      "INSERT INTO `c` VALUES (6,'x');",
+      '-- Dump completed',
+      '',
+    ].join('\n');
+    const file = path.join(work, 'awkward-script.sql');
+    writeFileSync(file, script);
+    const database = await server.createDatabase();
+    await server.tool('mariadb', ['--default-character-set=utf8mb4', database], { stdinFile: file });
+    const { stats } = await readMySqlScript(file, false);
+    expect(rowsOf(stats)).toEqual(await serverCounts(database));
+    expect(rowsOf(stats)).toEqual({ 'a;b': 6, c: 6 });
+    expect(stats.complete).toBe(true);
+  });
+
   it('calls a cut dump incomplete and says where it stops', async () => {
     const whole = readFileSync(path.join(work, 'source.sql'));
     const cuts: Array<[number, RegExp]> = [

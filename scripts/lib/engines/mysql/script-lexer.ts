@@ -182,7 +182,7 @@ export class MySqlScriptLexer {
     if (b === HASH) return this.startLineComment(i);
     if (b === DASH) {
       if (avail < 3 && !eof && (avail < 2 || buf[i + 1] === DASH)) return HOLD;
-      if (buf[i + 1] === DASH && (avail < 3 || buf[i + 2]! <= 0x20)) return this.startLineComment(i);
+      if (buf[i + 1] === DASH && (avail < 3 || isSpace(buf[i + 2]!))) return this.startLineComment(i);
     }
     if (b === SLASH) {
       if (avail < 2 && !eof) return HOLD;
