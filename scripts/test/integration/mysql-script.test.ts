@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { howMySqlScriptEnds, readMySqlScript, type MySqlDumpStats } from '../../lib/engines/mysql/script.js';
+import type { Target } from '../../lib/config/target.js';
+import { howMySqlScriptEnds, mysqlStatsFromProcess, MySqlDumpStatsCollector, readMySqlScript, type MySqlDumpStats } from '../../lib/engines/mysql/script.js';
+import { locateMySqlTool, startMySqlTool } from '../../lib/engines/mysql/tools.js';
 import { compareStatistics } from '../../lib/engines/statistics.js';
 import { MARIADB_CORPUS, quoteName, startMariaDb, type MariaDb } from '../support/mariadb.js';
 
@@ -122,6 +124,29 @@ describe('statistics read from real mariadb-dump output', () => {
     expect(rowsOf(stats)).toEqual(await serverCounts(database));
     expect(rowsOf(stats)).toEqual({ 'a;b': 6, c: 6 });
     expect(stats.complete).toBe(true);
+  });
+
+  const target = (database: string): Target => ({ host: server.host, port: server.port, user: server.user, password: server.password, database, params: {}, env: 'default', source: 'test', protected: false });
+
+  it('reads the same statistics from mariadb-dump as it runs through the kit, and calls a killed dump incomplete', async () => {
+    const tool = await locateMySqlTool('mariadb-dump');
+    const fromFile = (await readMySqlScript(path.join(work, 'source.sql'), false)).stats;
+    const streamed = await mysqlStatsFromProcess(startMySqlTool(tool, target(source), [...DUMP_ARGS, source], { failure: 'PG_DUMP_FAILED', stdio: ['ignore', 'pipe', 'pipe'] }));
+    expect(streamed.stats.tables).toEqual(fromFile.tables);
+    expect(streamed.stats.complete).toBe(true);
+
+    // Killed after its first chunk: what came before is no dump.
+    const running = startMySqlTool(tool, target(source), [...DUMP_ARGS, source], { failure: 'PG_DUMP_FAILED', stdio: ['ignore', 'pipe', 'pipe'] });
+    const collector = new MySqlDumpStatsCollector();
+    for await (const chunk of running.child.stdout!) {
+      collector.push(chunk as Buffer);
+      if (collector.bytesSeen > 10_000) running.child.kill('SIGKILL');
+    }
+    await expect(running.done).rejects.toThrow();
+    const stats = collector.finish();
+    expect(stats.complete).toBe(false);
+    expect(collector.bytesSeen).toBeLessThan(statSync(path.join(work, 'source.sql')).size);
+    expect(howMySqlScriptEnds(stats)).toMatch(/cut short/);
   });
 
   it('calls a cut dump incomplete and says where it stops', async () => {
