@@ -23,7 +23,7 @@ import type { WrittenFile } from './postgres/copy.js';
 import type { applyInTransaction, ApplyHooks, ScriptPlan } from './postgres/apply.js';
 import type { applyBySwap, repairLeftovers, SwapPlan } from './postgres/swap.js';
 import type { ExtensionUse } from './postgres/extensions.js';
-import type { howScriptEnds, readArchiveData, readScript, readToc, RestoreSource, TocEntry } from './postgres/artifacts.js';
+import type { readArchiveData, readScript, readToc, RestoreSource, TocEntry } from './postgres/artifacts.js';
 
 export type { EngineName } from '../format/metadata.js';
 export type { RunningTool, DumpStats, ScratchOutcome, ScratchRequest, Statistics };
@@ -234,7 +234,8 @@ export interface Engine {
   readToc: typeof readToc;
   readArchiveData: typeof readArchiveData;
   readScript: typeof readScript;
-  howScriptEnds: typeof howScriptEnds;
+  /** Where a script that is not whole stopped, in words (each engine's stats say it their way). */
+  howScriptEnds(stats: Pick<DumpStats, 'bytes' | 'ending'>): string;
 
   // Verify: an artifact read back to its end (the middle tier), and the one way deep verify restores.
   readBack(name: string, format: Format, file: string, serverMajor: number, env: NodeJS.ProcessEnv): Promise<{ checks: string[]; problem?: string }>;

@@ -17,6 +17,7 @@ import { mySqlDumpArgs, startMySqlDump } from './dump.js';
 import { mySqlBackupTools, mySqlRawRestore, openMySqlBackupSnapshot } from './backup.js';
 import { dumpMySqlRoles } from './roles.js';
 import { quoteMySqlIdentifier } from './quote.js';
+import { howMySqlScriptEnds, MYSQL_FINGERPRINT_ALGORITHM, MySqlDumpStatsCollector, mysqlStatsFromProcess, readMySqlScript } from './script.js';
 
 /** A member of the seam that belongs to PostgreSQL's archives, which a MySQL backup never is. */
 function archiveOnly(what: string): never {
@@ -50,11 +51,13 @@ export const mysqlEngine: Engine = {
   dumpRoles: dumpMySqlRoles,
   rawRestoreCommands: mySqlRawRestore,
   dump: startMySqlDump,
-  get fingerprintAlgorithm(): string {
-    return notYet('Per-table statistics of a MySQL dump');
+  fingerprintAlgorithm: MYSQL_FINGERPRINT_ALGORITHM,
+  statisticsCollector: (observer) => {
+    // The seam's observer is PostgreSQL's (its statements are psql's); this engine's differs.
+    if (observer) throw new KitError('INTERNAL', 'The MySQL/MariaDB statistics collector takes no PostgreSQL script observer.');
+    return new MySqlDumpStatsCollector();
   },
-  statisticsCollector: () => notYet('Per-table statistics of a MySQL dump'),
-  statisticsOf: () => notYet('Per-table statistics of a MySQL dump'),
+  statisticsOf: mysqlStatsFromProcess,
   compareStatistics,
   restoreInTransaction: () => notYet('Restoring'),
   restoreBySwap: () => notYet('Restoring'),
@@ -72,8 +75,8 @@ export const mysqlEngine: Engine = {
   },
   readToc: () => archiveOnly('A table of contents'),
   readArchiveData: () => archiveOnly('Archive data'),
-  readScript: () => notYet('Reading a MySQL dump back'),
-  howScriptEnds: () => notYet('Reading a MySQL dump back'),
+  readScript: (file, gzipped, options) => readMySqlScript(file, gzipped, { ...(options?.hash !== undefined ? { hash: options.hash } : {}) }),
+  howScriptEnds: howMySqlScriptEnds,
   readBack: () => notYet('Verifying a MySQL backup'),
   restoreIntoScratch: () => notYet('Verifying a MySQL backup'),
   copyToFile: () => notYet('Exporting'),
