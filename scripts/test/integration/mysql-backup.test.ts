@@ -5,6 +5,7 @@
  * the raw client restores it to the same database, even with a writer busy during the backup.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -134,6 +135,30 @@ describe('db:backup on a MariaDB environment', () => {
     expect(run.code).toBe(5);
     expect(run.stderr).toMatch(/rejected user "admin"/);
     expect(run.stderr).not.toMatch(/wrong-[0-9a-f]{8}/);
+  });
+});
+
+describe('db:backup on MariaDB, encrypted', () => {
+  it('age-encrypts every artifact before it is stored; age -d gives back the .sql the .info describes', async () => {
+    const project = projectFor(source);
+    const key = path.join(project, 'key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim();
+    const run = await cli('pg-backup', ['--format', 'sql', '--json'], { cwd: project, env: { AGE_RECIPIENTS: recipient } });
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.code).toBe(0);
+    const { id } = run.json<BackupResult>();
+    const info = readInfo(project, id);
+    expect(info.encryption).toMatchObject({ method: 'age', recipients: [recipient] });
+    expect(info.artifacts.map((a) => a.file).sort()).toEqual([`${id}.globals.sql.age`, `${id}.sql.age`]);
+    expect(listBackupFiles(project).filter((f) => f.endsWith('.sql'))).toEqual([]);
+    const stored = path.join(backupDir(project), `${id}.sql.age`);
+    expect(readFileSync(stored).subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    const plain = execFileSync('age', ['-d', '-i', key, stored]);
+    const sqlArtifact = info.artifacts.find((a) => a.format === 'sql')!;
+    expect(createHash('sha256').update(plain).digest('hex')).toBe(sqlArtifact.plain!.sha256);
+    expect(plain.toString()).toMatch(/-- Dump completed on /);
+    expect(sha256(stored)).toBe(sqlArtifact.sha256);
   });
 });
 
