@@ -138,6 +138,20 @@ describe('db:backup on a MariaDB environment', () => {
   });
 });
 
+describe('db:backup on MariaDB as a user with rights on its database only', () => {
+  it('refuses a dump that would lose a routine it may not read, naming the grant, and writes nothing', async () => {
+    await server.sql(`CREATE USER IF NOT EXISTS 'limited'@'127.0.0.1' IDENTIFIED BY 'lim-pw-7'; GRANT ALL ON \`${source}\`.* TO 'limited'@'127.0.0.1';`);
+    const project = makeProject({ 'packages/database/.env': `DATABASE_URL=mysql://limited:lim-pw-7@${server.host}:${server.port}/${source}\n` });
+    const run = await cli('pg-backup', ['--format', 'sql'], { cwd: project });
+    expect(run.code).toBe(10);
+    expect(run.stderr).toMatch(/limited may not read the body of function `order_weight`, so the backup would lose it\. Grant it SELECT ON mysql\.proc/);
+    // The routines' definer is an account it may not read: said, never with a hash.
+    expect(run.stderr).toMatch(/the backup's globals leave out admin@127\.0\.0\.1 \(ER_DBACCESS_DENIED_ERROR\)/);
+    expect(run.stderr).not.toContain('lim-pw-7');
+    expect(listBackupFiles(project).filter((f) => f.startsWith('backup_'))).toEqual([]);
+  });
+});
+
 describe('db:backup on MariaDB, encrypted', () => {
   it('age-encrypts every artifact before it is stored; age -d gives back the .sql the .info describes', async () => {
     const project = projectFor(source);

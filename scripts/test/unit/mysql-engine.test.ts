@@ -67,6 +67,9 @@ describe('mariadb-dump arguments', () => {
     expect(explainMySqlDumpFailure('mariadb-dump: Couldn\'t find table: "nosuch"\n')?.code).toBe('NOTHING_MATCHED');
     expect(explainMySqlDumpFailure('mariadb-dump: Error 2013: Lost connection to server during query when dumping table `t` at row: 12\n')?.code).toBe('SERVER_UNREACHABLE');
     expect(explainMySqlDumpFailure('something else')).toBeUndefined();
+    const routine = explainMySqlDumpFailure('mariadb-dump: limited has insufficient privileges to SHOW CREATE FUNCTION `order_weight`!\n');
+    expect(routine?.code).toBe('PG_DUMP_FAILED');
+    expect(routine?.message).toMatch(/limited may not read the body of function `order_weight`, so the backup would lose it\. Grant it SELECT ON mysql\.proc/);
   });
 });
 
