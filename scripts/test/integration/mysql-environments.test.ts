@@ -17,7 +17,7 @@ import type { ListResult } from '../../lib/commands/list.js';
 import type { RetentionResult } from '../../lib/commands/retention.js';
 import type { SyncResult } from '../../lib/sync/sync.js';
 import { fingerprint } from '../support/backups.js';
-import { backupDir, cli, createDatabase, makeProject, type CliOptions, type CliResult, type TestDatabase } from '../support/harness.js';
+import { backupDir, cli, createDatabase, makeProject, REPO, type CliOptions, type CliResult, type TestDatabase } from '../support/harness.js';
 import { fingerprintMariaDb, MARIADB_CORPUS, startMariaDb, type MariaDb } from '../support/mariadb.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
 
@@ -255,6 +255,32 @@ describe('db:sync between two MySQL environments', () => {
     const same = await run('sync', ['--from', 'app', '--env', 'same', '--force'], { cwd: dir });
     expect(same.code).toBe(16);
     expect(same.stderr).toMatch(/are the same database on the same server\. Nothing was changed/);
+    expect(await fingerprintMariaDb(server, app)).toEqual(before);
+  });
+});
+
+describe('db:migrate:safe on a MySQL environment', () => {
+  it('a failing migration is rolled back to the pre-migrate backup; the migration got a mysql:// DATABASE_URL', async () => {
+    const app = await corpusDatabase();
+    const dir = project({ app: mysqlUrl(app) });
+    const before = await fingerprintMariaDb(server, app);
+    // The application's migration: it changes the database through the URL it is given, then fails.
+    const migration = path.join(dir, 'migrate.cjs');
+    writeFileSync(
+      migration,
+      `const mysql = require(${JSON.stringify(path.join(REPO, 'node_modules/mysql2/promise'))});
+       (async () => {
+         if (!process.env.DATABASE_URL.startsWith('mysql://')) process.exit(9);
+         const c = await mysql.createConnection(process.env.DATABASE_URL);
+         await c.query('DELETE FROM order_lines');
+         await c.query('ALTER TABLE customers ADD COLUMN half_done INT');
+         await c.end();
+         process.exit(3);
+       })();`,
+    );
+    const migrated = await run('migrate-safe', ['--env', 'app', '--command', `node ${migration}`], { cwd: dir });
+    expect(migrated.code, migrated.stderr).toBe(18);
+    expect(migrated.stderr).toMatch(/The migration failed \(`node .*migrate\.cjs` exited with 3\)\. Rolled back: .* was restored from backup_pre-migrate_/);
     expect(await fingerprintMariaDb(server, app)).toEqual(before);
   });
 });
