@@ -116,13 +116,12 @@ describe('a MySQL environment and a PostgreSQL environment in one project', () =
     const appBefore = await fingerprintMariaDb(server, app);
     const pgBefore = await fingerprint(pgDb.url);
     const intoMySql = await run('pg-restore', [theirs.id, '--from', 'pg', '--env', 'app', '--force', '--notify', webhook.url], { cwd: dir });
-    expect(intoMySql.code).not.toBe(0);
-    expect(intoMySql.stderr).toMatch(/restore: error: .*PostgreSQL/);
-    expect(intoMySql.stderr).toMatch(/MySQL|MariaDB/);
+    expect(intoMySql.code).toBe(16);
+    expect(intoMySql.stderr).toMatch(/restore: error: .*is a PostgreSQL backup, and .* is a MySQL\/MariaDB database.* Nothing was changed\./);
     expect(await fingerprintMariaDb(server, app)).toEqual(appBefore);
     const intoPg = await run('pg-restore', [mine.id, '--from', 'app', '--env', 'pg', '--force'], { cwd: dir });
-    expect(intoPg.code).not.toBe(0);
-    expect(intoPg.stderr).toMatch(/restore: error: .*(MySQL|MariaDB)/);
+    expect(intoPg.code).toBe(16);
+    expect(intoPg.stderr).toMatch(/restore: error: .*is a MySQL\/MariaDB backup, and .* is a PostgreSQL database.* Nothing was changed\./);
     expect(await fingerprint(pgDb.url)).toEqual(pgBefore);
     expect(webhook.bodies.some((b) => JSON.parse(b).command === 'restore' && JSON.parse(b).outcome === 'failure')).toBe(true);
 
