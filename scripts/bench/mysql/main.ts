@@ -62,7 +62,7 @@ function renderMySqlText(facts: MySqlFacts, runs: number, results: CaseResult[],
       [1, 3, 4, 5],
     ),
     '',
-    ...table([['check', 'value', 'target', 'result'], ...checks.map((c) => [c.label, c.value?.toFixed(2) ?? 'n/a', c.target, checkResult(c)])], [1]),
+    ...(checks.length ? table([['check', 'value', 'target', 'result'], ...checks.map((c) => [c.label, c.value?.toFixed(2) ?? 'n/a', c.target, checkResult(c)])], [1]) : []),
     ...notMeasuredLines(measured),
   ];
   const drivers = driverLines(results);

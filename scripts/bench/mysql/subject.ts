@@ -29,17 +29,7 @@ export async function openMySqlSubject(signal: AbortSignal): Promise<MySqlSubjec
   const server = await startMariaDbServer({ bufferPoolMb: 512, extraArgs: ['--max-allowed-packet=256M'] });
   try {
     signal.throwIfAborted();
-    const target = (database = BENCH_DATABASE): Target => ({
-      host: server.host,
-      port: server.port,
-      user: server.user,
-      password: server.password,
-      database,
-      params: {},
-      env: 'bench',
-      source: 'the bench',
-      protected: false,
-    });
+    const target = (database = BENCH_DATABASE): Target => server.target(database);
     await withMySql(target(''), (client) => client.query(`CREATE DATABASE ${BENCH_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`));
     return { server, target, url: (database = BENCH_DATABASE) => server.url(database), close: () => server.stop() };
   } catch (error) {

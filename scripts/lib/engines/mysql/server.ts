@@ -14,6 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import type { Target } from '../../config/target.js';
 import { registerSecret } from '../../redact.js';
 import { captureProcess, dyingWithParent, runToExit } from '../../proc/process.js';
 import { freePort } from '../postgres/cluster.js';
@@ -36,6 +37,8 @@ export interface MariaDbServer {
   base: string;
   /** mysql://admin:…@127.0.0.1:port/<database>, the form the kit takes as DATABASE_URL. */
   url(database?: string): string;
+  /** The admin's connection to `database` ("" for none), for openMySql and startMySqlTool. */
+  target(database?: string): Target;
   /** Run SQL as root over the private socket (no password); its tab-separated output. */
   rootSql(sql: string): Promise<string>;
   /** Shut down (mariadb-admin shutdown, then SIGKILL) and delete everything. */
@@ -177,6 +180,7 @@ function handle(base: string, child: ChildProcess, port: number, password: strin
     password,
     pid: child.pid!,
     base,
+    target: (database = '') => ({ host: '127.0.0.1', port, user: 'admin', password, database, params: {}, env: 'default', source: 'a throw-away MariaDB server', protected: false }),
     url: (database = '') => `mysql://admin:${password}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     rootSql,
     async stop() {
