@@ -5,8 +5,8 @@
  * them (startMySqlTool: the connection in a private option file), so both sides connect alike.
  *
  * The raw peers, defined honestly:
- * - backup: `mariadb-dump --single-transaction --quick --routines --triggers --events --hex-blob
- *   --default-character-set=utf8mb4 bench > file`, the same dump options the kit's backup uses;
+ * - backup: `mariadb-dump --single-transaction … bench > file` with the same options the kit's
+ *   backup gives it (DUMP_OPTIONS);
  * - restore: `mariadb bench_restore_N < file` into a fresh empty database, against the kit's
  *   `db:restore <its .sql> --force --no-safety-backup` into another (the swap included; the
  *   safety backup left out, as in the PostgreSQL section: its cost is a backup's);
@@ -23,7 +23,8 @@ import { REPO, runKit } from '../context.js';
 import type { BenchCase, RunOutcome } from '../registry.js';
 import { BENCH_DATABASE, MYSQL_TABLES, withMySql, type MySqlSubject } from './subject.js';
 
-export const DUMP_OPTIONS = ['--single-transaction', '--quick', '--routines', '--triggers', '--events', '--hex-blob', '--default-character-set=utf8mb4'];
+/** The options the kit's backup gives mariadb-dump (engines/mysql/dump.ts), so both sides dump the same. */
+export const DUMP_OPTIONS = ['--single-transaction', '--skip-lock-tables', '--quick', '--routines', '--triggers', '--events', '--hex-blob', '--default-character-set=utf8mb4', '--no-tablespaces', '--dump-date'];
 
 export interface MySqlBenchContext {
   subject: MySqlSubject;
