@@ -180,7 +180,7 @@ function handle(base: string, child: ChildProcess, port: number, password: strin
     password,
     pid: child.pid!,
     base,
-    target: (database = '') => ({ host: '127.0.0.1', port, user: 'admin', password, database, params: {}, env: 'default', source: 'a throw-away MariaDB server', protected: false }),
+    target: (database = '') => ({ engine: 'mysql', host: '127.0.0.1', port, user: 'admin', password, database, params: {}, env: 'default', source: 'a throw-away MariaDB server', protected: false }),
     url: (database = '') => `mysql://admin:${password}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     rootSql,
     async stop() {
