@@ -77,7 +77,8 @@ function freshDatabases(ctx: MySqlBenchContext) {
 const rawDumpFile = (dir: string) => path.join(dir, 'raw.sql');
 
 function kitSqlFile(dir: string): string {
-  const files = readdirSync(path.join(dir, 'default')).filter((f) => f.endsWith('.sql'));
+  // the backup's script, not the users and grants beside it (.globals.sql)
+  const files = readdirSync(path.join(dir, 'default')).filter((f) => f.endsWith('.sql') && !f.endsWith('.globals.sql'));
   if (files.length !== 1) throw new Error(`expected one .sql from the kit's backup, found ${files.length}`);
   return path.join(dir, 'default', files[0]!);
 }
