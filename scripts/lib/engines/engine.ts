@@ -255,3 +255,23 @@ export interface Engine {
   isLockTimeout(message: string): boolean;
   lockTimeoutError(target: Target, during: string, seconds: number, afterwards: string): Promise<KitError>;
 }
+
+/**
+ * What an engine says about environments rather than about one backup: how sync knows two
+ * environments are one database, how a sync's source is opened read-only, and whether the
+ * engine has physical backups. Kept beside Engine (registry.ts's environmentOf) until the MySQL
+ * engine's facade takes these members itself; both engines answer every one.
+ */
+export interface EngineEnvironment {
+  /**
+   * The target opened so that nothing the kit or the engine's programs run there can write
+   * (PostgreSQL: default_transaction_read_only for every session). A MySQL backup only reads by
+   * construction (mariadb-dump's consistent-snapshot transaction and the kit's SELECTs), and its
+   * programs take no per-session setting from the target, so the target comes back as it is.
+   */
+  readOnly(target: Target): Target;
+  /** One database on one server, as the server sees it: equal for two targets only when they reach the same database. */
+  databaseIdentity(client: Client): Promise<string>;
+  /** Physical backups (a base backup with archived WAL, point-in-time recovery) exist for this engine. */
+  readonly physicalBackups: boolean;
+}
