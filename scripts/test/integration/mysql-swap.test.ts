@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../support/harness.js';
@@ -16,6 +17,8 @@ import { fingerprintMariaDb, MARIADB_CORPUS, startMariaDb, type MariaDb, type Ma
 import type { Target } from '../../lib/config/target.js';
 import type { Reporter } from '../../lib/context.js';
 import { repairLeftovers, restoreBySwap, type MySqlSwapPlan } from '../../lib/engines/mysql/swap.js';
+import { restoreIntoScratch } from '../../lib/engines/mysql/scratch.js';
+import type { RunningProcess } from '../../lib/proc/process.js';
 
 let server: MariaDb;
 let work: string;
@@ -238,5 +241,53 @@ describe("MySQL restore by swap, the kit killed outright", { timeout: 180_000 },
     // And the next restore runs cleanly over the repaired target.
     await restoreBySwap(targetOf(db), { file: dump, gzip: false }, plan(), reporter(), new AbortController().signal);
     expect(await fingerprintMariaDb(server, db)).toEqual(corpus);
+  });
+});
+
+describe('MySQL deep verify scratch database', { timeout: 120_000 }, () => {
+  const readAll = async (dump: RunningProcess): Promise<string> => {
+    let text = '';
+    for await (const chunk of dump.child.stdout!) text += (chunk as Buffer).toString();
+    await dump.done;
+    return text;
+  };
+  const request = (file: string) => ({ server: targetOf(''), database: 'verified', source: { file, gzip: file.endsWith('.gz') }, stamp: `20261208_0200${String(stamps++).padStart(2, '0')}`, reporter: reporter(), signal: new AbortController().signal });
+
+  it('restores a .sql.gz into a scratch database, re-dumps it, and drops it', async () => {
+    const gz = path.join(work, 'corpus.sql.gz');
+    writeFileSync(gz, gzipSync(readFileSync(dump)));
+    const outcome = await restoreIntoScratch(request(gz), readAll);
+    expect(outcome.restored).toBe(true);
+    if (!outcome.restored) return;
+    expect(outcome.rows).toEqual(corpusRows);
+    expect(outcome.stats).toContain('INSERT INTO `orders` VALUES');
+    expect(outcome.stats).toContain('-- Dump completed');
+    expect(await kitDatabases()).toEqual([]);
+  });
+
+  it('a script that fails part-way is a problem to report, and the scratch database is gone', async () => {
+    const bad = path.join(work, 'verify-bad.sql');
+    writeFileSync(bad, readFileSync(dump, 'utf8').replace(/(INSERT INTO `orders`)/, 'INSERT INTO no_such_table VALUES (1);\n$1'));
+    const outcome = await restoreIntoScratch(request(bad), readAll);
+    expect(outcome).toMatchObject({ restored: false, problem: expect.stringMatching(/^Restoring into verified_kit_verify_\d+_\d+ failed: .*ERROR 1100 .*no_such_table/) });
+    expect(await kitDatabases()).toEqual([]);
+  });
+
+  it('a verify killed outright leaves its marked scratch database to the next run, which drops it', async () => {
+    const slow = path.join(work, 'verify-slow.sql');
+    writeFileSync(slow, readFileSync(dump, 'utf8').replace(/(INSERT INTO `orders`)/, 'DO SLEEP(600);\n$1'));
+    const { reporter: _r, signal: _s, ...plain } = request(slow);
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `const r = JSON.parse(process.env.KIT_REQUEST); import(${JSON.stringify(path.join(REPO, 'scripts/lib/engines/mysql/scratch.ts'))}).then((m) => m.restoreIntoScratch({ ...r, reporter: { progress() {}, notice() {} }, signal: new AbortController().signal }, async () => undefined));`], {
+      cwd: REPO,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, KIT_REQUEST: JSON.stringify(plain) },
+    });
+    await until('the load to reach its pause', async () => (await server.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DO SLEEP(600)%';")).trim() !== '0');
+    expect((await kitDatabases()).some((d) => d.includes('_kit_verify_'))).toBe(true);
+    await killOutright(child);
+    const notices: string[] = [];
+    await repairLeftovers(targetOf(''), (m) => notices.push(m));
+    expect(notices.join('\n')).toMatch(/dropped verified_kit_verify_.*killed/);
+    expect(await kitDatabases()).toEqual([]);
   });
 });
