@@ -65,6 +65,15 @@ const READ_AS_CLASSIFIED = '-c standard_conforming_strings=on';
 const FETCH = 1000;
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
+/**
+ * node-postgres's query form, which the cursor and the text type parsers need: db:sql's session is
+ * PostgreSQL's (its transaction and cursor statements are), and its client is node-postgres's.
+ */
+interface PgSession {
+  query<Row>(config: { text: string; rowMode?: 'array'; types: typeof TEXT_TYPES }): Promise<{ rows: Row[]; fields: Array<{ name: string }>; command: string | null; rowCount: number | null }>;
+}
+const pgSession = (client: Client) => client as unknown as PgSession;
+
 const shown = (s: ClassifiedStatement) => `${s.reason ? `${s.reason}: ` : ''}${s.text.length > 80 ? `${s.text.slice(0, 77)}…` : s.text}`;
 
 /** What the kit refuses whatever the flags: psql commands, and statements that take over its transaction. */
@@ -126,7 +135,7 @@ async function streamCursor(client: Client, statement: ClassifiedStatement, opti
   const out = partial ? createWriteStream(partial, { mode: 0o600 }) : undefined;
   try {
     for (let first = true; ; first = false) {
-      const batch = await client.query<string[]>({ text: `FETCH ${FETCH} FROM kit_sql_cursor`, rowMode: 'array', types: TEXT_TYPES });
+      const batch = await pgSession(client).query<string[]>({ text: `FETCH ${FETCH} FROM kit_sql_cursor`, rowMode: 'array', types: TEXT_TYPES });
       if (first) {
         result.columns = batch.fields.map((f) => f.name);
         if (out) out.write(result.columns.map(csvField).join(',') + '\n');
@@ -193,7 +202,7 @@ export async function executeStatements(engine: Engine, client: Client, statemen
       signal.throwIfAborted();
       if (statement === output) await streamCursor(client, statement, options, result);
       else {
-        const r = await client.query({ text: statement.text, types: TEXT_TYPES });
+        const r = await pgSession(client).query({ text: statement.text, types: TEXT_TYPES });
         result.statements.push({ command: r.command ?? statement.command, rowCount: r.rowCount });
       }
     }
