@@ -9,7 +9,7 @@
  */
 import { KitError } from '../../errors.js';
 import { childEnv, describeTarget, targetFromUrl, type Target } from '../../config/target.js';
-import type { Engine, LocatedTool, ServerFacts, SpawnToolOptions, ToolName } from '../engine.js';
+import type { Client, Engine, LocatedTool, ServerFacts, SpawnToolOptions, ToolName } from '../engine.js';
 import { compareStatistics } from '../statistics.js';
 import { connectMySql, connectMySqlWithWait, mySqlServerFacts, mySqlServerGone } from './connect.js';
 import { locateMySqlTool, startMySqlTool, type MySqlToolName } from './tools.js';
@@ -17,6 +17,8 @@ import { mySqlToolOf, type MySqlLocatedTool } from './located.js';
 import { dumpToolProblem, majorMinor } from './fit.js';
 import { startMySqlDump } from './dump.js';
 import { quoteMySqlIdentifier } from './quote.js';
+import { mySqlReadBack, mySqlRepairLeftovers, mySqlRestoreBySwap, mySqlRestoreIntoScratch } from './restore.js';
+import { howMySqlScriptEnds, readMySqlScript } from './script.js';
 
 
 const MYSQL_TOOLS: readonly string[] = ['mariadb-dump', 'mariadb'] satisfies MySqlToolName[];
@@ -77,8 +79,14 @@ export const mysqlEngine: Engine = {
   statisticsOf: () => notYet('Per-table statistics of a MySQL dump'),
   compareStatistics,
   restoreInTransaction: () => notYet('Restoring'),
-  restoreBySwap: () => notYet('Restoring'),
-  repairLeftovers: async () => undefined, // nothing of this engine's restores can be left behind yet
+  // DDL commits itself here: every restore loads a scratch database and swaps it in (swap.ts).
+  scriptClient: 'mariadb',
+  transactionalDdl: false,
+  restoreBySwap: mySqlRestoreBySwap,
+  repairLeftovers: mySqlRepairLeftovers,
+  currentDatabase: async (client: Client) => (await client.query<{ d: string | null }>('SELECT DATABASE() AS d')).rows[0]?.d ?? '',
+  // InnoDB recalculates persistent statistics itself once a tenth of a table has changed, as a restore's load does.
+  refreshPlannerStatistics: async () => undefined,
   adminConnection: (target: Target) => connectMySql({ ...target, database: '' }),
   // MySQL has no extensions: nothing a backup needs can be missing.
   checkExtensionsAvailable: async () => undefined,
@@ -92,10 +100,10 @@ export const mysqlEngine: Engine = {
   },
   readToc: () => archiveOnly('A table of contents'),
   readArchiveData: () => archiveOnly('Archive data'),
-  readScript: () => notYet('Reading a MySQL dump back'),
-  howScriptEnds: () => notYet('Reading a MySQL dump back'),
-  readBack: () => notYet('Verifying a MySQL backup'),
-  restoreIntoScratch: () => notYet('Verifying a MySQL backup'),
+  readScript: readMySqlScript as unknown as Engine['readScript'],
+  howScriptEnds: howMySqlScriptEnds as unknown as Engine['howScriptEnds'],
+  readBack: mySqlReadBack,
+  restoreIntoScratch: mySqlRestoreIntoScratch,
   copyToFile: () => notYet('Exporting'),
   sessionSettingsSql: () => notYet('Exporting'),
   quoteIdentifier: quoteMySqlIdentifier,

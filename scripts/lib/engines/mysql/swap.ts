@@ -72,7 +72,7 @@ const serverTarget = (target: Target): Target => ({ ...target, database: '' });
  * Restore `source` over `target.database` by a scratch load and one RENAME TABLE. Returns the
  * database that keeps the previous tables when `plan.keepOld` asked for it.
  */
-export async function restoreBySwap(target: Target, source: ScriptFile, plan: MySqlSwapPlan, reporter: Reporter, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<{ oldDatabase: string | undefined }> {
+export async function restoreBySwap(target: Target, source: ScriptFile, plan: MySqlSwapPlan, reporter: Reporter, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env, onSwap?: () => void): Promise<{ oldDatabase: string | undefined }> {
   const notice = (message: string) => reporter.notice(message);
   await repairLeftovers(target, notice);
   const client = await openMySql(serverTarget(target));
@@ -94,6 +94,7 @@ export async function restoreBySwap(target: Target, source: ScriptFile, plan: My
     }
     // The last moment a signal stops the restore: what follows is the change itself, or its undo.
     signal.throwIfAborted();
+    onSwap?.();
     reporter.progress({ phase: 'swapping tables', bytes: 0 });
     await client.query('SET SESSION lock_wait_timeout = ?', [Math.max(1, Math.round(plan.lockTimeoutSeconds))]);
     journal = await writeJournal(client, target.database, fresh, old, plan.keepOld, facts);
