@@ -105,11 +105,16 @@ function modePart(input: PlanInput, sql: Engine['restoreSql']): ModePart {
  * An engine whose DDL commits itself restores only by loading the whole backup into a fresh
  * database and swapping it in: what needs a transaction around part of a database is refused.
  */
-function swapOnlyPlan(input: PlanInput, engine: Engine): RestorePlan {
+export function refuseSwapOnly(input: Pick<PlanInput, 'mode' | 'tables' | 'jobs'>, engine: Engine): void {
+  if (engine.transactionalDdl) return;
   const refused = input.tables.length ? '--table' : input.jobs !== undefined ? '--jobs' : input.mode === 'replace' || input.mode === 'create' ? undefined : `--${input.mode}`;
   if (refused) {
     throw new KitError('UNSUPPORTED_MODE', `${refused} is not available for ${engine.label} databases: their DDL is not transactional, so the kit restores a whole backup into a fresh database and swaps its tables in with one RENAME TABLE, and has no safe way to change only part of a database. Restore the whole backup (without ${refused}). Nothing was changed.`);
   }
+}
+
+function swapOnlyPlan(input: PlanInput, engine: Engine): RestorePlan {
+  refuseSwapOnly(input, engine);
   return { creating: true, pgRestoreArgs: [], restoreList: undefined, prelude: '', checks: '', expectedRows: { ...input.recordedRows }, mustExist: [], dropOwnership: false, dropPrivileges: false };
 }
 

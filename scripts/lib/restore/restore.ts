@@ -21,7 +21,7 @@ import { decryptSource, type DecryptionRequest } from './encrypted.js';
 import { applyRoles, describeRolesPlan, loadRolesPlan, type RolesPlan } from './roles.js';
 import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource, type RestoreSource } from './source.js';
 import { RestoreSession } from './session.js';
-import { describeMode, formatsFor, planRestore, type RestoreMode, type RestorePlan } from './plan.js';
+import { describeMode, formatsFor, planRestore, refuseSwapOnly, type RestoreMode, type RestorePlan } from './plan.js';
 
 export type { RestoreMode } from './plan.js';
 export { formatsFor } from './plan.js';
@@ -271,6 +271,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
   const session = new RestoreSession(target, ctx.signal, engineForTarget(target));
   let resolved: ResolvedSource | undefined;
   try {
+    refuseSwapOnly(options, session.engine);
     await repairFirst(session, options, ctx);
     resolved = await resolveSource({
       input: options.input,
