@@ -86,6 +86,26 @@ describe('db:restore and db:verify on a MySQL/MariaDB environment', { timeout: 1
     expect(await kitDatabases()).toEqual([]);
   });
 
+  it('--create makes a database that does not exist; --keep-old keeps the replaced tables beside the target', async () => {
+    const project = makeProject();
+    const id = await mysqlBackup(project, source);
+    const missing = `m_missing_${Date.now()}`;
+    const created = await cli('pg-restore', [id, '--create', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: url(missing) } });
+    expect(created.code, created.stderr).toBe(0);
+    expect(await fingerprintMariaDb(server, missing)).toEqual(await fingerprintMariaDb(server, source));
+
+    const target = await server.createDatabase();
+    await server.sql('CREATE TABLE junk (a INT); INSERT INTO junk VALUES (7);', target);
+    const kept = await cli('pg-restore', [id, '--keep-old', '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: url(target) } });
+    expect(kept.code, kept.stderr).toBe(0);
+    const old = /the replaced database was kept as (\S+)/.exec(kept.stdout)?.[1];
+    expect(old).toMatch(new RegExp(`^${target}_kit_old_\\d{8}_\\d{6}$`));
+    expect((await server.sql('SELECT a FROM junk;', old)).trim()).toBe('7');
+    expect(await fingerprintMariaDb(server, target)).toEqual(await fingerprintMariaDb(server, source));
+    await server.sql(`DROP DATABASE \`${old}\`;`);
+    expect(await kitDatabases()).toEqual([]);
+  });
+
   it('refuses what a swap cannot do safely, naming why, before anything changes', async () => {
     const project = makeProject();
     const id = await mysqlBackup(project, source);
