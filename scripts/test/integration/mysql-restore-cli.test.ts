@@ -8,7 +8,7 @@ import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, makeProject, createDatabase } from '../support/harness.js';
+import { cli, createDatabase, makeProject, startCli, waitFor } from '../support/harness.js';
 import { takeBackup } from '../support/backups.js';
 import { fingerprintMariaDb, MARIADB_CORPUS, startMariaDb, type MariaDb } from '../support/mariadb.js';
 import { buildInfo } from '../../lib/backup/backup.js';
@@ -103,6 +103,26 @@ describe('db:restore and db:verify on a MySQL/MariaDB environment', { timeout: 1
     expect((await server.sql('SELECT a FROM junk;', old)).trim()).toBe('7');
     expect(await fingerprintMariaDb(server, target)).toEqual(await fingerprintMariaDb(server, source));
     await server.sql(`DROP DATABASE \`${old}\`;`);
+    expect(await kitDatabases()).toEqual([]);
+  });
+
+  it('a db:restore killed outright right after its RENAME is undone by the next db:restore, which then restores', async () => {
+    const project = makeProject();
+    const id = await mysqlBackup(project, source);
+    const target = await server.createDatabase();
+    await server.sql('CREATE TABLE junk (a INT); INSERT INTO junk VALUES (1); CREATE VIEW junk_view AS SELECT a FROM junk;', target);
+    const before = await fingerprintMariaDb(server, target);
+    const env = { DATABASE_URL: url(target) };
+    const killed = startCli('pg-restore', [id, '--force', '--no-safety-backup'], { cwd: project, env: { ...env, PGKIT_TEST_PAUSE: 'after-rename' } });
+    await waitFor('the swap to be half-way', () => (killed.output().stderr.includes('test pause: after-rename') ? true : undefined), 60_000);
+    process.kill(killed.child.pid!, 'SIGKILL');
+    await killed.result;
+    expect(await fingerprintMariaDb(server, target)).not.toEqual(before);
+
+    const again = await cli('pg-restore', [id, '--force', '--no-safety-backup'], { cwd: project, env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(new RegExp(`undid a restore of ${target} that was killed while swapping tables`));
+    expect(await fingerprintMariaDb(server, target)).toEqual(await fingerprintMariaDb(server, source));
     expect(await kitDatabases()).toEqual([]);
   });
 
