@@ -244,6 +244,21 @@ describe("MySQL restore by swap, the kit killed outright", { timeout: 180_000 },
   });
 });
 
+describe('MySQL restore by swap, killed after its commit mark', { timeout: 180_000 }, () => {
+  it('the next run finishes it: the backup is in place and the old tables are gone', async () => {
+    const db = await occupiedDatabase();
+    const kit = kitProcess(db, dump, { PGKIT_TEST_PAUSE: 'after-commit' });
+    await until('the commit mark', () => kit.stderr().includes('test pause: after-commit'), 60_000, () => `exit ${kit.child.exitCode} ${kit.stderr()}`);
+    await killOutright(kit.child);
+    expect((await kitDatabases()).some((d) => d.includes('_kit_old_'))).toBe(true);
+    const notices: string[] = [];
+    await repairLeftovers(targetOf(db), (m) => notices.push(m));
+    expect(notices.join('\n')).toMatch(/finished a restore of .* killed after its swap/);
+    expect(await fingerprintMariaDb(server, db)).toEqual(corpus);
+    expect(await kitDatabases()).toEqual([]);
+  });
+});
+
 describe('MySQL deep verify scratch database', { timeout: 120_000 }, () => {
   const readAll = async (dump: RunningProcess): Promise<string> => {
     let text = '';

@@ -52,7 +52,7 @@ interface Journal {
 }
 
 /** Stops a run at a named step while a test kills it (PGKIT_TEST_PAUSE, as the PostgreSQL engine's). */
-async function pauseForTest(env: NodeJS.ProcessEnv, point: 'swap' | 'after-rename', reporter: Reporter): Promise<void> {
+async function pauseForTest(env: NodeJS.ProcessEnv, point: 'swap' | 'after-rename' | 'after-commit', reporter: Reporter): Promise<void> {
   if (env.PGKIT_TEST_PAUSE !== point) return;
   reporter.notice(`test pause: ${point}`);
   await new Promise<void>((resolve) => {
@@ -171,6 +171,7 @@ async function swapIn(client: MySqlClient, journal: Journal, old: string, env: N
   await dropObjects(client, database);
   await createObjects(client, database, journal.freshObjects);
   await client.query(`INSERT INTO ${quoteName(old)}.${JOURNAL} (k, v) VALUES ('committed', '1')`);
+  await pauseForTest(env, 'after-commit', reporter);
 }
 
 /** After the commit mark: the loaded copy's leftovers go, and the old tables too unless kept. */
