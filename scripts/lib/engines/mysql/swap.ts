@@ -11,6 +11,10 @@
  *  4. The target's routines, views and events are replaced by the backup's, and the backup's
  *     triggers made; the journal is marked committed; the old database is dropped (or kept).
  *
+ * Between dropping the target's triggers and the RENAME (the next statement) a write by another
+ * session to the target runs without them; MariaDB refuses RENAME TABLE under LOCK TABLES, so the
+ * window cannot be closed by locking, only kept to one statement.
+ *
  * A failure after step 2 undoes from the journal: the target's tables renamed back in one
  * statement when they had moved, and its own objects made again. A kit killed outright at any
  * step leaves the journal and the markers; the next run's repairLeftovers sees where the tables
