@@ -23,7 +23,7 @@ beforeAll(async () => {
   server = await startMariaDb();
   source = await server.createDatabase();
   await server.sql(readFileSync(MARIADB_CORPUS, 'utf8'), source);
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await server?.stop();

@@ -74,7 +74,7 @@ beforeAll(async () => {
   await server.tool('mariadb', ['--default-character-set=utf8mb4', raw], { stdinFile: dump });
   corpus = await fingerprintMariaDb(server, raw);
   corpusRows = Object.fromEntries(Object.entries(corpus.tables).map(([t, v]) => [t, Number(v.split(' ')[0])]));
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await server?.stop();
