@@ -19,6 +19,7 @@ import type { Reporter } from '../../lib/context.js';
 import { repairLeftovers, restoreBySwap, type MySqlSwapPlan } from '../../lib/engines/mysql/swap.js';
 import { restoreIntoScratch } from '../../lib/engines/mysql/scratch.js';
 import type { RunningProcess } from '../../lib/proc/process.js';
+import { openMySql } from '../../lib/engines/mysql/client.js';
 
 let server: MariaDb;
 let work: string;
@@ -138,6 +139,24 @@ describe('MySQL restore by swap, faults', () => {
     const before = await fingerprintMariaDb(server, db);
     const failure = restoreBySwap(targetOf(db), { file: dump, gzip: false }, plan({ expectedRows: { ...corpusRows, orders: corpusRows.orders! + 1 } }), reporter(), new AbortController().signal);
     await expect(failure).rejects.toMatchObject({ code: 'ROW_COUNT_MISMATCH', message: expect.stringMatching(/`orders` has \d+ rows, the backup recorded \d+/) });
+    expect(await fingerprintMariaDb(server, db)).toEqual(before);
+    expect(await kitDatabases()).toEqual([]);
+  });
+
+  it('another session holding a table the RENAME needs: it gives up after --lock-timeout, and the triggers it dropped are back', async () => {
+    const db = await occupiedDatabase();
+    const before = await fingerprintMariaDb(server, db);
+    const holder = await openMySql(targetOf(db));
+    try {
+      await holder.query('START TRANSACTION');
+      await holder.query('SELECT * FROM only_here');
+      const failure = restoreBySwap(targetOf(db), { file: dump, gzip: false }, plan({ lockTimeoutSeconds: 2 }), reporter(), new AbortController().signal);
+      await expect(failure).rejects.toThrow(/Lock wait timeout exceeded/);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+    }
+    expect(before.definitions.some((d) => d.startsWith('TRIGGER old_trigger'))).toBe(true);
     expect(await fingerprintMariaDb(server, db)).toEqual(before);
     expect(await kitDatabases()).toEqual([]);
   });

@@ -86,6 +86,16 @@ export async function readObjects(client: MySqlClient, database: string): Promis
   return objects;
 }
 
+/** The "KIND name" of every routine, view, trigger and event of `database`. */
+export async function objectKeys(client: MySqlClient, database: string): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for (const kind of KINDS) {
+    const { rows } = await client.query<{ name: string }>(listQuery(kind), [database]);
+    for (const { name } of rows) keys.add(`${kind} ${name}`);
+  }
+  return keys;
+}
+
 /** Drop the objects of the given kinds (all by default) from `database`. */
 export async function dropObjects(client: MySqlClient, database: string, kinds: ObjectKind[] = KINDS): Promise<void> {
   for (const kind of [...kinds].reverse()) {

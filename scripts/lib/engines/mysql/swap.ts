@@ -29,7 +29,7 @@ import { processAlive } from '../../proc/process.js';
 import { openMySql, type MySqlClient } from './client.js';
 import { loadScript, type ScriptFile } from './load.js';
 import { createMarkedDatabase, databaseFacts, dropKitDatabase, kitDatabaseName, markedDatabases, markerText, quoteName, quoteString, type MarkedDatabase } from './marker.js';
-import { baseTables, createObjects, dropObjects, readObjects, type DatabaseObject } from './objects.js';
+import { baseTables, createObjects, dropObjects, objectKeys, readObjects, type DatabaseObject } from './objects.js';
 
 export interface MySqlSwapPlan {
   /** Keep the target's previous tables in `<db>_kit_old_<stamp>` instead of dropping them. */
@@ -204,11 +204,16 @@ async function undo(client: MySqlClient, journal: Journal, old: string): Promise
   const inTarget = new Set(await baseTables(client, database));
   const inFresh = new Set(await baseTables(client, fresh).catch(() => [] as string[]));
   const renamed = journal.targetTables.length > 0 ? journal.targetTables.every((t) => inOld.has(t)) : journal.freshTables.length > 0 && journal.freshTables.every((t) => !inFresh.has(t) && inTarget.has(t));
-  await dropObjects(client, database);
-  if (renamed) {
-    if (inFresh.size === 0) await client.query(`CREATE DATABASE IF NOT EXISTS ${quoteName(fresh)} COMMENT ${quoteString(markerText('restore of', database))}`);
-    await renameTables(client, [...journal.freshTables.filter((t) => inTarget.has(t)).map((t): [string, string, string] => [database, fresh, t]), ...journal.targetTables.map((t): [string, string, string] => [old, database, t])]);
+  if (!renamed) {
+    // The target's tables never moved: its objects are its own, less the triggers the swap
+    // dropped (or, after an undo cut short, less those not yet made again). Only those are made.
+    const present = await objectKeys(client, database);
+    await createObjects(client, database, journal.targetObjects.filter((o) => !present.has(`${o.kind} ${o.name}`)));
+    return;
   }
+  await dropObjects(client, database);
+  if (inFresh.size === 0) await client.query(`CREATE DATABASE IF NOT EXISTS ${quoteName(fresh)} COMMENT ${quoteString(markerText('restore of', database))}`);
+  await renameTables(client, [...journal.freshTables.filter((t) => inTarget.has(t)).map((t): [string, string, string] => [database, fresh, t]), ...journal.targetTables.map((t): [string, string, string] => [old, database, t])]);
   await createObjects(client, database, journal.targetObjects);
 }
 
