@@ -105,28 +105,45 @@ export async function restoreBySwap(target: Target, source: ScriptFile, plan: My
     await swapIn(client, journal, old, env, reporter);
     return { oldDatabase: await finish(client, journal, old, notice) };
   } catch (error) {
-    await putBack(target, journal, fresh, old, createdTarget, notice);
-    throw error;
+    const back = await putBack(target, journal, fresh, old, createdTarget, notice);
+    throw inKitWords(error, target.database, back, plan.lockTimeoutSeconds);
   } finally {
     await client.end();
   }
 }
 
-/** After a failure: on a connection of its own (the run's may be what failed), the target as it was. */
-async function putBack(target: Target, journal: Journal | undefined, fresh: string, old: string, createdTarget: boolean, notice: (message: string) => void): Promise<void> {
+const LOCK_WAIT = /Lock wait timeout exceeded/i;
+
+/** A server error during the swap, said in the kit's words with what became of the target. */
+function inKitWords(error: unknown, database: string, back: boolean, lockTimeoutSeconds: number): unknown {
+  if (error instanceof KitError || (error instanceof Error && error.name === 'AbortError')) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const outcome = back ? `${database} is unchanged.` : `${database} is not yet back as it was: run pnpm db:restore again on this host, which finishes putting it back first.`;
+  if (LOCK_WAIT.test(message)) {
+    return new KitError('LOCK_TIMEOUT', `The restore waited ${lockTimeoutSeconds}s for a table lock on ${database} and gave up: another session holds one of its tables (an open transaction, often a migration or ALTER TABLE). ${outcome} Retry when it has finished, or raise --lock-timeout.`);
+  }
+  return new KitError('RESTORE_FAILED', `The restore failed while swapping the restored tables into ${database}: ${message}. ${outcome}`);
+}
+
+/**
+ * After a failure: on a connection of its own (the run's may be what failed), the target as it
+ * was. Whether it is (true also when nothing of it had been touched yet).
+ */
+async function putBack(target: Target, journal: Journal | undefined, fresh: string, old: string, createdTarget: boolean, notice: (message: string) => void): Promise<boolean> {
   let client: MySqlClient;
   try {
     client = await openMySql(serverTarget(target));
   } catch (error) {
     notice(`could not reach the server to clean up (${error instanceof Error ? error.message : String(error)}); the next pnpm db:restore on this host ${journal ? `puts ${target.database} back as it was and ` : ''}drops ${fresh}`);
-    return;
+    return journal === undefined;
   }
   try {
-    if (journal && !(await undoOrSay(client, journal, old, notice))) return;
+    if (journal && !(await undoOrSay(client, journal, old, notice))) return false;
     if (!journal) await dropKitDatabase(client, old);
     const failure = await dropKitDatabase(client, fresh);
     if (failure) notice(`could not drop ${fresh} (${failure}); the next restore on this host drops it`);
     if (createdTarget) await dropKitDatabase(client, target.database);
+    return true;
   } finally {
     await client.end();
   }
