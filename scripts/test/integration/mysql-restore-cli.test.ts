@@ -1,8 +1,8 @@
 /**
- * db:restore and db:verify --deep on a MySQL/MariaDB environment, run as a user runs them. The
- * backup is mariadb-dump's own output with a .info as db:backup writes one (statistics read from
- * the script by the engine's reader), placed in the project's backup directory: the kit's MySQL
- * db:backup is not there yet, and the restore must not depend on it.
+ * db:restore and db:verify --deep on a MySQL/MariaDB environment, run as a user runs them. One
+ * story starts from db:backup; the others from mariadb-dump's own output with a .info as db:backup
+ * writes one (statistics read from the script by the engine's reader), so that they do not
+ * depend on the backup's other artifacts (its globals.sql of MySQL users).
  */
 import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -83,6 +83,29 @@ describe('db:restore and db:verify on a MySQL/MariaDB environment', { timeout: 1
     expect(await fingerprintMariaDb(server, target)).toEqual(await fingerprintMariaDb(server, source));
     expect(done.stderr).not.toContain(server.password);
     expect(done.stdout).not.toContain(server.password);
+    expect(await kitDatabases()).toEqual([]);
+  });
+
+  it('db:backup then db:restore of each artifact, with the safety backup; its undo command puts the target back', async () => {
+    const project = makeProject();
+    const backup = await cli('pg-backup', ['--json'], { cwd: project, env: { DATABASE_URL: url(source) } });
+    expect(backup.code, backup.stderr).toBe(0);
+    const id = backup.json<{ id: string }>().id;
+    const target = await server.createDatabase();
+    await server.sql('CREATE TABLE junk (a INT); INSERT INTO junk VALUES (1); CREATE PROCEDURE junk_proc() SELECT 1;', target);
+    const before = await fingerprintMariaDb(server, target);
+    const env = { DATABASE_URL: url(target) };
+    let undo = '';
+    for (const format of ['sql', 'sql.gz']) {
+      const run = await cli('pg-restore', [`backups/default/${id}.${format}`, '--force'], { cwd: project, env });
+      expect(run.code, run.stderr).toBe(0);
+      expect(await fingerprintMariaDb(server, target)).toEqual(await fingerprintMariaDb(server, source));
+      undo ||= /To undo: pnpm db:restore -- (\S+) --force/.exec(run.stdout)?.[1] ?? '';
+    }
+    expect(undo).toMatch(/^backups\/default\/backup_pre-restore_\d{8}_\d{6}\.sql\.gz$/);
+    const undone = await cli('pg-restore', [undo, '--force', '--no-safety-backup'], { cwd: project, env });
+    expect(undone.code, undone.stderr).toBe(0);
+    expect(await fingerprintMariaDb(server, target)).toEqual(before);
     expect(await kitDatabases()).toEqual([]);
   });
 
