@@ -14,6 +14,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../lib/backup/backup.js';
 import type { ListResult } from '../../lib/commands/list.js';
+import type { DepsResult } from '../../lib/deps/deps.js';
 import type { RetentionResult } from '../../lib/commands/retention.js';
 import type { SyncResult } from '../../lib/sync/sync.js';
 import { fingerprint } from '../support/backups.js';
@@ -110,6 +111,16 @@ describe('a MySQL environment and a PostgreSQL environment in one project', () =
     expect(appList.backups[0]!.serverVersion).toMatch(/^10\.11\.\d+-MariaDB/);
     expect(pgList.backups[0]).toMatchObject({ engine: 'postgresql' });
     expect(pgList.backups[0]).not.toHaveProperty('flavour');
+
+    // db:deps asks each environment's server through its own engine and judges that engine's programs.
+    const deps = await run('deps', ['--json'], { cwd: dir });
+    expect(deps.code, deps.stderr).toBe(0);
+    const report = deps.json<DepsResult>();
+    expect(report.tools.map((t) => t.name)).toEqual(['pg_dump', 'pg_restore', 'psql', 'mariadb-dump', 'mariadb']);
+    expect(report.environments).toEqual([
+      expect.objectContaining({ environment: 'app', engine: 'mysql', serverKind: 'MariaDB', major: 10, fits: true, tools: [expect.objectContaining({ name: 'mariadb-dump' }), expect.objectContaining({ name: 'mariadb' })] }),
+      expect.objectContaining({ environment: 'pg', engine: 'postgresql', serverKind: 'PostgreSQL', fits: true }),
+    ]);
 
     // A PostgreSQL backup into the MariaDB environment, and the reverse: refused, nothing changed,
     // and the webhook hears of the failure.
