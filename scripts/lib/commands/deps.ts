@@ -14,9 +14,8 @@ export const depsCommand: Command<DepsArgs, DepsResult> = {
 --check (the default) lists pg_dump, pg_restore and psql (every copy the kit would consider,
 with path and version; mariadb-dump and mariadb when an environment is MySQL or MariaDB) and, for
 each environment configured in packages/database/ (.env and .env.<name>), whether a fitting
-version exists for its server. --install installs what is
-missing with apt-get (Debian/Ubuntu) or brew (macOS), or prints the commands when it may not run
-them.`,
+version exists for its server. --install installs what is missing with apt-get (Debian/Ubuntu)
+or brew (macOS), or prints the commands when it may not run them.`,
   notes: `Exit status: 0 when everything fits, 7 when a tool is missing or too old, 4 when an
 environment's server cannot be reached to check. The report is printed (or in --json) either way.`,
   // It checks every configured environment, so it takes no single target.
