@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import type { ListResult } from '../../lib/commands/list.js';
 import type { DepsResult } from '../../lib/deps/deps.js';
 import type { RetentionResult } from '../../lib/commands/retention.js';
 import type { SyncResult } from '../../lib/sync/sync.js';
+import { acquireLock } from '../../lib/store/lock.js';
 import { fingerprint } from '../support/backups.js';
 import { backupDir, cli, createDatabase, makeProject, REPO, type CliOptions, type CliResult, type TestDatabase } from '../support/harness.js';
 import { fingerprintMariaDb, MARIADB_CORPUS, startMariaDb, type MariaDb } from '../support/mariadb.js';
@@ -254,6 +255,16 @@ describe('db:sync between two MySQL environments', () => {
     const dir = project({ app: mysqlUrl(app), app2: mysqlUrl(app2) });
     writeFileSync(path.join(dir, 'packages/database/.env.same'), sameAsApp);
     const before = await fingerprintMariaDb(server, app);
+    const app2Before = await fingerprintMariaDb(server, app2);
+
+    // A run on the source holds the sync out: it locks the source as well as the target.
+    mkdirSync(backupDir(dir, 'app'), { recursive: true });
+    const held = acquireLock(backupDir(dir, 'app'), 'backup', 'app');
+    const locked = await run('sync', ['--from', 'app', '--env', 'app2', '--force'], { cwd: dir });
+    held.release();
+    expect(locked.code).toBe(9);
+    expect(locked.stderr).toMatch(/sync: error: Another run is using environment "app" \(pid \d+ .*backup since/);
+    expect(await fingerprintMariaDb(server, app2)).toEqual(app2Before);
 
     const synced = await run('sync', ['--from', 'app', '--env', 'app2', '--force', '--json'], { cwd: dir });
     expect(synced.code, synced.stderr).toBe(0);
