@@ -319,6 +319,10 @@ describe('secrets', () => {
       }
     }
     expect(logLines, 'the run log has lines to check').toBeGreaterThan(5);
+    // Each line says which engine served its database.
+    const backupLog = projects.flatMap((dir) => filesUnder(dir).filter((f) => path.basename(f) === 'backup.log')).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { environment: string; database: { engine: string } }));
+    expect(backupLog.find((e) => e.environment === 'app')?.database.engine).toBe('mysql');
+    expect(backupLog.find((e) => e.environment === 'pg')?.database.engine).toBe('postgresql');
     for (const file of filesUnder(s3.dir)) expect(readFileSync(file).includes(password), file).toBe(false);
     expect(webhook.bodies.length).toBeGreaterThan(0);
     for (const body of webhook.bodies) expect(body).not.toContain(password);
