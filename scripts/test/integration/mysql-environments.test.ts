@@ -247,7 +247,7 @@ describe('retention of MySQL backups', () => {
 });
 
 describe('db:sync between two MySQL environments', () => {
-  it('copies app into app2 (the source untouched), and refuses two names for one database', async () => {
+  it('copies app into app2 (the source untouched), refreshes from its newest backup, and refuses two names for one database', async () => {
     const app = await corpusDatabase();
     const app2 = await server.createDatabase();
     await server.sql("CREATE TABLE scratch (note TEXT); INSERT INTO scratch VALUES ('app2 only');", app2);
@@ -272,6 +272,14 @@ describe('db:sync between two MySQL environments', () => {
     expect(result.source).toMatchObject({ environment: 'app', database: app, fresh: true });
     expect(await fingerprintMariaDb(server, app2)).toEqual(before);
     expect(await fingerprintMariaDb(server, app)).toEqual(before);
+
+    // refresh takes app's newest existing backup (the one sync just took), not app as it is now.
+    await server.sql("INSERT INTO customers (name, email) VALUES ('after the sync', 'later@example.com');", app);
+    const refreshed = await run('refresh', ['--from', 'app', '--env', 'app2', '--force', '--no-safety-backup'], { cwd: dir });
+    expect(refreshed.code, refreshed.stderr).toBe(0);
+    expect(refreshed.stdout).toContain(`source backup: ${result.source.backup} (newest existing)`);
+    expect(await fingerprintMariaDb(server, app2)).toEqual(before);
+    await server.sql("DELETE FROM customers WHERE email = 'later@example.com';", app);
 
     const same = await run('sync', ['--from', 'app', '--env', 'same', '--force'], { cwd: dir });
     expect(same.code).toBe(16);
