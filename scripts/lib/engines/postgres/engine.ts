@@ -23,6 +23,7 @@ import { emptyDatabase } from './empty-database.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTimeoutSetting } from './locks.js';
 import { serverGoneError } from './server-gone.js';
 import { backupTools, dumpPostgresRoles, openBackupSnapshot } from './backup.js';
+import { checkPostgresRoles } from './roles.js';
 import { FORMATS } from '../../format/naming.js';
 import { postgresRawRestore } from '../../format/metadata.js';
 
@@ -53,6 +54,8 @@ export const postgresEngine: Engine = {
   openBackupSnapshot,
   dumpRoles: dumpPostgresRoles,
   rawRestoreCommands: postgresRawRestore,
+  checkRolesScript: checkPostgresRoles,
+  restoresRoles: true,
   dump: startDump,
   fingerprintAlgorithm: FINGERPRINT_ALGORITHM,
   statisticsCollector: (observer) => new DumpStatsCollector(observer),
