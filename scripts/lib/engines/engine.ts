@@ -10,6 +10,7 @@
  */
 import type { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
+import type { CommandContext } from '../context.js';
 import type { EngineName } from '../format/metadata.js';
 import type { Format } from '../format/naming.js';
 import type { Client, ServerFacts } from './postgres/connect.js';
@@ -46,6 +47,40 @@ export interface DumpRequest {
   file?: string | undefined;
   /** The child's environment (childEnv: the connection, the password only here). */
   env: NodeJS.ProcessEnv;
+}
+
+/** How an engine's SQL is lexed and judged by db:sql's guard (sql/classify.ts holds each dialect's rules). */
+export type SqlDialectName = 'postgresql' | 'mysql';
+
+/** One statement db:sql runs, already classified and allowed by its guard. */
+export interface SqlStatement {
+  text: string;
+  /** First word, upper-case. */
+  command: string;
+  /** A plain query whose rows can be streamed. */
+  cursorable: boolean;
+}
+
+export interface SqlRun {
+  write: boolean;
+  /** Rows kept for display or --json; the rest are counted. */
+  keepRows: number;
+  /** The last query's rows as CSV here (header row, NULL as an empty unquoted field, '' as ""). */
+  csvFile: string | undefined;
+  waitSeconds: number;
+  /** backup-kit.json's sql.readOnlyRole for the environment, and where it is configured. */
+  readOnlyRole: { name: string; where: string } | undefined;
+}
+
+export interface SqlOutcome {
+  statements: Array<{ command: string; rowCount: number | null }>;
+  columns: string[];
+  rows: Array<Array<string | null>>;
+  totalRows: number;
+  truncated: boolean;
+  csvFile: string | undefined;
+  /** What kept a read-only session from acting outside the database ('statements', or 'statements, role <name>'). */
+  guard?: string;
 }
 
 export interface Engine {
@@ -111,6 +146,10 @@ export interface Engine {
   copyToFile(tool: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string | undefined, copyTarget: string, file: string, signal: AbortSignal): Promise<WrittenFile & { rows: number }>;
   sessionSettingsSql(): string;
   quoteIdentifier(name: string): string;
+
+  // db:sql: statements the guard allowed, run in one transaction of the kit's (read-only unless write).
+  readonly sqlDialect: SqlDialectName;
+  runStatements(target: Target, statements: SqlStatement[], run: SqlRun, ctx: CommandContext): Promise<SqlOutcome>;
 
   // Emptying a database (drop, restore's clean mode) and bounding its lock waits.
   readonly emptyDatabaseSql: string;

@@ -21,6 +21,7 @@ import { EMPTY_DATABASE, EMPTY_DATABASE_FUNCTION, emptyTablesForReload, foreignK
 import { emptyDatabase } from './empty-database.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTimeoutSetting } from './locks.js';
 import { serverGoneError } from './server-gone.js';
+import { runStatements } from './sql.js';
 
 export const postgresEngine: Engine = {
   name: 'postgresql',
@@ -54,6 +55,8 @@ export const postgresEngine: Engine = {
   copyToFile,
   sessionSettingsSql,
   quoteIdentifier: ident,
+  sqlDialect: 'postgresql',
+  runStatements,
   emptyDatabaseSql: EMPTY_DATABASE_FUNCTION,
   emptyDatabase,
   defaultLockTimeoutSeconds: DEFAULT_LOCK_TIMEOUT_SECONDS,
