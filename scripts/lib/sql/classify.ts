@@ -11,7 +11,7 @@ import { KitError } from '../errors.js';
 import { SqlLexer, WHOLE_TEXT } from '../format/sql-lexer.js';
 import { tokenizeStatement, type Token } from './tokens.js';
 import { copiesToClient, nameOf, serverEffect } from './server-effects.js';
-import { splitMySqlStatements } from './mysql-tokens.js';
+import { splitMySqlStatements } from '../format/mysql-lexer.js';
 import { MYSQL_READ_COMMANDS, MYSQL_TRANSACTION_COMMANDS, mySqlServerEffect, setsGuardedMySql } from './mysql-rules.js';
 
 export type { Token, TokenKind } from './tokens.js';

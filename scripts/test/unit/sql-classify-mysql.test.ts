@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifySql } from '../../lib/sql/classify.js';
-import { splitMySqlStatements, tokenizeMySqlStatement } from '../../lib/sql/mysql-tokens.js';
+import { splitMySqlStatements, tokenizeMySqlStatement } from '../../lib/format/mysql-lexer.js';
 
 const effects = (sql: string) => classifySql(sql, 'mysql').map((s) => (s.reason ? `${s.effect}: ${s.reason}` : s.effect));
 
@@ -79,5 +79,29 @@ SELECT 2`;
     // PostgreSQL: "…" is an identifier and a backslash is just a backslash, so the DROP is code
     expect(effects("SELECT 'a\\'; DROP TABLE t; -- '")).toEqual(['read']);
     expect(classifySql("SELECT 'a\\'; DROP TABLE t; -- '").map((s) => s.effect)).toEqual(['read', 'destroy']);
+  });
+});
+
+describe("a dump script split as the mariadb client splits it", () => {
+  it('follows DELIMITER, keeps executable comments, and drops the client-only sandbox line', async () => {
+    const { splitMySqlScript } = await import('../../lib/format/mysql-lexer.js');
+    const script = `/*M!999999\\- enable the sandbox mode */
+-- MariaDB dump
+/*!40101 SET NAMES utf8mb4 */;
+CREATE TABLE \`a;b\` (x TEXT DEFAULT 'x;y');
+DELIMITER ;;
+/*!50003 CREATE*/ /*!50017 DEFINER=\`admin\`@\`%\`*/ /*!50003 TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET NEW.a = ';;'; SET NEW.b = 1; END */;;
+DELIMITER $$
+CREATE PROCEDURE p() BEGIN SELECT 1; END$$
+DELIMITER ;
+SELECT 2;
+`;
+    expect(splitMySqlScript(script)).toEqual([
+      '-- MariaDB dump\n/*!40101 SET NAMES utf8mb4 */',
+      "CREATE TABLE `a;b` (x TEXT DEFAULT 'x;y')",
+      "/*!50003 CREATE*/ /*!50017 DEFINER=`admin`@`%`*/ /*!50003 TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET NEW.a = ';;'; SET NEW.b = 1; END */",
+      'CREATE PROCEDURE p() BEGIN SELECT 1; END',
+      'SELECT 2',
+    ]);
   });
 });
