@@ -7,6 +7,7 @@
  *
  * The password reaches the driver in memory only. A unix socket is a `host` that starts with "/".
  */
+import type { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import type { Target } from '../../config/target.js';
 
@@ -20,6 +21,11 @@ export interface MySqlClient {
    * numbers, dates and JSON; the stored bytes for binary columns) or null, streamed; and its columns.
    */
   streamRaw(sql: string): RawRows;
+  /**
+   * `LOAD DATA LOCAL INFILE …` fed from `data`: whatever file name the server asks for, only this
+   * stream is sent (the driver never opens a file itself). Resolves to the rows it loaded.
+   */
+  loadLocal(sql: string, data: Readable): Promise<{ affectedRows: number; warnings: number }>;
   end(): Promise<void>;
   /** The server's id for this connection (KILL <id> from another session stops its statement). */
   readonly threadId: number;
@@ -102,6 +108,11 @@ function wrap(connection: mysql.Connection): MySqlClient {
       });
       columns.catch(() => undefined);
       return { columns, rows: query.stream({ highWaterMark: 256 }) as AsyncIterable<Array<Buffer | null>> };
+    },
+    async loadLocal(sql: string, data: Readable) {
+      const [result] = await connection.query({ sql, infileStreamFactory: () => data });
+      const header = result as { affectedRows?: number; warningStatus?: number };
+      return { affectedRows: header.affectedRows ?? 0, warnings: header.warningStatus ?? 0 };
     },
     async end() {
       await connection.end().catch(() => connection.destroy());

@@ -58,6 +58,9 @@ export function mySqlVersionNum(version: string): number {
   return major * 10000 + minor * 100 + patch;
 }
 
+/** Column types whose values are bytes, written as hex (a binary string, a blob, BIT, a spatial value). */
+export const HEX_TYPES = /^(binary|varbinary|tinyblob|blob|mediumblob|longblob|bit|geometry|point|linestring|polygon|multipoint|multilinestring|multipolygon|geometrycollection)\b/i;
+
 async function readTables(client: MySqlClient, database: string): Promise<MySqlExportTable[]> {
   const { rows: tables } = await client.query<{ name: string; engine: string | null; bytes: string | null }>(
     `SELECT TABLE_NAME AS name, ENGINE AS engine, DATA_LENGTH AS bytes FROM information_schema.TABLES
@@ -73,7 +76,7 @@ async function readTables(client: MySqlClient, database: string): Promise<MySqlE
     schema: database,
     table: t.name,
     name: quoteMySqlName(t.name),
-    columns: columns.filter((c) => c.tableName === t.name && !/\bGENERATED\b/i.test(c.generated)).map((c) => ({ name: c.name, type: c.type })),
+    columns: columns.filter((c) => c.tableName === t.name && !/\bGENERATED\b/i.test(c.generated)).map((c) => ({ name: c.name, type: c.type, ...(HEX_TYPES.test(c.type) ? { encoding: 'hex' as const } : {}) })),
     bytes: Number(t.bytes ?? 0),
     engine: t.engine ?? 'InnoDB',
   }));
@@ -91,7 +94,9 @@ async function writeRows(client: MySqlClient, table: MySqlExportTable, sink: Wri
   };
   const select = `SELECT ${table.columns.map((c) => quoteMySqlName(c.name)).join(', ')} FROM ${table.name}`;
   const { columns, rows: stream } = client.streamRaw(select);
-  const described = await columns;
+  await columns;
+  // the types metadata.json records decide what is hex, so an import reads each file as it was written
+  const described = table.columns.map((c) => ({ name: c.name, binary: c.encoding === 'hex' }));
   for await (const raw of stream) {
     batch += raw.map((v, i) => csvField(mySqlText(v, described[i]!))).join(',') + '\n';
     rows++;

@@ -1,0 +1,139 @@
+/**
+ * Loading a MySQL/MariaDB export back (db:import of a whole export). MySQL commits DDL at once, so
+ * the load cannot be one transaction from the first CREATE to the last row the way PostgreSQL's
+ * is. What it does instead, in order:
+ *  1. schema.sql is read whole and checked against metadata.json's sha256 before anything runs;
+ *  2. the target database is emptied and schema.sql's first part (tables, views) applied,
+ *     statement by statement through the kit's own connection (no client program runs it);
+ *  3. every table's rows go in through `LOAD DATA LOCAL INFILE` in ONE transaction (InnoDB), each
+ *     file's sha256 and header checked as it streams, each table's row count and the server's
+ *     warnings checked before COMMIT; a failure rolls the rows back, leaving the tables empty;
+ *  4. schema.sql's second part (triggers, routines, events) is applied after the rows, so no
+ *     trigger fires for a loaded row.
+ * A failure in 2–4 leaves the target partly loaded; the pre-import safety backup is the undo, and
+ * the message says so. The CSV is re-encoded on the way (format/csv.ts) into LOAD DATA's own text
+ * format (tab-separated, \N for NULL, backslash escapes), which is what CsvToCopyText writes.
+ */
+import { createHash } from 'node:crypto';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KitError } from '../../errors.js';
+import type { Target } from '../../config/target.js';
+import type { Reporter } from '../../context.js';
+import { CsvToCopyText } from '../../format/csv.js';
+import { splitMySqlScript } from '../../format/mysql-lexer.js';
+import type { ExportMetadata, ExportTable } from '../../format/export-metadata.js';
+import type { MySqlClient } from './client.js';
+import { connectMySqlWithWait, killMySqlConnection } from './connect.js';
+import { emptyMySqlDatabase } from './drop.js';
+import { quoteMySqlName } from './export.js';
+
+export interface MySqlImportSource {
+  location: string;
+  metadata: ExportMetadata;
+  open(file: string): Promise<Readable>;
+}
+
+/** The session every load runs in: the export's zone, strict, and an explicit 0 kept as 0. */
+const LOAD_SESSION = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', foreign_key_checks = 0, unique_checks = 1";
+
+const UNDO = 'Restore the pre-import safety backup to undo what was done (db:import prints the command).';
+
+class HashTap extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+async function readSchema(source: MySqlImportSource): Promise<{ pre: string; post: string }> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of (await source.open(source.metadata.schemaFile.file)) as AsyncIterable<Buffer>) chunks.push(chunk);
+  const whole = Buffer.concat(chunks);
+  if (createHash('sha256').update(whole).digest('hex') !== source.metadata.schemaFile.sha256) {
+    throw new KitError('EXPORT_DAMAGED', `${source.metadata.schemaFile.file} in ${source.location} is not the file the export wrote (its sha256 differs from metadata.json). Nothing was changed.`);
+  }
+  const cut = source.metadata.schemaFile.preDataBytes;
+  return { pre: whole.subarray(0, cut).toString('utf8'), post: whole.subarray(cut).toString('utf8') };
+}
+
+async function applyScript(client: MySqlClient, script: string, part: string): Promise<void> {
+  for (const statement of splitMySqlScript(script)) {
+    try {
+      await client.query(statement);
+    } catch (error) {
+      const said = (error as { sqlMessage?: string }).sqlMessage ?? (error as Error).message;
+      throw new KitError('RESTORE_FAILED', `Applying schema.sql's ${part} failed: the server said ${said} (in: ${statement.slice(0, 100)}). ${UNDO}`, { cause: error });
+    }
+  }
+}
+
+/** The LOAD DATA statement for one table: hex columns go through a variable and UNHEX(). */
+export function loadDataSql(table: ExportTable): string {
+  const targets = table.columns.map((c, i) => (c.encoding === 'hex' ? `@kit_${i}` : quoteMySqlName(c.name)));
+  const sets = table.columns.flatMap((c, i) => (c.encoding === 'hex' ? [`${quoteMySqlName(c.name)} = UNHEX(@kit_${i})`] : []));
+  return `LOAD DATA LOCAL INFILE 'kit-export' INTO TABLE ${table.name} CHARACTER SET utf8mb4
+    FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets.join(', ')})${sets.length ? ` SET ${sets.join(', ')}` : ''}`;
+}
+
+async function loadTable(client: MySqlClient, source: MySqlImportSource, table: ExportTable): Promise<void> {
+  const tap = new HashTap();
+  const converter = new CsvToCopyText(table.file);
+  const streamed = pipeline(await source.open(table.file), tap, converter);
+  streamed.catch(() => undefined);
+  const loaded = await client.loadLocal(loadDataSql(table), converter);
+  await streamed;
+  const names = table.columns.map((c) => c.name);
+  if (tap.hash.digest('hex') !== table.sha256 || tap.bytes !== table.bytes) throw new KitError('EXPORT_DAMAGED', `${table.file} in ${source.location} is not the file the export wrote (sha256 or size differs from metadata.json). The rows were rolled back. ${UNDO}`);
+  if (JSON.stringify(converter.header) !== JSON.stringify(names)) throw new KitError('EXPORT_DAMAGED', `${table.file}'s header (${(converter.header ?? []).join(', ')}) does not name the columns metadata.json lists (${names.join(', ')}). The rows were rolled back. ${UNDO}`);
+  if (loaded.warnings > 0) {
+    const { rows } = await client.query<{ Message: string }>('SHOW WARNINGS LIMIT 3');
+    throw new KitError('RESTORE_FAILED', `Loading ${table.name} gave ${loaded.warnings} warnings (${rows.map((r) => r.Message).join('; ')}), so its rows would not be the export's. The rows were rolled back. ${UNDO}`);
+  }
+  if (loaded.affectedRows !== table.rows) throw new KitError('ROW_COUNT_MISMATCH', `Row counts differ: ${table.name} loaded ${loaded.affectedRows} rows, the export recorded ${table.rows}. The rows were rolled back. ${UNDO}`);
+}
+
+/** Every table's rows in one transaction, committed only when every check passed. */
+async function loadRows(client: MySqlClient, source: MySqlImportSource, tables: ExportTable[], reporter: Reporter): Promise<void> {
+  await client.query(LOAD_SESSION);
+  await client.query('START TRANSACTION');
+  try {
+    let done = 0;
+    for (const table of tables) {
+      reporter.progress({ phase: 'importing', bytes: 0, done: done++, total: tables.length, detail: table.name });
+      await loadTable(client, source, table);
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    const said = (error as { sqlMessage?: string }).sqlMessage;
+    if (said) throw new KitError('RESTORE_FAILED', `Loading the rows failed and they were rolled back: the server said ${said}. The tables exist but are empty. ${UNDO}`, { cause: error });
+    throw error;
+  }
+}
+
+/** A whole export loaded into the target database: see the top of this file for the order and what a failure leaves. */
+export async function importIntoMySql(target: Target, source: MySqlImportSource, reporter: Reporter, signal: AbortSignal): Promise<void> {
+  const schema = await readSchema(source);
+  const client = await connectMySqlWithWait(target, 0, undefined, signal);
+  const stop = () => void killMySqlConnection(target, client.threadId);
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    await client.query(LOAD_SESSION);
+    reporter.progress({ phase: 'emptying the target', bytes: 0 });
+    await emptyMySqlDatabase(client, target.database, signal);
+    await applyScript(client, schema.pre, 'tables and views');
+    await client.query(LOAD_SESSION); // schema.sql's own SET statements changed the session
+    await loadRows(client, source, source.metadata.tables, reporter);
+    await applyScript(client, schema.post, 'triggers, routines and events');
+  } catch (error) {
+    if (signal.aborted) throw new KitError('INTERRUPTED', `Interrupted while importing. ${UNDO}`);
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', stop);
+    await client.end();
+  }
+}
