@@ -1,8 +1,8 @@
 /**
- * SQL read as a MySQL or MariaDB server reads it: for db:sql's guard on a MySQL environment (the
+ * SQL read as a MySQL or MariaDB server reads it, for db:sql's guard on a MySQL environment: the
  * same Token shapes as sql/tokens.ts gives for PostgreSQL, so sql/classify.ts decides on both with
- * one set of rules), and to run mariadb-dump's scripts statement by statement through the kit's
- * own connection. What differs from PostgreSQL is the lexing:
+ * one set of rules. (mariadb-dump's scripts are split by engines/mysql/script-lexer.ts, which
+ * streams and keeps no tokens.) What differs from PostgreSQL is the lexing:
  *  - `backtick` identifiers (a doubled backtick stands for itself); "double quotes" are strings,
  *    as they are without ANSI_QUOTES, which db:sql keeps out of its session's sql_mode;
  *  - in '…' and "…" a backslash escapes the next character (NO_BACKSLASH_ESCAPES is kept out too),
@@ -201,54 +201,4 @@ function statementOf(text: string, part: Positioned[]): MySqlStatement {
   // DELIMITER is the mariadb client's own command: whatever follows it is not SQL.
   if (part[0]!.token.kind === 'word' && part[0]!.token.value === 'DELIMITER') return { text: body, tokens: [{ kind: 'meta', value: body }] };
   return { text: body, tokens: part.map((p) => p.token) };
-}
-
-/** MariaDB's "sandbox mode" line: for its client only (no server reaches version 99.99.99). */
-const CLIENT_ONLY = /\/\*M?!9{6}[\s\S]*?\*\//g;
-
-/** A piece of a script with no statement in it (comments only). */
-function holdsNoStatement(piece: string): boolean {
-  return scanMySql(piece).length === 0;
-}
-
-/** The statements of one stretch of script under one delimiter, each as written (comments and all). */
-function piecesUnder(text: string, delimiter: string): string[] {
-  const scanned = scanMySql(text);
-  const cuts = delimiter === ';'
-    ? statementEnds(scanned).map((i) => ({ at: scanned[i]!.start, length: 1 }))
-    : scanned.flatMap((p) => {
-      // outside strings and names, wherever it starts ("END$$" is one word to the lexer)
-      const at = p.token.kind === 'string' || p.token.kind === 'ident' ? -1 : text.indexOf(delimiter, p.start);
-      return at !== -1 && at < p.end ? [{ at, length: delimiter.length }] : [];
-    });
-  const pieces: string[] = [];
-  let from = 0;
-  for (const cut of cuts) {
-    if (cut.at < from) continue; // the rest of a delimiter already cut (";;" is two tokens)
-    pieces.push(text.slice(from, cut.at));
-    from = cut.at + cut.length;
-  }
-  pieces.push(text.slice(from));
-  return pieces.map((p) => p.replace(CLIENT_ONLY, '').trim()).filter((p) => !holdsNoStatement(p));
-}
-
-/**
- * A script as the mariadb client runs it (mariadb-dump's output): DELIMITER lines switch the
- * delimiter and are the client's; every statement comes back as written, executable comments
- * included, for the server to read, so no client (and none of its shell commands) is needed.
- */
-export function splitMySqlScript(text: string): string[] {
-  const out: string[] = [];
-  let [delimiter, stretch] = [';', ''];
-  for (const line of text.split(/(?<=\n)/)) {
-    const switched = /^\s*DELIMITER\s+(\S+)\s*$/i.exec(line);
-    if (!switched) {
-      stretch += line;
-      continue;
-    }
-    out.push(...piecesUnder(stretch, delimiter));
-    [delimiter, stretch] = [switched[1]!, ''];
-  }
-  out.push(...piecesUnder(stretch, delimiter));
-  return out;
 }

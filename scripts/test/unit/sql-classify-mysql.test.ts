@@ -81,27 +81,3 @@ SELECT 2`;
     expect(classifySql("SELECT 'a\\'; DROP TABLE t; -- '").map((s) => s.effect)).toEqual(['read', 'destroy']);
   });
 });
-
-describe("a dump script split as the mariadb client splits it", () => {
-  it('follows DELIMITER, keeps executable comments, and drops the client-only sandbox line', async () => {
-    const { splitMySqlScript } = await import('../../lib/format/mysql-lexer.js');
-    const script = `/*M!999999\\- enable the sandbox mode */
--- MariaDB dump
-/*!40101 SET NAMES utf8mb4 */;
-CREATE TABLE \`a;b\` (x TEXT DEFAULT 'x;y');
-DELIMITER ;;
-/*!50003 CREATE*/ /*!50017 DEFINER=\`admin\`@\`%\`*/ /*!50003 TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET NEW.a = ';;'; SET NEW.b = 1; END */;;
-DELIMITER $$
-CREATE PROCEDURE p() BEGIN SELECT 1; END$$
-DELIMITER ;
-SELECT 2;
-`;
-    expect(splitMySqlScript(script)).toEqual([
-      '-- MariaDB dump\n/*!40101 SET NAMES utf8mb4 */',
-      "CREATE TABLE `a;b` (x TEXT DEFAULT 'x;y')",
-      "/*!50003 CREATE*/ /*!50017 DEFINER=`admin`@`%`*/ /*!50003 TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET NEW.a = ';;'; SET NEW.b = 1; END */",
-      'CREATE PROCEDURE p() BEGIN SELECT 1; END',
-      'SELECT 2',
-    ]);
-  });
-});

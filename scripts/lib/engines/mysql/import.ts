@@ -21,12 +21,12 @@ import { KitError } from '../../errors.js';
 import type { Target } from '../../config/target.js';
 import type { Reporter } from '../../context.js';
 import { CsvToCopyText } from '../../format/csv.js';
-import { splitMySqlScript } from '../../format/mysql-lexer.js';
 import type { ExportMetadata, ExportTable } from '../../format/export-metadata.js';
 import type { MySqlClient } from './client.js';
 import { connectMySqlWithWait, killMySqlConnection } from './connect.js';
 import { emptyMySqlDatabase } from './drop.js';
 import { quoteMySqlName } from './export.js';
+import { MySqlScriptLexer } from './script-lexer.js';
 
 export interface MySqlImportSource {
   location: string;
@@ -49,7 +49,33 @@ class HashTap extends Transform {
   }
 }
 
-async function readSchema(source: MySqlImportSource): Promise<{ pre: string; post: string }> {
+/**
+ * A mariadb-dump script's statements, split as the mariadb client splits them (script-lexer.ts:
+ * DELIMITER lines, strings, comments, conditional comments whose content is code), so the kit's
+ * own connection can run them and no client program (with its shell commands) is needed.
+ */
+export function dumpStatements(script: Buffer): string[] {
+  const out: string[] = [];
+  let parts: Buffer[] = [];
+  const take = () => {
+    const statement = Buffer.concat(parts).toString('utf8').trim();
+    if (statement) out.push(statement);
+    parts = [];
+  };
+  const lexer = new MySqlScriptLexer({
+    text: (chunk, start, end) => parts.push(Buffer.from(chunk.subarray(start, end))),
+    gap: () => parts.push(Buffer.from(' ')),
+    statementEnd: take,
+    lineComment: () => undefined,
+    delimiter: () => undefined,
+  });
+  lexer.write(script);
+  lexer.end();
+  take();
+  return out;
+}
+
+async function readSchema(source: MySqlImportSource): Promise<{ pre: Buffer; post: Buffer }> {
   const chunks: Buffer[] = [];
   for await (const chunk of (await source.open(source.metadata.schemaFile.file)) as AsyncIterable<Buffer>) chunks.push(chunk);
   const whole = Buffer.concat(chunks);
@@ -57,11 +83,11 @@ async function readSchema(source: MySqlImportSource): Promise<{ pre: string; pos
     throw new KitError('EXPORT_DAMAGED', `${source.metadata.schemaFile.file} in ${source.location} is not the file the export wrote (its sha256 differs from metadata.json). Nothing was changed.`);
   }
   const cut = source.metadata.schemaFile.preDataBytes;
-  return { pre: whole.subarray(0, cut).toString('utf8'), post: whole.subarray(cut).toString('utf8') };
+  return { pre: whole.subarray(0, cut), post: whole.subarray(cut) };
 }
 
-async function applyScript(client: MySqlClient, script: string, part: string): Promise<void> {
-  for (const statement of splitMySqlScript(script)) {
+async function applyScript(client: MySqlClient, script: Buffer, part: string): Promise<void> {
+  for (const statement of dumpStatements(script)) {
     try {
       await client.query(statement);
     } catch (error) {
