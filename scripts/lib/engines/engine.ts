@@ -83,6 +83,17 @@ export interface SqlOutcome {
   guard?: string;
 }
 
+/** db:drop's hold on a database: what is in it, then everything dropped. */
+export interface DropSession {
+  /** What the database holds, in one line for the summary shown before anything is dropped. */
+  contents(): Promise<string>;
+  /** Drop every user object: what went, and what the user may not drop. */
+  empty(signal: AbortSignal, lockTimeoutSeconds: number): Promise<{ dropped: string[]; notDropped: string[] }>;
+  /** Undo what an unfinished empty() left open (a transaction), if anything. */
+  abandon(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface Engine {
   readonly name: EngineName;
   /** As people write it: "PostgreSQL". */
@@ -152,6 +163,8 @@ export interface Engine {
   runStatements(target: Target, statements: SqlStatement[], run: SqlRun, ctx: CommandContext): Promise<SqlOutcome>;
 
   // Emptying a database (drop, restore's clean mode) and bounding its lock waits.
+  /** db:drop: a connection to the target that can say what it holds and drop it all (one transaction where the engine can). */
+  openDrop(target: Target, waitSeconds: number, signal: AbortSignal): Promise<DropSession>;
   readonly emptyDatabaseSql: string;
   /** Drop every user object in one transaction: what went, and what the user may not drop. */
   emptyDatabase(client: Client, signal: AbortSignal, lockTimeoutSeconds: number): Promise<{ dropped: string[]; notDropped: string[] }>;

@@ -8,7 +8,10 @@
  * names what was dropped and what is still there; the pre-drop backup is the undo.
  */
 import { KitError } from '../../errors.js';
+import type { Target } from '../../config/target.js';
+import type { DropSession } from '../engine.js';
 import type { MySqlClient } from './client.js';
+import { connectMySqlWithWait } from './connect.js';
 import { quoteMySqlName } from './export.js';
 
 interface Dropped {
@@ -63,4 +66,24 @@ export async function emptyMySqlDatabase(client: MySqlClient, database: string, 
 function partWay(dropped: string[], left: Array<{ kind: string; name: string }>, what: string): string {
   const list = (items: string[]) => (items.length > 12 ? `${items.slice(0, 12).join(', ')} and ${items.length - 12} more` : items.join(', '));
   return `${what}. MySQL and MariaDB commit each DROP at once, so the drop stopped part-way: dropped ${dropped.length ? list(dropped) : 'nothing'}; still there: ${list(left.map((o) => `${o.kind} ${o.name}`))}. Run db:drop again to finish, or restore the pre-drop backup to undo.`;
+}
+
+/** What the database holds, counted by kind, for the summary before a drop. */
+async function describeMySqlContents(client: MySqlClient, database: string): Promise<string> {
+  const objects = await mySqlObjects(client, database);
+  const counts = new Map<string, number>();
+  for (const o of objects) counts.set(o.kind, (counts.get(o.kind) ?? 0) + 1);
+  const held = [...counts].map(([kind, n]) => `${n} ${kind}${n === 1 ? '' : 's'}`).join(', ') || 'nothing';
+  return `${held}; each DROP commits at once on MySQL/MariaDB (no one transaction): a failure part-way is named`;
+}
+
+/** db:drop on MySQL/MariaDB: one connection; objects dropped one by one (see the top of this file). */
+export async function openMySqlDrop(target: Target, waitSeconds: number, signal: AbortSignal): Promise<DropSession> {
+  const client = await connectMySqlWithWait(target, waitSeconds, undefined, signal);
+  return {
+    contents: () => describeMySqlContents(client, target.database),
+    empty: (abort) => emptyMySqlDatabase(client, target.database, abort),
+    abandon: async () => undefined,
+    close: () => client.end(),
+  };
 }

@@ -18,7 +18,7 @@ import { howScriptEnds, readArchiveData, readScript, readToc } from './artifacts
 import { sessionSettingsSql } from './snapshot.js';
 import { ident } from './quote.js';
 import { EMPTY_DATABASE, EMPTY_DATABASE_FUNCTION, emptyTablesForReload, foreignKeyCheck, unlinkLargeObjects } from './restore-sql.js';
-import { emptyDatabase } from './empty-database.js';
+import { emptyDatabase, openDrop } from './empty-database.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTimeoutSetting } from './locks.js';
 import { serverGoneError } from './server-gone.js';
 import { runStatements } from './sql.js';
@@ -59,6 +59,7 @@ export const postgresEngine: Engine = {
   runStatements,
   emptyDatabaseSql: EMPTY_DATABASE_FUNCTION,
   emptyDatabase,
+  openDrop,
   defaultLockTimeoutSeconds: DEFAULT_LOCK_TIMEOUT_SECONDS,
   lockTimeoutSetting,
   isLockTimeout,
