@@ -10,7 +10,9 @@
  */
 import type { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import type { CommandContext } from '../context.js';
+import type { Readable, Writable } from 'node:stream';
+import type { CommandContext, Reporter } from '../context.js';
+import type { ExportColumn, ExportMetadata } from '../format/export-metadata.js';
 import type { EngineName } from '../format/metadata.js';
 import type { Format } from '../format/naming.js';
 import type { Client, ServerFacts } from './postgres/connect.js';
@@ -81,6 +83,54 @@ export interface SqlOutcome {
   csvFile: string | undefined;
   /** What kept a read-only session from acting outside the database ('statements', or 'statements, role <name>'). */
   guard?: string;
+}
+
+/** One table of a table export, as the engine read it in the export's snapshot. */
+export interface CsvExportTable {
+  schema: string;
+  table: string;
+  /** Quoted for the statements of a load (`orders`, `app.users`). */
+  name: string;
+  columns: ExportColumn[];
+  /** The server's size estimate, for progress. */
+  bytes: number;
+}
+
+/** An export's snapshot, open on one connection: every table and schema.sql come from it. */
+export interface CsvExportSession {
+  facts: { version: string; versionNum: number; flavour?: string };
+  snapshot: { id: string; takenAt: string };
+  /** The session settings values were read in (metadata.json's settings). */
+  settings: Record<string, string>;
+  tables: CsvExportTable[];
+  /** What the user should know about the snapshot (tables it cannot cover). */
+  notices: string[];
+  /** One table's rows as CSV into `sink`, which is ended when done. */
+  writeTable(table: CsvExportTable, sink: Writable, signal: AbortSignal): Promise<{ rows: number; bytes: number; sha256: string }>;
+  /** schema.sql into `sink` (only these tables' when given), with where its post-data part starts. */
+  writeSchema(tables: string[] | undefined, sink: Writable, signal: AbortSignal): Promise<{ bytes: number; sha256: string; preDataBytes: number; tool: { path: string; version: string } }>;
+  commit(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An export to load: its metadata.json and its files, each opened as it is read. */
+export interface CsvImportSource {
+  location: string;
+  metadata: ExportMetadata;
+  open(file: string): Promise<Readable>;
+}
+
+/**
+ * db:export and db:import for an engine whose tables are read and loaded through the kit's own
+ * connection (MySQL/MariaDB). PostgreSQL answers undefined: its exports go through psql's COPY,
+ * in ranges and jobs, with differentials and large objects (export/export.ts, export/load.ts).
+ */
+export interface CsvExportEngine {
+  open(target: Target, waitSeconds: number, onRetry: ((attempt: number, error: KitError) => void) | undefined, signal: AbortSignal): Promise<CsvExportSession>;
+  /** A whole export loaded into the target, with the engine's guarantees (its file says which). */
+  load(target: Target, source: CsvImportSource, reporter: Reporter, signal: AbortSignal): Promise<void>;
+  /** What a load cannot undo by itself, for the confirmation (MySQL: DDL commits at once). */
+  caveat: string;
 }
 
 /** db:drop's hold on a database: what is in it, then everything dropped. */
@@ -154,6 +204,8 @@ export interface Engine {
   restoreIntoScratch(request: ScratchRequest): Promise<ScratchOutcome>;
 
   // Export/import plumbing: a query's rows as CSV, and the session settings every load runs with.
+  /** Table exports read and loaded through the kit's connection; undefined where export/ drives psql's COPY. */
+  readonly csvExport: CsvExportEngine | undefined;
   copyToFile(tool: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string | undefined, copyTarget: string, file: string, signal: AbortSignal): Promise<WrittenFile & { rows: number }>;
   sessionSettingsSql(): string;
   quoteIdentifier(name: string): string;

@@ -53,6 +53,8 @@ export const postgresEngine: Engine = {
   readBack,
   restoreIntoScratch,
   copyToFile,
+  // db:export drives psql's COPY itself (ranges, jobs, differentials, large objects): export/export.ts
+  csvExport: undefined,
   sessionSettingsSql,
   quoteIdentifier: ident,
   sqlDialect: 'postgresql',
