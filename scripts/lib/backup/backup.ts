@@ -12,10 +12,9 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { KitError } from '../errors.js';
 import { childEnv, type Target } from '../config/target.js';
-import { serverFacts, type Client, type ServerFacts } from '../engines/postgres/connect.js';
 import { readExtensions } from '../engines/postgres/extensions.js';
 import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../engines/postgres/tools.js';
-import type { DumpRequest, Engine } from '../engines/engine.js';
+import type { Client, DumpRequest, Engine, ServerFacts } from '../engines/engine.js';
 import { sizeOf } from '../store/files.js';
 import { storageError } from '../store/write-errors.js';
 import { engineForTarget } from '../engines/registry.js';
@@ -189,7 +188,7 @@ type StartDump = (format: DumpRequest['format'], file?: string) => RunningTool;
 
 /** What the backup needs before it starts: server facts, the tools that fit, enough space. */
 async function prepareSession(engine: Engine, client: Client, options: BackupOptions, ctx: CommandContext, store: BackupStore): Promise<Session> {
-  const facts = await serverFacts(client);
+  const facts = await engine.serverFacts(client);
   const pgDump = await locateTool('pg_dump', facts.major, ctx.env);
   const pgDumpall = await locateTool('pg_dumpall', facts.major, ctx.env);
   const pgRestore = isPlain(options) || options.stats !== 'archive' ? undefined : await locateTool('pg_restore', facts.major, ctx.env);

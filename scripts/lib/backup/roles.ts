@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { KitError } from '../errors.js';
 import type { ArtifactInfo, RolesInfo } from '../format/metadata.js';
 import type { BackupWrite } from '../store/store.js';
-import type { Client } from '../engines/postgres/connect.js';
+import type { Client } from '../engines/engine.js';
 import { spawnTool, type LocatedTool } from '../engines/postgres/tools.js';
 import { filterRoleScript, parseRoleScript, renderRoleScript } from '../format/role-script.js';
 

@@ -14,16 +14,20 @@ import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { KitError } from '../errors.js';
 import { redact, redactUrl, registerSecret } from '../redact.js';
+import type { EngineName } from '../format/metadata.js';
 import { checkEnvironmentName } from './environment-name.js';
 import { configFor, isProtected } from './file.js';
 
 export interface Target {
+  /** The database engine that serves it: absent means PostgreSQL (every target before MySQL). */
+  engine?: EngineName;
+  /** A name, an address, or (starting with "/") a unix socket: a directory for PostgreSQL, the socket file for MySQL. */
   host: string;
   port: number;
   user: string;
   password: string | undefined;
   database: string;
-  /** libpq parameters from the URL's query string (sslmode, sslrootcert, …), password excluded. */
+  /** The URL's query parameters (libpq's sslmode, sslrootcert, …), password and socket excluded. */
   params: Record<string, string>;
   /** Environment name: the --env value, or "default". Backups of each env are kept apart. */
   env: string;
@@ -62,7 +66,20 @@ export const CONNECTION_VARIABLES = [
   'DB_PASSWORD',
   'DB_DATABASE',
   'DB_NAME',
+  'DB_ENGINE',
 ] as const;
+
+/** The URL schemes the kit reads, and the engine each names. */
+const SCHEMES: Record<string, EngineName> = { 'postgresql:': 'postgresql', 'postgres:': 'postgresql', 'mysql:': 'mysql', 'mariadb:': 'mysql' };
+/** What a person may write in DB_ENGINE, and the engine each names. */
+const ENGINE_WORDS: Record<string, EngineName> = { postgresql: 'postgresql', postgres: 'postgresql', mysql: 'mysql', mariadb: 'mysql' };
+const DEFAULTS: Record<EngineName, { port: number; user: string; example: string }> = {
+  postgresql: { port: 5432, user: 'postgres', example: 'postgresql://user:password@host:5432/database' },
+  mysql: { port: 3306, user: 'root', example: 'mysql://user:password@host:3306/database' },
+};
+const SCHEME_LIST = 'postgresql://, mysql:// or mariadb://';
+/** "scheme://user@" followed by no host: the URL parser needs one, libpq and the kit allow none. */
+const EMPTY_HOST = /^((?:postgres(?:ql)?|mysql|mariadb):\/\/[^/?#]*@)(?=[/?#]|$)/i;
 
 export function resolveTarget(options: ResolveOptions): Target {
   const env = checkEnvironmentName(options.env ?? 'default');
@@ -81,7 +98,7 @@ export function resolveTarget(options: ResolveOptions): Target {
  */
 function reachFlags(layer: Layer, options: ResolveOptions): string[] {
   if (layer.name === '--url' && options.url !== undefined) {
-    const url = new URL(options.url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/i, '$1localhost'));
+    const url = new URL(options.url.replace(EMPTY_HOST, '$1localhost'));
     url.password = '';
     url.searchParams.delete('password');
     return ['--url', url.toString()];
@@ -151,23 +168,35 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
+/** DB_ENGINE's engine (absent: PostgreSQL); a word the kit does not know is refused, never guessed. */
+function engineFromVariable(layer: Layer): EngineName {
+  const word = nonEmpty(layer.vars.DB_ENGINE);
+  if (word === undefined) return 'postgresql';
+  const engine = ENGINE_WORDS[word.toLowerCase()];
+  if (!engine) throw new KitError('BAD_DATABASE_URL', `DB_ENGINE in ${layer.name} is "${word}"; the kit knows postgresql, mysql and mariadb.`);
+  return engine;
+}
+
 function targetFromLayer(layer: Layer, env: string): Target | undefined {
   const url = nonEmpty(layer.vars.DATABASE_URL);
-  if (url) return targetFromUrl(url, layer.name, env);
+  if (url) return withEngineAgreeing(targetFromUrl(url, layer.name, env), layer);
   const host = nonEmpty(layer.vars.DB_HOST);
   const database = nonEmpty(layer.vars.DB_DATABASE) ?? nonEmpty(layer.vars.DB_NAME);
   if (!host && !database) return undefined;
+  const engine = engineFromVariable(layer);
+  const defaults = DEFAULTS[engine];
   if (!database) {
-    throw new KitError('BAD_DATABASE_URL', `${layer.name} sets DB_HOST but no database name. Add DB_DATABASE (or DB_NAME), or use DATABASE_URL=postgresql://user:password@host:5432/database.`);
+    throw new KitError('BAD_DATABASE_URL', `${layer.name} sets DB_HOST but no database name. Add DB_DATABASE (or DB_NAME), or use DATABASE_URL=${defaults.example}.`);
   }
-  const portText = nonEmpty(layer.vars.DB_PORT) ?? '5432';
+  const portText = nonEmpty(layer.vars.DB_PORT) ?? String(defaults.port);
   const port = parsePort(portText, `DB_PORT in ${layer.name}`);
   const password = layer.vars.DB_PASSWORD === '' ? undefined : layer.vars.DB_PASSWORD;
   registerSecret(password);
   return {
+    ...(engine === 'postgresql' ? {} : { engine }),
     host: host ?? 'localhost',
     port,
-    user: nonEmpty(layer.vars.DB_USER) ?? nonEmpty(layer.vars.DB_USERNAME) ?? 'postgres',
+    user: nonEmpty(layer.vars.DB_USER) ?? nonEmpty(layer.vars.DB_USERNAME) ?? defaults.user,
     password,
     database,
     params: {},
@@ -175,6 +204,17 @@ function targetFromLayer(layer: Layer, env: string): Target | undefined {
     source: layer.name,
     protected: false,
   };
+}
+
+/** A DATABASE_URL decides the engine by its scheme; a DB_ENGINE beside it that says otherwise is a mistake worth naming. */
+function withEngineAgreeing(target: Target, layer: Layer): Target {
+  if (nonEmpty(layer.vars.DB_ENGINE) === undefined) return target;
+  const said = engineFromVariable(layer);
+  const scheme = target.engine ?? 'postgresql';
+  if (said !== scheme) {
+    throw new KitError('BAD_DATABASE_URL', `${layer.name} sets DB_ENGINE=${layer.vars.DB_ENGINE!.trim()} but its DATABASE_URL is a ${scheme} URL. Remove DB_ENGINE (the URL's scheme decides), or correct one of them.`);
+  }
+  return target;
 }
 
 function parsePort(text: string, where: string): number {
@@ -196,25 +236,33 @@ function registerLikelyPassword(url: string): void {
   if (withoutSlashes?.[1]) registerSecret(withoutSlashes[1]);
 }
 
+/**
+ * A connection URL: postgresql:// (or postgres://) in libpq's form, or mysql:// / mariadb:// for
+ * MySQL and MariaDB (default port 3306, user root; a unix socket as ?socket=/path).
+ */
 export function targetFromUrl(url: string, source: string, env: string): Target {
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     registerLikelyPassword(url);
     // "postgres:PW@host/db" parses as a URL with no host, which would connect to localhost and
     // read the password as the database name: refuse it, without echoing it.
-    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} must start with postgresql:// (with both slashes). Expected postgresql://user:password@host:5432/database.`);
+    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} must start with ${SCHEME_LIST} (with both slashes). Expected ${DEFAULTS.postgresql.example} or ${DEFAULTS.mysql.example}.`);
   }
   let parsed: URL;
   try {
     // libpq allows an empty host after credentials (postgresql://user@/db?host=/run/postgresql);
-    // the URL parser does not, so give it a placeholder that ?host= or the default replaces.
-    parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/i, '$1localhost'));
+    // the URL parser does not, so give it a placeholder that ?host= (?socket=) or the default replaces.
+    parsed = new URL(url.replace(EMPTY_HOST, '$1localhost'));
   } catch {
     registerLikelyPassword(url);
-    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} is not a valid URL (${redact(url)}). Expected postgresql://user:password@host:5432/database; percent-encode special characters in the password.`);
+    const engine = SCHEMES[/^[a-z][a-z0-9+.-]*:/i.exec(url)![0].toLowerCase()] ?? 'postgresql';
+    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} is not a valid URL (${redact(url)}). Expected ${DEFAULTS[engine].example}; percent-encode special characters in the password.`);
   }
-  if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
-    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} must start with postgresql:// (got ${parsed.protocol}//). Expected postgresql://user:password@host:5432/database.`);
+  const engine = SCHEMES[parsed.protocol];
+  if (!engine) {
+    registerSecret(parsed.password ? parsed.password : undefined);
+    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} must start with ${SCHEME_LIST} (got ${parsed.protocol}//). Expected ${DEFAULTS.postgresql.example} or ${DEFAULTS.mysql.example}.`);
   }
+  const defaults = DEFAULTS[engine];
   const decode = (part: string, what: string): string => {
     try {
       return decodeURIComponent(part);
@@ -232,17 +280,23 @@ export function targetFromUrl(url: string, source: string, env: string): Target 
     }
     params[key] = value;
   }
-  const socketHost = params.host;
-  delete params.host;
+  // PostgreSQL names a socket directory as ?host=/dir (libpq); MySQL a socket file as ?socket=/path.
+  const socketParam = engine === 'mysql' ? 'socket' : 'host';
+  const socketHost = params[socketParam];
+  delete params[socketParam];
+  if (engine === 'mysql' && socketHost !== undefined && !socketHost.startsWith('/')) {
+    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} has socket=${socketHost}; give the socket file's absolute path (?socket=/run/mysqld/mysqld.sock).`);
+  }
   const database = decode(parsed.pathname.replace(/^\//, ''), 'database name');
   if (!database) {
-    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} names no database (${redactUrl(url)}). Add it after the host: postgresql://user:password@host:5432/database.`);
+    throw new KitError('BAD_DATABASE_URL', `DATABASE_URL from ${source} names no database (${redactUrl(url)}). Add it after the host: ${defaults.example}.`);
   }
   const host = socketHost ?? (parsed.hostname ? decode(parsed.hostname, 'host').replace(/^\[(.*)\]$/, '$1') : 'localhost');
   return {
+    ...(engine === 'postgresql' ? {} : { engine }),
     host,
-    port: parsed.port ? parsePort(parsed.port, `DATABASE_URL from ${source}`) : 5432,
-    user: parsed.username ? decode(parsed.username, 'user') : 'postgres',
+    port: parsed.port ? parsePort(parsed.port, `DATABASE_URL from ${source}`) : defaults.port,
+    user: parsed.username ? decode(parsed.username, 'user') : defaults.user,
     password,
     database,
     params,
@@ -254,7 +308,7 @@ export function targetFromUrl(url: string, source: string, env: string): Target 
 
 function noTargetMessage(options: ResolveOptions, env: string): string {
   const files = options.envFile !== undefined ? [options.envFile] : envFileCandidates(options, env).map((f) => path.relative(options.root, f));
-  return `No database configured${options.env ? ` for --env ${env}` : ''}. Set DATABASE_URL=postgresql://user:password@host:5432/database in ${files.join(' or ')} (copy packages/database/.env.example), export it, or pass --url.`;
+  return `No database configured${options.env ? ` for --env ${env}` : ''}. Set DATABASE_URL=${DEFAULTS.postgresql.example} (or ${DEFAULTS.mysql.example}) in ${files.join(' or ')} (copy packages/database/.env.example), export it, or pass --url.`;
 }
 
 /**
@@ -262,16 +316,20 @@ function noTargetMessage(options: ResolveOptions, env: string): string {
  * migration tool). It goes into that child's environment only, never to argv or output.
  */
 export function targetUrl(target: Target): string {
+  const mysql = target.engine === 'mysql';
   const socket = target.host.startsWith('/');
   const auth = `${encodeURIComponent(target.user)}${target.password !== undefined ? `:${encodeURIComponent(target.password)}` : ''}@`;
-  const url = new URL(`postgresql://${auth}${socket ? 'localhost' : target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/${encodeURIComponent(target.database)}`);
+  const url = new URL(`${mysql ? 'mysql' : 'postgresql'}://${auth}${socket ? 'localhost' : target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/${encodeURIComponent(target.database)}`);
   for (const [key, value] of Object.entries(target.params)) url.searchParams.set(key, value);
-  if (socket) url.searchParams.set('host', target.host);
+  if (socket) url.searchParams.set(mysql ? 'socket' : 'host', target.host);
   return url.toString();
 }
 
 /** How the target may be shown to a person: never with its password. */
 export function describeTarget(target: Target): string {
+  // A MySQL socket is the whole address (the port means nothing there); a PostgreSQL socket
+  // directory still names its port (.s.PGSQL.<port>).
+  if (target.engine === 'mysql' && target.host.startsWith('/')) return `${target.user}@${target.host}/${target.database}`;
   return `${target.user}@${target.host}:${target.port}/${target.database}`;
 }
 
@@ -282,9 +340,12 @@ export function describeTarget(target: Target): string {
 export function childEnv(target: Target, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(base)) {
-    if (key.startsWith('PG') || (CONNECTION_VARIABLES as readonly string[]).includes(key)) continue;
+    if (key.startsWith('PG') || MYSQL_CLIENT_VARIABLES.includes(key) || (CONNECTION_VARIABLES as readonly string[]).includes(key)) continue;
     env[key] = value;
   }
+  // MySQL's programs take the connection from the private option file startMySqlTool writes
+  // (engines/mysql/tools.ts): nothing of it, and never the password, travels in the environment.
+  if (target.engine === 'mysql') return env;
   env.PGHOST = target.host;
   env.PGPORT = String(target.port);
   env.PGUSER = target.user;
@@ -299,6 +360,12 @@ export function childEnv(target: Target, base: NodeJS.ProcessEnv = process.env):
   if (!env.PGCONNECT_TIMEOUT) env.PGCONNECT_TIMEOUT = '10';
   return env;
 }
+
+/**
+ * What MySQL's client programs read from their environment: a stale one would override or add to
+ * the option file (MYSQL_PWD, deprecated, is a password; MYSQL_HOST another server).
+ */
+const MYSQL_CLIENT_VARIABLES = ['MYSQL_PWD', 'MYSQL_HOST', 'MYSQL_TCP_PORT', 'MYSQL_UNIX_PORT', 'MYSQL_HOME', 'MYSQL_TEST_LOGIN_FILE', 'MARIADB_HOME'];
 
 const LIBPQ_PARAM_ENV: Record<string, string> = {
   sslmode: 'PGSSLMODE',

@@ -11,8 +11,9 @@ export interface VariableDoc {
 }
 
 export const KIT_VARIABLES: readonly VariableDoc[] = [
-  { names: ['DATABASE_URL'], meaning: 'the connection (libpq URL form); see docs on where the connection comes from', default: 'read from packages/database/.env' },
+  { names: ['DATABASE_URL'], meaning: 'the connection: `postgresql://` (libpq URL form), or `mysql://` / `mariadb://` for MySQL and MariaDB; see docs on where the connection comes from', default: 'read from packages/database/.env' },
   { names: ['DB_HOST', 'DB_PORT', 'DB_USER', 'DB_USERNAME', 'DB_PASSWORD', 'DB_DATABASE', 'DB_NAME'], meaning: 'the connection as discrete variables, when there is no DATABASE_URL', default: 'unset' },
+  { names: ['DB_ENGINE'], meaning: 'the engine the discrete variables connect to: `postgresql`, or `mysql` (also `mariadb`) for MySQL and MariaDB (port 3306, user root by default)', default: '`postgresql`' },
   { names: ['SOURCE_DATABASE_URL'], meaning: 'the source of `db:sync` (instead of `packages/database/.env.<from>`)', default: 'unset' },
   { names: ['VERIFY_DATABASE_URL'], meaning: "server for `db:verify --deep`'s scratch database", default: "the environment's server" },
   { names: ['BACKUP_DIR'], meaning: 'backup root; each environment gets a subdirectory (wins over backupDir)', default: '`backups`' },

@@ -5,8 +5,9 @@
  * engines/postgres/; a second engine (MySQL/MariaDB) is a sibling folder and one registry entry,
  * never a branch in domain code.
  *
- * The connection, tool and statistics types are PostgreSQL's today; they are named here so that
- * a second engine widens them in one place.
+ * The connection, a located tool and the server's facts are structural types both engines satisfy
+ * (node-postgres's Client and the MySQL client alike); the archive, restore-plan and statistics
+ * types are still PostgreSQL's, named here so that the second engine widens them in one place.
  */
 import type { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
@@ -15,8 +16,9 @@ import type { CommandContext, Reporter } from '../context.js';
 import type { ExportColumn, ExportMetadata } from '../format/export-metadata.js';
 import type { EngineName } from '../format/metadata.js';
 import type { Format } from '../format/naming.js';
-import type { Client, ServerFacts } from './postgres/connect.js';
-import type { LocatedTool, RunningTool, SpawnToolOptions, ToolName } from './postgres/tools.js';
+import type { ServerFlavour } from '../format/metadata.js';
+import type { RunningTool, SpawnToolOptions as PgSpawnToolOptions, ToolName as PgToolName } from './postgres/tools.js';
+import type { MySqlToolName } from './mysql/tools.js';
 import type { DumpStats, DumpStatsCollector, ScriptObserver } from './postgres/dump-stats.js';
 import type { ScratchOutcome, ScratchRequest } from './postgres/scratch.js';
 import type { Statistics } from './statistics.js';
@@ -27,7 +29,50 @@ import type { ExtensionUse } from './postgres/extensions.js';
 import type { howScriptEnds, readArchiveData, readScript, readToc, RestoreSource, TocEntry } from './postgres/artifacts.js';
 
 export type { EngineName } from '../format/metadata.js';
-export type { Client, ServerFacts, LocatedTool, RunningTool, ToolName, DumpStats, ScratchOutcome, ScratchRequest, Statistics };
+export type { RunningTool, DumpStats, ScratchOutcome, ScratchRequest, Statistics };
+
+/**
+ * A connection to the server, as domain code may use it: a query's rows, and an end. Both
+ * node-postgres's Client and the MySQL client (engines/mysql/client.ts) are one.
+ */
+export interface Client {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows are what the SQL selects; each caller names their shape
+  query<Row = any>(sql: string, params?: unknown[]): Promise<{ rows: Row[] }>;
+  end(): Promise<void>;
+  /** Hears the connection end (server gone, idle timeout); absent where the driver does not say. */
+  once?(event: 'end', listener: () => void): unknown;
+}
+
+/** A client program of either engine. */
+export type ToolName = PgToolName | MySqlToolName;
+
+/** A client program found for a server: where it is, and its version ("17.2"; "10.11.6" for mariadb-dump's server release). */
+export interface LocatedTool {
+  name: ToolName;
+  path: string;
+  version: string;
+  /** Its major version (PostgreSQL 17; MariaDB 10, MySQL 8). */
+  major: number;
+}
+
+/** How a tool runs. A MySQL program takes its connection from the target (a private option file), not from env. */
+export interface SpawnToolOptions extends PgSpawnToolOptions {
+  target?: Target;
+}
+
+/** What the kit asks of a server before it works on it. */
+export interface ServerFacts {
+  versionNum: number;
+  version: string;
+  /** The major version: PostgreSQL 15; MariaDB 10 (10.11), MySQL 8. */
+  major: number;
+  databaseSize: number;
+  currentUser: string;
+  /** Which server of a multi-server engine (MariaDB or MySQL); absent for PostgreSQL. */
+  flavour?: ServerFlavour;
+  /** The release as major.minor.patch ("10.11.6"), where the version string carries more. */
+  release?: string;
+}
 export type { ApplyHooks, ScriptPlan, SwapPlan, ExtensionUse, RestoreSource, TocEntry };
 
 /** What of a database one backup dumps (the user's --schema/--table/--exclude-table and lock patience). */
@@ -42,6 +87,8 @@ export interface DumpScope {
 /** One format of one backup, dumped from an exported snapshot. */
 export interface DumpRequest {
   tool: LocatedTool;
+  /** The database dumped: a MySQL program connects through it (a private option file), pg_dump through env. */
+  target?: Target;
   format: 'plain' | 'dump' | 'tar';
   snapshot: string;
   scope: DumpScope;
@@ -144,6 +191,9 @@ export interface DropSession {
   close(): Promise<void>;
 }
 
+/** applyBySwap's arguments, its admin connection any Client (the engine is handed back one of its own). */
+type SwapArguments = Parameters<typeof applyBySwap> extends [infer A, infer B, infer C, infer D, infer E, Client, ...infer Rest] ? [A, B, C, D, E, Client, ...Rest] : never;
+
 export interface Engine {
   readonly name: EngineName;
   /** As people write it: "PostgreSQL". */
@@ -162,8 +212,10 @@ export interface Engine {
   /** A failed run that was really the server going away, said so; undefined when it was not. */
   serverGone(error: unknown, target: Target, during?: string, after?: string): Promise<KitError | undefined>;
 
-  // Tools: a client program whose major version fits the server, run with argument arrays.
-  locateTool(name: ToolName, serverMajor: number, env?: NodeJS.ProcessEnv): Promise<LocatedTool>;
+  // Tools: a client program whose version fits the server, run with argument arrays. Given the
+  // server's facts rather than its major version, an engine can judge the fit more finely
+  // (MariaDB's major.minor); PostgreSQL needs the major only.
+  locateTool(name: ToolName, server: number | ServerFacts, env?: NodeJS.ProcessEnv): Promise<LocatedTool>;
   spawnTool(tool: LocatedTool, args: string[], options: SpawnToolOptions): RunningTool;
 
   // Dump and statistics: what a backup's producer writes, read as the engine's tools write it.
@@ -178,9 +230,19 @@ export interface Engine {
 
   // Restore: apply an artifact into a database, in one transaction or into a scratch database
   // swapped in by rename; and repair what a killed swap left behind.
-  restoreInTransaction: typeof applyInTransaction;
-  restoreBySwap: typeof applyBySwap;
-  repairLeftovers: typeof repairLeftovers;
+  restoreInTransaction(
+    target: Target,
+    source: RestoreSource,
+    plan: ScriptPlan,
+    tools: Parameters<typeof applyInTransaction>[3],
+    env: NodeJS.ProcessEnv,
+    reporter: Parameters<typeof applyInTransaction>[5],
+    signal: AbortSignal,
+    hooks?: Omit<ApplyHooks, 'connection'> & { connection?: Client | undefined },
+  ): Promise<void>;
+  restoreBySwap(...args: SwapArguments): ReturnType<typeof applyBySwap>;
+  /** Cleans up what killed runs left on the server, through `client` when given (one of this engine's). */
+  repairLeftovers(target: Target, notice: (message: string) => void, client?: Client): ReturnType<typeof repairLeftovers>;
   /** A connection to the server's own database (not the target), for a swap that renames the target. */
   adminConnection(target: Target): Promise<Client>;
   /** Refuses, before anything changes, a backup whose extensions the server cannot install. */

@@ -7,9 +7,11 @@ import { DEFAULT_ENGINE, ENGINE_NAMES, type EngineName } from '../format/metadat
 import type { Target } from '../config/target.js';
 import type { Engine } from './engine.js';
 import { postgresEngine } from './postgres/engine.js';
+import { mysqlEngine } from './mysql/engine.js';
 
 const ENGINES: Record<EngineName, Engine> = {
   postgresql: postgresEngine,
+  mysql: mysqlEngine,
 };
 
 /** The engine of that name; an unknown name is a clear refusal, never a silent PostgreSQL. */
@@ -26,9 +28,9 @@ export function engineOf(info: { engine?: string | undefined }): Engine {
 }
 
 /**
- * The engine that serves a target. Every target is a PostgreSQL connection today (config/target.ts
- * accepts postgresql:// only); a second engine is chosen here, by the URL's scheme, and nowhere else.
+ * The engine that serves a target: config/target.ts records it from the URL's scheme (or
+ * DB_ENGINE); a target without one is PostgreSQL's.
  */
-export function engineForTarget(_target: Target): Engine {
-  return postgresEngine;
+export function engineForTarget(target: Target): Engine {
+  return engineFor(target.engine ?? DEFAULT_ENGINE);
 }

@@ -11,11 +11,15 @@ export const INFO_SCHEMA = 'pg-backup-kit/backup-info';
 export const INFO_VERSION = 1;
 /**
  * The database engines a backup can come from. A .info without `engine` was written before the
- * field existed, when PostgreSQL was the only engine, so it reads as 'postgresql'.
+ * field existed, when PostgreSQL was the only engine, so it reads as 'postgresql'. 'mysql' is one
+ * engine for MySQL and MariaDB: which of the two served the backup is database.flavour.
  */
-export const ENGINE_NAMES = ['postgresql'] as const;
+export const ENGINE_NAMES = ['postgresql', 'mysql'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 export const DEFAULT_ENGINE: EngineName = 'postgresql';
+/** The servers behind engine mysql: the .info says which, as a restore and a tool fit depend on it. */
+export const SERVER_FLAVOURS = ['MariaDB', 'MySQL'] as const;
+export type ServerFlavour = (typeof SERVER_FLAVOURS)[number];
 /** `engine` in every kind of .info: absent (an older kit) means PostgreSQL. */
 export const EngineField = z.enum(ENGINE_NAMES).default(DEFAULT_ENGINE).describe('The database engine the backup came from. Absent in backups of older kits, which are PostgreSQL.');
 /** Where the JSON Schema of .info is published in the repository (generated from InfoSchema). */
@@ -114,9 +118,13 @@ export const InfoSchema = z.looseObject({
     sizeBytes: count,
     /** Where the connection settings came from: --url, the environment, or an env file's path. */
     configuredBy: z.string(),
+    flavour: z
+      .enum(SERVER_FLAVOURS)
+      .optional()
+      .describe('Which server of the engine served the backup: MariaDB or MySQL for engine mysql (their dumps differ). Absent for PostgreSQL.'),
   }),
   tool: z.object({ name: z.string(), version: z.string(), node: z.string() }),
-  pgDump: z.object({ path: z.string(), version: z.string() }),
+  pgDump: z.object({ path: z.string(), version: z.string() }).describe('The dump program that wrote the backup (pg_dump; mariadb-dump or mysqldump for engine mysql) and its version.'),
   snapshot: z.object({
     id: z.string(),
     isolation: z.literal('repeatable read'),

@@ -39,7 +39,7 @@ export class RestoreSession {
       };
       // A connection the server ended while it waited (a confirmation left open, an
       // idle_session_timeout) is not handed out again: the next caller connects anew.
-      opening.then(({ client }) => client.once('end', forget), forget);
+      opening.then(({ client }) => client.once?.('end', forget), forget);
       this.database = opening;
     }
     return this.database;

@@ -32,9 +32,9 @@ describe('db:backup refuses bad input with one message and a documented exit cod
     expect(run.code).toBe(3);
     expectOneMessage(run, /not a valid URL.*postgresql:\/\/user:password@host:5432\/database/);
     expect(run.stderr).not.toContain('hunter2-secret');
-    const other = await cli('pg-backup', [], { cwd: project, env: { DATABASE_URL: 'mysql://app:pw@db/app' } });
+    const other = await cli('pg-backup', [], { cwd: project, env: { DATABASE_URL: 'sqlserver://app:pw@db/app' } });
     expect(other.code).toBe(3);
-    expectOneMessage(other, /must start with postgresql:\/\//);
+    expectOneMessage(other, /must start with postgresql:\/\/, mysql:\/\/ or mariadb:\/\//);
   });
 
   it('wrong password → 5', async () => {

@@ -14,11 +14,15 @@ describe('the engine registry', () => {
   });
 
   it('refuses an engine it does not know, naming the ones it does', () => {
-    expect(() => engineFor('oracle')).toThrow(/Unknown database engine "oracle".*postgresql/);
+    expect(() => engineFor('oracle')).toThrow(/Unknown database engine "oracle".*postgresql, mysql/);
   });
 
-  it('an engine answers every member of the seam', () => {
-    const engine = engineFor('postgresql');
+  it('gives the MySQL/MariaDB engine for a .info that names mysql', () => {
+    expect(engineOf({ engine: 'mysql' }).name).toBe('mysql');
+  });
+
+  it.each(['postgresql', 'mysql'])('the %s engine answers every member of the seam', (name) => {
+    const engine = engineFor(name);
     for (const member of ['restoreIntoScratch', 'readBack', 'compareStatistics', 'serverGone', 'locateTool', 'copyToFile', 'emptyDatabase', 'lockTimeoutError', 'restoreInTransaction', 'restoreBySwap', 'repairLeftovers', 'adminConnection', 'checkExtensionsAvailable', 'readToc', 'readArchiveData', 'readScript', 'howScriptEnds', 'quoteIdentifier', 'dump'] as const) {
       expect(engine[member], member).toBeTypeOf('function');
     }
@@ -48,14 +52,14 @@ function specifiersIn(text: string): string[] {
   return [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g)].map((m) => m[1]!);
 }
 
-/** The specifiers of a source at `file` that resolve into engines/postgres/. */
+/** The specifiers of a source at `file` that resolve into an engine's own folder (engines/postgres/, engines/mysql/). */
 function leaksIn(file: string, text = readFileSync(file, 'utf8')): string[] {
-  const postgres = path.join(lib, 'engines', 'postgres') + path.sep;
-  return specifiersIn(text).filter((spec) => spec.startsWith('.') && path.resolve(path.dirname(file), spec).startsWith(postgres));
+  const engines = ['postgres', 'mysql'].map((name) => path.join(lib, 'engines', name) + path.sep);
+  return specifiersIn(text).filter((spec) => spec.startsWith('.') && engines.some((folder) => path.resolve(path.dirname(file), spec).startsWith(folder)));
 }
 
 describe('the engine seam holds in the domain folders', () => {
-  it(`${ENGINE_BLIND.join(', ')} import nothing from engines/postgres/`, () => {
+  it(`${ENGINE_BLIND.join(', ')} import nothing from engines/postgres/ or engines/mysql/`, () => {
     const files = ENGINE_BLIND.flatMap((folder) => sourcesUnder(path.join(lib, folder)));
     expect(files.length).toBeGreaterThanOrEqual(ENGINE_BLIND.length);
     expect(files.flatMap((file) => leaksIn(file).map((spec) => `${path.relative(lib, file)} imports ${spec}`))).toEqual([]);
@@ -66,6 +70,7 @@ describe('the engine seam holds in the domain folders', () => {
     expect(leaksIn(path.join(lib, 'restore', 'probe.ts'), text)).toEqual(['../engines/postgres/swap.js', '../engines/postgres/apply.js', '../engines/postgres/tools.js']);
     expect(leaksIn(path.join(lib, 'sql', 'deep', 'probe.ts'), `import { ident } from '../../engines/postgres/quote.js';`)).toEqual(['../../engines/postgres/quote.js']);
     expect(leaksIn(path.join(lib, 'restore', 'probe.ts'), `import { engineFor } from '../engines/registry.js';`)).toEqual([]);
+    expect(leaksIn(path.join(lib, 'verify', 'probe.ts'), `import { openMySql } from '../engines/mysql/client.js';`)).toEqual(['../engines/mysql/client.js']);
   });
 });
 

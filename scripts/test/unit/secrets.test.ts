@@ -80,7 +80,7 @@ describe('malformed connection settings never print the password', () => {
       }
       return 'no error';
     };
-    expect(message(() => targetFromUrl('postgres:Pw@host/db', 'the environment', 'default'))).toMatch(/^BAD_DATABASE_URL: .*must start with postgresql:\/\/ /);
+    expect(message(() => targetFromUrl('postgres:Pw@host/db', 'the environment', 'default'))).toMatch(/^BAD_DATABASE_URL: .*must start with postgresql:\/\/, mysql:\/\/ or mariadb:\/\/ /);
     const root = mkdtempSync(path.join(tmpdir(), 'pgkit-hash-'));
     mkdirSync(path.join(root, 'packages/database'), { recursive: true });
     writeFileSync(path.join(root, 'packages/database/.env'), 'DATABASE_URL=postgresql://app:abc#def@db/app\n');

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { childEnv, resolveTarget, targetFromUrl } from '../../lib/config/target.js';
+import { childEnv, describeTarget, resolveTarget, targetFromUrl, targetUrl } from '../../lib/config/target.js';
+import { engineForTarget } from '../../lib/engines/registry.js';
 import { KitError } from '../../lib/errors.js';
 import { redact, redactUrl, registerSecret } from '../../lib/redact.js';
 
@@ -59,7 +60,7 @@ describe('target resolution', () => {
     expect(targetFromUrl(url, 'test', 'default')).toMatchObject(expected);
   });
 
-  it.each(['not a url', 'mysql://u:p@h/d', 'postgresql://u:p@h:99999/d', 'postgresql://u:p@h/', 'postgresql://u@h/d?password=x'])('rejects %s', (url) => {
+  it.each(['not a url', 'sqlite://u:p@h/d', 'mysql://u:p@h:99999/d', 'mysql://u:p@h/', 'mysql://u:p@h/d?socket=relative.sock', 'postgresql://u:p@h:99999/d', 'postgresql://u:p@h/', 'postgresql://u@h/d?password=x'])('rejects %s', (url) => {
     expect(() => targetFromUrl(url, 'test', 'default')).toThrow(KitError);
   });
 
@@ -70,6 +71,78 @@ describe('target resolution', () => {
     expect(env.PGSERVICE).toBeUndefined();
     expect(env.DATABASE_URL).toBeUndefined();
     expect(env.DB_PASSWORD).toBeUndefined();
+  });
+});
+
+describe('MySQL and MariaDB targets', () => {
+  it.each([
+    ['mysql://app:pw@db.example:3307/shop', { engine: 'mysql', host: 'db.example', port: 3307, user: 'app', password: 'pw', database: 'shop' }],
+    ['mariadb://app:pw@db.example/shop', { engine: 'mysql', host: 'db.example', port: 3306, user: 'app', database: 'shop' }],
+    ['MySQL://db/shop', { engine: 'mysql', host: 'db', port: 3306, user: 'root', password: undefined, database: 'shop' }],
+    ['mysql://app:p%40ss%3Aw%2Frd@[::1]/my%20db', { engine: 'mysql', host: '::1', user: 'app', password: 'p@ss:w/rd', database: 'my db' }],
+    ['mysql://app:pw@localhost/shop?socket=/run/mysqld/mysqld.sock', { engine: 'mysql', host: '/run/mysqld/mysqld.sock', database: 'shop', params: {} }],
+    ['mysql://app:pw@/shop?socket=/tmp/m.sock&ssl-mode=REQUIRED', { engine: 'mysql', host: '/tmp/m.sock', params: { 'ssl-mode': 'REQUIRED' } }],
+  ])('%s', (url, expected) => {
+    const target = targetFromUrl(url, 'test', 'default');
+    expect(target).toMatchObject(expected);
+    expect(engineForTarget(target).name).toBe('mysql');
+  });
+
+  it('leaves PostgreSQL targets without an engine (PostgreSQL, as before)', () => {
+    const target = targetFromUrl('postgresql://u:p@h/d', 'test', 'default');
+    expect(target.engine).toBeUndefined();
+    expect(engineForTarget(target).name).toBe('postgresql');
+  });
+
+  it('registers the password as a secret', () => {
+    targetFromUrl('mysql://app:Zq9-mysql-secret@h/d', 'test', 'default');
+    expect(redact('said Zq9-mysql-secret')).not.toContain('Zq9-mysql-secret');
+  });
+
+  it('names the three schemes when the scheme is wrong', () => {
+    expect(() => targetFromUrl('sqlite://u:p@h/d', 'the environment', 'default')).toThrow(/must start with postgresql:\/\/, mysql:\/\/ or mariadb:\/\/ \(got sqlite:\/\/\)/);
+    expect(() => targetFromUrl('mysql:u:p@h/d', 'the environment', 'default')).toThrow(/must start with postgresql:\/\/, mysql:\/\/ or mariadb:\/\/ \(with both slashes\)/);
+  });
+
+  it.each([
+    [{ DB_ENGINE: 'mysql', DB_HOST: 'h', DB_NAME: 'd', DB_USER: 'u', DB_PASSWORD: 'pw' }, { engine: 'mysql', host: 'h', port: 3306, user: 'u', password: 'pw', database: 'd' }],
+    [{ DB_ENGINE: 'MariaDB', DB_NAME: 'd' }, { engine: 'mysql', host: 'localhost', port: 3306, user: 'root', database: 'd' }],
+    [{ DB_ENGINE: 'mysql', DB_HOST: 'h', DB_PORT: '3310', DB_NAME: 'd' }, { engine: 'mysql', port: 3310 }],
+    [{ DB_ENGINE: 'postgresql', DB_NAME: 'd' }, { port: 5432, user: 'postgres' }],
+    [{ DB_NAME: 'd' }, { port: 5432, user: 'postgres' }],
+  ])('discrete variables %j', (processEnv, expected) => {
+    const target = resolve(project({}), processEnv);
+    expect(target).toMatchObject(expected);
+    if (!('engine' in expected)) expect(target.engine).toBeUndefined();
+  });
+
+  it('refuses a DB_ENGINE it does not know, and one that contradicts DATABASE_URL', () => {
+    expect(() => resolve(project({}), { DB_ENGINE: 'oracle', DB_NAME: 'd' })).toThrow(/DB_ENGINE in the environment is "oracle"; the kit knows postgresql, mysql and mariadb/);
+    expect(() => resolve(project({}), { DB_ENGINE: 'mysql', DATABASE_URL: 'postgresql://u@h/d' })).toThrow(/DB_ENGINE=mysql but its DATABASE_URL is a postgresql URL/);
+    expect(resolve(project({}), { DB_ENGINE: 'mariadb', DATABASE_URL: 'mysql://u@h/d' }).engine).toBe('mysql');
+  });
+
+  it('reads mysql:// from a project .env file', () => {
+    const root = project({ 'packages/database/.env': 'DATABASE_URL=mysql://app:pw@dbhost/app\n' });
+    expect(resolve(root)).toMatchObject({ engine: 'mysql', host: 'dbhost', port: 3306, source: 'packages/database/.env' });
+  });
+
+  it('gives MySQL children no password and no connection at all: the option file carries it', () => {
+    const target = targetFromUrl('mysql://u:s3cret-my@h:3307/d', 'test', 'default');
+    const env = childEnv(target, { PATH: '/bin', MYSQL_PWD: 'stale', MYSQL_HOST: 'elsewhere', PGPASSWORD: 'x', DATABASE_URL: 'mysql://x:y@z/w', DB_PASSWORD: 'y', LANG: 'C.UTF-8' });
+    expect(env).toEqual({ PATH: '/bin', LANG: 'C.UTF-8' });
+    expect(JSON.stringify(env)).not.toContain('s3cret-my');
+  });
+
+  it('is described and rebuilt as a URL per engine, never with the password in the description', () => {
+    const tcp = targetFromUrl('mysql://u:p%40w@h:3307/d', 'test', 'default');
+    expect(describeTarget(tcp)).toBe('u@h:3307/d');
+    expect(targetFromUrl(targetUrl(tcp), 'test', 'default')).toMatchObject({ engine: 'mysql', host: 'h', port: 3307, user: 'u', password: 'p@w', database: 'd' });
+    const socket = targetFromUrl('mysql://u@localhost/d?socket=/tmp/my.sock', 'test', 'default');
+    expect(describeTarget(socket)).toBe('u@/tmp/my.sock/d');
+    expect(targetUrl(socket)).toBe('mysql://u@localhost:3306/d?socket=%2Ftmp%2Fmy.sock');
+    expect(targetFromUrl(targetUrl(socket), 'test', 'default').host).toBe('/tmp/my.sock');
+    expect(targetUrl(targetFromUrl('postgresql://u:p@h/d', 'test', 'default'))).toBe('postgresql://u:p@h:5432/d');
   });
 });
 

@@ -12,7 +12,7 @@ import type { Target } from '../../config/target.js';
 import type { DropSession } from '../engine.js';
 import type { MySqlClient } from './client.js';
 import { connectMySqlWithWait } from './connect.js';
-import { quoteMySqlName } from './export.js';
+import { quoteMySqlIdentifier as quoteMySqlName } from './quote.js';
 
 interface Dropped {
   dropped: string[];

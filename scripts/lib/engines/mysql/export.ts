@@ -21,6 +21,7 @@ import type { ExportColumn } from '../../format/export-metadata.js';
 import type { MySqlClient } from './client.js';
 import { connectMySqlWithWait, killMySqlConnection } from './connect.js';
 import { mySqlText, readLikeTheGuard } from './sql.js';
+import { quoteMySqlIdentifier as quoteMySqlName } from './quote.js';
 import { locateMySqlTool, startMySqlTool, type MySqlTool } from './tools.js';
 
 export interface MySqlExportTable {
@@ -46,10 +47,6 @@ export interface MySqlExportSession {
   /** Ends the snapshot's transaction. */
   commit(): Promise<void>;
   close(): Promise<void>;
-}
-
-export function quoteMySqlName(name: string): string {
-  return `\`${name.replace(/`/g, '``')}\``;
 }
 
 /** "10.11.6-MariaDB-0+deb12u1" → 101106, as PostgreSQL's server_version_num counts. */

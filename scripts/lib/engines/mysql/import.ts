@@ -25,7 +25,7 @@ import type { ExportMetadata, ExportTable } from '../../format/export-metadata.j
 import type { MySqlClient } from './client.js';
 import { connectMySqlWithWait, killMySqlConnection } from './connect.js';
 import { emptyMySqlDatabase } from './drop.js';
-import { quoteMySqlName } from './export.js';
+import { quoteMySqlIdentifier as quoteMySqlName } from './quote.js';
 import { MySqlScriptLexer } from './script-lexer.js';
 
 export interface MySqlImportSource {

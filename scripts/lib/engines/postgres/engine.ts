@@ -6,7 +6,8 @@ import { childEnv, describeTarget, targetFromUrl } from '../../config/target.js'
 import type { Engine } from '../engine.js';
 import { compareStatistics } from '../statistics.js';
 import { connect, connectWithWait, serverFacts } from './connect.js';
-import { locateTool, spawnTool } from './tools.js';
+import { locateTool, spawnTool, type ToolName } from './tools.js';
+import { KitError } from '../../errors.js';
 import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess } from './dump-stats.js';
 import { readBack, restoreIntoScratch } from './scratch.js';
 import { copyToFile } from './copy.js';
@@ -23,6 +24,14 @@ import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTime
 import { serverGoneError } from './server-gone.js';
 import { runStatements } from './sql.js';
 
+const PG_TOOLS: readonly string[] = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql'] satisfies ToolName[];
+
+/** A program name asked of this engine is one of PostgreSQL's: another engine's is a bug, said so. */
+function ownTool(name: string): ToolName {
+  if (!PG_TOOLS.includes(name)) throw new KitError('INTERNAL', `The PostgreSQL engine has no program ${name}.`);
+  return name as ToolName;
+}
+
 export const postgresEngine: Engine = {
   name: 'postgresql',
   label: 'PostgreSQL',
@@ -33,7 +42,7 @@ export const postgresEngine: Engine = {
   connectWithWait,
   serverFacts,
   serverGone: serverGoneError,
-  locateTool,
+  locateTool: (name, server, env) => locateTool(ownTool(name), typeof server === 'number' ? server : server.major, env),
   spawnTool,
   dump: startDump,
   fingerprintAlgorithm: FINGERPRINT_ALGORITHM,

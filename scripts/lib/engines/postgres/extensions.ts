@@ -6,7 +6,7 @@
  * with. Both are checked before anything changes.
  */
 import { KitError } from '../../errors.js';
-import type { Client } from './connect.js';
+import type { Client } from '../engine.js';
 
 export interface ExtensionUse {
   name: string;

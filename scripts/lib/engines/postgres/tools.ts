@@ -12,6 +12,7 @@ import { KitError, type ErrorCode } from '../../errors.js';
 import { probeOutput, startProcess, type RunningProcess } from '../../proc/process.js';
 import { candidateDirs, parseToolVersion } from '../../proc/tool-dirs.js';
 import { traceProbe } from '../../proc/trace.js';
+import type { LocatedTool as EngineLocatedTool } from '../engine.js';
 
 export type ToolName = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql';
 
@@ -21,10 +22,11 @@ export interface ToolCandidate {
   major: number;
 }
 
-export interface LocatedTool extends ToolCandidate {
-  name: ToolName;
-  path: string;
-}
+/**
+ * A located program as the engine seam shapes it (engines/engine.ts), with the directory it was
+ * found in: what the seam hands back to this engine is one of these.
+ */
+export type LocatedTool = EngineLocatedTool & { dir?: string };
 
 /**
  * Pick the best candidate for a server: the same major version if there is one (its output is
@@ -71,10 +73,10 @@ function pgConfigBindir(): Promise<string | undefined> {
   return bindir;
 }
 
-const cache = new Map<string, LocatedTool>();
+const cache = new Map<string, LocatedTool & ToolCandidate>();
 
 /** Find `name` fitting a server of `serverMajor`, or fail naming what to install. */
-export async function locateTool(name: ToolName, serverMajor: number, env: NodeJS.ProcessEnv = process.env): Promise<LocatedTool> {
+export async function locateTool(name: ToolName, serverMajor: number, env: NodeJS.ProcessEnv = process.env): Promise<LocatedTool & ToolCandidate> {
   const key = `${name}:${serverMajor}:${env.PG_BIN ?? ''}`;
   const cached = cache.get(key);
   if (cached) return cached;
@@ -96,7 +98,7 @@ export async function locateTool(name: ToolName, serverMajor: number, env: NodeJ
     const newest = [...found].sort((a, b) => b.major - a.major)[0]!;
     throw new KitError('PG_DUMP_TOO_OLD', `${name} ${newest.version} (${path.join(newest.dir, name)}) is older than the server (PostgreSQL ${serverMajor}) and cannot read it safely. Install postgresql-client-${serverMajor} (Debian/Ubuntu) or postgresql@${serverMajor} (Homebrew), or set PG_BIN to a bin directory with ${name} ${serverMajor} or newer.`);
   }
-  const located: LocatedTool = { ...chosen, name, path: path.join(chosen.dir, name) };
+  const located: LocatedTool & ToolCandidate = { ...chosen, name, path: path.join(chosen.dir, name) };
   cache.set(key, located);
   return located;
 }
