@@ -1,0 +1,134 @@
+/**
+ * db:sql, db:export, db:import and db:drop on a MySQL/MariaDB environment, driven through the CLI
+ * as a user runs them, against a real MariaDB 10.11 and the awkward corpus; each checks the
+ * database, the files and the exit code.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../lib/errors.js';
+import { backupDir, cli, createDatabase, makeProject } from '../support/harness.js';
+import { awkwardUsersSql, fingerprintMariaDb, MARIADB_CORPUS, quoteName, startMariaDb, type MariaDb } from '../support/mariadb.js';
+
+let server: MariaDb;
+const urlOf = (db: string) => `mysql://${server.user}:${encodeURIComponent(server.password)}@127.0.0.1:${server.port}/${db}`;
+const count = async (db: string, table: string) => Number((await server.sql(`SELECT COUNT(*) FROM ${quoteName(table)};`, db)).trim());
+
+beforeAll(async () => {
+  server = await startMariaDb();
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('db:sql on MariaDB', () => {
+  it('refuses a DELETE without --write and leaves the rows; --write runs it', async () => {
+    const db = await server.createDatabase();
+    await server.sql('CREATE TABLE t (id INT PRIMARY KEY, note TEXT); INSERT INTO t VALUES (1, NULL), (2, "two");', db);
+    const project = makeProject();
+    const env = { DATABASE_URL: urlOf(db) };
+    for (const sql of ['DELETE FROM t WHERE id = 1', 'DELETE FROM t', 'SET autocommit = 1; DELETE FROM t WHERE id = 1', 'COMMIT; DELETE FROM t WHERE id = 1', '/*!50000 DELETE FROM t WHERE id = 1 */', "SELECT * FROM t INTO OUTFILE '/tmp/x'"]) {
+      const run = await cli('db-sql', [sql], { cwd: project, env });
+      expect(run.code, `${sql}: ${run.stderr}`).not.toBe(0);
+      expect(run.stderr, sql).toMatch(/read-only|transaction of its own|outside the database/);
+      expect(run.stderr).not.toContain(server.password);
+    }
+    expect(await count(db, 't')).toBe(2);
+    const written = await cli('db-sql', ['--write', 'DELETE FROM t WHERE id = 1'], { cwd: project, env });
+    expect(written.code, written.stderr).toBe(0);
+    expect(written.stdout).toMatch(/DELETE 1/);
+    expect(await count(db, 't')).toBe(1);
+  });
+
+  it('shows emoji as text and binary as hex, NULL apart from empty, in the table and in --json', async () => {
+    const db = await server.createDatabase();
+    await server.sql("CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(50), bytes VARBINARY(8)); INSERT INTO t VALUES (1, 'Zoë 🐘', UNHEX('00FF0A')), (2, '', ''), (3, NULL, NULL);", db);
+    const project = makeProject();
+    const env = { DATABASE_URL: urlOf(db) };
+    const shown = await cli('db-sql', ['SELECT id, name, bytes FROM t ORDER BY id'], { cwd: project, env });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain('Zoë 🐘');
+    expect(shown.stdout).toContain('00FF0A');
+    expect(shown.stdout).toMatch(/\(3 rows\)/);
+    const json = await cli('db-sql', ['--json', 'SELECT id, name, bytes FROM t ORDER BY id'], { cwd: project, env });
+    expect(json.code, json.stderr).toBe(0);
+    expect(json.json<{ rows: unknown[] }>().rows).toEqual([['1', 'Zoë 🐘', '00FF0A'], ['2', '', ''], ['3', null, null]]);
+  });
+});
+
+/** The CSV files of an export directory, by table. */
+function csvOf(dir: string, db: string, table: string): string {
+  return readFileSync(path.join(dir, 'data', `${db}.${table}.csv`), 'utf8');
+}
+
+describe('db:export and db:import on MariaDB', () => {
+  it('exports the awkward corpus to CSVs that keep NULL apart from empty and blobs as hex, and imports them to the same fingerprint', async () => {
+    const source = await server.createDatabase();
+    await server.sql(readFileSync(MARIADB_CORPUS, 'utf8'), source);
+    await server.sql(awkwardUsersSql(source));
+    const project = makeProject();
+    const exported = await cli('db-export', ['--json'], { cwd: project, env: { DATABASE_URL: urlOf(source) } });
+    expect(exported.code, exported.stderr).toBe(0);
+    const result = exported.json<{ id: string; path: string; tables: number; rows: number }>();
+    expect(result.tables).toBe(9);
+    const meta = JSON.parse(readFileSync(path.join(result.path, 'metadata.json'), 'utf8')) as { engine: string; tables: Array<{ table: string; rows: number }> };
+    expect(meta.engine).toBe('mysql');
+    for (const t of meta.tables) expect(t.rows, t.table).toBe(await count(source, t.table));
+    // a row with '' and a row with NULL in the same text column; '' and NULL in binary columns
+    expect(csvOf(result.path, source, 'customers')).toMatch(/\n3,Empty note,empty@example\.com,"",.*\n4,Null note,null@example\.com,,/s);
+    expect(csvOf(result.path, source, 'blobs').split('\n').slice(0, 3).map((l) => l.slice(0, 40))).toEqual(['id,fixed,var_bytes,content,small,bits', '1,0001020304050607,00FF00FF0A0D5C27,00FF', '2,,"",,,']);
+    expect(readFileSync(path.join(result.path, 'schema.sql'), 'utf8')).toMatch(/CREATE TABLE `blobs`[\s\S]*TRIGGER[\s\S]*PROCEDURE/);
+    expect(readFileSync(path.join(result.path, 'schema.sql'), 'utf8')).not.toContain(server.password);
+
+    const copy = await server.createDatabase();
+    const imported = await cli('db-import', [result.path, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: urlOf(copy) } });
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stdout).toMatch(/row counts verified for 9 tables/);
+    const [before, after] = [await fingerprintMariaDb(server, source), await fingerprintMariaDb(server, copy)];
+    expect(after.tables).toEqual(before.tables);
+    expect(after.definitions).toEqual(before.definitions);
+  });
+
+  it('exports into a zip, refuses --differential, and an export of one engine is refused by the other', async () => {
+    const source = await server.createDatabase();
+    await server.sql('CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, "a");', source);
+    const project = makeProject();
+    const env = { DATABASE_URL: urlOf(source) };
+    const differential = await cli('db-export', ['--differential'], { cwd: project, env });
+    expect(differential.code).toBe(EXIT_CODES.PRECHECK);
+    expect(differential.stderr).toMatch(/Differential exports are PostgreSQL-only for now/);
+    const zipped = await cli('db-export', ['--zip', '--json'], { cwd: project, env });
+    expect(zipped.code, zipped.stderr).toBe(0);
+    const zip = zipped.json<{ path: string }>().path;
+    expect(zip.endsWith('.zip') && existsSync(zip)).toBe(true);
+
+    const pg = await createDatabase({ sql: 'CREATE TABLE t (id int)' });
+    const refused = await cli('db-import', [zip, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: pg.url } });
+    expect(refused.code).toBe(EXIT_CODES.EXPORT);
+    expect(refused.stderr).toMatch(/taken from a MySQL\/MariaDB database and default is a PostgreSQL environment/);
+
+    const pgProject = makeProject();
+    const pgExport = await cli('db-export', ['--json'], { cwd: pgProject, env: { DATABASE_URL: pg.url } });
+    expect(pgExport.code, pgExport.stderr).toBe(0);
+    const copy = await server.createDatabase();
+    await server.sql('CREATE TABLE keep (id INT); INSERT INTO keep VALUES (1);', copy);
+    const other = await cli('db-import', [pgExport.json<{ path: string }>().path, '--force', '--no-safety-backup'], { cwd: pgProject, env: { DATABASE_URL: urlOf(copy) } });
+    expect(other.code).toBe(EXIT_CODES.EXPORT);
+    expect(other.stderr).toMatch(/taken from a PostgreSQL database and default is a MySQL\/MariaDB environment/);
+    expect(await count(copy, 'keep')).toBe(1);
+  });
+});
+
+describe('db:drop on MariaDB', () => {
+  it('drops every table, view, routine, trigger and event', async () => {
+    const db = await server.createDatabase();
+    await server.sql(readFileSync(MARIADB_CORPUS, 'utf8'), db);
+    const project = makeProject();
+    const dropped = await cli('drop-all', ['--force', '--skip-backup', '--json'], { cwd: project, env: { DATABASE_URL: urlOf(db) } });
+    expect(dropped.code, dropped.stderr).toBe(0);
+    expect(dropped.json<{ dropped: string[] }>().dropped).toEqual(expect.arrayContaining(['event purge_event_log', 'trigger orders_audit', 'procedure close customer', 'function order_weight', 'view odd view', "table odd table `name` 'q'"]));
+    const left = await server.sql(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${db}'; SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '${db}'; SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '${db}'; SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '${db}';`, db);
+    expect(left.split('\n').filter(Boolean)).toEqual(['0', '0', '0', '0']);
+    expect(readdirSync(backupDir(project)).filter((f) => f.includes('pre-drop'))).toEqual([]);
+  });
+});
