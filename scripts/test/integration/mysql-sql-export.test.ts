@@ -3,11 +3,12 @@
  * as a user runs them, against a real MariaDB 10.11 and the awkward corpus; each checks the
  * database, the files and the exit code.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../lib/errors.js';
-import { backupDir, cli, createDatabase, makeProject } from '../support/harness.js';
+import { backupDir, cli, createDatabase, EXIT_CHECK_ENV, exitCheckFailure, makeProject, REPO } from '../support/harness.js';
 import { awkwardUsersSql, fingerprintMariaDb, MARIADB_CORPUS, quoteName, startMariaDb, type MariaDb } from '../support/mariadb.js';
 
 let server: MariaDb;
@@ -53,6 +54,25 @@ describe('db:sql on MariaDB', () => {
     const json = await cli('db-sql', ['--json', 'SELECT id, name, bytes FROM t ORDER BY id'], { cwd: project, env });
     expect(json.code, json.stderr).toBe(0);
     expect(json.json<{ rows: unknown[] }>().rows).toEqual([['1', 'Zoë 🐘', '00FF0A'], ['2', '', ''], ['3', null, null]]);
+  });
+});
+
+describe('db:console on MariaDB', () => {
+  it('runs sql lines read-only through the same guard, and stops at a DELETE it cannot confirm', async () => {
+    const db = await server.createDatabase();
+    await server.sql('CREATE TABLE t (id INT); INSERT INTO t VALUES (1), (2);', db);
+    const project = makeProject();
+    const run = spawnSync(process.execPath, [path.join(REPO, 'scripts/kit.mjs'), 'db-console'], {
+      cwd: project,
+      env: { PATH: process.env.PATH, HOME: project, DATABASE_URL: urlOf(db), ...EXIT_CHECK_ENV },
+      input: 'sql SELECT COUNT(*) AS n FROM t\nsql --write DELETE FROM t\nsql --write INSERT INTO t VALUES (3)\n',
+      encoding: 'utf8',
+    });
+    expect(exitCheckFailure(run.stderr)).toBeUndefined();
+    expect(run.status, run.stderr).toBe(13);
+    expect(run.stdout).toMatch(/ n\n-+\n 2 *\n\(1 row\)/);
+    expect(run.stderr).toMatch(/Stopped at "sql --write DELETE FROM t"/);
+    expect(await count(db, 't')).toBe(2);
   });
 });
 
