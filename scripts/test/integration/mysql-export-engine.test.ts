@@ -88,6 +88,28 @@ describe('MySQL export, import and drop (engine level)', () => {
     expect(after.definitions).toEqual(before.definitions);
   });
 
+  it('loads with multi-row INSERTs where the server refuses LOAD DATA LOCAL, to the same fingerprint', async () => {
+    const source = await server.createDatabase();
+    await server.sql(readFileSync(MARIADB_CORPUS, 'utf8'), source);
+    // more rows than one INSERT carries, and characters that a chunk boundary could cut
+    await server.sql("CREATE TABLE many (id INT PRIMARY KEY, t TEXT, b BLOB); INSERT INTO many SELECT seq, CONCAT(REPEAT('é🐘', seq % 7), IF(seq % 5 = 0, '\\\t\\n', '')), IF(seq % 3 = 0, NULL, UNHEX(HEX(seq))) FROM seq_1_to_2500;", source);
+    const dir = path.join(work, 'inserts');
+    const meta = await exportInto(source, dir);
+    const copy = await server.createDatabase();
+    const notices: string[] = [];
+    await server.sql('SET GLOBAL local_infile = 0;');
+    try {
+      const open = async (file: string) => createReadStream(path.join(dir, file), { highWaterMark: 1000 });
+      await importIntoMySql(targetOf(copy), { location: dir, metadata: meta, open }, { ...silentReporter, notice: (m) => notices.push(m) }, signal);
+    } finally {
+      await server.sql('SET GLOBAL local_infile = 1;');
+    }
+    expect(notices.join('\n')).toMatch(/local_infile is off.*multi-row INSERTs/);
+    const [before, after] = [await fingerprintMariaDb(server, source), await fingerprintMariaDb(server, copy)];
+    expect(after.tables).toEqual(before.tables);
+    expect(after.tables.many).toMatch(/^2500 /);
+  });
+
   it('refuses a damaged file before committing a row, and the drop then empties the database', async () => {
     const source = await server.createDatabase();
     await server.sql('CREATE TABLE a (id INT PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, "x"), (2, NULL);', source);

@@ -15,6 +15,7 @@
  * format (tab-separated, \N for NULL, backslash escapes), which is what CsvToCopyText writes.
  */
 import { createHash } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KitError } from '../../errors.js';
@@ -105,12 +106,56 @@ export function loadDataSql(table: ExportTable): string {
     FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets.join(', ')})${sets.length ? ` SET ${sets.join(', ')}` : ''}`;
 }
 
-async function loadTable(client: MySqlClient, source: MySqlImportSource, table: ExportTable): Promise<void> {
+/** How rows reach the server: LOAD DATA LOCAL where the server allows it, else INSERTs of many rows with parameters. */
+type LoadPath = 'local-infile' | 'insert';
+
+/** One COPY-text line (what CsvToCopyText writes) back into values: \N is NULL, backslash escapes undone. */
+export function copyTextValues(line: string): Array<string | null> {
+  return line.split('\t').map((field) => (field === '\\N' ? null : field.replace(/\\([\\nrt])/g, (_, c: string) => ({ n: '\n', r: '\r', t: '\t', '\\': '\\' })[c]!)));
+}
+
+/** Rows per INSERT, and the text size that ends a batch sooner (well below max_allowed_packet's 16 MB default). */
+const INSERT_ROWS = 1000;
+const INSERT_BYTES = 4 * 1024 * 1024;
+
+/** The rows of `converter`'s output as multi-row INSERTs with parameters; returns rows and warnings. */
+async function insertRows(client: MySqlClient, table: ExportTable, converter: AsyncIterable<Buffer>): Promise<{ affectedRows: number; warnings: number }> {
+  const columns = table.columns.map((c) => quoteMySqlName(c.name)).join(', ');
+  const row = `(${table.columns.map((c) => (c.encoding === 'hex' ? 'UNHEX(?)' : '?')).join(', ')})`;
+  const total = { affectedRows: 0, warnings: 0 };
+  let [rows, params, size, carry] = [0, [] as Array<string | null>, 0, ''];
+  const flush = async () => {
+    if (rows === 0) return;
+    const result = await client.query(`INSERT INTO ${table.name} (${columns}) VALUES ${Array(rows).fill(row).join(', ')}`, params);
+    total.affectedRows += result.affectedRows ?? 0;
+    total.warnings += result.warnings ?? 0;
+    [rows, params, size] = [0, [], 0];
+  };
+  // a chunk may end inside a character: the decoder holds its first bytes for the next one
+  const decoder = new StringDecoder('utf8');
+  const take = async (line: string) => {
+    params.push(...copyTextValues(line));
+    rows++;
+    size += line.length;
+    if (rows >= INSERT_ROWS || size >= INSERT_BYTES) await flush();
+  };
+  for await (const chunk of converter) {
+    const lines = (carry + decoder.write(chunk)).split('\n');
+    carry = lines.pop()!;
+    for (const line of lines) await take(line);
+  }
+  carry += decoder.end();
+  if (carry) await take(carry);
+  await flush();
+  return total;
+}
+
+async function loadTable(client: MySqlClient, source: MySqlImportSource, table: ExportTable, path: LoadPath): Promise<void> {
   const tap = new HashTap();
   const converter = new CsvToCopyText(table.file);
   const streamed = pipeline(await source.open(table.file), tap, converter);
   streamed.catch(() => undefined);
-  const loaded = await client.loadLocal(loadDataSql(table), converter);
+  const loaded = path === 'local-infile' ? await client.loadLocal(loadDataSql(table), converter) : await insertRows(client, table, converter);
   await streamed;
   const names = table.columns.map((c) => c.name);
   if (tap.hash.digest('hex') !== table.sha256 || tap.bytes !== table.bytes) throw new KitError('EXPORT_DAMAGED', `${table.file} in ${source.location} is not the file the export wrote (sha256 or size differs from metadata.json). The rows were rolled back. ${UNDO}`);
@@ -122,15 +167,24 @@ async function loadTable(client: MySqlClient, source: MySqlImportSource, table: 
   if (loaded.affectedRows !== table.rows) throw new KitError('ROW_COUNT_MISMATCH', `Row counts differ: ${table.name} loaded ${loaded.affectedRows} rows, the export recorded ${table.rows}. The rows were rolled back. ${UNDO}`);
 }
 
+/** LOAD DATA LOCAL when the server takes it (local_infile), else parameterised INSERTs. */
+async function loadPath(client: MySqlClient, reporter: Reporter): Promise<LoadPath> {
+  const { rows } = await client.query<{ local: string | number }>('SELECT @@GLOBAL.local_infile AS local');
+  if (Number(rows[0]?.local ?? 0) === 1) return 'local-infile';
+  reporter.notice('the server does not allow LOAD DATA LOCAL (local_infile is off): loading with multi-row INSERTs instead, which is slower');
+  return 'insert';
+}
+
 /** Every table's rows in one transaction, committed only when every check passed. */
 async function loadRows(client: MySqlClient, source: MySqlImportSource, tables: ExportTable[], reporter: Reporter): Promise<void> {
   await client.query(LOAD_SESSION);
   await client.query('START TRANSACTION');
   try {
+    const path = await loadPath(client, reporter);
     let done = 0;
     for (const table of tables) {
       reporter.progress({ phase: 'importing', bytes: 0, done: done++, total: tables.length, detail: table.name });
-      await loadTable(client, source, table);
+      await loadTable(client, source, table, path);
     }
     await client.query('COMMIT');
   } catch (error) {
