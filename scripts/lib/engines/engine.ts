@@ -274,6 +274,8 @@ export interface Engine {
 
   // db:sql: statements the guard allowed, run in one transaction of the kit's (read-only unless write).
   readonly sqlDialect: SqlDialectName;
+  /** The database's tables and columns, quoted as SQL names them, for the console's completion. */
+  completionNames(target: Target): Promise<{ tables: string[]; columns: string[] }>;
   runStatements(target: Target, statements: SqlStatement[], run: SqlRun, ctx: CommandContext): Promise<SqlOutcome>;
 
   // Emptying a database (drop, restore's clean mode) and bounding its lock waits.

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Target } from '../../lib/config/target.js';
 import { silentReporter } from '../../lib/context.js';
 import { classifySql } from '../../lib/sql/classify.js';
-import { runMySqlStatements } from '../../lib/engines/mysql/sql.js';
+import { mySqlCompletionNames, runMySqlStatements } from '../../lib/engines/mysql/sql.js';
 import type { SqlRun } from '../../lib/engines/engine.js';
 import { startMariaDb, type MariaDb } from '../support/mariadb.js';
 
@@ -41,6 +41,12 @@ describe('db:sql on MariaDB (engine level)', () => {
     const written = await runMySqlStatements(targetOf(db), statements, run({ csvFile, keepRows: 0 }), ctx());
     expect(written.totalRows).toBe(3);
     expect(readFileSync(csvFile, 'utf8')).toBe('id,note,bytes\n1,"Zoë 🐘, ""hi""",00FF0A\n2,"",""\n3,,\n');
+  });
+
+  it('names the tables and columns for the console’s completion, quoted as MySQL quotes them', async () => {
+    const db = await server.createDatabase();
+    await server.sql('CREATE TABLE `odd ``t``` (`my col` INT, id INT); CREATE VIEW v AS SELECT id FROM `odd ``t```;', db);
+    expect(await mySqlCompletionNames(targetOf(db))).toEqual({ tables: ['`odd ``t```', '`v`'], columns: ['`id`', '`my col`'] });
   });
 
   it('a write the guard let through is still refused by the server inside the read-only transaction', async () => {

@@ -17,7 +17,7 @@ import { mySqlToolOf, type MySqlLocatedTool } from './located.js';
 import { dumpToolProblem, majorMinor } from './fit.js';
 import { startMySqlDump } from './dump.js';
 import { quoteMySqlIdentifier } from './quote.js';
-import { runMySqlStatements } from './sql.js';
+import { mySqlCompletionNames, runMySqlStatements } from './sql.js';
 import { openMySqlDrop } from './drop.js';
 import { mySqlCsvExport } from './csv-export.js';
 
@@ -110,6 +110,7 @@ export const mysqlEngine: Engine = {
   openDrop: openMySqlDrop,
   sqlDialect: 'mysql',
   runStatements: runMySqlStatements,
+  completionNames: mySqlCompletionNames,
   defaultLockTimeoutSeconds: 60,
   lockTimeoutSetting: (seconds: number) => `SET SESSION lock_wait_timeout = ${Math.max(1, Math.round(seconds))}`,
   isLockTimeout: (message: string) => LOCK_TIMEOUT.test(message),

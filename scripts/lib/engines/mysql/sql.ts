@@ -20,6 +20,7 @@ import { csvField } from '../../format/csv.js';
 import type { SqlOutcome, SqlRun, SqlStatement } from '../engine.js';
 import type { MySqlClient, RawColumn } from './client.js';
 import { connectMySqlWithWait, killMySqlConnection } from './connect.js';
+import { quoteMySqlIdentifier } from './quote.js';
 
 /** sql_mode flags that would make the server read a statement differently from the guard. */
 const UNREAD_MODES = new Set(['ANSI_QUOTES', 'NO_BACKSLASH_ESCAPES']);
@@ -130,5 +131,16 @@ export async function runMySqlStatements(target: Target, statements: SqlStatemen
   } finally {
     ctx.signal.removeEventListener('abort', stop);
     await client.end().catch(() => undefined);
+  }
+}
+
+/** Tables, views and their columns, in backticks, for the console's completion. */
+export async function mySqlCompletionNames(target: Target): Promise<{ tables: string[]; columns: string[] }> {
+  const client = await connectMySqlWithWait(target, 0);
+  try {
+    const { rows } = await client.query<{ t: string; c: string }>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION', [target.database]);
+    return { tables: [...new Set(rows.map((r) => quoteMySqlIdentifier(r.t)))], columns: [...new Set(rows.map((r) => quoteMySqlIdentifier(r.c)))].sort() };
+  } finally {
+    await client.end();
   }
 }

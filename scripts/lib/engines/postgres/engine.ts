@@ -22,7 +22,7 @@ import { EMPTY_DATABASE, EMPTY_DATABASE_FUNCTION, emptyTablesForReload, foreignK
 import { emptyDatabase, openDrop } from './empty-database.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTimeoutSetting } from './locks.js';
 import { serverGoneError } from './server-gone.js';
-import { runStatements } from './sql.js';
+import { completionNames, runStatements } from './sql.js';
 
 const PG_TOOLS: readonly string[] = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql'] satisfies ToolName[];
 
@@ -68,6 +68,7 @@ export const postgresEngine: Engine = {
   quoteIdentifier: ident,
   sqlDialect: 'postgresql',
   runStatements,
+  completionNames,
   emptyDatabaseSql: EMPTY_DATABASE_FUNCTION,
   emptyDatabase,
   openDrop,

@@ -201,3 +201,19 @@ export async function runStatements(target: Target, statements: SqlStatement[], 
     await client.end().catch(() => undefined);
   }
 }
+
+/** Tables, views and their columns, quoted as SQL names them, for the console's completion. */
+export async function completionNames(target: Target): Promise<{ tables: string[]; columns: string[] }> {
+  const client = await connectWithWait(target, 0);
+  try {
+    const { rows } = await client.query<{ t: string; cols: string[] }>(`
+      SELECT format('%I.%I', n.nspname, c.relname) AS t, array_agg(quote_ident(a.attname) ORDER BY a.attnum) AS cols
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+       GROUP BY 1 ORDER BY 1`);
+    return { tables: rows.map((r) => r.t), columns: [...new Set(rows.flatMap((r) => r.cols))].sort() };
+  } finally {
+    await client.end();
+  }
+}
