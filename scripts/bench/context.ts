@@ -36,6 +36,24 @@ export function parseKitResult(stdout: string): RunOutcome {
   return { peakRssBytes: result.peakRssBytes, innerMs: result.durationMs };
 }
 
+/** A kit command through the launcher with --json --quiet, `dir` as BACKUP_DIR and `url` as DATABASE_URL. */
+export async function runKit(dir: string, args: string[], url: string, signal: AbortSignal, extraEnv: NodeJS.ProcessEnv = {}): Promise<RunOutcome> {
+  const out = await $({ env: { ...kitEnv(url, dir), ...extraEnv }, cwd: REPO, signal, quiet: true, nothrow: true })`${process.execPath} ${LAUNCHER} -- ${args} --json --quiet`;
+  if (out.exitCode !== 0) throw new Error(`the kit's ${args[0]} exited with ${out.exitCode ?? out.signal}: ${kitFailure(out.stdout, out.stderr)}`);
+  return parseKitResult(out.stdout);
+}
+
+/** What a failed kit run said: its --json error's message, else the end of its stderr. */
+function kitFailure(stdout: string, stderr: string): string {
+  try {
+    const error = (JSON.parse(stdout) as { error?: { message?: string } }).error;
+    if (error?.message) return error.message;
+  } catch {
+    // not JSON: a usage error or a crash prints to stderr
+  }
+  return stderr.trim().split('\n').slice(-3).join(' ') || '(no output)';
+}
+
 export function benchContext(subject: Subject, signal: AbortSignal): BenchContext {
   const bin = (program: string) => path.join(subject.binDir, program);
   return {
@@ -46,10 +64,7 @@ export function benchContext(subject: Subject, signal: AbortSignal): BenchContex
       const out = await $({ env, signal, quiet: true, nothrow: true })`${bin(program)} ${args}`;
       if (out.exitCode !== 0) throw new Error(`${program} ${args.join(' ')} ${out.signal ? `was killed by ${out.signal}` : `exited with status ${out.exitCode}`}: ${out.stderr.trim().slice(-2000) || '(no stderr)'}`);
     },
-    kit: async (dir, args, url = subject.url, extraEnv = {}) => {
-      const out = await $({ env: { ...kitEnv(url, dir), ...extraEnv }, cwd: REPO, signal, quiet: true })`${process.execPath} ${LAUNCHER} -- ${args} --json --quiet`;
-      return parseKitResult(out.stdout);
-    },
+    kit: (dir, args, url = subject.url, extraEnv = {}) => runKit(dir, args, url, signal, extraEnv),
   };
 }
 

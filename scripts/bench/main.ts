@@ -15,6 +15,7 @@ import { measure } from './measure.js';
 import { parseOptions, UsageError, type BenchData, type BenchOptions } from './options.js';
 import { registeredCases, type BenchCase } from './registry.js';
 import { checksFor, machineFacts, MB, progress, renderText, type Facts } from './report.js';
+import { benchMySql, mysqlCaseList, selectMySqlCases } from './mysql/main.js';
 import { loadMixedData, loadPgbenchData, openSubject, withClient, type Subject } from './subject.js';
 
 async function gatherFacts(subject: Subject, scale: number | undefined, data: BenchData, signal: AbortSignal): Promise<Facts> {
@@ -66,12 +67,16 @@ export async function main(argv: string[]): Promise<void> {
   if (!options) return;
   if (options.list) {
     // Listing needs no database: the factories only close over the context.
-    const cases = registeredCases(benchContext({} as Subject, new AbortController().signal));
+    const cases = options.engine === 'mysql' ? mysqlCaseList() : registeredCases(benchContext({} as Subject, new AbortController().signal));
     const width = Math.max(...cases.map((c) => c.id.length));
     process.stdout.write(cases.map((c) => `${c.id.padEnd(width)}  ${c.label}`).join('\n') + '\n');
     return;
   }
   const signal = trapSignals();
+  if (options.engine === 'mysql') {
+    selectMySqlCases(mysqlCaseList(), options.only);
+    return benchMySql(options, signal);
+  }
   // An unknown --case is a usage error before any cluster is started.
   selectCases(registeredCases(benchContext({} as Subject, signal)), options.only);
   const subject = await openSubject(options, signal);

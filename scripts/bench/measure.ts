@@ -14,6 +14,10 @@ export interface CaseResult {
   outputBytes: number;
   peakRssBytes: number | undefined;
   innerMedianSeconds: number | undefined;
+  /** Rows read by the last run of a streaming case. */
+  rows?: number;
+  /** Why a case that may be unavailable was not measured (its first failure); its figures are then empty. */
+  notMeasured?: string;
 }
 
 export function median(values: number[]): number {
@@ -63,6 +67,7 @@ function summarise(benchCase: BenchCase, samples: Sample[]): CaseResult {
     outputBytes: samples.at(-1)?.bytes ?? 0,
     peakRssBytes: rss.length ? Math.max(...rss) : undefined,
     innerMedianSeconds: inner.length ? median(inner) / 1000 : undefined,
+    ...(samples.at(-1)?.outcome.rows !== undefined ? { rows: samples.at(-1)!.outcome.rows } : {}),
   };
 }
 
@@ -72,12 +77,35 @@ function summarise(benchCase: BenchCase, samples: Sample[]): CaseResult {
  */
 export async function measure(cases: BenchCase[], runs: number): Promise<CaseResult[]> {
   const samples = new Map<string, Sample[]>(cases.map((c) => [c.id, []]));
+  const unavailable = new Map<string, string>();
   for (let run = 1; run <= runs; run++) {
     for (const benchCase of cases) {
-      const sample = await runOnce(benchCase);
+      if (unavailable.has(benchCase.id)) continue;
+      let sample: Sample;
+      try {
+        sample = await runOnce(benchCase);
+      } catch (error) {
+        if (!benchCase.mayBeUnavailable) throw error;
+        const why = firstLine(error);
+        unavailable.set(benchCase.id, why);
+        progress(`${benchCase.label}: not measured: ${why}`);
+        continue;
+      }
       samples.get(benchCase.id)?.push(sample);
       progress(`run ${run}/${runs} ${benchCase.label}: ${seconds(sample.ms)} s`);
     }
   }
-  return cases.map((c) => summarise(c, samples.get(c.id) ?? []));
+  return cases.map((c) => {
+    const why = unavailable.get(c.id);
+    return why === undefined ? summarise(c, samples.get(c.id) ?? []) : notMeasured(c, why);
+  });
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n').find((l) => l.trim())?.trim().slice(0, 300) ?? 'failed';
+}
+
+function notMeasured(benchCase: BenchCase, why: string): CaseResult {
+  return { id: benchCase.id, label: benchCase.label, seconds: [], medianSeconds: NaN, outputBytes: 0, peakRssBytes: undefined, innerMedianSeconds: undefined, notMeasured: why };
 }

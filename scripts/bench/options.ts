@@ -9,6 +9,11 @@ prints the ratios with PASS/MISS against their targets. By default it starts a t
 cluster, fills a database with pgbench data and deletes everything afterwards.
 
 Options:
+  --engine <name> postgresql (the default) or mysql: the MySQL/MariaDB section, on a throw-away
+                  MariaDB server with generated mixed data (integers, utf8mb4 text, JSON, blobs,
+                  dates, decimals; one wide table): the kit's backup, restore and export against
+                  mariadb-dump, mariadb < dump and mariadb --batch per table, and the mysql2 and
+                  mariadb npm drivers streaming the biggest table
   --scale <n>     size of the data, about 15 MB per unit (default: 20)
   --data <kind>   pgbench (the default: pgbench's tables, which compress about 57:1) or mixed
                   (text, jsonb, numeric, timestamps, bytea, arrays and wide rows that compress
@@ -29,7 +34,10 @@ Progress goes to stderr, results to stdout.
 
 export type BenchData = 'pgbench' | 'mixed';
 
+export type BenchEngine = 'postgresql' | 'mysql';
+
 export interface BenchOptions {
+  engine: BenchEngine;
   scale: number;
   data: BenchData;
   runs: number;
@@ -56,6 +64,7 @@ function parseFlags(args: string[]) {
       strict: true,
       allowPositionals: false,
       options: {
+        engine: { type: 'string' },
         scale: { type: 'string' },
         data: { type: 'string' },
         runs: { type: 'string' },
@@ -83,11 +92,17 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const init = values.init === true;
   if (init && values.url === undefined) throw new UsageError('--init only applies with --url; the throw-away cluster is always initialised.');
   if (values.url !== undefined && !init && values.scale !== undefined) throw new UsageError('--scale needs --init when --url is given: without it the database is benchmarked as it is.');
+  const engine = values.engine ?? 'postgresql';
+  if (engine !== 'postgresql' && engine !== 'mysql') throw new UsageError(`--engine takes postgresql or mysql, got "${engine}".`);
+  if (engine === 'mysql' && (values.url !== undefined || values.data !== undefined)) {
+    throw new UsageError('--engine mysql always starts its own MariaDB server with mixed data: leave out --url, --init and --data.');
+  }
   const data = values.data ?? 'pgbench';
   if (data !== 'pgbench' && data !== 'mixed') throw new UsageError(`--data takes pgbench or mixed, got "${data}".`);
   const only = values.case?.split(',').map((id) => id.trim()).filter(Boolean);
   if (only !== undefined && only.length === 0) throw new UsageError('--case takes one or more case ids, e.g. --case raw-dump,kit-dump (see --list).');
   return {
+    engine,
     scale: positiveInteger(values.scale ?? '20', '--scale'),
     data,
     runs: positiveInteger(values.runs ?? '3', '--runs'),

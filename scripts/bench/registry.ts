@@ -10,6 +10,8 @@ export interface RunOutcome {
   peakRssBytes?: number;
   /** The kit's own duration from its --json result: wall time minus this is start-up cost. */
   innerMs?: number;
+  /** Rows a streaming case read (the drivers), for rows per second. */
+  rows?: number;
 }
 
 export interface BenchCase {
@@ -23,6 +25,12 @@ export interface BenchCase {
   cleanup?(dir: string): Promise<void>;
   /** This case's median divided by `against`'s median must be at most `max`. */
   target?: { label: string; against: string; max: number };
+  /**
+   * A command that may not work yet (the MySQL engine's commands land one by one): its failure
+   * is reported as "not measured: <why>" and the case is not run again, instead of ending the
+   * bench. No figure is ever made up for it.
+   */
+  mayBeUnavailable?: boolean;
 }
 
 /** What a case can use; every child it starts stops when `signal` aborts. */

@@ -25,6 +25,8 @@ export interface Check {
   target: string;
   value: number | undefined;
   pass: boolean;
+  /** Why one of its two cases was not measured: the check then has no value and is no MISS. */
+  notMeasured?: string;
 }
 
 /** One check per case target whose two cases both ran, plus the kit's peak memory. */
@@ -33,6 +35,11 @@ export function checksFor(cases: BenchCase[], results: CaseResult[]): Check[] {
   const checks: Check[] = [];
   for (const c of cases) {
     if (!c.target) continue;
+    const missing = results.find((r) => (r.id === c.id || r.id === c.target?.against) && r.notMeasured !== undefined);
+    if (missing) {
+      checks.push({ label: c.target.label, target: `<= ${c.target.max.toFixed(2)}`, value: undefined, pass: false, notMeasured: missing.notMeasured! });
+      continue;
+    }
     const top = median(c.id);
     const bottom = median(c.target.against);
     if (top === undefined || bottom === undefined) continue;
@@ -73,11 +80,35 @@ export function machineFacts(): Pick<Facts, 'nproc' | 'cpuModel' | 'totalMemoryB
   return { nproc: availableParallelism(), cpuModel: cpuModel(), totalMemoryBytes: totalmem(), kernel: `${process.platform} ${release()}`, node: process.version, tempDir: tmpdir() };
 }
 
-function table(rows: string[][], rightAligned: number[]): string[] {
+export function table(rows: string[][], rightAligned: number[]): string[] {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((row) =>
     row.map((cell, i) => (rightAligned.includes(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd(),
   );
+}
+
+export function checkResult(check: Check): string {
+  if (check.notMeasured !== undefined) return 'not measured (see below)';
+  return check.pass ? 'PASS' : 'MISS';
+}
+
+/** Below the tables, why each case that was not measured was not: one line each. */
+export function notMeasuredLines(results: CaseResult[]): string[] {
+  const missing = results.filter((r) => r.notMeasured !== undefined);
+  return missing.length ? ['', ...missing.map((r) => `not measured: ${r.label}: ${r.notMeasured}`)] : [];
+}
+
+/** A case's row in the case table. */
+export function caseRow(r: CaseResult): string[] {
+  if (r.notMeasured !== undefined) return [r.label, 'not measured', '', '', '', ''];
+  return [
+    r.label,
+    r.medianSeconds.toFixed(2),
+    r.seconds.map((s) => s.toFixed(2)).join(' '),
+    r.innerMedianSeconds?.toFixed(2) ?? '-',
+    (r.outputBytes / MB).toFixed(1),
+    r.peakRssBytes !== undefined ? (r.peakRssBytes / MB).toFixed(1) : '-',
+  ];
 }
 
 export function renderText(facts: Facts, runs: number, results: CaseResult[], checks: Check[]): string {
@@ -92,14 +123,7 @@ export function renderText(facts: Facts, runs: number, results: CaseResult[], ch
     ...table(
       [
         ['case', 'median s', 'runs s', 'kit-internal s', 'output MB', 'kit peak RSS MB'],
-        ...results.map((r) => [
-          r.label,
-          r.medianSeconds.toFixed(2),
-          r.seconds.map((s) => s.toFixed(2)).join(' '),
-          r.innerMedianSeconds?.toFixed(2) ?? '-',
-          (r.outputBytes / MB).toFixed(1),
-          r.peakRssBytes !== undefined ? (r.peakRssBytes / MB).toFixed(1) : '-',
-        ]),
+        ...results.map(caseRow),
       ],
       [1, 3, 4, 5],
     ),
@@ -108,10 +132,11 @@ export function renderText(facts: Facts, runs: number, results: CaseResult[], ch
     ...table(
       [
         ['check', 'value', 'target', 'result'],
-        ...checks.map((c) => [c.label, c.value?.toFixed(2) ?? 'n/a', c.target, c.pass ? 'PASS' : 'MISS']),
+        ...checks.map((c) => [c.label, c.value?.toFixed(2) ?? 'n/a', c.target, checkResult(c)]),
       ],
       [1],
     ),
+    ...notMeasuredLines(results),
   ];
   return lines.join('\n') + '\n';
 }

@@ -1,8 +1,9 @@
 /**
- * A backup: one exported snapshot, every requested format dumped from it concurrently, the plain
- * stream fanned out to .sql / .sql.gz / statistics, everything written through the environment's
+ * A backup: one snapshot, every requested format dumped from it concurrently, the plain stream
+ * fanned out to .sql / .sql.gz / statistics, everything written through the environment's
  * BackupStore and committed there with .info last. Until .info exists there is no backup; on any
- * failure every file of this run is removed.
+ * failure every file of this run is removed. Engine-blind: the target's engine says which formats
+ * it writes, how its snapshot is taken, which program dumps and how its output is read.
  */
 import { createReadStream } from 'node:fs';
 import kitPackage from '../../../package.json' with { type: 'json' };
@@ -11,20 +12,17 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { KitError } from '../errors.js';
-import { childEnv, type Target } from '../config/target.js';
-import { readExtensions } from '../engines/postgres/extensions.js';
-import { locateTool, spawnTool, type LocatedTool, type RunningTool } from '../engines/postgres/tools.js';
-import type { Client, DumpRequest, Engine, ServerFacts } from '../engines/engine.js';
+import type { Target } from '../config/target.js';
+import type { BackupSnapshot, BackupTools, Client, DumpRequest, DumpStats, Engine, LocatedTool, RunningTool, ServerFacts, StatisticsCollector } from '../engines/engine.js';
 import { sizeOf } from '../store/files.js';
 import { storageError } from '../store/write-errors.js';
-import { engineForTarget } from '../engines/registry.js';
+import { engineFor, engineForTarget } from '../engines/registry.js';
 import type { StoreContext } from '../store/environment.js';
 import type { BackupStore, BackupWrite, StoredBackup } from '../store/store.js';
 import type { CommandContext } from '../context.js';
 import { Fanout, HashTap } from './fanout.js';
 import { artifactFile, type Format } from '../format/naming.js';
 import { formatBytes } from '../text/units.js';
-import { DumpStatsCollector, FINGERPRINT_ALGORITHM, statsFromProcess, type DumpStats } from '../engines/postgres/dump-stats.js';
 import { restoreCommandLine } from '../text/restore-command.js';
 import { INFO_SCHEMA, INFO_VERSION, restoreInstructions, type ArtifactInfo, type BackupInfo, type ExtensionInfo, type RolesInfo, type StatisticsSource, DEFAULT_ENGINE, type EngineName } from '../format/metadata.js';
 import { backupRoles } from './roles.js';
@@ -43,6 +41,10 @@ export interface BackupOptions {
   gzipLevel: number;
   /** Without a plain format: 'archive' reads the finished archive back for statistics. */
   stats: 'auto' | 'archive';
+  /** No --format was given: every format the target's engine writes. */
+  formatsDefaulted?: boolean;
+  /** A backup the kit takes on its own account: in the format its engine keeps for those (engine.ownFormat). */
+  ownFormat?: boolean;
 }
 
 export interface BackupResult {
@@ -64,8 +66,9 @@ export interface BackupResult {
 
 /**
  * Options for the backups the kit takes on its own account (before a restore, a drop, a migration,
- * for a sync): the whole database, as a .dump, with statistics read back from the archive so a
- * later restore can check its row counts.
+ * for a sync): the whole database, in the engine's own format for them (a PostgreSQL .dump, with
+ * statistics read back from the archive so a later restore can check its row counts; a MySQL
+ * .sql.gz, with statistics from its stream).
  */
 export function wholeDatabaseDump(type: string, description: string, overrides: Partial<BackupOptions> = {}): BackupOptions {
   return {
@@ -80,8 +83,24 @@ export function wholeDatabaseDump(type: string, description: string, overrides: 
     skipSpaceCheck: false,
     gzipLevel: 6,
     stats: 'archive',
+    ownFormat: true,
     ...overrides,
   };
+}
+
+/**
+ * The formats a backup writes on this engine: its own format for the kit's own backups, every one
+ * it writes when none was asked for, and what was asked for when the engine writes it. A format
+ * the engine does not write is refused before anything is written. Pure.
+ */
+export function formatsFor(engine: Pick<Engine, 'formats' | 'ownFormat' | 'label'>, options: Pick<BackupOptions, 'formats' | 'formatsDefaulted' | 'ownFormat'>): Format[] {
+  if (options.ownFormat) return [engine.ownFormat];
+  if (options.formatsDefaulted) return options.formats.filter((f) => engine.formats.includes(f));
+  const foreign = options.formats.filter((f) => !engine.formats.includes(f));
+  if (foreign.length) {
+    throw new KitError('BAD_FORMAT', `--format ${foreign.join(', ')}: ${engine.label} backups are ${engine.formats.join(' and ')} only (${foreign.length === 1 ? 'that is a PostgreSQL archive format' : 'those are PostgreSQL archive formats'}). Choose --format ${engine.formats.join(',')}. Nothing was written.`);
+  }
+  return options.formats;
 }
 
 /** Rough output size per byte of pg_database_size, for the free-space check and the ETA. */
@@ -113,6 +132,8 @@ interface Job {
 export interface InfoFacts {
   /** The engine that made the backup (PostgreSQL unless said): recorded so a restore picks the same one. */
   engine?: EngineName;
+  /** The statistics' fingerprint algorithm (the engine's unless said). */
+  algorithm?: string;
   id: string;
   environment: string;
   options: Pick<BackupOptions, 'type' | 'description' | 'tables' | 'excludeTables' | 'schemas'>;
@@ -135,7 +156,9 @@ export interface InfoFacts {
 /** The .info of a finished backup. Pure. */
 export function buildInfo(facts: InfoFacts): BackupInfo {
   const { options, stats } = facts;
+  const engine = engineFor(facts.engine ?? DEFAULT_ENGINE);
   const totalRows = Object.values(stats?.tables ?? {}).reduce((n, t) => n + t.rows, 0);
+  const files = Object.fromEntries(facts.artifacts.map((a) => [a.format, a.file]));
   return {
     schema: INFO_SCHEMA,
     version: INFO_VERSION,
@@ -162,25 +185,25 @@ export function buildInfo(facts: InfoFacts): BackupInfo {
     ...(facts.extensions ? { extensions: facts.extensions } : {}),
     statistics: {
       source: facts.source,
-      algorithm: FINGERPRINT_ALGORITHM,
-      note: STATISTICS_NOTES[facts.source],
+      algorithm: facts.algorithm ?? engine.fingerprintAlgorithm,
+      note: statisticsNote(facts.source, facts.pgDump.path),
       tables: stats?.tables ?? {},
       sequences: stats?.sequences ?? {},
       largeObjects: facts.largeObjects,
       totalRows,
     },
-    restore: restoreInstructions(Object.fromEntries(facts.artifacts.map((a) => [a.format, a.file])), facts.environment),
+    restore: restoreInstructions(files, facts.environment, engine.rawRestoreCommands(files)),
   };
 }
 
 interface Session {
   client: Client;
   facts: ServerFacts;
-  pgDump: LocatedTool;
-  pgDumpall: LocatedTool;
-  pgRestore: LocatedTool | undefined;
+  tools: BackupTools;
   estimate: number;
   engine: Engine;
+  /** The formats written, as the engine writes them (formatsFor). */
+  formats: Format[];
 }
 
 /** Starts the dump tool on one format of the backup's snapshot (a file to write, or stdout). */
@@ -189,12 +212,10 @@ type StartDump = (format: DumpRequest['format'], file?: string) => RunningTool;
 /** What the backup needs before it starts: server facts, the tools that fit, enough space. */
 async function prepareSession(engine: Engine, client: Client, options: BackupOptions, ctx: CommandContext, store: BackupStore): Promise<Session> {
   const facts = await engine.serverFacts(client);
-  const pgDump = await locateTool('pg_dump', facts.major, ctx.env);
-  const pgDumpall = await locateTool('pg_dumpall', facts.major, ctx.env);
-  const pgRestore = isPlain(options) || options.stats !== 'archive' ? undefined : await locateTool('pg_restore', facts.major, ctx.env);
+  const tools = await engine.backupTools(facts, !isPlain(options) && options.stats === 'archive', ctx.env);
   const estimate = estimateBytes(facts.databaseSize, options.formats);
   if (!options.skipSpaceCheck) checkFreeSpace(store.where, await store.freeBytes(), estimate, options.formats, facts.databaseSize);
-  return { client, facts, pgDump, pgDumpall, pgRestore, estimate, engine };
+  return { client, facts, tools, estimate, engine, formats: options.formats };
 }
 
 function isPlain(options: Pick<BackupOptions, 'formats'>): boolean {
@@ -215,9 +236,11 @@ function restoreHint(target: Target, ctx: StoreContext, where: string, id: strin
 }
 
 /** The environment's lock is the command's (the registry declares it, runCli holds it). */
-export async function backup(target: Target, options: BackupOptions, ctx: StoreContext): Promise<BackupResult> {
+export async function backup(target: Target, asked: BackupOptions, ctx: StoreContext): Promise<BackupResult> {
   const started = ctx.now();
   const engine = engineForTarget(target);
+  const options: BackupOptions = { ...asked, formats: formatsFor(engine, asked) };
+  engine.checkBackupScope(options, target.database);
   const { store } = ctx.environment(target.env);
   let client: Client | undefined;
   let write: BackupWrite | undefined;
@@ -253,20 +276,16 @@ export async function backup(target: Target, options: BackupOptions, ctx: StoreC
   }
 }
 
-/** Dump every format from one exported snapshot into `write`, then commit it with its .info. */
+/** Dump every format from one snapshot into `write`, then commit it with its .info. */
 async function dumpAndCommit(target: Target, options: BackupOptions, ctx: CommandContext, session: Session, write: BackupWrite, started: Date): Promise<StoredBackup> {
-  const { client, facts, pgDump, pgDumpall, pgRestore, estimate } = session;
-  // The snapshot every artifact is read from. It must stay open until every pg_dump has
-  // imported it; it is held (read-only, no locks beyond pg_dump's own) until all are done.
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-  const { s: snapshot, t: serverTime } = (await client.query<{ s: string; t: Date }>('SELECT pg_export_snapshot() AS s, now() AS t')).rows[0]!;
-  const largeObjects = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata')).rows[0]!.n);
-  const extensions = await extensionsDumped(client, options);
+  const { client, facts, tools, estimate, engine } = session;
+  const snapshot = await engine.openBackupSnapshot(client, options, target);
+  for (const warning of snapshot.warnings) ctx.reporter.notice(warning);
   ctx.signal.throwIfAborted();
 
-  const env = childEnv(target, ctx.env);
-  const dump: StartDump = (format, file) => session.engine.dump({ tool: pgDump, format, snapshot, scope: options, file, env });
-  const collector = new DumpStatsCollector();
+  const env = engine.childEnv(target, ctx.env);
+  const dump: StartDump = (format, file) => engine.dump({ tool: tools.dump, target, format, snapshot: snapshot.id, scope: options, file, env });
+  const collector = engine.statisticsCollector();
   const jobs: Job[] = [];
   if (isPlain(options)) jobs.push(plainJob(dump, options, write, collector));
   for (const format of ['dump', 'tar'] as const) {
@@ -277,8 +296,8 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
       ctx.reporter.progress({ phase: 'dumping', bytes: sizes.reduce((a, b) => a + b, 0), estimate }),
     );
   }, 500);
-  // The roles the database needs, saved beside the dumps (a separate, small pg_dumpall run).
-  const roles = backupRoles(pgDumpall, client, target.database, env, ctx.signal, write);
+  // The roles the database needs, saved beside the dumps (PostgreSQL: a separate, small pg_dumpall run).
+  const roles = backupRoles(engine.dumpRoles({ tools, client, target, env, signal: ctx.signal, notice: (m) => ctx.reporter.notice(m) }), write);
   roles.catch(() => undefined);
   let outputs: Array<{ format: Format; sha256: string; bytes: number }>;
   try {
@@ -290,50 +309,50 @@ async function dumpAndCommit(target: Target, options: BackupOptions, ctx: Comman
     clearInterval(timer);
   }
   const saved = await roles;
-  await client.query('COMMIT');
+  await snapshot.release();
 
   const archive = jobs.find((j) => j.localFile !== undefined)?.localFile;
-  const { stats, source } = await statistics(options, collector, pgRestore, archive, env, ctx);
-  const artifacts: ArtifactInfo[] = options.formats.map((format) => {
-    const out = outputs.find((o) => o.format === format)!;
-    // After the trailer check: a plain dump cut short is reported as that, not as "too small".
-    if (out.bytes < 64) plausible(format, { bytes: out.bytes, head: Buffer.alloc(0), digest: () => out.sha256 });
-    return { file: artifactFile(write.id, format), format, bytes: out.bytes, sha256: out.sha256 };
-  });
-  artifacts.push(saved.artifact);
-  const info = buildInfo({
-    engine: engineForTarget(target).name,
+  const { stats, source } = await statistics(engine, options, collector, tools, archive, env, ctx);
+  return write.commit(buildInfo({
+    engine: engine.name,
     id: write.id,
     environment: target.env,
     options,
     started,
     finished: ctx.now(),
     database: infoDatabase(target, facts),
-    pgDump: { path: pgDump.path, version: pgDump.version },
-    snapshot,
-    serverTime,
-    artifacts,
+    pgDump: { path: tools.dump.path, version: tools.dump.version },
+    ...snapshotFacts(snapshot),
+    artifacts: [...artifactsOf(options, outputs, write.id), saved.artifact],
     stats,
     source,
-    largeObjects,
     roles: saved.roles,
-    extensions,
-  });
-  return write.commit(info);
+  }));
 }
 
-/**
- * The extensions pg_dump writes a CREATE EXTENSION for, read in the backup's snapshot: all of
- * them, unless --table or --schema narrowed the dump (pg_dump then writes none).
- */
-export async function extensionsDumped(client: Client, scope: Pick<BackupOptions, 'tables' | 'schemas'>): Promise<ExtensionInfo[]> {
-  return scope.tables.length || scope.schemas.length ? [] : readExtensions(client);
+function snapshotFacts(snapshot: BackupSnapshot): Pick<InfoFacts, 'snapshot' | 'serverTime' | 'largeObjects' | 'extensions'> {
+  return {
+    snapshot: snapshot.id,
+    ...(snapshot.serverTime ? { serverTime: snapshot.serverTime } : {}),
+    largeObjects: snapshot.largeObjects,
+    ...(snapshot.extensions ? { extensions: snapshot.extensions } : {}),
+  };
+}
+
+function artifactsOf(options: BackupOptions, outputs: Array<{ format: Format; sha256: string; bytes: number }>, id: string): ArtifactInfo[] {
+  return options.formats.map((format) => {
+    const out = outputs.find((o) => o.format === format)!;
+    // After the trailer check: a plain dump cut short is reported as that, not as "too small".
+    if (out.bytes < 64) plausible(format, { bytes: out.bytes, head: Buffer.alloc(0), digest: () => out.sha256 });
+    return { file: artifactFile(id, format), format, bytes: out.bytes, sha256: out.sha256 };
+  });
 }
 
 async function statistics(
+  engine: Engine,
   options: BackupOptions,
-  collector: DumpStatsCollector,
-  pgRestore: LocatedTool | undefined,
+  collector: StatisticsCollector,
+  tools: BackupTools,
   archive: string | undefined,
   env: NodeJS.ProcessEnv,
   ctx: CommandContext,
@@ -341,22 +360,31 @@ async function statistics(
   if (isPlain(options)) {
     const stats = collector.finish();
     if (!stats.complete) {
-      throw new KitError('ARTIFACT_IMPLAUSIBLE', 'The plain dump ended without pg_dump\'s completion trailer, so it is incomplete. No backup was written; run the backup again.');
+      throw new KitError('ARTIFACT_IMPLAUSIBLE', `The plain dump ended without ${programOf(tools.dump.path)}'s completion trailer, so it is incomplete. No backup was written; run the backup again.`);
     }
     return { stats, source: 'plain-stream' };
   }
-  if (!pgRestore) return { stats: undefined, source: 'none' };
+  if (!tools.archiveReader) return { stats: undefined, source: 'none' };
   ctx.reporter.progress({ phase: 'reading the archive back for statistics', bytes: 0 });
   // A store that takes only streams leaves no local archive to read back.
   if (!archive) return { stats: undefined, source: 'none' };
-  return { stats: await statsFromArchive(pgRestore, archive, env, ctx.signal), source: 'archive' };
+  return { stats: await statsFromArchive(engine, tools.archiveReader, archive, env, ctx.signal), source: 'archive' };
 }
 
-const STATISTICS_NOTES: Record<StatisticsSource, string> = {
-  'plain-stream': 'Row counts and fingerprints were computed from the plain pg_dump stream as it was written, in the backup\'s snapshot.',
-  archive: 'No plain stream was produced, so row counts and fingerprints were computed on this machine by reading the finished archive back with pg_restore (no second read of the server).',
-  none: 'No plain stream was produced and --stats archive was not given, so no per-table statistics were recorded (computing them would cost a second pass over the data). Verification computes them from the archive instead.',
-};
+/** "/usr/lib/postgresql/17/bin/pg_dump" → "pg_dump"; "mariadb-dump" stays. */
+const programOf = (file: string) => path.basename(file);
+
+/** How the statistics were computed, in words for the .info. Pure. */
+function statisticsNote(source: StatisticsSource, dumpProgram: string): string {
+  switch (source) {
+    case 'plain-stream':
+      return `Row counts and fingerprints were computed from the plain ${programOf(dumpProgram)} stream as it was written, in the backup's snapshot.`;
+    case 'archive':
+      return 'No plain stream was produced, so row counts and fingerprints were computed on this machine by reading the finished archive back with pg_restore (no second read of the server).';
+    case 'none':
+      return 'No plain stream was produced and --stats archive was not given, so no per-table statistics were recorded (computing them would cost a second pass over the data). Verification computes them from the archive instead.';
+  }
+}
 
 export function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['database'] {
   return {
@@ -368,6 +396,7 @@ export function infoDatabase(target: Target, facts: ServerFacts): BackupInfo['da
     serverVersionNum: facts.versionNum,
     sizeBytes: facts.databaseSize,
     configuredBy: target.source,
+    ...(facts.flavour ? { flavour: facts.flavour } : {}),
   };
 }
 
@@ -375,7 +404,7 @@ function plainJob(
   dump: StartDump,
   options: BackupOptions,
   write: BackupWrite,
-  collector: DumpStatsCollector,
+  collector: StatisticsCollector,
 ): Job {
   const tool = dump('plain');
   const sinks = [];
@@ -469,9 +498,9 @@ async function settleAll(jobs: Job[], signal: AbortSignal): Promise<Array<{ form
   }
 }
 
-async function statsFromArchive(pgRestore: LocatedTool, archive: string, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<DumpStats> {
-  const tool = spawnTool(pgRestore, ['--data-only', '--file=-', archive], { env, failure: 'ARTIFACT_IMPLAUSIBLE' });
-  const { stats } = await statsFromProcess(tool, signal);
+async function statsFromArchive(engine: Engine, pgRestore: LocatedTool, archive: string, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<DumpStats> {
+  const tool = engine.spawnTool(pgRestore, ['--data-only', '--file=-', archive], { env, failure: 'ARTIFACT_IMPLAUSIBLE' });
+  const { stats } = await engine.statisticsOf(tool, signal);
   if (!stats.complete) throw new KitError('ARTIFACT_IMPLAUSIBLE', `Reading ${path.basename(archive)} back ended early; the archive is incomplete. No backup was written.`);
   return stats;
 }

@@ -6,7 +6,7 @@
  * what is open on stderr and exits with a status no command uses. Without the variable nothing
  * happens. A user never sets it; a cron job that never ends is what it exists to prevent.
  */
-import { connect } from '../engines/postgres/connect.js';
+import { engineForTarget } from '../engines/registry.js';
 import type { Target } from '../config/target.js';
 
 /** The line the harness looks for; what follows it names the open handles. */
@@ -66,5 +66,5 @@ export function armExitCheck(env: NodeJS.ProcessEnv): void {
  */
 export async function leakOnPurpose(env: NodeJS.ProcessEnv, target: Target | undefined): Promise<void> {
   if (!env.KIT_EXIT_CHECK || env.KIT_EXIT_CHECK_LEAK !== 'connection' || target === undefined) return;
-  await connect(target).catch(() => undefined);
+  await engineForTarget(target).connect(target).catch(() => undefined);
 }

@@ -17,6 +17,9 @@ export interface ListedBackup extends PhysicalListing {
   encrypted?: boolean;
   /** Dated after now: taken under a wrong clock; --latest passes it over. */
   fromTheFuture?: boolean;
+  /** The server that served it: MariaDB or MySQL for engine mysql (absent for PostgreSQL), and its version. */
+  flavour?: string;
+  serverVersion?: string;
 }
 
 export interface ListResult {
@@ -64,6 +67,9 @@ unfinished multipart uploads) are listed too.`,
           info: e.infoLocation,
           store: e.storeKind,
           fromTheFuture: fromTheFuture(e.info, ctx.now()),
+          engine: e.info.engine,
+          ...(e.info.database.flavour ? { flavour: e.info.database.flavour } : {}),
+          serverVersion: e.info.database.serverVersion,
         };
       }),
     );
@@ -76,6 +82,8 @@ unfinished multipart uploads) are listed too.`,
   render(result) {
     if (result.backups.length === 0 && result.leftovers.length === 0) return [`No backups in ${result.dir}. Take one with pnpm db:backup.`];
     const remote = result.dir.includes('://');
+    // One environment is one database, so one engine; a column only when backups of two are here.
+    const engines = new Set(result.backups.map((b) => b.engine)).size > 1;
     const rows = result.backups.map((b) => [
       b.id,
       b.type,
@@ -85,8 +93,9 @@ unfinished multipart uploads) are listed too.`,
       b.formats.join(',') + (b.encrypted ? ' (age)' : ''),
       b.verification ? `${b.verification.ok ? 'passed' : 'FAILED'} (${b.verification.level})` : '-',
       ...(remote ? [b.store] : []),
+      ...(engines ? [b.flavour ?? b.engine] : []),
     ]);
-    const header = ['ID', 'TYPE', 'TAKEN AT (UTC)', 'AGE', 'SIZE', 'FORMATS', 'VERIFIED', ...(remote ? ['WHERE'] : [])];
+    const header = ['ID', 'TYPE', 'TAKEN AT (UTC)', 'AGE', 'SIZE', 'FORMATS', 'VERIFIED', ...(remote ? ['WHERE'] : []), ...(engines ? ['ENGINE'] : [])];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
     const out = [`Backups in ${result.dir} (${result.backups.length}, newest first):`, line(header), ...rows.map(line)];

@@ -16,17 +16,17 @@ import type { CommandContext, Reporter } from '../context.js';
 import type { ExportColumn, ExportMetadata } from '../format/export-metadata.js';
 import type { EngineName } from '../format/metadata.js';
 import type { Format } from '../format/naming.js';
-import type { ServerFlavour } from '../format/metadata.js';
+import type { ExtensionInfo, ServerFlavour } from '../format/metadata.js';
 import type { RunningTool, SpawnToolOptions as PgSpawnToolOptions, ToolName as PgToolName } from './postgres/tools.js';
 import type { MySqlToolName } from './mysql/tools.js';
-import type { DumpStats, DumpStatsCollector, ScriptObserver } from './postgres/dump-stats.js';
+import type { DumpStats, ScriptObserver } from './postgres/dump-stats.js';
 import type { ScratchOutcome, ScratchRequest } from './postgres/scratch.js';
 import type { Statistics } from './statistics.js';
 import type { WrittenFile } from './postgres/copy.js';
 import type { applyInTransaction, ApplyHooks, ScriptPlan } from './postgres/apply.js';
 import type { applyBySwap, repairLeftovers, SwapPlan } from './postgres/swap.js';
 import type { ExtensionUse } from './postgres/extensions.js';
-import type { howScriptEnds, readArchiveData, readScript, readToc, RestoreSource, TocEntry } from './postgres/artifacts.js';
+import type { readArchiveData, readScript, readToc, RestoreSource, TocEntry } from './postgres/artifacts.js';
 
 export type { EngineName } from '../format/metadata.js';
 export type { RunningTool, DumpStats, ScratchOutcome, ScratchRequest, Statistics };
@@ -82,6 +82,62 @@ export interface DumpScope {
   excludeTables: string[];
   /** How long the dump tool waits for each table lock, in the tool's own syntax ("60s"). */
   lockWaitTimeout: string;
+}
+
+/** Reads a dump's stream as it is written (pushed through it) for its statistics and completeness. */
+export interface StatisticsCollector {
+  push(chunk: Buffer): void;
+  readonly bytesSeen: number;
+  /** Sections (items) seen so far, for progress. */
+  readonly items: number;
+  finish(): DumpStats;
+}
+
+/** The programs one backup runs, located (and judged against the server) before anything is written. */
+export interface BackupTools {
+  /** The dump program (pg_dump; mariadb-dump). */
+  dump: LocatedTool;
+  /** The program that dumps the roles, when the engine uses one (pg_dumpall). */
+  roles?: LocatedTool | undefined;
+  /** Reads a finished archive back for statistics (pg_restore), when asked. */
+  archiveReader?: LocatedTool | undefined;
+}
+
+/** What every artifact of one backup is read from, held until all of them (and the roles) are. */
+export interface BackupSnapshot {
+  /** Handed to every dump and recorded in the .info: an exported snapshot, or how the dump program takes its own. */
+  id: string;
+  /** The server's clock at the snapshot. */
+  serverTime?: Date | undefined;
+  largeObjects: number;
+  /** The extensions the dump creates (undefined: the engine has none). */
+  extensions?: ExtensionInfo[] | undefined;
+  /** What the person must be told about this backup's consistency (tables the snapshot cannot hold still). */
+  warnings: string[];
+  /** Lets the snapshot go, once every artifact has been read. */
+  release(): Promise<void>;
+}
+
+/** The roles (users) a database needs, as the globals artifact holds them. */
+export interface RolesDump {
+  /** globals.sql as the kit writes it. */
+  sql: string;
+  /** The roles it holds, sorted (never their passwords). */
+  roles: string[];
+  /** Whether it carries the roles' password hashes. */
+  passwords: boolean;
+}
+
+export interface RolesDumpRequest {
+  tools: BackupTools;
+  /** The backup's own connection (inside its snapshot, where the engine holds one). */
+  client: Client;
+  target: Target;
+  /** The child's environment (childEnv). */
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  /** A notice for the person (an account that could not be read, say); never a secret in it. */
+  notice(message: string): void;
 }
 
 /** One format of one backup, dumped from an exported snapshot. */
@@ -218,12 +274,27 @@ export interface Engine {
   locateTool(name: ToolName, server: number | ServerFacts, env?: NodeJS.ProcessEnv): Promise<LocatedTool>;
   spawnTool(tool: LocatedTool, args: string[], options: SpawnToolOptions): RunningTool;
 
+  // Backup: the formats this engine writes, the programs and snapshot a backup needs, its roles.
+  /** The backup formats this engine writes (--format names). */
+  readonly formats: readonly Format[];
+  /** The format of the backups the kit takes on its own account (before a restore, a drop, a migration). */
+  readonly ownFormat: Format;
+  /** Refuses, before anything is written, a scope the engine cannot dump (MySQL: --schema). */
+  checkBackupScope(scope: Pick<DumpScope, 'tables' | 'excludeTables' | 'schemas'>, database: string): void;
+  backupTools(facts: ServerFacts, archiveStats: boolean, env: NodeJS.ProcessEnv): Promise<BackupTools>;
+  /** Opens the snapshot of one backup on the kit's connection; `scope` is the backup's. */
+  openBackupSnapshot(client: Client, scope: Pick<DumpScope, 'tables' | 'excludeTables' | 'schemas'>, target: Target): Promise<BackupSnapshot>;
+  /** The roles the database needs, for the globals artifact. */
+  dumpRoles(request: RolesDumpRequest): Promise<RolesDump>;
+  /** The commands that restore each artifact on a machine without the kit, after the kit's own. */
+  rawRestoreCommands(files: Partial<Record<Format, string>>): Partial<Record<Format, string>>;
+
   // Dump and statistics: what a backup's producer writes, read as the engine's tools write it.
   /** The dump tool writing one format of a snapshot; a failure is said in the kit's words. */
   dump(request: DumpRequest): RunningTool;
   readonly fingerprintAlgorithm: string;
   /** Statistics (row counts, fingerprints, sequences) of a dump stream pushed through it. */
-  statisticsCollector(observer?: ScriptObserver): DumpStatsCollector;
+  statisticsCollector(observer?: ScriptObserver): StatisticsCollector;
   statisticsOf(running: { child: RunningTool['child']; done: Promise<void> }, signal?: AbortSignal): Promise<{ stats: DumpStats; items: number }>;
   /** Every difference between recorded statistics and a restored copy's. */
   compareStatistics(expected: Statistics, actual: Statistics): string[];
@@ -259,7 +330,8 @@ export interface Engine {
   readToc: typeof readToc;
   readArchiveData: typeof readArchiveData;
   readScript: typeof readScript;
-  howScriptEnds: typeof howScriptEnds;
+  /** Where a script that is not whole stopped, in words (each engine's stats say it their way). */
+  howScriptEnds(stats: Pick<DumpStats, 'bytes' | 'ending'>): string;
 
   // Verify: an artifact read back to its end (the middle tier), and the one way deep verify restores.
   readBack(name: string, format: Format, file: string, serverMajor: number, env: NodeJS.ProcessEnv): Promise<{ checks: string[]; problem?: string }>;
@@ -288,4 +360,24 @@ export interface Engine {
   lockTimeoutSetting(seconds: number): string;
   isLockTimeout(message: string): boolean;
   lockTimeoutError(target: Target, during: string, seconds: number, afterwards: string): Promise<KitError>;
+}
+
+/**
+ * What an engine says about environments rather than about one backup: how sync knows two
+ * environments are one database, how a sync's source is opened read-only, and whether the
+ * engine has physical backups. Kept beside Engine (registry.ts's environmentOf) until the MySQL
+ * engine's facade takes these members itself; both engines answer every one.
+ */
+export interface EngineEnvironment {
+  /**
+   * The target opened so that nothing the kit or the engine's programs run there can write
+   * (PostgreSQL: default_transaction_read_only for every session). A MySQL backup only reads by
+   * construction (mariadb-dump's consistent-snapshot transaction and the kit's SELECTs), and its
+   * programs take no per-session setting from the target, so the target comes back as it is.
+   */
+  readOnly(target: Target): Target;
+  /** One database on one server, as the server sees it: equal for two targets only when they reach the same database. */
+  databaseIdentity(client: Client): Promise<string>;
+  /** Physical backups (a base backup with archived WAL, point-in-time recovery) exist for this engine. */
+  readonly physicalBackups: boolean;
 }

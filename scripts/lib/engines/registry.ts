@@ -5,13 +5,20 @@
 import { KitError } from '../errors.js';
 import { DEFAULT_ENGINE, ENGINE_NAMES, type EngineName } from '../format/metadata.js';
 import type { Target } from '../config/target.js';
-import type { Engine } from './engine.js';
+import type { Engine, EngineEnvironment } from './engine.js';
 import { postgresEngine } from './postgres/engine.js';
 import { mysqlEngine } from './mysql/engine.js';
+import { postgresEnvironment } from './postgres/environment.js';
+import { mysqlEnvironment } from './mysql/environment.js';
 
 const ENGINES: Record<EngineName, Engine> = {
   postgresql: postgresEngine,
   mysql: mysqlEngine,
+};
+
+const ENVIRONMENTS: Record<EngineName, EngineEnvironment> = {
+  postgresql: postgresEnvironment,
+  mysql: mysqlEnvironment,
 };
 
 /** The engine of that name; an unknown name is a clear refusal, never a silent PostgreSQL. */
@@ -33,4 +40,9 @@ export function engineOf(info: { engine?: string | undefined }): Engine {
  */
 export function engineForTarget(target: Target): Engine {
   return engineFor(target.engine ?? DEFAULT_ENGINE);
+}
+
+/** What an engine says about environments (sync's identity and read-only source, physical backups). */
+export function environmentOf(engine: Engine): EngineEnvironment {
+  return ENVIRONMENTS[engine.name];
 }

@@ -22,7 +22,8 @@ import { backupRoot, type CommandContext } from '../context.js';
 import { stemOf, typeOfStem } from '../format/naming.js';
 import type { ArtifactInfo, BackupInfo, ExtensionInfo } from '../format/metadata.js';
 import { dataFileName, exportFiles, EXPORT_SCHEMA, EXPORT_SESSION_SETTINGS, EXPORT_VERSION, type ExportMetadata, type ExportTable } from '../format/export-metadata.js';
-import { buildInfo, extensionsDumped, infoDatabase } from '../backup/backup.js';
+import { buildInfo, infoDatabase } from '../backup/backup.js';
+import { readExtensions } from '../engines/postgres/extensions.js';
 import { engineForTarget } from '../engines/registry.js';
 import { countLargeObjects, openSnapshot, readSequences, readTables, type SnapshotTable } from '../engines/postgres/snapshot.js';
 import { selectTables } from './select.js';
@@ -421,7 +422,8 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
       nextLowerBound,
       extensions: [],
     };
-    session.extensions = await extensionsDumped(client, options);
+    // pg_dump writes a CREATE EXTENSION for each, unless --table or --schema narrowed the dump.
+    session.extensions = options.tables.length || options.schemas.length ? [] : await readExtensions(client);
     write = await ctx.environment(target.env).store.beginWrite('export', started);
     if (!options.zip) refuseUnencryptedDirectory(write);
     if (options.differential) refuseEncryptedChain(write);

@@ -170,23 +170,31 @@ export function infoJsonSchema(): Record<string, unknown> {
   return { $id: INFO_SCHEMA, title: 'pg-backup-kit backup metadata (.info)', ...z.toJSONSchema(InfoSchema, { target: 'draft-2020-12', io: 'input' }) };
 }
 
-export function restoreInstructions(files: Partial<Record<Format, string>>, environment = 'default'): Partial<Record<Format, string[]>> {
+/**
+ * How to restore each artifact of a backup: the kit's command first; then the raw tool, for a
+ * machine without the kit (PostgreSQL's unless the engine gives its own). Connection details come
+ * from the environment ($DATABASE_URL, an option file), never from this file.
+ */
+export function restoreInstructions(files: Partial<Record<Format, string>>, environment = 'default', raw: Partial<Record<Format, string>> = postgresRawRestore(files)): Partial<Record<Format, string[]>> {
   // Restoring into the environment the backup came from unless told otherwise: a hint without
   // --env would send a prod backup into the default (local) database.
   const kit = (file: string) => restoreCommandLine({ source: { file }, environment });
-  // The kit's command first; then the raw tool, for a machine without the kit. Connection
-  // details come from the environment ($DATABASE_URL), never from this file.
   const out: Partial<Record<Format, string[]>> = {};
-  if (files.dump) {
-    out.dump = [kit(files.dump), `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`];
+  for (const format of ['dump', 'tar', 'sql', 'sql.gz'] as const) {
+    const file = files[format];
+    const command = raw[format];
+    if (file) out[format] = command ? [kit(file), command] : [kit(file)];
   }
-  if (files.tar) {
-    out.tar = [kit(files.tar), `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`];
-  }
-  if (files.sql) out.sql = [kit(files.sql), `psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`];
-  if (files['sql.gz']) {
-    out['sql.gz'] = [kit(files['sql.gz']), `gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`];
-  }
+  return out;
+}
+
+/** PostgreSQL's own programs restoring each artifact, in one transaction. */
+export function postgresRawRestore(files: Partial<Record<Format, string>>): Partial<Record<Format, string>> {
+  const out: Partial<Record<Format, string>> = {};
+  if (files.dump) out.dump = `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.dump}`;
+  if (files.tar) out.tar = `pg_restore --single-transaction --exit-on-error --no-owner -d "$DATABASE_URL" ${files.tar}`;
+  if (files.sql) out.sql = `psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f ${files.sql}`;
+  if (files['sql.gz']) out['sql.gz'] = `gunzip -c ${files['sql.gz']} | psql -1 -v ON_ERROR_STOP=1 -d "$DATABASE_URL"`;
   return out;
 }
 

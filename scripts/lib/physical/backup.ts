@@ -22,6 +22,7 @@ import { findUnloggedTables, type UnloggedTables } from './unlogged.js';
 import { parseLsn, segmentBeforeLsn, segmentOfLsn } from './wal-names.js';
 import { INFO_SCHEMA, INFO_VERSION } from '../format/metadata.js';
 import { physicalSha256Manifest, serializePhysicalInfo } from '../format/physical-info.js';
+import { refuseWithoutPhysicalBackups } from './engine-check.js';
 
 export interface PhysicalBackupOptions {
   type: string;
@@ -138,6 +139,7 @@ async function prepare(target: Target, options: PhysicalBackupOptions, ctx: Comm
 
 export async function physicalBackup(target: Target, options: PhysicalBackupOptions, ctx: StoreContext): Promise<PhysicalBackupResult> {
   const started = ctx.now();
+  refuseWithoutPhysicalBackups(target, 'db:backup:physical');
   await PhysicalStore.refuseWithoutEncryption(ctx, target.env, 'physical backups');
   const repo = ctx.environment(target.env).repository.physical();
   try {

@@ -14,6 +14,8 @@ export interface PhysicalListing {
   info: string;
   /** Which store holds it: local, remote or both. */
   store: string;
+  /** The database engine it came from (physical backups: always PostgreSQL). */
+  engine: string;
 }
 
 export async function listPhysical(ctx: Pick<StoreContext, 'environment'>, environment: string, now: number): Promise<{ backups: PhysicalListing[]; leftovers: Array<{ file: string; reason: string; bytes: number; kind: string }> }> {
@@ -33,6 +35,7 @@ export async function listPhysical(ctx: Pick<StoreContext, 'environment'>, envir
         verification: v ? { level: v.level, ok: v.ok, at: v.at } : undefined,
         info: e.infoPath,
         store: e.place,
+        engine: 'postgresql',
       };
     }));
     const leftovers = catalog.leftovers.map((l: PhysicalLeftover) => ({ file: l.file, reason: `${l.reason} (physical; pnpm db:retention:physical removes it)`, bytes: l.bytes, kind: 'physical' }));

@@ -20,6 +20,7 @@ import { PhysicalStore, type PhysicalEntry } from '../store/physical-store.js';
 import { autoConfBlock, kitRestoreCommand, localRestoreCommand, primaryConninfo, recoverySettings, type RecoveryTarget } from './recovery.js';
 import { PgCtlControl, runningServerPid, type ServerControl } from './server-control.js';
 import { proveServer, type ProofResult } from './prove.js';
+import { refuseWithoutPhysicalBackups } from './engine-check.js';
 
 export interface PhysicalRestoreOptions {
   id: string;
@@ -187,6 +188,7 @@ export async function configure(entry: PhysicalEntry, repo: PhysicalStore, work:
 }
 
 export async function physicalRestore(target: Target | undefined, environment: string, options: PhysicalRestoreOptions, ctx: StoreContext, control?: ServerControl): Promise<PhysicalRestoreResult> {
+  if (target) refuseWithoutPhysicalBackups(target, 'db:restore:physical --standby');
   const repo = ctx.environment(environment).repository.physical();
   try {
     return await restoreFrom(repo, target, environment, options, ctx, control);

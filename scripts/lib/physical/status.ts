@@ -8,6 +8,7 @@ import type { Target } from '../config/target.js';
 import { connectWithWait, type Client } from '../engines/postgres/connect.js';
 import type { ArchiveUsage } from '../store/wal-archive.js';
 import { findGaps, parseSegment, SEGMENT_NAME, type Gap } from './wal-names.js';
+import { refuseWithoutPhysicalBackups } from './engine-check.js';
 
 export interface ArchiverFacts {
   archiveMode: string;
@@ -90,6 +91,7 @@ export function judgeArchive(server: ArchiverFacts, gaps: Gap[], thresholds: Thr
 }
 
 export async function walStatus(target: Target, thresholds: Thresholds, ctx: StoreContext, waitSeconds: number): Promise<WalStatus> {
+  refuseWithoutPhysicalBackups(target, 'db:wal:status');
   const store = ctx.environment(target.env).repository.physical();
   try {
     const client = await connectWithWait(target, waitSeconds);

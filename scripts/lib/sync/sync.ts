@@ -1,13 +1,14 @@
 /**
- * prod → dev in one step. sync takes a fresh backup of the source (read-only: the kit's and
- * pg_dump's sessions there run with default_transaction_read_only) and restores it into the
- * target with every guarantee of db:restore; refresh restores the source's newest existing backup
- * instead. The target is never the source, whatever the names say: the servers are asked.
+ * prod → dev in one step. sync takes a fresh backup of the source (read-only, as its engine opens
+ * a source: PostgreSQL's sessions there run with default_transaction_read_only) and restores it
+ * into the target with every guarantee of db:restore; refresh restores the source's newest
+ * existing backup instead. The target is never the source, whatever the names say: the servers
+ * are asked. Both are of one engine: a backup of one engine cannot be restored by the other.
  */
 import { KitError } from '../errors.js';
 import { describeTarget, resolveTarget, targetFromUrl, type Target } from '../config/target.js';
 import { configFor, syncSource } from '../config/file.js';
-import { engineForTarget } from '../engines/registry.js';
+import { engineForTarget, environmentOf } from '../engines/registry.js';
 import type { CommandContext } from '../context.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
 import { selectLatest } from '../store/catalog.js';
@@ -33,21 +34,29 @@ export function sourceTarget(from: string, ctx: CommandContext): Target {
   const base = ctx.env.SOURCE_DATABASE_URL
     ? targetFromUrl(ctx.env.SOURCE_DATABASE_URL, 'SOURCE_DATABASE_URL', from)
     : resolveTarget({ env: from, root: ctx.root, processEnv: {} });
-  const options = [base.params.options, '-c default_transaction_read_only=on'].filter(Boolean).join(' ');
-  return { ...base, env: from, params: { ...base.params, options } };
+  return environmentOf(engineForTarget(base)).readOnly({ ...base, env: from });
 }
 
 /** Identity of a database as its server sees it: same server process and same database OID. */
 async function identity(target: Target, waitSeconds: number): Promise<string> {
-  const client = await engineForTarget(target).connectWithWait(target, waitSeconds);
+  const engine = engineForTarget(target);
+  const client = await engine.connectWithWait(target, waitSeconds);
   try {
-    const { rows } = await client.query<{ id: string }>(
-      `SELECT pg_postmaster_start_time()::text || '/' || (SELECT oid FROM pg_database WHERE datname = current_database())::text AS id`,
-    );
-    return rows[0]!.id;
+    return await environmentOf(engine).databaseIdentity(client);
   } finally {
     await client.end();
   }
+}
+
+/** A backup of one engine restores only into a database of the same engine: said before anything connects. */
+function refuseOtherEngine(source: Target, target: Target): void {
+  const from = engineForTarget(source);
+  const to = engineForTarget(target);
+  if (from.name === to.name) return;
+  throw new KitError(
+    'UNSUPPORTED_MODE',
+    `The source ${source.env} is a ${from.label} database (${describeTarget(source)}) and the target ${target.env} is a ${to.label} database (${describeTarget(target)}): a backup of one engine cannot be restored into the other. Nothing was changed. Sync between environments of one engine (check packages/database/.env.${source.env} and .env.${target.env}).`,
+  );
 }
 
 export async function sync(target: Target, options: SyncOptions, ctx: StoreContext, ui: RestoreUi): Promise<SyncResult> {
@@ -58,6 +67,7 @@ export async function sync(target: Target, options: SyncOptions, ctx: StoreConte
     throw new KitError('PROTECTED_TARGET', `"${target.env}" is a protected environment; syncing into it replaces its data. If that is really what you want, add --allow-protected-target (and --confirm ${target.database} without a terminal).`);
   }
   const source = sourceTarget(from, ctx);
+  refuseOtherEngine(source, target);
   if ((await identity(source, options.restore.waitSeconds)) === (await identity(target, options.restore.waitSeconds))) {
     throw new KitError('SAME_DATABASE', `The source (${from}: ${describeTarget(source)}) and the target (${target.env}: ${describeTarget(target)}) are the same database on the same server. Nothing was changed; check packages/database/.env.${from} and .env.${target.env}.`);
   }

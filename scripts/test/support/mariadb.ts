@@ -1,20 +1,19 @@
 /**
- * A throw-away MariaDB server for the tests of the coming second engine (issue 22), started the
- * way the harness starts PostgreSQL clusters: mariadb-install-db into a temp directory, mariadbd
- * on a private unix socket and a free loopback port, as the `mysql` user when the tests run as
- * root. Started lazily by each test file that needs it, so PostgreSQL-only runs never pay for it.
+ * A throw-away MariaDB server for the tests of the second engine (issue 22): the server itself
+ * comes from scripts/lib/engines/mysql/server.ts (which the demo and the bench start too), and
+ * this file adds what tests need around it. Started lazily by each test file that needs it, so
+ * PostgreSQL-only runs never pay for it.
  *
  * The client tools get the password from a 0600 option file (--defaults-extra-file) written for
  * one call and removed after it: never in argv, never in the environment.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { freePort } from '../../lib/engines/postgres/cluster.js';
-import { captureProcess, dyingWithParent, processAlive, runToExit, startProcess } from '../../lib/proc/process.js';
+import { SERVER_ENV as CLEAN_ENV, startMariaDbServer, type MariaDbServer } from '../../lib/engines/mysql/server.js';
+import { captureProcess, processAlive, startProcess } from '../../lib/proc/process.js';
 
 export const MARIADB_CORPUS = path.resolve(import.meta.dirname, 'mysql-awkward.sql');
 
@@ -37,119 +36,13 @@ export interface MariaDb {
   stop(): Promise<void>;
 }
 
-function mariadbdPath(): string {
-  return ['/usr/sbin/mariadbd', '/usr/local/sbin/mariadbd', '/usr/local/bin/mariadbd', '/opt/homebrew/bin/mariadbd'].find((p) => existsSync(p)) ?? 'mariadbd';
-}
-
-interface RunAs {
-  uid?: number;
-  gid?: number;
-}
-
-// mariadbd lives in /usr/sbin, which a non-root PATH often lacks.
-const CLEAN_ENV = { PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/usr/local/sbin`, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
-
-async function mysqlUser(): Promise<RunAs> {
-  if (userInfo().uid !== 0) return {};
-  const id = async (flag: string) => Number((await captureProcess('id', [flag, 'mysql'], { name: 'id' })).trim());
-  return { uid: await id('-u'), gid: await id('-g') };
-}
-
-/** The server's own options: nothing from /etc/mysql, small buffers, no binary log. */
-function serverArgs(base: string, port: number): string[] {
-  return [
-    '--no-defaults',
-    `--datadir=${path.join(base, 'data')}`,
-    `--socket=${path.join(base, 'mysqld.sock')}`,
-    `--pid-file=${path.join(base, 'mysqld.pid')}`,
-    `--log-error=${path.join(base, 'error.log')}`,
-    `--tmpdir=${base}`,
-    `--port=${port}`,
-    '--bind-address=127.0.0.1',
-    '--skip-name-resolve',
-    '--skip-log-bin',
-    '--innodb-buffer-pool-size=32M',
-    '--innodb-log-file-size=16M',
-    '--key-buffer-size=1M',
-    '--innodb-flush-log-at-trx-commit=0',
-    '--max-connections=50',
-    '--character-set-server=utf8mb4',
-    '--collation-server=utf8mb4_unicode_ci',
-    '--event-scheduler=OFF',
-  ];
-}
-
-async function exited(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return true;
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** Ping over the socket as root until the server answers, or fail with its error log. */
-async function waitReady(base: string, child: ChildProcess): Promise<void> {
-  const socket = path.join(base, 'mysqld.sock');
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    const ping = await runToExit('mariadb-admin', ['--no-defaults', `--socket=${socket}`, '--user=root', 'ping'], { env: CLEAN_ENV });
-    if (ping.status === 0) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  let log = '';
-  try {
-    log = readFileSync(path.join(base, 'error.log'), 'utf8').slice(-2000);
-  } catch {
-    // no log yet
-  }
-  throw new Error(`mariadbd did not answer within 60 s: ${log}`);
-}
-
 /** Start a server with an `admin` account reachable over TCP with a generated password. */
 export async function startMariaDb(): Promise<MariaDb> {
-  const runAs = await mysqlUser();
-  const base = mkdtempSync(path.join(tmpdir(), 'pgkit-mariadb-'));
-  if (runAs.uid !== undefined) chownSync(base, runAs.uid, runAs.gid!);
-  const install = await runToExit(
-    'mariadb-install-db',
-    ['--no-defaults', `--datadir=${path.join(base, 'data')}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve', ...(runAs.uid !== undefined ? ['--user=mysql'] : [])],
-    { env: CLEAN_ENV, cwd: base },
-  );
-  if (install.status !== 0) throw new Error(`mariadb-install-db failed (${install.code}): ${install.stderr.trim()}`);
-  const port = await freePort();
-  // Started as the mysql user directly (not with --user, whose change of user would clear the
-  // parent-death signal), so a test process killed outright takes its server with it.
-  const [file, args] = dyingWithParent(mariadbdPath(), serverArgs(base, port));
-  const child = spawn(file, args, { env: CLEAN_ENV, cwd: base, stdio: 'ignore', ...runAs });
-  child.on('error', () => undefined);
-  try {
-    await waitReady(base, child);
-  } catch (error) {
-    child.kill('SIGKILL');
-    await exited(child, 10_000);
-    rmSync(base, { recursive: true, force: true });
-    throw error;
-  }
-  const password = randomBytes(12).toString('hex');
-  const socket = path.join(base, 'mysqld.sock');
-  // The client echoes a failing statement on stderr: it carries the password's hash, never the password.
-  const bootstrap = `CREATE USER 'admin'@'127.0.0.1' IDENTIFIED BY PASSWORD '${nativePasswordHash(password)}';\nGRANT ALL PRIVILEGES ON *.* TO 'admin'@'127.0.0.1' WITH GRANT OPTION;\n`;
-  await captureProcess('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root'], { env: CLEAN_ENV, input: bootstrap, name: 'mariadb' });
-  return handle(base, child, port, password);
+  return handle(await startMariaDbServer());
 }
 
-/** mysql_native_password's stored form: '*' and the upper-case hex of SHA1(SHA1(password)). */
-function nativePasswordHash(password: string): string {
-  const once = createHash('sha1').update(password).digest();
-  return '*' + createHash('sha1').update(once).digest('hex').toUpperCase();
-}
-
-function handle(base: string, child: ChildProcess, port: number, password: string): MariaDb {
-  const socket = path.join(base, 'mysqld.sock');
+function handle(server: MariaDbServer): MariaDb {
+  const { port, password } = server;
   const optionsDir = path.join(tmpdir(), `pgkit-mariadb-client-${randomBytes(4).toString('hex')}`);
   let calls = 0;
   const withOptions = async <T>(fn: (file: string) => Promise<T>): Promise<T> => {
@@ -180,13 +73,13 @@ function handle(base: string, child: ChildProcess, port: number, password: strin
       }),
     );
   return {
-    host: '127.0.0.1',
+    host: server.host,
     port,
-    socket,
-    user: 'admin',
+    socket: server.socket,
+    user: server.user,
     password,
-    pid: child.pid!,
-    base,
+    pid: server.pid,
+    base: server.base,
     sql,
     tool,
     async createDatabase() {
@@ -195,15 +88,8 @@ function handle(base: string, child: ChildProcess, port: number, password: strin
       return name;
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        await runToExit('mariadb-admin', ['--no-defaults', `--socket=${socket}`, '--user=root', 'shutdown'], { env: CLEAN_ENV });
-        if (!(await exited(child, 30_000))) {
-          child.kill('SIGKILL');
-          await exited(child, 10_000);
-        }
-      }
+      await server.stop();
       rmSync(optionsDir, { recursive: true, force: true });
-      rmSync(base, { recursive: true, force: true });
     },
   };
 }

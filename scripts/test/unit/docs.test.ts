@@ -6,7 +6,8 @@
  *
  * 1. name a script package.json has (or, for kit.mjs, an entry file scripts/<entry>.ts);
  * 2. show only flags that command's --help lists (its Command definition in
- *    scripts/lib/commands/, through usageText(); bench's USAGE for `pnpm bench`);
+ *    scripts/lib/commands/, through usageText(); bench's USAGE for `pnpm bench`, DEMO_USAGE for
+ *    `pnpm demo`);
  * 3. be exercised by a test, or sit in a block preceded by `<!-- untested: <reason> -->`.
  *
  * "Exercised" is decided by one of these rules, in order:
@@ -37,6 +38,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { usageText, type Command, type CommonArgs } from '../../lib/cli/run.js';
 import { USAGE as BENCH_USAGE } from '../../bench/options.js';
+import { DEMO_USAGE } from '../../demo/options.js';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
 const DOCS = path.join(REPO, 'docs');
@@ -162,12 +164,13 @@ function entryOf(script: string): Entry | undefined {
 /** The flags an entry's --help lists: its Command's usage text (bench: its USAGE). */
 async function helpFlags(entry: string): Promise<Set<string> | undefined> {
   if (entry === 'bench') return new Set(flagsIn(BENCH_USAGE));
+  if (entry === 'demo') return new Set(flagsIn(DEMO_USAGE));
   if (entry === '--standalone') return new Set();
   const file = path.join(REPO, 'scripts', `${entry}.ts`);
   if (!existsSync(file)) return undefined;
   const source = readFileSync(file, 'utf8');
   const run = /runCli\((\w+)[,)]/.exec(source);
-  if (!run) return new Set(); // demo and the menu take no flags
+  if (!run) return new Set(); // the menu takes no flags
   const from = new RegExp(`import \\{[^}]*\\b${run[1]}\\b[^}]*\\} from '\\./(lib/commands/[\\w-]+)\\.js'`).exec(source);
   if (!from) throw new Error(`scripts/${entry}.ts: cannot tell where ${run[1]} comes from`);
   const module = (await import(path.join(REPO, 'scripts', `${from[1]}.ts`))) as Record<string, Command<CommonArgs, unknown>>;

@@ -5,6 +5,9 @@ import { mySqlDumpArgs, explainMySqlDumpFailure } from '../../lib/engines/mysql/
 import { quoteMySqlIdentifier } from '../../lib/engines/mysql/quote.js';
 import { targetFromUrl } from '../../lib/config/target.js';
 import { engineFor } from '../../lib/engines/registry.js';
+import { formatsFor } from '../../lib/backup/backup.js';
+import { accountName, parseDefiner, parseGrantee } from '../../lib/engines/mysql/roles.js';
+import { mySqlRawRestore } from '../../lib/engines/mysql/backup.js';
 
 const M = (release: string | undefined) => ({ flavour: 'MariaDB' as const, release });
 const Y = (release: string | undefined) => ({ flavour: 'MySQL' as const, release });
@@ -64,6 +67,9 @@ describe('mariadb-dump arguments', () => {
     expect(explainMySqlDumpFailure('mariadb-dump: Couldn\'t find table: "nosuch"\n')?.code).toBe('NOTHING_MATCHED');
     expect(explainMySqlDumpFailure('mariadb-dump: Error 2013: Lost connection to server during query when dumping table `t` at row: 12\n')?.code).toBe('SERVER_UNREACHABLE');
     expect(explainMySqlDumpFailure('something else')).toBeUndefined();
+    const routine = explainMySqlDumpFailure('mariadb-dump: limited has insufficient privileges to SHOW CREATE FUNCTION `order_weight`!\n');
+    expect(routine?.code).toBe('PG_DUMP_FAILED');
+    expect(routine?.message).toMatch(/limited may not read the body of function `order_weight`, so the backup would lose it\. Grant it SELECT ON mysql\.proc/);
   });
 });
 
@@ -95,5 +101,46 @@ describe('the MySQL engine', () => {
     const engine = engineFor('mysql');
     await expect(async () => engine.readToc({ name: 'mariadb', path: 'mariadb', version: '10.11.6', major: 10 }, 'x.dump', {})).rejects.toThrow(/belongs to PostgreSQL's archive formats/);
     expect(() => engine.dump({ tool: { name: 'mariadb-dump', path: 'mariadb-dump', version: '10.11.6', major: 10 }, target, format: 'dump', snapshot: '', scope: { schemas: [], tables: [], excludeTables: [], lockWaitTimeout: '60s' }, env: {} })).toThrow(/there is no dump archive for this engine/);
+  });
+});
+
+describe('the formats a backup writes per engine', () => {
+  const mysql = engineFor('mysql');
+  const postgres = engineFor('postgresql');
+  it.each([
+    ['PostgreSQL, no --format', postgres, { formats: ['sql', 'sql.gz', 'dump', 'tar'] as const, formatsDefaulted: true }, ['sql', 'sql.gz', 'dump', 'tar']],
+    ['MySQL, no --format', mysql, { formats: ['sql', 'sql.gz', 'dump', 'tar'] as const, formatsDefaulted: true }, ['sql', 'sql.gz']],
+    ['MySQL, --format sql.gz', mysql, { formats: ['sql.gz'] as const }, ['sql.gz']],
+    ['PostgreSQL, the kit\'s own backup', postgres, { formats: ['dump'] as const, ownFormat: true }, ['dump']],
+    ['MySQL, the kit\'s own backup', mysql, { formats: ['dump'] as const, ownFormat: true }, ['sql.gz']],
+  ])('%s', (_what, engine, options, expected) => {
+    expect(formatsFor(engine, { ...options, formats: [...options.formats] })).toEqual(expected);
+  });
+
+  it('refuses a format the engine does not write, naming the ones it does', () => {
+    expect(() => formatsFor(mysql, { formats: ['sql', 'dump', 'tar'] })).toThrow(/--format dump, tar: MySQL\/MariaDB backups are sql and sql\.gz only \(those are PostgreSQL archive formats\)\. Choose --format sql,sql\.gz\. Nothing was written\./);
+  });
+});
+
+describe('the accounts a MySQL database needs', () => {
+  it.each([
+    ["'app reader'@'%'", { user: 'app reader', host: '%' }],
+    ["'o''brien'@'10.0.0.%'", { user: "o'brien", host: '10.0.0.%' }],
+    ["'role_x'@''", { user: 'role_x', host: '' }],
+    ['not a grantee', undefined],
+  ])('GRANTEE %s', (grantee, expected) => {
+    expect(parseGrantee(grantee)).toEqual(expected);
+  });
+
+  it('reads a DEFINER by its last @, and writes accounts as MySQL does', () => {
+    expect(parseDefiner('app@localhost')).toEqual({ user: 'app', host: 'localhost' });
+    expect(parseDefiner('we@ird@%')).toEqual({ user: 'we@ird', host: '%' });
+    expect(accountName({ user: 'app`x', host: '%' })).toBe('`app``x`@`%`');
+  });
+
+  it('tells a person how to restore by hand with the mariadb client, never with a password on the line', () => {
+    const raw = mySqlRawRestore({ sql: 'b.sql', 'sql.gz': 'b.sql.gz' });
+    expect(raw.sql).toBe('mariadb --defaults-extra-file=<option file with user, password, host> <database> < b.sql');
+    expect(raw['sql.gz']).toBe('gunzip -c b.sql.gz | mariadb --defaults-extra-file=<option file with user, password, host> <database>');
   });
 });

@@ -53,6 +53,11 @@ export function explainMySqlDumpFailure(stderr: string): KitError | undefined {
   if (/Couldn't find table/i.test(stderr)) {
     return new KitError('NOTHING_MATCHED', `${quote}. Check the --table names (as the server spells them). No backup was written.`);
   }
+  const routine = /(\S+) has insufficient privileges to SHOW CREATE (FUNCTION|PROCEDURE) (.+?)!/i.exec(stderr);
+  if (routine) {
+    // The routine would otherwise be left out of the backup: refused, with the grant that fixes it.
+    return new KitError('PG_DUMP_FAILED', `${routine[1]} may not read the body of ${routine[2]!.toLowerCase()} ${routine[3]}, so the backup would lose it. Grant it SELECT ON mysql.proc (MariaDB before 11.3; SHOW CREATE ROUTINE from 11.3, or run the backup as the routine's definer). No backup was written.`);
+  }
   if (/Lock wait timeout exceeded|Waiting for table metadata lock/i.test(stderr)) {
     return new KitError('PG_DUMP_FAILED', `${quote}: another session holds a conflicting lock (often a migration or ALTER TABLE). Retry when it has finished. No backup was written.`);
   }

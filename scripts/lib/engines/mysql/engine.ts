@@ -9,44 +9,18 @@
  */
 import { KitError } from '../../errors.js';
 import { childEnv, describeTarget, targetFromUrl, type Target } from '../../config/target.js';
-import type { Engine, LocatedTool, ServerFacts, SpawnToolOptions, ToolName } from '../engine.js';
+import type { Engine } from '../engine.js';
 import { compareStatistics } from '../statistics.js';
 import { connectMySql, connectMySqlWithWait, mySqlServerFacts, mySqlServerGone } from './connect.js';
-import { locateMySqlTool, startMySqlTool, type MySqlToolName } from './tools.js';
-import { mySqlToolOf, type MySqlLocatedTool } from './located.js';
-import { dumpToolProblem, majorMinor } from './fit.js';
-import { startMySqlDump } from './dump.js';
+import { locateMySqlProgram, spawnMySqlTool } from './engine-tools.js';
+import { mySqlDumpArgs, startMySqlDump } from './dump.js';
+import { mySqlBackupTools, mySqlRawRestore, openMySqlBackupSnapshot } from './backup.js';
+import { dumpMySqlRoles } from './roles.js';
 import { quoteMySqlIdentifier } from './quote.js';
 import { mySqlCompletionNames, runMySqlStatements } from './sql.js';
 import { openMySqlDrop } from './drop.js';
 import { mySqlCsvExport } from './csv-export.js';
-
-
-const MYSQL_TOOLS: readonly string[] = ['mariadb-dump', 'mariadb'] satisfies MySqlToolName[];
-
-function ownTool(name: ToolName): MySqlToolName {
-  if (!MYSQL_TOOLS.includes(name)) throw new KitError('INTERNAL', `The MySQL/MariaDB engine has no program ${name}.`);
-  return name as MySqlToolName;
-}
-
-/**
- * The program, judged against the server when its facts are given: a dump program older than the
- * server, or of the other flavour, is refused with the package to install.
- */
-export async function locateMySqlProgram(name: ToolName, server: number | ServerFacts, env?: NodeJS.ProcessEnv): Promise<MySqlLocatedTool> {
-  const tool = await locateMySqlTool(ownTool(name), env);
-  if (typeof server !== 'number' && server.flavour && name === 'mariadb-dump') {
-    const problem = dumpToolProblem(tool.path, tool, { flavour: server.flavour, release: server.release });
-    if (problem) throw new KitError('PG_DUMP_TOO_OLD', problem);
-  }
-  return { ...tool, version: tool.release ?? tool.versionLine, major: majorMinor(tool.release)?.[0] ?? 0 };
-}
-
-function spawnMySqlTool(tool: LocatedTool, args: string[], options: SpawnToolOptions) {
-  if (!options.target) throw new KitError('INTERNAL', `${tool.name} needs its target for the connection (a private option file).`);
-  const { target, ...rest } = options;
-  return startMySqlTool(mySqlToolOf(tool), target, args, rest);
-}
+import { howMySqlScriptEnds, MYSQL_FINGERPRINT_ALGORITHM, MySqlDumpStatsCollector, mysqlStatsFromProcess, readMySqlScript } from './script.js';
 
 /** A member of the seam that belongs to PostgreSQL's archives, which a MySQL backup never is. */
 function archiveOnly(what: string): never {
@@ -72,12 +46,21 @@ export const mysqlEngine: Engine = {
   serverGone: mySqlServerGone,
   locateTool: locateMySqlProgram,
   spawnTool: spawnMySqlTool,
+  formats: ['sql', 'sql.gz'],
+  ownFormat: 'sql.gz',
+  checkBackupScope: (scope, database) => void mySqlDumpArgs(database, scope),
+  backupTools: mySqlBackupTools,
+  openBackupSnapshot: openMySqlBackupSnapshot,
+  dumpRoles: dumpMySqlRoles,
+  rawRestoreCommands: mySqlRawRestore,
   dump: startMySqlDump,
-  get fingerprintAlgorithm(): string {
-    return notYet('Per-table statistics of a MySQL dump');
+  fingerprintAlgorithm: MYSQL_FINGERPRINT_ALGORITHM,
+  statisticsCollector: (observer) => {
+    // The seam's observer is PostgreSQL's (its statements are psql's); this engine's differs.
+    if (observer) throw new KitError('INTERNAL', 'The MySQL/MariaDB statistics collector takes no PostgreSQL script observer.');
+    return new MySqlDumpStatsCollector();
   },
-  statisticsCollector: () => notYet('Per-table statistics of a MySQL dump'),
-  statisticsOf: () => notYet('Per-table statistics of a MySQL dump'),
+  statisticsOf: mysqlStatsFromProcess,
   compareStatistics,
   restoreInTransaction: () => notYet('Restoring'),
   restoreBySwap: () => notYet('Restoring'),
@@ -95,8 +78,8 @@ export const mysqlEngine: Engine = {
   },
   readToc: () => archiveOnly('A table of contents'),
   readArchiveData: () => archiveOnly('Archive data'),
-  readScript: () => notYet('Reading a MySQL dump back'),
-  howScriptEnds: () => notYet('Reading a MySQL dump back'),
+  readScript: (file, gzipped, options) => readMySqlScript(file, gzipped, { ...(options?.hash !== undefined ? { hash: options.hash } : {}) }),
+  howScriptEnds: howMySqlScriptEnds,
   readBack: () => notYet('Verifying a MySQL backup'),
   restoreIntoScratch: () => notYet('Verifying a MySQL backup'),
   copyToFile: () => notYet('Exporting through psql'),

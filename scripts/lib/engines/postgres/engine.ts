@@ -23,6 +23,9 @@ import { emptyDatabase, openDrop } from './empty-database.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTimeoutSetting } from './locks.js';
 import { serverGoneError } from './server-gone.js';
 import { completionNames, runStatements } from './sql.js';
+import { backupTools, dumpPostgresRoles, openBackupSnapshot } from './backup.js';
+import { FORMATS } from '../../format/naming.js';
+import { postgresRawRestore } from '../../format/metadata.js';
 
 const PG_TOOLS: readonly string[] = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql'] satisfies ToolName[];
 
@@ -44,6 +47,13 @@ export const postgresEngine: Engine = {
   serverGone: serverGoneError,
   locateTool: (name, server, env) => locateTool(ownTool(name), typeof server === 'number' ? server : server.major, env),
   spawnTool,
+  formats: FORMATS,
+  ownFormat: 'dump',
+  checkBackupScope: () => undefined,
+  backupTools,
+  openBackupSnapshot,
+  dumpRoles: dumpPostgresRoles,
+  rawRestoreCommands: postgresRawRestore,
   dump: startDump,
   fingerprintAlgorithm: FINGERPRINT_ALGORITHM,
   statisticsCollector: (observer) => new DumpStatsCollector(observer),
