@@ -201,7 +201,7 @@ export interface CsvExportTable {
 
 /** An export's snapshot, open on one connection: every table and schema.sql come from it. */
 export interface CsvExportSession {
-  facts: { version: string; versionNum: number; flavour?: string };
+  facts: { version: string; versionNum: number; flavour?: ServerFlavour };
   snapshot: { id: string; takenAt: string };
   /** The session settings values were read in (metadata.json's settings). */
   settings: Record<string, string>;

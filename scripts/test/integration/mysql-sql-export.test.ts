@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../lib/errors.js';
-import { backupDir, cli, createDatabase, EXIT_CHECK_ENV, exitCheckFailure, makeProject, REPO } from '../support/harness.js';
+import { backupDir, cli, createDatabase, EXIT_CHECK_ENV, exitCheckFailure, makeProject, readInfo, REPO } from '../support/harness.js';
 import { awkwardUsersSql, fingerprintMariaDb, MARIADB_CORPUS, quoteName, startMariaDb, type MariaDb } from '../support/mariadb.js';
 
 let server: MariaDb;
@@ -100,6 +100,8 @@ describe('db:export and db:import on MariaDB', () => {
     expect(result.tables).toBe(9);
     const meta = JSON.parse(readFileSync(path.join(result.path, 'metadata.json'), 'utf8')) as { engine: string; tables: Array<{ table: string; rows: number }> };
     expect(meta.engine).toBe('mysql');
+    const info = readInfo(project, result.id);
+    expect([info.engine, info.database.flavour]).toEqual(['mysql', 'MariaDB']);
     for (const t of meta.tables) expect(t.rows, t.table).toBe(await count(source, t.table));
     // a row with '' and a row with NULL in the same text column; '' and NULL in binary columns
     expect(csvOf(result.path, source, 'customers')).toMatch(/\n3,Empty note,empty@example\.com,"",.*\n4,Null note,null@example\.com,,/s);
