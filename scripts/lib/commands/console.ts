@@ -14,7 +14,7 @@ import readline from 'node:readline';
 import { KitError, exitCodeOf } from '../errors.js';
 import { redact } from '../redact.js';
 import { runToExit } from '../proc/process.js';
-import { connectWithWait } from '../engines/postgres/connect.js';
+import { engineForTarget } from '../engines/registry.js';
 import type { Target } from '../config/target.js';
 import type { Command, CommonArgs, CliContext } from '../cli/run.js';
 import { runSql, type SqlUi } from '../sql/run.js';
@@ -61,22 +61,7 @@ interface Names {
 }
 
 async function readNames(target: Target): Promise<Names> {
-  try {
-    const client = await connectWithWait(target, 0);
-    try {
-      const { rows } = await client.query<{ t: string; cols: string[] }>(`
-        SELECT format('%I.%I', n.nspname, c.relname) AS t, array_agg(quote_ident(a.attname) ORDER BY a.attnum) AS cols
-          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-         GROUP BY 1 ORDER BY 1`);
-      return { tables: rows.map((r) => r.t), columns: [...new Set(rows.flatMap((r) => r.cols))].sort() };
-    } finally {
-      await client.end();
-    }
-  } catch {
-    return { tables: [], columns: [] };
-  }
+  return engineForTarget(target).completionNames(target).catch(() => ({ tables: [], columns: [] }));
 }
 
 export function completeLine(line: string, names: Names): [string[], string] {

@@ -1,16 +1,19 @@
 /**
  * Reset a database to empty: a backup first (type pre-drop, so `db:restore -- --latest --type
- * pre-drop` undoes it), then every user schema dropped and public recreated with the owner,
- * privileges and comment it had. One transaction with a savepoint per step: a database owner who
- * is not a superuser gets everything they may drop, falls back to DROP OWNED BY CURRENT_USER for
- * the rest, and is told plainly what could not be dropped.
+ * pre-drop` undoes it), then everything in it dropped by its engine (Engine.openDrop).
+ * PostgreSQL drops every user schema and recreates public with the owner, privileges and comment
+ * it had, in one transaction with a savepoint per step: a database owner who is not a superuser
+ * gets everything they may drop, falls back to DROP OWNED BY CURRENT_USER for the rest, and is
+ * told plainly what could not be dropped. MySQL/MariaDB commit each DROP at once, so there the
+ * drop goes object by object in a fixed order and a failure part-way names what went and what
+ * stayed; the pre-drop backup is the undo.
  */
 import { KitError } from '../errors.js';
 import { checkConsent } from '../config/confirmation.js';
 import { restoreCommandLine } from '../text/restore-command.js';
 import type { Target } from '../config/target.js';
 import { engineForTarget } from '../engines/registry.js';
-import type { Client, Engine } from '../engines/engine.js';
+import type { DropSession, Engine } from '../engines/engine.js';
 import type { StoreContext } from '../store/environment.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
 
@@ -39,17 +42,11 @@ export interface DropResult {
   durationMs: number;
 }
 
-/** Schemas and their table counts, for the summary shown before anything is dropped. */
-async function describeContents(client: Client, target: Target, options: DropOptions): Promise<string[]> {
-  const { rows: schemas } = await client.query<{ nspname: string; tables: string }>(
-    `SELECT n.nspname, (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p'))::text AS tables
-       FROM pg_namespace n
-      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\\_%'
-      ORDER BY n.nspname`,
-  );
+/** The summary shown before anything is dropped. */
+function summaryOf(contents: string, target: Target, options: DropOptions): string[] {
   return [
     `Drop:    every object in ${target.database} on ${target.host}:${target.port} (environment ${target.env}${target.protected ? ', PROTECTED' : ''})`,
-    `         schemas ${schemas.map((s) => `${s.nspname} (${s.tables} tables)`).join(', ') || 'none'}; public is recreated empty`,
+    `         ${contents}`,
     `Backup:  ${options.skipBackup ? 'none (--skip-backup)' : 'a pre-drop backup is taken first'}`,
   ];
 }
@@ -61,7 +58,7 @@ async function dropFailure(engine: Engine, error: unknown, target: Target, optio
   const nothing = 'The drop\'s transaction was rolled back, so nothing was dropped.';
   if (engine.isLockTimeout(message)) return engine.lockTimeoutError(target, 'drop', options.lockTimeoutSeconds, nothing);
   const gone = await engine.serverGone(new KitError('RESTORE_FAILED', message), target, 'drop', 'The drop\'s transaction was not committed, so nothing was dropped');
-  return gone ?? new KitError('RESTORE_FAILED', `The drop failed and was rolled back; nothing was dropped. PostgreSQL said: ${message}`, { cause: error });
+  return gone ?? new KitError('RESTORE_FAILED', `The drop failed and was rolled back; nothing was dropped. ${engine.label} said: ${message}`, { cause: error });
 }
 
 export async function dropAll(target: Target, options: DropOptions, ctx: StoreContext, ui: DropUi): Promise<DropResult> {
@@ -70,10 +67,10 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
     throw new KitError('PROTECTED_TARGET', `--skip-backup is refused on the protected environment "${target.env}": dropping everything there must stay undoable.`);
   }
   const engine = engineForTarget(target);
-  let client: Client | undefined;
+  let session: DropSession | undefined;
   try {
-    client = await engine.connectWithWait(target, options.waitSeconds, undefined, ctx.signal);
-    const summary = await describeContents(client, target, options);
+    session = await engine.openDrop(target, options.waitSeconds, ctx.signal);
+    const summary = summaryOf(await session.contents(), target, options);
     const consent = checkConsent(target, options, ui.interactive, {
       withoutPrompt: 'drop everything there',
       needsConfirmation: `Dropping everything in ${target.database} on ${target.host}:${target.port}`,
@@ -92,7 +89,7 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
     if (ctx.signal.aborted) throw new KitError('INTERRUPTED', `Interrupted before anything was dropped${made ? ` (the pre-drop backup ${made.id} was kept)` : ''}.`);
 
     ctx.reporter.progress({ phase: 'dropping', bytes: 0 });
-    const { dropped, notDropped } = await engine.emptyDatabase(client, ctx.signal, options.lockTimeoutSeconds);
+    const { dropped, notDropped } = await session.empty(ctx.signal, options.lockTimeoutSeconds);
     return {
       target: { database: target.database, host: target.host, port: target.port, environment: target.env },
       backup: made,
@@ -102,10 +99,10 @@ export async function dropAll(target: Target, options: DropOptions, ctx: StoreCo
       durationMs: ctx.now().getTime() - started.getTime(),
     };
   } catch (error) {
-    await client?.query('ROLLBACK').catch(() => undefined);
+    await session?.abandon();
     throw await dropFailure(engine, error, target, options);
   } finally {
-    await client?.end().catch(() => undefined);
+    await session?.close().catch(() => undefined);
   }
 }
 

@@ -11,6 +11,9 @@
  */
 import type { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
+import type { Readable, Writable } from 'node:stream';
+import type { CommandContext, Reporter } from '../context.js';
+import type { ExportColumn, ExportMetadata } from '../format/export-metadata.js';
 import type { EngineName } from '../format/metadata.js';
 import type { Format } from '../format/naming.js';
 import type { ExtensionInfo, ServerFlavour } from '../format/metadata.js';
@@ -151,6 +154,99 @@ export interface DumpRequest {
   env: NodeJS.ProcessEnv;
 }
 
+/** How an engine's SQL is lexed and judged by db:sql's guard (sql/classify.ts holds each dialect's rules). */
+export type SqlDialectName = 'postgresql' | 'mysql';
+
+/** One statement db:sql runs, already classified and allowed by its guard. */
+export interface SqlStatement {
+  text: string;
+  /** First word, upper-case. */
+  command: string;
+  /** A plain query whose rows can be streamed. */
+  cursorable: boolean;
+}
+
+export interface SqlRun {
+  write: boolean;
+  /** Rows kept for display or --json; the rest are counted. */
+  keepRows: number;
+  /** The last query's rows as CSV here (header row, NULL as an empty unquoted field, '' as ""). */
+  csvFile: string | undefined;
+  waitSeconds: number;
+  /** backup-kit.json's sql.readOnlyRole for the environment, and where it is configured. */
+  readOnlyRole: { name: string; where: string } | undefined;
+}
+
+export interface SqlOutcome {
+  statements: Array<{ command: string; rowCount: number | null }>;
+  columns: string[];
+  rows: Array<Array<string | null>>;
+  totalRows: number;
+  truncated: boolean;
+  csvFile: string | undefined;
+  /** What kept a read-only session from acting outside the database ('statements', or 'statements, role <name>'). */
+  guard?: string;
+}
+
+/** One table of a table export, as the engine read it in the export's snapshot. */
+export interface CsvExportTable {
+  schema: string;
+  table: string;
+  /** Quoted for the statements of a load (`orders`, `app.users`). */
+  name: string;
+  columns: ExportColumn[];
+  /** The server's size estimate, for progress. */
+  bytes: number;
+}
+
+/** An export's snapshot, open on one connection: every table and schema.sql come from it. */
+export interface CsvExportSession {
+  facts: { version: string; versionNum: number; flavour?: ServerFlavour };
+  snapshot: { id: string; takenAt: string };
+  /** The session settings values were read in (metadata.json's settings). */
+  settings: Record<string, string>;
+  tables: CsvExportTable[];
+  /** What the user should know about the snapshot (tables it cannot cover). */
+  notices: string[];
+  /** One table's rows as CSV into `sink`, which is ended when done. */
+  writeTable(table: CsvExportTable, sink: Writable, signal: AbortSignal): Promise<{ rows: number; bytes: number; sha256: string }>;
+  /** schema.sql into `sink` (only these tables' when given), with where its post-data part starts. */
+  writeSchema(tables: string[] | undefined, sink: Writable, signal: AbortSignal): Promise<{ bytes: number; sha256: string; preDataBytes: number; tool: { path: string; version: string } }>;
+  commit(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An export to load: its metadata.json and its files, each opened as it is read. */
+export interface CsvImportSource {
+  location: string;
+  metadata: ExportMetadata;
+  open(file: string): Promise<Readable>;
+}
+
+/**
+ * db:export and db:import for an engine whose tables are read and loaded through the kit's own
+ * connection (MySQL/MariaDB). PostgreSQL answers undefined: its exports go through psql's COPY,
+ * in ranges and jobs, with differentials and large objects (export/export.ts, export/load.ts).
+ */
+export interface CsvExportEngine {
+  open(target: Target, waitSeconds: number, onRetry: ((attempt: number, error: KitError) => void) | undefined, signal: AbortSignal): Promise<CsvExportSession>;
+  /** A whole export loaded into the target, with the engine's guarantees (its file says which). */
+  load(target: Target, source: CsvImportSource, reporter: Reporter, signal: AbortSignal): Promise<void>;
+  /** What a load cannot undo by itself, for the confirmation (MySQL: DDL commits at once). */
+  caveat: string;
+}
+
+/** db:drop's hold on a database: what is in it, then everything dropped. */
+export interface DropSession {
+  /** What the database holds, in one line for the summary shown before anything is dropped. */
+  contents(): Promise<string>;
+  /** Drop every user object: what went, and what the user may not drop. */
+  empty(signal: AbortSignal, lockTimeoutSeconds: number): Promise<{ dropped: string[]; notDropped: string[] }>;
+  /** Undo what an unfinished empty() left open (a transaction), if anything. */
+  abandon(): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** applyBySwap's arguments, its admin connection any Client (the engine is handed back one of its own). */
 type SwapArguments = Parameters<typeof applyBySwap> extends [infer A, infer B, infer C, infer D, infer E, Client, ...infer Rest] ? [A, B, C, D, E, Client, ...Rest] : never;
 
@@ -192,6 +288,10 @@ export interface Engine {
   dumpRoles(request: RolesDumpRequest): Promise<RolesDump>;
   /** The commands that restore each artifact on a machine without the kit, after the kit's own. */
   rawRestoreCommands(files: Partial<Record<Format, string>>): Partial<Record<Format, string>>;
+  /** A backup's globals artifact read through: how many accounts it creates, or what is wrong with it. */
+  checkRolesScript(text: string): { accounts: number; problem?: string };
+  /** Whether `db:restore --with-roles` can create this engine's accounts from its globals artifact. */
+  readonly restoresRoles: boolean;
 
   // Dump and statistics: what a backup's producer writes, read as the engine's tools write it.
   /** The dump tool writing one format of a snapshot; a failure is said in the kit's words. */
@@ -253,11 +353,21 @@ export interface Engine {
   restoreIntoScratch(request: ScratchRequest): Promise<ScratchOutcome>;
 
   // Export/import plumbing: a query's rows as CSV, and the session settings every load runs with.
+  /** Table exports read and loaded through the kit's connection; undefined where export/ drives psql's COPY. */
+  readonly csvExport: CsvExportEngine | undefined;
   copyToFile(tool: LocatedTool, env: NodeJS.ProcessEnv, snapshotId: string | undefined, copyTarget: string, file: string, signal: AbortSignal): Promise<WrittenFile & { rows: number }>;
   sessionSettingsSql(): string;
   quoteIdentifier(name: string): string;
 
+  // db:sql: statements the guard allowed, run in one transaction of the kit's (read-only unless write).
+  readonly sqlDialect: SqlDialectName;
+  /** The database's tables and columns, quoted as SQL names them, for the console's completion. */
+  completionNames(target: Target): Promise<{ tables: string[]; columns: string[] }>;
+  runStatements(target: Target, statements: SqlStatement[], run: SqlRun, ctx: CommandContext): Promise<SqlOutcome>;
+
   // Emptying a database (drop, restore's clean mode) and bounding its lock waits.
+  /** db:drop: a connection to the target that can say what it holds and drop it all (one transaction where the engine can). */
+  openDrop(target: Target, waitSeconds: number, signal: AbortSignal): Promise<DropSession>;
   readonly emptyDatabaseSql: string;
   /** Drop every user object in one transaction: what went, and what the user may not drop. */
   emptyDatabase(client: Client, signal: AbortSignal, lockTimeoutSeconds: number): Promise<{ dropped: string[]; notDropped: string[] }>;

@@ -33,6 +33,7 @@ import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } fr
 import { configFor } from '../config/file.js';
 import { sessionSettingsSql } from '../engines/postgres/snapshot.js';
 import { isRemoteLocation } from '../config/remote.js';
+import { exportThroughEngine } from './engine-export.js';
 
 export interface ExportOptions {
   tables: string[];
@@ -69,9 +70,9 @@ export const LARGE_OBJECTS_FILE = 'large-objects.csv';
 const LARGE_OBJECTS_QUERY = '(SELECT oid, lo_get(oid) AS data FROM pg_catalog.pg_largeobject_metadata ORDER BY oid)';
 
 /** File names for the chosen tables; two names that only differ in characters a path cannot hold get a suffix. */
-function planFiles(tables: SnapshotTable[]): Map<SnapshotTable, string> {
+export function planFiles<T extends { schema: string; table: string }>(tables: T[]): Map<T, string> {
   const used = new Set<string>();
-  const out = new Map<SnapshotTable, string>();
+  const out = new Map<T, string>();
   for (const t of tables) {
     let file = dataFileName(t.schema, t.table);
     for (let n = 2; used.has(file.toLowerCase()); n++) file = dataFileName(t.schema, `${t.table}~${n}`);
@@ -269,7 +270,7 @@ async function differentialSchemaFile(file: string, chain: ChainPlan): Promise<E
 }
 
 /** Every file of the export with its size and sha256, metadata.json first. */
-function membersOf(meta: ExportMetadata, metadataText: string): Array<{ file: string; bytes: number; sha256: string }> {
+export function membersOf(meta: ExportMetadata, metadataText: string): Array<{ file: string; bytes: number; sha256: string }> {
   const metadata = { file: 'metadata.json', bytes: Buffer.byteLength(metadataText), sha256: createHash('sha256').update(metadataText).digest('hex') };
   return [metadata, ...exportFiles(meta)].map((f) => ({ file: f.file, bytes: f.bytes, sha256: f.sha256 }));
 }
@@ -296,7 +297,7 @@ function exportInfo(target: Target, options: ExportOptions, ctx: CommandContext,
   return { ...info, restore: {}, ...link };
 }
 
-function located(where: string, name: string): string {
+export function located(where: string, name: string): string {
   return isRemoteLocation(where) ? `${where}/${name}` : path.join(where, name);
 }
 
@@ -341,7 +342,7 @@ async function commitExport(target: Target, options: ExportOptions, ctx: StoreCo
  * A directory export is plain CSV for other tools: where this environment's backups must be
  * encrypted, only the zip (encrypted as one file, like any backup) may be written.
  */
-function refuseUnencryptedDirectory(write: BackupWrite): void {
+export function refuseUnencryptedDirectory(write: BackupWrite): void {
   if (write.artifactPath(`${write.id}/metadata.json`) !== undefined) return;
   throw new KitError('UNSUPPORTED_MODE', `Backups of this environment are encrypted with age, and a directory export would store its tables as plaintext CSV files. Use --zip (the zip is encrypted like any backup; decrypt it with age -d, then pnpm db:import -- <the .zip>). Nothing was exported.`);
 }
@@ -380,7 +381,7 @@ export function removeDeadRuns(envDir: string, notice: (message: string) => void
  * A second Ctrl-C quits at once, past every finally: the process's exit still removes this run's
  * unfinished files (a SIGKILL leaves them to the next run's removeDeadRuns).
  */
-function removeOnExit(envDir: string, id: string): () => void {
+export function removeOnExit(envDir: string, id: string): () => void {
   const onExit = () => {
     for (const name of [`${id}${PARTIAL_SUFFIX}`, `${id}.zip${PARTIAL_SUFFIX}`]) rmSync(path.join(envDir, name), { recursive: true, force: true });
   };
@@ -391,6 +392,15 @@ function removeOnExit(envDir: string, id: string): () => void {
 export async function exportTables(target: Target, options: ExportOptions, ctx: StoreContext): Promise<ExportResult> {
   const started = ctx.now();
   await ensurePrivateDir(path.join(backupRoot(ctx), target.env));
+  const engine = engineForTarget(target);
+  if (engine.csvExport) {
+    removeDeadRuns(path.join(backupRoot(ctx), target.env), (message) => ctx.reporter.notice(message));
+    try {
+      return await exportThroughEngine(target, options, ctx, engine, engine.csvExport, started);
+    } catch (error) {
+      throw (await engine.serverGone(error, target, 'export', 'No export was written')) ?? error;
+    }
+  }
   let client: Client | undefined;
   let write: BackupWrite | undefined;
   try {

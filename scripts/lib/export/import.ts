@@ -19,7 +19,9 @@ import { stemOf } from '../format/naming.js';
 import { restoreCommandLine } from '../text/restore-command.js';
 import { pull } from '../offsite/copies.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
-import { engineForTarget } from '../engines/registry.js';
+import { engineFor, engineForTarget } from '../engines/registry.js';
+import type { Engine } from '../engines/engine.js';
+import { importThroughEngine } from './engine-import.js';
 import { confirmRestore, type RestoreSummary, type RestoreUi } from '../restore/restore.js';
 import { EMPTY_DATABASE, emptyTablesForReload, foreignKeyCheck } from '../engines/postgres/restore-sql.js';
 import type { ExportTable } from '../format/export-metadata.js';
@@ -161,6 +163,9 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
   try {
     source = await openExport(options.input, ctx.root, envDir);
     const meta = source.metadata;
+    const engine = engineForTarget(target);
+    refuseOtherEngine(meta.engine ?? 'postgresql', engine, target);
+    if (engine.csvExport) return await importThroughEngine(target, options, ctx, ui, engine, engine.csvExport, source, started, (file) => undoCommand(file, target, ctx.root));
     differentials = await openDifferentials(source, options.until);
     const last = differentials.at(-1)?.metadata;
     const full = options.tables.length === 0;
@@ -214,6 +219,19 @@ export async function importExport(target: Target, options: ImportOptions, ctx: 
     for (const d of differentials) d.close();
     await client?.end().catch(() => undefined);
   }
+}
+
+/** An export is loaded only by the engine that made it: its CSV, types and schema.sql are that engine's. */
+function refuseOtherEngine(made: string, engine: Engine, target: Target): void {
+  if (made === engine.name) return;
+  const label = (() => {
+    try {
+      return engineFor(made).label;
+    } catch {
+      return made;
+    }
+  })();
+  throw new KitError('EXPORT_MISMATCH', `This export was taken from a ${label} database and ${target.env} is a ${engine.label} environment: its schema.sql and CSV values are ${label}'s. Import it into a ${label} environment. Nothing was changed.`);
 }
 
 function undoCommand(file: string, target: Target, root: string): string {

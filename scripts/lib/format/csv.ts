@@ -208,3 +208,9 @@ const NULL_TEXT = Buffer.from('\\N');
 export function csvHeaderLine(names: string[]): string {
   return names.map((n) => (/[",\r\n]/.test(n) || n === '' ? `"${n.replace(/"/g, '""')}"` : n)).join(',') + '\n';
 }
+
+/** One CSV field as COPY's csv format writes it: NULL unquoted and empty, '' as "", quoted when it must be. */
+export function csvField(value: string | null): string {
+  if (value === null) return '';
+  return value === '' || value === '\\.' || /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}

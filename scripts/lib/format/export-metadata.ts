@@ -2,7 +2,7 @@
  * metadata.json: what a table export holds, written last (an export without it is incomplete).
  * Versioned JSON; never holds a password.
  */
-import type { ExtensionInfo } from './metadata.js';
+import type { EngineName, ExtensionInfo } from './metadata.js';
 
 export const EXPORT_SCHEMA = 'pg-backup-kit/export-metadata';
 export const EXPORT_VERSION = 1;
@@ -19,8 +19,10 @@ export const EXPORT_SESSION_SETTINGS: Readonly<Record<string, string>> = {
 
 export interface ExportColumn {
   name: string;
-  /** format_type(): `integer`, `timestamp with time zone`, `app.mood[]`, … */
+  /** format_type(): `integer`, `timestamp with time zone`, `app.mood[]`, … (MySQL: COLUMN_TYPE, `varbinary(16)`) */
   type: string;
+  /** MySQL: the CSV holds the column's bytes as upper-case hex (binary strings, blobs, BIT, spatial values). */
+  encoding?: 'hex';
 }
 
 export interface ExportTable {
@@ -91,6 +93,8 @@ export interface ExportFile {
 export interface ExportMetadata {
   schema: typeof EXPORT_SCHEMA;
   version: typeof EXPORT_VERSION;
+  /** The engine the export came from (absent in exports of older kits, which are PostgreSQL's). */
+  engine?: EngineName;
   id: string;
   kit: { version: string; node: string };
   server: { version: string; versionNum: number };

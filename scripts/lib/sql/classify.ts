@@ -11,6 +11,8 @@ import { KitError } from '../errors.js';
 import { SqlLexer, WHOLE_TEXT } from '../format/sql-lexer.js';
 import { tokenizeStatement, type Token } from './tokens.js';
 import { copiesToClient, nameOf, serverEffect } from './server-effects.js';
+import { splitMySqlStatements } from '../format/mysql-lexer.js';
+import { MYSQL_READ_COMMANDS, MYSQL_TRANSACTION_COMMANDS, mySqlServerEffect, setsGuardedMySql } from './mysql-rules.js';
 
 export type { Token, TokenKind } from './tokens.js';
 
@@ -92,12 +94,6 @@ function callsGuardedSetConfig(tokens: Token[]): boolean {
   });
 }
 
-/** Commands that read, and SET/RESET of a setting that is not guarded (undone with the transaction). */
-function isReadCommand(tokens: Token[], command: string): boolean {
-  if (READ_COMMANDS.has(command) || command === 'SET' || command === 'RESET') return true;
-  return command === 'COPY' && copiesToClient(tokens);
-}
-
 /** DELETE/UPDATE as a statement (not GRANT UPDATE, ON UPDATE, FOR UPDATE, DO UPDATE, BEFORE UPDATE …). */
 function isDmlAt(tokens: Token[], i: number): boolean {
   if (i === 0) return true;
@@ -135,11 +131,6 @@ function destroys(tokens: Token[]): string | undefined {
   return undefined;
 }
 
-function writesData(tokens: Token[]): boolean {
-  return tokens.some((t, i) => t.kind === 'word' && ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(t.value) && isDmlAt(tokens, i))
-    || (tokens[0]?.value === 'SELECT' && tokens.some((t) => t.kind === 'word' && t.value === 'INTO'));
-}
-
 /**
  * Parentheses that do not balance are a syntax error to PostgreSQL, except where the kit wraps the
  * statement itself: `COPY (<statement>) TO STDOUT` for --csv would let `SELECT 1) TO PROGRAM '…'`
@@ -154,23 +145,74 @@ function checkParentheses(raw: RawStatement): void {
   if (depth !== 0) throw new KitError('USAGE', `The parentheses in "${raw.text.length > 80 ? `${raw.text.slice(0, 77)}…` : raw.text}" do not balance; fix the statement and try again. Nothing was run.`);
 }
 
-function classifyOne(raw: RawStatement): ClassifiedStatement {
+/**
+ * How one engine's SQL is read: where statements end and what their tokens are, and the engine's
+ * own rules for reads, transaction control, guarded session settings and effects outside the
+ * database. The destructive-statement rules (DROP, TRUNCATE, ALTER … DROP, DELETE or UPDATE
+ * without WHERE) are the same for every engine.
+ */
+export interface SqlDialect {
+  split(text: string): RawStatement[];
+  readCommands: ReadonlySet<string>;
+  transactionCommands: ReadonlySet<string>;
+  /** Would change the kit's transaction or how the server reads what follows. */
+  guardsSession(tokens: Token[]): boolean;
+  /** Why the statement acts outside the database, or undefined. */
+  serverEffect(tokens: Token[]): string | undefined;
+  /** A read besides the read commands (PostgreSQL's COPY … TO STDOUT). */
+  alsoReads(tokens: Token[], command: string): boolean;
+  /** Words that write when they start a statement or a subquery. */
+  writeWords: readonly string[];
+}
+
+const POSTGRESQL: SqlDialect = {
+  split: lexStatements,
+  readCommands: READ_COMMANDS,
+  transactionCommands: TRANSACTION_COMMANDS,
+  guardsSession: (tokens) => setsGuarded(tokens) || callsGuardedSetConfig(tokens),
+  serverEffect,
+  alsoReads: (tokens, command) => command === 'SET' || command === 'RESET' || (command === 'COPY' && copiesToClient(tokens)),
+  writeWords: ['INSERT', 'UPDATE', 'DELETE', 'MERGE'],
+};
+
+const MYSQL: SqlDialect = {
+  split: splitMySqlStatements,
+  readCommands: MYSQL_READ_COMMANDS,
+  transactionCommands: MYSQL_TRANSACTION_COMMANDS,
+  guardsSession: setsGuardedMySql,
+  serverEffect: mySqlServerEffect,
+  alsoReads: () => false,
+  writeWords: ['INSERT', 'UPDATE', 'DELETE', 'REPLACE'],
+};
+
+/** The dialects by the name an engine gives (Engine.sqlDialect). */
+export const SQL_DIALECTS = { postgresql: POSTGRESQL, mysql: MYSQL } as const;
+export type SqlDialectName = keyof typeof SQL_DIALECTS;
+
+function writesDataIn(dialect: SqlDialect, tokens: Token[]): boolean {
+  return tokens.some((t, i) => t.kind === 'word' && dialect.writeWords.includes(t.value) && isDmlAt(tokens, i))
+    || (tokens[0]?.value === 'SELECT' && tokens.some((t) => t.kind === 'word' && t.value === 'INTO'));
+}
+
+function classifyOne(raw: RawStatement, dialect: SqlDialect): ClassifiedStatement {
   if (raw.tokens[0]?.kind !== 'meta') checkParentheses(raw);
   const first = raw.tokens[0]!;
   const command = first.kind === 'word' ? first.value : first.kind === 'meta' ? first.value.split(/\s/)[0]! : '';
   const base = { text: raw.text, command, reason: undefined, cursorable: false };
   if (first.kind === 'meta') return { ...base, effect: 'meta' };
-  if (TRANSACTION_COMMANDS.has(command)) return { ...base, effect: 'transaction' };
-  if (setsGuarded(raw.tokens) || callsGuardedSetConfig(raw.tokens)) return { ...base, effect: 'transaction' };
-  const outside = serverEffect(raw.tokens);
+  if (dialect.transactionCommands.has(command)) return { ...base, effect: 'transaction' };
+  if (dialect.guardsSession(raw.tokens)) return { ...base, effect: 'transaction' };
+  const outside = dialect.serverEffect(raw.tokens);
   if (outside) return { ...base, effect: 'outside', reason: outside };
   const reason = destroys(raw.tokens);
   if (reason) return { ...base, effect: 'destroy', reason };
-  const write = !isReadCommand(raw.tokens, command) || writesData(raw.tokens);
+  const read = dialect.readCommands.has(command) || dialect.alsoReads(raw.tokens, command);
+  const write = !read || writesDataIn(dialect, raw.tokens);
   return { ...base, effect: write ? 'write' : 'read', cursorable: !write && ['SELECT', 'VALUES', 'TABLE', 'WITH'].includes(command) };
 }
 
-/** Every statement in `sql`, with what it does. */
-export function classifySql(sql: string): ClassifiedStatement[] {
-  return lexStatements(sql).map(classifyOne);
+/** Every statement in `sql`, with what it does, read as the engine's server reads it (PostgreSQL by default). */
+export function classifySql(sql: string, dialect: SqlDialectName = 'postgresql'): ClassifiedStatement[] {
+  const rules = SQL_DIALECTS[dialect];
+  return rules.split(sql).map((raw) => classifyOne(raw, rules));
 }

@@ -10,15 +10,9 @@
  * session it opens and refuses to let a statement change.
  */
 
-export type TokenKind = 'word' | 'ident' | 'string' | 'number' | 'punct' | 'meta';
+import type { Token } from '../format/sql-token.js';
 
-export interface Token {
-  kind: TokenKind;
-  /** Upper-case for words; the text for numbers and punctuation; '' for quoted parts. */
-  value: string;
-  /** A quoted identifier's or a string's content, unquoted and unescaped. */
-  text?: string;
-}
+export type { Token, TokenKind } from '../format/sql-token.js';
 
 const WORD = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/y;
 const NUMBER = /[0-9][0-9.eE_]*|\.[0-9][0-9eE_]*/y;

@@ -22,9 +22,16 @@ describe('the engine registry', () => {
     expect(engineOf({ engine: 'mysql' }).name).toBe('mysql');
   });
 
+  it('db:sql reads each engine\'s SQL in its own dialect, and exports through the engine where psql\'s COPY does not serve', () => {
+    expect([engineFor('postgresql').sqlDialect, engineFor('mysql').sqlDialect]).toEqual(['postgresql', 'mysql']);
+    expect(engineFor('postgresql').csvExport).toBeUndefined();
+    expect(engineFor('mysql').csvExport?.open).toBeTypeOf('function');
+    expect(engineFor('mysql').csvExport?.load).toBeTypeOf('function');
+  });
+
   it.each(['postgresql', 'mysql'])('the %s engine answers every member of the seam', (name) => {
     const engine = engineFor(name);
-    for (const member of ['restoreIntoScratch', 'readBack', 'compareStatistics', 'serverGone', 'locateTool', 'copyToFile', 'emptyDatabase', 'lockTimeoutError', 'restoreInTransaction', 'restoreBySwap', 'repairLeftovers', 'adminConnection', 'checkExtensionsAvailable', 'readToc', 'readArchiveData', 'readScript', 'howScriptEnds', 'quoteIdentifier', 'dump'] as const) {
+    for (const member of ['restoreIntoScratch', 'readBack', 'compareStatistics', 'serverGone', 'locateTool', 'copyToFile', 'emptyDatabase', 'lockTimeoutError', 'restoreInTransaction', 'restoreBySwap', 'repairLeftovers', 'adminConnection', 'checkExtensionsAvailable', 'readToc', 'readArchiveData', 'readScript', 'howScriptEnds', 'quoteIdentifier', 'dump', 'runStatements', 'openDrop'] as const) {
       expect(engine[member], member).toBeTypeOf('function');
     }
   });

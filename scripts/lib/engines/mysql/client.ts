@@ -7,17 +7,46 @@
  *
  * The password reaches the driver in memory only. A unix socket is a `host` that starts with "/".
  */
+import type { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import type { Target } from '../../config/target.js';
 
 export interface MySqlClient {
-  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: Row[] }>;
+  /** A statement's rows (none for one that returns no result set) and, for a change, the rows it affected. */
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: Row[]; affectedRows?: number; warnings?: number }>;
   /** The rows of a query one at a time, without holding the result in memory. */
   stream(sql: string, params?: unknown[]): AsyncIterable<Record<string, unknown>>;
+  /**
+   * A query's rows as the server sent them: each value its wire bytes (the server's own text for
+   * numbers, dates and JSON; the stored bytes for binary columns) or null, streamed; and its columns.
+   */
+  streamRaw(sql: string): RawRows;
+  /**
+   * `LOAD DATA LOCAL INFILE …` fed from `data`: whatever file name the server asks for, only this
+   * stream is sent (the driver never opens a file itself). Resolves to the rows it loaded.
+   */
+  loadLocal(sql: string, data: Readable): Promise<{ affectedRows: number; warnings: number }>;
   end(): Promise<void>;
   /** The server's id for this connection (KILL <id> from another session stops its statement). */
   readonly threadId: number;
 }
+
+/** A column of a result, as the server described it. */
+export interface RawColumn {
+  name: string;
+  /** Holds bytes, not text: a binary string or blob, BIT, or a spatial value (shown and exported as hex). */
+  binary: boolean;
+}
+
+export interface RawRows {
+  /** Known once the server has described the result (before its first row). */
+  columns: Promise<RawColumn[]>;
+  rows: AsyncIterable<Array<Buffer | null>>;
+}
+
+/** Wire types that carry bytes when their character set is binary (63); numbers and dates report 63 too. */
+const BYTE_TYPES = new Set([15, 16, 249, 250, 251, 252, 253, 254, 255]);
+const BINARY_CHARSET = 63;
 
 export interface MySqlConnectOptions {
   /** Seconds to wait for the TCP or socket connection before giving up (default 10). */
@@ -49,17 +78,41 @@ export async function openMySql(target: Target, options: MySqlConnectOptions = {
   return wrap(connection);
 }
 
+interface RawQuery {
+  once(event: 'fields', listener: (fields: Array<{ name: string; characterSet: number; columnType: number }>) => void): RawQuery;
+  once(event: 'error' | 'end', listener: (error?: unknown) => void): RawQuery;
+  stream(options: object): AsyncIterable<unknown>;
+}
+
 function wrap(connection: mysql.Connection): MySqlClient {
   return {
     threadId: connection.threadId ?? 0,
     async query<Row>(sql: string, params?: unknown[]) {
       const [result] = await connection.query(sql, params);
-      return { rows: (Array.isArray(result) ? result : []) as Row[] };
+      if (Array.isArray(result)) return { rows: result as Row[] };
+      const header = result as { affectedRows?: number; warningStatus?: number };
+      return { rows: [] as Row[], affectedRows: header.affectedRows, warnings: header.warningStatus };
     },
     stream(sql: string, params?: unknown[]) {
       // The callback connection underneath streams rows with back-pressure.
       const raw = (connection as unknown as { connection: { query(sql: string, params?: unknown[]): { stream(o?: object): AsyncIterable<Record<string, unknown>> } } }).connection;
       return raw.query(sql, params).stream({ highWaterMark: 256 });
+    },
+    streamRaw(sql: string) {
+      const raw = (connection as unknown as { connection: { query(options: object): RawQuery } }).connection;
+      const query = raw.query({ sql, rowsAsArray: true, typeCast: (field: { buffer(): Buffer | null }) => field.buffer() });
+      const columns = new Promise<RawColumn[]>((resolve, reject) => {
+        query.once('fields', (fields) => resolve(fields.map((f) => ({ name: f.name, binary: f.characterSet === BINARY_CHARSET && BYTE_TYPES.has(f.columnType) }))));
+        query.once('error', reject);
+        query.once('end', () => resolve([]));
+      });
+      columns.catch(() => undefined);
+      return { columns, rows: query.stream({ highWaterMark: 256 }) as AsyncIterable<Array<Buffer | null>> };
+    },
+    async loadLocal(sql: string, data: Readable) {
+      const [result] = await connection.query({ sql, infileStreamFactory: () => data });
+      const header = result as { affectedRows?: number; warningStatus?: number };
+      return { affectedRows: header.affectedRows ?? 0, warnings: header.warningStatus ?? 0 };
     },
     async end() {
       await connection.end().catch(() => connection.destroy());

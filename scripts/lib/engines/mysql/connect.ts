@@ -129,3 +129,17 @@ export async function mySqlServerGone(error: unknown, target: Target, during = '
     return new KitError('SERVER_UNREACHABLE', `The connection to the server was lost during the ${during} (${error.message}). ${after}; check the server and run the ${during} again.`, { cause: error, detail: error.detail });
   }
 }
+
+/**
+ * Ends another connection of the kit's from a fresh one (KILL <id>): its statement stops and its
+ * transaction rolls back now, rather than when the server next writes to a closed socket.
+ */
+export async function killMySqlConnection(target: Target, threadId: number): Promise<void> {
+  const killer = await openMySql(target, { connectTimeoutSeconds: 5 }).catch(() => undefined);
+  if (!killer) return;
+  try {
+    await killer.query(`KILL ${Number(threadId)}`).catch(() => undefined);
+  } finally {
+    await killer.end();
+  }
+}

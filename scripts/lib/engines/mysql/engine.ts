@@ -15,8 +15,11 @@ import { connectMySql, connectMySqlWithWait, mySqlServerFacts, mySqlServerGone }
 import { locateMySqlProgram, spawnMySqlTool } from './engine-tools.js';
 import { mySqlDumpArgs, startMySqlDump } from './dump.js';
 import { mySqlBackupTools, mySqlRawRestore, openMySqlBackupSnapshot } from './backup.js';
-import { dumpMySqlRoles } from './roles.js';
+import { checkMySqlRoles, dumpMySqlRoles } from './roles.js';
 import { quoteMySqlIdentifier } from './quote.js';
+import { mySqlCompletionNames, runMySqlStatements } from './sql.js';
+import { openMySqlDrop } from './drop.js';
+import { mySqlCsvExport } from './csv-export.js';
 import { mySqlReadBack, mySqlRepairLeftovers, mySqlRestoreBySwap, mySqlRestoreIntoScratch } from './restore.js';
 import { howMySqlScriptEnds, MYSQL_FINGERPRINT_ALGORITHM, MySqlDumpStatsCollector, mysqlStatsFromProcess, readMySqlScript } from './script.js';
 
@@ -51,6 +54,8 @@ export const mysqlEngine: Engine = {
   openBackupSnapshot: openMySqlBackupSnapshot,
   dumpRoles: dumpMySqlRoles,
   rawRestoreCommands: mySqlRawRestore,
+  checkRolesScript: checkMySqlRoles,
+  restoresRoles: false,
   dump: startMySqlDump,
   fingerprintAlgorithm: MYSQL_FINGERPRINT_ALGORITHM,
   statisticsCollector: (observer) => {
@@ -86,13 +91,18 @@ export const mysqlEngine: Engine = {
   howScriptEnds: howMySqlScriptEnds,
   readBack: mySqlReadBack,
   restoreIntoScratch: mySqlRestoreIntoScratch,
-  copyToFile: () => notYet('Exporting'),
+  copyToFile: () => notYet('Exporting through psql'),
+  csvExport: mySqlCsvExport,
   sessionSettingsSql: () => notYet('Exporting'),
   quoteIdentifier: quoteMySqlIdentifier,
   get emptyDatabaseSql(): string {
     return notYet('Emptying a database');
   },
   emptyDatabase: () => notYet('Emptying a database'),
+  openDrop: openMySqlDrop,
+  sqlDialect: 'mysql',
+  runStatements: runMySqlStatements,
+  completionNames: mySqlCompletionNames,
   defaultLockTimeoutSeconds: 60,
   lockTimeoutSetting: (seconds: number) => `SET SESSION lock_wait_timeout = ${Math.max(1, Math.round(seconds))}`,
   isLockTimeout: (message: string) => LOCK_TIMEOUT.test(message),

@@ -1,5 +1,7 @@
 import { KitError } from '../../errors.js';
-import type { Client } from './connect.js';
+import type { Target } from '../../config/target.js';
+import type { DropSession } from '../engine.js';
+import { connectWithWait, type Client } from './connect.js';
 import { EMPTY_DATABASE_FUNCTION } from './restore-sql.js';
 import { lockTimeoutSetting } from './locks.js';
 
@@ -37,4 +39,26 @@ export async function emptyDatabase(client: Client, signal: AbortSignal, lockTim
   } finally {
     signal.removeEventListener('abort', stop);
   }
+}
+
+/** Schemas and their table counts, for the summary shown before anything is dropped. */
+async function describeContents(client: Client): Promise<string> {
+  const { rows: schemas } = await client.query<{ nspname: string; tables: string }>(
+    `SELECT n.nspname, (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p'))::text AS tables
+       FROM pg_namespace n
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\\_%'
+      ORDER BY n.nspname`,
+  );
+  return `schemas ${schemas.map((s) => `${s.nspname} (${s.tables} tables)`).join(', ') || 'none'}; public is recreated empty`;
+}
+
+/** db:drop on PostgreSQL: one connection, and everything dropped in one transaction on it. */
+export async function openDrop(target: Target, waitSeconds: number, signal: AbortSignal): Promise<DropSession> {
+  const client = await connectWithWait(target, waitSeconds, undefined, signal);
+  return {
+    contents: () => describeContents(client),
+    empty: (abort, lockTimeoutSeconds) => emptyDatabase(client, abort, lockTimeoutSeconds),
+    abandon: async () => void (await client.query('ROLLBACK').catch(() => undefined)),
+    close: () => client.end(),
+  };
 }

@@ -19,10 +19,12 @@ import { howScriptEnds, readArchiveData, readScript, readToc } from './artifacts
 import { sessionSettingsSql } from './snapshot.js';
 import { ident } from './quote.js';
 import { EMPTY_DATABASE, EMPTY_DATABASE_FUNCTION, emptyTablesForReload, foreignKeyCheck, unlinkLargeObjects } from './restore-sql.js';
-import { emptyDatabase } from './empty-database.js';
+import { emptyDatabase, openDrop } from './empty-database.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTimeoutSetting } from './locks.js';
 import { serverGoneError } from './server-gone.js';
+import { completionNames, runStatements } from './sql.js';
 import { backupTools, dumpPostgresRoles, openBackupSnapshot } from './backup.js';
+import { checkPostgresRoles } from './roles.js';
 import { FORMATS } from '../../format/naming.js';
 import { postgresRawRestore } from '../../format/metadata.js';
 
@@ -53,6 +55,8 @@ export const postgresEngine: Engine = {
   openBackupSnapshot,
   dumpRoles: dumpPostgresRoles,
   rawRestoreCommands: postgresRawRestore,
+  checkRolesScript: checkPostgresRoles,
+  restoresRoles: true,
   dump: startDump,
   fingerprintAlgorithm: FINGERPRINT_ALGORITHM,
   statisticsCollector: (observer) => new DumpStatsCollector(observer),
@@ -77,10 +81,16 @@ export const postgresEngine: Engine = {
   readBack,
   restoreIntoScratch,
   copyToFile,
+  // db:export drives psql's COPY itself (ranges, jobs, differentials, large objects): export/export.ts
+  csvExport: undefined,
   sessionSettingsSql,
   quoteIdentifier: ident,
+  sqlDialect: 'postgresql',
+  runStatements,
+  completionNames,
   emptyDatabaseSql: EMPTY_DATABASE_FUNCTION,
   emptyDatabase,
+  openDrop,
   defaultLockTimeoutSeconds: DEFAULT_LOCK_TIMEOUT_SECONDS,
   lockTimeoutSetting,
   isLockTimeout,
