@@ -36,11 +36,11 @@ describe('pnpm demo', () => {
     expect(readdirSync(path.join(backups, 'demo')).filter((f) => f.endsWith('.info')).length).toBe(2); // the demo's and the pre-restore one
   });
 
-  it('--engine mysql walks backup → list → disaster → restore → proof on a throw-away MariaDB server, exits 0 and removes the server', async () => {
+  it('--engine mysql walks backup → list → deep verify → disaster → restore → proof on a throw-away MariaDB server, exits 0 and removes the server', async () => {
     const backups = mkdtempSync(path.join(tmpdir(), 'pgkit-demo-backups-'));
     const run = await cli('demo', ['--engine', 'mysql'], { cwd: REPO, env: { BACKUP_DIR: backups, LOG_FILE: path.join(backups, '{command}.log') } });
     expect(run.code, run.stderr).toBe(0);
-    const steps = ['Starting a throw-away MariaDB server', 'pnpm db:backup', 'pnpm db:list', 'A disaster', 'pnpm db:restore -- --latest', 'Proof: the data is back'];
+    const steps = ['Starting a throw-away MariaDB server', 'pnpm db:backup', 'pnpm db:list', 'pnpm db:verify -- --latest --deep', 'A disaster', 'pnpm db:restore -- --latest', 'Proof: the data is back'];
     let at = 0;
     for (const step of steps) {
       const found = run.stdout.indexOf(step, at);
@@ -55,6 +55,7 @@ describe('pnpm demo', () => {
     const infos = readdirSync(path.join(backups, 'demo')).filter((f) => f.endsWith('.info'));
     for (const info of infos) expect(JSON.parse(readFileSync(path.join(backups, 'demo', info), 'utf8')).engine).toBe('mysql');
     expect(infos.length).toBe(2); // the demo's and the pre-restore one
+    expect(run.stdout).toMatch(/passed {2}backup_demo_\d+_\d+ {2}\(deep\)/);
   });
 
   it('refuses an engine it does not know, before starting anything', async () => {
