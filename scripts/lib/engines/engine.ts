@@ -231,7 +231,7 @@ export interface CsvChainReader {
 
 /** An export's snapshot, open on one connection: every table and schema.sql come from it. */
 export interface CsvExportSession {
-  facts: { version: string; versionNum: number; flavour?: string };
+  facts: { version: string; versionNum: number; flavour?: ServerFlavour };
   snapshot: { id: string; takenAt: string };
   /** The session settings values were read in (metadata.json's settings). */
   settings: Record<string, string>;
@@ -347,7 +347,18 @@ export interface Engine {
     signal: AbortSignal,
     hooks?: Omit<ApplyHooks, 'connection'> & { connection?: Client | undefined },
   ): Promise<void>;
+  /**
+   * DDL inside a transaction rolls back with it (PostgreSQL). Where it does not (MySQL), a restore
+   * can never be one transaction: it always loads a fresh database and swaps it in.
+   */
+  readonly transactionalDdl: boolean;
+  /** The client program that runs a plain SQL script into a database (psql, mariadb). */
+  readonly scriptClient: ToolName;
   restoreBySwap(...args: SwapArguments): ReturnType<typeof applyBySwap>;
+  /** The database a connection is in ("" for none). */
+  currentDatabase(client: Client): Promise<string>;
+  /** Planner statistics for restored data (PostgreSQL's ANALYZE); a failure is the caller's to report. */
+  refreshPlannerStatistics(client: Client): Promise<void>;
   /** Cleans up what killed runs left on the server, through `client` when given (one of this engine's). */
   repairLeftovers(target: Target, notice: (message: string) => void, client?: Client): ReturnType<typeof repairLeftovers>;
   /** A connection to the server's own database (not the target), for a swap that renames the target. */

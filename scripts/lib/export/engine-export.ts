@@ -136,7 +136,7 @@ function infoOf(run: Run, meta: ExportMetadata, artifacts: ArtifactInfo[], tool:
     options: { type: 'export', description: `${meta.chain && meta.chain.position > 0 ? `Differential export (${meta.chain.position} of ${meta.chain.base}` : `Table export (${meta.tables.length} tables as CSV`}${options.zip ? ', zipped' : ''})`, tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas },
     started: run.started,
     finished: run.ctx.now(),
-    database: { name: target.database, host: target.host, port: target.port, user: target.user, serverVersion: session.facts.version, serverVersionNum: session.facts.versionNum, sizeBytes: meta.tables.reduce((n, t) => n + t.bytes, 0), configuredBy: target.source },
+    database: { name: target.database, host: target.host, port: target.port, user: target.user, serverVersion: session.facts.version, serverVersionNum: session.facts.versionNum, sizeBytes: meta.tables.reduce((n, t) => n + t.bytes, 0), configuredBy: target.source, ...(session.facts.flavour ? { flavour: session.facts.flavour } : {}) },
     pgDump: tool,
     snapshot: session.snapshot.id,
     serverTime: new Date(session.snapshot.takenAt),

@@ -101,7 +101,25 @@ function modePart(input: PlanInput, sql: Engine['restoreSql']): ModePart {
 }
 
 /** `engine`: the target's, whose SQL the plan runs (the default engine when none is given). */
+/**
+ * An engine whose DDL commits itself restores only by loading the whole backup into a fresh
+ * database and swapping it in: what needs a transaction around part of a database is refused.
+ */
+export function refuseSwapOnly(input: Pick<PlanInput, 'mode' | 'tables' | 'jobs'>, engine: Engine): void {
+  if (engine.transactionalDdl) return;
+  const refused = input.tables.length ? '--table' : input.jobs !== undefined ? '--jobs' : input.mode === 'replace' || input.mode === 'create' ? undefined : `--${input.mode}`;
+  if (refused) {
+    throw new KitError('UNSUPPORTED_MODE', `${refused} is not available for ${engine.label} databases: their DDL is not transactional, so the kit restores a whole backup into a fresh database and swaps its tables in with one RENAME TABLE, and has no safe way to change only part of a database. Restore the whole backup (without ${refused}). Nothing was changed.`);
+  }
+}
+
+function swapOnlyPlan(input: PlanInput, engine: Engine): RestorePlan {
+  refuseSwapOnly(input, engine);
+  return { creating: true, pgRestoreArgs: [], restoreList: undefined, prelude: '', checks: '', expectedRows: { ...input.recordedRows }, mustExist: [], dropOwnership: false, dropPrivileges: false };
+}
+
 export function planRestore(input: PlanInput, engine: Engine = engineFor()): RestorePlan {
+  if (!engine.transactionalDdl) return swapOnlyPlan(input, engine);
   if (input.mode === 'create' && input.jobs === undefined && input.tables.length) {
     throw new KitError('UNSUPPORTED_MODE', '--create recreates the whole database; it cannot be combined with --table.');
   }

@@ -13,7 +13,7 @@ import { childEnv, describeTarget, type Target } from '../config/target.js';
 import type { Client, Engine, ExtensionUse, ScriptPlan } from '../engines/engine.js';
 import type { StoreContext } from '../store/environment.js';
 import { backup, wholeDatabaseDump } from '../backup/backup.js';
-import { engineForTarget } from '../engines/registry.js';
+import { engineForTarget, engineOf } from '../engines/registry.js';
 import { formatBytes } from '../text/units.js';
 import { formatStamp, type Format } from '../format/naming.js';
 import type { StoredBackup } from '../store/store.js';
@@ -21,7 +21,7 @@ import { decryptSource, type DecryptionRequest } from './encrypted.js';
 import { applyRoles, describeRolesPlan, loadRolesPlan, type RolesPlan } from './roles.js';
 import { checkIntegrity, resolveSource, type IntegrityReport, type ResolvedSource, type RestoreSource } from './source.js';
 import { RestoreSession } from './session.js';
-import { describeMode, formatsFor, planRestore, type RestoreMode, type RestorePlan } from './plan.js';
+import { describeMode, formatsFor, planRestore, refuseSwapOnly, type RestoreMode, type RestorePlan } from './plan.js';
 
 export type { RestoreMode } from './plan.js';
 export { formatsFor } from './plan.js';
@@ -171,13 +171,13 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
   ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
   // --create may make a database that does not exist yet: then the session holds postgres
   const { client } = await session.connect(options.waitSeconds, createsDatabase(options), (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`));
-  const targetExists = (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d === target.database;
   const { engine } = session;
+  const targetExists = (await engine.currentDatabase(client)) === target.database;
   const facts = await engine.serverFacts(client);
   ctx.reporter.progress({ phase: 'checking the backup', bytes: 0 });
   const report = await checkIntegrity(engine, resolved, facts.major, ctx.env, childEnv(target, ctx.env));
   const source = report.source;
-  checkFormatFits(source, options);
+  checkFormatFits(source, options, engine);
   const crossEnvironment = sourceEnv !== target.env;
   const roles = options.withRoles ? await loadRolesPlan(origin.backup, origin.store ?? ctx.environment(sourceEnv).store, client, options.updateRoles === true, origin.decryption) : undefined;
   await precheck(engine, client, target, report, options, crossEnvironment, roles?.create ?? [], facts.major);
@@ -215,7 +215,8 @@ async function prepare(target: Target, options: RestoreOptions, ctx: StoreContex
 }
 
 /** pg_restore's selective modes and --jobs need an archive of the right kind. */
-function checkFormatFits(source: RestoreSource, options: RestoreOptions): void {
+function checkFormatFits(source: RestoreSource, options: RestoreOptions, engine: Engine): void {
+  if (!engine.transactionalDdl) return; // planRestore refuses what such an engine cannot do, naming why
   const selective = options.tables.length > 0 || options.mode !== 'replace';
   if (selective && options.mode !== 'create' && source.format !== 'dump' && source.format !== 'tar') {
     throw new KitError('UNSUPPORTED_MODE', `--${options.tables.length ? 'table' : options.mode} needs a .dump or .tar archive; ${path.basename(source.file)} is a ${source.format} script. Restore the backup's .dump instead.`);
@@ -241,7 +242,7 @@ async function apply(target: Target, prepared: Prepared, options: RestoreOptions
   try {
     const pgRestoreArgs = [...plan.pgRestoreArgs, ...(list ? [`--use-list=${list.file}`] : [])];
     const scriptPlan: ScriptPlan = { ...plan, pgRestoreArgs, totalItems: plan.restoreList?.length ?? report.items, showLines: options.showLines, lockTimeoutSeconds: options.lockTimeoutSeconds ?? engine.defaultLockTimeoutSeconds };
-    const tools = { psql: await engine.locateTool('psql', prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
+    const tools = { psql: await engine.locateTool(engine.scriptClient, prepared.serverMajor, ctx.env), pgRestore: source.format === 'dump' || source.format === 'tar' ? report.pgRestore : undefined };
     if (!plan.creating) {
       const connection = (await session.current())?.client;
       await engine.restoreInTransaction(target, source, scriptPlan, tools, ctx.env, ctx.reporter, ctx.signal, { onCommit: () => ctx.pointOfNoReturn?.('the restore\'s COMMIT has been sent'), connection });
@@ -270,6 +271,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
   const session = new RestoreSession(target, ctx.signal, engineForTarget(target));
   let resolved: ResolvedSource | undefined;
   try {
+    refuseSwapOnly(options, session.engine);
     await repairFirst(session, options, ctx);
     resolved = await resolveSource({
       input: options.input,
@@ -284,6 +286,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       formats: formatsFor(options),
       ...(ui.interactive ? { pick: (entries: StoredBackup[]) => ui.pick(entries) } : {}),
     });
+    refuseOtherEngine(resolved, session.engine, target);
     // An encrypted artifact: checked as stored, then decrypted whole into a private file first.
     const origin: Origin = {
       backup: { id: resolved.id, info: resolved.info, file: resolved.file, entry: resolved.entry },
@@ -327,6 +330,14 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
   }
 }
 
+/** A backup of one engine never reaches a database of another: refused before anything changed. */
+function refuseOtherEngine(resolved: ResolvedSource, engine: Engine, target: Target): void {
+  if (!resolved.info) return;
+  const made = engineOf(resolved.info);
+  if (made.name === engine.name) return;
+  throw new KitError('UNSUPPORTED_MODE', `Backup ${resolved.id} is a ${made.label} backup, and ${describeTarget(target)} is a ${engine.label} database: a backup restores only into a database of the engine that made it. Nothing was changed.`);
+}
+
 /**
  * Before anything else, what killed runs left on the server is cleaned up, through the
  * connection the restore goes on to use (the server's own database when the target's cannot
@@ -342,7 +353,7 @@ async function repairFirst(session: RestoreSession, options: RestoreOptions, ctx
 async function analyze(session: RestoreSession, swapped: boolean, ctx: StoreContext): Promise<void> {
   ctx.reporter.progress({ phase: 'analyzing', bytes: 0 });
   const client = swapped ? await session.engine.connectWithWait(session.target, 0) : (await session.connect(0, false)).client;
-  await client.query('ANALYZE').catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
+  await session.engine.refreshPlannerStatistics(client).catch((error: Error) => ctx.reporter.notice(`ANALYZE failed (${error.message}); run it yourself for good query plans`));
   if (swapped) await client.end().catch(() => undefined);
 }
 

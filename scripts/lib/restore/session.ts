@@ -28,7 +28,7 @@ export class RestoreSession {
   /**
    * The connection to the target database, made on first use (waiting up to `waitSeconds` for
    * the server). `creating`: a restore that makes the database may find it missing, and then
-   * holds the server's own database instead. A failed attempt is not kept: a later caller may
+   * holds the engine's admin connection (the server's own database) instead. A failed attempt is not kept: a later caller may
    * wait longer.
    */
   connect(waitSeconds: number, creating: boolean, onRetry?: (attempt: number, error: KitError) => void): Promise<Connected> {
@@ -50,7 +50,7 @@ export class RestoreSession {
       return { client: await this.engine.connectWithWait(this.target, waitSeconds, onRetry, this.signal), inTarget: true };
     } catch (error) {
       if (!(creating && error instanceof KitError && error.code === 'DATABASE_MISSING')) throw error;
-      return { client: await this.engine.connectWithWait({ ...this.target, database: 'postgres' }, waitSeconds, undefined, this.signal), inTarget: false };
+      return { client: await this.engine.adminConnection(this.target), inTarget: false };
     }
   }
 

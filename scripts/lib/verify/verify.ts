@@ -12,7 +12,7 @@ import { checkExportFiles } from '../export/source.js';
 import { readExportMetadata } from '../format/export-metadata.js';
 import { KitError } from '../errors.js';
 import type { Target } from '../config/target.js';
-import { engineOf } from '../engines/registry.js';
+import { engineForTarget, engineOf } from '../engines/registry.js';
 import type { Engine, ScratchOutcome } from '../engines/engine.js';
 import { recordedStatistics } from '../engines/statistics.js';
 import { sha256File } from '../store/files.js';
@@ -109,6 +109,9 @@ export async function verifyBackup(store: BackupStore, entry: StoredBackup, opti
   const engine = engineOf(info);
   const identity = options.identity ?? (env.AGE_IDENTITY_FILE || undefined);
   let serverMajor = Number(/^(\d+)/.exec(info.pgDump.version)?.[1] ?? 15);
+  if (scratchServer && engineForTarget(scratchServer).name !== engine.name) {
+    throw new KitError('UNSUPPORTED_MODE', `Backup ${entry.id} is a ${engine.label} backup, and the server --deep would restore it on (${scratchServer.host}:${scratchServer.port}) is ${engineForTarget(scratchServer).label}: it can only be restored on a server of its own engine. Set VERIFY_DATABASE_URL to one, or verify without --deep. Nothing was changed.`);
+  }
   if (scratchServer) {
     const client = await engine.connect(scratchServer);
     try {

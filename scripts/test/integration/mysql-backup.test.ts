@@ -138,6 +138,28 @@ describe('db:backup on a MariaDB environment', () => {
   });
 });
 
+describe('db:backup on MariaDB, narrowed to some tables', () => {
+  it('dumps only the tables named, leaves out the excluded ones, and refuses a table that is not there', async () => {
+    const project = projectFor(source);
+    const run = await cli('pg-backup', ['--format', 'sql', '--table', 'customers', '--table', `${source}.orders`, '--json'], { cwd: project });
+    expect(run.code).toBe(0);
+    const only = readInfo(project, run.json<BackupResult>().id);
+    expect(Object.keys(only.statistics.tables).sort()).toEqual(['customers', 'orders']);
+    expect(only.scope).toMatchObject({ tables: ['customers', `${source}.orders`], complete: false });
+
+    const all = Object.keys((await fingerprintMariaDb(server, source)).tables);
+    const without = await cli('pg-backup', ['--format', 'sql', '--exclude-table', 'audit', '--json'], { cwd: project });
+    expect(without.code).toBe(0);
+    expect(Object.keys(readInfo(project, without.json<BackupResult>().id).statistics.tables).sort()).toEqual(all.filter((t) => t !== 'audit').sort());
+
+    const before = listBackupFiles(project);
+    const missing = await cli('pg-backup', ['--format', 'sql', '--table', 'no_such_table'], { cwd: project });
+    expect(missing.code).toBe(11);
+    expect(missing.stderr).toMatch(/Couldn't find table.*no_such_table.*Check the --table names/);
+    expect(listBackupFiles(project)).toEqual(before);
+  });
+});
+
 describe('db:backup on MariaDB as a user with rights on its database only', () => {
   it('refuses a dump that would lose a routine it may not read, naming the grant, and writes nothing', async () => {
     await server.sql(`CREATE USER IF NOT EXISTS 'limited'@'127.0.0.1' IDENTIFIED BY 'lim-pw-7'; GRANT ALL ON \`${source}\`.* TO 'limited'@'127.0.0.1';`);
@@ -174,6 +196,26 @@ describe('db:backup on MariaDB, encrypted', () => {
     expect(plain.toString()).toMatch(/-- Dump completed on /);
     expect(sha256(stored)).toBe(sqlArtifact.sha256);
   });
+});
+
+describe('db:backup on MariaDB when the server stops during the dump', () => {
+  it('says the server went away, exits 4 and leaves no backup', async () => {
+    const own = await startMariaDb();
+    try {
+      const database = await own.createDatabase();
+      await own.sql('CREATE TABLE big (id INT PRIMARY KEY, body VARCHAR(400)) ENGINE=InnoDB; INSERT INTO big SELECT seq, REPEAT(MD5(seq), 12) FROM seq_1_to_400000;', database);
+      const project = makeProject({ 'packages/database/.env': `DATABASE_URL=mysql://${encodeURIComponent(own.user)}:${encodeURIComponent(own.password)}@${own.host}:${own.port}/${database}\n` });
+      const running = startCli('pg-backup', ['--format', 'sql,sql.gz'], { cwd: project });
+      await waitFor('mariadb-dump to run', () => dumpCommandLines(database)[0], 60_000);
+      await own.stop();
+      const run = await running.result;
+      expect(run.code).toBe(4);
+      expect(run.stderr).toMatch(/The connection to the server was lost during the backup/);
+      expect(listBackupFiles(project).filter((f) => f.startsWith('backup_'))).toEqual([]);
+    } finally {
+      await own.stop();
+    }
+  }, 180_000);
 });
 
 describe('db:backup on MariaDB under a concurrent writer', () => {

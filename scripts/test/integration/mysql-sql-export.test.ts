@@ -4,11 +4,12 @@
  * database, the files and the exit code.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../lib/errors.js';
-import { backupDir, cli, createDatabase, EXIT_CHECK_ENV, exitCheckFailure, makeProject, REPO } from '../support/harness.js';
+import { backupDir, cli, createDatabase, EXIT_CHECK_ENV, exitCheckFailure, makeProject, readInfo, REPO } from '../support/harness.js';
 import { awkwardUsersSql, fingerprintMariaDb, MARIADB_CORPUS, quoteName, startMariaDb, type MariaDb } from '../support/mariadb.js';
 
 let server: MariaDb;
@@ -76,6 +77,12 @@ describe('db:console on MariaDB', () => {
   });
 });
 
+/** A backup's SQL as text, whether it was written plain or gzipped. */
+function sqlOf(file: string): string {
+  const bytes = readFileSync(file);
+  return (file.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8');
+}
+
 /** The CSV files of an export directory, by table. */
 function csvOf(dir: string, db: string, table: string): string {
   return readFileSync(path.join(dir, 'data', `${db}.${table}.csv`), 'utf8');
@@ -93,6 +100,8 @@ describe('db:export and db:import on MariaDB', () => {
     expect(result.tables).toBe(9);
     const meta = JSON.parse(readFileSync(path.join(result.path, 'metadata.json'), 'utf8')) as { engine: string; tables: Array<{ table: string; rows: number }> };
     expect(meta.engine).toBe('mysql');
+    const info = readInfo(project, result.id);
+    expect([info.engine, info.database.flavour]).toEqual(['mysql', 'MariaDB']);
     for (const t of meta.tables) expect(t.rows, t.table).toBe(await count(source, t.table));
     // a row with '' and a row with NULL in the same text column; '' and NULL in binary columns
     expect(csvOf(result.path, source, 'customers')).toMatch(/\n3,Empty note,empty@example\.com,"",.*\n4,Null note,null@example\.com,,/s);
@@ -101,9 +110,15 @@ describe('db:export and db:import on MariaDB', () => {
     expect(readFileSync(path.join(result.path, 'schema.sql'), 'utf8')).not.toContain(server.password);
 
     const copy = await server.createDatabase();
-    const imported = await cli('db-import', [result.path, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: urlOf(copy) } });
+    await server.sql('CREATE TABLE was_here (id INT); INSERT INTO was_here VALUES (7);', copy);
+    const imported = await cli('db-import', [result.path, '--force', '--json'], { cwd: project, env: { DATABASE_URL: urlOf(copy) } });
     expect(imported.code, imported.stderr).toBe(0);
-    expect(imported.stdout).toMatch(/row counts verified for 9 tables/);
+    const done = imported.json<{ tables: number; safetyBackup: { id: string; file: string } | undefined }>();
+    expect(done.tables).toBe(9);
+    // what the target held is in the pre-import backup, and gone from the target
+    expect(done.safetyBackup?.id).toMatch(/pre-import/);
+    expect(sqlOf(done.safetyBackup!.file)).toMatch(/INSERT INTO `was_here` VALUES\s*\(7\)/);
+    expect(await server.sql(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${copy}' AND TABLE_NAME = 'was_here';`)).toBe('0\n');
     const [before, after] = [await fingerprintMariaDb(server, source), await fingerprintMariaDb(server, copy)];
     expect(after.tables).toEqual(before.tables);
     expect(after.definitions).toEqual(before.definitions);
@@ -140,15 +155,26 @@ describe('db:export and db:import on MariaDB', () => {
 });
 
 describe('db:drop on MariaDB', () => {
-  it('drops every table, view, routine, trigger and event', async () => {
+  it('takes a pre-drop backup, then drops every table, view, routine, trigger and event', async () => {
     const db = await server.createDatabase();
     await server.sql(readFileSync(MARIADB_CORPUS, 'utf8'), db);
+    const before = await fingerprintMariaDb(server, db);
     const project = makeProject();
-    const dropped = await cli('drop-all', ['--force', '--skip-backup', '--json'], { cwd: project, env: { DATABASE_URL: urlOf(db) } });
+    const dropped = await cli('drop-all', ['--force', '--json'], { cwd: project, env: { DATABASE_URL: urlOf(db) } });
     expect(dropped.code, dropped.stderr).toBe(0);
-    expect(dropped.json<{ dropped: string[] }>().dropped).toEqual(expect.arrayContaining(['event purge_event_log', 'trigger orders_audit', 'procedure close customer', 'function order_weight', 'view odd view', "table odd table `name` 'q'"]));
+    const result = dropped.json<{ dropped: string[]; backup: { id: string; file: string } | undefined; undo: string }>();
+    expect(result.dropped).toEqual(expect.arrayContaining(['event purge_event_log', 'trigger orders_audit', 'procedure close customer', 'function order_weight', 'view odd view', "table odd table `name` 'q'"]));
     const left = await server.sql(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${db}'; SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '${db}'; SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '${db}'; SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '${db}';`, db);
     expect(left.split('\n').filter(Boolean)).toEqual(['0', '0', '0', '0']);
-    expect(readdirSync(backupDir(project)).filter((f) => f.includes('pre-drop'))).toEqual([]);
+    // the pre-drop backup is there and holds what was dropped: the raw client restores it to the same fingerprint
+    expect(result.backup?.id).toMatch(/pre-drop/);
+    expect(existsSync(result.backup!.file)).toBe(true);
+    expect(result.undo).toMatch(/--latest --type pre-drop/);
+    const restored = await server.createDatabase();
+    const plain = path.join(project, 'pre-drop.sql');
+    writeFileSync(plain, sqlOf(result.backup!.file));
+    await server.tool('mariadb', [restored], { stdinFile: plain });
+    expect((await fingerprintMariaDb(server, restored)).tables).toEqual(before.tables);
+    expect(readdirSync(backupDir(project)).some((f) => f.startsWith(result.backup!.id) && f.endsWith('.info'))).toBe(true);
   });
 });

@@ -9,7 +9,7 @@
  */
 import { KitError } from '../../errors.js';
 import { childEnv, describeTarget, targetFromUrl, type Target } from '../../config/target.js';
-import type { Engine } from '../engine.js';
+import type { Client, Engine } from '../engine.js';
 import { compareStatistics } from '../statistics.js';
 import { connectMySql, connectMySqlWithWait, mySqlServerFacts, mySqlServerGone } from './connect.js';
 import { locateMySqlProgram, spawnMySqlTool } from './engine-tools.js';
@@ -20,6 +20,7 @@ import { quoteMySqlIdentifier } from './quote.js';
 import { mySqlCompletionNames, runMySqlStatements } from './sql.js';
 import { openMySqlDrop } from './drop.js';
 import { mySqlCsvExport } from './csv-export.js';
+import { mySqlReadBack, mySqlRepairLeftovers, mySqlRestoreBySwap, mySqlRestoreIntoScratch } from './restore.js';
 import { howMySqlScriptEnds, MYSQL_FINGERPRINT_ALGORITHM, MySqlDumpStatsCollector, mysqlStatsFromProcess, readMySqlScript } from './script.js';
 
 /** A member of the seam that belongs to PostgreSQL's archives, which a MySQL backup never is. */
@@ -63,8 +64,14 @@ export const mysqlEngine: Engine = {
   statisticsOf: mysqlStatsFromProcess,
   compareStatistics,
   restoreInTransaction: () => notYet('Restoring'),
-  restoreBySwap: () => notYet('Restoring'),
-  repairLeftovers: async () => undefined, // nothing of this engine's restores can be left behind yet
+  // DDL commits itself here: every restore loads a scratch database and swaps it in (swap.ts).
+  scriptClient: 'mariadb',
+  transactionalDdl: false,
+  restoreBySwap: mySqlRestoreBySwap,
+  repairLeftovers: mySqlRepairLeftovers,
+  currentDatabase: async (client: Client) => (await client.query<{ d: string | null }>('SELECT DATABASE() AS d')).rows[0]?.d ?? '',
+  // InnoDB recalculates persistent statistics itself once a tenth of a table has changed, as a restore's load does.
+  refreshPlannerStatistics: async () => undefined,
   adminConnection: (target: Target) => connectMySql({ ...target, database: '' }),
   // MySQL has no extensions: nothing a backup needs can be missing.
   checkExtensionsAvailable: async () => undefined,
@@ -80,8 +87,8 @@ export const mysqlEngine: Engine = {
   readArchiveData: () => archiveOnly('Archive data'),
   readScript: (file, gzipped, options) => readMySqlScript(file, gzipped, { ...(options?.hash !== undefined ? { hash: options.hash } : {}) }),
   howScriptEnds: howMySqlScriptEnds,
-  readBack: () => notYet('Verifying a MySQL backup'),
-  restoreIntoScratch: () => notYet('Verifying a MySQL backup'),
+  readBack: mySqlReadBack,
+  restoreIntoScratch: mySqlRestoreIntoScratch,
   copyToFile: () => notYet('Exporting through psql'),
   csvExport: mySqlCsvExport,
   sessionSettingsSql: () => notYet('Exporting'),

@@ -3,7 +3,7 @@
  * everything PostgreSQL-specific (libpq targets, pg_dump/pg_restore/psql, COPY, pg_dump's SQL).
  */
 import { childEnv, describeTarget, targetFromUrl } from '../../config/target.js';
-import type { Engine } from '../engine.js';
+import type { Client, Engine } from '../engine.js';
 import { compareStatistics } from '../statistics.js';
 import { connect, connectWithWait, serverFacts } from './connect.js';
 import { locateTool, spawnTool, type ToolName } from './tools.js';
@@ -60,8 +60,14 @@ export const postgresEngine: Engine = {
   statisticsOf: statsFromProcess,
   compareStatistics,
   restoreInTransaction: applyInTransaction,
+  scriptClient: 'psql',
+  transactionalDdl: true,
   restoreBySwap: applyBySwap,
   repairLeftovers,
+  currentDatabase: async (client: Client) => (await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d,
+  refreshPlannerStatistics: async (client: Client) => {
+    await client.query('ANALYZE');
+  },
   adminConnection,
   checkExtensionsAvailable,
   restoreSql: { emptyDatabase: EMPTY_DATABASE, emptyTablesForReload, unlinkLargeObjects, foreignKeyCheck },
