@@ -10,6 +10,7 @@ import { redact } from '../redact.js';
 import type { Target } from '../config/target.js';
 import { backupRoot } from '../context.js';
 import { configFor } from '../config/file.js';
+import { DEFAULT_ENGINE } from '../format/metadata.js';
 import type { Command, CommonArgs } from './run.js';
 
 /** How one run ended: what the run log and the notification both report. */
@@ -97,7 +98,8 @@ export function appendRunLog<A extends CommonArgs, R>(outcome: RunOutcome<A, R>)
     outcome: failure === undefined ? 'success' : 'failure',
     exitCode,
     environment: target?.env ?? common.env ?? 'default',
-    database: target ? { name: target.database, host: target.host, port: target.port } : undefined,
+    // Which engine served it, so a log shared by MySQL and PostgreSQL environments says which is which.
+    database: target ? { engine: target.engine ?? DEFAULT_ENGINE, name: target.database, host: target.host, port: target.port } : undefined,
     ...fieldsOf(command, result),
     ...(failure !== undefined ? { error: errorOf(failure) } : {}),
   };

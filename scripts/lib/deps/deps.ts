@@ -1,18 +1,18 @@
 /**
- * Are the PostgreSQL client programs here, and do they fit each configured environment's server?
- * --install adds what is missing with the system's package manager, or prints the command when
- * the kit may not run it.
+ * Are the client programs here, and do they fit each configured environment's server? Each
+ * environment is checked by its own engine (PostgreSQL's pg_dump, pg_restore and psql; MySQL's and
+ * MariaDB's mariadb-dump and mariadb). --install adds what is missing with the system's package
+ * manager, or prints the command when the kit may not run it.
  */
-import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { KitError } from '../errors.js';
 import { resolveTarget, describeTarget } from '../config/target.js';
-import { classifyConnectError, connect, serverFacts } from '../engines/postgres/connect.js';
-import { candidateDirs, locateTool, parseToolVersion, type ToolCandidate, type ToolName } from '../engines/postgres/tools.js';
+import type { Engine, ToolName } from '../engines/engine.js';
+import { engineFor, engineForTarget, environmentOf } from '../engines/registry.js';
 import type { CommandContext } from '../context.js';
 import { probeOutput, runToExit, type ExitReport } from '../proc/process.js';
 
-const TOOLS: ToolName[] = ['pg_dump', 'pg_restore', 'psql'];
 
 export interface ToolReport {
   name: ToolName;
@@ -21,6 +21,10 @@ export interface ToolReport {
 
 export interface EnvironmentReport {
   environment: string;
+  /** The engine serving it (postgresql, mysql); absent when its settings could not be read. */
+  engine?: string;
+  /** The server as people name it: PostgreSQL, MariaDB or MySQL. */
+  serverKind?: string;
   target: string;
   server?: string;
   major?: number;
@@ -36,35 +40,21 @@ export interface DepsResult {
   ok: boolean;
 }
 
-async function versionAt(dir: string, name: ToolName): Promise<ToolCandidate | undefined> {
-  const file = path.join(dir, name);
-  if (!existsSync(file)) return undefined;
-  const parsed = parseToolVersion((await probeOutput(file, ['--version'], 10_000)) ?? '');
-  return parsed ? { dir, ...parsed } : undefined;
-}
-
 /** One install command, stopped by Ctrl-C or after ten minutes. */
 function installStep([program, ...args]: string[], ctx: CommandContext): Promise<ExitReport> {
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(600_000)]);
   return runToExit(program!, args, { signal, env: { ...ctx.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
-/** Every copy of each tool the kit would consider, in the order it considers them. */
-export async function inventory(env: NodeJS.ProcessEnv): Promise<ToolReport[]> {
-  const dirs = candidateDirs(env);
+/**
+ * Every copy of each tool the kit would consider, in the order it considers them, for each engine
+ * in use (PostgreSQL's when none is configured yet).
+ */
+export async function inventory(env: NodeJS.ProcessEnv, engines: readonly Engine[] = [engineFor('postgresql')]): Promise<ToolReport[]> {
   const reports: ToolReport[] = [];
-  for (const name of TOOLS) {
-    const found: ToolReport['found'] = [];
-    const seen = new Set<string>();
-    for (const dir of dirs) {
-      const candidate = await versionAt(dir, name);
-      if (!candidate) continue;
-      const key = realpathSync(path.join(dir, name)); // /bin and /usr/bin are often one directory
-      if (seen.has(key)) continue;
-      seen.add(key);
-      found.push({ path: path.join(dir, name), version: candidate.version, major: candidate.major });
-    }
-    reports.push({ name, found });
+  for (const engine of engines) {
+    const seam = environmentOf(engine);
+    for (const name of seam.clientTools) reports.push({ name, found: await seam.toolCopies(name, env) });
   }
   return reports;
 }
@@ -86,65 +76,98 @@ export interface InstallPlan {
   runnable: boolean;
 }
 
-/** What to run to get client tools of these major versions. Pure. */
-export function planInstall(platform: NodeJS.Platform, majors: number[], hasApt: boolean, hasBrew: boolean, asRoot: boolean, passwordlessSudo: boolean): InstallPlan {
+/** Another engine's client package, as each package manager names it. */
+export interface ClientPackage {
+  apt: string;
+  brew: string;
+  /** For a person, where no known package manager is found: "MySQL/MariaDB". */
+  label: string;
+}
+
+/** What to run to get PostgreSQL client tools of these major versions, and other engines' client packages. Pure. */
+export function planInstall(platform: NodeJS.Platform, majors: number[], hasApt: boolean, hasBrew: boolean, asRoot: boolean, passwordlessSudo: boolean, others: ClientPackage[] = []): InstallPlan {
   const plan = (steps: string[][], runnable: boolean): InstallPlan => ({ steps, commands: steps.map((s) => s.join(' ')), runnable });
-  if (majors.length === 0) return plan([], true);
-  if (platform === 'darwin' || (!hasApt && hasBrew)) return plan(majors.map((m) => ['brew', 'install', `postgresql@${m}`]), hasBrew);
+  if (majors.length === 0 && others.length === 0) return plan([], true);
+  if (platform === 'darwin' || (!hasApt && hasBrew)) return plan([...majors.map((m) => ['brew', 'install', `postgresql@${m}`]), ...others.map((o) => ['brew', 'install', o.brew])], hasBrew);
   if (hasApt) {
     const sudo = asRoot ? [] : ['sudo'];
-    const packages = majors.map((m) => `postgresql-client-${m}`);
+    const packages = [...majors.map((m) => `postgresql-client-${m}`), ...others.map((o) => o.apt)];
     return plan([[...sudo, 'apt-get', 'update'], [...sudo, 'apt-get', 'install', '-y', ...packages]], asRoot || passwordlessSudo);
   }
-  return { steps: [], commands: majors.map((m) => `# install the PostgreSQL ${m} client programs with your system's package manager`), runnable: false };
+  const advice = [...majors.map((m) => `PostgreSQL ${m}`), ...others.map((o) => o.label)];
+  return { steps: [], commands: advice.map((what) => `# install the ${what} client programs with your system's package manager`), runnable: false };
+}
+
+/** One environment: its server asked through its own engine, and each of that engine's programs judged against it. */
+async function checkEnvironment(environment: string, ctx: CommandContext): Promise<EnvironmentReport> {
+  let target;
+  try {
+    target = resolveTarget({ env: environment === 'default' ? undefined : environment, root: ctx.root, processEnv: {} });
+  } catch (error) {
+    return { environment, target: '?', fits: false, problem: (error as Error).message, tools: [] };
+  }
+  const engine = engineForTarget(target);
+  const report: EnvironmentReport = { environment, engine: engine.name, target: describeTarget(target), fits: false, tools: [] };
+  let facts;
+  try {
+    const client = await engine.connectWithWait(target, 0);
+    try {
+      facts = await engine.serverFacts(client);
+    } finally {
+      await client.end();
+    }
+  } catch (error) {
+    report.problem = error instanceof Error ? error.message : String(error);
+    return report;
+  }
+  Object.assign(report, { server: facts.version, major: facts.major, serverKind: facts.flavour ?? engine.label });
+  const missing: string[] = [];
+  for (const name of environmentOf(engine).clientTools) {
+    try {
+      const chosen = await engine.locateTool(name, facts, ctx.env); // exactly what a command would use
+      report.tools.push({ name, path: chosen.path, version: chosen.version });
+    } catch {
+      missing.push(name);
+    }
+  }
+  report.fits = missing.length === 0;
+  if (!report.fits) report.problem = `no ${missing.join(', ')} of version ${facts.release ?? facts.major} or newer`;
+  return report;
+}
+
+/** The engines the configured environments use; PostgreSQL's when none could be read. */
+function enginesIn(environments: EnvironmentReport[]): Engine[] {
+  const names = [...new Set(environments.map((e) => e.engine).filter((e): e is string => e !== undefined))];
+  // Reverse name order puts postgresql before mysql: PostgreSQL's programs are listed first, as always.
+  return (names.length ? names : ['postgresql']).sort().reverse().map((name) => engineFor(name));
+}
+
+/** What --install adds: PostgreSQL client majors, and other engines' client packages, for what is missing or does not fit. */
+function installNeeds(environments: EnvironmentReport[], tools: ToolReport[]): { majors: number[]; others: ClientPackage[] } {
+  const unfit = environments.filter((e) => e.major !== undefined && !e.fits);
+  // Engines whose client package goes by the server's major version (PostgreSQL's) install by it.
+  const majors = [...new Set(unfit.filter((e) => !environmentOf(engineFor(e.engine)).clientPackage).map((e) => e.major!))];
+  const others = new Map<string, ClientPackage>();
+  for (const engine of enginesIn(environments)) {
+    const seam = environmentOf(engine);
+    const lacking = unfit.some((e) => e.engine === engine.name) || tools.some((t) => t.found.length === 0 && seam.clientTools.includes(t.name));
+    if (!lacking) continue;
+    if (seam.clientPackage) others.set(engine.name, seam.clientPackage);
+    else if (majors.length === 0) majors.push(17);
+  }
+  return { majors, others: [...others.values()] };
 }
 
 export async function checkDeps(ctx: CommandContext, options: { install: boolean }): Promise<DepsResult> {
-  const tools = await inventory(ctx.env);
   const environments: EnvironmentReport[] = [];
-  for (const environment of configuredEnvironments(ctx.root)) {
-    let target;
-    try {
-      target = resolveTarget({ env: environment === 'default' ? undefined : environment, root: ctx.root, processEnv: {} });
-    } catch (error) {
-      environments.push({ environment, target: '?', fits: false, problem: (error as Error).message, tools: [] });
-      continue;
-    }
-    const report: EnvironmentReport = { environment, target: describeTarget(target), fits: false, tools: [] };
-    try {
-      const client = await connect(target);
-      try {
-        const facts = await serverFacts(client);
-        report.server = facts.version;
-        report.major = facts.major;
-      } finally {
-        await client.end();
-      }
-    } catch (error) {
-      report.problem = classifyConnectError(error, target).error.message;
-      environments.push(report);
-      continue;
-    }
-    const missing: string[] = [];
-    for (const name of TOOLS) {
-      try {
-        const chosen = await locateTool(name, report.major!, ctx.env); // exactly what a command would use
-        report.tools.push({ name, path: chosen.path, version: chosen.version });
-      } catch {
-        missing.push(name);
-      }
-    }
-    report.fits = missing.length === 0;
-    if (!report.fits) report.problem = `no ${missing.join(', ')} of version ${report.major} or newer`;
-    environments.push(report);
-  }
+  for (const environment of configuredEnvironments(ctx.root)) environments.push(await checkEnvironment(environment, ctx));
+  const tools = await inventory(ctx.env, enginesIn(environments));
   const noTools = tools.filter((t) => t.found.length === 0).map((t) => t.name);
   let install: DepsResult['install'];
   if (options.install) {
-    const majors = [...new Set(environments.filter((e) => e.major !== undefined && !e.fits).map((e) => e.major!))];
-    if (noTools.length && majors.length === 0) majors.push(17);
+    const { majors, others } = installNeeds(environments, tools);
     const has = async (cmd: string, args: string[]) => (await probeOutput(cmd, args, 5_000)) !== undefined;
-    const plan = planInstall(process.platform, majors, await has('apt-get', ['--version']), await has('brew', ['--version']), process.getuid?.() === 0, await has('sudo', ['-n', 'true']));
+    const plan = planInstall(process.platform, majors, await has('apt-get', ['--version']), await has('brew', ['--version']), process.getuid?.() === 0, await has('sudo', ['-n', 'true']), others);
     let ran = false;
     if (plan.steps.length && plan.runnable) {
       for (const step of plan.steps) {

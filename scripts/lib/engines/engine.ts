@@ -427,4 +427,21 @@ export interface EngineEnvironment {
   databaseIdentity(client: Client): Promise<string>;
   /** Physical backups (a base backup with archived WAL, point-in-time recovery) exist for this engine. */
   readonly physicalBackups: boolean;
+  /** The client programs the kit runs for this engine's databases, as db:deps checks them. */
+  readonly clientTools: readonly ToolName[];
+  /** Every copy of one of them the kit would consider, in the order it considers them (db:deps lists them). */
+  toolCopies(name: ToolName, env: NodeJS.ProcessEnv): Promise<ToolCopy[]>;
+  /**
+   * The package that brings them, as apt and brew name it, when it is one package whatever the
+   * server's version (MySQL/MariaDB); absent where it is per major version (PostgreSQL's
+   * postgresql-client-<major>, which db:deps plans from each server's major).
+   */
+  readonly clientPackage?: { apt: string; brew: string; label: string };
+}
+
+/** One copy of a client program on this machine. */
+export interface ToolCopy {
+  path: string;
+  version: string;
+  major: number;
 }

@@ -8,14 +8,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupResult } from '../../lib/backup/backup.js';
 import type { ListResult } from '../../lib/commands/list.js';
+import type { DepsResult } from '../../lib/deps/deps.js';
 import type { RetentionResult } from '../../lib/commands/retention.js';
 import type { SyncResult } from '../../lib/sync/sync.js';
+import { acquireLock } from '../../lib/store/lock.js';
 import { fingerprint } from '../support/backups.js';
 import { backupDir, cli, createDatabase, makeProject, REPO, type CliOptions, type CliResult, type TestDatabase } from '../support/harness.js';
 import { fingerprintMariaDb, MARIADB_CORPUS, startMariaDb, type MariaDb } from '../support/mariadb.js';
@@ -110,6 +112,16 @@ describe('a MySQL environment and a PostgreSQL environment in one project', () =
     expect(appList.backups[0]!.serverVersion).toMatch(/^10\.11\.\d+-MariaDB/);
     expect(pgList.backups[0]).toMatchObject({ engine: 'postgresql' });
     expect(pgList.backups[0]).not.toHaveProperty('flavour');
+
+    // db:deps asks each environment's server through its own engine and judges that engine's programs.
+    const deps = await run('deps', ['--json'], { cwd: dir });
+    expect(deps.code, deps.stderr).toBe(0);
+    const report = deps.json<DepsResult>();
+    expect(report.tools.map((t) => t.name)).toEqual(['pg_dump', 'pg_restore', 'psql', 'mariadb-dump', 'mariadb']);
+    expect(report.environments).toEqual([
+      expect.objectContaining({ environment: 'app', engine: 'mysql', serverKind: 'MariaDB', major: 10, fits: true, tools: [expect.objectContaining({ name: 'mariadb-dump' }), expect.objectContaining({ name: 'mariadb' })] }),
+      expect.objectContaining({ environment: 'pg', engine: 'postgresql', serverKind: 'PostgreSQL', fits: true }),
+    ]);
 
     // A PostgreSQL backup into the MariaDB environment, and the reverse: refused, nothing changed,
     // and the webhook hears of the failure.
@@ -235,7 +247,7 @@ describe('retention of MySQL backups', () => {
 });
 
 describe('db:sync between two MySQL environments', () => {
-  it('copies app into app2 (the source untouched), and refuses two names for one database', async () => {
+  it('copies app into app2 (the source untouched), refreshes from its newest backup, and refuses two names for one database', async () => {
     const app = await corpusDatabase();
     const app2 = await server.createDatabase();
     await server.sql("CREATE TABLE scratch (note TEXT); INSERT INTO scratch VALUES ('app2 only');", app2);
@@ -243,6 +255,16 @@ describe('db:sync between two MySQL environments', () => {
     const dir = project({ app: mysqlUrl(app), app2: mysqlUrl(app2) });
     writeFileSync(path.join(dir, 'packages/database/.env.same'), sameAsApp);
     const before = await fingerprintMariaDb(server, app);
+    const app2Before = await fingerprintMariaDb(server, app2);
+
+    // A run on the source holds the sync out: it locks the source as well as the target.
+    mkdirSync(backupDir(dir, 'app'), { recursive: true });
+    const held = acquireLock(backupDir(dir, 'app'), 'backup', 'app');
+    const locked = await run('sync', ['--from', 'app', '--env', 'app2', '--force'], { cwd: dir });
+    held.release();
+    expect(locked.code).toBe(9);
+    expect(locked.stderr).toMatch(/sync: error: Another run is using environment "app" \(pid \d+ .*backup since/);
+    expect(await fingerprintMariaDb(server, app2)).toEqual(app2Before);
 
     const synced = await run('sync', ['--from', 'app', '--env', 'app2', '--force', '--json'], { cwd: dir });
     expect(synced.code, synced.stderr).toBe(0);
@@ -250,6 +272,14 @@ describe('db:sync between two MySQL environments', () => {
     expect(result.source).toMatchObject({ environment: 'app', database: app, fresh: true });
     expect(await fingerprintMariaDb(server, app2)).toEqual(before);
     expect(await fingerprintMariaDb(server, app)).toEqual(before);
+
+    // refresh takes app's newest existing backup (the one sync just took), not app as it is now.
+    await server.sql("INSERT INTO customers (name, email) VALUES ('after the sync', 'later@example.com');", app);
+    const refreshed = await run('refresh', ['--from', 'app', '--env', 'app2', '--force', '--no-safety-backup'], { cwd: dir });
+    expect(refreshed.code, refreshed.stderr).toBe(0);
+    expect(refreshed.stdout).toContain(`source backup: ${result.source.backup} (newest existing)`);
+    expect(await fingerprintMariaDb(server, app2)).toEqual(before);
+    await server.sql("DELETE FROM customers WHERE email = 'later@example.com';", app);
 
     const same = await run('sync', ['--from', 'app', '--env', 'same', '--force'], { cwd: dir });
     expect(same.code).toBe(16);
@@ -297,6 +327,10 @@ describe('secrets', () => {
       }
     }
     expect(logLines, 'the run log has lines to check').toBeGreaterThan(5);
+    // Each line says which engine served its database.
+    const backupLog = projects.flatMap((dir) => filesUnder(dir).filter((f) => path.basename(f) === 'backup.log')).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { environment: string; database: { engine: string } }));
+    expect(backupLog.find((e) => e.environment === 'app')?.database.engine).toBe('mysql');
+    expect(backupLog.find((e) => e.environment === 'pg')?.database.engine).toBe('postgresql');
     for (const file of filesUnder(s3.dir)) expect(readFileSync(file).includes(password), file).toBe(false);
     expect(webhook.bodies.length).toBeGreaterThan(0);
     for (const body of webhook.bodies) expect(body).not.toContain(password);

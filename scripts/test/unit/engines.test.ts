@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { engineFor, engineOf } from '../../lib/engines/registry.js';
+import { engineFor, engineOf, environmentOf } from '../../lib/engines/registry.js';
+import type { Target } from '../../lib/config/target.js';
 import { compareStatistics, type Statistics } from '../../lib/engines/statistics.js';
 
 const lib = path.resolve(import.meta.dirname, '../../lib');
@@ -33,6 +34,29 @@ describe('the engine registry', () => {
     for (const member of ['restoreIntoScratch', 'readBack', 'compareStatistics', 'serverGone', 'locateTool', 'copyToFile', 'emptyDatabase', 'lockTimeoutError', 'restoreInTransaction', 'restoreBySwap', 'repairLeftovers', 'adminConnection', 'checkExtensionsAvailable', 'readToc', 'readArchiveData', 'readScript', 'howScriptEnds', 'quoteIdentifier', 'dump', 'runStatements', 'openDrop'] as const) {
       expect(engine[member], member).toBeTypeOf('function');
     }
+  });
+});
+
+describe('what each engine says about environments', () => {
+  const target: Target = { host: 'h', port: 1, user: 'u', password: 'p', database: 'd', params: { sslmode: 'require' }, env: 'prod', source: 'test', protected: false };
+
+  it.each(['postgresql', 'mysql'])('the %s engine answers every member', (name) => {
+    const seam = environmentOf(engineFor(name));
+    expect(seam.readOnly).toBeTypeOf('function');
+    expect(seam.databaseIdentity).toBeTypeOf('function');
+    expect(seam.toolCopies).toBeTypeOf('function');
+    expect(typeof seam.physicalBackups).toBe('boolean');
+    expect(seam.clientTools.length).toBeGreaterThan(0);
+  });
+
+  it('PostgreSQL opens a source read-only for every session; its settings are kept', () => {
+    const readOnly = environmentOf(engineFor('postgresql')).readOnly({ ...target, params: { ...target.params, options: '-c search_path=app' } });
+    expect(readOnly.params).toEqual({ sslmode: 'require', options: '-c search_path=app -c default_transaction_read_only=on' });
+  });
+
+  it('physical backups are PostgreSQL\'s alone; each engine names its own client programs', () => {
+    expect(environmentOf(engineFor('postgresql'))).toMatchObject({ physicalBackups: true, clientTools: ['pg_dump', 'pg_restore', 'psql'] });
+    expect(environmentOf(engineFor('mysql'))).toMatchObject({ physicalBackups: false, clientTools: ['mariadb-dump', 'mariadb'], clientPackage: { apt: 'mariadb-client' } });
   });
 });
 

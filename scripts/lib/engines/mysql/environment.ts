@@ -1,6 +1,18 @@
 /** MySQL's and MariaDB's answers about environments (engine.ts EngineEnvironment). */
 import type { Target } from '../../config/target.js';
-import type { Client, EngineEnvironment } from '../engine.js';
+import type { Client, EngineEnvironment, ToolCopy, ToolName } from '../engine.js';
+import { locateMySqlTool, type MySqlToolName } from './tools.js';
+import { majorMinor } from './fit.js';
+
+/** The one copy the kit runs: the first of the program's names found on PATH. */
+async function toolCopies(name: ToolName, env: NodeJS.ProcessEnv): Promise<ToolCopy[]> {
+  try {
+    const tool = await locateMySqlTool(name as MySqlToolName, env);
+    return [{ path: tool.path, version: tool.release ?? tool.versionLine, major: majorMinor(tool.release)?.[0] ?? 0 }];
+  } catch {
+    return [];
+  }
+}
 
 export const mysqlEnvironment: EngineEnvironment = {
   readOnly: (target: Target) => target,
@@ -12,4 +24,7 @@ export const mysqlEnvironment: EngineEnvironment = {
     return rows[0]!.id;
   },
   physicalBackups: false,
+  clientTools: ['mariadb-dump', 'mariadb'],
+  toolCopies,
+  clientPackage: { apt: 'mariadb-client', brew: 'mariadb', label: 'MySQL/MariaDB' },
 };

@@ -1,6 +1,27 @@
 /** PostgreSQL's answers about environments (engine.ts EngineEnvironment). */
+import { existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
 import type { Target } from '../../config/target.js';
-import type { Client, EngineEnvironment } from '../engine.js';
+import { probeOutput } from '../../proc/process.js';
+import type { Client, EngineEnvironment, ToolCopy } from '../engine.js';
+import { candidateDirs, parseToolVersion } from './tools.js';
+
+/** Every copy of a PostgreSQL program in the directories the kit searches, in its order. */
+async function toolCopies(name: string, env: NodeJS.ProcessEnv): Promise<ToolCopy[]> {
+  const found: ToolCopy[] = [];
+  const seen = new Set<string>();
+  for (const dir of candidateDirs(env)) {
+    const file = path.join(dir, name);
+    if (!existsSync(file)) continue;
+    const parsed = parseToolVersion((await probeOutput(file, ['--version'], 10_000)) ?? '');
+    if (!parsed) continue;
+    const key = realpathSync(file); // /bin and /usr/bin are often one directory
+    if (seen.has(key)) continue;
+    seen.add(key);
+    found.push({ path: file, version: parsed.version, major: parsed.major });
+  }
+  return found;
+}
 
 export const postgresEnvironment: EngineEnvironment = {
   readOnly(target: Target): Target {
@@ -16,4 +37,6 @@ export const postgresEnvironment: EngineEnvironment = {
     return rows[0]!.id;
   },
   physicalBackups: true,
+  clientTools: ['pg_dump', 'pg_restore', 'psql'],
+  toolCopies,
 };
