@@ -324,6 +324,10 @@ export interface Engine {
   dumpRoles(request: RolesDumpRequest): Promise<RolesDump>;
   /** The commands that restore each artifact on a machine without the kit, after the kit's own. */
   rawRestoreCommands(files: Partial<Record<Format, string>>): Partial<Record<Format, string>>;
+  /** A backup's globals artifact read through: how many accounts it creates, or what is wrong with it. */
+  checkRolesScript(text: string): { accounts: number; problem?: string };
+  /** Whether `db:restore --with-roles` can create this engine's accounts from its globals artifact. */
+  readonly restoresRoles: boolean;
 
   // Dump and statistics: what a backup's producer writes, read as the engine's tools write it.
   /** The dump tool writing one format of a snapshot; a failure is said in the kit's words. */

@@ -105,7 +105,10 @@ function modePart(input: PlanInput, sql: Engine['restoreSql']): ModePart {
  * An engine whose DDL commits itself restores only by loading the whole backup into a fresh
  * database and swapping it in: what needs a transaction around part of a database is refused.
  */
-export function refuseSwapOnly(input: Pick<PlanInput, 'mode' | 'tables' | 'jobs'>, engine: Engine): void {
+export function refuseSwapOnly(input: Pick<PlanInput, 'mode' | 'tables' | 'jobs'> & { withRoles?: boolean | undefined }, engine: Engine): void {
+  if (input.withRoles && !engine.restoresRoles) {
+    throw new KitError('UNSUPPORTED_MODE', `--with-roles is not available for ${engine.label} databases yet: the kit saves their users and grants in the backup's globals.sql but does not create them. Create the accounts first (mariadb < globals.sql, as its header says), then restore without --with-roles. Nothing was changed.`);
+  }
   if (engine.transactionalDdl) return;
   const refused = input.tables.length ? '--table' : input.jobs !== undefined ? '--jobs' : input.mode === 'replace' || input.mode === 'create' ? undefined : `--${input.mode}`;
   if (refused) {

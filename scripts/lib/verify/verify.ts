@@ -26,7 +26,6 @@ export type { ArtifactCheck, Verification } from '../store/verification.js';
 import { readFile } from 'node:fs/promises';
 import { identityFor, type DecryptionRequest } from '../crypto/keys.js';
 import { decryptToPrivateFile, type DecryptedFile } from '../crypto/stream.js';
-import { parseRoleScript } from '../format/role-script.js';
 
 /** The plaintext to check: the stored file itself, or its decryption into a private file. */
 async function plaintextOf(file: string, entry: StoredBackup, artifact: ArtifactInfo, decryption: DecryptionRequest): Promise<DecryptedFile | undefined> {
@@ -63,10 +62,9 @@ async function quickCheck(engine: Engine, store: BackupStore, entry: StoredBacku
     if (decrypted) result.checks.push('decrypts and authenticates with age to the end; the plaintext matches .info');
     const file = decrypted?.path ?? copy.path;
     if (artifact.format === 'globals') {
-      const roles = parseRoleScript(await readFile(file, 'utf8'));
-      const unknown = roles.filter((r) => r.kind === 'other');
-      if (unknown.length) return { ...result, problem: `${artifact.file} holds statements the kit does not write` };
-      result.checks.push(`roles script reads (${roles.filter((r) => r.kind === 'role' && r.action === 'create').length} roles)`);
+      const roles = engine.checkRolesScript(await readFile(file, 'utf8'));
+      if (roles.problem) return { ...result, problem: `${artifact.file} ${roles.problem}` };
+      result.checks.push(`roles script reads (${roles.accounts} roles)`);
     } else if (artifact.format === 'zip') {
       result.checks.push(`every file inside matches its metadata.json (${await checkExportFiles(file)} files)`);
     } else if (artifact.format === 'export-file') {

@@ -15,7 +15,7 @@ import { connectMySql, connectMySqlWithWait, mySqlServerFacts, mySqlServerGone }
 import { locateMySqlProgram, spawnMySqlTool } from './engine-tools.js';
 import { mySqlDumpArgs, startMySqlDump } from './dump.js';
 import { mySqlBackupTools, mySqlRawRestore, openMySqlBackupSnapshot } from './backup.js';
-import { dumpMySqlRoles } from './roles.js';
+import { checkMySqlRoles, dumpMySqlRoles } from './roles.js';
 import { quoteMySqlIdentifier } from './quote.js';
 import { mySqlCompletionNames, runMySqlStatements } from './sql.js';
 import { openMySqlDrop } from './drop.js';
@@ -54,6 +54,8 @@ export const mysqlEngine: Engine = {
   openBackupSnapshot: openMySqlBackupSnapshot,
   dumpRoles: dumpMySqlRoles,
   rawRestoreCommands: mySqlRawRestore,
+  checkRolesScript: checkMySqlRoles,
+  restoresRoles: false,
   dump: startMySqlDump,
   fingerprintAlgorithm: MYSQL_FINGERPRINT_ALGORITHM,
   statisticsCollector: (observer) => {

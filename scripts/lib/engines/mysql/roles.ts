@@ -10,6 +10,7 @@
  */
 import type { Client, RolesDump, RolesDumpRequest } from '../engine.js';
 import { quoteMySqlIdentifier } from './quote.js';
+import { MySqlScriptLexer } from './script-lexer.js';
 
 interface Account {
   user: string;
@@ -97,8 +98,41 @@ export async function dumpMySqlRoles(request: RolesDumpRequest): Promise<RolesDu
   }
   const header = [
     `-- Users that database ${target.database} needs (its grantees, and the definers of its views, routines, triggers and events), from SHOW CREATE USER and SHOW GRANTS.`,
-    '-- Restore them with: pnpm db:restore -- <backup> --with-roles (creates the missing ones, alters none);',
-    '-- or by hand: mariadb --defaults-extra-file=<option file> < <this file> (fails on a user that already exists).',
+    '-- Restore them by hand before restoring the database elsewhere: mariadb --defaults-extra-file=<option file> < <this file>',
+    '-- (it fails on a user that already exists; db:restore --with-roles does not create MySQL accounts).',
   ];
   return { sql: [...header, ...lines, ''].join('\n'), roles: saved, passwords: unread.length === 0 };
+}
+
+/** What the globals artifact may hold: the statements dumpMySqlRoles writes, and nothing else. */
+const ROLE_STATEMENT = /^(?:CREATE\s+(?:USER|ROLE)\b|GRANT\b|ALTER\s+USER\b|SET\s+DEFAULT\s+ROLE\b)/i;
+const CREATES_ACCOUNT = /^CREATE\s+(?:USER|ROLE)\b/i;
+
+/**
+ * A MySQL globals artifact read as the mariadb client reads it (strings, comments, delimiters):
+ * every statement must be one the kit writes, and those that create an account are counted.
+ */
+export function checkMySqlRoles(text: string): { accounts: number; problem?: string } {
+  const heads: string[] = [];
+  let head = '';
+  const lexer = new MySqlScriptLexer({
+    text: (chunk, start, end) => {
+      if (head.length < 32) head += chunk.subarray(start, Math.min(end, start + 32)).toString('utf8');
+    },
+    gap: () => {
+      if (head.length < 32) head += ' ';
+    },
+    statementEnd: () => {
+      heads.push(head.trim());
+      head = '';
+    },
+    lineComment: () => undefined,
+    delimiter: () => undefined,
+  });
+  lexer.write(Buffer.from(text, 'utf8'));
+  lexer.end();
+  if (head.trim()) heads.push(head.trim());
+  const accounts = heads.filter((h) => CREATES_ACCOUNT.test(h)).length;
+  const other = heads.find((h) => !ROLE_STATEMENT.test(h));
+  return other === undefined ? { accounts } : { accounts, problem: `holds a statement the kit does not write (${other.slice(0, 24)}…)` };
 }

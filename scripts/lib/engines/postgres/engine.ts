@@ -24,6 +24,7 @@ import { DEFAULT_LOCK_TIMEOUT_SECONDS, isLockTimeout, lockTimeoutError, lockTime
 import { serverGoneError } from './server-gone.js';
 import { completionNames, runStatements } from './sql.js';
 import { backupTools, dumpPostgresRoles, openBackupSnapshot } from './backup.js';
+import { checkPostgresRoles } from './roles.js';
 import { FORMATS } from '../../format/naming.js';
 import { postgresRawRestore } from '../../format/metadata.js';
 
@@ -54,6 +55,8 @@ export const postgresEngine: Engine = {
   openBackupSnapshot,
   dumpRoles: dumpPostgresRoles,
   rawRestoreCommands: postgresRawRestore,
+  checkRolesScript: checkPostgresRoles,
+  restoresRoles: true,
   dump: startDump,
   fingerprintAlgorithm: FINGERPRINT_ALGORITHM,
   statisticsCollector: (observer) => new DumpStatsCollector(observer),

@@ -67,3 +67,10 @@ export async function dumpRoles(pgDumpall: LocatedTool, client: Client, database
   ].join('\n');
   return { sql: renderRoleScript(kept, header), roles, passwords };
 }
+
+/** A globals.sql read through: every statement one the kit writes, and how many roles it creates. */
+export function checkPostgresRoles(text: string): { accounts: number; problem?: string } {
+  const statements = parseRoleScript(text);
+  const accounts = statements.filter((s) => s.kind === 'role' && s.action === 'create').length;
+  return statements.some((s) => s.kind === 'other') ? { accounts, problem: 'holds statements the kit does not write' } : { accounts };
+}
