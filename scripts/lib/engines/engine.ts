@@ -197,6 +197,36 @@ export interface CsvExportTable {
   columns: ExportColumn[];
   /** The server's size estimate, for progress. */
   bytes: number;
+  /** The primary key's columns, in key order (none: the table has no primary key). */
+  primaryKey: string[];
+}
+
+/** A differential's filter: rows whose basis column is at or after the instant `lower`, a zoneless column read in `zone`. */
+export interface ChangedSince {
+  column: string;
+  type: string;
+  /** An instant as the chain recorded it (the engine's own text). */
+  lower: string;
+  zone: string;
+}
+
+/**
+ * What a differential chain asks of an export's snapshot, on the export's own connection: the next
+ * lower bound (read at the snapshot), the zone, counts, and each table's keys in an order the kit
+ * itself compares (key-merge.ts), never one the server's collation decides alone.
+ */
+export interface CsvChainReader {
+  /** The column types a basis column may have, and how a refusal names them. */
+  basisTypes: { accepts(type: string): boolean; named: string };
+  /** The next differential's lower bound: the earlier of the snapshot's clock and the oldest write then running. */
+  nextLowerBound: string;
+  /** The zone basis columns without a zone are read in: `configured`, else the server's own. */
+  timeZone(configured: string | undefined): Promise<string>;
+  countRows(table: CsvExportTable, since?: ChangedSince): Promise<number>;
+  /** The table's primary keys (of the changed rows only, with `since`) as CSV in the chain's key order. */
+  writeKeys(table: CsvExportTable, sink: Writable, signal: AbortSignal, since?: ChangedSince): Promise<{ rows: number; bytes: number; sha256: string }>;
+  /** How the kit compares two keys of the table as writeKeys writes them; one integer column is merged on bytes. */
+  keyOrder(table: CsvExportTable): { compare(a: string[], b: string[]): number; oneInteger: boolean };
 }
 
 /** An export's snapshot, open on one connection: every table and schema.sql come from it. */
@@ -208,8 +238,10 @@ export interface CsvExportSession {
   tables: CsvExportTable[];
   /** What the user should know about the snapshot (tables it cannot cover). */
   notices: string[];
-  /** One table's rows as CSV into `sink`, which is ended when done. */
-  writeTable(table: CsvExportTable, sink: Writable, signal: AbortSignal): Promise<{ rows: number; bytes: number; sha256: string }>;
+  /** One table's rows (with `since`, the changed ones only) as CSV into `sink`, which is ended when done. */
+  writeTable(table: CsvExportTable, sink: Writable, signal: AbortSignal, since?: ChangedSince): Promise<{ rows: number; bytes: number; sha256: string }>;
+  /** Opened for a differential: what the chain reads in this snapshot. */
+  chain: CsvChainReader | undefined;
   /** schema.sql into `sink` (only these tables' when given), with where its post-data part starts. */
   writeSchema(tables: string[] | undefined, sink: Writable, signal: AbortSignal): Promise<{ bytes: number; sha256: string; preDataBytes: number; tool: { path: string; version: string } }>;
   commit(): Promise<void>;
@@ -229,9 +261,13 @@ export interface CsvImportSource {
  * in ranges and jobs, with differentials and large objects (export/export.ts, export/load.ts).
  */
 export interface CsvExportEngine {
-  open(target: Target, waitSeconds: number, onRetry: ((attempt: number, error: KitError) => void) | undefined, signal: AbortSignal): Promise<CsvExportSession>;
-  /** A whole export loaded into the target, with the engine's guarantees (its file says which). */
-  load(target: Target, source: CsvImportSource, reporter: Reporter, signal: AbortSignal): Promise<void>;
+  open(target: Target, waitSeconds: number, onRetry: ((attempt: number, error: KitError) => void) | undefined, signal: AbortSignal, options?: { differential: boolean }): Promise<CsvExportSession>;
+  /**
+   * A whole export loaded into the target, with the engine's guarantees (its file says which);
+   * then, in the rows' transaction, each differential of its chain in order (deleted keys, changed
+   * rows upserted by primary key, each table's row count checked before COMMIT).
+   */
+  load(target: Target, source: CsvImportSource, reporter: Reporter, signal: AbortSignal, differentials?: CsvImportSource[]): Promise<void>;
   /** What a load cannot undo by itself, for the confirmation (MySQL: DDL commits at once). */
   caveat: string;
 }

@@ -9,12 +9,32 @@ import { KitError } from '../errors.js';
 import type { DifferentialConfig } from '../config/schema.js';
 import type { ExportMetadata } from '../format/export-metadata.js';
 import { openExport } from './source.js';
-import type { SnapshotTable } from '../engines/postgres/snapshot.js';
+
+/** A table as a chain judges it: its columns' types, its primary key (either engine's table satisfies it). */
+export interface ChainTableShape {
+  name: string;
+  schema: string;
+  table: string;
+  columns: Array<{ name: string; type: string }>;
+  primaryKey: string[];
+  /** An extension's configuration table (PostgreSQL): exported in full, never by changes. */
+  extensionConfig?: boolean | undefined;
+}
+
+/** Which column types an engine accepts as a basis column, and how they are named in a refusal. */
+export interface BasisTypes {
+  accepts(type: string): boolean;
+  /** "timestamptz or timestamp"; MySQL: "TIMESTAMP or DATETIME". */
+  named: string;
+}
 
 export const DEFAULT_BASIS = 'updated_at';
 export const DEFAULT_MAX_CHAIN = 7;
 export const DEFAULT_MAX_SHARE = 0.5;
 const TIMESTAMP_TYPES = ['timestamp with time zone', 'timestamp without time zone'];
+
+/** PostgreSQL's basis columns: timestamptz, or timestamp read in the chain's zone. */
+export const POSTGRES_BASIS: BasisTypes = { accepts: (type) => TIMESTAMP_TYPES.includes(type), named: 'timestamptz or timestamp' };
 
 export interface Suitability {
   /** Tables that can be differential, with their basis column and its type. */
@@ -26,7 +46,7 @@ export interface Suitability {
 }
 
 /** The basis column of each table, checked: it exists, it is a timestamp, the table has a primary key. */
-export function judgeTables(tables: SnapshotTable[], config: DifferentialConfig): Suitability {
+export function judgeTables(tables: ChainTableShape[], config: DifferentialConfig, basisTypes: BasisTypes = POSTGRES_BASIS): Suitability {
   const overrides = config.basis ?? {};
   const suitable = new Map<string, { column: string; type: string }>();
   const unsuitable: Suitability['unsuitable'] = [];
@@ -38,14 +58,14 @@ export function judgeTables(tables: SnapshotTable[], config: DifferentialConfig)
     const found = t.columns.find((c) => c.name === column);
     if (t.primaryKey.length === 0) unsuitable.push({ table: t.name, reason: 'has no primary key (deleted rows could not be told apart)' });
     else if (!found) unsuitable.push({ table: t.name, reason: `has no column ${column}` });
-    else if (!TIMESTAMP_TYPES.includes(found.type)) unsuitable.push({ table: t.name, reason: `its basis column ${column} is ${found.type}, not timestamptz or timestamp` });
+    else if (!basisTypes.accepts(found.type)) unsuitable.push({ table: t.name, reason: `its basis column ${column} is ${found.type}, not ${basisTypes.named}` });
     else suitable.set(t.name, { column, type: found.type });
   }
   const unknown = Object.keys(overrides).filter((key) => !tables.some((t) => key === t.name || key === `${t.schema}.${t.table}`));
   return { suitable, unsuitable, unknown };
 }
 
-export function unsuitableError(judged: Suitability): KitError {
+export function unsuitableError(judged: Suitability, basisTypes: BasisTypes = POSTGRES_BASIS): KitError {
   const lines = [
     ...judged.unsuitable.map((u) => `${u.table} ${u.reason}`),
     ...judged.unknown.map((k) => `backup-kit.json export.differential.basis names ${k}, which this export does not take`),
@@ -53,7 +73,7 @@ export function unsuitableError(judged: Suitability): KitError {
   return new KitError(
     'DIFFERENTIAL_UNSUITABLE',
     `These tables cannot be exported as differentials:\n  ${lines.join('\n  ')}\n` +
-      'Give each a timestamptz (or timestamp) column the application sets on every insert and update ' +
+      `Give each a ${basisTypes.named} column the application sets on every insert and update ` +
       '(name it in backup-kit.json export.differential.basis, e.g. { "app.orders": "modified_at" }) and a primary key, ' +
       'or pass --skip-unsuitable to export those tables in full every time. Nothing was exported.',
   );
@@ -110,7 +130,7 @@ function shapeText(rows: Shape[]): string {
 /** Differential or full: a full one when there is no chain, it is long enough, or the tables changed. */
 export function decideChain(
   latest: ChainMember | undefined,
-  now: { tables: SnapshotTable[]; judged: Suitability; timeZone: string; maxChain: number; newChain: boolean },
+  now: { tables: ChainTableShape[]; judged: Suitability; timeZone: string; maxChain: number; newChain: boolean },
 ): ChainDecision {
   if (now.newChain) return { parent: undefined, reason: '--new-chain was given' };
   if (!latest) return { parent: undefined, reason: 'there is no earlier chain export of this scope to follow' };

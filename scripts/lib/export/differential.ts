@@ -27,7 +27,7 @@ import { copySource, copyToFile } from '../engines/postgres/copy.js';
 import { writeDeletedKeys, writeIntegerKeyUnion, writeKeyUnion } from './key-merge.js';
 import { rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { chainMembers, decideChain, DEFAULT_MAX_CHAIN, DEFAULT_MAX_SHARE, judgeTables, latestMember, unsuitableError, type ChainMember, type Suitability } from './chain.js';
+import { chainMembers, decideChain, DEFAULT_MAX_CHAIN, DEFAULT_MAX_SHARE, judgeTables, latestMember, POSTGRES_BASIS, unsuitableError, type BasisTypes, type ChainMember, type ChainTableShape, type Suitability } from './chain.js';
 import type { SnapshotTable } from '../engines/postgres/snapshot.js';
 import { openExport } from './source.js';
 
@@ -83,7 +83,7 @@ export async function countChanges(client: Client, tables: SnapshotTable[], judg
   return total;
 }
 
-async function hashFile(file: string): Promise<ExportFile> {
+export async function hashFile(file: string): Promise<ExportFile> {
   const hash = createHash('sha256');
   let bytes = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
@@ -129,7 +129,13 @@ export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, fil
   if (keys && !changesOnly) {
     chain.keys = { file: keysFile, bytes: keys.bytes, sha256: keys.sha256, rows: keys.rows };
   } else if (keys) {
-    Object.assign(chain, await differentialKeys(job, t, keyColumns, file, keysFile, await rowCount!));
+    const { list, order } = keySql(keyColumns);
+    const reader: KeyReader = {
+      compare: keyComparator(keyColumns),
+      oneInteger: keyColumns.length === 1 && keyKind(keyColumns[0]!.type) === 'integer',
+      readAll: async (into) => (await copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${list} FROM ONLY ${t.name} ORDER BY ${order})`, into, job.signal)).rows,
+    };
+    Object.assign(chain, await differentialKeys(job, t, reader, keysFile, chainFileName('deleted', file), await rowCount!));
   }
   chain.rowsAtSnapshot = chain.keys?.rows ?? data.rows;
   const filter = t.extensionFilter ? { extensionFilter: t.extensionFilter } : {};
@@ -137,7 +143,7 @@ export async function exportChainTable(job: ChainTableJob, t: SnapshotTable, fil
 }
 
 /** Beside the key list while the export runs: the keys of the changed rows, removed once merged. */
-function changedKeysFile(keysFile: string): string {
+export function changedKeysFile(keysFile: string): string {
   return keysFile.replace(/^keys\//, 'keys/.changed-');
 }
 
@@ -147,33 +153,35 @@ async function countRows(client: Client, t: SnapshotTable): Promise<number> {
   return Number(rows[0]!.n);
 }
 
+/** How a differential reads a table's keys: their order, and every key of the table when the cheap way does not fit. */
+export interface KeyReader {
+  compare(a: string[], b: string[]): number;
+  /** One integer key column: merged on bytes (writeIntegerKeyUnion). */
+  oneInteger: boolean;
+  /** Every key of the table at the snapshot, in the chain's key order, into `file`; how many. */
+  readAll(file: string): Promise<number>;
+}
+
 /**
  * A differential's key list and deleted keys. First the cheap way: the previous key list joined
  * with the changed rows' keys holds as many keys as the table has rows now only if no previous key
  * is gone (every key that is new since is a changed row's), and then it IS the key list. Otherwise
  * every key is read from the server and the two lists are compared.
  */
-async function differentialKeys(job: ChainTableJob, t: SnapshotTable, keyColumns: SnapshotTable['columns'], file: string, keysFile: string, now: number): Promise<Pick<ChainTable, 'keys' | 'deleted'>> {
+export async function differentialKeys(job: Pick<ChainTableJob, 'previous' | 'place'>, t: { name: string; primaryKey: string[] }, keys: KeyReader, keysFile: string, deletedFile: string, now: number): Promise<Pick<ChainTable, 'keys' | 'deleted'>> {
   const member = job.previous!.member;
   const before = member.metadata.tables.find((p) => p.name === t.name)?.chain?.keys;
   if (!before) throw new KitError('CHAIN_BROKEN', `${member.metadata.id} holds no key list for ${t.name}. Start a new chain: pnpm db:export -- --differential --new-chain`);
-  const compare = keyComparator(keyColumns);
   const changedPath = job.place(changedKeysFile(keysFile));
   const names = { previous: `${before.file} of ${member.metadata.id}`, changed: `${t.name}'s changed keys` };
-  const oneInteger = keyColumns.length === 1 && keyKind(keyColumns[0]!.type) === 'integer';
   const union = await withPrevious(job, before.file, (previous) =>
     writeTo(job.place(keysFile), (out) => {
       const changed = createReadStream(changedPath, { highWaterMark: 1 << 20 });
-      return oneInteger ? writeIntegerKeyUnion(previous, changed, out, names) : writeKeyUnion(previous, changed, compare, out, names);
+      return keys.oneInteger ? writeIntegerKeyUnion(previous, changed, out, names) : writeKeyUnion(previous, changed, keys.compare, out, names);
     }),
   );
   await rm(changedPath, { force: true });
-  const deletedFile = chainFileName('deleted', file);
-  let rowsNow = union;
-  if (union !== now) {
-    const { list, order } = keySql(keyColumns);
-    rowsNow = (await copyToFile(job.psql, job.env, job.snapshotId, `(SELECT ${list} FROM ONLY ${t.name} ORDER BY ${order})`, job.place(keysFile), job.signal)).rows;
-  }
+  const rowsNow = union === now ? union : await keys.readAll(job.place(keysFile));
   const deleted =
     union === now
       ? await writeTo(job.place(deletedFile), async (out) => {
@@ -181,17 +189,17 @@ async function differentialKeys(job: ChainTableJob, t: SnapshotTable, keyColumns
           return 0;
         })
       : await withPrevious(job, before.file, (previous) =>
-          writeTo(job.place(deletedFile), (out) => writeDeletedKeys(previous, createReadStream(job.place(keysFile), { highWaterMark: 1 << 20 }), compare, out, { previous: `${before.file} of ${member.metadata.id}`, current: `${t.name}'s key list` })),
+          writeTo(job.place(deletedFile), (out) => writeDeletedKeys(previous, createReadStream(job.place(keysFile), { highWaterMark: 1 << 20 }), keys.compare, out, { previous: `${before.file} of ${member.metadata.id}`, current: `${t.name}'s key list` })),
         );
-  const keys = await hashFile(job.place(keysFile));
+  const listed = await hashFile(job.place(keysFile));
   return {
-    keys: { ...keys, file: keysFile, rows: rowsNow },
+    keys: { ...listed, file: keysFile, rows: rowsNow },
     deleted: { ...(await hashFile(job.place(deletedFile))), file: deletedFile, rows: deleted },
   };
 }
 
 /** Run `work` on the previous export's copy of `file`, closing the export afterwards. */
-async function withPrevious<T>(job: ChainTableJob, file: string, work: (input: AsyncIterable<Buffer>) => Promise<T>): Promise<T> {
+async function withPrevious<T>(job: Pick<ChainTableJob, 'previous'>, file: string, work: (input: AsyncIterable<Buffer>) => Promise<T>): Promise<T> {
   const location = job.previous!.member.location;
   const source = await openExport(location, path.dirname(location), path.dirname(location));
   try {
@@ -202,7 +210,7 @@ async function withPrevious<T>(job: ChainTableJob, file: string, work: (input: A
 }
 
 /** Write a file through `work`, closed (and its data on its way to disk) before this returns. */
-async function writeTo<T>(file: string, work: (out: Writable) => Promise<T>): Promise<T> {
+export async function writeTo<T>(file: string, work: (out: Writable) => Promise<T>): Promise<T> {
   const out = createWriteStream(file, { mode: 0o600 });
   const closed = once(out, 'close');
   try {
@@ -213,8 +221,30 @@ async function writeTo<T>(file: string, work: (out: Writable) => Promise<T>): Pr
   }
 }
 
+/** What deciding a chain asks of the export's server, inside the export's snapshot. */
+export interface ChainServer {
+  /** The zone basis columns without a zone are read in: the setting, else the server's own. */
+  timeZone(configured: string | undefined): Promise<string>;
+  /** The snapshot's instant (the chain's upperBound). */
+  snapshotTime(): Promise<string>;
+  /** Rows of the differential tables whose basis column is at or after `lower`. */
+  countChanges(judged: Suitability, lower: string, zone: string): Promise<number>;
+  /** The column types a basis column may have. */
+  basisTypes: BasisTypes;
+}
+
+/** PostgreSQL's answers, on the export's session. */
+export function postgresChainServer(client: Client, tables: SnapshotTable[]): ChainServer {
+  return {
+    timeZone: (configured) => basisTimeZone(client, configured),
+    snapshotTime: async () => (await client.query<{ at: string }>('SELECT transaction_timestamp()::text AS at')).rows[0]!.at,
+    countChanges: (judged, lower, zone) => countChanges(client, tables, judged, lower, zone),
+    basisTypes: POSTGRES_BASIS,
+  };
+}
+
 export interface ChainPlan {
-  job: Omit<ChainTableJob, 'client' | 'psql' | 'env' | 'snapshotId' | 'place' | 'signal'>;
+  job: Pick<ChainTableJob, 'judged' | 'previous'>;
   /** The chain record, but for a full export's base, which is its own id and not known yet. */
   info: Omit<ChainInfo, 'base'> & { base: string | undefined };
 }
@@ -234,15 +264,15 @@ export interface ChainSettings {
  * metadata) when there is none to follow, the chain is long enough, the tables changed, or the
  * changes are more than maxShare of the chain's full export.
  */
-export async function prepareChain(client: Client, tables: SnapshotTable[], scope: ExportMetadata['scope'], settings: ChainSettings): Promise<ChainPlan> {
-  const judged = judgeTables(tables, settings.config);
-  if ((judged.unsuitable.length && !settings.skipUnsuitable) || judged.unknown.length) throw unsuitableError(judged);
-  const zone = await basisTimeZone(client, settings.config.timeZone);
-  const { rows } = await client.query<{ at: string }>('SELECT transaction_timestamp()::text AS at');
+export async function prepareChain(server: ChainServer, tables: ChainTableShape[], scope: ExportMetadata['scope'], settings: ChainSettings): Promise<ChainPlan> {
+  const judged = judgeTables(tables, settings.config, server.basisTypes);
+  if ((judged.unsuitable.length && !settings.skipUnsuitable) || judged.unknown.length) throw unsuitableError(judged, server.basisTypes);
+  const zone = await server.timeZone(settings.config.timeZone);
+  const upperBound = await server.snapshotTime();
   const latest = latestMember(await chainMembers(settings.envDir), scope);
   let { parent, reason } = decideChain(latest, { tables, judged, timeZone: zone, maxChain: settings.config.maxChain ?? DEFAULT_MAX_CHAIN, newChain: settings.newChain });
   if (parent) {
-    const changed = await countChanges(client, tables, judged, parent.metadata.chain.nextLowerBound, zone);
+    const changed = await server.countChanges(judged, parent.metadata.chain.nextLowerBound, zone);
     const share = settings.config.maxShare ?? DEFAULT_MAX_SHARE;
     const baseRows = await baseRowCount(parent);
     if (changed > share * baseRows) {
@@ -259,7 +289,7 @@ export async function prepareChain(client: Client, tables: SnapshotTable[], scop
       parent: parent?.metadata.id,
       position: parent ? parent.metadata.chain.position + 1 : 0,
       lowerBound: previous?.lower,
-      upperBound: rows[0]!.at,
+      upperBound,
       nextLowerBound: settings.nextLowerBound,
       timeZone: zone,
       unsuitable: judged.unsuitable,

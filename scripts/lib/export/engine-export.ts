@@ -23,7 +23,10 @@ import { EXPORT_SCHEMA, EXPORT_VERSION, type ExportMetadata, type ExportTable } 
 import { buildInfo } from '../backup/backup.js';
 import { selectTables } from './select.js';
 import { zipDirectory, ZipWriter } from './zip.js';
-import { located, membersOf, planFiles, refuseUnencryptedDirectory, removeOnExit, type ExportOptions, type ExportResult } from './export.js';
+import { chainSummary, differentialSchemaFile, located, membersOf, planFiles, refuseEncryptedChain, refuseUnencryptedDirectory, removeOnExit, type ExportOptions, type ExportResult } from './export.js';
+import { prepareChain, type ChainPlan } from './differential.js';
+import { configFor } from '../config/file.js';
+import { csvChainServer, exportCsvChainTable } from './engine-differential.js';
 
 interface Run {
   target: Target;
@@ -45,11 +48,28 @@ function chooseTables(run: Run): CsvExportTable[] {
   return chosen;
 }
 
-/** Every table and schema.sql through `sink`; returns metadata.json's content. */
-async function writeAll(run: Run, id: string, sink: Sink): Promise<{ meta: ExportMetadata; tool: { path: string; version: string } }> {
+/** --differential: the chain this export joins (or starts), decided in the snapshot. */
+async function planChain(run: Run, chosen: CsvExportTable[], scope: ExportMetadata['scope']): Promise<ChainPlan | undefined> {
+  const { ctx, session, options, target } = run;
+  if (!options.differential) return undefined;
+  return prepareChain(csvChainServer(session, chosen), chosen, scope, {
+    config: configFor(ctx.root).export?.differential ?? {},
+    skipUnsuitable: options.skipUnsuitable,
+    newChain: options.newChain,
+    envDir: path.join(backupRoot(ctx), target.env),
+    nextLowerBound: session.chain!.nextLowerBound,
+    notice: (m) => ctx.reporter.notice(m),
+  });
+}
+
+/** Every table and schema.sql through `sink` (a chain's files through `place`); returns metadata.json's content. */
+async function writeAll(run: Run, id: string, sink: Sink, place?: (rel: string) => string): Promise<{ meta: ExportMetadata; tool: { path: string; version: string } }> {
   const { ctx, session, options } = run;
   const chosen = chooseTables(run);
   const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
+  const scope = { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete };
+  const chain = await planChain(run, chosen, scope);
+  if (chain && !place) throw new KitError('INTERNAL', 'A differential export is written as files.');
   const files = planFiles(chosen);
   const estimate = chosen.reduce((n, t) => n + t.bytes, 0);
   const tables: ExportTable[] = [];
@@ -57,18 +77,32 @@ async function writeAll(run: Run, id: string, sink: Sink): Promise<{ meta: Expor
   ctx.reporter.progress({ phase: 'exporting', bytes: 0, estimate, done: 0, total: chosen.length });
   for (const t of chosen) {
     const file = files.get(t)!;
-    const out = sink(file);
-    const written = await session.writeTable(t, out.stream, ctx.signal);
-    await out.added;
-    tables.push({ name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, ...written });
-    ctx.reporter.progress({ phase: 'exporting', bytes: (bytes += written.bytes), estimate, done: tables.length, total: chosen.length, detail: t.table });
+    let table: ExportTable;
+    if (chain) {
+      table = await exportCsvChainTable({ ...chain.job, session, place: place!, signal: ctx.signal }, t, file);
+    } else {
+      const out = sink(file);
+      const written = await session.writeTable(t, out.stream, ctx.signal);
+      await out.added;
+      table = { name: t.name, schema: t.schema, table: t.table, file, columns: t.columns, ...written };
+    }
+    tables.push(table);
+    ctx.reporter.progress({ phase: 'exporting', bytes: (bytes += table.bytes), estimate, done: tables.length, total: chosen.length, detail: t.table });
   }
   await session.commit();
-  const out = sink('schema.sql');
-  const schema = await session.writeSchema(complete ? undefined : chosen.map((t) => t.table), out.stream, ctx.signal);
-  await out.added;
+  const differential = chain !== undefined && chain.info.position > 0;
+  let schema: { bytes: number; sha256: string; preDataBytes: number; tool?: { path: string; version: string } };
+  if (differential) {
+    // a differential carries no schema of its own: its chain's full export has it
+    schema = await differentialSchemaFile(place!('schema.sql'), chain);
+  } else {
+    const out = sink('schema.sql');
+    schema = await session.writeSchema(complete ? undefined : chosen.map((t) => t.table), out.stream, ctx.signal);
+    await out.added;
+  }
   ctx.signal.throwIfAborted();
-  return { meta: metadataOf(run, id, { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete }, schema, tables), tool: schema.tool };
+  const meta = metadataOf(run, id, scope, schema, tables);
+  return { meta: chain ? { ...meta, chain: { ...chain.info, base: chain.info.base ?? id } } : meta, tool: schema.tool ?? { path: 'none (a differential has no schema of its own)', version: '' } };
 }
 
 function metadataOf(run: Run, id: string, scope: ExportMetadata['scope'], schema: { bytes: number; sha256: string; preDataBytes: number }, tables: ExportTable[]): ExportMetadata {
@@ -99,7 +133,7 @@ function infoOf(run: Run, meta: ExportMetadata, artifacts: ArtifactInfo[], tool:
     id: meta.id,
     engine: run.engine.name,
     environment: target.env,
-    options: { type: 'export', description: `Table export (${meta.tables.length} tables as CSV${options.zip ? ', zipped' : ''})`, tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas },
+    options: { type: 'export', description: `${meta.chain && meta.chain.position > 0 ? `Differential export (${meta.chain.position} of ${meta.chain.base}` : `Table export (${meta.tables.length} tables as CSV`}${options.zip ? ', zipped' : ''})`, tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas },
     started: run.started,
     finished: run.ctx.now(),
     database: { name: target.database, host: target.host, port: target.port, user: target.user, serverVersion: session.facts.version, serverVersionNum: session.facts.versionNum, sizeBytes: meta.tables.reduce((n, t) => n + t.bytes, 0), configuredBy: target.source, ...(session.facts.flavour ? { flavour: session.facts.flavour } : {}) },
@@ -111,7 +145,9 @@ function infoOf(run: Run, meta: ExportMetadata, artifacts: ArtifactInfo[], tool:
     source: 'none',
     largeObjects: 0,
   });
-  return { ...info, restore: {} };
+  // A differential is restored through its chain: retention must keep the exports it follows.
+  const link = meta.chain && meta.chain.position > 0 && meta.chain.parent ? { chain: { base: meta.chain.base, parent: meta.chain.parent } } : {};
+  return { ...info, restore: {}, ...link };
 }
 
 const toFile = (place: (rel: string) => string): Sink => (rel) => ({ stream: createWriteStream(place(rel), { mode: 0o600 }), added: Promise.resolve() });
@@ -121,8 +157,8 @@ async function commitFiles(run: Run, write: BackupWrite): Promise<{ meta: Export
   const { options, ctx, target } = run;
   const work = path.join(backupRoot(ctx), target.env, `${write.id}${PARTIAL_SUFFIX}`);
   const place = options.zip ? (rel: string) => path.join(work, rel) : (rel: string) => write.artifactPath(`${write.id}/${rel}`) ?? path.join(work, rel);
-  if (options.zip) await mkdir(path.join(work, 'data'), { recursive: true, mode: 0o700 });
-  const { meta, tool } = await writeAll(run, write.id, toFile(place));
+  if (options.zip) for (const dir of ['data', 'keys', 'deleted']) await mkdir(path.join(work, dir), { recursive: true, mode: 0o700 });
+  const { meta, tool } = await writeAll(run, write.id, toFile(place), place);
   const text = JSON.stringify(meta, null, 2) + '\n';
   await writeFile(place('metadata.json'), text, { mode: 0o600 });
   let artifacts: ArtifactInfo[];
@@ -159,14 +195,14 @@ async function commitStreamedZip(run: Run, write: BackupWrite): Promise<{ meta: 
 }
 
 export async function exportThroughEngine(target: Target, options: ExportOptions, ctx: StoreContext, engine: Engine, csv: CsvExportEngine, started: Date): Promise<ExportResult> {
-  if (options.differential) throw new KitError('UNSUPPORTED_MODE', `Differential exports are PostgreSQL-only for now; ${target.env} is a ${engine.label} environment. Take a full export (without --differential). Nothing was exported.`);
   ctx.reporter.progress({ phase: 'connecting', bytes: 0 });
-  const session = await csv.open(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal);
+  const session = await csv.open(target, options.waitSeconds, (attempt, error) => ctx.reporter.notice(`waiting for the server (attempt ${attempt}): ${error.message.split('. ')[0]}`), ctx.signal, { differential: options.differential });
   let write: BackupWrite | undefined;
   try {
     for (const notice of session.notices) ctx.reporter.notice(notice);
     write = await ctx.environment(target.env).store.beginWrite('export', started);
     if (!options.zip) refuseUnencryptedDirectory(write);
+    if (options.differential) refuseEncryptedChain(write);
     const run: Run = { target, options, ctx, engine, session, started };
     const unhook = removeOnExit(path.join(backupRoot(ctx), target.env), write.id);
     let committed;
@@ -188,6 +224,7 @@ export async function exportThroughEngine(target: Target, options: ExportOptions
       durationMs: ctx.now().getTime() - started.getTime(),
       database: { name: target.database, host: target.host, port: target.port },
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      ...(meta.chain ? { chain: chainSummary(meta) } : {}),
     };
   } catch (error) {
     await write?.abort().catch((failure: Error) => ctx.reporter.notice(`could not remove the unfinished export ${write!.id} (${failure.message}); the next db:export or db:retention removes it`));

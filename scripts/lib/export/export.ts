@@ -29,7 +29,7 @@ import { countLargeObjects, openSnapshot, readSequences, readTables, type Snapsh
 import { selectTables } from './select.js';
 import { copyIntoEntry, copySource, copyTableInRanges, copyToFile, dumpSchema, runPool } from '../engines/postgres/copy.js';
 import { zipDirectory, ZipWriter } from './zip.js';
-import { exportChainTable, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
+import { exportChainTable, postgresChainServer, prepareChain, readNextLowerBound, type ChainPlan } from './differential.js';
 import { configFor } from '../config/file.js';
 import { sessionSettingsSql } from '../engines/postgres/snapshot.js';
 import { isRemoteLocation } from '../config/remote.js';
@@ -138,7 +138,7 @@ async function writeFiles(target: Target, options: ExportOptions, ctx: CommandCo
   const chosen = await chooseTables(s.client, options);
   const complete = options.tables.length + options.schemas.length + options.excludeTables.length === 0;
   const scope = { tables: options.tables, excludeTables: options.excludeTables, schemas: options.schemas, complete };
-  const chain = s.nextLowerBound === undefined ? undefined : await prepareChain(s.client, chosen, scope, {
+  const chain = s.nextLowerBound === undefined ? undefined : await prepareChain(postgresChainServer(s.client, chosen), chosen, scope, {
     config: configFor(ctx.root).export?.differential ?? {},
     skipUnsuitable: options.skipUnsuitable,
     newChain: options.newChain,
@@ -263,7 +263,7 @@ async function commitStreamedZip(target: Target, options: ExportOptions, ctx: St
 }
 
 /** A differential carries no schema of its own: its chain's full export has it. */
-async function differentialSchemaFile(file: string, chain: ChainPlan): Promise<ExportMetadata['schemaFile']> {
+export async function differentialSchemaFile(file: string, chain: ChainPlan): Promise<ExportMetadata['schemaFile']> {
   const text = `-- A differential export (${chain.info.position} after ${chain.info.base}): its schema is that of the chain's full export.\n`;
   await writeFile(file, text, { mode: 0o600 });
   return { file: 'schema.sql', bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex'), preDataBytes: Buffer.byteLength(text) };
@@ -351,7 +351,7 @@ export function refuseUnencryptedDirectory(write: BackupWrite): void {
  * A differential reads the key lists of the export before it, which an encrypted environment
  * stores only inside an age-encrypted zip the kit cannot open without the identity.
  */
-function refuseEncryptedChain(write: BackupWrite): void {
+export function refuseEncryptedChain(write: BackupWrite): void {
   if (write.artifactPath(`${write.id}/metadata.json`) !== undefined) return;
   throw new KitError('UNSUPPORTED_MODE', `Backups of this environment are encrypted with age, and a differential export needs to read the previous export's key lists, which would be encrypted. Take full exports (--zip) here. Nothing was exported.`);
 }
@@ -458,7 +458,7 @@ export async function exportTables(target: Target, options: ExportOptions, ctx: 
   }
 }
 
-function chainSummary(meta: ExportMetadata): NonNullable<ExportResult['chain']> {
+export function chainSummary(meta: ExportMetadata): NonNullable<ExportResult['chain']> {
   const chain = meta.chain!;
   return {
     base: chain.base,

@@ -114,7 +114,7 @@ function planLoad(tables: ExportTable[], full: boolean, differentials: ExportSou
 }
 
 /** --until: the chain's differentials, opened; a differential given alone is refused. */
-async function openDifferentials(source: ExportSource, until: string | undefined): Promise<ExportSource[]> {
+export async function openDifferentials(source: ExportSource, until: string | undefined): Promise<ExportSource[]> {
   const chain = source.metadata.chain;
   if (until === undefined) {
     if (chain && chain.position > 0) {

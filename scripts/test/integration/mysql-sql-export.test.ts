@@ -124,14 +124,14 @@ describe('db:export and db:import on MariaDB', () => {
     expect(after.definitions).toEqual(before.definitions);
   });
 
-  it('exports into a zip, refuses --differential, and an export of one engine is refused by the other', async () => {
+  it('exports into a zip, refuses --differential on a table without a basis column, and an export of one engine is refused by the other', async () => {
     const source = await server.createDatabase();
     await server.sql('CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, "a");', source);
     const project = makeProject();
     const env = { DATABASE_URL: urlOf(source) };
     const differential = await cli('db-export', ['--differential'], { cwd: project, env });
-    expect(differential.code).toBe(EXIT_CODES.PRECHECK);
-    expect(differential.stderr).toMatch(/Differential exports are PostgreSQL-only for now/);
+    expect(differential.code).toBe(EXIT_CODES.EXPORT);
+    expect(differential.stderr).toMatch(/`t` has no column updated_at/);
     const zipped = await cli('db-export', ['--zip', '--json'], { cwd: project, env });
     expect(zipped.code, zipped.stderr).toBe(0);
     const zip = zipped.json<{ path: string }>().path;

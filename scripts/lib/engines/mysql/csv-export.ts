@@ -4,8 +4,8 @@ import { dumpMySqlSchema, openMySqlExport } from './export.js';
 import { importIntoMySql } from './import.js';
 
 export const mySqlCsvExport: CsvExportEngine = {
-  async open(target, waitSeconds, onRetry, signal) {
-    const session = await openMySqlExport(target, waitSeconds, onRetry, signal);
+  async open(target, waitSeconds, onRetry, signal, options) {
+    const session = await openMySqlExport(target, waitSeconds, onRetry, signal, options?.differential ?? false);
     const outside = session.tables.filter((t) => t.engine.toLowerCase() !== 'innodb');
     return {
       ...session,

@@ -23,6 +23,8 @@ import { connectMySqlWithWait, killMySqlConnection } from './connect.js';
 import { mySqlText, readLikeTheGuard } from './sql.js';
 import { quoteMySqlIdentifier as quoteMySqlName } from './quote.js';
 import { locateMySqlTool, startMySqlTool, type MySqlTool } from './tools.js';
+import type { ChangedSince, CsvChainReader } from '../engine.js';
+import { changedSinceSql, mySqlBasisZone, mySqlKeyOrder, mySqlKeySql, MYSQL_BASIS, readMySqlNextLowerBound } from './differential.js';
 
 export interface MySqlExportTable {
   /** The database, in the place PostgreSQL's schema has (patterns and file names read it so). */
@@ -36,14 +38,18 @@ export interface MySqlExportTable {
   bytes: number;
   /** Not InnoDB (MyISAM, Aria, MEMORY …): no snapshot covers it. */
   engine: string;
+  /** The primary key's columns in key order (none: no primary key). */
+  primaryKey: string[];
 }
 
 export interface MySqlExportSession {
   facts: { version: string; versionNum: number; flavour: 'MariaDB' | 'MySQL' };
   snapshot: { id: string; takenAt: string };
   tables: MySqlExportTable[];
-  /** One table's rows as CSV into `sink` (ended when done). */
-  writeTable(table: MySqlExportTable, sink: Writable, signal: AbortSignal): Promise<{ rows: number; bytes: number; sha256: string }>;
+  /** One table's rows (with `since`, the changed ones) as CSV into `sink` (ended when done). */
+  writeTable(table: MySqlExportTable, sink: Writable, signal: AbortSignal, since?: ChangedSince): Promise<{ rows: number; bytes: number; sha256: string }>;
+  /** Opened for a differential: the chain's reads in this snapshot. */
+  chain: CsvChainReader | undefined;
   /** Ends the snapshot's transaction. */
   commit(): Promise<void>;
   close(): Promise<void>;
@@ -69,6 +75,11 @@ async function readTables(client: MySqlClient, database: string): Promise<MySqlE
       WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`,
     [database],
   );
+  const { rows: keys } = await client.query<{ tableName: string; name: string }>(
+    `SELECT TABLE_NAME AS tableName, COLUMN_NAME AS name FROM information_schema.STATISTICS
+      WHERE TABLE_SCHEMA = ? AND INDEX_NAME = 'PRIMARY' ORDER BY TABLE_NAME, SEQ_IN_INDEX`,
+    [database],
+  );
   return tables.map((t) => ({
     schema: database,
     table: t.name,
@@ -76,10 +87,12 @@ async function readTables(client: MySqlClient, database: string): Promise<MySqlE
     columns: columns.filter((c) => c.tableName === t.name && !/\bGENERATED\b/i.test(c.generated)).map((c) => ({ name: c.name, type: c.type, ...(HEX_TYPES.test(c.type) ? { encoding: 'hex' as const } : {}) })),
     bytes: Number(t.bytes ?? 0),
     engine: t.engine ?? 'InnoDB',
+    primaryKey: keys.filter((k) => k.tableName === t.name).map((k) => k.name),
   }));
 }
 
-async function writeRows(client: MySqlClient, table: MySqlExportTable, sink: Writable): Promise<{ rows: number; bytes: number; sha256: string }> {
+/** `SELECT <columns> FROM <table><tail>` as CSV into `sink` (ended when done). */
+async function writeRows(client: MySqlClient, table: Pick<MySqlExportTable, 'name' | 'columns'>, sink: Writable, tail = ''): Promise<{ rows: number; bytes: number; sha256: string }> {
   const hash = createHash('sha256');
   let [bytes, rows, batch] = [0, 0, csvHeaderLine(table.columns.map((c) => c.name))];
   const flush = async () => {
@@ -89,7 +102,7 @@ async function writeRows(client: MySqlClient, table: MySqlExportTable, sink: Wri
     batch = '';
     if (!sink.write(chunk)) await once(sink, 'drain');
   };
-  const select = `SELECT ${table.columns.map((c) => quoteMySqlName(c.name)).join(', ')} FROM ${table.name}`;
+  const select = `SELECT ${table.columns.map((c) => quoteMySqlName(c.name)).join(', ')} FROM ${table.name}${tail}`;
   const { columns, rows: stream } = client.streamRaw(select);
   await columns;
   // the types metadata.json records decide what is hex, so an import reads each file as it was written
@@ -106,31 +119,24 @@ async function writeRows(client: MySqlClient, table: MySqlExportTable, sink: Wri
 }
 
 /** Opens the export's snapshot on one connection and reads what it holds. */
-export async function openMySqlExport(target: Target, waitSeconds: number, onRetry?: (attempt: number, error: KitError) => void, signal?: AbortSignal): Promise<MySqlExportSession> {
+export async function openMySqlExport(target: Target, waitSeconds: number, onRetry?: (attempt: number, error: KitError) => void, signal?: AbortSignal, differential = false): Promise<MySqlExportSession> {
   const client = await connectMySqlWithWait(target, waitSeconds, onRetry, signal);
   try {
     await readLikeTheGuard(client);
     await client.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await client.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     const { rows } = await client.query<{ version: string; at: string }>("SELECT VERSION() AS version, DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ') AS at");
+    // read at once, on this connection: what was running at the snapshot
+    const nextLowerBound = differential ? await readMySqlNextLowerBound(client) : undefined;
     const version = rows[0]!.version;
     const tables = await readTables(client, target.database);
+    const guarded = <T>(abort: AbortSignal, work: () => Promise<T>, sink?: Writable) => withKill(target, client, abort, work, sink);
     return {
       facts: { version, versionNum: mySqlVersionNum(version), flavour: /mariadb/i.test(version) ? 'MariaDB' : 'MySQL' },
       snapshot: { id: `consistent snapshot of connection ${client.threadId}`, takenAt: rows[0]!.at },
       tables,
-      async writeTable(table, sink, abort) {
-        const stop = () => void killMySqlConnection(target, client.threadId);
-        abort.addEventListener('abort', stop, { once: true });
-        try {
-          return await writeRows(client, table, sink);
-        } catch (error) {
-          sink.destroy();
-          throw error;
-        } finally {
-          abort.removeEventListener('abort', stop);
-        }
-      },
+      writeTable: (table, sink, abort, since) => guarded(abort, async () => writeRows(client, table, sink, since ? await changedSinceSql(client, since) : ''), sink),
+      chain: nextLowerBound === undefined ? undefined : chainReader(client, nextLowerBound, guarded),
       commit: async () => void (await client.query('COMMIT')),
       close: () => client.end(),
     };
@@ -138,6 +144,39 @@ export async function openMySqlExport(target: Target, waitSeconds: number, onRet
     await client.end();
     throw error;
   }
+}
+
+/** A read that a Ctrl-C stops by killing the connection's statement; its sink destroyed on failure. */
+async function withKill<T>(target: Target, client: MySqlClient, abort: AbortSignal, work: () => Promise<T>, sink?: Writable): Promise<T> {
+  const stop = () => void killMySqlConnection(target, client.threadId);
+  abort.addEventListener('abort', stop, { once: true });
+  try {
+    return await work();
+  } catch (error) {
+    sink?.destroy();
+    throw error;
+  } finally {
+    abort.removeEventListener('abort', stop);
+  }
+}
+
+function chainReader(client: MySqlClient, nextLowerBound: string, guarded: <T>(abort: AbortSignal, work: () => Promise<T>, sink?: Writable) => Promise<T>): CsvChainReader {
+  return {
+    basisTypes: MYSQL_BASIS,
+    nextLowerBound,
+    timeZone: (configured) => mySqlBasisZone(client, configured),
+    async countRows(table, since) {
+      const where = since ? await changedSinceSql(client, since) : '';
+      const { rows } = await client.query<{ n: string | number }>(`SELECT COUNT(*) AS n FROM ${table.name}${where}`);
+      return Number(rows[0]!.n);
+    },
+    writeKeys(table, sink, abort, since) {
+      const { order } = mySqlKeySql(table);
+      const keyColumns = table.primaryKey.map((name) => table.columns.find((c) => c.name === name)!);
+      return guarded(abort, async () => writeRows(client, { name: table.name, columns: keyColumns }, sink, `${since ? await changedSinceSql(client, since) : ''} ORDER BY ${order}`), sink);
+    },
+    keyOrder: mySqlKeyOrder,
+  };
 }
 
 const DUMP_COMMON = ['--no-data', '--single-transaction', '--skip-dump-date', '--default-character-set=utf8mb4', '--skip-lock-tables'];

@@ -8,6 +8,9 @@
  *  3. every table's rows go in through `LOAD DATA LOCAL INFILE` in ONE transaction (InnoDB), each
  *     file's sha256 and header checked as it streams, each table's row count and the server's
  *     warnings checked before COMMIT; a failure rolls the rows back, leaving the tables empty;
+ *     with --until, each differential of the chain follows in that same transaction: its
+ *     deleted keys DELETEd, its changed rows upserted (INSERT … ON DUPLICATE KEY UPDATE), each
+ *     table's row count checked against the differential's before COMMIT;
  *  4. schema.sql's second part (triggers, routines, events) is applied after the rows, so no
  *     trigger fires for a loaded row.
  * A failure in 2–4 leaves the target partly loaded; the pre-import safety backup is the undo, and
@@ -118,15 +121,17 @@ export function copyTextValues(line: string): Array<string | null> {
 const INSERT_ROWS = 1000;
 const INSERT_BYTES = 4 * 1024 * 1024;
 
-/** The rows of `converter`'s output as multi-row INSERTs with parameters; returns rows and warnings. */
-async function insertRows(client: MySqlClient, table: ExportTable, converter: AsyncIterable<Buffer>): Promise<{ affectedRows: number; warnings: number }> {
-  const columns = table.columns.map((c) => quoteMySqlName(c.name)).join(', ');
-  const row = `(${table.columns.map((c) => (c.encoding === 'hex' ? 'UNHEX(?)' : '?')).join(', ')})`;
-  const total = { affectedRows: 0, warnings: 0 };
+/**
+ * The rows of `converter`'s output, a batch at a time, each batch one statement with parameters
+ * that `statement` builds from its row count; returns rows sent, rows the server affected and warnings.
+ */
+async function batchRows(client: MySqlClient, converter: AsyncIterable<Buffer>, statement: (rows: number) => string): Promise<{ sent: number; affectedRows: number; warnings: number }> {
+  const total = { sent: 0, affectedRows: 0, warnings: 0 };
   let [rows, params, size, carry] = [0, [] as Array<string | null>, 0, ''];
   const flush = async () => {
     if (rows === 0) return;
-    const result = await client.query(`INSERT INTO ${table.name} (${columns}) VALUES ${Array(rows).fill(row).join(', ')}`, params);
+    const result = await client.query(statement(rows), params);
+    total.sent += rows;
     total.affectedRows += result.affectedRows ?? 0;
     total.warnings += result.warnings ?? 0;
     [rows, params, size] = [0, [], 0];
@@ -150,21 +155,69 @@ async function insertRows(client: MySqlClient, table: ExportTable, converter: As
   return total;
 }
 
-async function loadTable(client: MySqlClient, source: MySqlImportSource, table: ExportTable, path: LoadPath): Promise<void> {
+/** The rows of `converter`'s output as multi-row INSERTs with parameters (`tail` after VALUES: an upsert's ON DUPLICATE KEY). */
+function insertRows(client: MySqlClient, table: ExportTable, converter: AsyncIterable<Buffer>, tail = ''): Promise<{ sent: number; affectedRows: number; warnings: number }> {
+  const columns = table.columns.map((c) => quoteMySqlName(c.name)).join(', ');
+  const row = `(${table.columns.map((c) => (c.encoding === 'hex' ? 'UNHEX(?)' : '?')).join(', ')})`;
+  return batchRows(client, converter, (rows) => `INSERT INTO ${table.name} (${columns}) VALUES ${Array(rows).fill(row).join(', ')}${tail}`);
+}
+
+/** One CSV file of an export, streamed through `load` with its sha256, size and header checked against metadata.json. */
+async function streamChecked<T extends { warnings: number }>(client: MySqlClient, source: MySqlImportSource, file: { file: string; bytes: number; sha256: string }, header: string[], what: string, load: (converter: CsvToCopyText) => Promise<T>): Promise<T> {
   const tap = new HashTap();
-  const converter = new CsvToCopyText(table.file);
-  const streamed = pipeline(await source.open(table.file), tap, converter);
+  const converter = new CsvToCopyText(file.file);
+  const streamed = pipeline(await source.open(file.file), tap, converter);
   streamed.catch(() => undefined);
-  const loaded = path === 'local-infile' ? await client.loadLocal(loadDataSql(table), converter) : await insertRows(client, table, converter);
+  const loaded = await load(converter);
   await streamed;
-  const names = table.columns.map((c) => c.name);
-  if (tap.hash.digest('hex') !== table.sha256 || tap.bytes !== table.bytes) throw new KitError('EXPORT_DAMAGED', `${table.file} in ${source.location} is not the file the export wrote (sha256 or size differs from metadata.json). The rows were rolled back. ${UNDO}`);
-  if (JSON.stringify(converter.header) !== JSON.stringify(names)) throw new KitError('EXPORT_DAMAGED', `${table.file}'s header (${(converter.header ?? []).join(', ')}) does not name the columns metadata.json lists (${names.join(', ')}). The rows were rolled back. ${UNDO}`);
+  if (tap.hash.digest('hex') !== file.sha256 || tap.bytes !== file.bytes) throw new KitError('EXPORT_DAMAGED', `${file.file} in ${source.location} is not the file the export wrote (sha256 or size differs from metadata.json). The rows were rolled back. ${UNDO}`);
+  if (JSON.stringify(converter.header) !== JSON.stringify(header)) throw new KitError('EXPORT_DAMAGED', `${file.file}'s header (${(converter.header ?? []).join(', ')}) does not name the columns metadata.json lists (${header.join(', ')}). The rows were rolled back. ${UNDO}`);
   if (loaded.warnings > 0) {
     const { rows } = await client.query<{ Message: string }>('SHOW WARNINGS LIMIT 3');
-    throw new KitError('RESTORE_FAILED', `Loading ${table.name} gave ${loaded.warnings} warnings (${rows.map((r) => r.Message).join('; ')}), so its rows would not be the export's. The rows were rolled back. ${UNDO}`);
+    throw new KitError('RESTORE_FAILED', `Loading ${what} gave ${loaded.warnings} warnings (${rows.map((r) => r.Message).join('; ')}), so its rows would not be the export's. The rows were rolled back. ${UNDO}`);
   }
+  return loaded;
+}
+
+async function loadTable(client: MySqlClient, source: MySqlImportSource, table: ExportTable, path: LoadPath): Promise<void> {
+  const names = table.columns.map((c) => c.name);
+  const loaded = await streamChecked(client, source, table, names, table.name, (converter) => (path === 'local-infile' ? client.loadLocal(loadDataSql(table), converter) : insertRows(client, table, converter)));
   if (loaded.affectedRows !== table.rows) throw new KitError('ROW_COUNT_MISMATCH', `Row counts differ: ${table.name} loaded ${loaded.affectedRows} rows, the export recorded ${table.rows}. The rows were rolled back. ${UNDO}`);
+}
+
+/** `ON DUPLICATE KEY UPDATE` setting every column but the key's to the new row's (MySQL 8.0.19+ names the row; MariaDB says VALUE()). */
+export function upsertTail(table: ExportTable, primaryKey: string[], mariaDb: boolean): string {
+  const others = table.columns.map((c) => c.name).filter((c) => !primaryKey.includes(c));
+  const set = (others.length ? others : primaryKey.slice(0, 1)).map((c) => `${quoteMySqlName(c)} = ${mariaDb ? `VALUE(${quoteMySqlName(c)})` : `kit_new.${quoteMySqlName(c)}`}`);
+  return `${mariaDb ? '' : ' AS kit_new'} ON DUPLICATE KEY UPDATE ${set.join(', ')}`;
+}
+
+/**
+ * One table of one differential, inside the load's transaction: its deleted keys removed, its
+ * changed rows upserted on the primary key (a table the chain takes in full is emptied and
+ * loaded), then its row count checked against what the differential recorded at its snapshot.
+ */
+async function applyChainTable(client: MySqlClient, d: MySqlImportSource, t: ExportTable, path: LoadPath, mariaDb: boolean): Promise<void> {
+  const chain = t.chain;
+  const where = `${t.name} in ${d.metadata.id}`;
+  if (!chain) throw new KitError('EXPORT_DAMAGED', `${d.metadata.id}'s metadata.json has no chain details for ${t.name}. The rows were rolled back. ${UNDO}`);
+  if (chain.mode === 'full') {
+    await client.query(`DELETE FROM ${t.name}`);
+    await loadTable(client, d, t, path);
+  } else {
+    const deleted = chain.deleted!;
+    const keyColumns = chain.primaryKey.map((name) => t.columns.find((c) => c.name === name)!);
+    const key = keyColumns.length === 1 ? quoteMySqlName(keyColumns[0]!.name) : `(${keyColumns.map((c) => quoteMySqlName(c.name)).join(', ')})`;
+    const one = keyColumns.map((c) => (c.encoding === 'hex' ? 'UNHEX(?)' : '?')).join(', ');
+    const removed = await streamChecked(client, d, deleted, chain.primaryKey, `${deleted.file} of ${d.metadata.id}`, (converter) =>
+      batchRows(client, converter, (rows) => `DELETE FROM ${t.name} WHERE ${key} IN (${Array(rows).fill(keyColumns.length === 1 ? one : `(${one})`).join(', ')})`),
+    );
+    if (removed.affectedRows !== deleted.rows) throw new KitError('ROW_COUNT_MISMATCH', `${where}: ${removed.affectedRows} of its ${deleted.rows} deleted keys were present, so the chain does not fit this database. The rows were rolled back. ${UNDO}`);
+    const upserted = await streamChecked(client, d, t, t.columns.map((c) => c.name), where, (converter) => insertRows(client, t, converter, upsertTail(t, chain.primaryKey, mariaDb)));
+    if (upserted.sent !== t.rows) throw new KitError('ROW_COUNT_MISMATCH', `${where}: ${upserted.sent} changed rows read, the differential recorded ${t.rows}. The rows were rolled back. ${UNDO}`);
+  }
+  const { rows } = await client.query<{ n: string | number }>(`SELECT COUNT(*) AS n FROM ${t.name}`);
+  if (Number(rows[0]!.n) !== chain.rowsAtSnapshot) throw new KitError('ROW_COUNT_MISMATCH', `${where}: ${rows[0]!.n} rows after applying it, the differential recorded ${chain.rowsAtSnapshot}. The rows were rolled back. ${UNDO}`);
 }
 
 /** LOAD DATA LOCAL when the server takes it (local_infile), else parameterised INSERTs. */
@@ -175,8 +228,8 @@ async function loadPath(client: MySqlClient, reporter: Reporter): Promise<LoadPa
   return 'insert';
 }
 
-/** Every table's rows in one transaction, committed only when every check passed. */
-async function loadRows(client: MySqlClient, source: MySqlImportSource, tables: ExportTable[], reporter: Reporter): Promise<void> {
+/** Every table's rows, then every differential's, in one transaction committed only when every check passed. */
+async function loadRows(client: MySqlClient, source: MySqlImportSource, tables: ExportTable[], reporter: Reporter, differentials: MySqlImportSource[]): Promise<void> {
   await client.query(LOAD_SESSION);
   await client.query('START TRANSACTION');
   try {
@@ -185,6 +238,11 @@ async function loadRows(client: MySqlClient, source: MySqlImportSource, tables: 
     for (const table of tables) {
       reporter.progress({ phase: 'importing', bytes: 0, done: done++, total: tables.length, detail: table.name });
       await loadTable(client, source, table, path);
+    }
+    const mariaDb = /mariadb/i.test((await client.query<{ v: string }>('SELECT VERSION() AS v')).rows[0]!.v);
+    for (const [i, d] of differentials.entries()) {
+      reporter.progress({ phase: 'applying differentials', bytes: 0, done: i, total: differentials.length, detail: d.metadata.id });
+      for (const t of d.metadata.tables) await applyChainTable(client, d, t, path, mariaDb);
     }
     await client.query('COMMIT');
   } catch (error) {
@@ -196,7 +254,7 @@ async function loadRows(client: MySqlClient, source: MySqlImportSource, tables: 
 }
 
 /** A whole export loaded into the target database: see the top of this file for the order and what a failure leaves. */
-export async function importIntoMySql(target: Target, source: MySqlImportSource, reporter: Reporter, signal: AbortSignal): Promise<void> {
+export async function importIntoMySql(target: Target, source: MySqlImportSource, reporter: Reporter, signal: AbortSignal, differentials: MySqlImportSource[] = []): Promise<void> {
   const schema = await readSchema(source);
   const client = await connectMySqlWithWait(target, 0, undefined, signal);
   const stop = () => void killMySqlConnection(target, client.threadId);
@@ -207,7 +265,7 @@ export async function importIntoMySql(target: Target, source: MySqlImportSource,
     await emptyMySqlDatabase(client, target.database, signal);
     await applyScript(client, schema.pre, 'tables and views');
     await client.query(LOAD_SESSION); // schema.sql's own SET statements changed the session
-    await loadRows(client, source, source.metadata.tables, reporter);
+    await loadRows(client, source, source.metadata.tables, reporter, differentials);
     await applyScript(client, schema.post, 'triggers, routines and events');
   } catch (error) {
     if (signal.aborted) throw new KitError('INTERRUPTED', `Interrupted while importing. ${UNDO}`);
