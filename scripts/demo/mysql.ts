@@ -2,7 +2,7 @@
  * The MySQL/MariaDB story: a throw-away MariaDB server started by the demo itself (the server
  * programs from Debian's mariadb-server package; nothing of the machine's own server is used), a
  * shop database with a view, then the kit's real commands on it, and the server removed at the
- * end. Only commands the kit does for a MySQL environment today are in the story.
+ * end: backup → list → deep verify → a disaster → restore → proof, as the PostgreSQL story.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

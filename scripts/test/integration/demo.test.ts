@@ -36,7 +36,7 @@ describe('pnpm demo', () => {
     expect(readdirSync(path.join(backups, 'demo')).filter((f) => f.endsWith('.info')).length).toBe(2); // the demo's and the pre-restore one
   });
 
-  it('--engine mysql walks the same story on a throw-away MariaDB server, exits 0 and removes the server', async () => {
+  it('--engine mysql walks backup → list → deep verify → disaster → restore → proof on a throw-away MariaDB server, exits 0 and removes the server', async () => {
     const backups = mkdtempSync(path.join(tmpdir(), 'pgkit-demo-backups-'));
     const run = await cli('demo', ['--engine', 'mysql'], { cwd: REPO, env: { BACKUP_DIR: backups, LOG_FILE: path.join(backups, '{command}.log') } });
     expect(run.code, run.stderr).toBe(0);
@@ -53,8 +53,9 @@ describe('pnpm demo', () => {
     const port = Number(/on 127\.0\.0\.1:(\d+)/.exec(run.stdout)![1]);
     expect(await portOpen(port)).toBe(false);
     const infos = readdirSync(path.join(backups, 'demo')).filter((f) => f.endsWith('.info'));
-    expect(infos.length).toBeGreaterThanOrEqual(1);
     for (const info of infos) expect(JSON.parse(readFileSync(path.join(backups, 'demo', info), 'utf8')).engine).toBe('mysql');
+    expect(infos.length).toBe(2); // the demo's and the pre-restore one
+    expect(run.stdout).toMatch(/passed {2}backup_demo_\d+_\d+ {2}\(deep\)/);
   });
 
   it('refuses an engine it does not know, before starting anything', async () => {
