@@ -4,7 +4,7 @@
  * writes one (statistics read from the script by the engine's reader), so that they do not
  * depend on the backup's other artifacts (its globals.sql of MySQL users).
  */
-import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,6 +146,38 @@ describe('db:restore and db:verify on a MySQL/MariaDB environment', { timeout: 1
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(new RegExp(`undid a restore of ${target} that was killed while swapping tables`));
     expect(await fingerprintMariaDb(server, target)).toEqual(await fingerprintMariaDb(server, source));
+    expect(await kitDatabases()).toEqual([]);
+  });
+
+  it('the mariadb client killed outright while it loads: the restore fails with exit 14, the target never changed, no kit database is left', async () => {
+    // A source big enough that its load takes seconds: the client is caught and killed mid-way.
+    const big = await server.createDatabase();
+    await server.sql("CREATE TABLE filler (id INT PRIMARY KEY, body VARCHAR(400)) ENGINE=InnoDB; INSERT INTO filler SELECT seq, REPEAT(CONCAT('row ', seq, ' \u{1F600} '), 20) FROM seq_1_to_150000;", big);
+    const project = makeProject();
+    const id = await mysqlBackup(project, big);
+    const target = await server.createDatabase();
+    await server.sql('CREATE TABLE junk (a INT); INSERT INTO junk VALUES (3); CREATE VIEW junk_view AS SELECT a FROM junk;', target);
+    const before = await fingerprintMariaDb(server, target);
+    const running = startCli('pg-restore', [id, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: url(target) } });
+    const loader = await waitFor('the mariadb client loading the scratch database', () => {
+      const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+      for (const pid of pids) {
+        let argv: string[];
+        try {
+          argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        } catch {
+          continue; // ended between the listing and the read
+        }
+        if (argv.includes('--binary-mode') && argv.some((a) => a.startsWith(`--database=${target}_kit_new_`))) return Number(pid);
+      }
+      return undefined;
+    }, 60_000);
+    process.kill(loader, 'SIGKILL');
+    const failed = await running.result;
+    expect(failed.code, failed.stderr).toBe(14);
+    expect(failed.stderr).toMatch(/mariadb/);
+    expect(failed.stderr).not.toContain(server.password);
+    expect(await fingerprintMariaDb(server, target)).toEqual(before);
     expect(await kitDatabases()).toEqual([]);
   });
 
