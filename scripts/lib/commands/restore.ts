@@ -143,7 +143,7 @@ backup: a .dump, .tar, .sql or .sql.gz file, a backup id, or an .info file. With
       `Restored ${result.backup.id} into ${result.target.database} on ${result.target.host}:${result.target.port} in ${formatDuration(result.durationMs)}.`,
       `  ${result.mode}`,
     ];
-    if (result.verifiedTables) lines.push(`  row counts verified for ${result.verifiedTables} tables (${result.verifiedRows} rows) before commit`);
+    if (result.verifiedTables) lines.push(`  row counts verified for ${result.verifiedTables} tables (${result.verifiedRows} rows) before ${result.verifiedBefore}`);
     if (result.oldDatabase) lines.push(`  the replaced database was kept as ${result.oldDatabase}`);
     if (result.safetyBackup) lines.push(`  safety backup: ${rel(result.safetyBackup.file)}`);
     if (result.undo) lines.push(`To undo: ${result.undo}`);

@@ -68,7 +68,7 @@ roles differ between environments. The source is only read${fresh ? '' : ' (from
         `${fresh ? 'Synced' : 'Refreshed'} ${r.target.database} (${r.target.environment}) from ${result.source.environment} (${result.source.database} on ${result.source.host}:${result.source.port}) in ${formatDuration(result.durationMs)}.`,
         `  source backup: ${result.source.backup}${result.source.fresh ? ' (taken now, read-only)' : ' (newest existing)'}`,
         `  ${r.mode}`,
-        ...(r.verifiedTables ? [`  ${r.verifiedTables} tables, ${r.verifiedRows} rows, verified before commit`] : []),
+        ...(r.verifiedTables ? [`  ${r.verifiedTables} tables, ${r.verifiedRows} rows, verified before ${r.verifiedBefore}`] : []),
         ...(r.undo ? [`To undo: ${r.undo}`] : []),
       ];
     },

@@ -86,6 +86,8 @@ export interface RestoreResult {
   undo: string | undefined;
   verifiedTables: number;
   verifiedRows: number;
+  /** When the row counts were checked: before the COMMIT, or (non-transactional DDL) before the swap. */
+  verifiedBefore: 'commit' | 'the swap';
   oldDatabase: string | undefined;
   /** The backup was taken of another database than the target (its name), else undefined. */
   otherDatabase: string | undefined;
@@ -318,6 +320,7 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       undo: safety ? undoCommand(safety.file, target, ctx.root) : undefined,
       verifiedTables: Object.keys(plan.expectedRows).length,
       verifiedRows: Object.values(plan.expectedRows).reduce((a, b) => a + b, 0),
+      verifiedBefore: session.engine.transactionalDdl ? 'commit' : 'the swap',
       oldDatabase,
       otherDatabase: otherDatabase(summary),
       peakRssBytes: process.resourceUsage().maxRSS * 1024,

@@ -80,6 +80,7 @@ describe('db:restore and db:verify on a MySQL/MariaDB environment', { timeout: 1
 
     const done = await cli('pg-restore', [id, '--force', '--no-safety-backup'], { cwd: project, env });
     expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/row counts verified for \d+ tables \(\d+ rows\) before the swap/);
     expect(await fingerprintMariaDb(server, target)).toEqual(await fingerprintMariaDb(server, source));
     expect(done.stderr).not.toContain(server.password);
     expect(done.stdout).not.toContain(server.password);
