@@ -25,6 +25,7 @@ import { hostname } from 'node:os';
 import { KitError } from '../../errors.js';
 import type { Target } from '../../config/target.js';
 import type { Reporter } from '../../context.js';
+import { pauseForTest } from '../test-pause.js';
 import { processAlive } from '../../proc/process.js';
 import { openMySql, type MySqlClient } from './client.js';
 import { loadScript, type ScriptFile } from './load.js';
@@ -53,21 +54,6 @@ interface Journal {
   targetObjects: DatabaseObject[];
   freshObjects: DatabaseObject[];
   keepOld: boolean;
-}
-
-/** Stops a run at a named step while a test kills it (PGKIT_TEST_PAUSE, as the PostgreSQL engine's). */
-async function pauseForTest(env: NodeJS.ProcessEnv, point: 'swap' | 'after-rename' | 'after-commit', reporter: Reporter): Promise<void> {
-  if (env.PGKIT_TEST_PAUSE !== point) return;
-  reporter.notice(`test pause: ${point}`);
-  await new Promise<void>((resolve) => {
-    const go = () => {
-      process.off('SIGINT', go);
-      process.off('SIGTERM', go);
-      resolve();
-    };
-    process.on('SIGINT', go);
-    process.on('SIGTERM', go);
-  });
 }
 
 const serverTarget = (target: Target): Target => ({ ...target, database: '' });

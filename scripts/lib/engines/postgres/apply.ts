@@ -14,6 +14,7 @@ import { childEnv, type Target } from '../../config/target.js';
 import { connect, type Client } from './connect.js';
 import { locateTool, spawnTool, startGatedPsql, type LocatedTool } from './tools.js';
 import type { Reporter } from '../../context.js';
+import { pauseForTest } from '../test-pause.js';
 import type { RestoreSource } from './artifacts.js';
 import { FOREIGN_KEY_MARKER } from './restore-sql.js';
 import { RestoreScript } from './script.js';
@@ -125,25 +126,6 @@ export interface ApplyHooks {
   onCommit?: (() => void) | undefined;
   /** The caller's idle connection to the same database: progress is asked through it rather than a new one. */
   connection?: Client | undefined;
-}
-
-/**
- * Test-only: with PGKIT_TEST_PAUSE set to `point`, the restore waits there for a signal (after
- * the CLI's own handler has seen it), so a test can land one on either side of COMMIT without
- * timing. Inert unless the variable names this point.
- */
-export async function pauseForTest(env: NodeJS.ProcessEnv, point: 'before-commit' | 'after-commit' | 'swap', reporter: Reporter): Promise<void> {
-  if (env.PGKIT_TEST_PAUSE !== point) return;
-  reporter.notice(`test pause: ${point}`);
-  await new Promise<void>((resolve) => {
-    const go = () => {
-      process.off('SIGINT', go);
-      process.off('SIGTERM', go);
-      resolve();
-    };
-    process.on('SIGINT', go);
-    process.on('SIGTERM', go);
-  });
 }
 
 /**

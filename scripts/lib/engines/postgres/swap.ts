@@ -19,7 +19,8 @@ import type { Reporter } from '../../context.js';
 import type { RestoreSource } from './artifacts.js';
 import { ident, literal } from './quote.js';
 import { parseScratchMarker, scratchMarker } from './scratch-marker.js';
-import { applyInTransaction, pauseForTest, type ScriptPlan } from './apply.js';
+import { applyInTransaction, type ScriptPlan } from './apply.js';
+import { pauseForTest } from '../test-pause.js';
 
 export interface DatabaseFacts {
   exists: boolean;
