@@ -326,7 +326,10 @@ export async function restore(target: Target, options: RestoreOptions, ctx: Stor
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   } catch (error) {
-    throw (await session.engine.serverGone(error, target, 'restore', 'The restore\'s transaction was not committed, so the target is unchanged')) ?? error;
+    const after = session.engine.transactionalDdl
+      ? 'The restore\'s transaction was not committed, so the target is unchanged'
+      : 'The restored tables were not swapped in, so the target is as it was (a swap cut off after its RENAME is undone by the next restore)';
+    throw (await session.engine.serverGone(error, target, 'restore', after)) ?? error;
   } finally {
     await session.close();
     await resolved?.release().catch(() => undefined);

@@ -34,6 +34,9 @@ export interface MariaDb {
   tool(program: string, args: string[], io?: { stdoutFile?: string; stdinFile?: string }): Promise<string>;
   /** Shut down (mariadb-admin shutdown, then SIGKILL) and delete everything. */
   stop(): Promise<void>;
+  /** SIGKILL the server (a crash), then start it again on the same data directory. */
+  crash(): Promise<void>;
+  restart(): Promise<void>;
 }
 
 /** Start a server with an `admin` account reachable over TCP with a generated password. */
@@ -87,6 +90,8 @@ function handle(server: MariaDbServer): MariaDb {
       await sql(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;`);
       return name;
     },
+    crash: () => server.crash(),
+    restart: () => server.restart(),
     async stop() {
       await server.stop();
       rmSync(optionsDir, { recursive: true, force: true });

@@ -43,6 +43,10 @@ export interface MariaDbServer {
   rootSql(sql: string): Promise<string>;
   /** Shut down (mariadb-admin shutdown, then SIGKILL) and delete everything. */
   stop(): Promise<void>;
+  /** A crash: SIGKILL to the server, its data directory kept for restart(). */
+  crash(): Promise<void>;
+  /** Start the server again on the same data directory and port (InnoDB recovers what it must). */
+  restart(): Promise<void>;
 }
 
 // mariadbd lives in /usr/sbin, which a non-root PATH often lacks.
@@ -143,16 +147,20 @@ export async function startMariaDbServer(options: MariaDbServerOptions = {}): Pr
     const port = await freePort();
     // Started as the mysql user directly (not with --user, whose change of user would clear the
     // parent-death signal), so a process killed outright takes its server with it.
-    const [file, args] = dyingWithParent(mariadbdPath(), serverArgs(base, port, options));
-    child = spawn(file, args, { env: SERVER_ENV, cwd: base, stdio: 'ignore', ...runAs });
-    child.on('error', () => undefined);
-    await waitReady(base, child);
+    const launch = async (): Promise<ChildProcess> => {
+      const [file, args] = dyingWithParent(mariadbdPath(), serverArgs(base, port, options));
+      child = spawn(file, args, { env: SERVER_ENV, cwd: base, stdio: 'ignore', ...runAs });
+      child.on('error', () => undefined);
+      await waitReady(base, child);
+      return child;
+    };
+    await launch();
     const password = randomBytes(12).toString('hex');
     registerSecret(password);
     const socket = path.join(base, 'mysqld.sock');
     const bootstrap = `CREATE USER 'admin'@'127.0.0.1' IDENTIFIED BY PASSWORD '${nativePasswordHash(password)}';\nGRANT ALL PRIVILEGES ON *.* TO 'admin'@'127.0.0.1' WITH GRANT OPTION;\n`;
     await captureProcess('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root'], { env: SERVER_ENV, input: bootstrap, name: 'mariadb' });
-    return handle(base, child, port, password);
+    return handle(base, child!, port, password, launch);
   } catch (error) {
     if (child) {
       child.kill('SIGKILL');
@@ -163,7 +171,8 @@ export async function startMariaDbServer(options: MariaDbServerOptions = {}): Pr
   }
 }
 
-function handle(base: string, child: ChildProcess, port: number, password: string): MariaDbServer {
+function handle(base: string, first: ChildProcess, port: number, password: string, launch: () => Promise<ChildProcess>): MariaDbServer {
+  let child = first;
   const socket = path.join(base, 'mysqld.sock');
   const rootSql = (text: string) =>
     captureProcess('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names', '--default-character-set=utf8mb4'], {
@@ -178,7 +187,9 @@ function handle(base: string, child: ChildProcess, port: number, password: strin
     socket,
     user: 'admin',
     password,
-    pid: child.pid!,
+    get pid() {
+      return child.pid!;
+    },
     base,
     target: (database = '') => ({ engine: 'mysql', host: '127.0.0.1', port, user: 'admin', password, database, params: {}, env: 'default', source: 'a throw-away MariaDB server', protected: false }),
     url: (database = '') => `mysql://admin:${password}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
@@ -192,6 +203,13 @@ function handle(base: string, child: ChildProcess, port: number, password: strin
         }
       }
       rmSync(base, { recursive: true, force: true });
+    },
+    async crash() {
+      child.kill('SIGKILL');
+      await exited(child, 10_000);
+    },
+    async restart() {
+      child = await launch();
     },
   };
 }
