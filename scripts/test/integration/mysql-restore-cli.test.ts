@@ -4,13 +4,13 @@
  * writes one (statistics read from the script by the engine's reader), so that they do not
  * depend on the backup's other artifacts (its globals.sql of MySQL users).
  */
-import { writeFileSync, readFileSync, readdirSync, mkdirSync } from 'node:fs';
+import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, createDatabase, makeProject, startCli, waitFor } from '../support/harness.js';
 import { takeBackup } from '../support/backups.js';
-import { fingerprintMariaDb, MARIADB_CORPUS, startMariaDb, type MariaDb } from '../support/mariadb.js';
+import { fingerprintMariaDb, MARIADB_CORPUS, scratchLoaderOf, startMariaDb, type MariaDb } from '../support/mariadb.js';
 import { buildInfo } from '../../lib/backup/backup.js';
 import { MYSQL_FINGERPRINT_ALGORITHM, readMySqlScript } from '../../lib/engines/mysql/script.js';
 
@@ -160,19 +160,7 @@ describe('db:restore and db:verify on a MySQL/MariaDB environment', { timeout: 1
     await server.sql('CREATE TABLE junk (a INT); INSERT INTO junk VALUES (3); CREATE VIEW junk_view AS SELECT a FROM junk;', target);
     const before = await fingerprintMariaDb(server, target);
     const running = startCli('pg-restore', [id, '--force', '--no-safety-backup'], { cwd: project, env: { DATABASE_URL: url(target) } });
-    const loader = await waitFor('the mariadb client loading the scratch database', () => {
-      const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-      for (const pid of pids) {
-        let argv: string[];
-        try {
-          argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        } catch {
-          continue; // ended between the listing and the read
-        }
-        if (argv.includes('--binary-mode') && argv.some((a) => a.startsWith(`--database=${target}_kit_new_`))) return Number(pid);
-      }
-      return undefined;
-    }, 60_000);
+    const loader = await waitFor('the mariadb client loading the scratch database', () => scratchLoaderOf(target), 60_000);
     process.kill(loader, 'SIGKILL');
     const failed = await running.result;
     expect(failed.code, failed.stderr).toBe(14);

@@ -4,10 +4,9 @@
  * restore clears what the interrupted one left and restores. A server file of its own, since the
  * test crashes it.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cli, makeProject, startCli, waitFor } from '../support/harness.js';
-import { fingerprintMariaDb, startMariaDb, type MariaDb } from '../support/mariadb.js';
+import { fingerprintMariaDb, scratchLoaderOf, startMariaDb, type MariaDb } from '../support/mariadb.js';
 
 let server: MariaDb;
 let source: string;
@@ -24,20 +23,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** The pid of the mariadb client loading a scratch database for a restore of `target`. */
-function loaderOf(target: string): number | undefined {
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue; // ended between the listing and the read
-    }
-    if (argv.includes('--binary-mode') && argv.some((a) => a.startsWith(`--database=${target}_kit_new_`))) return Number(pid);
-  }
-  return undefined;
-}
-
 const kitDatabases = async () => (await server.sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%\\_kit\\_%';")).split('\n').filter(Boolean);
 
 it('a server killed mid-restore: the restore fails saying the server went away, the target is unchanged after restart, and the next restore repairs and restores', { timeout: 300_000 }, async () => {
@@ -51,7 +36,7 @@ it('a server killed mid-restore: the restore fails saying the server went away, 
   const env = { DATABASE_URL: url(target) };
 
   const running = startCli('pg-restore', [id, '--force', '--no-safety-backup'], { cwd: project, env });
-  await waitFor('the scratch load to be under way', () => loaderOf(target), 60_000);
+  await waitFor('the scratch load to be under way', () => scratchLoaderOf(target), 60_000);
   await server.crash();
   const failed = await running.result;
   expect(failed.code, failed.stderr).toBe(4);

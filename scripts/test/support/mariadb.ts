@@ -213,3 +213,17 @@ export async function fingerprintMariaDb(server: MariaDb, database: string): Pro
   }
   return { tables, definitions: await definitions(server, database) };
 }
+
+/** The pid of the `mariadb` client a restore of `target` runs to load its scratch database, while it runs. */
+export function scratchLoaderOf(target: string): number | undefined {
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // ended between the listing and the read
+    }
+    if (argv.includes('--binary-mode') && argv.some((a) => a.startsWith(`--database=${target}_kit_new_`))) return Number(pid);
+  }
+  return undefined;
+}
